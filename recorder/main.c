@@ -1,0 +1,279 @@
+/*
+ * connhist-record: samples the machine's sockets at an interval and records
+ * their lifetimes. The loop is: sample -> tracker (what changed) -> store
+ * (one transaction). A failed write keeps the events queued for the next
+ * tick; the recorder only exits on a signal, --once, --duration, or an error
+ * it cannot recover from at start.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "host.h"
+#include "options.h"
+#include "procs.h"
+#include "sample.h"
+#include "store.h"
+#include "timeutil.h"
+#include "tracker.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+static void log_msg(const char *fmt, ...)
+{
+    char when[CH_TIME_TEXT];
+    ch_format_time(ch_now_ms(), when);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "connhist-record: %s ", when);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+typedef struct {
+    ch_record_options opt;
+    char db_path[CH_PATH_MAX];
+    sqlite3 *db;
+    ch_sampler *sampler;
+    ch_store *store;
+    ch_tracker *tracker;
+    ch_procs *procs;
+    ch_sample sample;
+    ch_events queue;
+    int64_t last_sample;     /* newest sample taken (this run or the previous one) */
+    int write_failing;       /* a write failed and has not succeeded since */
+    int sample_failing;
+    char err[CH_ERR_MAX];
+} recorder;
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: a signal ends the sleep */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Opens the database and the sampler and records the run. Returns 0 or an exit code. */
+static int start(recorder *r)
+{
+    if (r->opt.db != NULL)
+        snprintf(r->db_path, sizeof r->db_path, "%s", r->opt.db);
+    else if (ch_default_db_path(r->db_path, sizeof r->db_path, r->err) != 0)
+        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+    if (ch_db_open_write(r->db_path, &r->db, r->err) != 0)
+        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+    /* Never block a tick for long on a lock: retry on the next one instead. */
+    int64_t wait = r->opt.once ? 10000 : r->opt.interval_ms / 2;
+    sqlite3_busy_timeout(r->db, (int)(wait < 100 ? 100 : wait > 5000 ? 5000 : wait));
+    r->sampler = ch_sampler_open(r->opt.sampler, r->err, sizeof r->err);
+    if (r->sampler == NULL)
+        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+    r->store = ch_store_open(r->db, r->err, sizeof r->err);
+    r->procs = ch_procs_new();
+    if (r->store == NULL || r->procs == NULL)
+        return fprintf(stderr, "connhist-record: %s\n", r->store ? "out of memory" : r->err), 1;
+    return 0;
+}
+
+/*
+ * Picks up where the previous run stopped: lifetimes it left open either
+ * continue (same socket still there) or are closed honestly — or, after a
+ * reboot, all closed at once.
+ */
+static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
+{
+    ch_history h;
+    if (ch_store_history(r->store, run->host, run->boot_id, &h, r->err, sizeof r->err) != 0)
+        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+    if (h.live_pid != 0 && ch_host_recorder_alive(h.live_pid)) {
+        fprintf(stderr, "connhist-record: another connhist-record (pid %lld) is writing %s: stop it first\n",
+                (long long)h.live_pid, r->db_path);
+        return 1;
+    }
+    r->tracker = ch_tracker_new(h.next_lifetime_id);
+    if (r->tracker == NULL)
+        return fprintf(stderr, "connhist-record: out of memory\n"), 1;
+    r->last_sample = h.last_sample;
+    if (ch_store_load_open(r->store, r->tracker, run->ident_is_cookie, r->err, sizeof r->err) != 0)
+        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+    int rebooted = h.boot_id[0] != '\0' && run->boot_id != NULL && strcmp(h.boot_id, run->boot_id) != 0;
+    if (rebooted && ch_tracker_count(r->tracker) > 0) {
+        /* Sockets cannot outlive a reboot: they were gone by boot time. */
+        int64_t gone = boot_time > h.last_sample ? boot_time : run->started_at;
+        log_msg("the machine rebooted since the last run: closing %zu open lifetimes", ch_tracker_count(r->tracker));
+        if (ch_tracker_close_all(r->tracker, h.last_sample, gone, "reboot", &r->queue) != 0)
+            return fprintf(stderr, "connhist-record: out of memory\n"), 1;
+    }
+    if (ch_store_begin_run(r->store, run, r->err, sizeof r->err) != 0)
+        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+    return 0;
+}
+
+/* Inodes of the current sample, for the attribution cache to keep. */
+static void retain_live_inodes(recorder *r)
+{
+    uint64_t *live = malloc((r->sample.count + 1) * sizeof *live);
+    if (live == NULL)
+        return;
+    for (size_t i = 0; i < r->sample.count; i++)
+        live[i] = r->sample.rows[i].inode;
+    ch_procs_retain(r->procs, live, r->sample.count);
+    free(live);
+}
+
+/* One tick: sample, diff, write. Errors are logged once per streak. */
+static void tick(recorder *r)
+{
+    int64_t t0 = ch_mono_ms();
+    int64_t at = ch_now_ms();
+    if (ch_sampler_take(r->sampler, &r->sample, r->err, sizeof r->err) != 0) {
+        if (!r->sample_failing++)
+            log_msg("sampling failed, will retry: %s", r->err);
+        return;
+    }
+    if (r->sample_failing)
+        log_msg("sampling works again after %d failed attempts", r->sample_failing);
+    r->sample_failing = 0;
+    size_t before = r->queue.count;
+    if (ch_tracker_apply(r->tracker, &r->sample, at, r->last_sample, r->procs, &r->queue) != 0) {
+        log_msg("out of memory while tracking sockets");
+        return;
+    }
+    size_t changes = r->queue.count - before;
+    int closes = 0;
+    for (size_t i = before; i < r->queue.count; i++)
+        closes |= r->queue.items[i].type == CH_EV_CLOSE;
+    if (closes)
+        retain_live_inodes(r);
+    r->last_sample = at;
+    int rc = ch_store_flush(r->store, &r->queue, at, r->err, sizeof r->err);
+    if (rc != SQLITE_OK) {
+        if (!r->write_failing++)
+            log_msg("cannot write to %s, keeping %zu events for the next try: %s", r->db_path, r->queue.count, r->err);
+    } else if (r->write_failing) {
+        log_msg("writing to %s works again after %d failed attempts", r->db_path, r->write_failing);
+        r->write_failing = 0;
+    }
+    if (r->opt.verbose)
+        log_msg("sample: %zu sockets, %zu changes, %zu queued, %lld ms", r->sample.count, changes, r->queue.count,
+                (long long)(ch_mono_ms() - t0));
+}
+
+/* Sleeps until the monotonic deadline, or until a signal arrives. */
+static void sleep_until(int64_t deadline)
+{
+    while (!stop_signal) {
+        int64_t left = deadline - ch_mono_ms();
+        if (left <= 0)
+            return;
+        struct timespec ts = {left / 1000, (left % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static const char *run_loop(recorder *r)
+{
+    int64_t start = ch_mono_ms(), next = start;
+    for (;;) {
+        tick(r);
+        if (r->opt.once)
+            return "once";
+        /* Missed slots are skipped, never made up in a burst. */
+        int64_t now = ch_mono_ms();
+        next += r->opt.interval_ms;
+        if (next <= now)
+            next += ((now - next) / r->opt.interval_ms + 1) * r->opt.interval_ms;
+        if (r->opt.duration_ms > 0 && next - start > r->opt.duration_ms)
+            return "duration";
+        sleep_until(next);
+        if (stop_signal)
+            return "signal";
+    }
+}
+
+/* Writes what is still queued, trying a few times, and ends the run. */
+static int finish(recorder *r, const char *reason)
+{
+    for (int attempt = 0; r->queue.count > 0 && attempt < 5; attempt++) {
+        if (ch_store_flush(r->store, &r->queue, r->last_sample, r->err, sizeof r->err) == SQLITE_OK)
+            break;
+        sleep(1);
+    }
+    int rc = 0;
+    if (r->queue.count > 0) {
+        log_msg("could not write %zu events to %s: %s", r->queue.count, r->db_path, r->err);
+        rc = 1;
+    }
+    if (ch_store_end_run(r->store, ch_now_ms(), reason, r->err, sizeof r->err) != 0) {
+        log_msg("%s", r->err);
+        rc = 1;
+    }
+    return rc;
+}
+
+static void cleanup(recorder *r)
+{
+    ch_store_close(r->store);
+    if (r->db != NULL)
+        sqlite3_close(r->db);
+    ch_sampler_close(r->sampler);
+    ch_tracker_free(r->tracker);
+    ch_procs_free(r->procs);
+    ch_sample_free(&r->sample);
+    ch_events_free(&r->queue);
+}
+
+int main(int argc, char **argv)
+{
+    recorder r;
+    memset(&r, 0, sizeof r);
+    int rc = ch_record_parse_options(argc, argv, &r.opt);
+    if (rc != 0)
+        return rc == 1 ? 0 : 2;
+    umask(077); /* the database, its -wal and -shm, and new directories are private */
+    install_signals();
+    char host[256], os[256], boot_id[64];
+    ch_host_name(host, sizeof host);
+    ch_host_os(os, sizeof os);
+    int have_boot = ch_host_boot_id(boot_id, sizeof boot_id) == 0;
+    int64_t boot_time = ch_boot_time_ms();
+    rc = start(&r);
+    if (rc == 0) {
+        ch_run_info run = {
+            .mode = r.opt.once ? "once" : "continuous", .interval_ms = r.opt.interval_ms, .host = host, .os = os,
+            .boot_id = have_boot ? boot_id : NULL, .boot_time = boot_time, .sampler = ch_sampler_name(r.sampler),
+            .ident_is_cookie = strcmp(ch_sampler_name(r.sampler), "netlink") == 0, .version = CONNHIST_VERSION,
+            .pid = getpid(), .uid = (int64_t)geteuid(), .started_at = ch_now_ms(),
+        };
+        rc = resume(&r, &run, boot_time);
+        if (rc == 0) {
+            if (!r.opt.once)
+                log_msg("recording to %s every %lld ms with %s", r.db_path, (long long)r.opt.interval_ms, run.sampler);
+            if (strcmp(run.sampler, "netlink") != 0 && r.opt.sampler == NULL)
+                ch_store_note(r.store, "netlink sock_diag refused: sampled /proc/net");
+            const char *reason = run_loop(&r);
+            rc = finish(&r, reason);
+            if (!r.opt.once)
+                log_msg("stopped (%s)", reason);
+        }
+    }
+    cleanup(&r);
+    return rc;
+}

@@ -1,0 +1,104 @@
+/*
+ * Option parsing for connhist-record. Every bad value is reported on one
+ * line naming the option, the value and the expected form.
+ */
+#include "options.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "timeutil.h"
+
+#define MIN_INTERVAL_MS 50
+#define MAX_INTERVAL_MS (24 * 3600 * 1000LL)
+
+static const char usage[] =
+    "usage: connhist-record [--db PATH] [--interval DURATION] [--once] [--duration DURATION]\n"
+    "                       [--sampler netlink|procfs] [--verbose]\n"
+    "\n"
+    "Samples this machine's TCP and UDP sockets and records their lifetimes in a\n"
+    "SQLite database (read it with connhist-query or the sqlite3 shell).\n"
+    "\n"
+    "  --db PATH            database (default: $CONNHIST_DB, else /var/lib/connhist/connhist.db\n"
+    "                       as root, else $XDG_STATE_HOME/connhist/connhist.db)\n"
+    "  --interval DURATION  time between samples (default 1s; with --once, the period the\n"
+    "                       scheduler runs it at, default 60s); e.g. 500ms, 2s, 1m\n"
+    "  --once               take one sample, reconcile with the database, exit\n"
+    "  --duration DURATION  stop after that long (default: until SIGINT/SIGTERM)\n"
+    "  --sampler NAME       force netlink or procfs (default: netlink, else procfs)\n"
+    "  --verbose            one line per sample on stderr\n"
+    "  --help, --version\n";
+
+static int bad(const char *opt, const char *value, const char *expected)
+{
+    fprintf(stderr, "connhist-record: %s: '%s' is not valid (expected %s)\n", opt, value, expected);
+    return 2;
+}
+
+/* The value of option argv[*i] ("--x V" or "--x=V"), or NULL. */
+static const char *value_of(int argc, char **argv, int *i, const char *name)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return NULL;
+    if (arg[n] == '=')
+        return arg + n + 1;
+    if (arg[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc)
+        return "";
+    return argv[++*i];
+}
+
+static int parse_duration_opt(const char *opt, const char *v, int64_t min, int64_t max, int64_t *out)
+{
+    if (ch_parse_duration(v, out) != 0 || *out < min || *out > max)
+        return bad(opt, v, min == MIN_INTERVAL_MS ? "a duration from 50ms to 24h, e.g. 500ms, 1s, 5m"
+                                                  : "a duration such as 30s, 10m, 2h");
+    return 0;
+}
+
+int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
+{
+    memset(o, 0, sizeof *o);
+    int64_t interval = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int rc = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return 1;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("connhist-record %s\n", CONNHIST_VERSION);
+            return 1;
+        } else if (strcmp(a, "--once") == 0) {
+            o->once = true;
+        } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
+            o->verbose = true;
+        } else if ((v = value_of(argc, argv, &i, "--db")) != NULL) {
+            if (*v == '\0')
+                return bad("--db", v, "a file path");
+            o->db = v;
+        } else if ((v = value_of(argc, argv, &i, "--interval")) != NULL) {
+            rc = parse_duration_opt("--interval", v, MIN_INTERVAL_MS, MAX_INTERVAL_MS, &interval);
+        } else if ((v = value_of(argc, argv, &i, "--duration")) != NULL) {
+            rc = parse_duration_opt("--duration", v, 1, INT64_MAX / 4, &o->duration_ms);
+        } else if ((v = value_of(argc, argv, &i, "--sampler")) != NULL) {
+            if (strcmp(v, "netlink") != 0 && strcmp(v, "procfs") != 0)
+                return bad("--sampler", v, "netlink or procfs");
+            o->sampler = v;
+        } else {
+            fprintf(stderr, "connhist-record: unknown option '%s' (see connhist-record --help)\n", a);
+            return 2;
+        }
+        if (rc != 0)
+            return rc;
+    }
+    if (o->once && o->duration_ms > 0) {
+        fprintf(stderr, "connhist-record: --once and --duration '%lld ms' exclude each other\n", (long long)o->duration_ms);
+        return 2;
+    }
+    o->interval_ms = interval ? interval : o->once ? 60000 : 1000;
+    return 0;
+}

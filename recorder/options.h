@@ -1,0 +1,25 @@
+/*
+ * connhist-record's command line.
+ */
+#ifndef CH_RECORD_OPTIONS_H
+#define CH_RECORD_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *db;          /* NULL: the default path */
+    int64_t interval_ms;
+    bool once;
+    int64_t duration_ms;     /* 0: until stopped */
+    const char *sampler;     /* NULL: best available */
+    bool verbose;
+} ch_record_options;
+
+/*
+ * Parses argv. Returns 0 to run, 1 when --help or --version was printed
+ * (exit 0), 2 after printing a one-line error (exit 2).
+ */
+int ch_record_parse_options(int argc, char **argv, ch_record_options *o);
+
+#endif

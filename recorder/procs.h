@@ -1,0 +1,64 @@
+/*
+ * Process attribution: which process owns a socket, by its inode, and what
+ * that process is (pid, start time, name, path, command line, user).
+ *
+ * The cache remembers every inode it has resolved (or failed to resolve), so
+ * a tick only scans processes when the sample holds inodes never seen
+ * before. A process is identified by pid together with start time: a pid
+ * reused by a new process is a different process and is never confused with
+ * the old one.
+ */
+#ifndef CH_PROCS_H
+#define CH_PROCS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A process. Records belong to the cache, one per (pid, start_time), shared
+ * by all sockets of that process, and stay valid at the same address until
+ * ch_procs_free, so they may be held across ticks. The details are those
+ * read when the process was first seen (a later exec() does not update
+ * them).
+ */
+typedef struct {
+    int64_t pid;
+    int64_t start_time;  /* ms since the epoch, UTC; stable for the cache's life */
+    char *name;          /* NULL when unknown */
+    char *path;          /* executable; NULL when unreadable */
+    char *cmdline;       /* arguments joined by spaces; NULL when unreadable */
+    int64_t uid;         /* -1 when unknown */
+    char *user;          /* NULL when unknown */
+} ch_proc;
+
+/* The owner of one socket: the oldest holder and how many hold it. */
+typedef struct {
+    const ch_proc *proc; /* NULL: not attributable; owned by the cache */
+    int holders;         /* 0 when proc is NULL */
+} ch_owner;
+
+typedef struct ch_procs ch_procs;
+
+ch_procs *ch_procs_new(void);
+void ch_procs_free(ch_procs *p);
+
+/*
+ * Resolves the owners of the given inodes (0 entries are skipped; they get
+ * no owner). Scans /proc only when some inode was never looked up before;
+ * inodes found in no process are remembered as unattributable. owners[i]
+ * receives the owner of inodes[i]. Returns the number of processes scanned
+ * (0 when everything came from the cache). Processes this user may not
+ * inspect are skipped, so without root another user's sockets are
+ * unattributable; out of memory, new inodes get no owner and are retried.
+ */
+size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner *owners);
+
+/* Forgets inodes no longer in use, so the cache tracks the live sockets
+ * and a recycled inode number is looked up afresh. live/nlive: the inodes
+ * of the current sample. Process records are kept (see ch_proc). */
+void ch_procs_retain(ch_procs *p, const uint64_t *live, size_t nlive);
+
+/* Milliseconds since the epoch at which the machine booted, or -1. */
+int64_t ch_boot_time_ms(void);
+
+#endif

@@ -1,0 +1,85 @@
+/*
+ * The neutral socket row every sampler produces, and the sampler interface.
+ * Nothing above this layer (tracker, store) sees an operating system type.
+ */
+#ifndef CH_SAMPLE_H
+#define CH_SAMPLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+enum ch_proto { CH_TCP = 1, CH_UDP = 2 };
+
+/*
+ * Socket states, named as the tables and JSON show them. TCP states follow
+ * the kernel's numbering; UDP sockets are UNCONN (bound, no peer) or
+ * ESTABLISHED (connect()ed).
+ */
+enum ch_state {
+    CH_ST_UNKNOWN = 0,
+    CH_ST_ESTABLISHED = 1,
+    CH_ST_SYN_SENT,
+    CH_ST_SYN_RECV,
+    CH_ST_FIN_WAIT1,
+    CH_ST_FIN_WAIT2,
+    CH_ST_TIME_WAIT,
+    CH_ST_CLOSE,
+    CH_ST_CLOSE_WAIT,
+    CH_ST_LAST_ACK,
+    CH_ST_LISTEN,
+    CH_ST_CLOSING,
+    CH_ST_NEW_SYN_RECV,
+    CH_ST_UNCONN,
+    CH_ST_COUNT
+};
+
+/* "ESTABLISHED", "LISTEN", ...; "UNKNOWN" for out-of-range values. */
+const char *ch_state_name(int state);
+
+/* The state of that name, or CH_ST_UNKNOWN. */
+int ch_state_from_name(const char *name);
+
+typedef struct {
+    uint8_t proto;        /* enum ch_proto */
+    uint8_t state;        /* enum ch_state */
+    uint16_t local_port;  /* host byte order */
+    uint16_t remote_port; /* host byte order; 0 with an any remote address */
+    ch_addr local;
+    ch_addr remote;       /* all zero for listeners and unconnected UDP */
+    uint64_t ident;       /* identity across samples (sock_diag cookie); 0 = none */
+    uint64_t inode;       /* socket inode; 0 when the kernel gave none (TIME_WAIT) */
+    int64_t uid;          /* socket owner uid; -1 when unknown */
+} ch_sock;
+
+/* A growable array of rows: one sample of the machine. */
+typedef struct {
+    ch_sock *rows;
+    size_t count;
+    size_t cap;
+} ch_sample;
+
+/* Appends a zeroed row and returns it, or NULL when out of memory. */
+ch_sock *ch_sample_add(ch_sample *s);
+void ch_sample_clear(ch_sample *s);
+void ch_sample_free(ch_sample *s);
+
+/* True when the row has a peer (not a listener, not unconnected UDP). */
+bool ch_sock_has_remote(const ch_sock *s);
+
+/*
+ * A sampler: fills a sample with every TCP and UDP socket of the machine,
+ * IPv4 and IPv6, all states. Returns 0, or -1 with a message in err.
+ */
+typedef struct ch_sampler ch_sampler;
+
+/* Opens the best sampler available (netlink, else /proc/net on Linux).
+ * force may name one ("netlink", "procfs") or be NULL. */
+ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn);
+const char *ch_sampler_name(const ch_sampler *s);
+int ch_sampler_take(ch_sampler *s, ch_sample *out, char *err, size_t errn);
+void ch_sampler_close(ch_sampler *s);
+
+#endif

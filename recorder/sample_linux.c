@@ -1,0 +1,216 @@
+/*
+ * Linux sampler: netlink NETLINK_SOCK_DIAG dumps (the interface iproute2's
+ * ss uses) of TCP and UDP sockets, IPv4 and IPv6, in every state. Where the
+ * kernel or a sandbox refuses netlink, /proc/net is read instead
+ * (procnet.c).
+ *
+ * The sock_diag cookie identifies a socket for its whole life, and the
+ * kernel carries it into the socket's TIME_WAIT entry, so it is the row's
+ * identity across samples.
+ */
+#define _GNU_SOURCE
+#include "sample.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+
+#include "procnet.h"
+
+#define RECV_BUF_SIZE (256 * 1024)
+#define DUMP_RETRIES 5
+
+struct ch_sampler {
+    int fd;         /* netlink socket, or -1 when reading /proc/net */
+    uint32_t seq;
+    char *buf;
+};
+
+static int netlink_open(void)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (fd < 0)
+        return -1;
+    int size = 1 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    return fd;
+}
+
+static int send_dump_request(ch_sampler *s, int family, int protocol)
+{
+    struct {
+        struct nlmsghdr nlh;
+        struct inet_diag_req_v2 req;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.nlh.nlmsg_len = sizeof msg;
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.nlh.nlmsg_seq = ++s->seq;
+    msg.req.sdiag_family = (uint8_t)family;
+    msg.req.sdiag_protocol = (uint8_t)protocol;
+    msg.req.idiag_states = ~0U; /* every state, TIME_WAIT and LISTEN included */
+    struct sockaddr_nl to = {.nl_family = AF_NETLINK};
+    for (;;) {
+        ssize_t n = sendto(s->fd, &msg, sizeof msg, 0, (struct sockaddr *)&to, sizeof to);
+        if (n == (ssize_t)sizeof msg)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return -1;
+    }
+}
+
+/* Converts one inet_diag_msg into a neutral row. */
+static void diag_to_row(const struct inet_diag_msg *m, int protocol, ch_sock *row)
+{
+    int family = m->idiag_family == AF_INET6 ? 6 : 4;
+    size_t alen = family == 6 ? 16 : 4;
+    row->proto = protocol == IPPROTO_TCP ? CH_TCP : CH_UDP;
+    row->local.family = row->remote.family = family;
+    memcpy(row->local.bytes, m->id.idiag_src, alen);
+    memcpy(row->remote.bytes, m->id.idiag_dst, alen);
+    row->local_port = ntohs(m->id.idiag_sport);
+    row->remote_port = ntohs(m->id.idiag_dport);
+    row->state = m->idiag_state < CH_ST_UNCONN ? m->idiag_state : CH_ST_UNKNOWN;
+    /* UDP reuses TCP_CLOSE for a socket with no peer. */
+    if (row->proto == CH_UDP && m->idiag_state == CH_ST_CLOSE)
+        row->state = CH_ST_UNCONN;
+    row->ident = (uint64_t)m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32;
+    row->inode = m->idiag_inode;
+    row->uid = m->idiag_uid;
+}
+
+/*
+ * Reads one dump's replies into out. Returns 0 when complete, 1 when the
+ * kernel flagged the dump as interrupted (to be redone), -1 on error.
+ */
+static int receive_dump(ch_sampler *s, int protocol, ch_sample *out, char *err, size_t errn)
+{
+    int interrupted = 0;
+    for (;;) {
+        ssize_t n = recv(s->fd, s->buf, RECV_BUF_SIZE, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            snprintf(err, errn, "netlink receive: %s", strerror(errno));
+            return -1;
+        }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)s->buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+            if (h->nlmsg_seq != s->seq)
+                continue; /* a late reply to an abandoned dump */
+            if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+                interrupted = 1;
+            if (h->nlmsg_type == NLMSG_DONE)
+                return interrupted;
+            if (h->nlmsg_type == NLMSG_ERROR) {
+                const struct nlmsgerr *e = NLMSG_DATA(h);
+                snprintf(err, errn, "netlink dump refused: %s", strerror(-e->error));
+                errno = -e->error;
+                return -1;
+            }
+            if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+                continue;
+            ch_sock *row = ch_sample_add(out);
+            if (row == NULL) {
+                snprintf(err, errn, "out of memory for socket rows");
+                return -1;
+            }
+            diag_to_row(NLMSG_DATA(h), protocol, row);
+        }
+    }
+}
+
+static int netlink_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
+{
+    static const struct { int family, protocol; } dumps[] = {
+        {AF_INET, IPPROTO_TCP}, {AF_INET6, IPPROTO_TCP}, {AF_INET, IPPROTO_UDP}, {AF_INET6, IPPROTO_UDP},
+    };
+    for (size_t i = 0; i < sizeof dumps / sizeof dumps[0]; i++) {
+        size_t mark = out->count;
+        int rc = 1;
+        for (int attempt = 0; rc == 1 && attempt < DUMP_RETRIES; attempt++) {
+            out->count = mark;
+            if (send_dump_request(s, dumps[i].family, dumps[i].protocol) != 0) {
+                snprintf(err, errn, "netlink request: %s", strerror(errno));
+                return -1;
+            }
+            rc = receive_dump(s, dumps[i].protocol, out, err, errn);
+        }
+        /* IPv6 may be absent from the kernel: an empty answer, not a failure. */
+        if (rc < 0 && dumps[i].family == AF_INET6 && (errno == ENOENT || errno == EAFNOSUPPORT)) {
+            out->count = mark;
+            continue;
+        }
+        if (rc != 0) {
+            if (rc == 1)
+                snprintf(err, errn, "netlink dump kept being interrupted (%d tries)", DUMP_RETRIES);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
+{
+    ch_sampler *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errn, "out of memory");
+        return NULL;
+    }
+    s->fd = -1;
+    if (force == NULL || strcmp(force, "netlink") == 0) {
+        s->buf = malloc(RECV_BUF_SIZE);
+        s->fd = s->buf ? netlink_open() : -1;
+        if (s->fd >= 0) {
+            /* Prove the kernel answers before relying on it. */
+            ch_sample probe = {0};
+            if (netlink_take(s, &probe, err, errn) != 0) {
+                close(s->fd);
+                s->fd = -1;
+            }
+            ch_sample_free(&probe);
+        }
+        if (s->fd < 0 && force != NULL) {
+            snprintf(err, errn, "netlink sock_diag is not available: %s", strerror(errno));
+            ch_sampler_close(s);
+            return NULL;
+        }
+    } else if (strcmp(force, "procfs") != 0) {
+        snprintf(err, errn, "unknown sampler '%s' (expected netlink or procfs)", force);
+        ch_sampler_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+const char *ch_sampler_name(const ch_sampler *s)
+{
+    return s->fd >= 0 ? "netlink" : "procfs";
+}
+
+int ch_sampler_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
+{
+    ch_sample_clear(out);
+    if (s->fd >= 0)
+        return netlink_take(s, out, err, errn);
+    return ch_procnet_read("/proc/net", out, err, errn);
+}
+
+void ch_sampler_close(ch_sampler *s)
+{
+    if (s == NULL)
+        return;
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->buf);
+    free(s);
+}

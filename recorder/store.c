@@ -1,0 +1,393 @@
+/*
+ * Writing lifetimes. Each sample is one transaction: the events the tracker
+ * queued (opens, state changes, closes) and the heartbeat. Open lifetimes
+ * are never rewritten just because they are still open; how long they were
+ * seen comes from the heartbeat.
+ *
+ * Lifetime ids are assigned by the tracker (from MAX(lifetime_id) + 1 at
+ * start), so a failed transaction can be replayed as it was on the next
+ * tick. One recorder writes a database at a time; main.c refuses to start a
+ * second one.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SPANS 16
+
+typedef struct {
+    int64_t first_at, last_at, samples;
+} span;
+
+enum {
+    ST_PROC, ST_OPEN, ST_STATE, ST_CHANGE, ST_CLOSE, ST_BEAT, ST_COUNT
+};
+
+static const char *const statement_sql[ST_COUNT] = {
+    [ST_PROC] = "INSERT OR IGNORE INTO processes(pid, start_time, name, path, cmdline, uid, user, first_seen)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_OPEN] = "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr, local_port,"
+                " remote_addr, remote_port, state, states, first_seen, pid, proc_start, holders, uid, inode, cookie)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [ST_STATE] = "UPDATE lifetimes SET state = ?2, states = states || ',' || ?2 WHERE lifetime_id = ?1",
+    [ST_CHANGE] = "INSERT OR IGNORE INTO state_changes(lifetime_id, at, state) VALUES (?1, ?2, ?3)",
+    [ST_CLOSE] = "UPDATE lifetimes SET last_seen = ?2, closed_at = ?3, close_reason = ?4"
+                 " WHERE lifetime_id = ?1 AND closed_at IS NULL",
+    [ST_BEAT] = "INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (?1, ?2, ?3, ?4)"
+                " ON CONFLICT(run_id, first_at) DO UPDATE SET last_at = excluded.last_at, samples = excluded.samples",
+};
+
+struct ch_store {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    int64_t run_id;
+    int64_t interval_ms;
+    int ident_is_cookie;
+    span spans[MAX_SPANS];  /* spans not yet known to be committed; last = current */
+    int nspans;
+};
+
+ch_store *ch_store_open(sqlite3 *db, char *err, size_t errn)
+{
+    ch_store *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(err, errn, "out of memory");
+        return NULL;
+    }
+    s->db = db;
+    for (int i = 0; i < ST_COUNT; i++) {
+        if (sqlite3_prepare_v3(db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+            snprintf(err, errn, "cannot prepare statement: %s", sqlite3_errmsg(db));
+            ch_store_close(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+void ch_store_close(ch_store *s)
+{
+    if (s == NULL)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->st[i]);
+    free(s);
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v != NULL)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_int_or_null(sqlite3_stmt *st, int i, int64_t v, int known)
+{
+    if (known)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Steps a write statement to completion and resets it. */
+static int run_stmt(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int ch_store_history(ch_store *s, const char *host, const char *boot_id, ch_history *h, char *err, size_t errn)
+{
+    memset(h, 0, sizeof *h);
+    h->last_sample = -1;
+    h->next_lifetime_id = 1;
+    sqlite3_stmt *st = NULL;
+    const char *sql[] = {
+        "SELECT h.last_at, r.boot_id FROM heartbeats h JOIN runs r ON r.run_id = h.run_id"
+        " ORDER BY h.last_at DESC LIMIT 1",
+        "SELECT COALESCE(MAX(lifetime_id), 0) + 1 FROM lifetimes",
+        "SELECT pid FROM runs WHERE ended_at IS NULL AND end_reason IS NULL AND host = ?1 AND boot_id IS ?2"
+        " ORDER BY run_id DESC LIMIT 1",
+    };
+    for (int i = 0; i < 3; i++) {
+        if (sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+            snprintf(err, errn, "cannot read the database's history: %s", sqlite3_errmsg(s->db));
+            return -1;
+        }
+        if (i == 2) {
+            sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+            bind_text_or_null(st, 2, boot_id);
+        }
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && i == 0) {
+            h->last_sample = sqlite3_column_int64(st, 0);
+            const unsigned char *b = sqlite3_column_text(st, 1);
+            snprintf(h->boot_id, sizeof h->boot_id, "%s", b ? (const char *)b : "");
+        } else if (rc == SQLITE_ROW && i == 1) {
+            h->next_lifetime_id = sqlite3_column_int64(st, 0);
+        } else if (rc == SQLITE_ROW && i == 2) {
+            h->live_pid = sqlite3_column_int64(st, 0);
+        } else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+            snprintf(err, errn, "cannot read the database's history: %s", sqlite3_errmsg(s->db));
+            sqlite3_finalize(st);
+            return -1;
+        }
+        sqlite3_finalize(st);
+    }
+    return 0;
+}
+
+/* Rebuilds a neutral row from a stored lifetime. */
+static void row_from_stmt(sqlite3_stmt *st, int ident_is_cookie, ch_sock *s)
+{
+    memset(s, 0, sizeof *s);
+    s->proto = strcmp((const char *)sqlite3_column_text(st, 1), "udp") == 0 ? CH_UDP : CH_TCP;
+    int family = sqlite3_column_int(st, 2);
+    ch_addr_parse((const char *)sqlite3_column_text(st, 3), &s->local);
+    s->local_port = (uint16_t)sqlite3_column_int(st, 4);
+    if (sqlite3_column_type(st, 5) != SQLITE_NULL)
+        ch_addr_parse((const char *)sqlite3_column_text(st, 5), &s->remote);
+    s->local.family = s->remote.family = family;
+    s->remote_port = (uint16_t)sqlite3_column_int(st, 6);
+    s->state = (uint8_t)ch_state_from_name((const char *)sqlite3_column_text(st, 7));
+    s->inode = (uint64_t)sqlite3_column_int64(st, 8);
+    s->ident = ident_is_cookie ? (uint64_t)sqlite3_column_int64(st, 9) : s->inode;
+}
+
+int ch_store_load_open(ch_store *s, ch_tracker *t, int ident_is_cookie, char *err, size_t errn)
+{
+    sqlite3_stmt *st;
+    const char *sql = "SELECT lifetime_id, proto, family, local_addr, local_port, remote_addr, remote_port,"
+                      " state, inode, cookie FROM lifetimes WHERE closed_at IS NULL";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errn, "cannot read open lifetimes: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ch_sock sock;
+        row_from_stmt(st, ident_is_cookie, &sock);
+        if (ch_tracker_load(t, &sock, sqlite3_column_int64(st, 0)) != 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errn, "cannot read open lifetimes: %s", sqlite3_errstr(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int ch_store_begin_run(ch_store *s, const ch_run_info *r, char *err, size_t errn)
+{
+    sqlite3_stmt *st;
+    const char *sql = "INSERT INTO runs(started_at, mode, interval_ms, host, os, boot_id, boot_time, sampler,"
+                      " version, pid, uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    /* Runs that never ended and are not this one died (crash, power loss). */
+    const char *died = "UPDATE runs SET end_reason = 'died' WHERE ended_at IS NULL AND end_reason IS NULL";
+    if (sqlite3_exec(s->db, died, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errn, "cannot record the run: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, r->started_at);
+    sqlite3_bind_text(st, 2, r->mode, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, r->interval_ms);
+    sqlite3_bind_text(st, 4, r->host, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 5, r->os, -1, SQLITE_STATIC);
+    bind_text_or_null(st, 6, r->boot_id);
+    bind_int_or_null(st, 7, r->boot_time, r->boot_time >= 0);
+    sqlite3_bind_text(st, 8, r->sampler, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, r->version, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, r->pid);
+    bind_int_or_null(st, 11, r->uid, r->uid >= 0);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errn, "cannot record the run: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    s->run_id = sqlite3_last_insert_rowid(s->db);
+    s->interval_ms = r->interval_ms;
+    s->ident_is_cookie = r->ident_is_cookie;
+    return 0;
+}
+
+static int write_process(ch_store *s, const ch_proc *p, int64_t at)
+{
+    sqlite3_stmt *st = s->st[ST_PROC];
+    sqlite3_bind_int64(st, 1, p->pid);
+    sqlite3_bind_int64(st, 2, p->start_time);
+    bind_text_or_null(st, 3, p->name);
+    bind_text_or_null(st, 4, p->path);
+    bind_text_or_null(st, 5, p->cmdline);
+    bind_int_or_null(st, 6, p->uid, p->uid >= 0);
+    bind_text_or_null(st, 7, p->user);
+    sqlite3_bind_int64(st, 8, at);
+    return run_stmt(st);
+}
+
+static int write_open(ch_store *s, const ch_event *ev)
+{
+    const ch_sock *k = &ev->sock;
+    const ch_proc *p = ev->owner.proc;
+    if (p != NULL) {
+        int rc = write_process(s, p, ev->at);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    char local[CH_ADDR_TEXT], remote[CH_ADDR_TEXT];
+    ch_addr_format(&k->local, local);
+    ch_addr_format(&k->remote, remote);
+    int has_remote = ch_sock_has_remote(k);
+    sqlite3_stmt *st = s->st[ST_OPEN];
+    sqlite3_bind_int64(st, 1, ev->lifetime_id);
+    sqlite3_bind_int64(st, 2, s->run_id);
+    sqlite3_bind_text(st, 3, k->proto == CH_UDP ? "udp" : "tcp", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, k->local.family);
+    sqlite3_bind_text(st, 5, local, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 6, k->local_port);
+    bind_text_or_null(st, 7, has_remote ? remote : NULL);
+    bind_int_or_null(st, 8, k->remote_port, has_remote);
+    sqlite3_bind_text(st, 9, ch_state_name(ev->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, ev->at);
+    bind_int_or_null(st, 11, p ? p->pid : 0, p != NULL);
+    bind_int_or_null(st, 12, p ? p->start_time : 0, p != NULL);
+    bind_int_or_null(st, 13, ev->owner.holders, p != NULL);
+    bind_int_or_null(st, 14, k->uid, k->uid >= 0);
+    bind_int_or_null(st, 15, (int64_t)k->inode, k->inode != 0);
+    bind_int_or_null(st, 16, (int64_t)k->ident, s->ident_is_cookie && k->ident != 0);
+    return run_stmt(st);
+}
+
+static int write_state(ch_store *s, const ch_event *ev)
+{
+    const char *name = ch_state_name(ev->state);
+    sqlite3_stmt *st = s->st[ST_STATE];
+    sqlite3_bind_int64(st, 1, ev->lifetime_id);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = run_stmt(st);
+    if (rc != SQLITE_OK)
+        return rc;
+    st = s->st[ST_CHANGE];
+    sqlite3_bind_int64(st, 1, ev->lifetime_id);
+    sqlite3_bind_int64(st, 2, ev->at);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    return run_stmt(st);
+}
+
+static int write_close(ch_store *s, const ch_event *ev)
+{
+    sqlite3_stmt *st = s->st[ST_CLOSE];
+    sqlite3_bind_int64(st, 1, ev->lifetime_id);
+    bind_int_or_null(st, 2, ev->last_seen, ev->last_seen >= 0);
+    sqlite3_bind_int64(st, 3, ev->at);
+    sqlite3_bind_text(st, 4, ev->reason, -1, SQLITE_STATIC);
+    return run_stmt(st);
+}
+
+static int write_event(ch_store *s, const ch_event *ev)
+{
+    switch (ev->type) {
+    case CH_EV_OPEN:
+        return write_open(s, ev);
+    case CH_EV_STATE:
+        return write_state(s, ev);
+    default:
+        return write_close(s, ev);
+    }
+}
+
+/* Extends the current span with a sample, or starts a new one after a gap. */
+static void note_sample(ch_store *s, int64_t at)
+{
+    span *cur = s->nspans ? &s->spans[s->nspans - 1] : NULL;
+    if (cur != NULL && at == cur->last_at)
+        return; /* the same sample written again */
+    if (cur != NULL && at > cur->last_at && at - cur->last_at <= 2 * s->interval_ms) {
+        cur->last_at = at;
+        cur->samples++;
+        return;
+    }
+    if (s->nspans == MAX_SPANS) { /* never committed for that long: keep the newest */
+        memmove(s->spans, s->spans + 1, (MAX_SPANS - 1) * sizeof *s->spans);
+        s->nspans--;
+    }
+    s->spans[s->nspans++] = (span){at, at, 1};
+}
+
+static int write_spans(ch_store *s)
+{
+    for (int i = 0; i < s->nspans; i++) {
+        sqlite3_stmt *st = s->st[ST_BEAT];
+        sqlite3_bind_int64(st, 1, s->run_id);
+        sqlite3_bind_int64(st, 2, s->spans[i].first_at);
+        sqlite3_bind_int64(st, 3, s->spans[i].last_at);
+        sqlite3_bind_int64(st, 4, s->spans[i].samples);
+        int rc = run_stmt(st);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size_t errn)
+{
+    note_sample(s, sample_at);
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < q->count; i++)
+        rc = write_event(s, &q->items[i]);
+    if (rc == SQLITE_OK)
+        rc = write_spans(s);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errn, "%s", sqlite3_errmsg(s->db));
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    q->count = 0;
+    s->spans[0] = s->spans[s->nspans - 1];
+    s->nspans = 1;
+    return SQLITE_OK;
+}
+
+int ch_store_end_run(ch_store *s, int64_t ended_at, const char *reason, char *err, size_t errn)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "UPDATE runs SET ended_at = ?2, end_reason = ?3 WHERE run_id = ?1", -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errn, "cannot end the run: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, s->run_id);
+    sqlite3_bind_int64(st, 2, ended_at);
+    sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errn, "cannot end the run: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return 0;
+}
+
+int ch_store_note(ch_store *s, const char *note)
+{
+    sqlite3_stmt *st;
+    const char *sql = "UPDATE runs SET notes = COALESCE(notes || '; ', '') || ?2 WHERE run_id = ?1";
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, s->run_id);
+    sqlite3_bind_text(st, 2, note, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}

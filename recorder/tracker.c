@@ -1,0 +1,378 @@
+/*
+ * Sample-to-lifetime tracking. Every tracked socket lives in a dense array
+ * with an open-addressing index keyed by its identity, so one sample costs
+ * one hash lookup per row and a sweep over the tracked set.
+ *
+ * Identity is the sampler's ident (the sock_diag cookie, or the inode from
+ * /proc/net). Rows without one (TIME_WAIT in /proc/net has inode 0) are
+ * keyed by their addresses, and a socket that vanished in the same sample
+ * with the very same addresses is taken to be the one that moved to
+ * TIME_WAIT, so its lifetime continues.
+ */
+#include "tracker.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t key;
+    int64_t lifetime_id;
+    uint32_t gen;        /* the last sample that saw it */
+    bool loaded;         /* seeded from the database, not yet confirmed */
+    ch_sock sock;        /* as last seen */
+} entry;
+
+struct ch_tracker {
+    entry *entries;
+    size_t count, cap;
+    uint32_t *slots;     /* index + 1 into entries; 0 = empty */
+    size_t nslots;       /* power of two, at least twice count */
+    uint32_t gen;
+    int64_t next_id;
+    /* scratch reused across samples */
+    size_t *fresh;       /* rows of the current sample not yet tracked */
+    size_t nfresh, fresh_cap;
+    uint64_t *inodes;
+    ch_owner *owners;
+    size_t owners_cap;
+};
+
+int ch_events_push(ch_events *q, const ch_event *ev)
+{
+    if (q->count == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 256;
+        ch_event *items = realloc(q->items, cap * sizeof *items);
+        if (items == NULL)
+            return -1;
+        q->items = items;
+        q->cap = cap;
+    }
+    q->items[q->count++] = *ev;
+    return 0;
+}
+
+void ch_events_free(ch_events *q)
+{
+    free(q->items);
+    memset(q, 0, sizeof *q);
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static bool same_tuple(const ch_sock *a, const ch_sock *b)
+{
+    return a->proto == b->proto && a->local_port == b->local_port && a->remote_port == b->remote_port &&
+           a->local.family == b->local.family && memcmp(a->local.bytes, b->local.bytes, 16) == 0 &&
+           memcmp(a->remote.bytes, b->remote.bytes, 16) == 0;
+}
+
+/* Identity key of a row: its ident, else a hash of its addresses with the
+ * top bit set (cookies and inodes never reach it). */
+static uint64_t sock_key(const ch_sock *s)
+{
+    if (s->ident != 0)
+        return s->ident;
+    uint64_t h = mix64((uint64_t)s->proto << 40 | (uint64_t)s->local_port << 16 | s->remote_port);
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, s->local.bytes + i, 8);
+        memcpy(&b, s->remote.bytes + i, 8);
+        h = mix64(h ^ a) ^ mix64(b + (uint64_t)i);
+    }
+    return h | 1ULL << 63;
+}
+
+ch_tracker *ch_tracker_new(int64_t next_id)
+{
+    ch_tracker *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->next_id = next_id;
+    t->nslots = 1024;
+    t->slots = calloc(t->nslots, sizeof *t->slots);
+    if (t->slots == NULL) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void ch_tracker_free(ch_tracker *t)
+{
+    if (t == NULL)
+        return;
+    free(t->entries);
+    free(t->slots);
+    free(t->fresh);
+    free(t->inodes);
+    free(t->owners);
+    free(t);
+}
+
+size_t ch_tracker_count(const ch_tracker *t)
+{
+    return t->count;
+}
+
+/* Slot holding key, or the empty slot where it would go. */
+static size_t find_slot(const ch_tracker *t, uint64_t key)
+{
+    size_t mask = t->nslots - 1;
+    for (size_t i = mix64(key) & mask;; i = (i + 1) & mask) {
+        uint32_t v = t->slots[i];
+        if (v == 0 || t->entries[v - 1].key == key)
+            return i;
+    }
+}
+
+static entry *lookup(ch_tracker *t, uint64_t key)
+{
+    uint32_t v = t->slots[find_slot(t, key)];
+    return v ? &t->entries[v - 1] : NULL;
+}
+
+static int grow_index(ch_tracker *t)
+{
+    size_t n = t->nslots * 2;
+    uint32_t *slots = calloc(n, sizeof *slots);
+    if (slots == NULL)
+        return -1;
+    free(t->slots);
+    t->slots = slots;
+    t->nslots = n;
+    for (size_t i = 0; i < t->count; i++)
+        t->slots[find_slot(t, t->entries[i].key)] = (uint32_t)(i + 1);
+    return 0;
+}
+
+static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
+{
+    if ((t->count + 1) * 2 > t->nslots && grow_index(t) != 0)
+        return NULL;
+    if (t->count == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        entry *e = realloc(t->entries, cap * sizeof *e);
+        if (e == NULL)
+            return NULL;
+        t->entries = e;
+        t->cap = cap;
+    }
+    entry *e = &t->entries[t->count];
+    e->key = sock_key(s);
+    e->lifetime_id = lifetime_id;
+    e->gen = t->gen;
+    e->loaded = false;
+    e->sock = *s;
+    t->slots[find_slot(t, e->key)] = (uint32_t)(++t->count);
+    return e;
+}
+
+/* Empties slot i, shifting later members of its probe run back. */
+static void clear_slot(ch_tracker *t, size_t i)
+{
+    size_t mask = t->nslots - 1;
+    for (size_t j = (i + 1) & mask; t->slots[j] != 0; j = (j + 1) & mask) {
+        size_t home = mix64(t->entries[t->slots[j] - 1].key) & mask;
+        /* Move j into the hole unless its home lies cyclically in (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            t->slots[i] = t->slots[j];
+            i = j;
+        }
+    }
+    t->slots[i] = 0;
+}
+
+/* Removes entries[idx]; the last entry moves into its place. */
+static void remove_at(ch_tracker *t, size_t idx)
+{
+    clear_slot(t, find_slot(t, t->entries[idx].key));
+    size_t last = t->count - 1;
+    if (idx != last) {
+        t->entries[idx] = t->entries[last];
+        t->slots[find_slot(t, t->entries[idx].key)] = (uint32_t)(idx + 1);
+    }
+    t->count--;
+}
+
+/* Re-keys an entry (a socket that moved to an address-keyed TIME_WAIT row). */
+static void rekey(ch_tracker *t, size_t idx, const ch_sock *s)
+{
+    clear_slot(t, find_slot(t, t->entries[idx].key));
+    t->entries[idx].key = sock_key(s);
+    t->entries[idx].sock = *s;
+    t->slots[find_slot(t, t->entries[idx].key)] = (uint32_t)(idx + 1);
+}
+
+int ch_tracker_load(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
+{
+    if (lookup(t, sock_key(s)) != NULL)
+        return 0; /* two open rows for one socket: keep the first */
+    entry *e = insert(t, s, lifetime_id);
+    if (e == NULL)
+        return -1;
+    e->loaded = true;
+    e->gen = t->gen - 1; /* not seen by any sample yet */
+    return 0;
+}
+
+static int push_state(ch_events *q, const entry *e, int64_t at)
+{
+    ch_event ev = {.type = CH_EV_STATE, .state = e->sock.state, .lifetime_id = e->lifetime_id, .at = at};
+    return ch_events_push(q, &ev);
+}
+
+static int push_close(ch_events *q, const entry *e, int64_t last_seen, int64_t at, const char *reason)
+{
+    ch_event ev = {.type = CH_EV_CLOSE, .reason = reason, .lifetime_id = e->lifetime_id, .at = at, .last_seen = last_seen};
+    return ch_events_push(q, &ev);
+}
+
+static int remember_fresh(ch_tracker *t, size_t row)
+{
+    if (t->nfresh == t->fresh_cap) {
+        size_t cap = t->fresh_cap ? t->fresh_cap * 2 : 256;
+        size_t *f = realloc(t->fresh, cap * sizeof *f);
+        if (f == NULL)
+            return -1;
+        t->fresh = f;
+        t->fresh_cap = cap;
+    }
+    t->fresh[t->nfresh++] = row;
+    return 0;
+}
+
+/*
+ * Pass 1: marks every tracked socket the sample still has, reports state
+ * changes, and lists the rows not tracked yet. A known identity whose
+ * addresses changed (a UDP socket that connect()ed elsewhere) is closed and
+ * its row treated as new: a lifetime has one set of addresses.
+ */
+static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev, ch_events *q)
+{
+    t->nfresh = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        const ch_sock *row = &s->rows[i];
+        entry *e = lookup(t, sock_key(row));
+        if (e != NULL && e->gen == t->gen)
+            continue; /* the same identity twice in one sample: keep the first */
+        if (e != NULL && !same_tuple(&e->sock, row)) {
+            if (push_close(q, e, prev, at, "readdressed") != 0)
+                return -1;
+            remove_at(t, (size_t)(e - t->entries));
+            e = NULL;
+        }
+        if (e == NULL) {
+            if (remember_fresh(t, i) != 0)
+                return -1;
+            continue;
+        }
+        e->gen = t->gen;
+        e->loaded = false;
+        if (e->sock.state != row->state) {
+            e->sock.state = row->state;
+            if (push_state(q, e, at) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* A fresh row without identity continuing a socket that just vanished. */
+static bool adopt_vanished(ch_tracker *t, const ch_sock *row, int64_t at, ch_events *q, int *err)
+{
+    for (size_t i = 0; i < t->count; i++) {
+        entry *e = &t->entries[i];
+        if (e->gen == t->gen || !same_tuple(&e->sock, row))
+            continue;
+        rekey(t, i, row);
+        e->gen = t->gen;
+        e->loaded = false;
+        if (push_state(q, e, at) != 0)
+            *err = -1;
+        return true;
+    }
+    return false;
+}
+
+/* Pass 2: closes every tracked socket the sample no longer has. */
+static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
+{
+    for (size_t i = t->count; i-- > 0;) {
+        entry *e = &t->entries[i];
+        if (e->gen == t->gen)
+            continue;
+        if (push_close(q, e, prev, at, e->loaded ? "gone_while_stopped" : "gone") != 0)
+            return -1;
+        remove_at(t, i);
+    }
+    return 0;
+}
+
+/* Pass 3: opens lifetimes for the fresh rows, attributing them in one batch. */
+static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *procs, ch_events *q)
+{
+    if (t->nfresh > t->owners_cap) {
+        free(t->inodes);
+        free(t->owners);
+        t->inodes = malloc(t->nfresh * sizeof *t->inodes);
+        t->owners = malloc(t->nfresh * sizeof *t->owners);
+        t->owners_cap = t->inodes && t->owners ? t->nfresh : 0;
+        if (t->owners_cap == 0)
+            return -1;
+    }
+    for (size_t i = 0; i < t->nfresh; i++)
+        t->inodes[i] = s->rows[t->fresh[i]].inode;
+    memset(t->owners, 0, t->nfresh * sizeof *t->owners);
+    if (procs != NULL)
+        ch_procs_resolve(procs, t->inodes, t->nfresh, t->owners);
+    for (size_t i = 0; i < t->nfresh; i++) {
+        const ch_sock *row = &s->rows[t->fresh[i]];
+        entry *e = insert(t, row, t->next_id++);
+        if (e == NULL)
+            return -1;
+        ch_event ev = {.type = CH_EV_OPEN, .state = row->state, .lifetime_id = e->lifetime_id,
+                       .at = at, .sock = *row, .owner = t->owners[i]};
+        if (ch_events_push(q, &ev) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev_last_sample,
+                     ch_procs *procs, ch_events *q)
+{
+    t->gen++;
+    if (mark_present(t, s, at, prev_last_sample, q) != 0)
+        return -1;
+    /* Rows without identity may continue a socket that just vanished. */
+    size_t kept = 0;
+    int err = 0;
+    for (size_t i = 0; i < t->nfresh; i++) {
+        const ch_sock *row = &s->rows[t->fresh[i]];
+        if (row->ident != 0 || !adopt_vanished(t, row, at, q, &err))
+            t->fresh[kept++] = t->fresh[i];
+    }
+    t->nfresh = kept;
+    if (err != 0 || sweep_gone(t, at, prev_last_sample, q) != 0)
+        return -1;
+    return open_fresh(t, s, at, procs, q);
+}
+
+int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q)
+{
+    for (size_t i = t->count; i-- > 0;) {
+        if (push_close(q, &t->entries[i], last_seen, at, reason) != 0)
+            return -1;
+        remove_at(t, i);
+    }
+    return 0;
+}

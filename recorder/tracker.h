@@ -1,0 +1,72 @@
+/*
+ * The tracker turns successive samples into lifetimes: it remembers every
+ * socket seen in the previous sample and reports only what changed — a
+ * socket opened, changed state, or was found gone. Writes per tick are
+ * therefore proportional to churn, not to the number of open sockets.
+ *
+ * Events go into a queue that the store flushes in one transaction; when a
+ * flush fails (disk full, database locked) the queue is kept and flushed
+ * with the next tick's events, so nothing seen is lost.
+ */
+#ifndef CH_TRACKER_H
+#define CH_TRACKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "procs.h"
+#include "sample.h"
+
+enum ch_event_type { CH_EV_OPEN, CH_EV_STATE, CH_EV_CLOSE };
+
+typedef struct {
+    uint8_t type;            /* enum ch_event_type */
+    uint8_t state;           /* OPEN: first state; STATE: the new state */
+    const char *reason;      /* CLOSE: "gone", "gone_while_stopped", "reboot" */
+    int64_t lifetime_id;
+    int64_t at;              /* the sample that saw it (CLOSE: found gone) */
+    int64_t last_seen;       /* CLOSE: last sample that still saw it */
+    ch_sock sock;            /* OPEN: the socket */
+    ch_owner owner;          /* OPEN: its process, or none */
+} ch_event;
+
+typedef struct {
+    ch_event *items;
+    size_t count;
+    size_t cap;
+} ch_events;
+
+int ch_events_push(ch_events *q, const ch_event *ev);
+void ch_events_free(ch_events *q);
+
+typedef struct ch_tracker ch_tracker;
+
+/* A tracker that numbers new lifetimes from next_id on. */
+ch_tracker *ch_tracker_new(int64_t next_id);
+void ch_tracker_free(ch_tracker *t);
+
+/* Number of sockets tracked (open lifetimes). */
+size_t ch_tracker_count(const ch_tracker *t);
+
+/*
+ * Seeds the tracker with a lifetime still open in the database when the
+ * recorder starts. If the first sample still has the socket, the lifetime
+ * continues; if not, it is closed as "gone_while_stopped" with last_seen =
+ * prev_last_sample, the previous run's last sample.
+ */
+int ch_tracker_load(ch_tracker *t, const ch_sock *s, int64_t lifetime_id);
+
+/*
+ * Diffs a sample taken at time at against the tracked sockets and appends
+ * the events. procs (may be NULL) attributes new sockets to processes.
+ * prev_last_sample is the last sample before this one (of this run or, for
+ * the first sample, of the previous run); sockets found gone were last seen
+ * then. Returns 0, or -1 when out of memory.
+ */
+int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev_last_sample,
+                     ch_procs *procs, ch_events *q);
+
+/* Closes every tracked lifetime (the machine rebooted while we were away). */
+int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q);
+
+#endif

@@ -1,0 +1,149 @@
+-- connhist database schema, version 1.
+--
+-- This file is the single source of the tables, indexes and views. Both
+-- programs embed it at build time and run it on a new database; the version
+-- below is written to PRAGMA user_version. schema/README.md documents every
+-- column and shows example queries.
+--
+-- Conventions: every time is an INTEGER of milliseconds since 1970-01-01 UTC.
+-- The views add *_utc text columns (ISO 8601, UTC, milliseconds) for reading.
+-- Addresses are canonical text ('10.0.0.5', '2001:db8::1'), so they can be
+-- typed into a WHERE clause. NULL always means "not known" or "not
+-- applicable", never zero.
+
+PRAGMA user_version = 1;
+
+-- One row per start of connhist-record (a continuous run or one --once run).
+CREATE TABLE IF NOT EXISTS runs (
+    run_id       INTEGER PRIMARY KEY,
+    started_at   INTEGER NOT NULL,
+    ended_at     INTEGER,             -- NULL: still running, or it died
+    end_reason   TEXT,                -- 'signal', 'duration', 'once', 'error'
+    mode         TEXT NOT NULL,       -- 'continuous' or 'once'
+    interval_ms  INTEGER NOT NULL,    -- sampling period (for --once: the schedule period)
+    host         TEXT NOT NULL,
+    os           TEXT NOT NULL,
+    boot_id      TEXT,                -- the kernel's boot id; NULL where unknown
+    boot_time    INTEGER,             -- when the machine booted
+    sampler      TEXT NOT NULL,       -- 'netlink' or 'procfs' (Linux)
+    version      TEXT NOT NULL,       -- connhist version
+    pid          INTEGER NOT NULL,    -- pid of the recorder
+    uid          INTEGER,             -- user the recorder ran as
+    notes        TEXT                 -- what the recorder could not do, if anything
+);
+
+-- Spans of regular sampling inside a run. A span is extended on every
+-- sample; a sample later than two intervals after the previous one (the
+-- machine slept, the database was locked) starts a new span, so the gaps
+-- between spans are the times nobody was watching.
+CREATE TABLE IF NOT EXISTS heartbeats (
+    run_id       INTEGER NOT NULL REFERENCES runs(run_id),
+    first_at     INTEGER NOT NULL,    -- first sample of the span
+    last_at      INTEGER NOT NULL,    -- last committed sample of the span
+    samples      INTEGER NOT NULL,    -- samples taken in the span
+    PRIMARY KEY (run_id, first_at)
+);
+CREATE INDEX IF NOT EXISTS heartbeats_last ON heartbeats(last_at);
+
+-- One row per process that owned a recorded socket. A process is its pid
+-- together with its start time: a pid reused later is another process.
+CREATE TABLE IF NOT EXISTS processes (
+    pid          INTEGER NOT NULL,
+    start_time   INTEGER NOT NULL,    -- when the process started
+    name         TEXT,                -- short name (Linux: comm)
+    path         TEXT,                -- executable path; NULL when not readable
+    cmdline      TEXT,                -- arguments joined by spaces; NULL when not readable
+    uid          INTEGER,
+    user         TEXT,                -- user name of uid; NULL when unknown
+    first_seen   INTEGER NOT NULL,    -- when connhist first saw it
+    PRIMARY KEY (pid, start_time)
+);
+CREATE INDEX IF NOT EXISTS processes_name ON processes(name);
+
+-- One row per socket lifetime: from the first sample that saw the socket to
+-- the sample that found it gone. A TCP connection that moves to TIME_WAIT is
+-- still the same row; a new socket reusing the same addresses is a new row.
+CREATE TABLE IF NOT EXISTS lifetimes (
+    lifetime_id  INTEGER PRIMARY KEY,
+    run_id       INTEGER NOT NULL REFERENCES runs(run_id),  -- run that first saw it
+    proto        TEXT NOT NULL CHECK (proto IN ('tcp', 'udp')),
+    family       INTEGER NOT NULL CHECK (family IN (4, 6)),
+    local_addr   TEXT NOT NULL,
+    local_port   INTEGER NOT NULL,
+    remote_addr  TEXT,                -- NULL for listeners and unconnected UDP
+    remote_port  INTEGER,             -- NULL for listeners and unconnected UDP
+    state        TEXT NOT NULL,       -- last state seen: 'ESTABLISHED', 'LISTEN', 'UNCONN', ...
+    states       TEXT NOT NULL,       -- every state seen, in order, comma separated
+    first_seen   INTEGER NOT NULL,    -- first sample that saw it
+    last_seen    INTEGER,             -- last sample that saw it; NULL while open (see v_lifetimes)
+    closed_at    INTEGER,             -- first sample that found it gone; NULL while open
+    close_reason TEXT,                -- 'gone', 'gone_while_stopped', 'reboot'
+    pid          INTEGER,             -- owning process, with proc_start; NULL when unknown
+    proc_start   INTEGER,
+    holders      INTEGER,             -- processes holding the socket when attributed; NULL when unknown
+    uid          INTEGER,             -- socket owner uid as the kernel reports it
+    inode        INTEGER,             -- socket inode; NULL when the kernel gave 0
+    cookie       INTEGER,             -- sock_diag cookie (identity); NULL when not available
+    FOREIGN KEY (pid, proc_start) REFERENCES processes(pid, start_time)
+);
+CREATE INDEX IF NOT EXISTS lifetimes_remote ON lifetimes(remote_addr, first_seen);
+CREATE INDEX IF NOT EXISTS lifetimes_local_port ON lifetimes(local_port, first_seen);
+CREATE INDEX IF NOT EXISTS lifetimes_remote_port ON lifetimes(remote_port, first_seen);
+CREATE INDEX IF NOT EXISTS lifetimes_first ON lifetimes(first_seen);
+CREATE INDEX IF NOT EXISTS lifetimes_closed ON lifetimes(closed_at);
+CREATE INDEX IF NOT EXISTS lifetimes_process ON lifetimes(pid, proc_start);
+
+-- Every change of state after the first, with the sample that saw it.
+CREATE TABLE IF NOT EXISTS state_changes (
+    lifetime_id  INTEGER NOT NULL REFERENCES lifetimes(lifetime_id),
+    at           INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    PRIMARY KEY (lifetime_id, at, state)
+);
+CREATE INDEX IF NOT EXISTS state_changes_at ON state_changes(at);
+
+-- The newest committed sample of any run: open lifetimes were still seen
+-- then. (Open rows are not rewritten on every sample; this is their last_seen.)
+CREATE VIEW IF NOT EXISTS v_last_sample AS
+    SELECT MAX(last_at) AS at FROM heartbeats;
+
+-- Every lifetime with readable times and its process.
+CREATE VIEW IF NOT EXISTS v_lifetimes AS
+    SELECT l.lifetime_id, l.proto, l.family,
+           l.local_addr, l.local_port, l.remote_addr, l.remote_port,
+           l.state, l.states,
+           strftime('%Y-%m-%dT%H:%M:%fZ', l.first_seen / 1000.0, 'unixepoch') AS first_seen_utc,
+           strftime('%Y-%m-%dT%H:%M:%fZ',
+                    COALESCE(l.last_seen, (SELECT at FROM v_last_sample)) / 1000.0,
+                    'unixepoch') AS last_seen_utc,
+           strftime('%Y-%m-%dT%H:%M:%fZ', l.closed_at / 1000.0, 'unixepoch') AS closed_at_utc,
+           l.closed_at IS NULL AS open,
+           l.pid, p.name AS process, p.path, p.cmdline, p.user,
+           l.holders, l.close_reason,
+           l.first_seen, COALESCE(l.last_seen, (SELECT at FROM v_last_sample)) AS last_seen,
+           l.closed_at, l.proc_start, l.run_id
+      FROM lifetimes l
+      LEFT JOIN processes p ON p.pid = l.pid AND p.start_time = l.proc_start;
+
+-- Listening TCP sockets and bound (unconnected) UDP sockets.
+CREATE VIEW IF NOT EXISTS v_listeners AS
+    SELECT * FROM v_lifetimes
+     WHERE remote_addr IS NULL;
+
+-- What is open now (as of the newest sample).
+CREATE VIEW IF NOT EXISTS v_open AS
+    SELECT * FROM v_lifetimes WHERE open;
+
+-- Connections with a remote end (not listeners).
+CREATE VIEW IF NOT EXISTS v_connections AS
+    SELECT * FROM v_lifetimes WHERE remote_addr IS NOT NULL;
+
+-- Runs with readable times and how much they sampled.
+CREATE VIEW IF NOT EXISTS v_runs AS
+    SELECT r.run_id, r.mode, r.interval_ms, r.host, r.sampler, r.version,
+           strftime('%Y-%m-%dT%H:%M:%fZ', r.started_at / 1000.0, 'unixepoch') AS started_utc,
+           strftime('%Y-%m-%dT%H:%M:%fZ', r.ended_at / 1000.0, 'unixepoch') AS ended_utc,
+           strftime('%Y-%m-%dT%H:%M:%fZ', MAX(h.last_at) / 1000.0, 'unixepoch') AS last_sample_utc,
+           SUM(h.samples) AS samples, r.end_reason, r.notes
+      FROM runs r LEFT JOIN heartbeats h ON h.run_id = r.run_id
+     GROUP BY r.run_id;

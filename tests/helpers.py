@@ -1,0 +1,76 @@
+"""Shared helpers for the integration tests: the programs under test, a
+scratch directory, running the recorder and the query tool, and reading the
+database with Python's own sqlite3 module (a second, independent reader)."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+
+RECORD = os.environ.get("CONNHIST_RECORD", "connhist-record")
+QUERY = os.environ.get("CONNHIST_QUERY", "connhist-query")
+SCHEMA = os.environ.get("CONNHIST_SCHEMA", "schema/schema.sql")
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def scratch_dir():
+    return tempfile.mkdtemp(prefix="connhist-test-")
+
+
+def run_record(db, *args, env=None, timeout=60):
+    """Runs connhist-record to completion; returns the CompletedProcess."""
+    cmd = [RECORD] + (["--db", db] if db else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def start_record(db, *args, env=None):
+    cmd = [RECORD, "--db", db] + list(args)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def stop_record(proc, timeout=20):
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def wait_for_samples(db, count, timeout=20):
+    """Waits until the database holds at least count samples of the newest run."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+                row = c.execute("SELECT COALESCE(SUM(samples), 0) FROM heartbeats"
+                                " WHERE run_id = (SELECT MAX(run_id) FROM runs)").fetchone()
+                if row[0] >= count:
+                    return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"recorder did not take {count} samples in {timeout}s")
+
+
+def query(db, *args, check=True):
+    """Runs connhist-query and returns its parsed JSON."""
+    cmd = [QUERY] + (["--db", db] if db else []) + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd} exited {p.returncode}: {p.stderr}")
+    return json.loads(p.stdout)
+
+
+def rows(db, sql, params=()):
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
+        c.row_factory = sqlite3.Row
+        return [dict(r) for r in c.execute(sql, params)]
+
+
+def own_comm():
+    with open("/proc/self/comm") as f:
+        return f.read().strip()

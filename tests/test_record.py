@@ -1,0 +1,249 @@
+"""Integration tests of connhist-record against the real kernel: real
+sockets on loopback (IPv4 and IPv6, TCP and UDP), the real binary, a real
+SQLite file, and the real connhist-query JSON, parsed."""
+
+import os
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+import unittest
+
+from helpers import (QUERY, now_ms, query, rows, run_record, scratch_dir, start_record, stop_record,
+                     wait_for_samples, own_comm)
+
+INTERVAL_MS = 200
+SLACK_MS = 150  # scheduling noise on a busy machine, on top of one interval
+
+
+def free_port(family=socket.AF_INET, kind=socket.SOCK_STREAM):
+    s = socket.socket(family, kind)
+    s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Scenario:
+    """Opens known sockets, records them with a running recorder, closes some."""
+
+    def __init__(self, sampler):
+        self.dir = scratch_dir()
+        self.db = os.path.join(self.dir, "sub", "connhist.db")
+        self.sampler = sampler
+        self.truth = {}
+
+    def listen(self, name, family, port=0):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", port))
+        s.listen(16)
+        self.truth[name] = {"sock": s, "port": s.getsockname()[1], "opened": now_ms()}
+        return s
+
+    def udp(self, name, family):
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        self.truth[name] = {"sock": s, "port": s.getsockname()[1], "opened": now_ms()}
+        return s
+
+    def connect(self, name, listener):
+        lst = self.truth[listener]
+        fam = lst["sock"].family
+        c = socket.socket(fam, socket.SOCK_STREAM)
+        opened = now_ms()
+        c.connect(("::1" if fam == socket.AF_INET6 else "127.0.0.1", lst["port"]))
+        a, _ = lst["sock"].accept()
+        self.truth[name] = {"sock": c, "peer": a, "port": c.getsockname()[1], "opened": opened}
+
+    def close(self, name, peer_too=True):
+        t = self.truth[name]
+        t["closed"] = now_ms()
+        t["sock"].close()
+        if peer_too and "peer" in t:
+            t["peer"].close()
+
+    def run(self):
+        # A listener shared with a forked child: two holders, the parent is the oldest.
+        self.listen("shared", socket.AF_INET)
+        shared_fd = self.truth["shared"]["sock"].fileno()
+        self.child = os.fork()
+        if self.child == 0:
+            os.closerange(3, shared_fd)
+            os.closerange(shared_fd + 1, 4096)
+            time.sleep(30)
+            os._exit(0)
+        self.listen("l4", socket.AF_INET)
+        self.listen("l6", socket.AF_INET6)
+        self.udp("u4", socket.AF_INET)
+        self.udp("u6", socket.AF_INET6)
+        self.connect("c4", "l4")
+        self.connect("c4_kept", "l4")
+        self.recorder = start_record(self.db, "--interval", f"{INTERVAL_MS}ms", "--sampler", self.sampler)
+        wait_for_samples(self.db, 3)
+        self.connect("c6", "l6")       # opened while recording
+        wait_for_samples(self.db, 6)
+        self.close("c4")               # active close by the client: TIME_WAIT on its side
+        self.close("u6")
+        self.close("c6")
+        wait_for_samples(self.db, 10)
+        self.rc, self.out, self.err = stop_record(self.recorder)
+        self.stopped = now_ms()
+
+    def cleanup(self):
+        os.kill(self.child, 9)
+        os.waitpid(self.child, 0)
+        for t in self.truth.values():
+            t["sock"].close()
+            if "peer" in t:
+                t["peer"].close()
+
+
+class RecordTest(unittest.TestCase):
+    sampler = "netlink"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Scenario(cls.sampler)
+        cls.s.run()
+        cls.db = cls.s.db
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.cleanup()
+
+    def lifetimes(self, where, params=()):
+        return rows(self.db, "SELECT * FROM lifetimes l LEFT JOIN processes p"
+                    " ON p.pid = l.pid AND p.start_time = l.proc_start WHERE " + where, params)
+
+    def one(self, where, params=()):
+        found = self.lifetimes(where, params)
+        self.assertEqual(len(found), 1, f"expected one lifetime for {where} {params}, got {found}")
+        return found[0]
+
+    def test_recorder_stopped_cleanly(self):
+        self.assertEqual(self.s.rc, 0, self.s.err)
+        run = rows(self.db, "SELECT * FROM runs")[-1]
+        self.assertEqual(run["end_reason"], "signal")
+        self.assertIsNotNone(run["ended_at"])
+        self.assertEqual(run["sampler"], self.sampler)
+        self.assertEqual(run["interval_ms"], INTERVAL_MS)
+        self.assertEqual(run["host"], socket.gethostname())
+
+    def test_database_is_private(self):
+        self.assertEqual(stat.S_IMODE(os.stat(self.db).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(self.db)).st_mode), 0o700)
+        self.assertEqual(rows(self.db, "PRAGMA journal_mode")[0]["journal_mode"], "wal")
+
+    def test_listeners_with_owner(self):
+        for name, fam, addr in (("l4", 4, "127.0.0.1"), ("l6", 6, "::1")):
+            r = self.one("l.proto = 'tcp' AND l.local_port = ? AND l.state = 'LISTEN'", (self.s.truth[name]["port"],))
+            self.assertEqual(r["family"], fam)
+            self.assertEqual(r["local_addr"], addr)
+            self.assertIsNone(r["remote_addr"])
+            self.assertIsNone(r["remote_port"])
+            self.assertEqual(r["pid"], os.getpid())
+            self.assertEqual(r["name"], own_comm())
+            self.assertEqual(r["holders"], 1)
+            self.assertIsNone(r["closed_at"])
+            self.assertIn(os.path.basename(sys.argv[0]), r["cmdline"])
+            self.assertEqual(r["uid"], os.getuid())
+
+    def test_shared_listener_has_two_holders_and_oldest_owner(self):
+        r = self.one("l.local_port = ? AND l.state = 'LISTEN'", (self.s.truth["shared"]["port"],))
+        self.assertEqual(r["holders"], 2)
+        self.assertEqual(r["pid"], os.getpid())
+
+    def test_udp_bound_and_closed(self):
+        u4 = self.one("l.proto = 'udp' AND l.local_port = ?", (self.s.truth["u4"]["port"],))
+        self.assertEqual(u4["state"], "UNCONN")
+        self.assertIsNone(u4["remote_addr"])
+        self.assertIsNone(u4["closed_at"])
+        u6 = self.one("l.proto = 'udp' AND l.local_port = ?", (self.s.truth["u6"]["port"],))
+        self.assertEqual(u6["family"], 6)
+        self.assertEqual(u6["pid"], os.getpid())
+        self.assert_closed_within_interval(u6, self.s.truth["u6"]["closed"])
+
+    def assert_closed_within_interval(self, r, closed):
+        self.assertIsNotNone(r["closed_at"])
+        self.assertLessEqual(r["last_seen"], closed + 5)  # last seen before the close
+        self.assertGreaterEqual(r["closed_at"], closed - 5)
+        self.assertLessEqual(r["closed_at"] - closed, INTERVAL_MS + SLACK_MS)
+        self.assertEqual(r["close_reason"], "gone")
+
+    def test_connection_opened_while_recording(self):
+        t = self.s.truth["c6"]
+        r = self.one("l.proto = 'tcp' AND l.local_port = ?", (t["port"],))
+        self.assertEqual(r["remote_addr"], "::1")
+        self.assertEqual(r["remote_port"], self.s.truth["l6"]["port"])
+        self.assertGreaterEqual(r["first_seen"], t["opened"] - 5)
+        self.assertLessEqual(r["first_seen"] - t["opened"], INTERVAL_MS + SLACK_MS)
+        self.assertEqual(r["pid"], os.getpid())
+        self.assertTrue(r["states"].startswith("ESTABLISHED"))
+
+    def test_time_wait_stays_one_lifetime(self):
+        t = self.s.truth["c4"]
+        r = self.one("l.proto = 'tcp' AND l.local_port = ? AND l.remote_port = ?",
+                     (t["port"], self.s.truth["l4"]["port"]))
+        states = r["states"].split(",")
+        self.assertEqual(states[0], "ESTABLISHED")
+        self.assertEqual(states[-1], "TIME_WAIT")
+        self.assertEqual(r["state"], "TIME_WAIT")
+        self.assertIsNone(r["closed_at"])  # TIME_WAIT lasts 60 s
+        self.assertEqual(r["pid"], os.getpid())  # the owner found while it was open
+        changes = rows(self.db, "SELECT state, at FROM state_changes WHERE lifetime_id = ? ORDER BY at",
+                       (r["lifetime_id"],))
+        self.assertEqual([c["state"] for c in changes], states[1:])
+        self.assertLessEqual(changes[-1]["at"] - t["closed"], INTERVAL_MS + SLACK_MS)
+        # The server side of the same connection closed passively and is gone.
+        server = self.one("l.local_port = ? AND l.remote_port = ?", (self.s.truth["l4"]["port"], t["port"]))
+        self.assertIsNotNone(server["closed_at"])
+
+    def test_open_rows_are_not_rewritten(self):
+        # Dedup: a socket open all run long has exactly its open row and no state changes.
+        r = self.one("l.local_port = ? AND l.remote_port IS NOT NULL", (self.s.truth["c4_kept"]["port"],))
+        self.assertIsNone(r["last_seen"])
+        self.assertEqual(rows(self.db, "SELECT count(*) AS n FROM state_changes WHERE lifetime_id = ?",
+                              (r["lifetime_id"],))[0]["n"], 0)
+        v = rows(self.db, "SELECT * FROM v_lifetimes WHERE lifetime_id = ?", (r["lifetime_id"],))[0]
+        beat = rows(self.db, "SELECT MAX(last_at) AS t FROM heartbeats")[0]["t"]
+        self.assertEqual(v["last_seen"], beat)  # the view takes it from the heartbeat
+        self.assertLessEqual(self.s.stopped - beat, INTERVAL_MS + SLACK_MS * 3)
+
+    def test_query_json_matches(self):
+        port = self.s.truth["l6"]["port"]
+        out = query(self.db, "connections", "--port", str(port))
+        got = sorted((l["local_port"], l["remote_port"]) for l in out["lifetimes"])
+        c6 = self.s.truth["c6"]["port"]
+        self.assertEqual(got, sorted([(port, None), (c6, port), (port, c6)]))
+        for l in out["lifetimes"]:
+            self.assertEqual(l["proto"], "tcp")
+            self.assertEqual(l["family"], 6)
+            self.assertEqual(l["process"]["pid"], os.getpid())
+            self.assertEqual(l["process"]["name"], own_comm())
+            self.assertRegex(l["first_seen"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        client = [l for l in out["lifetimes"] if l["local_port"] == c6][0]
+        self.assertEqual(client["remote_addr"], "::1")
+        self.assertIsNotNone(client["closed_at"])
+        listener = [l for l in out["lifetimes"] if l["remote_port"] is None][0]
+        self.assertIsNone(listener["closed_at"])
+        self.assertEqual(listener["state"], "LISTEN")
+        self.assertEqual(listener["states"], ["LISTEN"])
+        self.assertEqual(out["header"]["report"], "connections")
+
+    def test_query_port_report(self):
+        port = self.s.truth["u4"]["port"]
+        out = query(self.db, "port", str(port))
+        self.assertEqual([(l["proto"], l["local_port"]) for l in out["lifetimes"]], [("udp", port)])
+        self.assertEqual(out["lifetimes"][0]["process"]["pid"], os.getpid())
+
+
+class RecordProcfsTest(RecordTest):
+    """The same scenario through the /proc/net fallback."""
+    sampler = "procfs"
+
+
+if __name__ == "__main__":
+    unittest.main()
