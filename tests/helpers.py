@@ -40,18 +40,21 @@ def stop_record(proc, timeout=20):
     return proc.returncode, out, err
 
 
-def wait_for_samples(db, count, timeout=20):
-    """Waits until the database holds at least count samples of the newest run."""
+def wait_for_samples(db, count, proc, timeout=20):
+    """Waits until the run of the recorder process proc has taken count samples."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
                 row = c.execute("SELECT COALESCE(SUM(samples), 0) FROM heartbeats"
-                                " WHERE run_id = (SELECT MAX(run_id) FROM runs)").fetchone()
+                                " WHERE run_id = (SELECT MAX(run_id) FROM runs WHERE pid = ?)",
+                                (proc.pid,)).fetchone()
                 if row[0] >= count:
                     return
         except sqlite3.Error:
             pass
+        if proc.poll() is not None:
+            raise AssertionError(f"recorder exited with {proc.returncode}: {proc.stderr.read()}")
         time.sleep(0.05)
     raise AssertionError(f"recorder did not take {count} samples in {timeout}s")
 

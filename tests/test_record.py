@@ -82,13 +82,13 @@ class Scenario:
         self.connect("c4", "l4")
         self.connect("c4_kept", "l4")
         self.recorder = start_record(self.db, "--interval", f"{INTERVAL_MS}ms", "--sampler", self.sampler)
-        wait_for_samples(self.db, 3)
+        wait_for_samples(self.db, 3, self.recorder)
         self.connect("c6", "l6")       # opened while recording
-        wait_for_samples(self.db, 6)
+        wait_for_samples(self.db, 6, self.recorder)
         self.close("c4")               # active close by the client: TIME_WAIT on its side
         self.close("u6")
         self.close("c6")
-        wait_for_samples(self.db, 10)
+        wait_for_samples(self.db, 10, self.recorder)
         self.rc, self.out, self.err = stop_record(self.recorder)
         self.stopped = now_ms()
 

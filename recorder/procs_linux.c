@@ -1,0 +1,769 @@
+/*
+ * Process attribution on Linux, read from /proc.
+ *
+ * A socket belongs to whichever processes hold a descriptor on it: every
+ * /proc/PID/fd/N is a symbolic link, and a socket's reads "socket:[INODE]".
+ * A scan walks each process once, reads each of its descriptor links, and
+ * credits the inodes the caller is waiting for. A scan costs one readlink
+ * per open descriptor on the machine, so the cache remembers every inode it
+ * has looked up, owned or not, and ch_procs_resolve scans only when a
+ * sample holds an inode it has never seen.
+ *
+ * Races: a process may exit while we read it, and its pid may be reused.
+ * Each process is read through a descriptor on its /proc/PID directory,
+ * which the kernel ties to that one process (a successor with the same pid
+ * gets a new directory; reads through the old one fail). On top of that the
+ * start time is read before the descriptors are walked and again after;
+ * when it changed or vanished, the process is ignored for this scan.
+ *
+ * Lifetimes: ch_proc records are never freed before ch_procs_free. The
+ * tracker keeps their pointers across ticks, and the number of distinct
+ * processes that ever held a socket during one run is modest. Inode entries
+ * are dropped by ch_procs_retain, so that part follows the live sockets.
+ */
+#define _GNU_SOURCE
+#include "procs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- tables ------------------------------------------------------------ */
+
+/*
+ * One remembered inode. While a scan runs, `pending` marks the inodes it
+ * is looking for, and last_pid keeps a process that holds the socket on
+ * two descriptors from being counted twice.
+ */
+typedef struct {
+    uint64_t inode;      /* 0: empty slot */
+    const ch_proc *proc; /* oldest holder; NULL: unattributable */
+    int64_t last_pid;    /* last process credited during a scan; 0: none */
+    int32_t holders;
+    bool pending;
+} inode_entry;
+
+/* Open addressing with linear probing, at most half full, never deleted
+ * from (ch_procs_retain builds a new table instead). */
+typedef struct {
+    inode_entry *slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t count;
+} inode_table;
+
+/* A process as the cache keeps it. The start in clock ticks is the exact
+ * half of its identity; pub must stay the first member (ch_proc pointers
+ * handed out are converted back). */
+typedef struct {
+    ch_proc pub;
+    uint64_t start_ticks;
+} proc_rec;
+
+typedef struct {
+    proc_rec **slots;
+    size_t cap; /* a power of two, or 0 */
+    size_t count;
+} proc_table;
+
+/* getpwuid_r may ask NSS (LDAP, sssd); a machine has few socket-owning
+ * users, so their names are looked up once and kept in a short list. */
+typedef struct {
+    int64_t uid;
+    char *name; /* NULL: no passwd entry */
+} user_entry;
+
+struct ch_procs {
+    inode_table inodes;
+    proc_table procs;
+    user_entry *users;
+    size_t nusers;
+    /* Boot time, fixed at creation: the kernel derives /proc/stat btime
+     * from the wall clock, so it moves when the clock is stepped. One value
+     * per cache gives each process the same start_time on every scan. */
+    int64_t boot_ms;
+    long hz;
+    /* Scratch reused by every scan: the pending entries one process holds
+     * (pointers into inodes.slots, which do not move while a scan runs),
+     * and a buffer for command lines (they can be long). */
+    inode_entry **hits;
+    size_t nhits, hits_cap;
+    char *text;
+    size_t text_cap;
+};
+
+/* What /proc/PID/stat says about a process that matters here. */
+typedef struct {
+    int64_t pid;
+    uint64_t start_ticks;
+    char comm[64]; /* the kernel keeps at most 15 bytes */
+} proc_stat;
+
+/* Fibonacci hashing: inode numbers are dense and sequential; the multiply
+ * scatters them over the high half, folded down onto the masked bits. */
+static size_t hash_slot(uint64_t key, size_t cap)
+{
+    uint64_t h = key * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h ^ (h >> 32)) & (cap - 1);
+}
+
+/* The smallest power of two holding `need` entries at most half full. */
+static size_t table_cap_for(size_t need)
+{
+    size_t cap = 64;
+    while (cap / 2 < need) {
+        if (cap > SIZE_MAX / 4)
+            return 0;
+        cap *= 2;
+    }
+    return cap;
+}
+
+static inode_entry *inode_find(const inode_table *t, uint64_t inode)
+{
+    if (t->cap == 0)
+        return NULL;
+    for (size_t i = hash_slot(inode, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        if (t->slots[i].inode == inode)
+            return &t->slots[i];
+        if (t->slots[i].inode == 0)
+            return NULL;
+    }
+}
+
+/* Returns the entry of inode (non-zero), adding a blank one when missing.
+ * The caller has reserved room with inode_reserve. */
+static inode_entry *inode_put(inode_table *t, uint64_t inode)
+{
+    size_t i = hash_slot(inode, t->cap);
+    while (t->slots[i].inode != 0 && t->slots[i].inode != inode)
+        i = (i + 1) & (t->cap - 1);
+    if (t->slots[i].inode == 0) {
+        t->slots[i] = (inode_entry){.inode = inode};
+        t->count++;
+    }
+    return &t->slots[i];
+}
+
+/* Makes room for `extra` more entries. Returns 0, or -1 when out of memory
+ * (the table is unchanged). */
+static int inode_reserve(inode_table *t, size_t extra)
+{
+    if (extra > SIZE_MAX / 4 - t->count)
+        return -1;
+    size_t need = t->count + extra;
+    if (need <= t->cap / 2)
+        return 0;
+    size_t cap = table_cap_for(need);
+    inode_entry *slots = cap ? calloc(cap, sizeof *slots) : NULL;
+    if (!slots)
+        return -1;
+    inode_table grown = {slots, cap, 0};
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].inode != 0)
+            *inode_put(&grown, t->slots[i].inode) = t->slots[i];
+    free(t->slots);
+    *t = grown;
+    return 0;
+}
+
+static uint64_t proc_key(int64_t pid, uint64_t start_ticks)
+{
+    return (uint64_t)pid * 0x100000001B3ULL ^ start_ticks;
+}
+
+static proc_rec *proc_find(const proc_table *t, int64_t pid, uint64_t start_ticks)
+{
+    if (t->cap == 0)
+        return NULL;
+    size_t i = hash_slot(proc_key(pid, start_ticks), t->cap);
+    for (; t->slots[i]; i = (i + 1) & (t->cap - 1)) {
+        proc_rec *r = t->slots[i];
+        if (r->pub.pid == pid && r->start_ticks == start_ticks)
+            return r;
+    }
+    return NULL;
+}
+
+static void proc_place(proc_table *t, proc_rec *r)
+{
+    size_t i = hash_slot(proc_key(r->pub.pid, r->start_ticks), t->cap);
+    while (t->slots[i])
+        i = (i + 1) & (t->cap - 1);
+    t->slots[i] = r;
+    t->count++;
+}
+
+/* Adds a record not yet in the table. Returns 0, or -1 when out of memory. */
+static int proc_add(proc_table *t, proc_rec *r)
+{
+    if (t->count + 1 > t->cap / 2) {
+        size_t cap = table_cap_for(t->count + 1);
+        proc_rec **slots = cap ? calloc(cap, sizeof *slots) : NULL;
+        if (!slots)
+            return -1;
+        proc_table grown = {slots, cap, 0};
+        for (size_t i = 0; i < t->cap; i++)
+            if (t->slots[i])
+                proc_place(&grown, t->slots[i]);
+        free(t->slots);
+        *t = grown;
+    }
+    proc_place(t, r);
+    return 0;
+}
+
+static void proc_rec_free(proc_rec *r)
+{
+    if (!r)
+        return;
+    free(r->pub.name);
+    free(r->pub.path);
+    free(r->pub.cmdline);
+    free(r->pub.user);
+    free(r);
+}
+
+/* ---- reading /proc ----------------------------------------------------- */
+
+/* Reads from fd until EOF or until buf (cap bytes) is full. Returns the
+ * length, or -1 (ESRCH and the like: the process is gone). */
+static ssize_t read_fully(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    while (len < cap) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    return (ssize_t)len;
+}
+
+/* Reads up to cap-1 bytes of the file `name` below directory `dir` and
+ * NUL-terminates them. Returns the length, or -1 (ENOENT, EACCES, ESRCH:
+ * the process is gone or not ours to read). */
+static ssize_t read_small(int dir, const char *name, char *buf, size_t cap)
+{
+    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read_fully(fd, buf, cap - 1);
+    close(fd);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n;
+}
+
+/* Reads the whole file `name` below `dir` into p->text, growing it, and
+ * NUL-terminates it. Returns the length, or -1. */
+static ssize_t read_whole(ch_procs *p, int dir, const char *name)
+{
+    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    for (;;) {
+        if (p->text_cap - len < 2) {
+            size_t cap = p->text_cap ? p->text_cap * 2 : 4096;
+            char *grown = realloc(p->text, cap);
+            if (!grown)
+                break; /* keep what fits */
+            p->text = grown;
+            p->text_cap = cap;
+        }
+        size_t room = p->text_cap - 1 - len;
+        ssize_t n = read_fully(fd, p->text + len, room);
+        if (n < 0) {
+            close(fd);
+            return -1;
+        }
+        len += (size_t)n;
+        if ((size_t)n < room)
+            break; /* EOF */
+    }
+    close(fd);
+    if (!p->text)
+        return -1;
+    p->text[len] = '\0';
+    return (ssize_t)len;
+}
+
+/* Parses a decimal number at *s, advancing past it. Returns false when
+ * there is no digit. */
+static bool parse_u64(const char **s, uint64_t *out)
+{
+    const char *c = *s;
+    uint64_t v = 0;
+    if (*c < '0' || *c > '9')
+        return false;
+    for (; *c >= '0' && *c <= '9'; c++)
+        v = v * 10 + (uint64_t)(*c - '0');
+    *s = c;
+    *out = v;
+    return true;
+}
+
+/*
+ * Parses "PID (COMM) STATE PPID ... STARTTIME ...". COMM is whatever the
+ * process named itself and may hold spaces and ')', so the fields are
+ * counted from the last ')'; no later field contains one. starttime is
+ * field 22, the 20th after COMM.
+ */
+static int parse_stat(const char *buf, size_t len, proc_stat *st)
+{
+    const char *open = memchr(buf, '(', len);
+    const char *close = memrchr(buf, ')', len);
+    if (!open || !close || close < open)
+        return -1;
+    size_t n = (size_t)(close - open - 1);
+    if (n >= sizeof st->comm)
+        n = sizeof st->comm - 1;
+    memcpy(st->comm, open + 1, n);
+    st->comm[n] = '\0';
+    const char *s = close + 1;
+    for (int field = 3; field < 22; field++) {
+        while (*s == ' ')
+            s++;
+        if (*s == '\0')
+            return -1;
+        while (*s != ' ' && *s != '\0')
+            s++;
+    }
+    while (*s == ' ')
+        s++;
+    return parse_u64(&s, &st->start_ticks) ? 0 : -1;
+}
+
+static int read_stat(int pid_dir, proc_stat *st)
+{
+    char buf[1024]; /* field 22 lies well within; the rest is not needed */
+    ssize_t n = read_small(pid_dir, "stat", buf, sizeof buf);
+    return n > 0 ? parse_stat(buf, (size_t)n, st) : -1;
+}
+
+/* True when the process still runs with the start time read before. */
+static bool still_same(int pid_dir, const proc_stat *before)
+{
+    proc_stat now;
+    return read_stat(pid_dir, &now) == 0 && now.start_ticks == before->start_ticks;
+}
+
+/* The executable as the kernel names it (with " (deleted)" when the file
+ * is gone); NULL when unreadable: kernel threads, or not ours to read. */
+static char *read_exe(int pid_dir)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlinkat(pid_dir, "exe", buf, sizeof buf);
+    if (n <= 0 || (size_t)n >= sizeof buf)
+        return NULL; /* a filled buffer may be cut short: better none */
+    return strndup(buf, (size_t)n);
+}
+
+/* The arguments, NUL-separated in /proc, joined by single spaces. NULL
+ * when unreadable or empty (kernel threads, zombies). */
+static char *read_cmdline(ch_procs *p, int pid_dir)
+{
+    ssize_t n = read_whole(p, pid_dir, "cmdline");
+    if (n <= 0)
+        return NULL;
+    size_t len = (size_t)n;
+    while (len > 0 && p->text[len - 1] == '\0')
+        len--;
+    if (len == 0)
+        return NULL;
+    for (size_t i = 0; i < len; i++)
+        if (p->text[i] == '\0')
+            p->text[i] = ' ';
+    return strndup(p->text, len);
+}
+
+/* The real uid, the first of the four on the "Uid:" line; -1 unknown. */
+static int64_t read_uid(int pid_dir)
+{
+    char buf[1024]; /* Uid: comes early, before the long Groups: lines */
+    if (read_small(pid_dir, "status", buf, sizeof buf) <= 0)
+        return -1;
+    const char *line = strstr(buf, "\nUid:");
+    if (!line)
+        return -1;
+    const char *s = line + 5;
+    while (*s == '\t' || *s == ' ')
+        s++;
+    uint64_t uid;
+    return parse_u64(&s, &uid) ? (int64_t)uid : -1;
+}
+
+/* ---- users --------------------------------------------------------------- */
+
+/* The passwd name of uid, or NULL when it has none (or memory ran out). */
+static char *lookup_user(uid_t uid)
+{
+    long hint = sysconf(_SC_GETPW_R_SIZE_MAX);
+    size_t size = hint > 0 ? (size_t)hint : 4096;
+    char *name = NULL;
+    for (;;) {
+        char *buf = malloc(size);
+        if (!buf)
+            return NULL;
+        struct passwd pw, *found = NULL;
+        int rc = getpwuid_r(uid, &pw, buf, size, &found);
+        if (rc == 0 && found)
+            name = strdup(found->pw_name);
+        free(buf);
+        if (rc != ERANGE || size >= 1 << 20)
+            return name;
+        size *= 2;
+    }
+}
+
+/* The user name of uid from the short list, asking NSS the first time.
+ * The string belongs to the list. */
+static const char *user_name(ch_procs *p, int64_t uid)
+{
+    for (size_t i = 0; i < p->nusers; i++)
+        if (p->users[i].uid == uid)
+            return p->users[i].name;
+    user_entry *grown = realloc(p->users, (p->nusers + 1) * sizeof *grown);
+    if (!grown)
+        return NULL;
+    p->users = grown;
+    p->users[p->nusers] = (user_entry){uid, lookup_user((uid_t)uid)};
+    return p->users[p->nusers++].name;
+}
+
+/* ---- scanning ------------------------------------------------------------ */
+
+static int64_t ticks_to_ms(const ch_procs *p, uint64_t ticks)
+{
+    uint64_t hz = (uint64_t)p->hz;
+    return p->boot_ms + (int64_t)(ticks / hz * 1000 + ticks % hz * 1000 / hz);
+}
+
+/* True when a process (pid, start) is older than the current owner, the
+ * ordering that makes a forked server's parent own its listener. */
+static bool older_than(int64_t pid, uint64_t start_ticks, const ch_proc *owner)
+{
+    if (!owner)
+        return true;
+    const proc_rec *cur = (const proc_rec *)owner;
+    if (start_ticks != cur->start_ticks)
+        return start_ticks < cur->start_ticks;
+    return pid < cur->pub.pid;
+}
+
+/* The inode of a descriptor link "socket:[INODE]", or 0 for anything else. */
+static uint64_t socket_inode(const char *link, ssize_t n)
+{
+    static const char prefix[] = "socket:[";
+    size_t plen = sizeof prefix - 1;
+    if (n <= (ssize_t)plen || memcmp(link, prefix, plen) != 0)
+        return 0;
+    const char *s = link + plen;
+    uint64_t inode;
+    return parse_u64(&s, &inode) && *s == ']' ? inode : 0;
+}
+
+static int add_hit(ch_procs *p, inode_entry *e)
+{
+    if (p->nhits == p->hits_cap) {
+        size_t cap = p->hits_cap ? p->hits_cap * 2 : 256;
+        inode_entry **grown = realloc(p->hits, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        p->hits = grown;
+        p->hits_cap = cap;
+    }
+    p->hits[p->nhits++] = e;
+    return 0;
+}
+
+/* Opens directory `name` below `dir` for reading, or NULL. Its descriptor
+ * (dirfd) serves the *at() calls on the entries. */
+static DIR *open_dir_at(int dir, const char *name)
+{
+    int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    DIR *d = fdopendir(fd);
+    if (!d)
+        close(fd);
+    return d;
+}
+
+/* Collects into p->hits the pending inodes the process holds. Returns 0,
+ * or -1 when the list could not grow (the process must then be skipped:
+ * a partial list would miscount). An unreadable fd directory is no hits. */
+static int collect_hits(ch_procs *p, int pid_dir)
+{
+    p->nhits = 0;
+    DIR *d = open_dir_at(pid_dir, "fd");
+    if (!d)
+        return 0;
+    int fd_dir = dirfd(d);
+    int rc = 0;
+    char link[64]; /* "socket:[" + 20 digits + "]" fits; others may be cut */
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        ssize_t n = readlinkat(fd_dir, de->d_name, link, sizeof link - 1);
+        if (n <= 0)
+            continue;
+        link[n] = '\0';
+        inode_entry *e = inode_find(&p->inodes, socket_inode(link, n));
+        if (e && e->pending)
+            rc = add_hit(p, e);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Reads what the cache keeps of a process. NULL only when out of memory;
+ * parts that cannot be read are left NULL (or -1). */
+static proc_rec *read_details(ch_procs *p, int pid_dir, const proc_stat *st)
+{
+    proc_rec *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->start_ticks = st->start_ticks;
+    r->pub.pid = st->pid;
+    r->pub.start_time = ticks_to_ms(p, st->start_ticks);
+    r->pub.name = strdup(st->comm);
+    r->pub.path = read_exe(pid_dir);
+    r->pub.cmdline = read_cmdline(p, pid_dir);
+    r->pub.uid = read_uid(pid_dir);
+    const char *user = r->pub.uid >= 0 ? user_name(p, r->pub.uid) : NULL;
+    r->pub.user = user ? strdup(user) : NULL;
+    return r;
+}
+
+/*
+ * The process holding p->hits, found alive both before and after, as a
+ * cached record; read and added only when it would own one of its hits
+ * (the children of a forked server rarely do). Sets *owner to NULL when it
+ * owns none. Returns -1 when the process must be ignored: it changed under
+ * us, or memory ran out.
+ */
+static int confirm_process(ch_procs *p, int pid_dir, const proc_stat *st, const ch_proc **owner)
+{
+    bool owns = false;
+    for (size_t i = 0; i < p->nhits && !owns; i++)
+        owns = older_than(st->pid, st->start_ticks, p->hits[i]->proc);
+    proc_rec *rec = NULL, *fresh = NULL;
+    if (owns) {
+        rec = proc_find(&p->procs, st->pid, st->start_ticks);
+        if (!rec)
+            rec = fresh = read_details(p, pid_dir, st);
+        if (!rec)
+            return -1;
+    }
+    if (!still_same(pid_dir, st) || (fresh && proc_add(&p->procs, fresh) != 0)) {
+        proc_rec_free(fresh);
+        return -1;
+    }
+    *owner = rec ? &rec->pub : NULL;
+    return 0;
+}
+
+/* Credits one process's hits: one more holder each, and the new owner
+ * where it is older than the current one. */
+static void credit_hits(ch_procs *p, const proc_stat *st, const ch_proc *owner)
+{
+    for (size_t i = 0; i < p->nhits; i++) {
+        inode_entry *e = p->hits[i];
+        if (e->last_pid != st->pid) {
+            e->last_pid = st->pid;
+            e->holders++;
+        }
+        if (owner && older_than(st->pid, st->start_ticks, e->proc))
+            e->proc = owner;
+    }
+}
+
+/* Scans one /proc/PID. Returns 0 when the process was read, -1 when it
+ * was gone or unreadable from the start. */
+static int scan_process(ch_procs *p, int proc_dir, const char *name)
+{
+    int pid_dir = openat(proc_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (pid_dir < 0)
+        return -1;
+    proc_stat st;
+    int rc = read_stat(pid_dir, &st);
+    if (rc == 0) {
+        st.pid = strtoll(name, NULL, 10);
+        const ch_proc *owner = NULL;
+        if (collect_hits(p, pid_dir) == 0 && p->nhits > 0 &&
+            confirm_process(p, pid_dir, &st, &owner) == 0)
+            credit_hits(p, &st, owner);
+    }
+    close(pid_dir);
+    return rc;
+}
+
+static bool is_pid_name(const char *s)
+{
+    if (*s < '1' || *s > '9')
+        return false;
+    while (*s >= '0' && *s <= '9')
+        s++;
+    return *s == '\0';
+}
+
+/* Walks every process (not threads: /proc lists thread group leaders only,
+ * and threads share their leader's descriptors). Returns how many were read. */
+static size_t scan_processes(ch_procs *p)
+{
+    DIR *d = open_dir_at(AT_FDCWD, "/proc");
+    if (!d)
+        return 0;
+    int proc_dir = dirfd(d);
+    size_t scanned = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (is_pid_name(de->d_name) && scan_process(p, proc_dir, de->d_name) == 0)
+            scanned++;
+    closedir(d);
+    return scanned;
+}
+
+/* ---- the interface ------------------------------------------------------- */
+
+/* btime as the kernel computes it, when /proc/stat cannot say: the wall
+ * clock minus the time since boot. */
+static int64_t boot_ms_from_clocks(void)
+{
+    struct timespec real, up;
+    if (clock_gettime(CLOCK_REALTIME, &real) != 0 || clock_gettime(CLOCK_BOOTTIME, &up) != 0)
+        return -1;
+    return ((int64_t)real.tv_sec - (int64_t)up.tv_sec) * 1000;
+}
+
+ch_procs *ch_procs_new(void)
+{
+    ch_procs *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->hz = sysconf(_SC_CLK_TCK);
+    if (p->hz <= 0)
+        p->hz = 100; /* USER_HZ on every Linux architecture */
+    p->boot_ms = ch_boot_time_ms();
+    if (p->boot_ms < 0)
+        p->boot_ms = boot_ms_from_clocks();
+    return p;
+}
+
+void ch_procs_free(ch_procs *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->procs.cap; i++)
+        proc_rec_free(p->procs.slots[i]);
+    free(p->procs.slots);
+    free(p->inodes.slots);
+    for (size_t i = 0; i < p->nusers; i++)
+        free(p->users[i].name);
+    free(p->users);
+    free(p->hits);
+    free(p->text);
+    free(p);
+}
+
+/* Adds a pending entry for every requested inode never looked up. Returns
+ * how many requested inodes were unknown; 0 also when memory ran out
+ * (nothing is added then, and they simply get no owner this time). */
+static size_t mark_unknown(ch_procs *p, const uint64_t *inodes, size_t n)
+{
+    size_t unknown = 0;
+    for (size_t i = 0; i < n; i++)
+        if (inodes[i] != 0 && !inode_find(&p->inodes, inodes[i]))
+            unknown++;
+    if (unknown == 0 || inode_reserve(&p->inodes, unknown) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (inodes[i] != 0 && !inode_find(&p->inodes, inodes[i]))
+            inode_put(&p->inodes, inodes[i])->pending = true;
+    return unknown;
+}
+
+/* Ends a scan: what it found for each pending inode is final, and an inode
+ * no process held is remembered as unattributable. */
+static void settle_pending(ch_procs *p, const uint64_t *inodes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        inode_entry *e = inodes[i] ? inode_find(&p->inodes, inodes[i]) : NULL;
+        if (!e || !e->pending)
+            continue;
+        e->pending = false;
+        if (!e->proc)
+            e->holders = 0;
+    }
+}
+
+size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner *owners)
+{
+    if (!p || n == 0 || !inodes || !owners)
+        return 0;
+    size_t scanned = 0;
+    if (mark_unknown(p, inodes, n) > 0) {
+        scanned = scan_processes(p);
+        settle_pending(p, inodes, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const inode_entry *e = inodes[i] ? inode_find(&p->inodes, inodes[i]) : NULL;
+        owners[i] = e ? (ch_owner){e->proc, e->holders} : (ch_owner){NULL, 0};
+    }
+    return scanned;
+}
+
+void ch_procs_retain(ch_procs *p, const uint64_t *live, size_t nlive)
+{
+    if (!p)
+        return;
+    inode_table kept = {0};
+    if (live && inode_reserve(&kept, nlive) == 0) {
+        for (size_t i = 0; i < nlive; i++) {
+            const inode_entry *e = live[i] ? inode_find(&p->inodes, live[i]) : NULL;
+            if (e)
+                *inode_put(&kept, e->inode) = *e;
+        }
+    }
+    /* Out of memory, kept is empty: forgetting everything is always
+     * correct, it only costs the next resolve a scan. */
+    free(p->inodes.slots);
+    p->inodes = kept;
+}
+
+/* Reads "btime SECONDS" from /proc/stat. The line comes after the per-CPU
+ * and interrupt lines, which run long on big machines, hence stdio. */
+int64_t ch_boot_time_ms(void)
+{
+    FILE *f = fopen("/proc/stat", "re");
+    if (!f)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    int64_t ms = -1;
+    while (ms < 0 && getline(&line, &cap, f) > 0) {
+        if (strncmp(line, "btime ", 6) != 0)
+            continue;
+        const char *s = line + 6;
+        uint64_t sec;
+        if (parse_u64(&s, &sec))
+            ms = (int64_t)sec * 1000;
+    }
+    free(line);
+    fclose(f);
+    return ms;
+}

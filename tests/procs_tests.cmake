@@ -1,0 +1,1 @@
+connhist_c_test(test_procs connhist_recorder)

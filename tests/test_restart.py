@@ -1,0 +1,246 @@
+"""Restarts, --once, reboots, the default database path and the recorder's
+command-line errors, all with the real binary on a real database."""
+
+import os
+import pwd
+import socket
+import sqlite3
+import stat
+import subprocess
+import time
+import unittest
+
+from helpers import (RECORD, now_ms, query, rows, run_record, scratch_dir, start_record, stop_record,
+                     wait_for_samples)
+
+
+def listener(family=socket.AF_INET):
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+    s.listen()
+    return s
+
+
+def lifetimes_on(db, port):
+    return rows(db, "SELECT * FROM lifetimes WHERE local_port = ? ORDER BY lifetime_id", (port,))
+
+
+class OnceTest(unittest.TestCase):
+    def test_repeated_once_makes_no_duplicates_and_closes_honestly(self):
+        db = os.path.join(scratch_dir(), "once.db")
+        kept, gone = listener(), listener(socket.AF_INET6)
+        kp, gp = kept.getsockname()[1], gone.getsockname()[1]
+        for _ in range(4):
+            p = run_record(db, "--once")
+            self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(lifetimes_on(db, kp)), 1)
+        self.assertEqual(len(lifetimes_on(db, gp)), 1)
+        runs = rows(db, "SELECT * FROM runs ORDER BY run_id")
+        self.assertEqual(len(runs), 4)
+        self.assertTrue(all(r["mode"] == "once" and r["end_reason"] == "once" for r in runs))
+        self.assertEqual(runs[0]["interval_ms"], 60000)
+        last_before = rows(db, "SELECT MAX(last_at) AS t FROM heartbeats")[0]["t"]
+        closed_truth = now_ms()
+        gone.close()
+        time.sleep(0.05)
+        p = run_record(db, "--once")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        [g] = lifetimes_on(db, gp)
+        self.assertEqual(g["close_reason"], "gone_while_stopped")
+        self.assertEqual(g["last_seen"], last_before)  # the previous run's last sample
+        self.assertGreater(g["closed_at"], closed_truth)
+        [k] = lifetimes_on(db, kp)
+        self.assertIsNone(k["closed_at"])
+        # Each lifetime row has one open state, even after five runs.
+        self.assertEqual(k["states"], "LISTEN")
+        kept.close()
+        # A new socket on a port used before is a new lifetime.
+        again = socket.socket()
+        again.bind(("127.0.0.1", kp))
+        again.listen()
+        run_record(db, "--once")
+        self.assertEqual(len(lifetimes_on(db, kp)), 2)
+        again.close()
+
+
+class RestartTest(unittest.TestCase):
+    def test_continuous_restart_continues_rows(self):
+        db = os.path.join(scratch_dir(), "restart.db")
+        l = listener()
+        port = l.getsockname()[1]
+        c = socket.create_connection(("127.0.0.1", port))
+        a, _ = l.accept()
+        p = start_record(db, "--interval", "100ms")
+        wait_for_samples(db, 3, p)
+        rc, _, err = stop_record(p)
+        self.assertEqual(rc, 0, err)
+        before = rows(db, "SELECT lifetime_id FROM lifetimes WHERE local_port = ? OR remote_port = ?", (port, port))
+        self.assertEqual(len(before), 3)
+        p = start_record(db, "--interval", "100ms")
+        wait_for_samples(db, 3, p)
+        rc, _, err = stop_record(p)
+        self.assertEqual(rc, 0, err)
+        after = rows(db, "SELECT lifetime_id, closed_at FROM lifetimes WHERE local_port = ? OR remote_port = ?",
+                     (port, port))
+        self.assertEqual([r["lifetime_id"] for r in after], [r["lifetime_id"] for r in before])
+        self.assertTrue(all(r["closed_at"] is None for r in after))
+        self.assertEqual(len(rows(db, "SELECT * FROM runs WHERE end_reason = 'signal'")), 2)
+        c.close(), a.close(), l.close()
+
+    def test_second_recorder_is_refused(self):
+        db = os.path.join(scratch_dir(), "two.db")
+        p = start_record(db, "--interval", "100ms")
+        wait_for_samples(db, 1, p)
+        q = run_record(db, "--once")
+        self.assertEqual(q.returncode, 1)
+        self.assertIn("another connhist-record", q.stderr)
+        self.assertIn(str(p.pid), q.stderr)
+        rc, _, err = stop_record(p)
+        self.assertEqual(rc, 0, err)
+
+    def test_killed_recorder_run_is_marked_died_and_rows_continue(self):
+        db = os.path.join(scratch_dir(), "killed.db")
+        l = listener()
+        port = l.getsockname()[1]
+        p = start_record(db, "--interval", "100ms")
+        wait_for_samples(db, 2, p)
+        p.kill()
+        p.wait()
+        q = run_record(db, "--once")
+        self.assertEqual(q.returncode, 0, q.stderr)
+        runs = rows(db, "SELECT * FROM runs ORDER BY run_id")
+        self.assertEqual(runs[0]["end_reason"], "died")
+        self.assertIsNone(runs[0]["ended_at"])
+        self.assertEqual(len(lifetimes_on(db, port)), 1)
+        l.close()
+
+    def test_reboot_closes_everything_open(self):
+        db = os.path.join(scratch_dir(), "reboot.db")
+        l = listener()
+        port = l.getsockname()[1]
+        self.assertEqual(run_record(db, "--once").returncode, 0)
+        last = rows(db, "SELECT MAX(last_at) AS t FROM heartbeats")[0]["t"]
+        # Pretend the previous run happened in another boot.
+        with sqlite3.connect(db) as c:
+            c.execute("UPDATE runs SET boot_id = 'an-earlier-boot'")
+        p = run_record(db, "--once")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("rebooted", p.stderr)
+        old, new = lifetimes_on(db, port)
+        self.assertEqual(old["close_reason"], "reboot")
+        self.assertEqual(old["last_seen"], last)
+        self.assertIsNotNone(old["closed_at"])
+        self.assertIsNone(new["closed_at"])
+        self.assertEqual(rows(db, "SELECT count(*) AS n FROM lifetimes WHERE closed_at IS NULL"
+                              " AND close_reason IS NULL AND lifetime_id = ?", (old["lifetime_id"],))[0]["n"], 0)
+        l.close()
+
+    def test_duration_stops_by_itself(self):
+        db = os.path.join(scratch_dir(), "dur.db")
+        t0 = time.time()
+        p = run_record(db, "--interval", "100ms", "--duration", "1s")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertLess(time.time() - t0, 10)
+        [run] = rows(db, "SELECT * FROM runs")
+        self.assertEqual(run["end_reason"], "duration")
+        beats = rows(db, "SELECT * FROM heartbeats")
+        self.assertEqual(len(beats), 1)
+        self.assertGreaterEqual(beats[0]["samples"], 8)
+        self.assertLessEqual(beats[0]["samples"], 11)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root to run as another user")
+class DefaultPathTest(unittest.TestCase):
+    def test_default_path_for_a_user_and_query_reads_it(self):
+        home = scratch_dir()
+        nobody = pwd.getpwnam("nobody")
+        os.chown(home, nobody.pw_uid, nobody.pw_gid)
+        env = {"HOME": home, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        asnobody = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+        p = subprocess.run(asnobody + [RECORD, "--once"], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        db = os.path.join(home, ".local", "state", "connhist", "connhist.db")
+        st = os.stat(db)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
+        self.assertEqual(st.st_uid, nobody.pw_uid)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(db)).st_mode), 0o700)
+        from helpers import QUERY
+        q = subprocess.run(asnobody + [QUERY, "coverage"], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(q.returncode, 0, q.stderr)
+        self.assertIn(db, q.stdout)
+        # XDG_STATE_HOME wins over HOME.
+        env["XDG_STATE_HOME"] = os.path.join(home, "xdg")
+        p = subprocess.run(asnobody + [RECORD, "--once"], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(home, "xdg", "connhist", "connhist.db")))
+
+    def test_connhist_db_variable(self):
+        db = os.path.join(scratch_dir(), "env.db")
+        env = dict(os.environ, CONNHIST_DB=db)
+        p = run_record(None, "--once", env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(db))
+
+
+class RecordCliTest(unittest.TestCase):
+    BAD = [
+        (["--interval", "abc"], "abc"),
+        (["--interval", "10ms"], "10ms"),
+        (["--interval", "0"], "'0'"),
+        (["--interval", ""], "''"),
+        (["--interval"], "--interval"),
+        (["--interval", "99999999999999999999s"], "99999999999999999999s"),
+        (["--duration", "-5s"], "-5s"),
+        (["--duration", "1x"], "1x"),
+        (["--sampler", "pcap"], "pcap"),
+        (["--db", ""], "--db"),
+        (["--bogus"], "--bogus"),
+        (["extra"], "extra"),
+        (["--once", "--duration", "5s"], "--duration"),
+        (["--interval", "\xff\xfe"], "--interval"),
+    ]
+
+    def test_bad_input_one_line_exit_2(self):
+        db = os.path.join(scratch_dir(), "never.db")
+        for args, named in self.BAD:
+            with self.subTest(args=args):
+                p = run_record(db, *args)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                lines = p.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, p.stderr)
+                self.assertIn(named, lines[0])
+        self.assertFalse(os.path.exists(db))
+
+    def test_help_and_version(self):
+        p = subprocess.run([RECORD, "--help"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("--interval", p.stdout)
+        p = subprocess.run([RECORD, "--version"], capture_output=True, text=True)
+        self.assertRegex(p.stdout, r"^connhist-record \d+\.\d+\.\d+")
+
+    def test_bad_databases(self):
+        d = scratch_dir()
+        notdb = os.path.join(d, "notdb")
+        with open(notdb, "w") as f:
+            f.write("hello, this is not sqlite" * 100)
+        other = os.path.join(d, "other.db")
+        with sqlite3.connect(other) as c:
+            c.execute("CREATE TABLE t(x)")
+        newer = os.path.join(d, "newer.db")
+        with sqlite3.connect(newer) as c:
+            c.execute("PRAGMA user_version = 99")
+            c.execute("CREATE TABLE runs(x)")
+        cases = [(notdb, "not a SQLite database"), (other, "not a connhist database"),
+                 (newer, "newer"), (d, "is a directory")]
+        for path, message in cases:
+            with self.subTest(path=path):
+                p = run_record(path, "--once")
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn(message, p.stderr)
+                self.assertIn(path, p.stderr)
+        with open(notdb) as f:
+            self.assertTrue(f.read().startswith("hello"))
+
+
+if __name__ == "__main__":
+    unittest.main()
