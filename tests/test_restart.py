@@ -149,6 +149,39 @@ class RestartTest(unittest.TestCase):
         self.assertLessEqual(beats[0]["samples"], 11)
 
 
+class LockTest(unittest.TestCase):
+    def test_locked_database_loses_nothing(self):
+        db = os.path.join(scratch_dir(), "locked.db")
+        p = start_record(db, "--interval", "100ms")
+        wait_for_samples(db, 2, p)
+        # A reader in a long read transaction never blocks the recorder (WAL).
+        reader = sqlite3.connect(db)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM lifetimes").fetchone()
+        # Another process holds the write lock for 1.5 s while a socket opens.
+        writer = sqlite3.connect(db, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        opened = now_ms()
+        l = listener()
+        port = l.getsockname()[1]
+        time.sleep(1.5)
+        writer.execute("ROLLBACK")
+        writer.close()
+        reader.execute("COMMIT")
+        reader.close()
+        wait_for_samples(db, 20, p)
+        self.assertIsNone(p.poll(), "the recorder must not exit on a locked database")
+        rc, _, err = stop_record(p)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("cannot write", err)
+        self.assertIn("works again", err)
+        [r] = lifetimes_on(db, port)
+        # Seen while the database was locked, and kept with its true time.
+        self.assertLess(r["first_seen"] - opened, 500)
+        self.assertEqual(r["pid"], os.getpid())
+        l.close()
+
+
 @unittest.skipUnless(os.geteuid() == 0, "needs root to run as another user")
 class DefaultPathTest(unittest.TestCase):
     def test_default_path_for_a_user_and_query_reads_it(self):
@@ -180,6 +213,28 @@ class DefaultPathTest(unittest.TestCase):
         p = run_record(None, "--once", env=env)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(os.path.exists(db))
+
+
+@unittest.skipUnless(os.environ.get("CONNHIST_REFUSE_NETLINK"), "needs the refuse_netlink shim")
+class FallbackTest(unittest.TestCase):
+    def test_netlink_refused_falls_back_to_procfs(self):
+        db = os.path.join(scratch_dir(), "fallback.db")
+        l = listener(socket.AF_INET6)
+        port = l.getsockname()[1]
+        env = dict(os.environ, LD_PRELOAD=os.environ["CONNHIST_REFUSE_NETLINK"])
+        p = run_record(db, "--once", env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        [run] = rows(db, "SELECT * FROM runs")
+        self.assertEqual(run["sampler"], "procfs")
+        self.assertIn("netlink", run["notes"])
+        [r] = lifetimes_on(db, port)
+        self.assertEqual((r["family"], r["local_addr"], r["state"], r["pid"]), (6, "::1", "LISTEN", os.getpid()))
+        self.assertIsNone(r["cookie"])
+        # Forcing netlink where it is refused is an error, not a silent fallback.
+        p = run_record(db, "--once", "--sampler", "netlink", env=env)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("netlink", p.stderr)
+        l.close()
 
 
 class RecordCliTest(unittest.TestCase):
