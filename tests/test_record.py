@@ -215,9 +215,9 @@ class RecordTest(unittest.TestCase):
     def test_query_json_matches(self):
         port = self.s.truth["l6"]["port"]
         out = query(self.db, "connections", "--port", str(port))
-        got = sorted((l["local_port"], l["remote_port"]) for l in out["lifetimes"])
+        got = sorted((l["local_port"], l["remote_port"] or 0) for l in out["lifetimes"])
         c6 = self.s.truth["c6"]["port"]
-        self.assertEqual(got, sorted([(port, None), (c6, port), (port, c6)]))
+        self.assertEqual(got, sorted([(port, 0), (c6, port), (port, c6)]))
         for l in out["lifetimes"]:
             self.assertEqual(l["proto"], "tcp")
             self.assertEqual(l["family"], 6)
@@ -226,7 +226,11 @@ class RecordTest(unittest.TestCase):
             self.assertRegex(l["first_seen"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         client = [l for l in out["lifetimes"] if l["local_port"] == c6][0]
         self.assertEqual(client["remote_addr"], "::1")
-        self.assertIsNotNone(client["closed_at"])
+        self.assertEqual(client["state"], "TIME_WAIT")  # it closed first
+        self.assertIsNone(client["closed_at"])
+        server = [l for l in out["lifetimes"] if l["remote_port"] == c6][0]
+        self.assertIsNotNone(server["closed_at"])
+        self.assertEqual(server["close_reason"], "gone")
         listener = [l for l in out["lifetimes"] if l["remote_port"] is None][0]
         self.assertIsNone(listener["closed_at"])
         self.assertEqual(listener["state"], "LISTEN")

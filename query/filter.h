@@ -1,0 +1,37 @@
+/*
+ * The lifetime filters of the command line as SQL conditions. Every report
+ * that selects lifetimes goes through here, so --remote, --state and the
+ * window mean the same thing everywhere.
+ */
+#ifndef CHQ_FILTER_H
+#define CHQ_FILTER_H
+
+#include "qsql.h"
+#include "query.h"
+
+/* Listening TCP sockets and bound, unconnected UDP sockets. */
+#define CHQ_IS_LISTENER "(l.remote_addr IS NULL AND (l.proto = 'udp' OR l.state = 'LISTEN'))"
+
+/* Whether filter_lifetimes also keeps only lifetimes overlapping the window. */
+enum { FILTER_NO_WINDOW = 0, FILTER_WINDOW = 1 };
+
+/*
+ * Appends " AND condition" for each filter given on the command line, on
+ * lifetimes l joined with processes p. With FILTER_WINDOW, also the window:
+ * first_seen <= until AND (closed_at IS NULL OR closed_at >= since).
+ */
+void filter_lifetimes(qsql *q, const query_filters *f, int window);
+
+/* Appends " LIMIT ?" with --limit, or no limit. */
+void filter_limit(qsql *q, const query_filters *f);
+
+/*
+ * Registers chq_in_prefix(addr), true when the address text lies inside the
+ * --remote prefix, on db. Returns an SQLite status.
+ */
+int filter_register_prefix(sqlite3 *db, const query_filters *f);
+
+/* Whether --remote is a prefix shorter than a whole address. */
+int filter_remote_is_prefix(const query_filters *f);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * The SQL builder (see qsql.h), on top of SQLite's own string accumulator.
+ */
+#include "qsql.h"
+
+#include <string.h>
+
+void qsql_init(qsql *q, sqlite3 *db)
+{
+    memset(q, 0, sizeof *q);
+    q->sql = sqlite3_str_new(db);
+}
+
+void qsql_add(qsql *q, const char *fragment)
+{
+    sqlite3_str_appendall(q->sql, fragment);
+}
+
+static void add_bind(qsql *q, qsql_bind b)
+{
+    if (q->nbinds == QSQL_MAX_BINDS) {
+        q->overflow = true; /* reports use far fewer; refuse rather than misbind */
+        return;
+    }
+    q->binds[q->nbinds++] = b;
+}
+
+void qsql_int(qsql *q, const char *fragment, int64_t v)
+{
+    qsql_add(q, fragment);
+    add_bind(q, (qsql_bind){false, v, NULL});
+}
+
+void qsql_text(qsql *q, const char *fragment, const char *v)
+{
+    qsql_add(q, fragment);
+    add_bind(q, (qsql_bind){true, 0, v});
+}
+
+int qsql_prepare(qsql *q, sqlite3 *db, sqlite3_stmt **out)
+{
+    *out = NULL;
+    int rc = sqlite3_str_errcode(q->sql);
+    char *sql = sqlite3_str_finish(q->sql);
+    q->sql = NULL;
+    if (rc == SQLITE_OK && (sql == NULL || q->overflow))
+        rc = SQLITE_NOMEM;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, sql, -1, out, NULL);
+    sqlite3_free(sql);
+    for (int i = 0; rc == SQLITE_OK && i < q->nbinds; i++) {
+        const qsql_bind *b = &q->binds[i];
+        rc = b->is_text ? sqlite3_bind_text(*out, i + 1, b->t, -1, SQLITE_STATIC)
+                        : sqlite3_bind_int64(*out, i + 1, b->i);
+    }
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(*out);
+        *out = NULL;
+    }
+    return rc;
+}

@@ -1,0 +1,135 @@
+/*
+ * process PID|NAME: everything one process did. A pid can belong to several
+ * processes over time (pids are reused; a process is its pid plus its start
+ * time), so each one is reported separately: the process, when it was
+ * active in the window, its listeners, its connections and a tally of the
+ * remote ends it talked to. Only processes with a lifetime in the window
+ * (and passing the filters) are listed.
+ */
+#include "lifetime_list.h"
+#include "rowjson.h"
+#include "stream.h"
+
+/* The processes matching the argument that did something in the window. */
+static void select_processes(qsql *q, query_ctx *c)
+{
+    const query_filters *f = &c->o->f;
+    qsql_init(q, c->db);
+    qsql_add(q, "SELECT " CHQ_PROCESS_COLUMNS " FROM processes p WHERE 1");
+    if (f->given & OPT_PID)
+        qsql_int(q, " AND p.pid = ?", f->pid);
+    if (f->given & OPT_PROCESS)
+        qsql_text(q, " AND p.name GLOB ?", f->process);
+    qsql_add(q, " AND EXISTS (SELECT 1 FROM lifetimes l"
+                " WHERE l.pid = p.pid AND l.proc_start = p.start_time");
+    filter_lifetimes(q, f, FILTER_WINDOW);
+    qsql_add(q, ") ORDER BY p.start_time, p.pid");
+}
+
+/* Keeps the lifetimes of one process. */
+static void own(qsql *q, int64_t pid, int64_t start)
+{
+    qsql_int(q, " AND l.pid = ?", pid);
+    qsql_int(q, " AND l.proc_start = ?", start);
+}
+
+static int add_activity(query_ctx *c, cJSON *entry, int64_t pid, int64_t start)
+{
+    qsql q;
+    qsql_init(&q, c->db);
+    qsql_add(&q, "SELECT MIN(l.first_seen), MAX(COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "))"
+                 CHQ_LIFETIME_FROM " WHERE 1");
+    filter_lifetimes(&q, &c->o->f, FILTER_WINDOW);
+    own(&q, pid, start);
+    sqlite3_stmt *st;
+    if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
+        return chq_sql_fail(c, "process activity");
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        json_add_time_col(entry, "first_activity", st, 0);
+        json_add_time_col(entry, "last_activity", st, 1);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : chq_sql_fail(c, "process activity");
+}
+
+static int lifetimes_of(query_ctx *c, const char *key, const char *condition, int64_t pid, int64_t start)
+{
+    qsql q;
+    lifetime_select(&q, c->db, &c->o->f, FILTER_WINDOW);
+    own(&q, pid, start);
+    qsql_add(&q, condition);
+    return lifetime_list(c, key, false, &q);
+}
+
+static cJSON *remote_row(sqlite3_stmt *st)
+{
+    cJSON *r = cJSON_CreateObject();
+    json_add_text_col(r, "addr", st, 0);
+    json_add_int_col(r, "port", st, 1);
+    json_add_text_col(r, "proto", st, 2);
+    json_add_int_col(r, "count", st, 3);
+    json_add_time_col(r, "first_seen", st, 4);
+    json_add_time_col(r, "last_seen", st, 5);
+    return r;
+}
+
+/* The remote ends it talked to, most lifetimes first. */
+static int remotes_of(query_ctx *c, int64_t pid, int64_t start)
+{
+    qsql q;
+    qsql_init(&q, c->db);
+    qsql_add(&q, "SELECT l.remote_addr, l.remote_port, l.proto, count(*), MIN(l.first_seen),"
+                 " MAX(COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "))" CHQ_LIFETIME_FROM
+                 " WHERE l.remote_addr IS NOT NULL");
+    filter_lifetimes(&q, &c->o->f, FILTER_WINDOW);
+    own(&q, pid, start);
+    qsql_add(&q, " GROUP BY l.remote_addr, l.remote_port, l.proto"
+                 " ORDER BY count(*) DESC, MIN(l.first_seen), l.remote_addr, l.remote_port, l.proto");
+    return stream_list(c, "remotes", false, &q, remote_row, "process remotes");
+}
+
+/* One process: an element of the main list (a line of its own in ndjson). */
+static int process_entry(query_ctx *c, sqlite3_stmt *p)
+{
+    int64_t pid = sqlite3_column_int64(p, 0), start = sqlite3_column_int64(p, 1);
+    cJSON *entry = cJSON_CreateObject();
+    cJSON_AddItemToObject(entry, "process", process_json(p, 0));
+    if (add_activity(c, entry, pid, start) != 0) {
+        cJSON_Delete(entry);
+        return -1;
+    }
+    jw_open(c->w, NULL, false);
+    for (cJSON *m = entry->child; m != NULL; m = m->next)
+        jw_put(c->w, m->string, m);
+    cJSON_Delete(entry);
+    if (lifetimes_of(c, "listeners", " AND " CHQ_IS_LISTENER, pid, start) != 0 ||
+        lifetimes_of(c, "connections", " AND l.remote_addr IS NOT NULL", pid, start) != 0 ||
+        remotes_of(c, pid, start) != 0)
+        return -1;
+    jw_close(c->w);
+    return 0;
+}
+
+int report_process(query_ctx *c, cJSON *header)
+{
+    chq_start(c, header);
+    jw_open_main(c->w, "processes");
+    qsql q;
+    select_processes(&q, c);
+    sqlite3_stmt *st;
+    if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
+        return chq_sql_fail(c, "selecting processes");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (process_entry(c, st) != 0) {
+            sqlite3_finalize(st);
+            return -1;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return chq_sql_fail(c, "selecting processes");
+    jw_close(c->w);
+    return 0;
+}

@@ -1,0 +1,136 @@
+/*
+ * summary: the window at a glance. Counts, the most frequent remote
+ * addresses, remote ports and processes (--top N each), the listeners that
+ * appeared inside the window, and the remote addresses contacted for the
+ * first time ever inside it (first in the whole database, not just in the
+ * window: "new" means never seen before).
+ */
+#include "lifetime_list.h"
+#include "rowjson.h"
+#include "stream.h"
+
+/* Starts a query over the lifetimes in the window that pass the filters. */
+static void over_window(qsql *q, query_ctx *c, const char *select)
+{
+    qsql_init(q, c->db);
+    qsql_add(q, select);
+    qsql_add(q, CHQ_LIFETIME_FROM " WHERE 1");
+    filter_lifetimes(q, &c->o->f, FILTER_WINDOW);
+}
+
+static int put_counts(query_ctx *c)
+{
+    qsql q;
+    over_window(&q, c,
+                "SELECT count(*), total(l.proto = 'tcp'), total(l.proto = 'udp'),"
+                " total(" CHQ_IS_LISTENER "), total(l.remote_addr IS NOT NULL),"
+                " total(l.closed_at IS NULL), count(DISTINCT l.pid || '/' || l.proc_start),"
+                " total(l.pid IS NULL)");
+    sqlite3_stmt *st;
+    if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
+        return chq_sql_fail(c, "counting lifetimes");
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return chq_sql_fail(c, "counting lifetimes");
+    }
+    static const char *const keys[] = {"lifetimes", "tcp", "udp", "listeners", "connections",
+                                       "open", "processes", "unattributed"};
+    cJSON *counts = cJSON_CreateObject();
+    for (int i = 0; i < 8; i++)
+        cJSON_AddNumberToObject(counts, keys[i], (double)sqlite3_column_int64(st, i));
+    sqlite3_finalize(st);
+    jw_put_free(c->w, "counts", counts);
+    return 0;
+}
+
+static cJSON *addr_row(sqlite3_stmt *st)
+{
+    cJSON *r = cJSON_CreateObject();
+    json_add_text_col(r, "addr", st, 0);
+    json_add_int_col(r, "count", st, 1);
+    return r;
+}
+
+static cJSON *port_row(sqlite3_stmt *st)
+{
+    cJSON *r = cJSON_CreateObject();
+    json_add_int_col(r, "port", st, 0);
+    json_add_int_col(r, "count", st, 1);
+    return r;
+}
+
+static cJSON *process_row(sqlite3_stmt *st)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, "process", process_json(st, 0));
+    json_add_int_col(r, "count", st, CHQ_PROCESS_NCOLS);
+    return r;
+}
+
+/* One "top" list: a GROUP BY over the window, most lifetimes first. */
+static int put_top(query_ctx *c, const char *key, const char *select, const char *group, row_json_fn fn)
+{
+    qsql q;
+    over_window(&q, c, select);
+    qsql_add(&q, group);
+    qsql_int(&q, " LIMIT ?", c->o->f.top);
+    return stream_list(c, key, false, &q, fn, key);
+}
+
+static int put_new_listeners(query_ctx *c)
+{
+    const query_filters *f = &c->o->f;
+    qsql q;
+    lifetime_select(&q, c->db, f, FILTER_WINDOW);
+    qsql_add(&q, " AND " CHQ_IS_LISTENER);
+    if (f->given & OPT_SINCE)
+        qsql_int(&q, " AND l.first_seen >= ?", f->since);
+    return lifetime_list(c, "new_listeners", false, &q);
+}
+
+static cJSON *first_contact_row(sqlite3_stmt *st)
+{
+    cJSON *r = cJSON_CreateObject();
+    json_add_text_col(r, "addr", st, 0);
+    json_add_time_col(r, "first_seen", st, 1);
+    return r;
+}
+
+/* Remote addresses whose earliest lifetime in the whole database is in the window. */
+static int put_first_contacts(query_ctx *c)
+{
+    const query_filters *f = &c->o->f;
+    qsql q;
+    qsql_init(&q, c->db);
+    qsql_add(&q, "SELECT l.remote_addr, MIN(l.first_seen) AS first" CHQ_LIFETIME_FROM
+                 " WHERE l.remote_addr IS NOT NULL");
+    filter_lifetimes(&q, f, FILTER_NO_WINDOW);
+    qsql_int(&q, " GROUP BY l.remote_addr HAVING first <= ?", f->until);
+    if (f->given & OPT_SINCE)
+        qsql_int(&q, " AND first >= ?", f->since);
+    qsql_add(&q, " ORDER BY first, l.remote_addr");
+    return stream_list(c, "first_contacted_remotes", false, &q, first_contact_row,
+                       "first contacted remotes");
+}
+
+int report_summary(query_ctx *c, cJSON *header)
+{
+    chq_start(c, header);
+    if (put_counts(c) != 0 ||
+        put_top(c, "top_remote_addrs", "SELECT l.remote_addr, count(*)",
+                " AND l.remote_addr IS NOT NULL GROUP BY l.remote_addr"
+                " ORDER BY count(*) DESC, l.remote_addr",
+                addr_row) != 0 ||
+        put_top(c, "top_remote_ports", "SELECT l.remote_port, count(*)",
+                " AND l.remote_port IS NOT NULL GROUP BY l.remote_port"
+                " ORDER BY count(*) DESC, l.remote_port",
+                port_row) != 0 ||
+        put_top(c, "top_processes",
+                "SELECT l.pid, l.proc_start, p.name, p.path, p.cmdline, p.user, p.uid, count(*)",
+                " AND l.pid IS NOT NULL GROUP BY l.pid, l.proc_start"
+                " ORDER BY count(*) DESC, l.pid, l.proc_start",
+                process_row) != 0 ||
+        put_new_listeners(c) != 0 || put_first_contacts(c) != 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,26 @@
+/*
+ * The table of reports: name, function, the filters each accepts and its
+ * positional argument. A filter a report does not take is refused on the
+ * command line rather than silently ignored.
+ */
+#include "query.h"
+
+/* Filters that narrow a set of lifetimes; most reports take all of them. */
+#define LIFETIME_FILTERS                                                                          \
+    (OPT_REMOTE | OPT_REMOTE_PORT | OPT_LOCAL_PORT | OPT_PORT | OPT_PROTO | OPT_FAMILY | OPT_PID | \
+     OPT_PROCESS | OPT_STATE | OPT_OPEN)
+#define WINDOW (OPT_SINCE | OPT_UNTIL)
+
+const report chq_reports[] = {
+    {"connections", report_connections, WINDOW | LIFETIME_FILTERS | OPT_LIMIT, NULL},
+    {"listeners", report_listeners,
+     WINDOW | (LIFETIME_FILTERS & ~(OPT_REMOTE | OPT_REMOTE_PORT)) | OPT_LIMIT, NULL},
+    {"at", report_at, (LIFETIME_FILTERS & ~OPT_OPEN) | OPT_LIMIT, "TIME"},
+    {"port", report_port, WINDOW | (LIFETIME_FILTERS & ~OPT_LOCAL_PORT) | OPT_LIMIT, "N"},
+    {"process", report_process, WINDOW | (LIFETIME_FILTERS & ~(OPT_PID | OPT_PROCESS)) | OPT_LIMIT,
+     "PID|NAME"},
+    {"summary", report_summary, WINDOW | LIFETIME_FILTERS | OPT_TOP, NULL},
+    {"timeline", report_timeline, WINDOW | LIFETIME_FILTERS | OPT_LIMIT, NULL},
+    {"coverage", report_coverage, WINDOW, NULL},
+    {NULL, NULL, 0, NULL},
+};

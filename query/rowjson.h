@@ -1,0 +1,56 @@
+/*
+ * Rows of the database as JSON objects. Every report selects lifetimes with
+ * the same column list and turns them into JSON with the same function, so
+ * a lifetime looks the same in every report. NULL columns become JSON null,
+ * never 0 or "".
+ */
+#ifndef CHQ_ROWJSON_H
+#define CHQ_ROWJSON_H
+
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The newest sample of any run (v_last_sample): the last_seen of open rows. */
+#define CHQ_LAST_SAMPLE_SQL "(SELECT MAX(last_at) FROM heartbeats)"
+
+/* The process columns, in the order process_json reads them. */
+#define CHQ_PROCESS_COLUMNS "p.pid, p.start_time, p.name, p.path, p.cmdline, p.user, p.uid"
+#define CHQ_PROCESS_NCOLS 7
+
+/*
+ * The lifetime columns, in the order lifetime_json reads them; the process
+ * comes last, keyed by the lifetime's own pid and proc_start so that a
+ * process row missing from the processes table still gives its identity.
+ */
+#define CHQ_LIFETIME_COLUMNS                                                       \
+    "l.lifetime_id, l.proto, l.family, l.local_addr, l.local_port, l.remote_addr," \
+    " l.remote_port, l.state, l.states, l.first_seen,"                             \
+    " COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "), l.closed_at, l.close_reason," \
+    " l.holders, l.pid, l.proc_start, p.name, p.path, p.cmdline, p.user, p.uid"
+#define CHQ_LIFETIME_NCOLS 21
+
+/* The FROM clause that goes with the columns above. */
+#define CHQ_LIFETIME_FROM \
+    " FROM lifetimes l LEFT JOIN processes p ON p.pid = l.pid AND p.start_time = l.proc_start"
+
+/* A lifetime from CHQ_LIFETIME_COLUMNS starting at column col. */
+cJSON *lifetime_json(sqlite3_stmt *st, int col);
+
+/* A process from CHQ_PROCESS_COLUMNS at col; JSON null when its pid is NULL. */
+cJSON *process_json(sqlite3_stmt *st, int col);
+
+/* Adds column col under key: a number, text or time, or null when NULL. */
+void json_add_int_col(cJSON *obj, const char *key, sqlite3_stmt *st, int col);
+void json_add_text_col(cJSON *obj, const char *key, sqlite3_stmt *st, int col);
+void json_add_time_col(cJSON *obj, const char *key, sqlite3_stmt *st, int col);
+
+/* Adds a time (RFC 3339 UTC with milliseconds), or null when !known. */
+void json_add_time(cJSON *obj, const char *key, bool known, int64_t ms);
+
+/* Adds text that may not be valid UTF-8 (command lines, paths): bad bytes
+ * become U+FFFD so the output stays valid JSON. NULL becomes null. */
+void json_add_text(cJSON *obj, const char *key, const char *text);
+
+#endif

@@ -1,0 +1,94 @@
+/*
+ * One run of connhist-query: read the command line, open the database
+ * read-only, print the header and the report, and turn what went wrong into
+ * the exit code (2 bad input, 1 database or output trouble, 0 ok).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "filter.h"
+#include "header.h"
+#include "query.h"
+
+void chq_error(const char *fmt, ...)
+{
+    fputs("connhist-query: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int chq_sql_fail(query_ctx *c, const char *what)
+{
+    chq_error("%s: query failed (%s): %s", c->db_path, what, sqlite3_errmsg(c->db));
+    return -1;
+}
+
+void chq_start(query_ctx *c, cJSON *header)
+{
+    jw_begin(c->w);
+    jw_put_free(c->w, "header", header);
+}
+
+/* The newest sample of any run (v_last_sample), if there is one. */
+static int read_last_sample(query_ctx *c)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "SELECT at FROM v_last_sample", -1, &st, NULL) != SQLITE_OK)
+        return chq_sql_fail(c, "reading v_last_sample");
+    int rc = sqlite3_step(st);
+    c->has_last_sample = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    c->last_sample = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : chq_sql_fail(c, "reading v_last_sample");
+}
+
+/* Everything after the database is open; 0 or 1. */
+static int run_report(query_ctx *c)
+{
+    if (c->o->f.given & OPT_REMOTE && filter_remote_is_prefix(&c->o->f) &&
+        filter_register_prefix(c->db, &c->o->f) != SQLITE_OK) {
+        chq_sql_fail(c, "registering chq_in_prefix");
+        return 1;
+    }
+    cJSON *header;
+    if (read_last_sample(c) != 0 || header_json(c, &header) != 0)
+        return 1;
+    if (c->o->report->run(c, header) != 0)
+        return 1;
+    jw_end(c->w);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        chq_error("cannot write the report to standard output");
+        return 1;
+    }
+    return 0;
+}
+
+int chq_main(int argc, char **argv)
+{
+    query_opts o;
+    int rc = chq_parse_args(argc, argv, &o);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    char path[CH_PATH_MAX], err[CH_ERR_MAX];
+    if (o.db_path == NULL) {
+        if (ch_default_db_path(path, sizeof path, err) != 0) {
+            chq_error("%s", err);
+            return 1;
+        }
+        o.db_path = path;
+    }
+    sqlite3 *db;
+    if (ch_db_open_read(o.db_path, &db, err) != 0) {
+        chq_error("%s", err);
+        return 1;
+    }
+    jw w;
+    jw_init(&w, stdout, o.mode);
+    query_ctx c = {db, &o, o.db_path, &w, false, 0};
+    rc = run_report(&c);
+    sqlite3_close(db);
+    return rc;
+}

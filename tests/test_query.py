@@ -1,0 +1,639 @@
+#!/usr/bin/env python3
+"""Integration tests of connhist-query.
+
+Builds a real connhist database from schema/schema.sql with known runs,
+heartbeats, processes, lifetimes and state changes, runs the real binary on
+it and checks the JSON exactly. Every expected number below is worked out
+by hand from the fixture, not by running the tool.
+
+Environment: CONNHIST_QUERY (the binary), CONNHIST_SCHEMA (schema.sql).
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import unittest
+
+QUERY = os.environ.get("CONNHIST_QUERY", "")
+SCHEMA = os.environ.get("CONNHIST_SCHEMA", "")
+
+T0 = 1_700_000_000_000  # 2023-11-14T22:13:20.000Z
+
+
+def ms(seconds):
+    """T0 plus some seconds, in ms."""
+    return T0 + int(round(seconds * 1000))
+
+
+def iso(t):
+    """RFC 3339 UTC with milliseconds, as the tool prints times."""
+    d = datetime.datetime.fromtimestamp(t // 1000, datetime.timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (t % 1000)
+
+
+def s(seconds):
+    """The text of T0 plus some seconds, for the command line."""
+    return iso(ms(seconds))
+
+
+# Runs: five, the last one still "running" (ended_at NULL) on host beta.
+RUNS = [
+    # run_id, started, ended, reason, mode, interval_ms, host, notes
+    (1, 0, 100, "signal", "continuous", 1000, "alpha", None),
+    (2, 200, 200, "once", "once", 10000, "alpha", None),
+    (3, 215, 215, "once", "once", 10000, "alpha", None),
+    (4, 250, 250, "once", "once", 10000, "alpha", "no netlink: used procfs"),
+    (5, 300, None, None, "continuous", 1000, "beta", None),
+]
+
+# Heartbeat spans (run_id, first, last, samples). Merged coverage pieces:
+# [0,40] [60,100] (20 s apart > 2 s), [200,215] (15 s <= 2 * 10 s),
+# [250,250] (35 s > 20 s), [300,400]. The newest sample is T0+400 s.
+HEARTBEATS = [
+    (1, 0, 40, 41), (1, 60, 100, 41), (2, 200, 200, 1), (3, 215, 215, 1),
+    (4, 250, 250, 1), (5, 300, 400, 101),
+]
+
+# Processes: pid 200 is reused (two start times); odd names on purpose.
+PROCESSES = [
+    # pid, start, name, path, cmdline, uid, user
+    (100, -1000, "nginx", "/usr/sbin/nginx", "nginx: master process", 0, "root"),
+    (200, -500, 'curl "quoted"', None, None, 1000, None),
+    (200, 150, "\u00dfrowser-\u00fc", "/opt/b", "\u00dfrowser --x", 1000, "ann"),
+    (300, 0, "dnsmasq", "/usr/sbin/dnsmasq", b"dns\xffmasq", 0, "root"),
+]
+
+# Lifetimes: id, proto, family, local, lport, remote, rport, state, states,
+# first, last, closed, reason, (pid, start) or None, holders.
+LIFETIMES = [
+    (1, "tcp", 4, "0.0.0.0", 80, None, None, "LISTEN", "LISTEN", 0, None, None, None, (100, -1000), 1),
+    (2, "tcp", 4, "10.0.0.5", 80, "192.168.1.10", 51000, "TIME_WAIT",
+     "SYN_RECV,ESTABLISHED,TIME_WAIT", 10, 30, 31, "gone", (100, -1000), 1),
+    (3, "tcp", 6, "2001:db8::1", 443, "2001:db8:1::7", 40000, "ESTABLISHED", "ESTABLISHED",
+     20, 90, 91, "gone", (200, -500), 2),
+    (4, "tcp", 6, "::ffff:10.0.0.5", 8080, "::ffff:10.1.2.3", 50000, "ESTABLISHED", "ESTABLISHED",
+     60, 100, 200, "gone_while_stopped", (200, -500), 1),
+    (5, "udp", 4, "0.0.0.0", 53, None, None, "UNCONN", "UNCONN", 0, None, None, None, (300, 0), 1),
+    (6, "udp", 6, "::", 53, None, None, "UNCONN", "UNCONN", 300, None, None, None, None, None),
+    (7, "tcp", 4, "10.0.0.5", 45000, "10.1.9.9", 443, "ESTABLISHED", "SYN_SENT,ESTABLISHED",
+     300, None, None, None, (200, 150), 1),
+    (8, "tcp", 4, "10.0.0.5", 80, "192.168.1.10", 51001, "ESTABLISHED", "NEW_SYN_RECV,ESTABLISHED",
+     305, 320, 321, "gone", (100, -1000), 1),
+    (9, "udp", 4, "10.0.0.5", 5353, "8.8.8.8", 53, "ESTABLISHED", "ESTABLISHED",
+     350, 350, 351, "gone", None, None),
+    (10, "tcp", 6, "::", 8080, None, None, "LISTEN", "LISTEN", 250, 300, 301, "gone", (200, 150), 1),
+]
+
+STATE_CHANGES = [(2, 12, "ESTABLISHED"), (2, 25, "TIME_WAIT"), (7, 301, "ESTABLISHED")]
+
+LAST_SAMPLE = ms(400)
+
+
+def create_schema(path, user_version=None):
+    db = sqlite3.connect(path)
+    with open(SCHEMA, encoding="utf-8") as f:
+        db.executescript(f.read())
+    if user_version is not None:
+        db.execute("PRAGMA user_version = %d" % user_version)
+    db.commit()
+    return db
+
+
+def build_fixture(path):
+    db = create_schema(path)
+    db.execute("PRAGMA journal_mode=WAL")  # as the recorder leaves it
+    for r in RUNS:
+        db.execute(
+            "INSERT INTO runs (run_id, started_at, ended_at, end_reason, mode, interval_ms, host, os,"
+            " sampler, version, pid, uid, notes) VALUES (?,?,?,?,?,?,?,'linux','netlink','0.1.0',?,0,?)",
+            (r[0], ms(r[1]), None if r[2] is None else ms(r[2]), r[3], r[4], r[5], r[6], 1000 + r[0], r[7]))
+    for h in HEARTBEATS:
+        db.execute("INSERT INTO heartbeats VALUES (?,?,?,?)", (h[0], ms(h[1]), ms(h[2]), h[3]))
+    for p in PROCESSES:
+        cmd = p[4]
+        db.execute(
+            "INSERT INTO processes (pid, start_time, name, path, cmdline, uid, user, first_seen)"
+            " VALUES (?,?,?,?,CAST(? AS TEXT),?,?,?)",
+            (p[0], ms(p[1]), p[2], p[3], cmd, p[5], p[6], ms(p[1])))
+    for l in LIFETIMES:
+        owner = l[13] or (None, None)
+        db.execute(
+            "INSERT INTO lifetimes (lifetime_id, run_id, proto, family, local_addr, local_port,"
+            " remote_addr, remote_port, state, states, first_seen, last_seen, closed_at, close_reason,"
+            " pid, proc_start, holders, uid, inode, cookie) VALUES (?,1,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,NULL,NULL)",
+            (l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7], l[8], ms(l[9]),
+             None if l[10] is None else ms(l[10]), None if l[11] is None else ms(l[11]), l[12],
+             owner[0], None if owner[1] is None else ms(owner[1]), l[14]))
+    for c in STATE_CHANGES:
+        db.execute("INSERT INTO state_changes VALUES (?,?,?)", (c[0], ms(c[1]), c[2]))
+    db.commit()
+    db.close()
+
+
+def run(*args, env=None):
+    p = subprocess.run([QUERY] + list(args), capture_output=True, env=env, timeout=60)
+    return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8")
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class Fixture(unittest.TestCase):
+    """A test case with the fixture database in a temporary directory."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.db = os.path.join(cls.tmp.name, "connhist.db")
+        build_fixture(cls.db)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def query(self, *args):
+        rc, out, err = run("--db", self.db, *args)
+        self.assertEqual((rc, err), (0, ""), args)
+        self.assertTrue(out.endswith("\n") and out.count("\n") == 1, out)
+        return json.loads(out)
+
+    def ids(self, *args):
+        return [l["id"] for l in self.query(*args)["lifetimes"]]
+
+
+class TestLifetimeFilters(Fixture):
+    def test_all_lifetimes_oldest_first(self):
+        self.assertEqual(self.ids("connections"), [1, 5, 2, 3, 4, 10, 6, 7, 8, 9])
+
+    def test_window_overlap(self):
+        self.assertEqual(self.ids("connections", "--since", s(95), "--until", s(260)), [1, 5, 4, 10])
+
+    def test_window_boundaries_are_inclusive(self):
+        # lifetime 3 closed at T0+91 s exactly; lifetime 10 opened at T0+250 s exactly
+        self.assertIn(3, self.ids("connections", "--since", s(91), "--until", s(92)))
+        self.assertNotIn(3, self.ids("connections", "--since", s(91.001), "--until", s(92)))
+        self.assertIn(10, self.ids("connections", "--since", s(240), "--until", s(250)))
+        self.assertNotIn(10, self.ids("connections", "--since", s(240), "--until", s(249.999)))
+
+    def test_epoch_seconds_accepted(self):
+        self.assertEqual(self.ids("connections", "--since", str(ms(95) // 1000), "--until",
+                                  str(ms(260) // 1000)), [1, 5, 4, 10])
+
+    def test_remote_ipv4_prefix_matches_mapped(self):
+        self.assertEqual(self.ids("connections", "--remote", "10.0.0.0/8"), [4, 7])
+
+    def test_remote_exact_ipv4_matches_mapped_spelling(self):
+        self.assertEqual(self.ids("connections", "--remote", "10.1.2.3"), [4])
+
+    def test_remote_exact_mapped_matches_ipv4_spelling(self):
+        self.assertEqual(self.ids("connections", "--remote", "::ffff:10.1.9.9"), [7])
+
+    def test_remote_ipv6_prefix_and_canonical_form(self):
+        self.assertEqual(self.ids("connections", "--remote", "2001:db8::/32"), [3])
+        r = self.query("connections", "--remote", "2001:DB8:1:0::7")
+        self.assertEqual([l["id"] for l in r["lifetimes"]], [3])
+        self.assertEqual(r["header"]["filters"], {"remote": "2001:db8:1::7"})
+
+    def test_remote_prefix_excludes_others(self):
+        self.assertEqual(self.ids("connections", "--remote", "192.168.1.0/24"), [2, 8])
+        self.assertEqual(self.ids("connections", "--remote", "192.168.2.0/24"), [])
+
+    def test_ports(self):
+        self.assertEqual(self.ids("connections", "--remote-port", "53"), [9])
+        self.assertEqual(self.ids("connections", "--local-port", "53"), [5, 6])
+        self.assertEqual(self.ids("connections", "--port", "53"), [5, 6, 9])
+        self.assertEqual(self.ids("connections", "--port", "80"), [1, 2, 8])
+
+    def test_proto_family_pid(self):
+        self.assertEqual(self.ids("connections", "--proto", "udp"), [5, 6, 9])
+        self.assertEqual(self.ids("connections", "--proto", "TCP", "--family", "6"), [3, 4, 10])
+        self.assertEqual(self.ids("connections", "--family", "6"), [3, 4, 10, 6])
+        self.assertEqual(self.ids("connections", "--pid", "200"), [3, 4, 10, 7])
+
+    def test_process_glob(self):
+        self.assertEqual(self.ids("connections", "--process", "ngin*"), [1, 2, 8])
+        self.assertEqual(self.ids("connections", "--process", 'curl "quoted"'), [3, 4])
+        self.assertEqual(self.ids("connections", "--process", "\u00dfrowser-?"), [10, 7])
+        self.assertEqual(self.ids("connections", "--process", "x' OR '1'='1"), [])
+
+    def test_state_whole_names_case_insensitive(self):
+        self.assertEqual(self.ids("connections", "--state", "established"), [2, 3, 4, 7, 8, 9])
+        self.assertEqual(self.ids("connections", "--state", "SYN_RECV"), [2])
+        self.assertEqual(self.ids("connections", "--state", "new_syn_recv"), [8])
+        self.assertEqual(self.ids("connections", "--state", "TIME_WAIT"), [2])
+
+    def test_open_and_limit(self):
+        self.assertEqual(self.ids("connections", "--open"), [1, 5, 6, 7])
+        self.assertEqual(self.ids("connections", "--limit", "2"), [1, 5])
+        self.assertEqual(self.ids("connections", "--limit", "0"), [])
+
+    def test_filters_in_header_only_when_given(self):
+        h = self.query("connections", "--port", "80", "--proto", "tcp", "--state", "listen",
+                       "--open", "--limit", "5", "--remote", "10.0.0.0/8", "--pid", "7",
+                       "--process", "a*", "--family", "4", "--remote-port", "1",
+                       "--local-port", "2")["header"]
+        self.assertEqual(h["filters"], {
+            "remote": "10.0.0.0/8", "remote_port": 1, "local_port": 2, "port": 80, "proto": "tcp",
+            "family": 4, "pid": 7, "process": "a*", "state": "LISTEN", "open": True, "limit": 5})
+        self.assertEqual(self.query("connections")["header"]["filters"], {})
+
+
+class TestLifetimeJson(Fixture):
+    def lifetime(self, lid):
+        return [l for l in self.query("connections")["lifetimes"] if l["id"] == lid][0]
+
+    def test_closed_connection_with_null_process_fields(self):
+        self.assertEqual(self.lifetime(3), {
+            "id": 3, "proto": "tcp", "family": 6, "local_addr": "2001:db8::1", "local_port": 443,
+            "remote_addr": "2001:db8:1::7", "remote_port": 40000, "state": "ESTABLISHED",
+            "states": ["ESTABLISHED"], "first_seen": s(20), "last_seen": s(90), "closed_at": s(91),
+            "close_reason": "gone", "holders": 2,
+            "process": {"pid": 200, "name": 'curl "quoted"', "path": None, "cmdline": None,
+                        "user": None, "uid": 1000, "start_time": s(-500)}})
+
+    def test_open_unattributed_listener(self):
+        self.assertEqual(self.lifetime(6), {
+            "id": 6, "proto": "udp", "family": 6, "local_addr": "::", "local_port": 53,
+            "remote_addr": None, "remote_port": None, "state": "UNCONN", "states": ["UNCONN"],
+            "first_seen": s(300), "last_seen": iso(LAST_SAMPLE), "closed_at": None,
+            "close_reason": None, "holders": None, "process": None})
+
+    def test_states_list_and_unicode(self):
+        self.assertEqual(self.lifetime(2)["states"], ["SYN_RECV", "ESTABLISHED", "TIME_WAIT"])
+        p = self.lifetime(7)["process"]
+        self.assertEqual((p["name"], p["user"], p["start_time"]), ("\u00dfrowser-\u00fc", "ann", s(150)))
+
+    def test_invalid_utf8_is_repaired(self):
+        self.assertEqual(self.lifetime(5)["process"]["cmdline"], "dns\ufffdmasq")
+
+
+class TestReports(Fixture):
+    def test_listeners(self):
+        self.assertEqual(self.ids("listeners"), [1, 5, 10, 6])
+        self.assertEqual(self.ids("listeners", "--proto", "udp"), [5, 6])
+        self.assertEqual(self.ids("listeners", "--since", s(302)), [1, 5, 6])
+
+    def test_at(self):
+        self.assertEqual(self.ids("at", s(0)), [1, 5])
+        self.assertEqual(self.ids("at", s(30)), [1, 5, 2, 3])
+        self.assertEqual(self.ids("at", s(31)), [1, 5, 3])  # closed_at is already gone
+        self.assertEqual(self.ids("at", s(250)), [1, 5, 10])
+        self.assertEqual(self.ids("at", s(30), "--proto", "tcp"), [1, 2, 3])
+
+    def test_at_newest_sample_and_beyond(self):
+        r = self.query("at", s(400))
+        self.assertEqual([l["id"] for l in r["lifetimes"]], [1, 5, 6, 7])
+        self.assertIsNone(r["header"]["note"])
+        self.assertEqual(r["header"]["window"], {"since": s(400), "until": s(400)})
+        self.assertEqual(r["header"]["filters"], {"at": s(400)})
+        r = self.query("at", s(400.001))
+        self.assertEqual(r["lifetimes"], [])
+        self.assertIn("newest sample", r["header"]["note"])
+
+    def test_at_coverage_of_an_instant(self):
+        self.assertEqual(self.query("at", s(30))["header"]["coverage"]["fraction"], 1)
+        cov = self.query("at", s(50))["header"]["coverage"]
+        self.assertEqual((cov["fraction"], cov["window_ms"], cov["gaps"]), (0, 0, []))
+
+    def test_port(self):
+        r = self.query("port", "80")
+        self.assertEqual([l["id"] for l in r["lifetimes"]], [1, 2, 8])
+        self.assertEqual(r["header"]["filters"], {"local_port": 80})
+        self.assertEqual(self.ids("port", "8080"), [4, 10])
+        self.assertEqual(self.ids("port", "8080", "--since", s(201)), [10])
+        self.assertEqual(self.ids("port", "9"), [])
+
+    def test_process_by_pid_reports_each_reused_pid(self):
+        procs = self.query("process", "200")["processes"]
+        self.assertEqual([(p["process"]["name"], p["process"]["start_time"]) for p in procs],
+                         [('curl "quoted"', s(-500)), ("\u00dfrowser-\u00fc", s(150))])
+        first, second = procs
+        self.assertEqual(list(first), ["process", "first_activity", "last_activity", "listeners",
+                                       "connections", "remotes"])
+        self.assertEqual((first["first_activity"], first["last_activity"]), (s(20), s(100)))
+        self.assertEqual(first["listeners"], [])
+        self.assertEqual([l["id"] for l in first["connections"]], [3, 4])
+        self.assertEqual(first["remotes"], [
+            {"addr": "2001:db8:1::7", "port": 40000, "proto": "tcp", "count": 1,
+             "first_seen": s(20), "last_seen": s(90)},
+            {"addr": "::ffff:10.1.2.3", "port": 50000, "proto": "tcp", "count": 1,
+             "first_seen": s(60), "last_seen": s(100)}])
+        self.assertEqual((second["first_activity"], second["last_activity"]), (s(250), iso(LAST_SAMPLE)))
+        self.assertEqual([l["id"] for l in second["listeners"]], [10])
+        self.assertEqual([l["id"] for l in second["connections"]], [7])
+
+    def test_process_by_name_and_window(self):
+        r = self.query("process", "ngin?")
+        self.assertEqual(r["header"]["filters"], {"process": "ngin?"})
+        (p,) = r["processes"]
+        self.assertEqual(p["process"], {"pid": 100, "name": "nginx", "path": "/usr/sbin/nginx",
+                                        "cmdline": "nginx: master process", "user": "root",
+                                        "uid": 0, "start_time": s(-1000)})
+        self.assertEqual([l["id"] for l in p["listeners"]], [1])
+        self.assertEqual([l["id"] for l in p["connections"]], [2, 8])
+        self.assertEqual([(x["port"], x["count"]) for x in p["remotes"]], [(51000, 1), (51001, 1)])
+        procs = self.query("process", "200", "--since", s(260))["processes"]
+        self.assertEqual([p["process"]["start_time"] for p in procs], [s(150)])
+        self.assertEqual(self.query("process", "999")["processes"], [])
+
+    def test_summary(self):
+        r = self.query("summary")
+        self.assertEqual(list(r), ["header", "counts", "top_remote_addrs", "top_remote_ports",
+                                   "top_processes", "new_listeners", "first_contacted_remotes"])
+        self.assertEqual(r["counts"], {"lifetimes": 10, "tcp": 7, "udp": 3, "listeners": 4,
+                                       "connections": 6, "open": 4, "processes": 4, "unattributed": 2})
+        self.assertEqual(r["top_remote_addrs"], [
+            {"addr": "192.168.1.10", "count": 2}, {"addr": "10.1.9.9", "count": 1},
+            {"addr": "2001:db8:1::7", "count": 1}, {"addr": "8.8.8.8", "count": 1},
+            {"addr": "::ffff:10.1.2.3", "count": 1}])
+        self.assertEqual([p["port"] for p in r["top_remote_ports"]], [53, 443, 40000, 50000, 51000, 51001])
+        self.assertEqual([(p["process"]["pid"], p["process"]["start_time"], p["count"])
+                          for p in r["top_processes"]],
+                         [(100, s(-1000), 3), (200, s(-500), 2), (200, s(150), 2), (300, s(0), 1)])
+        self.assertEqual([l["id"] for l in r["new_listeners"]], [1, 5, 10, 6])
+        self.assertEqual([(x["addr"], x["first_seen"]) for x in r["first_contacted_remotes"]], [
+            ("192.168.1.10", s(10)), ("2001:db8:1::7", s(20)), ("::ffff:10.1.2.3", s(60)),
+            ("10.1.9.9", s(300)), ("8.8.8.8", s(350))])
+
+    def test_summary_window_and_top(self):
+        r = self.query("summary", "--since", s(200), "--until", s(400), "--top", "2")
+        self.assertEqual(r["counts"]["lifetimes"], 8)
+        self.assertEqual(r["header"]["filters"], {"top": 2})
+        self.assertEqual(len(r["top_remote_addrs"]), 2)
+        self.assertEqual([l["id"] for l in r["new_listeners"]], [10, 6])
+        # 192.168.1.10 was contacted again at 305 s, but first at 10 s: not new
+        self.assertEqual(r["first_contacted_remotes"], [
+            {"addr": "10.1.9.9", "first_seen": s(300)}, {"addr": "8.8.8.8", "first_seen": s(350)}])
+
+    def test_timeline(self):
+        r = self.query("timeline", "--since", s(295), "--until", s(305))
+        got = [(e["at"], e["event"], e["state"], e["lifetime"]["id"]) for e in r["events"]]
+        self.assertEqual(got, [
+            (s(300), "open", "UNCONN", 6), (s(300), "open", "SYN_SENT", 7),
+            (s(301), "state", "ESTABLISHED", 7), (s(301), "close", None, 10),
+            (s(305), "open", "NEW_SYN_RECV", 8)])
+        self.assertEqual(r["events"][3]["lifetime"]["closed_at"], s(301))
+
+    def test_timeline_whole_and_filtered(self):
+        events = self.query("timeline")["events"]
+        self.assertEqual(len(events), 10 + 3 + 6)  # opens, state changes, closes
+        self.assertEqual([e["at"] for e in events], sorted(e["at"] for e in events))
+        got = [(e["event"], e["state"]) for e in self.query("timeline", "--pid", "100", "--state",
+                                                               "time_wait")["events"]]
+        self.assertEqual(got, [("open", "SYN_RECV"), ("state", "ESTABLISHED"),
+                               ("state", "TIME_WAIT"), ("close", None)])
+        self.assertEqual(len(self.query("timeline", "--limit", "3")["events"]), 3)
+
+
+class TestCoverage(Fixture):
+    def test_gaps_and_fraction(self):
+        cov = self.query("connections", "--since", s(0), "--until", s(500))["header"]["coverage"]
+        self.assertEqual(cov, {
+            "covered_ms": 195000, "window_ms": 500000, "fraction": 0.39, "runs": 5,
+            "gaps": [{"from": s(40), "to": s(60), "ms": 20000},
+                     {"from": s(100), "to": s(200), "ms": 100000},
+                     {"from": s(215), "to": s(250), "ms": 35000},
+                     {"from": s(250), "to": s(300), "ms": 50000},
+                     {"from": s(400), "to": s(500), "ms": 100000}],
+            "recording_now": False, "last_sample": iso(LAST_SAMPLE)})
+
+    def test_clipped_window(self):
+        cov = self.query("summary", "--since", s(150), "--until", s(260))["header"]["coverage"]
+        self.assertEqual((cov["covered_ms"], cov["window_ms"], cov["runs"]), (15000, 110000, 3))
+        self.assertAlmostEqual(cov["fraction"], 15000 / 110000)
+        self.assertEqual([(g["from"], g["ms"]) for g in cov["gaps"]],
+                         [(s(150), 50000), (s(215), 35000), (s(250), 10000)])
+
+    def test_gap_before_first_sample(self):
+        cov = self.query("coverage", "--since", s(-50), "--until", s(20))["header"]["coverage"]
+        self.assertEqual(cov["gaps"], [{"from": s(-50), "to": s(0), "ms": 50000}])
+        self.assertEqual((cov["covered_ms"], cov["runs"]), (20000, 1))
+
+    def test_no_since_starts_at_first_sample(self):
+        h = self.query("coverage", "--until", s(500))["header"]
+        self.assertEqual(h["window"], {"since": None, "until": s(500)})
+        cov = h["coverage"]
+        self.assertEqual((cov["covered_ms"], cov["window_ms"], cov["fraction"]), (195000, None, None))
+        self.assertEqual(cov["gaps"][0]["from"], s(40))
+        self.assertEqual(len(cov["gaps"]), 5)
+
+    def test_coverage_report_runs(self):
+        r = self.query("coverage", "--since", s(150), "--until", s(260))
+        self.assertEqual([x["run_id"] for x in r["runs"]], [2, 3, 4])
+        self.assertEqual(r["runs"][2], {
+            "run_id": 4, "started_at": s(250), "ended_at": s(250), "end_reason": "once", "mode": "once",
+            "interval_ms": 10000, "host": "alpha", "os": "linux", "sampler": "netlink",
+            "version": "0.1.0", "pid": 1004, "samples": 1, "last_sample": s(250),
+            "notes": "no netlink: used procfs"})
+        run5 = self.query("coverage")["runs"][4]
+        self.assertEqual((run5["ended_at"], run5["end_reason"], run5["samples"]), (None, None, 101))
+
+    def test_header(self):
+        h = self.query("coverage")["header"]
+        self.assertEqual(list(h), ["report", "host", "database", "generated_at", "window", "filters",
+                                   "coverage"])
+        self.assertEqual((h["report"], h["host"], h["database"]), ("coverage", "beta", self.db))
+        self.assertTrue(h["generated_at"].endswith("Z"))
+        self.assertEqual(h["generated_at"], h["window"]["until"])
+
+    def test_recording_now(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "live.db")
+            db = create_schema(path)
+            now = int(datetime.datetime.now(datetime.timezone.utc).timestamp() * 1000)
+            db.execute("INSERT INTO runs (run_id, started_at, mode, interval_ms, host, os, sampler,"
+                       " version, pid) VALUES (1, ?, 'continuous', 5000, 'h', 'linux', 'procfs', '0.1.0', 9)",
+                       (now - 60000,))
+            db.execute("INSERT INTO heartbeats VALUES (1, ?, ?, 12)", (now - 60000, now - 1000))
+            db.commit()
+            db.close()
+            rc, out, err = run("--db", path, "coverage", "--since", iso(now - 120000))
+            self.assertEqual(rc, 0, err)
+            cov = json.loads(out)["header"]["coverage"]
+            self.assertTrue(cov["recording_now"])
+            self.assertEqual(cov["runs"], 1)
+            self.assertEqual(cov["gaps"][0]["ms"], 60000)  # the first minute of the two
+
+
+class TestOutputModes(Fixture):
+    def test_ndjson_lines(self):
+        rc, out, err = run("--db", self.db, "connections", "--ndjson")
+        self.assertEqual((rc, err), (0, ""))
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 1 + 10)
+        first = json.loads(lines[0])
+        self.assertEqual(list(first), ["header"])
+        self.assertEqual(first["header"]["report"], "connections")
+        self.assertEqual([json.loads(x)["id"] for x in lines[1:]], [1, 5, 2, 3, 4, 10, 6, 7, 8, 9])
+
+    def test_ndjson_other_reports(self):
+        _, out, _ = run("--db", self.db, "--ndjson", "process", "200")
+        lines = [json.loads(x) for x in out.splitlines()]
+        self.assertEqual([len(lines)] + [x["process"]["pid"] for x in lines[1:]], [3, 200, 200])
+        _, out, _ = run("--db", self.db, "--ndjson", "summary")
+        keys = [list(json.loads(x))[0] for x in out.splitlines()]
+        self.assertEqual(keys, ["header", "counts", "top_remote_addrs", "top_remote_ports",
+                                "top_processes", "new_listeners", "first_contacted_remotes"])
+        _, out, _ = run("--db", self.db, "timeline", "--ndjson")
+        self.assertEqual(len(out.splitlines()), 1 + 19)
+        _, out, _ = run("--db", self.db, "at", s(401), "--ndjson")
+        self.assertEqual(len(out.splitlines()), 1)
+
+    def test_pretty_is_the_same_document(self):
+        until = ["--until", s(500)]  # nothing but generated_at may depend on the clock
+        for report in (["summary"] + until, ["process", "200"] + until, ["connections"] + until,
+                       ["coverage"] + until, ["at", s(30)]):
+            rc, out, _ = run("--db", self.db, "--pretty", *report)
+            self.assertEqual(rc, 0)
+            self.assertIn("\n\t", out)
+            pretty = json.loads(out)
+            compact = self.query(*report)
+            pretty["header"].pop("generated_at")
+            compact["header"].pop("generated_at")
+            self.assertEqual(pretty, compact)
+
+    def test_global_options_after_report_and_env_db(self):
+        rc, out, _ = run("listeners", "--proto=udp", "--db", self.db)
+        self.assertEqual([l["id"] for l in json.loads(out)["lifetimes"]], [5, 6])
+        env = dict(os.environ, CONNHIST_DB=self.db)
+        rc, out, _ = run("port", "53", env=env)
+        self.assertEqual((rc, [l["id"] for l in json.loads(out)["lifetimes"]]), (0, [5, 6]))
+
+    def test_help_and_version(self):
+        rc, out, err = run("--help")
+        self.assertEqual((rc, err), (0, ""))
+        self.assertIn("usage: connhist-query", out)
+        self.assertEqual(run("--version"), (0, "connhist-query 0.1.0\n", ""))
+
+
+class TestBadInput(Fixture):
+    def bad(self, *args, needle):
+        rc, out, err = run("--db", self.db, *args)
+        self.assertEqual(rc, 2, (args, err))
+        self.assertEqual(out, "")
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertTrue(err.startswith("connhist-query: "), err)
+        self.assertIn(needle, err)
+        return err
+
+    def test_exact_port_message(self):
+        err = self.bad("connections", "--remote-port", "70000", needle="70000")
+        self.assertEqual(err, "connhist-query: --remote-port: '70000' is not a port (expected 0-65535)\n")
+
+    def test_each_bad_value_is_named(self):
+        cases = [
+            (["nosuch"], "'nosuch'"),
+            ([], "missing report"),
+            (["connections", "--bogus"], "--bogus"),
+            (["connections", "--since"], "--since"),
+            (["connections", "--since", "yesterday"], "'yesterday'"),
+            (["connections", "--until", "2023-13-01"], "'2023-13-01'"),
+            (["connections", "--remote", "10.0.0.0/33"], "'10.0.0.0/33'"),
+            (["connections", "--remote", "example.com"], "'example.com'"),
+            (["connections", "--local-port", "-1"], "'-1'"),
+            (["connections", "--port", "8o"], "'8o'"),
+            (["connections", "--pid", "12ab"], "'12ab'"),
+            (["connections", "--limit", "-5"], "'-5'"),
+            (["summary", "--top", "many"], "'many'"),
+            (["connections", "--state", "BOGUS"], "'BOGUS'"),
+            (["connections", "--proto", "sctp"], "'sctp'"),
+            (["connections", "--family", "5"], "'5'"),
+            (["connections", "--process", ""], "''"),
+            (["connections", "--open=yes"], "--open"),
+            (["at", "noon"], "'noon'"),
+            (["at"], "TIME"),
+            (["port", "70000"], "'70000'"),
+            (["port"], "port"),
+            (["process"], "PID|NAME"),
+            (["listeners", "--remote", "10.0.0.1"], "--remote"),
+            (["coverage", "--pid", "1"], "--pid"),
+            (["connections", "extra"], "'extra'"),
+            (["connections", "--since", s(10), "--until", s(5)], "--since"),
+        ]
+        for args, needle in cases:
+            with self.subTest(args=args):
+                self.bad(*args, needle=needle)
+
+
+class TestDatabases(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def unusable(self, path, needle):
+        rc, out, err = run("--db", path, "summary")
+        self.assertEqual((rc, out), (1, ""), err)
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertIn(needle, err)
+
+    def test_missing_database_is_not_created(self):
+        path = self.path("sub/none.db")
+        self.unusable(path, "no database at " + path)
+        self.assertFalse(os.path.exists(path))
+        self.assertFalse(os.path.exists(os.path.dirname(path)))
+        self.unusable(self.path("none.db"), "no database")
+        self.assertEqual(os.listdir(self.tmp.name), [])
+
+    def test_not_sqlite(self):
+        with open(self.path("text.db"), "w") as f:
+            f.write("this is not a database, just some text\n" * 100)
+        self.unusable(self.path("text.db"), "not a SQLite database")
+
+    def test_empty_sqlite(self):
+        sqlite3.connect(self.path("empty.db")).close()
+        self.unusable(self.path("empty.db"), "empty database")
+
+    def test_other_tables(self):
+        db = sqlite3.connect(self.path("other.db"))
+        db.execute("CREATE TABLE customers (id INTEGER)")
+        db.commit()
+        db.close()
+        self.unusable(self.path("other.db"), "not a connhist database")
+
+    def test_newer_schema(self):
+        create_schema(self.path("v99.db"), user_version=99).close()
+        self.unusable(self.path("v99.db"), "version 99")
+
+    def test_directory(self):
+        self.unusable(self.tmp.name, "directory")
+
+    def test_empty_connhist_database(self):
+        create_schema(self.path("new.db")).close()
+        rc, out, err = run("--db", self.path("new.db"), "summary", "--since", "-1h")
+        self.assertEqual((rc, err), (0, ""))
+        r = json.loads(out)
+        self.assertIsNone(r["header"]["host"])
+        cov = r["header"]["coverage"]
+        self.assertEqual((cov["covered_ms"], cov["window_ms"], cov["runs"], cov["last_sample"]),
+                         (0, 3600000, 0, None))
+        self.assertEqual([g["ms"] for g in cov["gaps"]], [3600000])
+        self.assertEqual(r["counts"]["lifetimes"], 0)
+        rc, out, _ = run("--db", self.path("new.db"), "at", "now")
+        self.assertEqual((rc, json.loads(out)["lifetimes"]), (0, []))
+
+
+class TestReadOnly(Fixture):
+    def test_every_report_leaves_the_file_unchanged(self):
+        before = sha256(self.db)
+        for args in (["connections"], ["listeners"], ["at", s(30)], ["port", "80"],
+                     ["process", "200"], ["summary"], ["timeline"], ["coverage"],
+                     ["connections", "--remote", "10.0.0.0/8", "--ndjson"]):
+            rc, _, err = run("--db", self.db, *args)
+            self.assertEqual(rc, 0, err)
+        self.assertEqual(sha256(self.db), before)
+
+
+if __name__ == "__main__":
+    if not QUERY or not SCHEMA:
+        sys.exit("set CONNHIST_QUERY and CONNHIST_SCHEMA")
+    sys.exit(not unittest.main(exit=False).result.wasSuccessful())
