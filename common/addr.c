@@ -8,13 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
-#include <winsock2.h>
-#include <ws2tcpip.h>
-#else
 #include <arpa/inet.h>
 #include <sys/socket.h>
-#endif
 
 #include "timeutil.h"
 

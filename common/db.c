@@ -12,9 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#ifndef _WIN32
 #include <pwd.h>
-#endif
 
 #define BUSY_TIMEOUT_MS 10000
 
@@ -112,7 +110,7 @@ static int check_schema(sqlite3 *db, const char *path, int *version, char *err)
     int tables = 0, ours = 0;
     rc = int_query(db, "SELECT count(*) FROM sqlite_master", &tables);
     if (rc == SQLITE_OK)
-        rc = int_query(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('runs','lifetimes','processes','heartbeats')", &ours);
+        rc = int_query(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN ('runs','lifetimes','processes','heartbeats','state_changes')", &ours);
     if (rc != SQLITE_OK) {
         snprintf(err, CH_ERR_MAX, "%s is not a usable SQLite database: %s", path, sqlite3_errmsg(db));
         return -1;
@@ -121,7 +119,7 @@ static int check_schema(sqlite3 *db, const char *path, int *version, char *err)
         snprintf(err, CH_ERR_MAX, "%s has connhist schema version %d, newer than this program's %d: use a newer connhist", path, *version, ch_schema_version);
         return -1;
     }
-    if ((*version == 0 && tables > 0) || (*version > 0 && ours != 4)) {
+    if ((*version == 0 && tables > 0) || (*version > 0 && ours != 5)) {
         snprintf(err, CH_ERR_MAX, "%s is a SQLite database but not a connhist database", path);
         return -1;
     }

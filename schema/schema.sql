@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id       INTEGER PRIMARY KEY,
     started_at   INTEGER NOT NULL,
     ended_at     INTEGER,             -- NULL: still running, or it died
-    end_reason   TEXT,                -- 'signal', 'duration', 'once', 'error'
+    end_reason   TEXT,                -- 'signal', 'duration', 'once'; 'died' when it never ended
     mode         TEXT NOT NULL,       -- 'continuous' or 'once'
     interval_ms  INTEGER NOT NULL,    -- sampling period (for --once: the schedule period)
     host         TEXT NOT NULL,
@@ -33,9 +33,9 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 
 -- Spans of regular sampling inside a run. A span is extended on every
--- sample; a sample later than two intervals after the previous one (the
--- machine slept, the database was locked) starts a new span, so the gaps
--- between spans are the times nobody was watching.
+-- sample; a sample taken more than two intervals after the previous one
+-- (the machine slept, the recorder was stopped or starved) starts a new
+-- span, so the gaps between spans are the times nobody was watching.
 CREATE TABLE IF NOT EXISTS heartbeats (
     run_id       INTEGER NOT NULL REFERENCES runs(run_id),
     first_at     INTEGER NOT NULL,    -- first sample of the span
@@ -77,10 +77,10 @@ CREATE TABLE IF NOT EXISTS lifetimes (
     first_seen   INTEGER NOT NULL,    -- first sample that saw it
     last_seen    INTEGER,             -- last sample that saw it; NULL while open (see v_lifetimes)
     closed_at    INTEGER,             -- first sample that found it gone; NULL while open
-    close_reason TEXT,                -- 'gone', 'gone_while_stopped', 'reboot'
+    close_reason TEXT,                -- 'gone', 'gone_while_stopped', 'reboot', 'readdressed'
     pid          INTEGER,             -- owning process, with proc_start; NULL when unknown
     proc_start   INTEGER,
-    holders      INTEGER,             -- processes holding the socket when attributed; NULL when unknown
+    holders      INTEGER,             -- processes holding the socket (>= 1); NULL exactly when pid is NULL
     uid          INTEGER,             -- socket owner uid as the kernel reports it
     inode        INTEGER,             -- socket inode; NULL when the kernel gave 0
     cookie       INTEGER,             -- sock_diag cookie (identity); NULL when not available
@@ -119,7 +119,7 @@ CREATE VIEW IF NOT EXISTS v_lifetimes AS
            strftime('%Y-%m-%dT%H:%M:%fZ', l.closed_at / 1000.0, 'unixepoch') AS closed_at_utc,
            l.closed_at IS NULL AS open,
            l.pid, p.name AS process, p.path, p.cmdline, p.user,
-           l.holders, l.close_reason,
+           l.holders, l.close_reason, l.uid AS socket_uid, l.inode, l.cookie,
            l.first_seen, COALESCE(l.last_seen, (SELECT at FROM v_last_sample)) AS last_seen,
            l.closed_at, l.proc_start, l.run_id
       FROM lifetimes l
@@ -128,9 +128,9 @@ CREATE VIEW IF NOT EXISTS v_lifetimes AS
 -- Listening TCP sockets and bound (unconnected) UDP sockets.
 CREATE VIEW IF NOT EXISTS v_listeners AS
     SELECT * FROM v_lifetimes
-     WHERE remote_addr IS NULL;
+     WHERE remote_addr IS NULL AND (proto = 'udp' OR state = 'LISTEN');
 
--- What is open now (as of the newest sample).
+-- What was open at the newest sample (now, if the recorder is running).
 CREATE VIEW IF NOT EXISTS v_open AS
     SELECT * FROM v_lifetimes WHERE open;
 
@@ -140,7 +140,9 @@ CREATE VIEW IF NOT EXISTS v_connections AS
 
 -- Runs with readable times and how much they sampled.
 CREATE VIEW IF NOT EXISTS v_runs AS
-    SELECT r.run_id, r.mode, r.interval_ms, r.host, r.sampler, r.version,
+    SELECT r.run_id, r.mode, r.interval_ms, r.host, r.os, r.sampler, r.version,
+           r.pid, r.uid, r.boot_id,
+           strftime('%Y-%m-%dT%H:%M:%fZ', r.boot_time / 1000.0, 'unixepoch') AS boot_utc,
            strftime('%Y-%m-%dT%H:%M:%fZ', r.started_at / 1000.0, 'unixepoch') AS started_utc,
            strftime('%Y-%m-%dT%H:%M:%fZ', r.ended_at / 1000.0, 'unixepoch') AS ended_utc,
            strftime('%Y-%m-%dT%H:%M:%fZ', MAX(h.last_at) / 1000.0, 'unixepoch') AS last_sample_utc,
