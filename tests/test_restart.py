@@ -3,6 +3,7 @@ command-line errors, all with the real binary on a real database."""
 
 import os
 import pwd
+import shutil
 import socket
 import sqlite3
 import stat
@@ -10,7 +11,7 @@ import subprocess
 import time
 import unittest
 
-from helpers import (RECORD, now_ms, query, rows, run_record, scratch_dir, start_record, stop_record,
+from helpers import (QUERY, RECORD, now_ms, query, rows, run_record, scratch_dir, start_record, stop_record,
                      wait_for_samples)
 
 
@@ -188,22 +189,25 @@ class DefaultPathTest(unittest.TestCase):
         home = scratch_dir()
         nobody = pwd.getpwnam("nobody")
         os.chown(home, nobody.pw_uid, nobody.pw_gid)
+        # Copies of the programs nobody can run wherever the build tree lives.
+        record, query_bin = os.path.join(home, "connhist-record"), os.path.join(home, "connhist-query")
+        shutil.copy(RECORD, record)
+        shutil.copy(QUERY, query_bin)
         env = {"HOME": home, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         asnobody = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
-        p = subprocess.run(asnobody + [RECORD, "--once"], env=env, capture_output=True, text=True, timeout=60)
+        p = subprocess.run(asnobody + [record, "--once"], env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         db = os.path.join(home, ".local", "state", "connhist", "connhist.db")
         st = os.stat(db)
         self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
         self.assertEqual(st.st_uid, nobody.pw_uid)
         self.assertEqual(stat.S_IMODE(os.stat(os.path.dirname(db)).st_mode), 0o700)
-        from helpers import QUERY
-        q = subprocess.run(asnobody + [QUERY, "coverage"], env=env, capture_output=True, text=True, timeout=60)
+        q = subprocess.run(asnobody + [query_bin, "coverage"], env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(q.returncode, 0, q.stderr)
         self.assertIn(db, q.stdout)
         # XDG_STATE_HOME wins over HOME.
         env["XDG_STATE_HOME"] = os.path.join(home, "xdg")
-        p = subprocess.run(asnobody + [RECORD, "--once"], env=env, capture_output=True, text=True, timeout=60)
+        p = subprocess.run(asnobody + [record, "--once"], env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(os.path.exists(os.path.join(home, "xdg", "connhist", "connhist.db")))
 
