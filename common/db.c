@@ -126,6 +126,25 @@ static int check_schema(sqlite3 *db, const char *path, int *version, char *err)
     return 0;
 }
 
+/* Opens path with flags and checks its schema. 0, or -1 with a message. */
+static int open_checked(const char *path, int flags, sqlite3 **out, int *version, char *err)
+{
+    sqlite3 *db;
+    int rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, CH_ERR_MAX, "cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return -1;
+    }
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    if (check_schema(db, path, version, err) != 0) {
+        sqlite3_close(db);
+        return -1;
+    }
+    *out = db;
+    return 0;
+}
+
 int ch_db_open_write(const char *path, sqlite3 **out, char *err)
 {
     *out = NULL;
@@ -137,18 +156,9 @@ int ch_db_open_write(const char *path, sqlite3 **out, char *err)
     if (make_parent_dirs(path, err) != 0)
         return -1;
     sqlite3 *db;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, CH_ERR_MAX, "cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close(db);
-        return -1;
-    }
-    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     int version;
-    if (check_schema(db, path, &version, err) != 0) {
-        sqlite3_close(db);
+    if (open_checked(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, &version, err) != 0)
         return -1;
-    }
     char *msg = NULL;
     if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, CH_ERR_MAX, "cannot set up database %s: %s", path, msg ? msg : "?");
@@ -192,18 +202,9 @@ int ch_db_open_read(const char *path, sqlite3 **out, char *err)
         return -1;
     }
     sqlite3 *db;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, CH_ERR_MAX, "cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close(db);
-        return -1;
-    }
-    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     int version;
-    if (check_schema(db, path, &version, err) != 0) {
-        sqlite3_close(db);
+    if (open_checked(path, SQLITE_OPEN_READONLY, &db, &version, err) != 0)
         return -1;
-    }
     if (version == 0) {
         snprintf(err, CH_ERR_MAX, "%s is an empty database, not a connhist database", path);
         sqlite3_close(db);
