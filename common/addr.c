@@ -1,21 +1,18 @@
 /*
- * Address text and prefix matching. inet_ntop/inet_pton give the canonical
- * forms on every platform we build for.
+ * Address text and prefix matching. The platform's inet_ntop/inet_pton
+ * (platform.h) give the canonical forms.
  */
-#define _POSIX_C_SOURCE 200809L
 #include "addr.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <arpa/inet.h>
-#include <sys/socket.h>
-
+#include "platform.h"
 #include "timeutil.h"
 
 void ch_addr_format(const ch_addr *a, char *out)
 {
-    if (inet_ntop(a->family == 6 ? AF_INET6 : AF_INET, a->bytes, out, CH_ADDR_TEXT) == NULL)
+    if (ch_platform_ntop(a->family, a->bytes, out, CH_ADDR_TEXT) != 0)
         strcpy(out, "?");
 }
 
@@ -26,10 +23,10 @@ int ch_addr_parse(const char *s, ch_addr *out)
         return -1;
     if (strchr(s, ':') != NULL) {
         out->family = 6;
-        return inet_pton(AF_INET6, s, out->bytes) == 1 ? 0 : -1;
+        return ch_platform_pton(6, s, out->bytes);
     }
     out->family = 4;
-    return inet_pton(AF_INET, s, out->bytes) == 1 ? 0 : -1;
+    return ch_platform_pton(4, s, out->bytes);
 }
 
 int ch_prefix_parse(const char *s, ch_addr *net, int *len)

@@ -1,54 +1,30 @@
 /*
  * Database opening shared by connhist-record and connhist-query.
  */
-#define _POSIX_C_SOURCE 200809L
 #include "db.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
 
-#include <pwd.h>
+#include "platform.h"
 
 #define BUSY_TIMEOUT_MS 10000
 
 int ch_default_db_path(char *out, size_t n, char *err)
 {
     const char *env = getenv("CONNHIST_DB");
-    int len;
-    if (env != NULL && *env != '\0') {
-        len = snprintf(out, n, "%s", env);
-    } else if (geteuid() == 0) {
-        len = snprintf(out, n, "/var/lib/connhist/connhist.db");
-    } else {
-        const char *xdg = getenv("XDG_STATE_HOME");
-        if (xdg != NULL && xdg[0] == '/') {
-            len = snprintf(out, n, "%s/connhist/connhist.db", xdg);
-        } else {
-            const char *home = getenv("HOME");
-            if (home == NULL || home[0] != '/') {
-                struct passwd *pw = getpwuid(geteuid());
-                home = pw != NULL ? pw->pw_dir : NULL;
-            }
-            if (home == NULL) {
-                snprintf(err, CH_ERR_MAX, "no home directory for the default database: pass --db PATH or set CONNHIST_DB");
-                return -1;
-            }
-            len = snprintf(out, n, "%s/.local/state/connhist/connhist.db", home);
-        }
-    }
+    if (env == NULL || *env == '\0')
+        return ch_platform_default_db(out, n, err);
+    int len = snprintf(out, n, "%s", env);
     if (len < 0 || (size_t)len >= n) {
-        snprintf(err, CH_ERR_MAX, "default database path is too long: pass --db PATH");
+        snprintf(err, CH_ERR_MAX, "CONNHIST_DB is too long: pass --db PATH");
         return -1;
     }
     return 0;
 }
 
-/* mkdir -p for the directory part of path, new directories mode 0700. */
+/* mkdir -p for the directory part of path; new directories are private. */
 static int make_parent_dirs(const char *path, char *err)
 {
     char dir[CH_PATH_MAX];
@@ -57,22 +33,24 @@ static int make_parent_dirs(const char *path, char *err)
         return -1;
     }
     strcpy(dir, path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-                snprintf(err, CH_ERR_MAX, "cannot create directory %s for the database: %s", dir, strerror(errno));
-                return -1;
-            }
-            *p = saved;
-            if (saved == '\0')
-                break;
+    size_t root = ch_path_root_len(dir), end = strlen(dir);
+    while (end > root && !ch_is_path_sep(dir[end - 1]))
+        end--;
+    if (end <= root)
+        return 0; /* no directory part, or only the root */
+    dir[end - 1] = '\0';
+    for (char *p = dir + root;; p++) {
+        if (*p != '\0' && !ch_is_path_sep(*p))
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (p > dir + root && ch_make_private_dir(dir) != 0) {
+            snprintf(err, CH_ERR_MAX, "cannot create directory %s for the database: %s", dir, ch_platform_error());
+            return -1;
         }
+        *p = saved;
+        if (saved == '\0')
+            break;
     }
     return 0;
 }
@@ -126,13 +104,21 @@ static int check_schema(sqlite3 *db, const char *path, int *version, char *err)
     return 0;
 }
 
-/* Opens path with flags and checks its schema. 0, or -1 with a message. */
-static int open_checked(const char *path, int flags, sqlite3 **out, int *version, char *err)
+/* Opens target (path, or a URI naming it) with flags and checks the schema.
+ * 0, or -1 with a message naming path. */
+static int open_checked(const char *path, const char *target, int flags, sqlite3 **out, int *version, char *err)
 {
     sqlite3 *db;
-    int rc = sqlite3_open_v2(path, &db, flags, NULL);
+    int rc = sqlite3_open_v2(target, &db, flags, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, CH_ERR_MAX, "cannot open database %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        /* SQLite says only "unable to open database file": add the system's reason. */
+        int sys = db != NULL ? sqlite3_system_errno(db) : 0;
+        if ((flags & SQLITE_OPEN_CREATE) && ch_path_kind(path) == CH_PATH_MISSING)
+            snprintf(err, CH_ERR_MAX, "cannot create database %s: %s (can this user write its directory?)", path,
+                     sys ? strerror(sys) : sqlite3_errstr(rc));
+        else
+            snprintf(err, CH_ERR_MAX, "cannot open database %s: %s%s%s%s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+                     sys ? " (" : "", sys ? strerror(sys) : "", sys ? ")" : "");
         sqlite3_close(db);
         return -1;
     }
@@ -148,8 +134,7 @@ static int open_checked(const char *path, int flags, sqlite3 **out, int *version
 int ch_db_open_write(const char *path, sqlite3 **out, char *err)
 {
     *out = NULL;
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (ch_path_kind(path) == CH_PATH_DIR) {
         snprintf(err, CH_ERR_MAX, "database path %s is a directory: expected a file", path);
         return -1;
     }
@@ -157,21 +142,30 @@ int ch_db_open_write(const char *path, sqlite3 **out, char *err)
         return -1;
     sqlite3 *db;
     int version;
-    if (open_checked(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, &version, err) != 0)
+    if (open_checked(path, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, &version, err) != 0)
         return -1;
     char *msg = NULL;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, CH_ERR_MAX, "cannot set up database %s: %s", path, msg ? msg : "?");
+    /* SQLite quietly opens a write-protected file read-only: say so now,
+     * not at the first write. */
+    if (sqlite3_db_readonly(db, "main") == 1) {
+        snprintf(err, CH_ERR_MAX, "database %s is read-only for this user: the recorder must write it (check its owner and mode)", path);
         goto fail;
     }
+    /* The schema first: switching to WAL writes the file header, after
+     * which its PRAGMA auto_vacuum would no longer take effect. */
     if (version == 0) {
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+        /* A deferred BEGIN: under BEGIN IMMEDIATE SQLite ignores auto_vacuum. */
+        if (sqlite3_exec(db, "BEGIN", NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(db, ch_schema_sql, NULL, NULL, &msg) != SQLITE_OK ||
             sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
             snprintf(err, CH_ERR_MAX, "cannot create the schema in %s: %s", path, msg ? msg : "?");
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
         }
+    }
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, CH_ERR_MAX, "cannot set up database %s: %s", path, msg ? msg : "?");
+        goto fail;
     }
     *out = db;
     return 0;
@@ -181,29 +175,51 @@ fail:
     return -1;
 }
 
+/* "file:PATH?immutable=1", with the characters a URI gives meaning to escaped. */
+static int immutable_uri(const char *path, char *out, size_t n)
+{
+    size_t o = (size_t)snprintf(out, n, "file:");
+    for (const char *p = path; *p; p++) {
+        if (o + 4 >= n)
+            return -1;
+        if (*p == '%' || *p == '?' || *p == '#')
+            o += (size_t)snprintf(out + o, n - o, "%%%02X", (unsigned char)*p);
+        else
+            out[o++] = *p;
+    }
+    return snprintf(out + o, n - o, "?immutable=1") < (int)(n - o) ? 0 : -1;
+}
+
 int ch_db_open_read(const char *path, sqlite3 **out, char *err)
 {
     *out = NULL;
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        if (errno == ENOENT) {
-            snprintf(err, CH_ERR_MAX, "no database at %s: run connhist-record first, or pass --db PATH", path);
-            return 1;
-        }
-        snprintf(err, CH_ERR_MAX, "cannot access database %s: %s", path, strerror(errno));
+    enum ch_path_kind kind = ch_path_kind(path);
+    if (kind == CH_PATH_MISSING) {
+        snprintf(err, CH_ERR_MAX, "no database at %s: run connhist-record first, or pass --db PATH", path);
+        return 1;
+    }
+    if (kind == CH_PATH_ERROR) {
+        snprintf(err, CH_ERR_MAX, "cannot access database %s: %s", path, ch_platform_error());
         return -1;
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (kind == CH_PATH_DIR) {
         snprintf(err, CH_ERR_MAX, "database path %s is a directory: expected a connhist database file", path);
         return -1;
     }
-    if (access(path, R_OK) != 0) {
-        snprintf(err, CH_ERR_MAX, "cannot read database %s: %s", path, strerror(errno));
+    if (!ch_path_readable(path)) {
+        snprintf(err, CH_ERR_MAX, "cannot read database %s: %s", path, ch_platform_error());
         return -1;
     }
+    /* With no -wal file beside it nobody is writing: read the file as
+     * immutable, so SQLite takes no lock and creates no -wal or -shm next to
+     * the evidence. A live (or crashed) recorder's WAL is read as it is. */
+    char wal[CH_PATH_MAX + 8], uri[3 * CH_PATH_MAX + 32];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    int quiet = ch_path_kind(wal) == CH_PATH_MISSING && immutable_uri(path, uri, sizeof uri) == 0;
     sqlite3 *db;
     int version;
-    if (open_checked(path, SQLITE_OPEN_READONLY, &db, &version, err) != 0)
+    if (open_checked(path, quiet ? uri : path, SQLITE_OPEN_READONLY | (quiet ? SQLITE_OPEN_URI : 0), &db, &version,
+                     err) != 0)
         return -1;
     if (version == 0) {
         snprintf(err, CH_ERR_MAX, "%s is an empty database, not a connhist database", path);

@@ -2,7 +2,6 @@
  * Time helpers shared by the recorder and the query tool. Everything is UTC;
  * the local time zone of the machine never enters the database.
  */
-#define _POSIX_C_SOURCE 200809L
 #include "timeutil.h"
 
 #include <ctype.h>
@@ -10,21 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-int64_t ch_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t ch_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+/* ch_now_ms and ch_mono_ms read the system's clocks: see platform_*.c. */
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
  * well-known civil-date algorithm, written out here from its description). */
@@ -196,7 +182,7 @@ int ch_parse_duration(const char *s, int64_t *out_ms)
     return 0;
 }
 
-int ch_parse_time(const char *s, int64_t now_ms, int64_t *out)
+static int parse_time_any(const char *s, int64_t now_ms, int64_t *out)
 {
     if (s == NULL || *s == '\0')
         return -1;
@@ -227,4 +213,17 @@ int ch_parse_time(const char *s, int64_t now_ms, int64_t *out)
         return 0;
     }
     return -1;
+}
+
+/* The years RFC 3339 can write (0000-9999): what we print must read back. */
+#define FIRST_MS (-62167219200000LL) /* 0000-01-01T00:00:00.000Z */
+#define LAST_MS 253402300799999LL    /* 9999-12-31T23:59:59.999Z */
+
+int ch_parse_time(const char *s, int64_t now_ms, int64_t *out)
+{
+    int64_t t;
+    if (parse_time_any(s, now_ms, &t) != 0 || t < FIRST_MS || t > LAST_MS)
+        return -1;
+    *out = t;
+    return 0;
 }

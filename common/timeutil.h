@@ -24,7 +24,8 @@ void ch_format_time(int64_t ms, char *out);
  * "2026-11-24T10:00:00.250+01:00", "2026-11-24 10:00:00" taken as UTC,
  * "2026-11-24" as midnight UTC), epoch seconds ("1764000000", "@1764000000"),
  * "now", or a relative form meaning that long before now_ms ("-2h", "30m",
- * "1d12h"). Returns 0 and sets *out, or -1 when s is none of these.
+ * "1d12h"). Returns 0 and sets *out, or -1 when s is none of these or
+ * falls outside the years 0000-9999 (what ch_format_time can print back).
  */
 int ch_parse_time(const char *s, int64_t now_ms, int64_t *out);
 

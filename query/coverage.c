@@ -114,6 +114,27 @@ static int recording_now(query_ctx *c, bool *out)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chq_sql_fail(c, "reading heartbeats");
 }
 
+/*
+ * --retain deleted lifetimes closed before prunes.cutoff: a window reaching
+ * back before it is over pruned data, and says so ("pruned": true).
+ */
+static int add_pruned(query_ctx *c, cJSON *cov)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "SELECT MAX(cutoff) FROM prunes", -1, &st, NULL) != SQLITE_OK)
+        return chq_sql_fail(c, "reading prunes");
+    int rc = sqlite3_step(st);
+    bool known = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    int64_t cutoff = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return chq_sql_fail(c, "reading prunes");
+    const query_filters *f = &c->o->f;
+    json_add_time(cov, "pruned_before", known, cutoff);
+    cJSON_AddBoolToObject(cov, "pruned", known && (!(f->given & OPT_SINCE) || f->since < cutoff));
+    return 0;
+}
+
 static void add_totals(cJSON *cov, const coverage_acc *a)
 {
     const query_filters *f = a->f;
@@ -147,6 +168,10 @@ int coverage_json(query_ctx *c, cJSON **out)
     cJSON_AddItemToObject(cov, "gaps", a.gaps);
     cJSON_AddBoolToObject(cov, "recording_now", recording);
     json_add_time(cov, "last_sample", c->has_last_sample, c->last_sample);
+    if (add_pruned(c, cov) != 0) {
+        cJSON_Delete(cov);
+        return -1;
+    }
     *out = cov;
     return 0;
 }

@@ -14,7 +14,7 @@
 
 /*
  * Builds the header's "coverage" object: covered_ms, window_ms, fraction,
- * runs, gaps, recording_now, last_sample. Returns 0, or -1 after a message.
+ * runs, gaps, recording_now, last_sample, pruned_before, pruned. Returns 0, or -1 after a message.
  */
 int coverage_json(query_ctx *c, cJSON **out);
 

@@ -67,7 +67,9 @@ static cJSON *states_json(const char *states)
         if (n < sizeof name) { /* state names are short; skip garbage */
             memcpy(name, p, n);
             name[n] = '\0';
-            cJSON_AddItemToArray(arr, cJSON_CreateString(name));
+            char *repaired = utf8_repair(name); /* anyone with the sqlite3 shell may have written it */
+            cJSON_AddItemToArray(arr, cJSON_CreateString(repaired != NULL ? repaired : name));
+            free(repaired);
         }
         if (p[n] == '\0')
             break;

@@ -8,15 +8,14 @@
 
 #include "filter.h"
 #include "header.h"
+#include "message.h"
 #include "query.h"
 
 void chq_error(const char *fmt, ...)
 {
-    fputs("connhist-query: ", stderr);
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    ch_vmessage(stderr, "connhist-query: ", fmt, ap); /* one line, whatever the user typed */
     va_end(ap);
 }
 

@@ -1,6 +1,9 @@
 /*
  * Facts about the machine the recorder runs on, for the run row: host name,
- * operating system, boot identity, and whether another recorder is alive.
+ * operating system, boot identity, and whether another recorder is alive;
+ * and the process services the record loop needs from the OS: its own ids,
+ * private files, a clean stop on request, and sleeping until then.
+ * host_linux.c and host_windows.c implement it.
  */
 #ifndef CH_HOST_H
 #define CH_HOST_H
@@ -19,5 +22,27 @@ int ch_host_boot_id(char *out, size_t n);
 
 /* True when pid is a running connhist-record (not merely a reused pid). */
 bool ch_host_recorder_alive(int64_t pid);
+
+/* This process's id, and the numeric user id it runs as (-1 where the OS
+ * has none: Windows identifies users by SID). */
+int64_t ch_host_pid(void);
+int64_t ch_host_uid(void);
+
+/* Makes the files the recorder creates private to its user (POSIX: umask
+ * 077; Windows: they inherit the database directory's ACL). */
+void ch_host_private_files(void);
+
+/*
+ * Turns the platform's stop requests into a flag the loop polls: SIGINT and
+ * SIGTERM on POSIX; Ctrl-C, Ctrl-Break, console close, logoff and shutdown
+ * on Windows. The loop then commits its last sample and ends the run, and
+ * calls ch_host_stop_done so a Windows close handler may let the process go.
+ */
+void ch_host_catch_stop(void);
+bool ch_host_stop_requested(void);
+void ch_host_stop_done(void);
+
+/* Sleeps ms milliseconds, or less when a stop is requested. */
+void ch_host_sleep_ms(int64_t ms);
 
 #endif

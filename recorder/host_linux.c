@@ -5,10 +5,15 @@
 #include "host.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
+
+static volatile sig_atomic_t stop_signal;
 
 /* Reads a small file into out without its trailing newline. */
 static int read_line(const char *path, char *out, size_t n)
@@ -53,4 +58,51 @@ bool ch_host_recorder_alive(int64_t pid)
     char path[64], comm[64];
     snprintf(path, sizeof path, "/proc/%lld/comm", (long long)pid);
     return read_line(path, comm, sizeof comm) == 0 && strcmp(comm, "connhist-record") == 0;
+}
+
+int64_t ch_host_pid(void)
+{
+    return getpid();
+}
+
+int64_t ch_host_uid(void)
+{
+    return (int64_t)geteuid();
+}
+
+void ch_host_private_files(void)
+{
+    umask(077); /* the database, its -wal and -shm, and new directories */
+}
+
+static void on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+void ch_host_catch_stop(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: a signal ends the sleep */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+bool ch_host_stop_requested(void)
+{
+    return stop_signal != 0;
+}
+
+void ch_host_stop_done(void)
+{
+}
+
+void ch_host_sleep_ms(int64_t ms)
+{
+    if (ms <= 0 || stop_signal)
+        return;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL); /* a signal cuts it short (EINTR) */
 }

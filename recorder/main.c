@@ -5,32 +5,21 @@
  * tick; the recorder only exits on a signal, --once, --duration, or an error
  * it cannot recover from at start.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "db.h"
 #include "host.h"
 #include "options.h"
+#include "platform.h"
 #include "procs.h"
+#include "retention.h"
 #include "sample.h"
 #include "store.h"
 #include "timeutil.h"
 #include "tracker.h"
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
 
 static void log_msg(const char *fmt, ...)
 {
@@ -54,21 +43,14 @@ typedef struct {
     ch_procs *procs;
     ch_sample sample;
     ch_events queue;
+    ch_retention *retention; /* NULL: keep everything */
     int64_t last_sample;     /* newest sample taken (this run or the previous one) */
+    int64_t last_sample_mono; /* monotonic time of last_sample; 0: taken by an earlier run */
+    int64_t last_wall, last_mono; /* both clocks at the previous tick; 0: none yet */
     int write_failing;       /* a write failed and has not succeeded since */
     int sample_failing;
     char err[CH_ERR_MAX];
 } recorder;
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: a signal ends the sleep */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
 
 /* Opens the database and the sampler and records the run. Returns 0 or an exit code. */
 static int start(recorder *r)
@@ -117,13 +99,32 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
     if (rebooted && ch_tracker_count(r->tracker) > 0) {
         /* Sockets cannot outlive a reboot: they were gone by boot time. */
         int64_t gone = boot_time > h.last_sample ? boot_time : run->started_at;
+        if (gone <= h.last_sample) /* the wall clock went back since */
+            gone = h.last_sample + 1;
         log_msg("the machine rebooted since the last run: closing %zu open lifetimes", ch_tracker_count(r->tracker));
         if (ch_tracker_close_all(r->tracker, h.last_sample, gone, "reboot", &r->queue) != 0)
             return fprintf(stderr, "connhist-record: out of memory\n"), 1;
     }
     if (ch_store_begin_run(r->store, run, r->err, sizeof r->err) != 0)
         return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+    if (r->opt.retain_ms > 0) {
+        r->retention = ch_retention_new(r->db, r->opt.retain_ms, ch_store_run_id(r->store));
+        if (r->retention == NULL)
+            return fprintf(stderr, "connhist-record: cannot prepare pruning: %s\n", sqlite3_errmsg(r->db)), 1;
+    }
     return 0;
+}
+
+/* One pruning batch when one is due; failures are logged and retried later. */
+static void prune(recorder *r)
+{
+    if (r->retention == NULL)
+        return;
+    int n = ch_retention_step(r->retention, ch_now_ms(), r->err, sizeof r->err);
+    if (n < 0)
+        log_msg("%s", r->err);
+    else if (n > 0 && r->opt.verbose)
+        log_msg("pruned %d closed lifetimes", n);
 }
 
 /* Inodes of the current sample, for the attribution cache to keep. */
@@ -138,16 +139,67 @@ static void retain_live_inodes(recorder *r)
     free(live);
 }
 
+/* Says once, in the log and in the run row, what the sampler could not do. */
+static void take_notes(recorder *r)
+{
+    const char *note;
+    while ((note = ch_sampler_next_note(r->sampler)) != NULL) {
+        log_msg("note: %s", note);
+        ch_store_note(r->store, note);
+    }
+}
+
+/* A wall clock step bigger than this between two ticks is noted. */
+#define CLOCK_STEP_MS 1000
+
+static void note_clock(recorder *r, const char *fmt, long long ms)
+{
+    char note[160];
+    snprintf(note, sizeof note, fmt, ms);
+    log_msg("note: %s", note);
+    ch_store_note(r->store, note);
+}
+
+/*
+ * The time of a sample. Lifetimes need sample times that only move forward:
+ * a wall clock stepped back (by hand, by NTP) would otherwise close sockets
+ * before they were seen. A reading not after the previous sample is
+ * replaced by the previous sample plus the monotonic time since, until the
+ * wall clock catches up. Steps either way are logged and noted in the run.
+ */
+static int64_t sample_time(recorder *r, int64_t mono)
+{
+    int64_t wall = ch_now_ms();
+    if (r->last_mono != 0) {
+        int64_t step = (wall - r->last_wall) - (mono - r->last_mono);
+        if (step < -CLOCK_STEP_MS)
+            note_clock(r, "wall clock stepped back by %lld ms: sample times continue from the previous sample", -step);
+        else if (step > CLOCK_STEP_MS)
+            note_clock(r, "wall clock stepped forward by %lld ms (or the machine was suspended)", step);
+    } else if (wall <= r->last_sample) {
+        note_clock(r, "wall clock is %lld ms behind the previous run's last sample: sample times continue from it",
+                   r->last_sample - wall);
+    }
+    r->last_wall = wall;
+    r->last_mono = mono;
+    if (wall > r->last_sample)
+        return wall;
+    int64_t since = r->last_sample_mono != 0 ? mono - r->last_sample_mono : 0;
+    return r->last_sample + (since > 0 ? since : 1);
+}
+
 /* One tick: sample, diff, write. Errors are logged once per streak. */
 static void tick(recorder *r)
 {
     int64_t t0 = ch_mono_ms();
-    int64_t at = ch_now_ms();
+    int64_t at = sample_time(r, t0);
     if (ch_sampler_take(r->sampler, &r->sample, r->err, sizeof r->err) != 0) {
+        take_notes(r);
         if (!r->sample_failing++)
             log_msg("sampling failed, will retry: %s", r->err);
         return;
     }
+    take_notes(r);
     if (r->sample_failing)
         log_msg("sampling works again after %d failed attempts", r->sample_failing);
     r->sample_failing = 0;
@@ -163,6 +215,7 @@ static void tick(recorder *r)
     if (closes)
         retain_live_inodes(r);
     r->last_sample = at;
+    r->last_sample_mono = t0;
     int rc = ch_store_flush(r->store, &r->queue, at, r->err, sizeof r->err);
     if (rc != SQLITE_OK) {
         if (!r->write_failing++)
@@ -176,15 +229,14 @@ static void tick(recorder *r)
                 (long long)(ch_mono_ms() - t0));
 }
 
-/* Sleeps until the monotonic deadline, or until a signal arrives. */
+/* Sleeps until the monotonic deadline, or until a stop is requested. */
 static void sleep_until(int64_t deadline)
 {
-    while (!stop_signal) {
+    while (!ch_host_stop_requested()) {
         int64_t left = deadline - ch_mono_ms();
         if (left <= 0)
             return;
-        struct timespec ts = {left / 1000, (left % 1000) * 1000000};
-        nanosleep(&ts, NULL);
+        ch_host_sleep_ms(left);
     }
 }
 
@@ -193,6 +245,7 @@ static const char *run_loop(recorder *r)
     int64_t start = ch_mono_ms(), next = start;
     for (;;) {
         tick(r);
+        prune(r);
         if (r->opt.once)
             return "once";
         /* Missed slots are skipped, never made up in a burst. */
@@ -203,7 +256,7 @@ static const char *run_loop(recorder *r)
         if (r->opt.duration_ms > 0 && next - start > r->opt.duration_ms)
             return "duration";
         sleep_until(next);
-        if (stop_signal)
+        if (ch_host_stop_requested())
             return "signal";
     }
 }
@@ -214,14 +267,15 @@ static int finish(recorder *r, const char *reason)
     for (int attempt = 0; r->queue.count > 0 && attempt < 5; attempt++) {
         if (ch_store_flush(r->store, &r->queue, r->last_sample, r->err, sizeof r->err) == SQLITE_OK)
             break;
-        sleep(1);
+        ch_host_sleep_ms(1000);
     }
     int rc = 0;
     if (r->queue.count > 0) {
         log_msg("could not write %zu events to %s: %s", r->queue.count, r->db_path, r->err);
         rc = 1;
     }
-    if (ch_store_end_run(r->store, ch_now_ms(), reason, r->err, sizeof r->err) != 0) {
+    int64_t ended = ch_now_ms();
+    if (ch_store_end_run(r->store, ended > r->last_sample ? ended : r->last_sample, reason, r->err, sizeof r->err) != 0) {
         log_msg("%s", r->err);
         rc = 1;
     }
@@ -230,6 +284,7 @@ static int finish(recorder *r, const char *reason)
 
 static void cleanup(recorder *r)
 {
+    ch_retention_free(r->retention);
     ch_store_close(r->store);
     if (r->db != NULL)
         sqlite3_close(r->db);
@@ -244,11 +299,12 @@ int main(int argc, char **argv)
 {
     recorder r;
     memset(&r, 0, sizeof r);
+    ch_platform_init(&argc, &argv);
     int rc = ch_record_parse_options(argc, argv, &r.opt);
     if (rc != 0)
         return rc == 1 ? 0 : 2;
-    umask(077); /* the database, its -wal and -shm, and new directories are private */
-    install_signals();
+    ch_host_private_files();
+    ch_host_catch_stop();
     char host[256], os[256], boot_id[64];
     ch_host_name(host, sizeof host);
     ch_host_os(os, sizeof os);
@@ -259,15 +315,13 @@ int main(int argc, char **argv)
         ch_run_info run = {
             .mode = r.opt.once ? "once" : "continuous", .interval_ms = r.opt.interval_ms, .host = host, .os = os,
             .boot_id = have_boot ? boot_id : NULL, .boot_time = boot_time, .sampler = ch_sampler_name(r.sampler),
-            .ident_is_cookie = strcmp(ch_sampler_name(r.sampler), "netlink") == 0, .version = CONNHIST_VERSION,
-            .pid = getpid(), .uid = (int64_t)geteuid(), .started_at = ch_now_ms(),
+            .ident_is_cookie = ch_sampler_ident_is_stable(r.sampler), .version = CONNHIST_VERSION,
+            .pid = ch_host_pid(), .uid = ch_host_uid(), .started_at = ch_now_ms(),
         };
         rc = resume(&r, &run, boot_time);
         if (rc == 0) {
             if (!r.opt.once)
                 log_msg("recording to %s every %lld ms with %s", r.db_path, (long long)r.opt.interval_ms, run.sampler);
-            if (strcmp(run.sampler, "netlink") != 0 && r.opt.sampler == NULL)
-                ch_store_note(r.store, "netlink sock_diag refused: sampled /proc/net");
             const char *reason = run_loop(&r);
             rc = finish(&r, reason);
             if (!r.opt.once)
@@ -275,5 +329,6 @@ int main(int argc, char **argv)
         }
     }
     cleanup(&r);
+    ch_host_stop_done();
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "message.h"
 #include "timeutil.h"
 
 #define MIN_INTERVAL_MS 50
@@ -14,7 +15,7 @@
 
 static const char usage[] =
     "usage: connhist-record [--db PATH] [--interval DURATION] [--once] [--duration DURATION]\n"
-    "                       [--sampler netlink|procfs] [--verbose]\n"
+    "                       [--retain DURATION] [--sampler netlink|procfs] [--verbose]\n"
     "\n"
     "Samples this machine's TCP and UDP sockets and records their lifetimes in a\n"
     "SQLite database (read it with connhist-query or the sqlite3 shell).\n"
@@ -25,13 +26,14 @@ static const char usage[] =
     "                       scheduler runs it at, default 60s); e.g. 500ms, 2s, 1m\n"
     "  --once               take one sample, reconcile with the database, exit\n"
     "  --duration DURATION  stop after that long (default: until SIGINT/SIGTERM)\n"
+    "  --retain DURATION    delete closed lifetimes older than that (e.g. 90d; default: keep all)\n"
     "  --sampler NAME       force netlink or procfs (default: netlink, else procfs)\n"
     "  --verbose            one line per sample on stderr\n"
     "  --help, --version\n";
 
 static int bad(const char *opt, const char *value, const char *expected)
 {
-    fprintf(stderr, "connhist-record: %s: '%s' is not valid (expected %s)\n", opt, value, expected);
+    ch_message(stderr, "connhist-record: ", "%s: '%s' is not valid (expected %s)", opt, value, expected);
     return 2;
 }
 
@@ -55,7 +57,8 @@ static int parse_duration_opt(const char *opt, const char *v, int64_t min, int64
 {
     if (ch_parse_duration(v, out) != 0 || *out < min || *out > max)
         return bad(opt, v, min == MIN_INTERVAL_MS ? "a duration from 50ms to 24h, e.g. 500ms, 1s, 5m"
-                                                  : "a duration such as 30s, 10m, 2h");
+                           : min > 1 ? "a duration of at least 1m, e.g. 90d, 12w"
+                                     : "a duration such as 30s, 10m, 2h");
     return 0;
 }
 
@@ -84,12 +87,14 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
             rc = parse_duration_opt("--interval", v, MIN_INTERVAL_MS, MAX_INTERVAL_MS, &interval);
         } else if ((v = value_of(argc, argv, &i, "--duration")) != NULL) {
             rc = parse_duration_opt("--duration", v, 1, INT64_MAX / 4, &o->duration_ms);
+        } else if ((v = value_of(argc, argv, &i, "--retain")) != NULL) {
+            rc = parse_duration_opt("--retain", v, 60000, INT64_MAX / 4, &o->retain_ms);
         } else if ((v = value_of(argc, argv, &i, "--sampler")) != NULL) {
             if (strcmp(v, "netlink") != 0 && strcmp(v, "procfs") != 0)
                 return bad("--sampler", v, "netlink or procfs");
             o->sampler = v;
         } else {
-            fprintf(stderr, "connhist-record: unknown option '%s' (see connhist-record --help)\n", a);
+            ch_message(stderr, "connhist-record: ", "unknown option '%s' (see connhist-record --help)", a);
             return 2;
         }
         if (rc != 0)

@@ -12,6 +12,7 @@ typedef struct {
     int64_t interval_ms;
     bool once;
     int64_t duration_ms;     /* 0: until stopped */
+    int64_t retain_ms;       /* 0: keep everything */
     const char *sampler;     /* NULL: best available */
     bool verbose;
 } ch_record_options;

@@ -53,6 +53,14 @@ void ch_procs_free(ch_procs *p);
  */
 size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner *owners);
 
+/*
+ * Resolves owners from the pids the OS reported with the rows (Windows
+ * reports the owning pid; Linux does not, so there this gives no owners).
+ * Only entries with pids[i] > 0 and no owner yet are looked at; the holder
+ * count is 1. Returns the number of processes newly read.
+ */
+size_t ch_procs_resolve_pids(ch_procs *p, const int64_t *pids, size_t n, ch_owner *owners);
+
 /* Forgets inodes no longer in use, so the cache tracks the live sockets
  * and a recycled inode number is looked up afresh. live/nlive: the inodes
  * of the current sample. Process records are kept (see ch_proc). */

@@ -727,6 +727,16 @@ size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner 
     return scanned;
 }
 
+/* Linux samplers report inodes, never pids: ch_procs_resolve does the work. */
+size_t ch_procs_resolve_pids(ch_procs *p, const int64_t *pids, size_t n, ch_owner *owners)
+{
+    (void)p;
+    (void)pids;
+    (void)n;
+    (void)owners;
+    return 0;
+}
+
 void ch_procs_retain(ch_procs *p, const uint64_t *live, size_t nlive)
 {
     if (!p)

@@ -31,6 +31,14 @@ int ch_state_from_name(const char *name)
     return CH_ST_UNKNOWN;
 }
 
+const char *ch_offload_name(int offload)
+{
+    static const char *const names[] = {"in_host", "offloading", "offloaded", "uploading"};
+    if (offload < 0 || offload >= (int)(sizeof names / sizeof names[0]))
+        return NULL;
+    return names[offload];
+}
+
 ch_sock *ch_sample_add(ch_sample *s)
 {
     if (s->count == s->cap) {
@@ -43,6 +51,7 @@ ch_sock *ch_sample_add(ch_sample *s)
     }
     ch_sock *row = &s->rows[s->count++];
     memset(row, 0, sizeof *row);
+    row->offload = -1;
     return row;
 }
 

@@ -52,7 +52,21 @@ typedef struct {
     uint64_t ident;       /* identity across samples (sock_diag cookie); 0 = none */
     uint64_t inode;       /* socket inode; 0 when the kernel gave none (TIME_WAIT) */
     int64_t uid;          /* socket owner uid; -1 when unknown */
+    /* Extras some platforms report (Windows); zero/NULL/-1 elsewhere. */
+    uint32_t local_scope; /* IPv6 scope (interface) id; 0 when none */
+    uint32_t remote_scope;
+    int64_t pid;          /* owning pid as the OS reports it with the row; 0 when not reported */
+    int64_t created;      /* when the OS created the socket, ms UTC; 0 when not reported */
+    int8_t offload;       /* enum ch_offload; -1 when unknown (ch_sample_add sets -1) */
+    const char *module;   /* owner module (e.g. a service hosted by svchost.exe); NULL when unknown */
+    const char *module_path; /* both owned by the sampler, valid until it is closed */
 } ch_sock;
+
+/* TCP connection offload states (Windows TCP_CONNECTION_OFFLOAD_STATE). */
+enum ch_offload { CH_OFFLOAD_IN_HOST, CH_OFFLOAD_OFFLOADING, CH_OFFLOAD_OFFLOADED, CH_OFFLOAD_UPLOADING };
+
+/* "in_host", "offloading", "offloaded", "uploading"; NULL when unknown. */
+const char *ch_offload_name(int offload);
 
 /* A growable array of rows: one sample of the machine. */
 typedef struct {
@@ -61,7 +75,7 @@ typedef struct {
     size_t cap;
 } ch_sample;
 
-/* Appends a zeroed row and returns it, or NULL when out of memory. */
+/* Appends a zeroed row (offload -1: unknown) and returns it, or NULL when out of memory. */
 ch_sock *ch_sample_add(ch_sample *s);
 void ch_sample_clear(ch_sample *s);
 void ch_sample_free(ch_sample *s);
@@ -79,6 +93,15 @@ typedef struct ch_sampler ch_sampler;
  * force may name one ("netlink", "procfs") or be NULL. */
 ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn);
 const char *ch_sampler_name(const ch_sampler *s);
+
+/* True when the sampler's idents identify a socket across runs, so the
+ * store keeps them (netlink cookies, Windows identities); false when they
+ * are inodes, which the store keeps anyway. */
+bool ch_sampler_ident_is_stable(const ch_sampler *s);
+
+/* The next note on what the sampler could not do, each said once (the
+ * recorder logs it and adds it to the run row); NULL when none is pending. */
+const char *ch_sampler_next_note(ch_sampler *s);
 int ch_sampler_take(ch_sampler *s, ch_sample *out, char *err, size_t errn);
 void ch_sampler_close(ch_sampler *s);
 

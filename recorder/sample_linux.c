@@ -23,6 +23,7 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 
+#include "diag_parse.h"
 #include "procnet.h"
 
 #define RECV_BUF_SIZE (256 * 1024)
@@ -32,7 +33,19 @@ struct ch_sampler {
     int fd;         /* netlink socket, or -1 when reading /proc/net */
     uint32_t seq;
     char *buf;
+    const char *note; /* pending ch_sampler_next_note */
+    bool noted_intr, noted_overrun; /* each trouble is noted once per run */
 };
+
+/* Hands out a note on a trouble once; a note already pending wins, and
+ * this one waits for the trouble to come back. */
+static void note_once(ch_sampler *s, bool *noted, const char *note)
+{
+    if (!*noted && s->note == NULL) {
+        s->note = note;
+        *noted = true;
+    }
+}
 
 static int netlink_open(void)
 {
@@ -69,64 +82,51 @@ static int send_dump_request(ch_sampler *s, int family, int protocol)
     }
 }
 
-/* Converts one inet_diag_msg into a neutral row. */
-static void diag_to_row(const struct inet_diag_msg *m, int protocol, ch_sock *row)
-{
-    int family = m->idiag_family == AF_INET6 ? 6 : 4;
-    size_t alen = family == 6 ? 16 : 4;
-    row->proto = protocol == IPPROTO_TCP ? CH_TCP : CH_UDP;
-    row->local.family = row->remote.family = family;
-    memcpy(row->local.bytes, m->id.idiag_src, alen);
-    memcpy(row->remote.bytes, m->id.idiag_dst, alen);
-    row->local_port = ntohs(m->id.idiag_sport);
-    row->remote_port = ntohs(m->id.idiag_dport);
-    row->state = m->idiag_state < CH_ST_UNCONN ? m->idiag_state : CH_ST_UNKNOWN;
-    /* UDP reuses TCP_CLOSE for a socket with no peer. */
-    if (row->proto == CH_UDP && m->idiag_state == CH_ST_CLOSE)
-        row->state = CH_ST_UNCONN;
-    row->ident = (uint64_t)m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32;
-    row->inode = m->idiag_inode;
-    row->uid = m->idiag_uid;
-}
-
 /*
  * Reads one dump's replies into out. Returns 0 when complete, 1 when the
- * kernel flagged the dump as interrupted (to be redone), -1 on error.
+ * kernel flagged the dump as interrupted (to be redone), 2 when the receive
+ * buffer overran (messages were lost: resynchronise), -1 on error.
  */
 static int receive_dump(ch_sampler *s, int protocol, ch_sample *out, char *err, size_t errn)
 {
-    int interrupted = 0;
+    ch_diag_dump d = {.seq = s->seq, .tcp = protocol == IPPROTO_TCP};
     for (;;) {
         ssize_t n = recv(s->fd, s->buf, RECV_BUF_SIZE, 0);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if (errno == ENOBUFS)
+                return 2;
             snprintf(err, errn, "netlink receive: %s", strerror(errno));
             return -1;
         }
-        for (struct nlmsghdr *h = (struct nlmsghdr *)s->buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-            if (h->nlmsg_seq != s->seq)
-                continue; /* a late reply to an abandoned dump */
-            if (h->nlmsg_flags & NLM_F_DUMP_INTR)
-                interrupted = 1;
-            if (h->nlmsg_type == NLMSG_DONE)
-                return interrupted;
-            if (h->nlmsg_type == NLMSG_ERROR) {
-                const struct nlmsgerr *e = NLMSG_DATA(h);
-                snprintf(err, errn, "netlink dump refused: %s", strerror(-e->error));
-                errno = -e->error;
-                return -1;
-            }
-            if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-                continue;
-            ch_sock *row = ch_sample_add(out);
-            if (row == NULL) {
+        int rc = ch_diag_parse(&d, s->buf, (size_t)n, out);
+        if (rc == CH_DIAG_DONE)
+            return d.interrupted ? 1 : 0;
+        if (rc == CH_DIAG_ERROR) {
+            if (d.error == ENOMEM)
                 snprintf(err, errn, "out of memory for socket rows");
-                return -1;
-            }
-            diag_to_row(NLMSG_DATA(h), protocol, row);
+            else
+                snprintf(err, errn, "netlink dump refused: %s", strerror(d.error));
+            errno = d.error;
+            return -1;
         }
     }
+}
+
+/*
+ * After an overrun the kernel may still be sending the lost dump, and
+ * refuses a new one on the same socket (EBUSY) until it is drained: start
+ * over on a fresh socket. When none can be opened the old one is kept; the
+ * stale replies are skipped by their sequence number.
+ */
+static void netlink_reopen(ch_sampler *s)
+{
+    int fd = netlink_open();
+    if (fd < 0)
+        return;
+    close(s->fd);
+    s->fd = fd;
 }
 
 static int netlink_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
@@ -134,6 +134,7 @@ static int netlink_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
     static const struct { int family, protocol; } dumps[] = {
         {AF_INET, IPPROTO_TCP}, {AF_INET6, IPPROTO_TCP}, {AF_INET, IPPROTO_UDP}, {AF_INET6, IPPROTO_UDP},
     };
+    int resyncs = 0;
     for (size_t i = 0; i < sizeof dumps / sizeof dumps[0]; i++) {
         size_t mark = out->count;
         int rc = 1;
@@ -144,6 +145,21 @@ static int netlink_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
                 return -1;
             }
             rc = receive_dump(s, dumps[i].protocol, out, err, errn);
+            if (rc == 1)
+                note_once(s, &s->noted_intr, "netlink dump interrupted by a change of the socket table: redone");
+        }
+        if (rc == 2) {
+            /* Rows were lost: a partial sample would close live sockets.
+             * Resynchronise: every dump again, from a fresh socket. */
+            note_once(s, &s->noted_overrun, "netlink receive buffer overrun: resynchronised with a full dump");
+            if (++resyncs > DUMP_RETRIES) {
+                snprintf(err, errn, "netlink receive buffer kept overrunning (%d resyncs)", DUMP_RETRIES);
+                return -1;
+            }
+            netlink_reopen(s);
+            out->count = 0;
+            i = (size_t)-1;
+            continue;
         }
         /* IPv6 may be absent from the kernel: an empty answer, not a failure. */
         if (rc < 0 && dumps[i].family == AF_INET6 && (errno == ENOENT || errno == EAFNOSUPPORT)) {
@@ -179,6 +195,8 @@ ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
             }
             ch_sample_free(&probe);
         }
+        if (s->fd < 0 && force == NULL)
+            s->note = "netlink sock_diag refused: sampled /proc/net";
         if (s->fd < 0 && force != NULL) {
             snprintf(err, errn, "netlink sock_diag is not available: %s", strerror(errno));
             ch_sampler_close(s);
@@ -195,6 +213,18 @@ ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
 const char *ch_sampler_name(const ch_sampler *s)
 {
     return s->fd >= 0 ? "netlink" : "procfs";
+}
+
+bool ch_sampler_ident_is_stable(const ch_sampler *s)
+{
+    return s->fd >= 0; /* cookies; /proc/net rows carry only inodes */
+}
+
+const char *ch_sampler_next_note(ch_sampler *s)
+{
+    const char *note = s->note;
+    s->note = NULL;
+    return note;
 }
 
 int ch_sampler_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)

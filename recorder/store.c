@@ -17,6 +17,15 @@
 
 #define MAX_SPANS 16
 
+/*
+ * WAL upkeep. SQLite's automatic checkpoint runs inside COMMIT and reports
+ * its own failure (say, disk full while copying into the database file) as
+ * the COMMIT's: a committed sample would look failed and be written twice.
+ * The store checkpoints by itself instead, once a commit has succeeded.
+ */
+#define CHECKPOINT_FRAMES 64          /* WAL pages (~256 KiB) that call for a checkpoint */
+#define WAL_SIZE_LIMIT (1024 * 1024)  /* a WAL started over is cut back to this */
+
 typedef struct {
     int64_t first_at, last_at, samples;
 } span;
@@ -29,8 +38,10 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_PROC] = "INSERT OR IGNORE INTO processes(pid, start_time, name, path, cmdline, uid, user, first_seen)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_OPEN] = "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr, local_port,"
-                " remote_addr, remote_port, state, states, first_seen, pid, proc_start, holders, uid, inode, cookie)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                " remote_addr, remote_port, state, states, first_seen, pid, proc_start, holders, uid, inode, cookie,"
+                " local_scope, remote_scope, created_at, offload_state, owner_module, owner_module_path)"
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+                " ?17, ?18, ?19, ?20, ?21, ?22)",
     [ST_STATE] = "UPDATE lifetimes SET state = ?2, states = states || ',' || ?2 WHERE lifetime_id = ?1",
     [ST_CHANGE] = "INSERT OR IGNORE INTO state_changes(lifetime_id, at, state) VALUES (?1, ?2, ?3)",
     [ST_CLOSE] = "UPDATE lifetimes SET last_seen = ?2, closed_at = ?3, close_reason = ?4"
@@ -47,7 +58,15 @@ struct ch_store {
     int ident_is_cookie;
     span spans[MAX_SPANS];  /* spans not yet known to be committed; last = current */
     int nspans;
+    int wal_frames;         /* pages in the WAL after the last commit */
 };
+
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db, (void)name;
+    ((ch_store *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
 
 ch_store *ch_store_open(sqlite3 *db, char *err, size_t errn)
 {
@@ -64,6 +83,11 @@ ch_store *ch_store_open(sqlite3 *db, char *err, size_t errn)
             return NULL;
         }
     }
+    /* Replaces the automatic checkpoint (see CHECKPOINT_FRAMES). */
+    sqlite3_wal_hook(db, on_wal_commit, s);
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA journal_size_limit = %d", WAL_SIZE_LIMIT);
+    sqlite3_exec(db, pragma, NULL, NULL, NULL);
     return s;
 }
 
@@ -71,6 +95,7 @@ void ch_store_close(ch_store *s)
 {
     if (s == NULL)
         return;
+    sqlite3_wal_hook(s->db, NULL, NULL);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
     free(s);
@@ -157,13 +182,16 @@ static void row_from_stmt(sqlite3_stmt *st, int ident_is_cookie, ch_sock *s)
     s->state = (uint8_t)ch_state_from_name((const char *)sqlite3_column_text(st, 7));
     s->inode = (uint64_t)sqlite3_column_int64(st, 8);
     s->ident = ident_is_cookie ? (uint64_t)sqlite3_column_int64(st, 9) : s->inode;
+    s->local_scope = (uint32_t)sqlite3_column_int64(st, 10);
+    s->remote_scope = (uint32_t)sqlite3_column_int64(st, 11);
+    s->offload = -1;
 }
 
 int ch_store_load_open(ch_store *s, ch_tracker *t, int ident_is_cookie, char *err, size_t errn)
 {
     sqlite3_stmt *st;
     const char *sql = "SELECT lifetime_id, proto, family, local_addr, local_port, remote_addr, remote_port,"
-                      " state, inode, cookie FROM lifetimes WHERE closed_at IS NULL";
+                      " state, inode, cookie, local_scope, remote_scope FROM lifetimes WHERE closed_at IS NULL";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errn, "cannot read open lifetimes: %s", sqlite3_errmsg(s->db));
         return -1;
@@ -264,6 +292,12 @@ static int write_open(ch_store *s, const ch_event *ev)
     bind_int_or_null(st, 14, k->uid, k->uid >= 0);
     bind_int_or_null(st, 15, (int64_t)k->inode, k->inode != 0);
     bind_int_or_null(st, 16, (int64_t)k->ident, s->ident_is_cookie && k->ident != 0);
+    bind_int_or_null(st, 17, k->local_scope, k->local_scope != 0);
+    bind_int_or_null(st, 18, k->remote_scope, has_remote && k->remote_scope != 0);
+    bind_int_or_null(st, 19, k->created, k->created != 0);
+    bind_text_or_null(st, 20, k->proto == CH_TCP ? ch_offload_name(k->offload) : NULL);
+    bind_text_or_null(st, 21, k->module);
+    bind_text_or_null(st, 22, k->module_path);
     return run_stmt(st);
 }
 
@@ -338,6 +372,18 @@ static int write_spans(ch_store *s)
     return SQLITE_OK;
 }
 
+/*
+ * Copies committed pages from the WAL into the database without waiting
+ * for readers (PASSIVE). Once all are copied and no reader needs them, the
+ * next write starts the WAL over, cut back to WAL_SIZE_LIMIT: the WAL grows
+ * only while a reader holds an old snapshot. Whatever stops it (a reader,
+ * a full disk) is tried again after a later commit.
+ */
+static void checkpoint(ch_store *s)
+{
+    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
 int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size_t errn)
 {
     note_sample(s, sample_at);
@@ -352,8 +398,13 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
         snprintf(err, errn, "%s", sqlite3_errmsg(s->db));
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        /* A WAL that filled the disk can only be reused once checkpointed. */
+        if ((rc & 0xff) == SQLITE_FULL)
+            checkpoint(s);
         return rc;
     }
+    if (s->wal_frames >= CHECKPOINT_FRAMES)
+        checkpoint(s);
     q->count = 0;
     s->spans[0] = s->spans[s->nspans - 1];
     s->nspans = 1;
@@ -377,6 +428,11 @@ int ch_store_end_run(ch_store *s, int64_t ended_at, const char *reason, char *er
         return -1;
     }
     return 0;
+}
+
+int64_t ch_store_run_id(const ch_store *s)
+{
+    return s->run_id;
 }
 
 int ch_store_note(ch_store *s, const char *note)

@@ -62,6 +62,9 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
 /* Marks the run as ended at ended_at for reason ("signal", "duration", "once"). */
 int ch_store_end_run(ch_store *s, int64_t ended_at, const char *reason, char *err, size_t errn);
 
+/* The run_id of this run (after ch_store_begin_run). */
+int64_t ch_store_run_id(const ch_store *s);
+
 /* Records a note on the run (what the recorder could not do). */
 int ch_store_note(ch_store *s, const char *note);
 

@@ -34,6 +34,7 @@ struct ch_tracker {
     size_t *fresh;       /* rows of the current sample not yet tracked */
     size_t nfresh, fresh_cap;
     uint64_t *inodes;
+    int64_t *pids;
     ch_owner *owners;
     size_t owners_cap;
 };
@@ -71,7 +72,8 @@ static bool same_tuple(const ch_sock *a, const ch_sock *b)
 {
     return a->proto == b->proto && a->local_port == b->local_port && a->remote_port == b->remote_port &&
            a->local.family == b->local.family && memcmp(a->local.bytes, b->local.bytes, 16) == 0 &&
-           memcmp(a->remote.bytes, b->remote.bytes, 16) == 0;
+           memcmp(a->remote.bytes, b->remote.bytes, 16) == 0 && a->local_scope == b->local_scope &&
+           a->remote_scope == b->remote_scope;
 }
 
 /* Identity key of a row: its ident, else a hash of its addresses with the
@@ -87,6 +89,8 @@ static uint64_t sock_key(const ch_sock *s)
         memcpy(&b, s->remote.bytes + i, 8);
         h = mix64(h ^ a) ^ mix64(b + (uint64_t)i);
     }
+    if (s->local_scope != 0 || s->remote_scope != 0) /* link-local twins on two interfaces */
+        h = mix64(h ^ ((uint64_t)s->local_scope << 32 | s->remote_scope));
     return h | 1ULL << 63;
 }
 
@@ -113,6 +117,7 @@ void ch_tracker_free(ch_tracker *t)
     free(t->slots);
     free(t->fresh);
     free(t->inodes);
+    free(t->pids);
     free(t->owners);
     free(t);
 }
@@ -322,18 +327,25 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
 {
     if (t->nfresh > t->owners_cap) {
         free(t->inodes);
+        free(t->pids);
         free(t->owners);
         t->inodes = malloc(t->nfresh * sizeof *t->inodes);
+        t->pids = malloc(t->nfresh * sizeof *t->pids);
         t->owners = malloc(t->nfresh * sizeof *t->owners);
-        t->owners_cap = t->inodes && t->owners ? t->nfresh : 0;
+        t->owners_cap = t->inodes && t->pids && t->owners ? t->nfresh : 0;
         if (t->owners_cap == 0)
             return -1;
     }
-    for (size_t i = 0; i < t->nfresh; i++)
+    for (size_t i = 0; i < t->nfresh; i++) {
         t->inodes[i] = s->rows[t->fresh[i]].inode;
-    memset(t->owners, 0, t->nfresh * sizeof *t->owners);
-    if (procs != NULL)
+        t->pids[i] = s->rows[t->fresh[i]].pid;
+    }
+    if (t->nfresh > 0) /* owners is still NULL before the first fresh row */
+        memset(t->owners, 0, t->nfresh * sizeof *t->owners);
+    if (procs != NULL) {
         ch_procs_resolve(procs, t->inodes, t->nfresh, t->owners);
+        ch_procs_resolve_pids(procs, t->pids, t->nfresh, t->owners);
+    }
     for (size_t i = 0; i < t->nfresh; i++) {
         const ch_sock *row = &s->rows[t->fresh[i]];
         entry *e = insert(t, row, t->next_id++);

@@ -11,6 +11,11 @@
 -- typed into a WHERE clause. NULL always means "not known" or "not
 -- applicable", never zero.
 
+-- Space freed by --retain pruning is given back to the file system bit by
+-- bit (PRAGMA incremental_vacuum). This must come before anything that
+-- writes the file, even the user_version below.
+PRAGMA auto_vacuum = INCREMENTAL;
+
 PRAGMA user_version = 1;
 
 -- One row per start of connhist-record (a continuous run or one --once run).
@@ -83,7 +88,14 @@ CREATE TABLE IF NOT EXISTS lifetimes (
     holders      INTEGER,             -- processes holding the socket (>= 1); NULL exactly when pid is NULL
     uid          INTEGER,             -- socket owner uid as the kernel reports it
     inode        INTEGER,             -- socket inode; NULL when the kernel gave 0
-    cookie       INTEGER,             -- sock_diag cookie (identity); NULL when not available
+    cookie       INTEGER,             -- identity across samples: sock_diag cookie (Linux netlink), or on
+                                      -- Windows a hash of creation time, addresses and pid; NULL when none
+    local_scope  INTEGER,             -- IPv6 scope (interface) id of local_addr (Windows); NULL when none
+    remote_scope INTEGER,             -- IPv6 scope id of remote_addr (Windows); NULL when none
+    created_at   INTEGER,             -- when the OS created the socket (Windows liCreateTimestamp); NULL when not reported
+    offload_state TEXT,               -- TCP offload (Windows): 'in_host', 'offloading', 'offloaded', 'uploading'
+    owner_module TEXT,                -- owning module (Windows: the service or program); NULL when unknown
+    owner_module_path TEXT,           -- its file path; NULL when unknown
     FOREIGN KEY (pid, proc_start) REFERENCES processes(pid, start_time)
 );
 CREATE INDEX IF NOT EXISTS lifetimes_remote ON lifetimes(remote_addr, first_seen);
@@ -101,6 +113,17 @@ CREATE TABLE IF NOT EXISTS state_changes (
     PRIMARY KEY (lifetime_id, at, state)
 );
 CREATE INDEX IF NOT EXISTS state_changes_at ON state_changes(at);
+
+-- Pruning by --retain: lifetimes closed before cutoff were deleted (open
+-- lifetimes never are). One row per run that pruned; a report over a window
+-- before MAX(cutoff) is over pruned data, not over a quiet machine.
+CREATE TABLE IF NOT EXISTS prunes (
+    run_id       INTEGER PRIMARY KEY REFERENCES runs(run_id),
+    first_at     INTEGER NOT NULL,    -- first pruning pass of the run
+    last_at      INTEGER NOT NULL,    -- latest pruning pass of the run
+    cutoff       INTEGER NOT NULL,    -- lifetimes closed before this are gone
+    lifetimes    INTEGER NOT NULL     -- lifetimes deleted by this run
+);
 
 -- The newest committed sample of any run: open lifetimes were still seen
 -- then. (Open rows are not rewritten on every sample; this is their last_seen.)
@@ -120,6 +143,8 @@ CREATE VIEW IF NOT EXISTS v_lifetimes AS
            l.closed_at IS NULL AS open,
            l.pid, p.name AS process, p.path, p.cmdline, p.user,
            l.holders, l.close_reason, l.uid AS socket_uid, l.inode, l.cookie,
+           strftime('%Y-%m-%dT%H:%M:%fZ', l.created_at / 1000.0, 'unixepoch') AS created_utc,
+           l.offload_state, l.owner_module, l.owner_module_path,
            l.first_seen, COALESCE(l.last_seen, (SELECT at FROM v_last_sample)) AS last_seen,
            l.closed_at, l.proc_start, l.run_id
       FROM lifetimes l

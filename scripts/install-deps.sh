@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs what connhist needs to build and test on Debian 12 (as root, or
-# through sudo). Only packages that are missing are installed.
+# through sudo), and the packages given as arguments (the CI jobs' extra
+# tools). Only packages that are missing are installed.
 set -eu
-PACKAGES="cmake make gcc clang pkg-config libsqlite3-dev libcjson-dev sqlite3 python3 iproute2 util-linux"
+PACKAGES="cmake make gcc clang pkg-config libsqlite3-dev libcjson-dev sqlite3 python3 iproute2 util-linux $*"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -4,6 +4,7 @@ database with Python's own sqlite3 module (a second, independent reader)."""
 
 import json
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -13,6 +14,9 @@ import time
 RECORD = os.environ.get("CONNHIST_RECORD", "connhist-record")
 QUERY = os.environ.get("CONNHIST_QUERY", "connhist-query")
 SCHEMA = os.environ.get("CONNHIST_SCHEMA", "schema/schema.sql")
+# A command put in front of both programs, e.g. "valgrind --error-exitcode=99"
+# (scripts/ci-sanitize.sh); empty to run them directly.
+WRAPPER = shlex.split(os.environ.get("CONNHIST_WRAPPER", ""))
 
 
 def now_ms():
@@ -25,12 +29,12 @@ def scratch_dir():
 
 def run_record(db, *args, env=None, timeout=60):
     """Runs connhist-record to completion; returns the CompletedProcess."""
-    cmd = [RECORD] + (["--db", db] if db else []) + list(args)
+    cmd = WRAPPER + [RECORD] + (["--db", db] if db else []) + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def start_record(db, *args, env=None):
-    cmd = [RECORD, "--db", db] + list(args)
+    cmd = WRAPPER + [RECORD, "--db", db] + list(args)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
@@ -61,7 +65,7 @@ def wait_for_samples(db, count, proc, timeout=20):
 
 def query(db, *args, check=True):
     """Runs connhist-query and returns its parsed JSON."""
-    cmd = [QUERY] + (["--db", db] if db else []) + list(args)
+    cmd = WRAPPER + [QUERY] + (["--db", db] if db else []) + list(args)
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if check and p.returncode != 0:
         raise AssertionError(f"{cmd} exited {p.returncode}: {p.stderr}")
@@ -69,9 +73,12 @@ def query(db, *args, check=True):
 
 
 def rows(db, sql, params=()):
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as c:
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
         c.row_factory = sqlite3.Row
         return [dict(r) for r in c.execute(sql, params)]
+    finally:
+        c.close()  # a lingering reader would keep the recorder from checkpointing
 
 
 def own_comm():

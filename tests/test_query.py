@@ -19,6 +19,8 @@ import sys
 import tempfile
 import unittest
 
+from helpers import WRAPPER
+
 QUERY = os.environ.get("CONNHIST_QUERY", "")
 SCHEMA = os.environ.get("CONNHIST_SCHEMA", "")
 
@@ -136,7 +138,7 @@ def build_fixture(path):
 
 
 def run(*args, env=None):
-    p = subprocess.run([QUERY] + list(args), capture_output=True, env=env, timeout=60)
+    p = subprocess.run(WRAPPER + [QUERY] + list(args), capture_output=True, env=env, timeout=120)
     return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8")
 
 
@@ -402,7 +404,8 @@ class TestCoverage(Fixture):
                      {"from": s(215), "to": s(250), "ms": 35000},
                      {"from": s(250), "to": s(300), "ms": 50000},
                      {"from": s(400), "to": s(500), "ms": 100000}],
-            "recording_now": False, "last_sample": iso(LAST_SAMPLE)})
+            "recording_now": False, "last_sample": iso(LAST_SAMPLE),
+            "pruned_before": None, "pruned": False})
 
     def test_clipped_window(self):
         cov = self.query("summary", "--since", s(150), "--until", s(260))["header"]["coverage"]
@@ -631,6 +634,45 @@ class TestReadOnly(Fixture):
             rc, _, err = run("--db", self.db, *args)
             self.assertEqual(rc, 0, err)
         self.assertEqual(sha256(self.db), before)
+
+    ALL_REPORTS = (["connections"], ["listeners"], ["at", "now"], ["port", "80"], ["process", "200"],
+                   ["process", "nginx"], ["summary"], ["timeline"], ["coverage"])
+
+    def test_wal_database_gets_no_wal_or_shm_files(self):
+        # The recorder's databases are in WAL mode; stopped cleanly, they have no -wal/-shm.
+        c = sqlite3.connect(self.db)
+        self.assertEqual(c.execute("PRAGMA journal_mode=WAL").fetchone()[0], "wal")
+        c.close()
+        self.assertFalse(os.path.exists(self.db + "-wal"))
+        before = sha256(self.db)
+        for args in self.ALL_REPORTS:
+            rc, _, err = run("--db", self.db, *args)
+            self.assertEqual(rc, 0, err)
+            self.assertFalse(os.path.exists(self.db + "-wal"), args)
+            self.assertFalse(os.path.exists(self.db + "-shm"), args)
+        self.assertEqual(sha256(self.db), before)
+
+    INJECTIONS = ["' OR 1=1 --", "x'; DROP TABLE lifetimes; --", "nginx\" OR \"1\"=\"1", "*') OR ('a'='a",
+                  "1; DELETE FROM processes", "%", "_", "[a-z]*' UNION SELECT * FROM runs --"]
+
+    def test_sql_injection_matches_nothing_and_changes_nothing(self):
+        before = sha256(self.db)
+        for bad in self.INJECTIONS:
+            with self.subTest(value=bad):
+                out = json.loads(run("--db", self.db, "connections", "--process", bad)[1])
+                self.assertEqual(out["lifetimes"], [])
+                out = json.loads(run("--db", self.db, "process", bad)[1])
+                self.assertEqual(out["processes"], [])
+                out = json.loads(run("--db", self.db, "summary", "--process", bad)[1])
+                self.assertEqual(out["counts"]["lifetimes"], 0)
+                # Filters with a fixed form refuse such values outright.
+                for opt in ("--remote", "--state", "--proto", "--port", "--pid", "--since"):
+                    rc, out_text, err = run("--db", self.db, "connections", opt, bad)
+                    self.assertEqual((rc, out_text), (2, ""), (opt, err))
+        self.assertEqual(sha256(self.db), before)
+        c = sqlite3.connect(self.db)
+        self.assertEqual(c.execute("SELECT count(*) FROM lifetimes").fetchone()[0], len(LIFETIMES))
+        c.close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,56 @@
+/*
+ * The few things the shared code needs from the operating system, behind one
+ * neutral interface: clocks, where the database lives by default, creating
+ * its private directory, looking at a path, and address text. CMake builds
+ * platform_posix.c or platform_windows.c; nothing above this layer includes
+ * a system header of either family.
+ */
+#ifndef CH_PLATFORM_H
+#define CH_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Called first by each program's main: replaces argv with UTF-8 text (on
+ * Windows, from the UTF-16 command line; argv in the ANSI code page would
+ * lose non-ASCII paths) and makes the console print UTF-8. Nothing on POSIX.
+ */
+void ch_platform_init(int *argc, char ***argv);
+
+/* What lies at a path. CH_PATH_ERROR leaves a reason for ch_platform_error(). */
+enum ch_path_kind { CH_PATH_MISSING, CH_PATH_FILE, CH_PATH_DIR, CH_PATH_ERROR };
+
+enum ch_path_kind ch_path_kind(const char *path);
+
+/* True when this process may read the file at path. */
+int ch_path_readable(const char *path);
+
+/*
+ * Creates the directory dir (not its parents) readable only by its owner
+ * (POSIX: mode 0700; Windows: an ACL for SYSTEM and Administrators, plus the
+ * creating user when not elevated). An existing directory is left alone.
+ * Returns 0 or -1 (reason in ch_platform_error()).
+ */
+int ch_make_private_dir(const char *dir);
+
+/* The reason for the last failure above, as text ("Permission denied"). */
+const char *ch_platform_error(void);
+
+/* True for a path separator of this platform ('/', and '\\' on Windows). */
+int ch_is_path_sep(char c);
+
+/* Length of the root prefix of path that is never created ("/", "C:\\", "\\\\server\\share\\"). */
+size_t ch_path_root_len(const char *path);
+
+/*
+ * The default database path without $CONNHIST_DB (db.c checks that first).
+ * Returns 0, or -1 with a one-line message in err (CH_ERR_MAX bytes).
+ */
+int ch_platform_default_db(char *out, size_t n, char *err);
+
+/* Address text: family 4 or 6, bytes in network order. 0 or -1. */
+int ch_platform_ntop(int family, const uint8_t *bytes, char *out, size_t n);
+int ch_platform_pton(int family, const char *text, uint8_t *bytes);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * libFuzzer target: a netlink receive buffer of sock_diag replies, as
+ * recv() would leave it. The first byte picks TCP or UDP rows; the dump's
+ * sequence number is taken from the first message so replies count. Runs
+ * the buffer twice into one sample, as two recv() calls of a dump would.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag_parse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    size_t len = size - 1;
+    /* A heap copy of exactly len bytes: ASan sees any read past the end,
+     * and malloc's alignment is what recv() into the sampler's buffer gives. */
+    void *buf = malloc(len ? len : 1);
+    if (buf == NULL)
+        return 0;
+    memcpy(buf, data + 1, len);
+    uint32_t seq = 0;
+    if (len >= 12)
+        memcpy(&seq, (const char *)buf + 8, sizeof seq); /* nlmsg_seq */
+    ch_diag_dump d = {.seq = seq, .tcp = data[0] & 1};
+    ch_sample sample = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        int rc = ch_diag_parse(&d, buf, len, &sample);
+        if (rc != CH_DIAG_MORE && rc != CH_DIAG_DONE && rc != CH_DIAG_ERROR)
+            abort();
+        if (rc == CH_DIAG_ERROR && d.error <= 0)
+            abort();
+        if (rc != CH_DIAG_MORE)
+            break;
+    }
+    for (size_t i = 0; i < sample.count; i++) {
+        const ch_sock *r = &sample.rows[i];
+        if (r->state >= CH_ST_COUNT || (r->local.family != 4 && r->local.family != 6))
+            abort();
+    }
+    if (sample.count > len / 16 * 2) /* every row costs a message header at least */
+        abort();
+    ch_sample_free(&sample);
+    free(buf);
+    return 0;
+}

@@ -1,0 +1,87 @@
+/*
+ * Parser of netlink sock_diag dump replies (see diag_parse.h). The kernel's
+ * own NLMSG_OK/NLMSG_NEXT macros trust nlmsg_len and let the remaining
+ * length go negative after an unaligned last message; here every length is
+ * checked against what is left of the buffer before it is used.
+ */
+#define _GNU_SOURCE
+#include "diag_parse.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+
+/* Converts one inet_diag_msg into a neutral row. */
+static void diag_to_row(const struct inet_diag_msg *m, int tcp, ch_sock *row)
+{
+    int family = m->idiag_family == AF_INET6 ? 6 : 4;
+    size_t alen = family == 6 ? 16 : 4;
+    row->proto = tcp ? CH_TCP : CH_UDP;
+    row->local.family = row->remote.family = family;
+    memcpy(row->local.bytes, m->id.idiag_src, alen);
+    memcpy(row->remote.bytes, m->id.idiag_dst, alen);
+    row->local_port = ntohs(m->id.idiag_sport);
+    row->remote_port = ntohs(m->id.idiag_dport);
+    row->state = m->idiag_state < CH_ST_UNCONN ? m->idiag_state : CH_ST_UNKNOWN;
+    /* UDP reuses TCP_CLOSE for a socket with no peer. */
+    if (row->proto == CH_UDP && m->idiag_state == CH_ST_CLOSE)
+        row->state = CH_ST_UNCONN;
+    row->ident = (uint64_t)m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32;
+    row->inode = m->idiag_inode;
+    row->uid = m->idiag_uid;
+}
+
+/* Handles one whole message of msg_len bytes. Returns a CH_DIAG_* code. */
+static int one_message(ch_diag_dump *d, const struct nlmsghdr *h, size_t msg_len, ch_sample *out)
+{
+    if (h->nlmsg_seq != d->seq)
+        return CH_DIAG_MORE; /* a late reply to an abandoned dump */
+    if (h->nlmsg_flags & NLM_F_DUMP_INTR)
+        d->interrupted = true;
+    if (h->nlmsg_type == NLMSG_DONE)
+        return CH_DIAG_DONE;
+    if (h->nlmsg_type == NLMSG_ERROR) {
+        int error = EPROTO; /* an error message too short to say which */
+        if (msg_len >= NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+            const struct nlmsgerr *e = NLMSG_DATA(h);
+            error = e->error < 0 && e->error > -4096 ? -e->error : EPROTO;
+        }
+        d->error = error;
+        return CH_DIAG_ERROR;
+    }
+    if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || msg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+        return CH_DIAG_MORE;
+    ch_sock *row = ch_sample_add(out);
+    if (row == NULL) {
+        d->error = ENOMEM;
+        return CH_DIAG_ERROR;
+    }
+    diag_to_row(NLMSG_DATA(h), d->tcp, row);
+    return CH_DIAG_MORE;
+}
+
+int ch_diag_parse(ch_diag_dump *d, const void *buf, size_t len, ch_sample *out)
+{
+    const char *p = buf;
+    size_t left = len;
+    while (left >= sizeof(struct nlmsghdr)) {
+        const struct nlmsghdr *h = (const struct nlmsghdr *)p;
+        size_t msg_len = h->nlmsg_len;
+        if (msg_len < sizeof(struct nlmsghdr) || msg_len > left)
+            break; /* truncated: nothing after it can be trusted */
+        int rc = one_message(d, h, msg_len, out);
+        if (rc != CH_DIAG_MORE)
+            return rc;
+        size_t step = NLMSG_ALIGN(msg_len);
+        if (step >= left)
+            break;
+        p += step;
+        left -= step;
+    }
+    return CH_DIAG_MORE;
+}

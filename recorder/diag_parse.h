@@ -1,0 +1,36 @@
+/*
+ * Turning the kernel's netlink sock_diag replies into neutral socket rows.
+ * Kept apart from the socket I/O in sample_linux.c so that it is a pure
+ * function of the received bytes: the fuzz target (fuzz/) feeds it
+ * arbitrary buffers, and nothing in it may trust a length the buffer gives.
+ */
+#ifndef CH_DIAG_PARSE_H
+#define CH_DIAG_PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sample.h"
+
+/* One dump in progress: what the caller asked for and what came back. */
+typedef struct {
+    uint32_t seq;      /* sequence number of the request; other replies are skipped */
+    int tcp;           /* nonzero: rows are TCP, else UDP */
+    bool interrupted;  /* a reply carried NLM_F_DUMP_INTR: redo the dump */
+    int error;         /* with CH_DIAG_ERROR: the kernel's errno, or ENOMEM */
+} ch_diag_dump;
+
+enum { CH_DIAG_ERROR = -1, CH_DIAG_MORE = 0, CH_DIAG_DONE = 1 };
+
+/*
+ * Parses one received buffer of len bytes (buf aligned as recv() leaves it)
+ * and appends a row to out for each socket message of the dump. Returns
+ * CH_DIAG_DONE at the dump's NLMSG_DONE, CH_DIAG_MORE when more buffers
+ * follow, CH_DIAG_ERROR when the kernel answered with an error or rows
+ * could not be stored (d->error says which). Truncated or malformed
+ * messages are skipped, never read past len.
+ */
+int ch_diag_parse(ch_diag_dump *d, const void *buf, size_t len, ch_sample *out);
+
+#endif

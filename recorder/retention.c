@@ -1,0 +1,106 @@
+/*
+ * Retention. Deleting millions of rows in one transaction would hold the
+ * write lock for seconds and stall sampling, so each call deletes at most
+ * BATCH lifetimes (oldest closed first, through the closed_at index), their
+ * state changes, and processes no lifetime refers to any more, then frees
+ * some pages. Heartbeats and runs are kept: they are small, and they still
+ * say when the recorder was watching.
+ */
+#include "retention.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define BATCH 500
+#define PASS_EVERY_MS 60000
+
+enum { RS_CHANGES, RS_LIFETIMES, RS_PROCESSES, RS_NOTE, RS_COUNT };
+
+static const char *const retention_sql[RS_COUNT] = {
+    [RS_CHANGES] = "DELETE FROM state_changes WHERE lifetime_id IN"
+                   " (SELECT lifetime_id FROM lifetimes WHERE closed_at < ?1 ORDER BY closed_at LIMIT ?2)",
+    [RS_LIFETIMES] = "DELETE FROM lifetimes WHERE lifetime_id IN"
+                     " (SELECT lifetime_id FROM lifetimes WHERE closed_at < ?1 ORDER BY closed_at LIMIT ?2)",
+    [RS_PROCESSES] = "DELETE FROM processes WHERE rowid IN (SELECT p.rowid FROM processes p"
+                     " WHERE p.first_seen < ?1 AND NOT EXISTS (SELECT 1 FROM lifetimes l"
+                     " WHERE l.pid = p.pid AND l.proc_start = p.start_time) LIMIT ?2)",
+    [RS_NOTE] = "INSERT INTO prunes(run_id, first_at, last_at, cutoff, lifetimes) VALUES (?3, ?4, ?4, ?1, ?2)"
+                " ON CONFLICT(run_id) DO UPDATE SET last_at = excluded.last_at,"
+                " cutoff = MAX(cutoff, excluded.cutoff), lifetimes = lifetimes + excluded.lifetimes",
+};
+
+struct ch_retention {
+    sqlite3 *db;
+    sqlite3_stmt *st[RS_COUNT];
+    int64_t retain_ms;
+    int64_t run_id;
+    int64_t next_pass;  /* when the next pass may start */
+    int in_pass;        /* the last batch was full: more to delete */
+};
+
+ch_retention *ch_retention_new(sqlite3 *db, int64_t retain_ms, int64_t run_id)
+{
+    ch_retention *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->db = db;
+    r->retain_ms = retain_ms;
+    r->run_id = run_id;
+    for (int i = 0; i < RS_COUNT; i++) {
+        if (sqlite3_prepare_v3(db, retention_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &r->st[i], NULL) != SQLITE_OK) {
+            ch_retention_free(r);
+            return NULL;
+        }
+    }
+    return r;
+}
+
+void ch_retention_free(ch_retention *r)
+{
+    if (r == NULL)
+        return;
+    for (int i = 0; i < RS_COUNT; i++)
+        sqlite3_finalize(r->st[i]);
+    free(r);
+}
+
+/* Runs statement i with the cutoff and a count; returns rows changed or -1. */
+static int run_batch_stmt(ch_retention *r, int i, int64_t cutoff, int64_t n, int64_t now)
+{
+    sqlite3_stmt *st = r->st[i];
+    sqlite3_bind_int64(st, 1, cutoff);
+    sqlite3_bind_int64(st, 2, n);
+    if (i == RS_NOTE) {
+        sqlite3_bind_int64(st, 3, r->run_id);
+        sqlite3_bind_int64(st, 4, now);
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? sqlite3_changes(r->db) : -1;
+}
+
+int ch_retention_step(ch_retention *r, int64_t now, char *err, size_t errn)
+{
+    if (!r->in_pass && now < r->next_pass)
+        return 0;
+    int64_t cutoff = now - r->retain_ms;
+    int deleted = -1;
+    if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
+        run_batch_stmt(r, RS_CHANGES, cutoff, BATCH, now) >= 0 &&
+        (deleted = run_batch_stmt(r, RS_LIFETIMES, cutoff, BATCH, now)) >= 0 &&
+        run_batch_stmt(r, RS_PROCESSES, cutoff, BATCH, now) >= 0 &&
+        run_batch_stmt(r, RS_NOTE, cutoff, deleted, now) >= 0 &&
+        sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+        r->in_pass = deleted == BATCH;
+        r->next_pass = now + PASS_EVERY_MS;
+        if (deleted > 0)
+            sqlite3_exec(r->db, "PRAGMA incremental_vacuum(200)", NULL, NULL, NULL); /* pages */
+        return deleted;
+    }
+    snprintf(err, errn, "pruning failed, will retry: %s", sqlite3_errmsg(r->db));
+    if (!sqlite3_get_autocommit(r->db))
+        sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+    r->in_pass = 0;
+    r->next_pass = now + PASS_EVERY_MS / 4;
+    return -1;
+}

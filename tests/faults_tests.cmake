@@ -1,0 +1,14 @@
+# Fault campaigns (issue 5): kills, disk full, locks, netlink trouble, clock
+# jumps, attribution races and a soak, against the real recorder.
+connhist_py_test(test_faults)
+
+# Preload shims that inject netlink receive faults and move the wall clock.
+foreach(shim fault_netlink fault_clock)
+  add_library(${shim} MODULE ${shim}.c)
+  target_link_libraries(${shim} PRIVATE ${CMAKE_DL_LIBS})
+endforeach()
+set_tests_properties(test_faults PROPERTIES TIMEOUT 600)
+set_property(TEST test_faults APPEND PROPERTY ENVIRONMENT
+  "CONNHIST_FAULT_NETLINK_SHIM=$<TARGET_FILE:fault_netlink>"
+  "CONNHIST_FAULT_CLOCK_SHIM=$<TARGET_FILE:fault_clock>"
+  "CONNHIST_REFUSE_NETLINK=$<TARGET_FILE:refuse_netlink>")

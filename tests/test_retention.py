@@ -1,0 +1,97 @@
+"""--retain: closed lifetimes older than the retention are pruned in small
+batches while sampling goes on, open ones never are, space is given back,
+and reports over the pruned past say so."""
+
+import os
+import socket
+import sqlite3
+import unittest
+
+from helpers import now_ms, query, rows, run_record, scratch_dir
+
+DAY = 86400000
+OLD = 3000  # old closed lifetimes: several batches
+
+
+def age_database(db):
+    """Adds OLD closed lifetimes from 100 days ago, owned by a process seen
+    only then, as a recorder would have written them."""
+    t = now_ms() - 100 * DAY
+    c = sqlite3.connect(db)
+    with c:
+        run = c.execute("SELECT MIN(run_id) FROM runs").fetchone()[0]
+        c.execute("INSERT INTO processes(pid, start_time, name, first_seen) VALUES (4242, ?, 'oldproc', ?)", (t, t))
+        next_id = c.execute("SELECT MAX(lifetime_id) + 1 FROM lifetimes").fetchone()[0]
+        c.executemany(
+            "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr, local_port, remote_addr,"
+            " remote_port, state, states, first_seen, last_seen, closed_at, close_reason, pid, proc_start, holders)"
+            " VALUES (?, ?, 'tcp', 4, '10.0.0.1', ?, '192.0.2.7', 443, 'ESTABLISHED', 'SYN_SENT,ESTABLISHED',"
+            " ?, ?, ?, 'gone', 4242, ?, 1)",
+            [(next_id + i, run, 1024 + i, t + i, t + i + 1000, t + i + 2000, t) for i in range(OLD)])
+        c.executemany("INSERT INTO state_changes(lifetime_id, at, state) VALUES (?, ?, 'ESTABLISHED')",
+                      [(next_id + i, t + i + 10) for i in range(OLD)])
+    c.close()  # the last connection checkpoints: the rows are in the file now
+
+
+class RetentionTest(unittest.TestCase):
+    def test_prunes_old_closed_only_and_reports_say_pruned(self):
+        db = os.path.join(scratch_dir(), "retain.db")
+        open_sock = socket.socket()
+        open_sock.bind(("127.0.0.1", 0))
+        open_sock.listen()
+        recent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        recent.bind(("127.0.0.1", 0))
+        recent_port = recent.getsockname()[1]
+        self.assertEqual(run_record(db, "--once").returncode, 0)
+        recent.close()
+        self.assertEqual(run_record(db, "--once").returncode, 0)
+        real = {r["lifetime_id"] for r in rows(db, "SELECT lifetime_id FROM lifetimes")}
+        age_database(db)
+        size_before = os.path.getsize(db)
+
+        p = run_record(db, "--interval", "100ms", "--duration", "2s", "--retain", "90d", "--verbose")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("pruned 500 closed lifetimes", p.stderr)
+
+        self.assertEqual(rows(db, "SELECT count(*) AS n FROM lifetimes WHERE closed_at < ?",
+                              (now_ms() - 90 * DAY,))[0]["n"], 0)
+        self.assertEqual(rows(db, "SELECT count(*) AS n FROM lifetimes WHERE local_addr = '10.0.0.1'")[0]["n"], 0)
+        kept = {r["lifetime_id"] for r in rows(db, "SELECT lifetime_id FROM lifetimes")}
+        self.assertEqual(real - kept, set())  # what the recorder wrote itself is all still there
+        self.assertEqual(rows(db, "SELECT count(*) AS n FROM state_changes WHERE lifetime_id NOT IN"
+                              " (SELECT lifetime_id FROM lifetimes)")[0]["n"], 0)
+        self.assertEqual(rows(db, "SELECT count(*) AS n FROM processes WHERE pid = 4242")[0]["n"], 0)
+        # The recent closed lifetime and the open listener are kept.
+        self.assertEqual(len(rows(db, "SELECT * FROM lifetimes WHERE local_port = ? AND closed_at IS NOT NULL",
+                                  (recent_port,))), 1)
+        self.assertEqual(len(rows(db, "SELECT * FROM lifetimes WHERE local_port = ? AND closed_at IS NULL",
+                                  (open_sock.getsockname()[1],))), 1)
+        # Pruning is recorded, and sampling never stalled: one span for the run.
+        [prune] = rows(db, "SELECT * FROM prunes")
+        self.assertEqual(prune["lifetimes"], OLD)
+        self.assertLess(abs(prune["cutoff"] - (now_ms() - 90 * DAY)), 60000)
+        last_run = rows(db, "SELECT MAX(run_id) AS r FROM runs")[0]["r"]
+        self.assertEqual(len(rows(db, "SELECT * FROM heartbeats WHERE run_id = ?", (last_run,))), 1)
+        # Space is given back to the file system.
+        self.assertLess(os.path.getsize(db), size_before)
+        with sqlite3.connect(db) as c:
+            self.assertEqual(c.execute("PRAGMA auto_vacuum").fetchone()[0], 2)
+            self.assertEqual(c.execute("PRAGMA integrity_check").fetchone()[0], "ok")
+
+        old = query(db, "connections", "--since", "-120d")
+        self.assertTrue(old["header"]["coverage"]["pruned"])
+        self.assertIsNotNone(old["header"]["coverage"]["pruned_before"])
+        self.assertFalse(query(db, "connections", "--since", "-1h")["header"]["coverage"]["pruned"])
+        open_sock.close()
+
+    def test_bad_retain(self):
+        db = os.path.join(scratch_dir(), "bad.db")
+        for bad in ("0", "10s", "forever", ""):
+            p = run_record(db, "--retain", bad)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("--retain", p.stderr)
+        self.assertFalse(os.path.exists(db))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,282 @@
+/*
+ * Unit tests of the Windows row conversion (recorder/iphlp_rows.c) with
+ * IP Helper table buffers built here: byte order of ports and addresses,
+ * IPv6 scope ids, the padding before the first row, zero creation times
+ * and pids (Wine), LISTEN rows' meaningless remote end, offload states, a
+ * short buffer, and the size/fill retry loop. Runs as a Windows .exe.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <winsock2.h>
+#include <ws2ipdef.h>
+#include <iphlpapi.h>
+
+#include "check.h"
+#include "iphlp_rows.h"
+
+static char text[CH_ADDR_TEXT];
+
+static const char *addr(const ch_addr *a)
+{
+    ch_addr_format(a, text);
+    return text;
+}
+
+/* A DWORD port field as Windows fills it: network order in the low 16 bits, junk above. */
+static DWORD port_field(uint16_t port)
+{
+    uint8_t b[4] = {(uint8_t)(port >> 8), (uint8_t)port, 0xAB, 0xCD};
+    DWORD v;
+    memcpy(&v, b, 4);
+    return v;
+}
+
+static DWORD ipv4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+    uint8_t bytes[4] = {a, b, c, d};
+    DWORD v;
+    memcpy(&v, bytes, 4);
+    return v;
+}
+
+static void test_tcp4_module(void)
+{
+    struct {
+        MIB_TCPTABLE_OWNER_MODULE t;
+        MIB_TCPROW_OWNER_MODULE more[2];
+    } buf;
+    memset(&buf, 0, sizeof buf);
+    MIB_TCPROW_OWNER_MODULE *rows = buf.t.table;
+    CHECK_INT(offsetof(MIB_TCPTABLE_OWNER_MODULE, table), 8); /* padding after dwNumEntries */
+    buf.t.dwNumEntries = 3;
+    rows[0].dwState = MIB_TCP_STATE_ESTAB;
+    rows[0].dwLocalAddr = ipv4(127, 0, 0, 1);
+    rows[0].dwLocalPort = port_field(8080);
+    rows[0].dwRemoteAddr = ipv4(10, 1, 2, 3);
+    rows[0].dwRemotePort = port_field(443);
+    rows[0].dwOwningPid = 1234;
+    rows[0].liCreateTimestamp.QuadPart = 116444736000000000LL + 17640000000000000LL; /* 1764000000 s */
+    rows[1].dwState = MIB_TCP_STATE_LISTEN;
+    rows[1].dwLocalPort = port_field(445);
+    rows[1].dwRemoteAddr = ipv4(1, 2, 3, 4); /* "no meaning" for LISTEN */
+    rows[1].dwRemotePort = port_field(9);
+    rows[1].dwOwningPid = 4;
+    rows[2].dwState = MIB_TCP_STATE_TIME_WAIT; /* Wine and TIME_WAIT: pid 0, no time */
+    rows[2].dwLocalAddr = ipv4(127, 0, 0, 1);
+    rows[2].dwLocalPort = port_field(50000);
+    rows[2].dwRemoteAddr = ipv4(127, 0, 0, 1);
+    rows[2].dwRemotePort = port_field(8080);
+
+    ch_sample s = {0};
+    char err[256];
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_MODULE, &buf, sizeof buf, &s, err, sizeof err), 0);
+    CHECK_INT(s.count, 3);
+    CHECK_INT(s.rows[0].proto, CH_TCP);
+    CHECK_INT(s.rows[0].state, CH_ST_ESTABLISHED);
+    CHECK_STR(addr(&s.rows[0].local), "127.0.0.1");
+    CHECK_INT(s.rows[0].local_port, 8080);
+    CHECK_STR(addr(&s.rows[0].remote), "10.1.2.3");
+    CHECK_INT(s.rows[0].remote_port, 443);
+    CHECK_INT(s.rows[0].pid, 1234);
+    CHECK_INT(s.rows[0].created, 1764000000000LL);
+    CHECK(s.rows[0].ident != 0 && (s.rows[0].ident >> 63) == 0);
+    CHECK_INT(s.rows[0].offload, -1);
+    CHECK_INT(s.rows[1].state, CH_ST_LISTEN);
+    CHECK_INT(s.rows[1].local_port, 445);
+    CHECK_INT(s.rows[1].remote_port, 0);
+    CHECK(!ch_sock_has_remote(&s.rows[1]));
+    CHECK_INT(s.rows[2].state, CH_ST_TIME_WAIT);
+    CHECK_INT(s.rows[2].created, 0);
+    CHECK_INT(s.rows[2].ident, 0); /* keyed by addresses: continues the connection's lifetime */
+
+    /* Same socket, same identity; another creation time, another socket. */
+    ch_sock again = s.rows[0];
+    CHECK(ch_iphlp_ident(&again) == s.rows[0].ident);
+    again.created += 1;
+    CHECK(ch_iphlp_ident(&again) != s.rows[0].ident);
+
+    /* A buffer shorter than its count is refused, not overread. */
+    ch_sample_clear(&s);
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_MODULE, &buf, sizeof buf - 1, &s, err, sizeof err), -1);
+    buf.t.dwNumEntries = 0;
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_MODULE, &buf, 4, &s, err, sizeof err), 0);
+    CHECK_INT(s.count, 0);
+    ch_sample_free(&s);
+}
+
+static void test_tcp6_module(void)
+{
+    MIB_TCP6TABLE_OWNER_MODULE buf;
+    memset(&buf, 0, sizeof buf);
+    buf.dwNumEntries = 1;
+    MIB_TCP6ROW_OWNER_MODULE *r = &buf.table[0];
+    r->dwState = MIB_TCP_STATE_SYN_SENT;
+    r->ucLocalAddr[0] = 0xfe, r->ucLocalAddr[1] = 0x80, r->ucLocalAddr[15] = 1;
+    r->dwLocalScopeId = 7;
+    r->dwLocalPort = port_field(50001);
+    r->ucRemoteAddr[0] = 0xfe, r->ucRemoteAddr[1] = 0x80, r->ucRemoteAddr[15] = 2;
+    r->dwRemoteScopeId = 7;
+    r->dwRemotePort = port_field(22);
+    r->dwOwningPid = 99;
+    ch_sample s = {0};
+    char err[256];
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP6_MODULE, &buf, sizeof buf, &s, err, sizeof err), 0);
+    CHECK_INT(s.count, 1);
+    CHECK_INT(s.rows[0].local.family, 6);
+    CHECK_STR(addr(&s.rows[0].local), "fe80::1");
+    CHECK_STR(addr(&s.rows[0].remote), "fe80::2");
+    CHECK_INT(s.rows[0].local_scope, 7);
+    CHECK_INT(s.rows[0].remote_scope, 7);
+    CHECK_INT(s.rows[0].local_port, 50001);
+    CHECK_INT(s.rows[0].remote_port, 22);
+    CHECK_INT(s.rows[0].state, CH_ST_SYN_SENT);
+    CHECK(s.rows[0].ident != 0); /* pid alone makes an identity */
+    ch_sock other = s.rows[0];
+    other.local_scope = 8;
+    CHECK(ch_iphlp_ident(&other) != s.rows[0].ident);
+    ch_sample_free(&s);
+}
+
+static void test_udp_module(void)
+{
+    MIB_UDPTABLE_OWNER_MODULE b4;
+    MIB_UDP6TABLE_OWNER_MODULE b6;
+    memset(&b4, 0, sizeof b4);
+    memset(&b6, 0, sizeof b6);
+    b4.dwNumEntries = 1;
+    b4.table[0].dwLocalAddr = ipv4(0, 0, 0, 0);
+    b4.table[0].dwLocalPort = port_field(53);
+    b4.table[0].dwOwningPid = 0; /* Wine */
+    b6.dwNumEntries = 1;
+    b6.table[0].ucLocalAddr[15] = 1;
+    b6.table[0].dwLocalScopeId = 0;
+    b6.table[0].dwLocalPort = port_field(5353);
+    b6.table[0].dwOwningPid = 321;
+    ch_sample s = {0};
+    char err[256];
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_UDP4_MODULE, &b4, sizeof b4, &s, err, sizeof err), 0);
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_UDP6_MODULE, &b6, sizeof b6, &s, err, sizeof err), 0);
+    CHECK_INT(s.count, 2);
+    CHECK_INT(s.rows[0].proto, CH_UDP);
+    CHECK_INT(s.rows[0].state, CH_ST_UNCONN);
+    CHECK_INT(s.rows[0].local_port, 53);
+    CHECK_INT(s.rows[0].ident, 0);
+    CHECK_STR(addr(&s.rows[1].local), "::1");
+    CHECK_INT(s.rows[1].local_port, 5353);
+    CHECK_INT(s.rows[1].pid, 321);
+    CHECK(!ch_sock_has_remote(&s.rows[1]));
+    ch_sample_free(&s);
+}
+
+static void test_pid_layouts(void)
+{
+    MIB_TCPTABLE_OWNER_PID t;
+    memset(&t, 0, sizeof t);
+    t.dwNumEntries = 1;
+    t.table[0].dwState = MIB_TCP_STATE_CLOSE_WAIT;
+    t.table[0].dwLocalAddr = ipv4(192, 168, 0, 2);
+    t.table[0].dwLocalPort = port_field(1);
+    t.table[0].dwRemoteAddr = ipv4(192, 168, 0, 3);
+    t.table[0].dwRemotePort = port_field(65535);
+    t.table[0].dwOwningPid = 77;
+    ch_sample s = {0};
+    char err[256];
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_PID, &t, sizeof t, &s, err, sizeof err), 0);
+    CHECK_INT(s.rows[0].state, CH_ST_CLOSE_WAIT);
+    CHECK_INT(s.rows[0].remote_port, 65535);
+    CHECK_INT(s.rows[0].created, 0);
+    CHECK_INT(s.rows[0].pid, 77);
+    ch_sample_free(&s);
+}
+
+static void test_offload(void)
+{
+    MIB_TCPTABLE_OWNER_PID t;
+    memset(&t, 0, sizeof t);
+    t.dwNumEntries = 1;
+    t.table[0].dwState = MIB_TCP_STATE_ESTAB;
+    t.table[0].dwLocalAddr = ipv4(127, 0, 0, 1);
+    t.table[0].dwLocalPort = port_field(1000);
+    t.table[0].dwRemoteAddr = ipv4(127, 0, 0, 1);
+    t.table[0].dwRemotePort = port_field(2000);
+    ch_sample s = {0};
+    char err[256];
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_PID, &t, sizeof t, &s, err, sizeof err), 0);
+    struct {
+        MIB_TCPTABLE2 t;
+        MIB_TCPROW2 more;
+    } t2;
+    memset(&t2, 0, sizeof t2);
+    t2.t.dwNumEntries = 2;
+    MIB_TCPROW2 *rows2 = (MIB_TCPROW2 *)((char *)&t2 + offsetof(MIB_TCPTABLE2, table));
+    rows2[0].dwState = MIB_TCP_STATE_ESTAB; /* another connection: no match */
+    rows2[0].dwLocalPort = port_field(1);
+    rows2[0].dwOffloadState = TcpConnectionOffloadStateOffloaded;
+    rows2[1] = (MIB_TCPROW2){MIB_TCP_STATE_ESTAB, t.table[0].dwLocalAddr, t.table[0].dwLocalPort,
+                                  t.table[0].dwRemoteAddr, t.table[0].dwRemotePort, 0,
+                                  TcpConnectionOffloadStateInHost};
+    ch_iphlp_offload(4, &t2, sizeof t2, &s, 0);
+    CHECK_INT(s.rows[0].offload, CH_OFFLOAD_IN_HOST);
+    CHECK_STR(ch_offload_name(s.rows[0].offload), "in_host");
+    ch_sample_free(&s);
+}
+
+/* A table that doubles between every size call and fill call, grow_times times. */
+typedef struct {
+    unsigned long size;
+    int calls;
+    int grow_times;
+} growing;
+
+static unsigned long growing_fetch(void *ctx, void *buf, unsigned long *size)
+{
+    growing *g = ctx;
+    g->calls++;
+    if (g->grow_times-- > 0)
+        g->size *= 2;
+    if (buf == NULL || *size < g->size) {
+        *size = g->size;
+        return ERROR_INSUFFICIENT_BUFFER;
+    }
+    memset(buf, 0, 4);
+    return NO_ERROR;
+}
+
+static unsigned long failing_fetch(void *ctx, void *buf, unsigned long *size)
+{
+    (void)ctx, (void)buf, (void)size;
+    return ERROR_INVALID_PARAMETER;
+}
+
+static void test_fill_retry(void)
+{
+    ch_iphlp_buf b = {0};
+    growing g = {100000, 0, 3};
+    CHECK_INT(ch_iphlp_fill(growing_fetch, &g, &b), NO_ERROR);
+    CHECK(g.calls >= 2 && g.calls <= CH_IPHLP_TRIES);
+    CHECK(b.cap >= g.size);
+    /* Reused: the next fill needs one call. */
+    g.calls = 0;
+    CHECK_INT(ch_iphlp_fill(growing_fetch, &g, &b), NO_ERROR);
+    CHECK_INT(g.calls, 1);
+    /* Growing forever: bounded, transient, not a crash. */
+    g = (growing){100000, 0, 20};
+    ch_iphlp_buf_free(&b);
+    CHECK_INT(ch_iphlp_fill(growing_fetch, &g, &b), ERROR_INSUFFICIENT_BUFFER);
+    CHECK_INT(g.calls, CH_IPHLP_TRIES);
+    CHECK_INT(ch_iphlp_fill(failing_fetch, NULL, &b), ERROR_INVALID_PARAMETER);
+    ch_iphlp_buf_free(&b);
+}
+
+int main(void)
+{
+    test_tcp4_module();
+    test_tcp6_module();
+    test_udp_module();
+    test_pid_layouts();
+    test_offload();
+    test_fill_retry();
+    CHECK_INT(ch_iphlp_filetime_ms(0), 0);
+    return check_report("test_iphlp_rows");
+}
