@@ -138,6 +138,10 @@ int ch_db_open_write(const char *path, sqlite3 **out, char *err)
         snprintf(err, CH_ERR_MAX, "database path %s is a directory: expected a file", path);
         return -1;
     }
+    if (ch_path_is_foreign_link(path)) {
+        snprintf(err, CH_ERR_MAX, "database path %s is a symbolic link owned by another user: refusing to write through it", path);
+        return -1;
+    }
     if (make_parent_dirs(path, err) != 0)
         return -1;
     sqlite3 *db;

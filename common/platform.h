@@ -23,6 +23,14 @@ enum ch_path_kind { CH_PATH_MISSING, CH_PATH_FILE, CH_PATH_DIR, CH_PATH_ERROR };
 
 enum ch_path_kind ch_path_kind(const char *path);
 
+/*
+ * True when path is a symbolic link owned by somebody other than this user
+ * (or the administrator): following it would let that user point the
+ * recorder's writes at a file of their choosing. Windows: never (reparse
+ * points need privilege to create).
+ */
+int ch_path_is_foreign_link(const char *path);
+
 /* True when this process may read the file at path. */
 int ch_path_readable(const char *path);
 

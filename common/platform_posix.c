@@ -54,6 +54,12 @@ enum ch_path_kind ch_path_kind(const char *path)
     return S_ISDIR(st.st_mode) ? CH_PATH_DIR : CH_PATH_FILE;
 }
 
+int ch_path_is_foreign_link(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0;
+}
+
 int ch_path_readable(const char *path)
 {
     if (access(path, R_OK) == 0)

@@ -117,6 +117,12 @@ enum ch_path_kind ch_path_kind(const char *path)
     return code == ERROR_FILE_NOT_FOUND || code == ERROR_PATH_NOT_FOUND ? CH_PATH_MISSING : CH_PATH_ERROR;
 }
 
+int ch_path_is_foreign_link(const char *path)
+{
+    (void)path;
+    return 0;
+}
+
 int ch_path_readable(const char *path)
 {
     wchar_t *w = ch_wide_from_utf8(path);

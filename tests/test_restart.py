@@ -144,10 +144,12 @@ class RestartTest(unittest.TestCase):
         self.assertLess(time.time() - t0, 10)
         [run] = rows(db, "SELECT * FROM runs")
         self.assertEqual(run["end_reason"], "duration")
-        beats = rows(db, "SELECT * FROM heartbeats")
-        self.assertEqual(len(beats), 1)
-        self.assertGreaterEqual(beats[0]["samples"], 8)
-        self.assertLessEqual(beats[0]["samples"], 11)
+        # Slots missed on a loaded machine are skipped (and may split the
+        # heartbeat into spans), never made up: at most one sample per slot.
+        samples = rows(db, "SELECT SUM(samples) AS n FROM heartbeats")[0]["n"]
+        self.assertGreaterEqual(samples, 3)
+        self.assertLessEqual(samples, 11)
+        self.assertLess(run["ended_at"] - run["started_at"], 5000)
 
 
 class LockTest(unittest.TestCase):
@@ -210,6 +212,22 @@ class DefaultPathTest(unittest.TestCase):
         p = subprocess.run(asnobody + [record, "--once"], env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(os.path.exists(os.path.join(home, "xdg", "connhist", "connhist.db")))
+
+    def test_symlink_owned_by_another_user_is_refused(self):
+        d = scratch_dir()
+        target = os.path.join(d, "elsewhere.db")
+        link = os.path.join(d, "connhist.db")
+        os.symlink(target, link)
+        nobody = pwd.getpwnam("nobody")
+        os.lchown(link, nobody.pw_uid, nobody.pw_gid)
+        p = run_record(link, "--once")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("symbolic link owned by another user", p.stderr)
+        self.assertFalse(os.path.exists(target))
+        # A link of one's own is fine.
+        os.lchown(link, os.getuid(), os.getgid())
+        self.assertEqual(run_record(link, "--once").returncode, 0)
+        self.assertTrue(os.path.exists(target))
 
     def test_connhist_db_variable(self):
         db = os.path.join(scratch_dir(), "env.db")
