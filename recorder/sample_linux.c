@@ -34,6 +34,7 @@ struct ch_sampler {
     uint32_t seq;
     char *buf;
     const char *note; /* pending ch_sampler_next_note */
+    char fallback_note[160];
     bool noted_intr, noted_overrun; /* each trouble is noted once per run */
 };
 
@@ -175,6 +176,31 @@ static int netlink_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
     return 0;
 }
 
+/* Errors that mean sock_diag is not allowed or not there, as opposed to a
+ * dump that failed this time (an overrun, a dump interrupted again and again). */
+static bool is_refusal(int e)
+{
+    return e == EPERM || e == EACCES || e == EPROTONOSUPPORT || e == EAFNOSUPPORT || e == ENOENT ||
+           e == EOPNOTSUPP || e == EINVAL;
+}
+
+/* Proves the kernel answers before relying on it: a refusal ends the proof
+ * at once, a transient failure is tried again. Returns 0, or -1 (errno set). */
+static int probe_netlink(ch_sampler *s, char *err, size_t errn)
+{
+    int rc = -1;
+    for (int attempt = 0; rc != 0 && attempt < 3; attempt++) {
+        ch_sample probe = {0};
+        rc = netlink_take(s, &probe, err, errn);
+        int saved = errno;
+        ch_sample_free(&probe);
+        errno = saved;
+        if (rc != 0 && is_refusal(errno))
+            break;
+    }
+    return rc;
+}
+
 ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
 {
     ch_sampler *s = calloc(1, sizeof *s);
@@ -186,17 +212,17 @@ ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
     if (force == NULL || strcmp(force, "netlink") == 0) {
         s->buf = malloc(RECV_BUF_SIZE);
         s->fd = s->buf ? netlink_open() : -1;
-        if (s->fd >= 0) {
-            /* Prove the kernel answers before relying on it. */
-            ch_sample probe = {0};
-            if (netlink_take(s, &probe, err, errn) != 0) {
-                close(s->fd);
-                s->fd = -1;
-            }
-            ch_sample_free(&probe);
+        if (s->fd >= 0 && probe_netlink(s, err, errn) != 0) {
+            int saved = errno;
+            close(s->fd);
+            s->fd = -1;
+            errno = saved;
         }
-        if (s->fd < 0 && force == NULL)
-            s->note = "netlink sock_diag refused: sampled /proc/net";
+        if (s->fd < 0 && force == NULL) {
+            snprintf(s->fallback_note, sizeof s->fallback_note, "netlink sock_diag %s (%s): sampled /proc/net",
+                     is_refusal(errno) ? "refused" : "kept failing", strerror(errno));
+            s->note = s->fallback_note;
+        }
         if (s->fd < 0 && force != NULL) {
             snprintf(err, errn, "netlink sock_diag is not available: %s", strerror(errno));
             ch_sampler_close(s);
