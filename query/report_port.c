@@ -2,13 +2,52 @@
  * port N: which process held local port N, at any past moment. Every
  * lifetime on that local port (TCP and UDP, listeners and connections)
  * overlapping the window, oldest first; the port itself is a filter that
- * the command line set (local_port), so it shows in the header.
+ * the command line set (local_port), so it shows in the header. Then the
+ * port ranges N lay in over the window (the ephemeral range, reserved
+ * blocks), so a reader can tell an ephemeral client port from a reserved
+ * or fixed one at the time it was used.
  */
 #include "lifetime_list.h"
+#include "rowjson.h"
+#include "stream.h"
+
+static cJSON *range_row(sqlite3_stmt *st)
+{
+    cJSON *r = cJSON_CreateObject();
+    json_add_text_col(r, "proto", st, 0);
+    json_add_text_col(r, "kind", st, 1);
+    json_add_int_col(r, "first_port", st, 2);
+    json_add_int_col(r, "last_port", st, 3);
+    json_add_int_col(r, "token", st, 4);
+    json_add_time_col(r, "first_seen", st, 5);
+    json_add_time_col(r, "last_seen", st, 6);
+    json_add_time_col(r, "closed_at", st, 7);
+    return r;
+}
+
+static int port_ranges(query_ctx *c)
+{
+    const query_filters *f = &c->o->f;
+    qsql q;
+    qsql_init(&q, c->db);
+    qsql_add(&q, "SELECT proto, kind, first_port, last_port, token, first_seen, last_seen, closed_at"
+                 " FROM port_ranges WHERE 1");
+    qsql_int(&q, " AND first_port <= ?", f->local_port);
+    qsql_int(&q, " AND last_port >= ?", f->local_port);
+    qsql_int(&q, " AND first_seen <= ?", f->until);
+    if (f->given & OPT_SINCE)
+        qsql_int(&q, " AND (closed_at IS NULL OR closed_at >= ?)", f->since);
+    if (f->given & OPT_PROTO)
+        qsql_text(&q, " AND proto = ?", f->proto);
+    qsql_add(&q, " ORDER BY first_seen, range_id");
+    return stream_list(c, "ranges", false, &q, range_row, "selecting port ranges");
+}
 
 int report_port(query_ctx *c, cJSON *header)
 {
     qsql q;
     lifetime_select(&q, c->db, &c->o->f, FILTER_WINDOW);
-    return lifetime_report(c, header, &q);
+    if (lifetime_report(c, header, &q) != 0)
+        return -1;
+    return port_ranges(c);
 }

@@ -15,11 +15,14 @@
 #include "options.h"
 #include "platform.h"
 #include "procs.h"
+#include "ports.h"
 #include "retention.h"
 #include "sample.h"
 #include "store.h"
 #include "timeutil.h"
 #include "tracker.h"
+
+#define PORT_CHECK_MS 60000 /* port ranges change rarely: a minute is plenty */
 
 static void log_msg(const char *fmt, ...)
 {
@@ -44,6 +47,7 @@ typedef struct {
     ch_sample sample;
     ch_events queue;
     ch_retention *retention; /* NULL: keep everything */
+    ch_ports *ports;         /* port ranges in force */
     int64_t last_sample;     /* newest sample taken (this run or the previous one) */
     int64_t last_sample_mono; /* monotonic time of last_sample; 0: taken by an earlier run */
     int64_t last_wall, last_mono; /* both clocks at the previous tick; 0: none yet */
@@ -107,12 +111,28 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
     }
     if (ch_store_begin_run(r->store, run, r->err, sizeof r->err) != 0)
         return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+    r->ports = ch_ports_new(r->db, r->opt.watch, r->opt.nwatch, PORT_CHECK_MS);
+    if (r->ports == NULL)
+        return fprintf(stderr, "connhist-record: out of memory\n"), 1;
     if (r->opt.retain_ms > 0) {
         r->retention = ch_retention_new(r->db, r->opt.retain_ms, ch_store_run_id(r->store));
         if (r->retention == NULL)
             return fprintf(stderr, "connhist-record: cannot prepare pruning: %s\n", sqlite3_errmsg(r->db)), 1;
     }
     return 0;
+}
+
+/* Checks the port ranges in force when a check is due; what cannot be read
+ * is logged and noted in the run once, and retried at the next check. */
+static void check_ports(recorder *r)
+{
+    const char *note = NULL;
+    if (ch_ports_step(r->ports, ch_now_ms(), &note, r->err, sizeof r->err) != 0)
+        log_msg("%s", r->err);
+    if (note != NULL) {
+        log_msg("%s", note);
+        ch_store_note(r->store, note);
+    }
 }
 
 /* One pruning batch when one is due; failures are logged and retried later. */
@@ -246,6 +266,7 @@ static const char *run_loop(recorder *r)
     for (;;) {
         tick(r);
         prune(r);
+        check_ports(r);
         if (r->opt.once)
             return "once";
         /* Missed slots are skipped, never made up in a burst. */
@@ -285,6 +306,7 @@ static int finish(recorder *r, const char *reason)
 static void cleanup(recorder *r)
 {
     ch_retention_free(r->retention);
+    ch_ports_free(r->ports);
     ch_store_close(r->store);
     if (r->db != NULL)
         sqlite3_close(r->db);

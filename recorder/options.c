@@ -15,7 +15,8 @@
 
 static const char usage[] =
     "usage: connhist-record [--db PATH] [--interval DURATION] [--once] [--duration DURATION]\n"
-    "                       [--retain DURATION] [--sampler netlink|procfs] [--verbose]\n"
+    "                       [--retain DURATION] [--reservation PROTO:FIRST:COUNT]...\n"
+    "                       [--sampler netlink|procfs] [--verbose]\n"
     "\n"
     "Samples this machine's TCP and UDP sockets and records their lifetimes in a\n"
     "SQLite database (read it with connhist-query or the sqlite3 shell).\n"
@@ -27,6 +28,8 @@ static const char usage[] =
     "  --once               take one sample, reconcile with the database, exit\n"
     "  --duration DURATION  stop after that long (default: until SIGINT/SIGTERM)\n"
     "  --retain DURATION    delete closed lifetimes older than that (e.g. 90d; default: keep all)\n"
+    "  --reservation P:F:N  a port block to watch for a persistent reservation (Windows),\n"
+    "                       e.g. tcp:5000:20; may be repeated. Linux records its reserved ports anyway\n"
     "  --sampler NAME       force netlink or procfs (default: netlink, else procfs)\n"
     "  --verbose            one line per sample on stderr\n"
     "  --help, --version\n";
@@ -87,6 +90,11 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
             rc = parse_duration_opt("--interval", v, MIN_INTERVAL_MS, MAX_INTERVAL_MS, &interval);
         } else if ((v = value_of(argc, argv, &i, "--duration")) != NULL) {
             rc = parse_duration_opt("--duration", v, 1, INT64_MAX / 4, &o->duration_ms);
+        } else if ((v = value_of(argc, argv, &i, "--reservation")) != NULL) {
+            if (o->nwatch == CH_MAX_WATCH)
+                return bad("--reservation", v, "at most 64 blocks");
+            if (ch_port_block_parse(v, &o->watch[o->nwatch++]) != 0)
+                return bad("--reservation", v, "PROTO:FIRST:COUNT, e.g. tcp:5000:20");
         } else if ((v = value_of(argc, argv, &i, "--retain")) != NULL) {
             rc = parse_duration_opt("--retain", v, 60000, INT64_MAX / 4, &o->retain_ms);
         } else if ((v = value_of(argc, argv, &i, "--sampler")) != NULL) {

@@ -7,6 +7,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ports.h"
+
+#define CH_MAX_WATCH 64
+
 typedef struct {
     const char *db;          /* NULL: the default path */
     int64_t interval_ms;
@@ -14,6 +18,8 @@ typedef struct {
     int64_t duration_ms;     /* 0: until stopped */
     int64_t retain_ms;       /* 0: keep everything */
     const char *sampler;     /* NULL: best available */
+    ch_port_block watch[CH_MAX_WATCH]; /* --reservation blocks */
+    size_t nwatch;
     bool verbose;
 } ch_record_options;
 

@@ -125,6 +125,24 @@ CREATE TABLE IF NOT EXISTS prunes (
     lifetimes    INTEGER NOT NULL     -- lifetimes deleted by this run
 );
 
+-- Port ranges in force over time: the ephemeral range the OS gives client
+-- ports from, and reserved blocks (Linux ip_local_reserved_ports; Windows
+-- persistent reservations of the blocks given with --reservation). Checked
+-- every minute; a row per range from the check that first saw it to the
+-- check that found it gone, like a lifetime.
+CREATE TABLE IF NOT EXISTS port_ranges (
+    range_id     INTEGER PRIMARY KEY,
+    proto        TEXT NOT NULL CHECK (proto IN ('tcp', 'udp')),
+    kind         TEXT NOT NULL CHECK (kind IN ('ephemeral', 'reserved')),
+    first_port   INTEGER NOT NULL,
+    last_port    INTEGER NOT NULL,    -- inclusive
+    token        INTEGER,             -- Windows reservation token; NULL elsewhere
+    first_seen   INTEGER NOT NULL,    -- first check that saw it in force
+    last_seen    INTEGER,             -- last check that saw it; NULL while in force, or unknown
+    closed_at    INTEGER              -- first check that found it gone; NULL while in force
+);
+CREATE INDEX IF NOT EXISTS port_ranges_ports ON port_ranges(first_port, last_port);
+
 -- The newest committed sample of any run: open lifetimes were still seen
 -- then. (Open rows are not rewritten on every sample; this is their last_seen.)
 CREATE VIEW IF NOT EXISTS v_last_sample AS

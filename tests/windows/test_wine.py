@@ -58,7 +58,8 @@ class WineRecordTest(unittest.TestCase):
         cls.dir = tempfile.TemporaryDirectory()
         cls.db = os.path.join(cls.dir.name, "sub", "connhist.db")
         cls.first = run_exe("connhist-record.exe", "--once", "--db", wine_path(cls.db))
-        cls.second = run_exe("connhist-record.exe", "--once", "--db", wine_path(cls.db))
+        cls.second = run_exe("connhist-record.exe", "--once", "--db", wine_path(cls.db),
+                             "--reservation", "tcp:5000:20", "--reservation", "udp:6000:4")
 
     @classmethod
     def tearDownClass(cls):
@@ -87,6 +88,15 @@ class WineRecordTest(unittest.TestCase):
         # Wine 8 lacks GetOwnerModuleFrom*Entry: said once per run, in the log and the run row.
         self.assertIn("GetOwnerModuleFromTcpEntry", runs[0]["notes"] or "")
         self.assertEqual(self.first.stderr.decode().count("GetOwnerModuleFromTcpEntry"), 1)
+
+    def test_reservations_without_lookup_functions(self):
+        # Wine 8 exports no LookupPersistent*PortReservation: noted once, nothing
+        # made up; the ephemeral range has no documented call and stays unknown.
+        self.assertEqual(self.second.returncode, 0, self.second.stderr.decode(errors="replace"))
+        runs = self.rows("SELECT * FROM runs ORDER BY run_id")
+        self.assertIn("LookupPersistent*PortReservation is not available", runs[1]["notes"] or "")
+        self.assertEqual(self.second.stderr.decode().count("LookupPersistent"), 1)
+        self.assertEqual(self.rows("SELECT * FROM port_ranges"), [])
 
     def test_open_lifetimes_match_host_tables(self):
         host = ss_ports()
