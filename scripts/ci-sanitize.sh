@@ -66,7 +66,8 @@ asan_job() {
 
 valgrind_job() {
     dir=build-valgrind
-    CC=gcc cmake -S . -B "$dir" -DCONNHIST_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    CC=gcc cmake -S . -B "$dir" -DCONNHIST_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCONNHIST_PY_TEST_TIMEOUT=3600 >/dev/null
     nice cmake --build "$dir" -j2 >/dev/null
     logs="$root/$dir/valgrind"
     rm -rf "$logs"

@@ -91,6 +91,11 @@ def run(program, *args, cwd=None, timeout=60):
     return p.returncode, p.stdout, p.stderr
 
 
+def sampled(values):
+    """All values; every third under a slow wrapper (valgrind), so it ends in minutes."""
+    return values[::3] if WRAPPER else values
+
+
 def spellings(opt, value):
     """"--opt value" and "--opt=value"; one of them under a slow wrapper (valgrind)."""
     both = [[opt, value], [opt + b"=" + value]]
@@ -148,12 +153,12 @@ class QueryOptionTest(Checks):
     def test_every_filter_value(self):
         tried = 0
         for opt, values, report in QUERY_VALUES:
-            for v in values:
+            for v in sampled(values):
                 for args in spellings(opt, v):
                     with self.subTest(args=[a[:40] for a in args]):
                         self.bad(report, *args, needle=b"'" + as_named(v) + b"'")
                         tried += 1
-        self.assertGreater(tried, 200)
+        self.assertGreater(tried, 60 if WRAPPER else 200)
 
     def test_missing_values_name_the_option(self):
         for opt, _, report in QUERY_VALUES:
@@ -161,7 +166,7 @@ class QueryOptionTest(Checks):
                 self.bad(report, opt, needle=opt)
 
     def test_report_arguments(self):
-        cases = [(b"at", v) for v in TIMES] + [(b"port", v) for v in PORTS] + [(b"process", b"")]
+        cases = [(b"at", v) for v in sampled(TIMES)] + [(b"port", v) for v in sampled(PORTS)] + [(b"process", b"")]
         for report, v in cases:
             with self.subTest(report=report, value=v[:40]):
                 self.bad(report, v, needle=b"'" + as_named(v) + b"'")
@@ -214,12 +219,12 @@ class RecordOptionTest(Checks):
     def test_every_option_value(self):
         tried = 0
         for opt, values in self.options():
-            for v in values:
+            for v in sampled(values):
                 for args in spellings(opt, v):
                     with self.subTest(args=[a[:40] for a in args]):
                         self.bad(*args, needle=b"'" + as_named(v) + b"'")
                         tried += 1
-        self.assertGreater(tried, 50)
+        self.assertGreater(tried, 20 if WRAPPER else 50)
 
     def test_missing_values_and_empty_db(self):
         for opt, _ in self.options():

@@ -692,7 +692,9 @@ class SoakTest(unittest.TestCase):
         # Memory: after warm-up (the page cache fills), flat to within 2 MiB.
         settled = rss[len(rss) // 3:]
         warm, late = max(settled[:len(settled) // 3]), max(settled[-len(settled) // 3:])
-        self.assertLess(late - warm, 2048, f"resident memory grew: {rss} KiB")
+        # (AddressSanitizer holds freed memory in quarantine: resident size says nothing there.)
+        if os.environ.get("CONNHIST_SANITIZER") != "asan":
+            self.assertLess(late - warm, 2048, f"resident memory grew: {rss} KiB")
         open_now = rows(db, "SELECT count(*) AS n FROM lifetimes WHERE closed_at IS NULL"
                         " AND (local_port = ? OR remote_port = ?)", (l.getsockname()[1],) * 2)[0]["n"]
         self.assertEqual(open_now, len(conns) * 2 + 1)
