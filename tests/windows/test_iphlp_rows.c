@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "iphlp_rows.h"
+#include "win_text.h"
 
 static char text[CH_ADDR_TEXT];
 
@@ -269,8 +270,27 @@ static void test_fill_retry(void)
     ch_iphlp_buf_free(&b);
 }
 
+/* Process names and paths come as UTF-16: non-ASCII must reach the database as UTF-8. */
+static void test_utf16_text(void)
+{
+    /* "café-日本😀.exe": a Latin-1 letter, two CJK ideographs, a surrogate pair */
+    const wchar_t name[] = {'c', 'a', 'f', 0x00e9, '-', 0x65e5, 0x672c, 0xd83d, 0xde00, '.', 'e', 'x', 'e', 0};
+    char *u = ch_utf8_from_wide(name, -1);
+    CHECK_STR(u, "caf\xc3\xa9-\xe6\x97\xa5\xe6\x9c\xac\xf0\x9f\x98\x80.exe");
+    free(u);
+    const wchar_t lone[] = {'a', 0xd800, 'b', 0}; /* an unpaired surrogate */
+    u = ch_utf8_from_wide(lone, -1);
+    CHECK_STR(u, "a\xef\xbf\xbd" "b");
+    free(u);
+    wchar_t *w = ch_wide_from_utf8("caf\xc3\xa9");
+    CHECK(w != NULL && w[3] == 0x00e9 && w[4] == 0);
+    free(w);
+    CHECK(ch_wide_from_utf8("bad \xff") == NULL);
+}
+
 int main(void)
 {
+    test_utf16_text();
     test_tcp4_module();
     test_tcp6_module();
     test_udp_module();
