@@ -8,13 +8,16 @@
 #include "diag_parse.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
+#include <linux/tcp.h>
 
 /* Converts one inet_diag_msg into a neutral row. */
 static void diag_to_row(const struct inet_diag_msg *m, int tcp, ch_sock *row)
@@ -34,6 +37,44 @@ static void diag_to_row(const struct inet_diag_msg *m, int tcp, ch_sock *row)
     row->ident = (uint64_t)m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32;
     row->inode = m->idiag_inode;
     row->uid = m->idiag_uid;
+}
+
+/* Reads a 64-bit counter at off inside an attribute payload of len bytes,
+ * or -1 when an older kernel's shorter tcp_info does not reach it. */
+static int64_t counter_at(const unsigned char *p, size_t len, size_t off)
+{
+    uint64_t v;
+    if (off + sizeof v > len)
+        return -1;
+    memcpy(&v, p + off, sizeof v);
+    return v > INT64_MAX ? -1 : (int64_t)v;
+}
+
+/*
+ * Reads the attributes after the inet_diag_msg of a message of msg_len
+ * bytes: the protocol (destroy events carry INET_DIAG_PROTOCOL; dumps do
+ * not, *proto is left alone) and, from INET_DIAG_INFO (struct tcp_info),
+ * the TCP byte counters. Attribute lengths are checked like message lengths.
+ */
+static void read_attributes(const struct nlmsghdr *h, size_t msg_len, int *proto, ch_sock *row)
+{
+    size_t off = NLMSG_LENGTH(NLMSG_ALIGN(sizeof(struct inet_diag_msg)));
+    const unsigned char *base = (const unsigned char *)h;
+    while (off + sizeof(struct rtattr) <= msg_len) {
+        struct rtattr a;
+        memcpy(&a, base + off, sizeof a);
+        if (a.rta_len < sizeof a || a.rta_len > msg_len - off)
+            return;
+        const unsigned char *data = base + off + RTA_LENGTH(0);
+        size_t len = a.rta_len - RTA_LENGTH(0);
+        if (a.rta_type == INET_DIAG_PROTOCOL && len >= 1 && proto != NULL)
+            *proto = data[0];
+        else if (a.rta_type == INET_DIAG_INFO && row->proto == CH_TCP) {
+            row->bytes_sent = counter_at(data, len, offsetof(struct tcp_info, tcpi_bytes_acked));
+            row->bytes_received = counter_at(data, len, offsetof(struct tcp_info, tcpi_bytes_received));
+        }
+        off += RTA_ALIGN(a.rta_len);
+    }
 }
 
 /* Handles one whole message of msg_len bytes. Returns a CH_DIAG_* code. */
@@ -62,7 +103,47 @@ static int one_message(ch_diag_dump *d, const struct nlmsghdr *h, size_t msg_len
         return CH_DIAG_ERROR;
     }
     diag_to_row(NLMSG_DATA(h), d->tcp, row);
+    read_attributes(h, msg_len, NULL, row);
     return CH_DIAG_MORE;
+}
+
+/* One destroy event: a row when it is a TCP or UDP socket. Returns 0, or -1
+ * when the row could not be stored. */
+static int one_event(const struct nlmsghdr *h, size_t msg_len, ch_sample *out)
+{
+    if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || msg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+        return 0;
+    int proto = 0;
+    ch_sock probe = {.proto = CH_TCP};
+    read_attributes(h, msg_len, &proto, &probe);
+    if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+        return 0; /* UDP-Lite shares the UDP groups; no protocol: not ours */
+    ch_sock *row = ch_sample_add(out);
+    if (row == NULL)
+        return -1;
+    diag_to_row(NLMSG_DATA(h), proto == IPPROTO_TCP, row);
+    read_attributes(h, msg_len, NULL, row);
+    return 0;
+}
+
+int ch_diag_parse_events(const void *buf, size_t len, ch_sample *out)
+{
+    const char *p = buf;
+    size_t left = len;
+    while (left >= sizeof(struct nlmsghdr)) {
+        const struct nlmsghdr *h = (const struct nlmsghdr *)p;
+        size_t msg_len = h->nlmsg_len;
+        if (msg_len < sizeof(struct nlmsghdr) || msg_len > left)
+            break;
+        if (one_event(h, msg_len, out) != 0)
+            return -1;
+        size_t step = NLMSG_ALIGN(msg_len);
+        if (step >= left)
+            break;
+        p += step;
+        left -= step;
+    }
+    return 0;
 }
 
 int ch_diag_parse(ch_diag_dump *d, const void *buf, size_t len, ch_sample *out)

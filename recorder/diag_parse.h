@@ -33,4 +33,12 @@ enum { CH_DIAG_ERROR = -1, CH_DIAG_MORE = 0, CH_DIAG_DONE = 1 };
  */
 int ch_diag_parse(ch_diag_dump *d, const void *buf, size_t len, ch_sample *out);
 
+/*
+ * Parses one buffer of sock_diag destroy events (multicast, unsolicited)
+ * and appends a row for each TCP or UDP socket destroyed, with its final
+ * byte counters when the event carried tcp_info. Inode and uid are 0 in
+ * these events. Returns 0, or -1 when out of memory.
+ */
+int ch_diag_parse_events(const void *buf, size_t len, ch_sample *out);
+
 #endif

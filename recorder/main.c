@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "closes.h"
 #include "db.h"
+#include "message.h"
 #include "host.h"
 #include "options.h"
 #include "platform.h"
@@ -30,10 +32,20 @@ static void log_msg(const char *fmt, ...)
     ch_format_time(ch_now_ms(), when);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "connhist-record: %s ", when);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char prefix[CH_TIME_TEXT + 32];
+    snprintf(prefix, sizeof prefix, "connhist-record: %s ", when);
+    ch_vmessage(stderr, prefix, fmt, ap);
     va_end(ap);
+}
+
+/* A one-line error at start (values are escaped: see message.h); returns the exit code 1. */
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ch_vmessage(stderr, "connhist-record: ", fmt, ap);
+    va_end(ap);
+    return 1;
 }
 
 typedef struct {
@@ -47,6 +59,9 @@ typedef struct {
     ch_sample sample;
     ch_events queue;
     ch_retention *retention; /* NULL: keep everything */
+    ch_closes *closes;       /* announcements of closed sockets; NULL: not available */
+    int64_t overruns_stored; /* ch_closes_overruns as last written to the run row */
+    bool resync;             /* announcements were lost: sample again now */
     ch_ports *ports;         /* port ranges in force */
     int64_t last_sample;     /* newest sample taken (this run or the previous one) */
     int64_t last_sample_mono; /* monotonic time of last_sample; 0: taken by an earlier run */
@@ -62,20 +77,40 @@ static int start(recorder *r)
     if (r->opt.db != NULL)
         snprintf(r->db_path, sizeof r->db_path, "%s", r->opt.db);
     else if (ch_default_db_path(r->db_path, sizeof r->db_path, r->err) != 0)
-        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+        return fail("%s", r->err);
     if (ch_db_open_write(r->db_path, &r->db, r->err) != 0)
-        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+        return fail("%s", r->err);
     /* Never block a tick for long on a lock: retry on the next one instead. */
     int64_t wait = r->opt.once ? 10000 : r->opt.interval_ms / 2;
     sqlite3_busy_timeout(r->db, (int)(wait < 100 ? 100 : wait > 5000 ? 5000 : wait));
     r->sampler = ch_sampler_open(r->opt.sampler, r->err, sizeof r->err);
     if (r->sampler == NULL)
-        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+        return fail("%s", r->err);
     r->store = ch_store_open(r->db, r->err, sizeof r->err);
     r->procs = ch_procs_new();
     if (r->store == NULL || r->procs == NULL)
-        return fprintf(stderr, "connhist-record: %s\n", r->store ? "out of memory" : r->err), 1;
+        return fail("%s", r->store ? "out of memory" : r->err);
     return 0;
+}
+
+/*
+ * Listens for the sockets the OS destroys, where it announces them (sample
+ * with netlink only: /proc/net means sock_diag is refused). What cannot be
+ * had is logged and noted in the run once; sampling goes on without it.
+ */
+static void open_closes(recorder *r)
+{
+    char why[CH_ERR_MAX], note[CH_ERR_MAX + 80];
+    if (strcmp(ch_sampler_name(r->sampler), "procfs") == 0)
+        return;
+    r->closes = ch_closes_open(why, sizeof why);
+    if (r->closes != NULL) {
+        ch_store_event_overruns(r->store, 0);
+        return;
+    }
+    snprintf(note, sizeof note, "no announcements of closed sockets (%s): sampled only", why);
+    log_msg("note: %s", note);
+    ch_store_note(r->store, note);
 }
 
 /*
@@ -87,18 +122,18 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
 {
     ch_history h;
     if (ch_store_history(r->store, run->host, run->boot_id, &h, r->err, sizeof r->err) != 0)
-        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+        return fail("%s", r->err);
     if (h.live_pid != 0 && ch_host_recorder_alive(h.live_pid)) {
-        fprintf(stderr, "connhist-record: another connhist-record (pid %lld) is writing %s: stop it first\n",
+        fail("another connhist-record (pid %lld) is writing %s: stop it first",
                 (long long)h.live_pid, r->db_path);
         return 1;
     }
     r->tracker = ch_tracker_new(h.next_lifetime_id);
     if (r->tracker == NULL)
-        return fprintf(stderr, "connhist-record: out of memory\n"), 1;
+        return fail("out of memory");
     r->last_sample = h.last_sample;
     if (ch_store_load_open(r->store, r->tracker, run->ident_is_cookie, r->err, sizeof r->err) != 0)
-        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+        return fail("%s", r->err);
     int rebooted = h.boot_id[0] != '\0' && run->boot_id != NULL && strcmp(h.boot_id, run->boot_id) != 0;
     if (rebooted && ch_tracker_count(r->tracker) > 0) {
         /* Sockets cannot outlive a reboot: they were gone by boot time. */
@@ -107,17 +142,18 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
             gone = h.last_sample + 1;
         log_msg("the machine rebooted since the last run: closing %zu open lifetimes", ch_tracker_count(r->tracker));
         if (ch_tracker_close_all(r->tracker, h.last_sample, gone, "reboot", &r->queue) != 0)
-            return fprintf(stderr, "connhist-record: out of memory\n"), 1;
+            return fail("out of memory");
     }
     if (ch_store_begin_run(r->store, run, r->err, sizeof r->err) != 0)
-        return fprintf(stderr, "connhist-record: %s\n", r->err), 1;
+        return fail("%s", r->err);
+    open_closes(r);
     r->ports = ch_ports_new(r->db, r->opt.watch, r->opt.nwatch, PORT_CHECK_MS);
     if (r->ports == NULL)
-        return fprintf(stderr, "connhist-record: out of memory\n"), 1;
+        return fail("out of memory");
     if (r->opt.retain_ms > 0) {
         r->retention = ch_retention_new(r->db, r->opt.retain_ms, ch_store_run_id(r->store));
         if (r->retention == NULL)
-            return fprintf(stderr, "connhist-record: cannot prepare pruning: %s\n", sqlite3_errmsg(r->db)), 1;
+            return fail("cannot prepare pruning: %s", sqlite3_errmsg(r->db));
     }
     return 0;
 }
@@ -208,11 +244,56 @@ static int64_t sample_time(recorder *r, int64_t mono)
     return r->last_sample + (since > 0 ? since : 1);
 }
 
+/* Announcements read for an overrun: counted in the run row, noted once. */
+static void count_overruns(recorder *r)
+{
+    int64_t n = ch_closes_overruns(r->closes);
+    if (n == r->overruns_stored)
+        return;
+    if (r->overruns_stored == 0) {
+        const char *note = "announcements of closed sockets overran their queue: resynchronised with a full dump"
+                           " (runs.event_overruns counts them)";
+        log_msg("note: %s", note);
+        ch_store_note(r->store, note);
+    }
+    if (ch_store_event_overruns(r->store, n) == 0)
+        r->overruns_stored = n;
+}
+
+/*
+ * Hands the closes announced since the last sample to the tracker. Their
+ * times are clamped into (last sample, at]: an announcement read just after
+ * a wall clock step must not land outside the interval it belongs to.
+ */
+static void take_closes(recorder *r, int64_t at)
+{
+    if (r->closes == NULL)
+        return;
+    if (ch_closes_take_overrun(r->closes))
+        r->resync = true;
+    size_t n;
+    const ch_closed *c = ch_closes_closed(r->closes, &n);
+    int64_t lo = r->last_sample >= 0 ? r->last_sample + 2 : 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t when = c[i].at < lo ? lo : c[i].at;
+        if (when > at)
+            when = at;
+        if (ch_tracker_destroyed(r->tracker, &c[i].sock, when, r->last_sample, &r->queue) != 0) {
+            log_msg("out of memory while tracking closed sockets");
+            break;
+        }
+    }
+    ch_closes_clear(r->closes);
+}
+
 /* One tick: sample, diff, write. Errors are logged once per streak. */
 static void tick(recorder *r)
 {
+    if (r->closes != NULL)
+        ch_closes_wait(r->closes, 0); /* what was announced up to this sample */
     int64_t t0 = ch_mono_ms();
     int64_t at = sample_time(r, t0);
+    take_closes(r, at);
     if (ch_sampler_take(r->sampler, &r->sample, r->err, sizeof r->err) != 0) {
         take_notes(r);
         if (!r->sample_failing++)
@@ -244,19 +325,39 @@ static void tick(recorder *r)
         log_msg("writing to %s works again after %d failed attempts", r->db_path, r->write_failing);
         r->write_failing = 0;
     }
+    if (r->closes != NULL)
+        count_overruns(r);
+    r->resync = false; /* this sample was a full one */
     if (r->opt.verbose)
         log_msg("sample: %zu sockets, %zu changes, %zu queued, %lld ms", r->sample.count, changes, r->queue.count,
                 (long long)(ch_mono_ms() - t0));
 }
 
-/* Sleeps until the monotonic deadline, or until a stop is requested. */
-static void sleep_until(int64_t deadline)
+/* Resyncs after overruns come at most this often, so a storm of closes
+ * cannot keep the recorder dumping back to back. */
+#define RESYNC_MIN_MS 100
+
+/*
+ * Sleeps until the monotonic deadline, or until a stop is requested,
+ * reading announcements of closed sockets meanwhile. When some were lost
+ * (an overrun), it returns early so that a full sample resynchronises.
+ */
+static void sleep_until(recorder *r, int64_t deadline)
 {
     while (!ch_host_stop_requested()) {
+        if (r->closes != NULL && !r->resync && ch_closes_take_overrun(r->closes))
+            r->resync = true;
+        if (r->resync) {
+            int64_t soonest = r->last_sample_mono + RESYNC_MIN_MS;
+            deadline = deadline < soonest ? deadline : soonest;
+        }
         int64_t left = deadline - ch_mono_ms();
         if (left <= 0)
             return;
-        ch_host_sleep_ms(left);
+        if (r->closes != NULL)
+            ch_closes_wait(r->closes, left);
+        else
+            ch_host_sleep_ms(left);
     }
 }
 
@@ -269,14 +370,16 @@ static const char *run_loop(recorder *r)
         check_ports(r);
         if (r->opt.once)
             return "once";
-        /* Missed slots are skipped, never made up in a burst. */
+        /* Missed slots are skipped, never made up in a burst; a resync
+         * ahead of its slot (after an overrun) keeps the slot. */
         int64_t now = ch_mono_ms();
-        next += r->opt.interval_ms;
+        if (next <= now)
+            next += r->opt.interval_ms;
         if (next <= now)
             next += ((now - next) / r->opt.interval_ms + 1) * r->opt.interval_ms;
         if (r->opt.duration_ms > 0 && next - start > r->opt.duration_ms)
             return "duration";
-        sleep_until(next);
+        sleep_until(r, next);
         if (ch_host_stop_requested())
             return "signal";
     }
@@ -307,6 +410,7 @@ static void cleanup(recorder *r)
 {
     ch_retention_free(r->retention);
     ch_ports_free(r->ports);
+    ch_closes_close(r->closes);
     ch_store_close(r->store);
     if (r->db != NULL)
         sqlite3_close(r->db);

@@ -82,6 +82,8 @@ int ch_procnet_parse_line(const char *line, int proto, int family, ch_sock *out)
     if (strncmp(p, "sl", 2) == 0)
         return 0;
     memset(out, 0, sizeof *out);
+    out->bytes_sent = out->bytes_received = -1; /* /proc/net has no byte counters */
+    out->offload = -1;                          /* nor offload states (a Windows notion) */
     out->proto = (uint8_t)proto;
     skip_field(&p); /* "N:" slot number */
     skip_spaces(&p);

@@ -52,6 +52,7 @@ ch_sock *ch_sample_add(ch_sample *s)
     ch_sock *row = &s->rows[s->count++];
     memset(row, 0, sizeof *row);
     row->offload = -1;
+    row->bytes_sent = row->bytes_received = -1;
     return row;
 }
 

@@ -60,6 +60,10 @@ typedef struct {
     int8_t offload;       /* enum ch_offload; -1 when unknown (ch_sample_add sets -1) */
     const char *module;   /* owner module (e.g. a service hosted by svchost.exe); NULL when unknown */
     const char *module_path; /* both owned by the sampler, valid until it is closed */
+    /* TCP byte counters (Linux tcp_info: bytes acked by the peer, bytes
+     * received); -1 when not reported (UDP, /proc/net, Windows). */
+    int64_t bytes_sent;
+    int64_t bytes_received;
 } ch_sock;
 
 /* TCP connection offload states (Windows TCP_CONNECTION_OFFLOAD_STATE). */

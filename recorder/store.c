@@ -39,12 +39,17 @@ static const char *const statement_sql[ST_COUNT] = {
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_OPEN] = "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr, local_port,"
                 " remote_addr, remote_port, state, states, first_seen, pid, proc_start, holders, uid, inode, cookie,"
-                " local_scope, remote_scope, created_at, offload_state, owner_module, owner_module_path)"
+                " local_scope, remote_scope, created_at, offload_state, owner_module, owner_module_path,"
+                " bytes_sent, bytes_received, opened_after, seen_by)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-                " ?17, ?18, ?19, ?20, ?21, ?22)",
-    [ST_STATE] = "UPDATE lifetimes SET state = ?2, states = states || ',' || ?2 WHERE lifetime_id = ?1",
+                " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+    [ST_STATE] = "UPDATE lifetimes SET state = ?2, states = states || ',' || ?2,"
+                 " bytes_sent = COALESCE(?3, bytes_sent), bytes_received = COALESCE(?4, bytes_received)"
+                 " WHERE lifetime_id = ?1",
     [ST_CHANGE] = "INSERT OR IGNORE INTO state_changes(lifetime_id, at, state) VALUES (?1, ?2, ?3)",
-    [ST_CLOSE] = "UPDATE lifetimes SET last_seen = ?2, closed_at = ?3, close_reason = ?4"
+    [ST_CLOSE] = "UPDATE lifetimes SET last_seen = ?2, closed_at = ?3, close_reason = ?4,"
+                 " bytes_sent = COALESCE(?5, bytes_sent), bytes_received = COALESCE(?6, bytes_received),"
+                 " seen_by = COALESCE(?7, seen_by)"
                  " WHERE lifetime_id = ?1 AND closed_at IS NULL",
     [ST_BEAT] = "INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (?1, ?2, ?3, ?4)"
                 " ON CONFLICT(run_id, first_at) DO UPDATE SET last_at = excluded.last_at, samples = excluded.samples",
@@ -117,6 +122,14 @@ static void bind_int_or_null(sqlite3_stmt *st, int i, int64_t v, int known)
         sqlite3_bind_null(st, i);
 }
 
+/* Binds a lifetime's byte counters at i and i + 1: NULL for UDP and when
+ * not reported (-1). */
+static void bind_bytes(sqlite3_stmt *st, int i, int proto, int64_t sent, int64_t received)
+{
+    bind_int_or_null(st, i, sent, proto == CH_TCP && sent >= 0);
+    bind_int_or_null(st, i + 1, received, proto == CH_TCP && received >= 0);
+}
+
 /* Steps a write statement to completion and resets it. */
 static int run_stmt(sqlite3_stmt *st)
 {
@@ -185,6 +198,7 @@ static void row_from_stmt(sqlite3_stmt *st, int ident_is_cookie, ch_sock *s)
     s->local_scope = (uint32_t)sqlite3_column_int64(st, 10);
     s->remote_scope = (uint32_t)sqlite3_column_int64(st, 11);
     s->offload = -1;
+    s->bytes_sent = s->bytes_received = -1;
 }
 
 int ch_store_load_open(ch_store *s, ch_tracker *t, int ident_is_cookie, char *err, size_t errn)
@@ -298,6 +312,9 @@ static int write_open(ch_store *s, const ch_event *ev)
     bind_text_or_null(st, 20, k->proto == CH_TCP ? ch_offload_name(k->offload) : NULL);
     bind_text_or_null(st, 21, k->module);
     bind_text_or_null(st, 22, k->module_path);
+    bind_bytes(st, 23, k->proto, k->bytes_sent, k->bytes_received);
+    bind_int_or_null(st, 25, ev->opened_after, ev->seen_by != NULL && ev->opened_after >= 0);
+    bind_text_or_null(st, 26, ev->seen_by);
     return run_stmt(st);
 }
 
@@ -307,6 +324,8 @@ static int write_state(ch_store *s, const ch_event *ev)
     sqlite3_stmt *st = s->st[ST_STATE];
     sqlite3_bind_int64(st, 1, ev->lifetime_id);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    bind_int_or_null(st, 3, ev->bytes_sent, ev->bytes_sent >= 0);
+    bind_int_or_null(st, 4, ev->bytes_received, ev->bytes_received >= 0);
     int rc = run_stmt(st);
     if (rc != SQLITE_OK)
         return rc;
@@ -324,6 +343,9 @@ static int write_close(ch_store *s, const ch_event *ev)
     bind_int_or_null(st, 2, ev->last_seen, ev->last_seen >= 0);
     sqlite3_bind_int64(st, 3, ev->at);
     sqlite3_bind_text(st, 4, ev->reason, -1, SQLITE_STATIC);
+    bind_int_or_null(st, 5, ev->bytes_sent, ev->bytes_sent >= 0);
+    bind_int_or_null(st, 6, ev->bytes_received, ev->bytes_received >= 0);
+    bind_text_or_null(st, 7, ev->seen_by);
     return run_stmt(st);
 }
 
@@ -433,6 +455,18 @@ int ch_store_end_run(ch_store *s, int64_t ended_at, const char *reason, char *er
 int64_t ch_store_run_id(const ch_store *s)
 {
     return s->run_id;
+}
+
+int ch_store_event_overruns(ch_store *s, int64_t overruns)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "UPDATE runs SET event_overruns = ?2 WHERE run_id = ?1", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, s->run_id);
+    sqlite3_bind_int64(st, 2, overruns);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int ch_store_note(ch_store *s, const char *note)

@@ -65,6 +65,11 @@ int ch_store_end_run(ch_store *s, int64_t ended_at, const char *reason, char *er
 /* The run_id of this run (after ch_store_begin_run). */
 int64_t ch_store_run_id(const ch_store *s);
 
+/* Sets runs.event_overruns: how often the announcements of closed sockets
+ * overran since the run began (0: none lost; never called: not watched).
+ * Returns 0 or -1; a failure is retried by the next call. */
+int ch_store_event_overruns(ch_store *s, int64_t overruns);
+
 /* Records a note on the run (what the recorder could not do). */
 int ch_store_note(ch_store *s, const char *note);
 

@@ -20,7 +20,8 @@ typedef struct {
     int64_t lifetime_id;
     uint32_t gen;        /* the last sample that saw it */
     bool loaded;         /* seeded from the database, not yet confirmed */
-    ch_sock sock;        /* as last seen */
+    int64_t destroyed_at; /* when the OS announced it destroyed; 0: not announced */
+    ch_sock sock;        /* as last seen; byte counters as last reported */
 } entry;
 
 struct ch_tracker {
@@ -37,6 +38,10 @@ struct ch_tracker {
     int64_t *pids;
     ch_owner *owners;
     size_t owners_cap;
+    /* identities the last sample found gone, sorted: their announcements,
+     * read after that sample, are late and already accounted for */
+    uint64_t *swept;
+    size_t nswept, swept_cap;
 };
 
 int ch_events_push(ch_events *q, const ch_event *ev)
@@ -119,6 +124,7 @@ void ch_tracker_free(ch_tracker *t)
     free(t->inodes);
     free(t->pids);
     free(t->owners);
+    free(t->swept);
     free(t);
 }
 
@@ -175,6 +181,7 @@ static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
     e->lifetime_id = lifetime_id;
     e->gen = t->gen;
     e->loaded = false;
+    e->destroyed_at = 0;
     e->sock = *s;
     t->slots[find_slot(t, e->key)] = (uint32_t)(++t->count);
     return e;
@@ -231,14 +238,27 @@ int ch_tracker_load(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
 
 static int push_state(ch_events *q, const entry *e, int64_t at)
 {
-    ch_event ev = {.type = CH_EV_STATE, .state = e->sock.state, .lifetime_id = e->lifetime_id, .at = at};
+    ch_event ev = {.type = CH_EV_STATE, .state = e->sock.state, .lifetime_id = e->lifetime_id, .at = at,
+                   .bytes_sent = e->sock.bytes_sent, .bytes_received = e->sock.bytes_received};
     return ch_events_push(q, &ev);
 }
 
 static int push_close(ch_events *q, const entry *e, int64_t last_seen, int64_t at, const char *reason)
 {
-    ch_event ev = {.type = CH_EV_CLOSE, .reason = reason, .lifetime_id = e->lifetime_id, .at = at, .last_seen = last_seen};
+    ch_event ev = {.type = CH_EV_CLOSE, .reason = reason, .lifetime_id = e->lifetime_id, .at = at,
+                   .last_seen = last_seen, .bytes_sent = e->sock.bytes_sent,
+                   .bytes_received = e->sock.bytes_received};
     return ch_events_push(q, &ev);
+}
+
+/* Keeps the counters of a report; a report without them (TIME_WAIT, UDP)
+ * leaves the last known ones. */
+static void take_bytes(ch_sock *kept, const ch_sock *row)
+{
+    if (row->bytes_sent >= 0 || row->bytes_received >= 0) {
+        kept->bytes_sent = row->bytes_sent;
+        kept->bytes_received = row->bytes_received;
+    }
 }
 
 static int remember_fresh(ch_tracker *t, size_t row)
@@ -282,6 +302,8 @@ static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t p
         }
         e->gen = t->gen;
         e->loaded = false;
+        e->destroyed_at = 0; /* announced, yet here: freed into TIME_WAIT, same cookie */
+        take_bytes(&e->sock, row);
         if (e->sock.state != row->state) {
             e->sock.state = row->state;
             if (push_state(q, e, at) != 0)
@@ -308,17 +330,60 @@ static bool adopt_vanished(ch_tracker *t, const ch_sock *row, int64_t at, ch_eve
     return false;
 }
 
+static int remember_swept(ch_tracker *t, uint64_t key)
+{
+    if (t->nswept == t->swept_cap) {
+        size_t cap = t->swept_cap ? t->swept_cap * 2 : 256;
+        uint64_t *k = realloc(t->swept, cap * sizeof *k);
+        if (k == NULL)
+            return -1;
+        t->swept = k;
+        t->swept_cap = cap;
+    }
+    t->swept[t->nswept++] = key;
+    return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static bool was_swept(const ch_tracker *t, uint64_t key)
+{
+    return t->nswept > 0 && bsearch(&key, t->swept, t->nswept, sizeof key, cmp_key) != NULL;
+}
+
+/* Closes one socket the sample no longer has: at its announced time when
+ * the OS announced it, else at this sample. */
+static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_events *q)
+{
+    if (e->destroyed_at != 0) {
+        ch_event ev = {.type = CH_EV_CLOSE, .reason = "gone", .lifetime_id = e->lifetime_id,
+                       .at = e->destroyed_at, .last_seen = prev, .bytes_sent = e->sock.bytes_sent,
+                       .bytes_received = e->sock.bytes_received, .seen_by = "destroy_event"};
+        return ch_events_push(q, &ev);
+    }
+    if (e->sock.ident != 0 && remember_swept(t, e->key) != 0)
+        return -1;
+    return push_close(q, e, prev, at, e->loaded ? "gone_while_stopped" : "gone");
+}
+
 /* Pass 2: closes every tracked socket the sample no longer has. */
 static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
 {
+    t->nswept = 0;
     for (size_t i = t->count; i-- > 0;) {
         entry *e = &t->entries[i];
         if (e->gen == t->gen)
             continue;
-        if (push_close(q, e, prev, at, e->loaded ? "gone_while_stopped" : "gone") != 0)
+        if (close_gone(t, e, at, prev, q) != 0)
             return -1;
         remove_at(t, i);
     }
+    if (t->nswept > 1)
+        qsort(t->swept, t->nswept, sizeof *t->swept, cmp_key);
     return 0;
 }
 
@@ -377,6 +442,34 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
     if (err != 0 || sweep_gone(t, at, prev_last_sample, q) != 0)
         return -1;
     return open_fresh(t, s, at, procs, q);
+}
+
+/* A lifetime from an announcement alone: seen once, as it was destroyed. */
+static int open_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t prev, ch_events *q)
+{
+    int64_t id = t->next_id++;
+    /* Existed just before the announcement was read, gone when it was. */
+    ch_event open = {.type = CH_EV_OPEN, .state = s->state, .lifetime_id = id, .at = at - 1, .sock = *s,
+                     .opened_after = prev, .seen_by = "destroy_event_only"};
+    ch_event close = {.type = CH_EV_CLOSE, .reason = "gone", .lifetime_id = id, .at = at, .last_seen = at - 1,
+                      .bytes_sent = s->bytes_sent, .bytes_received = s->bytes_received,
+                      .seen_by = "destroy_event_only"};
+    if (ch_events_push(q, &open) != 0 || ch_events_push(q, &close) != 0)
+        return -1;
+    return 0;
+}
+
+int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t prev_last_sample, ch_events *q)
+{
+    if (s->ident == 0 || was_swept(t, s->ident))
+        return 0;
+    entry *e = lookup(t, s->ident);
+    if (e == NULL)
+        return open_destroyed(t, s, at, prev_last_sample, q);
+    if (e->destroyed_at == 0)
+        e->destroyed_at = at;
+    take_bytes(&e->sock, s);
+    return 0;
 }
 
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q)

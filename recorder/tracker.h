@@ -28,6 +28,10 @@ typedef struct {
     int64_t last_seen;       /* CLOSE: last sample that still saw it */
     ch_sock sock;            /* OPEN: the socket */
     ch_owner owner;          /* OPEN: its process, or none */
+    int64_t bytes_sent;      /* STATE, CLOSE: TCP byte counters then; -1 unknown */
+    int64_t bytes_received;
+    int64_t opened_after;    /* OPEN from a destroy event alone: the sample before; -1 unknown */
+    const char *seen_by;     /* OPEN, CLOSE: "destroy_event_only", "destroy_event"; NULL: samples */
 } ch_event;
 
 typedef struct {
@@ -65,6 +69,20 @@ int ch_tracker_load(ch_tracker *t, const ch_sock *s, int64_t lifetime_id);
  */
 int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev_last_sample,
                      ch_procs *procs, ch_events *q);
+
+/*
+ * Takes the OS's announcement that a socket was destroyed at time at (after
+ * prev_last_sample, the newest sample). A tracked socket is closed at that
+ * exact time by the next ch_tracker_apply, with its final byte counters —
+ * unless that sample finds it again under the same identity (a TCP socket
+ * freed into TIME_WAIT), when its lifetime goes on. A socket no sample saw
+ * gets a lifetime of its own at once, bounded by prev_last_sample (it
+ * opened after it) and at; it has no owner (the announcement names no
+ * inode). A socket the last sample already found gone is skipped. Call it
+ * for every announcement before the next ch_tracker_apply. Returns 0, or -1
+ * when out of memory.
+ */
+int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t prev_last_sample, ch_events *q);
 
 /* Closes every tracked lifetime (the machine rebooted while we were away). */
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q);

@@ -34,7 +34,9 @@ CREATE TABLE IF NOT EXISTS runs (
     version      TEXT NOT NULL,       -- connhist version
     pid          INTEGER NOT NULL,    -- pid of the recorder
     uid          INTEGER,             -- user the recorder ran as
-    notes        TEXT                 -- what the recorder could not do, if anything
+    notes        TEXT,                -- what the recorder could not do, if anything
+    event_overruns INTEGER            -- announcements of closed sockets lost to a full queue (each
+                                      -- followed by a full resync); NULL when none were listened to
 );
 
 -- Spans of regular sampling inside a run. A span is extended on every
@@ -96,6 +98,14 @@ CREATE TABLE IF NOT EXISTS lifetimes (
     offload_state TEXT,               -- TCP offload (Windows): 'in_host', 'offloading', 'offloaded', 'uploading'
     owner_module TEXT,                -- owning module (Windows: the service or program); NULL when unknown
     owner_module_path TEXT,           -- its file path; NULL when unknown
+    bytes_sent   INTEGER,             -- TCP bytes the peer acknowledged (Linux tcpi_bytes_acked), as of
+                                      -- the last state change or the close; NULL for UDP or not reported
+    bytes_received INTEGER,           -- TCP bytes received (tcpi_bytes_received), likewise
+    opened_after INTEGER,             -- seen_by 'destroy_event_only': the sample before, after which it
+                                      -- opened; NULL otherwise, or when there was no sample before
+    seen_by      TEXT,                -- NULL: samples only; 'destroy_event': closed_at is the time the
+                                      -- kernel announced it destroyed; 'destroy_event_only': no sample
+                                      -- saw it, only that announcement
     FOREIGN KEY (pid, proc_start) REFERENCES processes(pid, start_time)
 );
 CREATE INDEX IF NOT EXISTS lifetimes_remote ON lifetimes(remote_addr, first_seen);
