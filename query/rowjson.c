@@ -110,6 +110,10 @@ cJSON *lifetime_json(sqlite3_stmt *st, int col)
     json_add_time_col(l, "closed_at", st, col + 11);
     json_add_text_col(l, "close_reason", st, col + 12);
     json_add_int_col(l, "holders", st, col + 13);
+    json_add_int_col(l, "bytes_sent", st, col + 21);
+    json_add_int_col(l, "bytes_received", st, col + 22);
+    json_add_text_col(l, "seen_by", st, col + 23);
+    json_add_time_col(l, "opened_after", st, col + 24);
     cJSON_AddItemToObject(l, "process", process_json(st, col + 14));
     return l;
 }

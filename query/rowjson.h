@@ -28,8 +28,9 @@
     "l.lifetime_id, l.proto, l.family, l.local_addr, l.local_port, l.remote_addr," \
     " l.remote_port, l.state, l.states, l.first_seen,"                             \
     " COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "), l.closed_at, l.close_reason," \
-    " l.holders, l.pid, l.proc_start, p.name, p.path, p.cmdline, p.user, p.uid"
-#define CHQ_LIFETIME_NCOLS 21
+    " l.holders, l.pid, l.proc_start, p.name, p.path, p.cmdline, p.user, p.uid,"    \
+    " l.bytes_sent, l.bytes_received, l.seen_by, l.opened_after"
+#define CHQ_LIFETIME_NCOLS 25
 
 /* The FROM clause that goes with the columns above. */
 #define CHQ_LIFETIME_FROM \

@@ -173,6 +173,8 @@ CREATE VIEW IF NOT EXISTS v_lifetimes AS
            l.holders, l.close_reason, l.uid AS socket_uid, l.inode, l.cookie,
            strftime('%Y-%m-%dT%H:%M:%fZ', l.created_at / 1000.0, 'unixepoch') AS created_utc,
            l.offload_state, l.owner_module, l.owner_module_path,
+           l.bytes_sent, l.bytes_received, l.seen_by,
+           strftime('%Y-%m-%dT%H:%M:%fZ', l.opened_after / 1000.0, 'unixepoch') AS opened_after_utc,
            l.first_seen, COALESCE(l.last_seen, (SELECT at FROM v_last_sample)) AS last_seen,
            l.closed_at, l.proc_start, l.run_id
       FROM lifetimes l

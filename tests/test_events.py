@@ -10,7 +10,7 @@ import sys
 import time
 import unittest
 
-from helpers import now_ms, rows, scratch_dir, start_record, stop_record, wait_for_samples
+from helpers import now_ms, query, rows, scratch_dir, start_record, stop_record, wait_for_samples
 
 INTERVAL = "1s"
 
@@ -133,6 +133,10 @@ class EventsTest(unittest.TestCase):
         self.assertTrue(0 <= c_["bytes_received"] <= 2, c_["bytes_received"])
         self.assertTrue(10000 <= s_["bytes_received"] <= 10002, s_["bytes_received"])
         self.assertIsNotNone(c_["pid"])  # seen by a sample while its process held it
+        out = query(self.db, "connections", "--local-port", str(cport), "--remote-port", str(lport))
+        [j] = out["lifetimes"]
+        self.assertEqual((j["bytes_sent"], j["seen_by"]), (c_["bytes_sent"], "destroy_event"))
+        self.assertIsNone(j["opened_after"])
         l.close()
 
     def test_overrun_is_counted_and_resynced(self):

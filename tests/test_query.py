@@ -257,6 +257,7 @@ class TestLifetimeJson(Fixture):
             "remote_addr": "2001:db8:1::7", "remote_port": 40000, "state": "ESTABLISHED",
             "states": ["ESTABLISHED"], "first_seen": s(20), "last_seen": s(90), "closed_at": s(91),
             "close_reason": "gone", "holders": 2,
+            "bytes_sent": None, "bytes_received": None, "seen_by": None, "opened_after": None,
             "process": {"pid": 200, "name": 'curl "quoted"', "path": None, "cmdline": None,
                         "user": None, "uid": 1000, "start_time": s(-500)}})
 
@@ -265,7 +266,8 @@ class TestLifetimeJson(Fixture):
             "id": 6, "proto": "udp", "family": 6, "local_addr": "::", "local_port": 53,
             "remote_addr": None, "remote_port": None, "state": "UNCONN", "states": ["UNCONN"],
             "first_seen": s(300), "last_seen": iso(LAST_SAMPLE), "closed_at": None,
-            "close_reason": None, "holders": None, "process": None})
+            "close_reason": None, "holders": None, "bytes_sent": None, "bytes_received": None,
+            "seen_by": None, "opened_after": None, "process": None})
 
     def test_states_list_and_unicode(self):
         self.assertEqual(self.lifetime(2)["states"], ["SYN_RECV", "ESTABLISHED", "TIME_WAIT"])
