@@ -266,7 +266,7 @@ class DiskFullTest(unittest.TestCase):
             u.bind(("127.0.0.1", 0))
             burst.append(u)
         self.addCleanup(lambda: [u.close() for u in burst])
-        r.wait_log("full", timeout=20)
+        r.wait_log("disk is full", timeout=20)  # SQLITE_FULL: "database or disk is full"
         # A socket that lives and dies entirely while the disk is full.
         brief = socket.socket()
         brief.bind(("127.0.0.1", 0))
