@@ -1,0 +1,139 @@
+/*
+ * rawdump: the floor of the benchmark. Dumps every TCP and UDP socket
+ * (IPv4 and IPv6: four sock_diag requests) and does nothing with the
+ * replies but count them, the least any sock_diag sampler can do. It is
+ * what connhist-record's tick is compared with.
+ *
+ *   rawdump [REPEATS]
+ *
+ * prints one line: "sockets N wall_ms MEDIAN cpu_ms MEAN repeats R", where
+ * MEDIAN is the median wall time of one full dump (all four requests) and
+ * MEAN the process CPU time (user + system) per dump.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RECV_BUF (256 * 1024)
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+/* Sends one dump request for (family, protocol); returns 0 or -1. */
+static int request(int fd, int family, int protocol)
+{
+    struct {
+        struct nlmsghdr nlh;
+        struct inet_diag_req_v2 req;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.nlh.nlmsg_len = sizeof msg;
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    msg.req.sdiag_family = (unsigned char)family;
+    msg.req.sdiag_protocol = (unsigned char)protocol;
+    msg.req.idiag_states = ~0U;
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    return sendto(fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0 ? -1 : 0;
+}
+
+/* Reads replies until NLMSG_DONE; returns the number of sockets or -1. */
+static long drain(int fd, char *buf)
+{
+    long n = 0;
+    for (;;) {
+        ssize_t got = recv(fd, buf, RECV_BUF, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)got); h = NLMSG_NEXT(h, got)) {
+            if (h->nlmsg_type == NLMSG_DONE)
+                return n;
+            if (h->nlmsg_type == NLMSG_ERROR)
+                return -1;
+            n++;
+        }
+    }
+}
+
+/* One full dump of the four tables; returns the socket count or -1. */
+static long dump_all(int fd, char *buf)
+{
+    static const int tables[4][2] = {
+        {AF_INET, IPPROTO_TCP}, {AF_INET6, IPPROTO_TCP}, {AF_INET, IPPROTO_UDP}, {AF_INET6, IPPROTO_UDP}};
+    long total = 0;
+    for (int i = 0; i < 4; i++) {
+        if (request(fd, tables[i][0], tables[i][1]) != 0)
+            return -1;
+        long n = drain(fd, buf);
+        if (n < 0)
+            return -1;
+        total += n;
+    }
+    return total;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv)
+{
+    int repeats = argc > 1 ? atoi(argv[1]) : 5;
+    if (repeats < 1 || repeats > 10000) {
+        fprintf(stderr, "rawdump: repeats '%s' is not valid (expected 1 to 10000)\n", argv[1]);
+        return 2;
+    }
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    char *buf = malloc(RECV_BUF);
+    if (fd < 0 || buf == NULL) {
+        perror("rawdump: netlink socket");
+        return 1;
+    }
+    int rcv = 1 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    double *walls = calloc((size_t)repeats, sizeof *walls);
+    long sockets = 0;
+    double cpu0 = cpu_ms();
+    for (int r = 0; r < repeats; r++) {
+        double t0 = now_ms();
+        sockets = dump_all(fd, buf);
+        walls[r] = now_ms() - t0;
+        if (sockets < 0) {
+            perror("rawdump: sock_diag dump");
+            return 1;
+        }
+    }
+    double cpu = (cpu_ms() - cpu0) / repeats;
+    qsort(walls, (size_t)repeats, sizeof *walls, cmp_double);
+    printf("sockets %ld wall_ms %.3f cpu_ms %.3f repeats %d\n", sockets, walls[repeats / 2], cpu, repeats);
+    free(walls);
+    free(buf);
+    close(fd);
+    return 0;
+}
