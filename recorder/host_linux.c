@@ -51,13 +51,31 @@ int ch_host_boot_id(char *out, size_t n)
     return read_line("/proc/sys/kernel/random/boot_id", out, n);
 }
 
+/*
+ * The pid runs connhist-record when one of its arguments is a program of
+ * that name: argv[0] normally, a later one under a wrapper such as valgrind
+ * (whose comm is its own). A pid reused by an unrelated process does not match.
+ */
 bool ch_host_recorder_alive(int64_t pid)
 {
     if (pid <= 0 || pid == getpid())
         return false;
-    char path[64], comm[64];
-    snprintf(path, sizeof path, "/proc/%lld/comm", (long long)pid);
-    return read_line(path, comm, sizeof comm) == 0 && strcmp(comm, "connhist-record") == 0;
+    char path[64], args[4096];
+    snprintf(path, sizeof path, "/proc/%lld/cmdline", (long long)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, args, sizeof args - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    args[n] = '\0';
+    for (char *a = args; a < args + n; a += strlen(a) + 1) {
+        const char *base = strrchr(a, '/');
+        if (strcmp(base ? base + 1 : a, "connhist-record") == 0)
+            return true;
+    }
+    return false;
 }
 
 int64_t ch_host_pid(void)
