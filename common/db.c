@@ -104,6 +104,69 @@ static int check_schema(sqlite3 *db, const char *path, int *version, char *err)
     return 0;
 }
 
+/* ROLLBACK, then the message of an upgrade that failed: the file keeps its version. */
+static int upgrade_failed(sqlite3 *db, char *err)
+{
+    if (sqlite3_get_autocommit(db) == 0 && sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK) {
+        size_t n = strlen(err);
+        snprintf(err + n, CH_ERR_MAX - n, " (and the rollback failed: %s)", sqlite3_errmsg(db));
+    }
+    return -1;
+}
+
+/*
+ * Brings a database of schema version from up to ch_schema_version: under
+ * the write lock, runs schema/upgrade_N.sql for each N from its version on,
+ * sets user_version and commits, all in one transaction, so a failed step,
+ * a crash or a power cut leaves the file at its old version. Returns 0, or
+ * -1 with a message naming the file, the step, both versions and SQLite's
+ * error.
+ */
+static int upgrade_schema(sqlite3 *db, const char *path, int from, char *err)
+{
+    char *msg = NULL;
+    int now = from;
+    /* Another recorder may have upgraded it since we looked: read again under the lock. */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+        int_query(db, "PRAGMA user_version", &now) != SQLITE_OK) {
+        snprintf(err, CH_ERR_MAX, "cannot upgrade %s from schema version %d to %d: %s (it was left at version %d)",
+                 path, from, ch_schema_version, msg ? msg : sqlite3_errmsg(db), from);
+        sqlite3_free(msg);
+        return upgrade_failed(db, err);
+    }
+    if (now >= ch_schema_version) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        if (now == ch_schema_version)
+            return 0;
+        snprintf(err, CH_ERR_MAX, "%s has connhist schema version %d, newer than this program's %d: use a newer connhist", path, now, ch_schema_version);
+        return -1;
+    }
+    for (int n = now; n < ch_schema_version; n++) {
+        const char *step = ch_schema_upgrade_sql[n];
+        if (step == NULL) {
+            snprintf(err, CH_ERR_MAX, "cannot upgrade %s from schema version %d: this program has no schema/upgrade_%d.sql (it was left at version %d)",
+                     path, n, n, now);
+            return upgrade_failed(db, err);
+        }
+        if (sqlite3_exec(db, step, NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, CH_ERR_MAX, "cannot upgrade %s from schema version %d to %d: schema/upgrade_%d.sql failed: %s (it was left at version %d)",
+                     path, n, n + 1, n, msg ? msg : sqlite3_errmsg(db), now);
+            sqlite3_free(msg);
+            return upgrade_failed(db, err);
+        }
+    }
+    char set_version[64];
+    snprintf(set_version, sizeof set_version, "PRAGMA user_version = %d", ch_schema_version);
+    if (sqlite3_exec(db, set_version, NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, CH_ERR_MAX, "cannot upgrade %s from schema version %d to %d: %s (it was left at version %d)", path,
+                 now, ch_schema_version, msg ? msg : sqlite3_errmsg(db), now);
+        sqlite3_free(msg);
+        return upgrade_failed(db, err);
+    }
+    return 0;
+}
+
 /* Opens target (path, or a URI naming it) with flags and checks the schema.
  * 0, or -1 with a message naming path. */
 static int open_checked(const char *path, const char *target, int flags, sqlite3 **out, int *version, char *err)
@@ -131,7 +194,7 @@ static int open_checked(const char *path, const char *target, int flags, sqlite3
     return 0;
 }
 
-int ch_db_open_write(const char *path, sqlite3 **out, char *err)
+int ch_db_open_write(const char *path, sqlite3 **out, int *from, char *err)
 {
     *out = NULL;
     if (ch_path_kind(path) == CH_PATH_DIR) {
@@ -166,7 +229,11 @@ int ch_db_open_write(const char *path, sqlite3 **out, char *err)
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             goto fail;
         }
+    } else if (version < ch_schema_version && upgrade_schema(db, path, version, err) != 0) {
+        goto fail;
     }
+    if (from != NULL)
+        *from = version;
     if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, CH_ERR_MAX, "cannot set up database %s: %s", path, msg ? msg : "?");
         goto fail;
@@ -227,6 +294,15 @@ int ch_db_open_read(const char *path, sqlite3 **out, char *err)
         return -1;
     if (version == 0) {
         snprintf(err, CH_ERR_MAX, "%s is an empty database, not a connhist database", path);
+        sqlite3_close(db);
+        return -1;
+    }
+    /* Reading never writes: the upgrade is the recorder's, on a copy if this one is evidence. */
+    if (version < ch_schema_version) {
+        snprintf(err, CH_ERR_MAX,
+                 "%s has connhist schema version %d, older than the version %d this program reads: upgrade a copy "
+                 "with 'connhist-record --upgrade --db COPY' and read that (see schema/README.md)",
+                 path, version, ch_schema_version);
         sqlite3_close(db);
         return -1;
     }

@@ -17,6 +17,7 @@ static const char usage[] =
     "usage: connhist-record [--db PATH] [--interval DURATION] [--once] [--duration DURATION]\n"
     "                       [--retain DURATION] [--reservation PROTO:FIRST:COUNT]...\n"
     "                       [--sampler netlink|procfs] [--verbose]\n"
+    "       connhist-record [--db PATH] --upgrade\n"
     "\n"
     "Samples this machine's TCP and UDP sockets and records their lifetimes in a\n"
     "SQLite database (read it with connhist-query or the sqlite3 shell).\n"
@@ -32,6 +33,8 @@ static const char usage[] =
     "                       e.g. tcp:5000:20; may be repeated. Linux records its reserved ports anyway\n"
     "  --sampler NAME       force netlink or procfs (default: netlink, else procfs)\n"
     "  --verbose            one line per sample on stderr\n"
+    "  --upgrade            upgrade the database to this program's schema version and exit,\n"
+    "                       recording nothing (a normal start upgrades it too)\n"
     "  --help, --version\n";
 
 static int bad(const char *opt, const char *value, const char *expected)
@@ -80,6 +83,8 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
             return 1;
         } else if (strcmp(a, "--once") == 0) {
             o->once = true;
+        } else if (strcmp(a, "--upgrade") == 0) {
+            o->upgrade = true;
         } else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
             o->verbose = true;
         } else if ((v = value_of(argc, argv, &i, "--db")) != NULL) {
@@ -107,6 +112,10 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
         }
         if (rc != 0)
             return rc;
+    }
+    if (o->upgrade && (o->once || interval || o->duration_ms || o->nwatch || o->retain_ms || o->sampler)) {
+        fprintf(stderr, "connhist-record: --upgrade records nothing: it takes --db only (and --verbose)\n");
+        return 2;
     }
     if (o->once && o->duration_ms > 0) {
         fprintf(stderr, "connhist-record: --once and --duration '%lld ms' exclude each other\n", (long long)o->duration_ms);

@@ -21,6 +21,7 @@ typedef struct {
     ch_port_block watch[CH_MAX_WATCH]; /* --reservation blocks */
     size_t nwatch;
     bool verbose;
+    bool upgrade;            /* --upgrade: bring the schema up to date, record nothing */
 } ch_record_options;
 
 /*

@@ -1,8 +1,9 @@
 /*
  * Retention. Deleting millions of rows in one transaction would hold the
  * write lock for seconds and stall sampling, so each call deletes at most
- * BATCH lifetimes (oldest closed first, through the closed_at index), their
- * state changes, and processes no lifetime refers to any more, then frees
+ * BATCH lifetimes closed before the cutoff (oldest first, through the
+ * first_seen index: a lifetime closed before the cutoff started before it),
+ * their state changes, and processes no lifetime refers to any more, then frees
  * some pages. Heartbeats and runs are kept: they are small, and they still
  * say when the recorder was watching.
  */
@@ -18,9 +19,11 @@ enum { RS_CHANGES, RS_LIFETIMES, RS_PROCESSES, RS_NOTE, RS_COUNT };
 
 static const char *const retention_sql[RS_COUNT] = {
     [RS_CHANGES] = "DELETE FROM state_changes WHERE lifetime_id IN"
-                   " (SELECT lifetime_id FROM lifetimes WHERE closed_at < ?1 ORDER BY closed_at LIMIT ?2)",
+                   " (SELECT lifetime_id FROM lifetimes WHERE first_seen < ?1 AND closed_at < ?1"
+                   " ORDER BY first_seen LIMIT ?2)",
     [RS_LIFETIMES] = "DELETE FROM lifetimes WHERE lifetime_id IN"
-                     " (SELECT lifetime_id FROM lifetimes WHERE closed_at < ?1 ORDER BY closed_at LIMIT ?2)",
+                     " (SELECT lifetime_id FROM lifetimes WHERE first_seen < ?1 AND closed_at < ?1"
+                     " ORDER BY first_seen LIMIT ?2)",
     [RS_PROCESSES] = "DELETE FROM processes WHERE rowid IN (SELECT p.rowid FROM processes p"
                      " WHERE p.first_seen < ?1 AND NOT EXISTS (SELECT 1 FROM lifetimes l"
                      " WHERE l.pid = p.pid AND l.proc_start = p.start_time) LIMIT ?2)",

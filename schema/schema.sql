@@ -1,4 +1,4 @@
--- connhist database schema, version 1.
+-- connhist database schema, version 2.
 --
 -- This file is the single source of the tables, indexes and views. Both
 -- programs embed it at build time and run it on a new database; the version
@@ -16,7 +16,7 @@
 -- writes the file, even the user_version below.
 PRAGMA auto_vacuum = INCREMENTAL;
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 
 -- One row per start of connhist-record (a continuous run or one --once run).
 CREATE TABLE IF NOT EXISTS runs (
@@ -101,19 +101,27 @@ CREATE TABLE IF NOT EXISTS lifetimes (
     bytes_sent   INTEGER,             -- TCP bytes the peer acknowledged (Linux tcpi_bytes_acked), as of
                                       -- the last state change or the close; NULL for UDP or not reported
     bytes_received INTEGER,           -- TCP bytes received (tcpi_bytes_received), likewise
-    opened_after INTEGER,             -- seen_by 'destroy_event_only': the sample before, after which it
-                                      -- opened; NULL otherwise, or when there was no sample before
+    opened_after INTEGER,             -- seen_by 'destroy_event_only' or 'destroy_event_time_wait': the
+                                      -- sample before, after which it opened; NULL otherwise, or when
+                                      -- there was no sample before
     seen_by      TEXT,                -- NULL: samples only; 'destroy_event': closed_at is the time the
                                       -- kernel announced it destroyed; 'destroy_event_only': no sample
-                                      -- saw it, only that announcement
+                                      -- saw it, only that announcement; 'destroy_event_time_wait': no
+                                      -- sample saw the connection, the announcement of its end is the
+                                      -- state change into TIME_WAIT, and samples saw the TIME_WAIT
     FOREIGN KEY (pid, proc_start) REFERENCES processes(pid, start_time)
 );
 CREATE INDEX IF NOT EXISTS lifetimes_remote ON lifetimes(remote_addr, first_seen);
 CREATE INDEX IF NOT EXISTS lifetimes_local_port ON lifetimes(local_port, first_seen);
 CREATE INDEX IF NOT EXISTS lifetimes_remote_port ON lifetimes(remote_port, first_seen);
 CREATE INDEX IF NOT EXISTS lifetimes_first ON lifetimes(first_seen);
-CREATE INDEX IF NOT EXISTS lifetimes_closed ON lifetimes(closed_at);
-CREATE INDEX IF NOT EXISTS lifetimes_process ON lifetimes(pid, proc_start);
+CREATE INDEX IF NOT EXISTS lifetimes_process ON lifetimes(pid, first_seen);
+-- The lifetimes still open or that lasted more than an hour: few on any
+-- machine. Every other lifetime started at most an hour before any
+-- moment it was open, so "what overlapped this window" is a first_seen range
+-- on the indexes above plus this short list (see schema/README.md).
+CREATE INDEX IF NOT EXISTS lifetimes_long ON lifetimes(first_seen)
+    WHERE closed_at IS NULL OR closed_at - first_seen > 3600000;
 
 -- Every change of state after the first, with the sample that saw it.
 CREATE TABLE IF NOT EXISTS state_changes (
@@ -121,8 +129,7 @@ CREATE TABLE IF NOT EXISTS state_changes (
     at           INTEGER NOT NULL,
     state        TEXT NOT NULL,
     PRIMARY KEY (lifetime_id, at, state)
-);
-CREATE INDEX IF NOT EXISTS state_changes_at ON state_changes(at);
+) WITHOUT ROWID;
 
 -- Pruning by --retain: lifetimes closed before cutoff were deleted (open
 -- lifetimes never are). One row per run that pruned; a report over a window
