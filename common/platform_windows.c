@@ -22,6 +22,7 @@
 #include "db.h"
 #include "timeutil.h"
 #include "win_text.h"
+#include "win_user.h"
 
 /* 100 ns ticks between 1601-01-01 (FILETIME) and 1970-01-01. */
 #define FILETIME_UNIX_EPOCH 116444736000000000LL
@@ -155,30 +156,12 @@ static int is_elevated(void)
     return ok && e.TokenIsElevated;
 }
 
-/* The SID of this process's user as "S-1-5-21-...", LocalFree'd by the caller; NULL when unknown. */
-static wchar_t *current_user_sid(void)
-{
-    HANDLE token;
-    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token))
-        return NULL;
-    union {
-        TOKEN_USER user;
-        char raw[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
-    } info;
-    DWORD n = 0;
-    wchar_t *text = NULL;
-    if (GetTokenInformation(token, TokenUser, &info, sizeof info, &n))
-        ConvertSidToStringSidW(info.user.User.Sid, &text);
-    CloseHandle(token);
-    return text;
-}
-
 /* The private directory's security descriptor (see the top of this file). */
 static PSECURITY_DESCRIPTOR private_dir_sd(void)
 {
     wchar_t sddl[512] = L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
     if (!is_elevated()) {
-        wchar_t *sid = current_user_sid();
+        wchar_t *sid = ch_process_user_sid(GetCurrentProcess());
         if (sid != NULL) {
             _snwprintf(sddl, sizeof sddl / sizeof sddl[0] - 1, L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;FA;;;%ls)", sid);
             LocalFree(sid);

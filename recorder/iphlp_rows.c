@@ -35,7 +35,9 @@ typedef struct {
 
 int64_t ch_iphlp_filetime_ms(int64_t filetime)
 {
-    return filetime == 0 ? 0 : (filetime - FILETIME_UNIX_EPOCH) / 10000;
+    /* Not after 1970 is no socket's creation time but garbage (or Wine's 0),
+     * and subtracting the epoch from it could overflow. */
+    return filetime <= FILETIME_UNIX_EPOCH ? 0 : (filetime - FILETIME_UNIX_EPOCH) / 10000;
 }
 
 /* The port in the low 16 bits of a DWORD, network order in memory. */
@@ -260,6 +262,8 @@ void ch_iphlp_offload(int family, const void *buf, size_t len, ch_sample *out, s
     size_t first = family == 6 ? offsetof(MIB_TCP6TABLE2, table) : offsetof(MIB_TCPTABLE2, table);
     size_t size = family == 6 ? sizeof(MIB_TCP6ROW2) : sizeof(MIB_TCPROW2);
     int64_t n = entries_in(buf, len, first, size);
+    if (n <= 0)
+        return; /* empty, never filled (NULL), or shorter than its count */
     const char *table = (const char *)buf + first;
     /* Both tables come from the same connection list, usually in the same
      * order: try the row after the last match first, then search. */

@@ -50,7 +50,8 @@ void ch_iphlp_offload(int family, const void *buf, size_t len, ch_sample *out, s
 /* The identity hash described above; 0 when created and pid are both 0. */
 uint64_t ch_iphlp_ident(const ch_sock *row);
 
-/* ms since 1970 UTC of a FILETIME count of 100 ns since 1601; 0 for 0. */
+/* ms since 1970 UTC of a FILETIME count of 100 ns since 1601; 0 (unknown)
+ * for 0 and for any time not after 1970. */
 int64_t ch_iphlp_filetime_ms(int64_t filetime);
 
 /*

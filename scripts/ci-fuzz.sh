@@ -2,7 +2,9 @@
 # Builds the libFuzzer targets in fuzz/ with clang (address and undefined
 # behaviour sanitizers, every report fatal) into build-fuzz/ (or $1), and
 # runs each for FUZZ_SECONDS (default 60) from its committed seed corpus in
-# fuzz/corpus/<target>/. Fails on any crash, leak, timeout or sanitizer
+# fuzz/corpus/<target>/ (every folder there is a target: fuzz_iphlp_rows,
+# the Windows table converter, runs here too, built against fuzz/win_shim/).
+# Fails on any crash, leak, timeout or sanitizer
 # report; the reproducer is left in build-fuzz/artifacts/.
 set -eu
 cd "$(dirname "$0")/.."

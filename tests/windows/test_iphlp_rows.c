@@ -3,7 +3,8 @@
  * IP Helper table buffers built here: byte order of ports and addresses,
  * IPv6 scope ids, the padding before the first row, zero creation times
  * and pids (Wine), LISTEN rows' meaningless remote end, offload states, a
- * short buffer, and the size/fill retry loop. Runs as a Windows .exe.
+ * short buffer, and the size/fill retry loop; also the UTF-16 text and
+ * token-user helpers of common/. Runs as a Windows .exe.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "check.h"
 #include "iphlp_rows.h"
 #include "win_text.h"
+#include "win_user.h"
 
 static char text[CH_ADDR_TEXT];
 
@@ -223,6 +225,34 @@ static void test_offload(void)
     ch_sample_free(&s);
 }
 
+/* Found by fuzz/fuzz_iphlp_rows.c: a garbage creation time overflowed the
+ * epoch subtraction, and the offload pass did arithmetic on a NULL buffer. */
+static void test_hostile_tables(void)
+{
+    CHECK_INT(ch_iphlp_filetime_ms(INT64_MIN), 0);
+    CHECK_INT(ch_iphlp_filetime_ms(-1), 0);
+    CHECK_INT(ch_iphlp_filetime_ms(116444736000000000LL), 0);
+    CHECK_INT(ch_iphlp_filetime_ms(INT64_MAX), (INT64_MAX - 116444736000000000LL) / 10000);
+    MIB_UDPTABLE_OWNER_MODULE t;
+    memset(&t, 0, sizeof t);
+    t.dwNumEntries = 1;
+    t.table[0].dwLocalPort = port_field(53);
+    t.table[0].dwOwningPid = 8;
+    t.table[0].liCreateTimestamp.QuadPart = INT64_MIN;
+    ch_sample s = {0};
+    char err[256];
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_UDP4_MODULE, &t, sizeof t, &s, err, sizeof err), 0);
+    CHECK_INT(s.rows[0].created, 0);
+    CHECK(s.rows[0].ident != 0); /* the pid alone */
+    /* A table never filled: no rows, nothing matched, no crash. */
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_PID, NULL, 0, &s, err, sizeof err), -1);
+    ch_iphlp_offload(4, NULL, 0, &s, 0);
+    ch_iphlp_offload(6, NULL, 0, &s, 0);
+    CHECK_INT(s.count, 1);
+    CHECK_INT(s.rows[0].offload, -1);
+    ch_sample_free(&s);
+}
+
 /* A table that doubles between every size call and fill call, grow_times times. */
 typedef struct {
     unsigned long size;
@@ -288,14 +318,29 @@ static void test_utf16_text(void)
     CHECK(ch_wide_from_utf8("bad \xff") == NULL);
 }
 
+/* The token user, as the directory ACL (SID) and process attribution (name) read it. */
+static void test_process_user(void)
+{
+    wchar_t *sid = ch_process_user_sid(GetCurrentProcess());
+    CHECK(sid != NULL && wcsncmp(sid, L"S-1-", 4) == 0);
+    LocalFree(sid);
+    char *name = ch_process_user_name(GetCurrentProcess());
+    CHECK(name != NULL && name[0] != '\0');
+    free(name);
+    CHECK(ch_process_user_sid(NULL) == NULL);
+    CHECK(ch_process_user_name(NULL) == NULL);
+}
+
 int main(void)
 {
     test_utf16_text();
+    test_process_user();
     test_tcp4_module();
     test_tcp6_module();
     test_udp_module();
     test_pid_layouts();
     test_offload();
+    test_hostile_tables();
     test_fill_retry();
     CHECK_INT(ch_iphlp_filetime_ms(0), 0);
     return check_report("test_iphlp_rows");

@@ -1,0 +1,1 @@
+/* Nothing: recorder/iphlp_rows.c takes what it needs from iphlpapi.h (see there). */
