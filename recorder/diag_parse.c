@@ -104,6 +104,10 @@ static int one_message(ch_diag_dump *d, const struct nlmsghdr *h, size_t msg_len
     }
     diag_to_row(NLMSG_DATA(h), d->tcp, row);
     read_attributes(h, msg_len, NULL, row);
+    if (out->consume != NULL && out->consume(out->consume_ctx, row)) {
+        out->count--; /* taken care of: the slot serves the next row */
+        out->consumed++;
+    }
     return CH_DIAG_MORE;
 }
 

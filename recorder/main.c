@@ -71,15 +71,23 @@ typedef struct {
     char err[CH_ERR_MAX];
 } recorder;
 
+/* Sets r->db_path from --db or the default. 0, or -1 with a message in r->err. */
+static int find_db(recorder *r)
+{
+    if (r->opt.db == NULL)
+        return ch_default_db_path(r->db_path, sizeof r->db_path, r->err);
+    snprintf(r->db_path, sizeof r->db_path, "%s", r->opt.db);
+    return 0;
+}
+
 /* Opens the database and the sampler and records the run. Returns 0 or an exit code. */
 static int start(recorder *r)
 {
-    if (r->opt.db != NULL)
-        snprintf(r->db_path, sizeof r->db_path, "%s", r->opt.db);
-    else if (ch_default_db_path(r->db_path, sizeof r->db_path, r->err) != 0)
+    int from = 0;
+    if (find_db(r) != 0 || ch_db_open_write(r->db_path, &r->db, &from, r->err) != 0)
         return fail("%s", r->err);
-    if (ch_db_open_write(r->db_path, &r->db, r->err) != 0)
-        return fail("%s", r->err);
+    if (from > 0 && from < ch_schema_version)
+        log_msg("upgraded %s from schema version %d to %d", r->db_path, from, ch_schema_version);
     /* Never block a tick for long on a lock: retry on the next one instead. */
     int64_t wait = r->opt.once ? 10000 : r->opt.interval_ms / 2;
     sqlite3_busy_timeout(r->db, (int)(wait < 100 ? 100 : wait > 5000 ? 5000 : wait));
@@ -106,6 +114,9 @@ static void open_closes(recorder *r)
     r->closes = ch_closes_open(why, sizeof why);
     if (r->closes != NULL) {
         ch_store_event_overruns(r->store, 0);
+        /* Each connection's final byte counters come with its announcement:
+         * samples need not carry them (see schema/README.md). */
+        ch_sampler_byte_counters(r->sampler, false);
         return;
     }
     snprintf(note, sizeof note, "no announcements of closed sockets (%s): sampled only", why);
@@ -131,6 +142,8 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
     r->tracker = ch_tracker_new(h.next_lifetime_id);
     if (r->tracker == NULL)
         return fail("out of memory");
+    r->sample.consume = ch_tracker_consume;
+    r->sample.consume_ctx = r->tracker;
     r->last_sample = h.last_sample;
     if (ch_store_load_open(r->store, r->tracker, run->ident_is_cookie, r->err, sizeof r->err) != 0)
         return fail("%s", r->err);
@@ -183,16 +196,13 @@ static void prune(recorder *r)
         log_msg("pruned %d closed lifetimes", n);
 }
 
-/* Inodes of the current sample, for the attribution cache to keep. */
-static void retain_live_inodes(recorder *r)
+/* The attribution cache forgets the sockets found gone, so it follows the
+ * live ones (and a recycled inode number is looked up afresh). */
+static void forget_gone_inodes(recorder *r)
 {
-    uint64_t *live = malloc((r->sample.count + 1) * sizeof *live);
-    if (live == NULL)
-        return;
-    for (size_t i = 0; i < r->sample.count; i++)
-        live[i] = r->sample.rows[i].inode;
-    ch_procs_retain(r->procs, live, r->sample.count);
-    free(live);
+    size_t n;
+    const uint64_t *gone = ch_tracker_gone_inodes(r->tracker, &n);
+    ch_procs_forget(r->procs, gone, n);
 }
 
 /* Says once, in the log and in the run row, what the sampler could not do. */
@@ -294,6 +304,8 @@ static void tick(recorder *r)
     int64_t t0 = ch_mono_ms();
     int64_t at = sample_time(r, t0);
     take_closes(r, at);
+    size_t before = r->queue.count;
+    ch_tracker_begin(r->tracker, at, &r->queue); /* known rows are marked as they are read */
     if (ch_sampler_take(r->sampler, &r->sample, r->err, sizeof r->err) != 0) {
         take_notes(r);
         if (!r->sample_failing++)
@@ -304,19 +316,16 @@ static void tick(recorder *r)
     if (r->sample_failing)
         log_msg("sampling works again after %d failed attempts", r->sample_failing);
     r->sample_failing = 0;
-    size_t before = r->queue.count;
+    int64_t t_sampled = ch_mono_ms();
     if (ch_tracker_apply(r->tracker, &r->sample, at, r->last_sample, r->procs, &r->queue) != 0) {
         log_msg("out of memory while tracking sockets");
         return;
     }
     size_t changes = r->queue.count - before;
-    int closes = 0;
-    for (size_t i = before; i < r->queue.count; i++)
-        closes |= r->queue.items[i].type == CH_EV_CLOSE;
-    if (closes)
-        retain_live_inodes(r);
+    forget_gone_inodes(r);
     r->last_sample = at;
     r->last_sample_mono = t0;
+    int64_t t_tracked = ch_mono_ms();
     int rc = ch_store_flush(r->store, &r->queue, at, r->err, sizeof r->err);
     if (rc != SQLITE_OK) {
         if (!r->write_failing++)
@@ -328,9 +337,12 @@ static void tick(recorder *r)
     if (r->closes != NULL)
         count_overruns(r);
     r->resync = false; /* this sample was a full one */
-    if (r->opt.verbose)
-        log_msg("sample: %zu sockets, %zu changes, %zu queued, %lld ms", r->sample.count, changes, r->queue.count,
-                (long long)(ch_mono_ms() - t0));
+    if (r->opt.verbose) {
+        int64_t t_end = ch_mono_ms();
+        log_msg("sample: %zu sockets, %zu changes, %zu queued, %lld ms (dump %lld, track %lld, write %lld)",
+                r->sample.count + r->sample.consumed, changes, r->queue.count, (long long)(t_end - t0), (long long)(t_sampled - t0),
+                (long long)(t_tracked - t_sampled), (long long)(t_end - t_tracked));
+    }
 }
 
 /* Resyncs after overruns come at most this often, so a storm of closes
@@ -406,6 +418,29 @@ static int finish(recorder *r, const char *reason)
     return rc;
 }
 
+/*
+ * --upgrade: brings an existing database up to this program's schema
+ * version (see ch_db_open_write) and says what it did on stdout; records
+ * nothing. Returns the exit code.
+ */
+static int upgrade_only(recorder *r)
+{
+    if (find_db(r) != 0)
+        return fail("%s", r->err);
+    if (ch_path_kind(r->db_path) == CH_PATH_MISSING)
+        return fail("no database at %s: nothing to upgrade (pass --db PATH)", r->db_path);
+    int from = 0;
+    if (ch_db_open_write(r->db_path, &r->db, &from, r->err) != 0)
+        return fail("%s", r->err);
+    if (from == ch_schema_version)
+        ch_message(stdout, "", "%s: already at version %d", r->db_path, ch_schema_version);
+    else if (from == 0)
+        ch_message(stdout, "", "%s: was empty, now a new database at version %d", r->db_path, ch_schema_version);
+    else
+        ch_message(stdout, "", "%s: schema version %d -> %d", r->db_path, from, ch_schema_version);
+    return 0;
+}
+
 static void cleanup(recorder *r)
 {
     ch_retention_free(r->retention);
@@ -430,6 +465,11 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc == 1 ? 0 : 2;
     ch_host_private_files();
+    if (r.opt.upgrade) {
+        rc = upgrade_only(&r);
+        cleanup(&r);
+        return rc;
+    }
     ch_host_catch_stop();
     char host[256], os[256], boot_id[64];
     ch_host_name(host, sizeof host);

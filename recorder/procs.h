@@ -66,6 +66,10 @@ size_t ch_procs_resolve_pids(ch_procs *p, const int64_t *pids, size_t n, ch_owne
  * of the current sample. Process records are kept (see ch_proc). */
 void ch_procs_retain(ch_procs *p, const uint64_t *live, size_t nlive);
 
+/* Forgets the given inodes (sockets found gone): the same as retaining
+ * all others, at the cost of the gone ones only. */
+void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone);
+
 /* Milliseconds since the epoch at which the machine booted, or -1. */
 int64_t ch_boot_time_ms(void);
 

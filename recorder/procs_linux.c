@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,10 +47,34 @@
 typedef struct {
     uint64_t inode;      /* 0: empty slot */
     const ch_proc *proc; /* oldest holder; NULL: unattributable */
-    int64_t last_pid;    /* last process credited during a scan; 0: none */
+    int32_t last_pid;    /* last process credited during a scan; 0: none */
     int32_t holders;
+    int32_t fd;          /* its descriptor in the owner, -1 unknown (see seen_proc) */
     bool pending;
+    bool live;           /* scratch of ch_procs_retain */
 } inode_entry;
+
+/*
+ * A process as the last look at /proc found it, kept so that a lookup can
+ * read only what changed. New sockets mostly take the descriptor numbers of
+ * sockets that closed (the kernel hands out the lowest free number), so the
+ * descriptors of a process's closed sockets ("holes") are read first; a
+ * process whose descriptor count (st_size of /proc/PID/fd, Linux 6.2+) is
+ * what its holes explain has no other new descriptor worth a full read.
+ * Sorted by pid.
+ */
+typedef struct {
+    int64_t pid;
+    uint64_t dino;        /* inode of /proc/PID when listed: a new one is a new process */
+    uint64_t start_ticks; /* from its stat when read; 0 before */
+    int64_t ppid;
+    int64_t nfd;          /* descriptors at its last read; -1: never read (or must be read whole) */
+    int32_t *holes;       /* descriptors of its sockets closed since that read */
+    uint32_t nholes, holes_cap;
+    bool changed;         /* this lookup: descriptors changed beyond its holes */
+    bool read;            /* this lookup: read whole */
+    bool fresh_hit;       /* this lookup: read for the first time and held a pending inode */
+} seen_proc;
 
 /* Open addressing with linear probing, at most half full, never deleted
  * from (ch_procs_retain builds a new table instead). */
@@ -94,7 +119,14 @@ struct ch_procs {
      * (pointers into inodes.slots, which do not move while a scan runs),
      * and a buffer for command lines (they can be long). */
     inode_entry **hits;
+    int32_t *hit_fds;     /* the descriptor of each hit */
     size_t nhits, hits_cap;
+    /* The processes of the last lookup, and whether st_size of a
+     * /proc/PID/fd directory counts its descriptors (Linux 6.2+). */
+    seen_proc *seen;
+    size_t nseen, seen_cap;
+    bool fd_count;
+    size_t pending_left;  /* pending inodes no process was found holding yet */
     char *text;
     size_t text_cap;
 };
@@ -102,6 +134,7 @@ struct ch_procs {
 /* What /proc/PID/stat says about a process that matters here. */
 typedef struct {
     int64_t pid;
+    int64_t ppid;
     uint64_t start_ticks;
     char comm[64]; /* the kernel keeps at most 15 bytes */
 } proc_stat;
@@ -146,7 +179,7 @@ static inode_entry *inode_put(inode_table *t, uint64_t inode)
     while (t->slots[i].inode != 0 && t->slots[i].inode != inode)
         i = (i + 1) & (t->cap - 1);
     if (t->slots[i].inode == 0) {
-        t->slots[i] = (inode_entry){.inode = inode};
+        t->slots[i] = (inode_entry){.inode = inode, .fd = -1};
         t->count++;
     }
     return &t->slots[i];
@@ -333,7 +366,17 @@ static int parse_stat(const char *buf, size_t len, proc_stat *st)
     memcpy(st->comm, open + 1, n);
     st->comm[n] = '\0';
     const char *s = close + 1;
+    st->ppid = 0;
     for (int field = 3; field < 22; field++) {
+        if (field == 4) {
+            while (*s == ' ')
+                s++;
+            uint64_t ppid;
+            if (!parse_u64(&s, &ppid))
+                return -1;
+            st->ppid = (int64_t)ppid;
+            continue;
+        }
         while (*s == ' ')
             s++;
         if (*s == '\0')
@@ -475,16 +518,20 @@ static uint64_t socket_inode(const char *link, ssize_t n)
     return parse_u64(&s, &inode) && *s == ']' ? inode : 0;
 }
 
-static int add_hit(ch_procs *p, inode_entry *e)
+static int add_hit(ch_procs *p, inode_entry *e, int32_t fd)
 {
     if (p->nhits == p->hits_cap) {
         size_t cap = p->hits_cap ? p->hits_cap * 2 : 256;
         inode_entry **grown = realloc(p->hits, cap * sizeof *grown);
-        if (!grown)
+        if (grown)
+            p->hits = grown;
+        int32_t *fds = grown ? realloc(p->hit_fds, cap * sizeof *fds) : NULL;
+        if (!fds)
             return -1;
-        p->hits = grown;
+        p->hit_fds = fds;
         p->hits_cap = cap;
     }
+    p->hit_fds[p->nhits] = fd;
     p->hits[p->nhits++] = e;
     return 0;
 }
@@ -502,31 +549,88 @@ static DIR *open_dir_at(int dir, const char *name)
     return d;
 }
 
-/* Collects into p->hits the pending inodes the process holds. Returns 0,
- * or -1 when the list could not grow (the process must then be skipped:
- * a partial list would miscount). An unreadable fd directory is no hits. */
-static int collect_hits(ch_procs *p, int pid_dir)
+/* The number of descriptors of the process whose fd directory is open as
+ * fd_dir, or -1 when the kernel does not say (before Linux 6.2). */
+static int64_t fd_count(const ch_procs *p, int fd_dir)
+{
+    struct stat st;
+    if (!p->fd_count || fstat(fd_dir, &st) != 0)
+        return -1;
+    return (int64_t)st.st_size;
+}
+
+/* Reads descriptor `fd` of the fd directory fd_dir: adds a hit when it is a
+ * pending socket. Returns 1 when the descriptor is open, 0 when not, -1
+ * when the hit list could not grow. */
+static int read_fd(ch_procs *p, int fd_dir, const char *name, int32_t fd)
+{
+    char link[64]; /* "socket:[" + 20 digits + "]" fits; others may be cut */
+    ssize_t n = readlinkat(fd_dir, name, link, sizeof link - 1);
+    if (n <= 0)
+        return 0;
+    link[n] = '\0';
+    inode_entry *e = inode_find(&p->inodes, socket_inode(link, n));
+    if (e && e->pending && add_hit(p, e, fd) != 0)
+        return -1;
+    return 1;
+}
+
+/* Collects into p->hits the pending inodes the process holds, reading
+ * every descriptor, and sets sp->nfd. Returns 0, or -1 when the list could
+ * not grow (the process must then be skipped: a partial list would
+ * miscount). An unreadable fd directory is no hits. */
+static int collect_hits(ch_procs *p, int pid_dir, seen_proc *sp)
 {
     p->nhits = 0;
     DIR *d = open_dir_at(pid_dir, "fd");
     if (!d)
         return 0;
     int fd_dir = dirfd(d);
+    int64_t count = fd_count(p, fd_dir), seen = 0;
     int rc = 0;
-    char link[64]; /* "socket:[" + 20 digits + "]" fits; others may be cut */
     struct dirent *de;
     while (rc == 0 && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        ssize_t n = readlinkat(fd_dir, de->d_name, link, sizeof link - 1);
-        if (n <= 0)
-            continue;
-        link[n] = '\0';
-        inode_entry *e = inode_find(&p->inodes, socket_inode(link, n));
-        if (e && e->pending)
-            rc = add_hit(p, e);
+        rc = read_fd(p, fd_dir, de->d_name, (int32_t)strtol(de->d_name, NULL, 10));
+        seen += rc > 0;
+        rc = rc < 0 ? -1 : 0;
     }
     closedir(d);
+    sp->nfd = count >= 0 ? count : seen;
+    sp->nholes = 0;
+    return rc;
+}
+
+/*
+ * Reads only the holes of a process read before, collecting the pending
+ * inodes they now hold. Sets sp->changed when its descriptor count is not
+ * what the holes explain (or the kernel does not count descriptors): then
+ * only a whole read can tell what else is new. Returns 0 or -1 as
+ * collect_hits.
+ */
+static int collect_hole_hits(ch_procs *p, int pid_dir, seen_proc *sp)
+{
+    p->nhits = 0;
+    int fd_dir = openat(pid_dir, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_dir < 0) {
+        sp->nholes = 0;
+        return 0;
+    }
+    int64_t count = fd_count(p, fd_dir), expected = sp->nfd;
+    int rc = 0;
+    for (uint32_t i = 0; rc == 0 && i < sp->nholes; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "%d", (int)sp->holes[i]);
+        rc = read_fd(p, fd_dir, name, sp->holes[i]);
+        expected += rc > 0 ? 0 : -1; /* a hole still empty: one descriptor fewer */
+        rc = rc < 0 ? -1 : 0;
+    }
+    close(fd_dir);
+    sp->changed = count < 0 || count != expected;
+    if (!sp->changed)
+        sp->nfd = count;
+    sp->nholes = 0;
     return rc;
 }
 
@@ -578,38 +682,57 @@ static int confirm_process(ch_procs *p, int pid_dir, const proc_stat *st, const 
 }
 
 /* Credits one process's hits: one more holder each, and the new owner
- * where it is older than the current one. */
+ * (with its descriptor) where it is older than the current one. */
 static void credit_hits(ch_procs *p, const proc_stat *st, const ch_proc *owner)
 {
     for (size_t i = 0; i < p->nhits; i++) {
         inode_entry *e = p->hits[i];
-        if (e->last_pid != st->pid) {
-            e->last_pid = st->pid;
-            e->holders++;
+        if (e->last_pid != (int32_t)st->pid) {
+            e->last_pid = (int32_t)st->pid;
+            if (e->holders++ == 0 && p->pending_left > 0)
+                p->pending_left--;
         }
-        if (owner && older_than(st->pid, st->start_ticks, e->proc))
+        if (owner && older_than(st->pid, st->start_ticks, e->proc)) {
             e->proc = owner;
+            e->fd = p->hit_fds[i];
+        }
     }
 }
 
-/* Scans one /proc/PID. Returns 0 when the process was read, -1 when it
- * was gone or unreadable from the start. */
-static int scan_process(ch_procs *p, int proc_dir, const char *name)
+/*
+ * Reads one process: every descriptor (whole), or only its holes. Returns
+ * the number of pending inodes it held (0 also when it was gone or
+ * unreadable).
+ */
+static size_t read_process(ch_procs *p, int proc_dir, seen_proc *sp, bool whole)
 {
+    char name[24];
+    snprintf(name, sizeof name, "%lld", (long long)sp->pid);
     int pid_dir = openat(proc_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (pid_dir < 0)
-        return -1;
+    if (pid_dir < 0) {
+        sp->nholes = 0;
+        return 0;
+    }
     proc_stat st;
-    int rc = read_stat(pid_dir, &st);
-    if (rc == 0) {
-        st.pid = strtoll(name, NULL, 10);
+    size_t hits = 0;
+    if (read_stat(pid_dir, &st) == 0) {
+        st.pid = sp->pid;
+        if (sp->start_ticks != 0 && sp->start_ticks != st.start_ticks)
+            whole = true; /* not the process read before: its holes mean nothing */
+        sp->start_ticks = st.start_ticks;
+        sp->ppid = st.ppid;
+        int rc = whole ? collect_hits(p, pid_dir, sp) : collect_hole_hits(p, pid_dir, sp);
+        sp->read |= whole;
         const ch_proc *owner = NULL;
-        if (collect_hits(p, pid_dir) == 0 && p->nhits > 0 &&
-            confirm_process(p, pid_dir, &st, &owner) == 0)
+        if (rc == 0 && p->nhits > 0 && confirm_process(p, pid_dir, &st, &owner) == 0) {
             credit_hits(p, &st, owner);
+            hits = p->nhits;
+        }
+        if (rc != 0)
+            sp->nfd = -1; /* read it whole next time */
     }
     close(pid_dir);
-    return rc;
+    return hits;
 }
 
 static bool is_pid_name(const char *s)
@@ -621,21 +744,142 @@ static bool is_pid_name(const char *s)
     return *s == '\0';
 }
 
-/* Walks every process (not threads: /proc lists thread group leaders only,
- * and threads share their leader's descriptors). Returns how many were read. */
+static int cmp_seen(const void *a, const void *b)
+{
+    const seen_proc *x = a, *y = b;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+static seen_proc *seen_find(const ch_procs *p, int64_t pid)
+{
+    seen_proc key = {.pid = pid};
+    return p->nseen ? bsearch(&key, p->seen, p->nseen, sizeof *p->seen, cmp_seen) : NULL;
+}
+
+static void seen_drop(seen_proc *sp)
+{
+    free(sp->holes);
+    sp->holes = NULL;
+    sp->nholes = sp->holes_cap = 0;
+}
+
+/* Holes kept per process at most; past that it is read whole. */
+#define MAX_HOLES 4096
+
+/* Notes that descriptor fd of the process that owned a forgotten socket
+ * is free, or may hold a new socket. */
+static void add_hole(ch_procs *p, const ch_proc *owner, int32_t fd)
+{
+    seen_proc *sp = seen_find(p, owner->pid);
+    if (!sp || sp->nfd < 0 || sp->start_ticks != ((const proc_rec *)owner)->start_ticks)
+        return;
+    if (sp->nholes == sp->holes_cap) {
+        uint32_t cap = sp->holes_cap ? sp->holes_cap * 2 : 8;
+        int32_t *holes = cap <= MAX_HOLES ? realloc(sp->holes, cap * sizeof *holes) : NULL;
+        if (!holes) { /* too many to be worth it: read it whole when needed */
+            seen_drop(sp);
+            sp->nfd = -1;
+            return;
+        }
+        sp->holes = holes;
+        sp->holes_cap = cap;
+    }
+    sp->holes[sp->nholes++] = fd;
+}
+
+/*
+ * Lists /proc into p->seen: processes listed before under the same /proc
+ * inode keep what is known of them; others start afresh (never read).
+ * Returns 0, or -1 (nothing listed, p->seen unchanged).
+ */
+static int list_processes(ch_procs *p, int proc_dir_fd, DIR *d)
+{
+    (void)proc_dir_fd;
+    seen_proc *now = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!is_pid_name(de->d_name))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 512;
+            seen_proc *grown = realloc(now, cap * sizeof *grown);
+            if (!grown) {
+                free(now);
+                return -1;
+            }
+            now = grown;
+        }
+        now[n++] = (seen_proc){.pid = strtoll(de->d_name, NULL, 10), .dino = de->d_ino, .nfd = -1};
+    }
+    qsort(now, n, sizeof *now, cmp_seen);
+    for (size_t i = 0; i < n; i++) {
+        seen_proc *old = seen_find(p, now[i].pid);
+        if (old && old->dino == now[i].dino) {
+            now[i] = *old;
+            old->holes = NULL; /* moved */
+        }
+        now[i].changed = now[i].read = now[i].fresh_hit = false;
+    }
+    for (size_t i = 0; i < p->nseen; i++)
+        seen_drop(&p->seen[i]);
+    free(p->seen);
+    p->seen = now;
+    p->nseen = n;
+    p->seen_cap = cap;
+    return 0;
+}
+
+/*
+ * One lookup of the pending inodes, reading as little as it can:
+ *  1. processes never read are read whole (all of them, the first time);
+ *     processes read before, only at their holes, and only when their
+ *     descriptor count says something else changed are they candidates for
+ *     a whole read;
+ *  2. the parent of a new process that held a pending inode is read whole
+ *     (the socket may be inherited: the parent is then its oldest holder);
+ *  3. while inodes are still unfound, the candidates are read whole, and
+ *     the lookup stops as soon as every inode is found.
+ * A process whose descriptor count did not change and that had no socket
+ * closed is never read again, so a socket that took the place of another
+ * kind of descriptor there is not found (it gets no owner, never a wrong
+ * one). Returns the number of processes looked at.
+ */
 static size_t scan_processes(ch_procs *p)
 {
     DIR *d = open_dir_at(AT_FDCWD, "/proc");
     if (!d)
         return 0;
     int proc_dir = dirfd(d);
-    size_t scanned = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (is_pid_name(de->d_name) && scan_process(p, proc_dir, de->d_name) == 0)
-            scanned++;
+    if (list_processes(p, proc_dir, d) != 0) {
+        closedir(d);
+        return 0;
+    }
+    for (size_t i = 0; i < p->nseen; i++) {
+        seen_proc *sp = &p->seen[i];
+        if (sp->nfd < 0) {
+            sp->fresh_hit = read_process(p, proc_dir, sp, true) > 0;
+        } else if (sp->nholes > 0) {
+            read_process(p, proc_dir, sp, false);
+        } else if (p->fd_count) {
+            char path[40];
+            struct stat st;
+            snprintf(path, sizeof path, "%lld/fd", (long long)sp->pid);
+            sp->changed = fstatat(proc_dir, path, &st, 0) == 0 && (int64_t)st.st_size != sp->nfd;
+        } else {
+            sp->changed = true;
+        }
+    }
+    for (size_t i = 0; i < p->nseen; i++) {
+        seen_proc *parent = p->seen[i].fresh_hit ? seen_find(p, p->seen[i].ppid) : NULL;
+        if (parent && !parent->read)
+            read_process(p, proc_dir, parent, true);
+    }
+    for (size_t i = 0; i < p->nseen && p->pending_left > 0; i++)
+        if (p->seen[i].changed && !p->seen[i].read)
+            read_process(p, proc_dir, &p->seen[i], true);
     closedir(d);
-    return scanned;
+    return p->nseen;
 }
 
 /* ---- the interface ------------------------------------------------------- */
@@ -661,6 +905,11 @@ ch_procs *ch_procs_new(void)
     p->boot_ms = ch_boot_time_ms();
     if (p->boot_ms < 0)
         p->boot_ms = boot_ms_from_clocks();
+    /* This process has descriptors open: a size of 0 means the kernel does
+     * not count them (before 6.2), and every changed-or-not question then
+     * has to be answered by reading. */
+    struct stat st;
+    p->fd_count = stat("/proc/self/fd", &st) == 0 && st.st_size > 0;
     return p;
 }
 
@@ -676,6 +925,10 @@ void ch_procs_free(ch_procs *p)
         free(p->users[i].name);
     free(p->users);
     free(p->hits);
+    free(p->hit_fds);
+    for (size_t i = 0; i < p->nseen; i++)
+        seen_drop(&p->seen[i]);
+    free(p->seen);
     free(p->text);
     free(p);
 }
@@ -691,9 +944,13 @@ static size_t mark_unknown(ch_procs *p, const uint64_t *inodes, size_t n)
             unknown++;
     if (unknown == 0 || inode_reserve(&p->inodes, unknown) != 0)
         return 0;
-    for (size_t i = 0; i < n; i++)
-        if (inodes[i] != 0 && !inode_find(&p->inodes, inodes[i]))
+    p->pending_left = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (inodes[i] != 0 && !inode_find(&p->inodes, inodes[i])) {
             inode_put(&p->inodes, inodes[i])->pending = true;
+            p->pending_left++;
+        }
+    }
     return unknown;
 }
 
@@ -737,22 +994,62 @@ size_t ch_procs_resolve_pids(ch_procs *p, const int64_t *pids, size_t n, ch_owne
     return 0;
 }
 
-void ch_procs_retain(ch_procs *p, const uint64_t *live, size_t nlive)
+/* Empties slot i, moving later members of its probe run back. */
+static void inode_remove_slot(inode_table *t, size_t i)
 {
-    if (!p)
-        return;
-    inode_table kept = {0};
-    if (live && inode_reserve(&kept, nlive) == 0) {
-        for (size_t i = 0; i < nlive; i++) {
-            const inode_entry *e = live[i] ? inode_find(&p->inodes, live[i]) : NULL;
-            if (e)
-                *inode_put(&kept, e->inode) = *e;
+    size_t mask = t->cap - 1;
+    for (size_t j = (i + 1) & mask; t->slots[j].inode != 0; j = (j + 1) & mask) {
+        size_t home = hash_slot(t->slots[j].inode, t->cap);
+        /* Move j into the hole unless its home lies cyclically in (i, j]. */
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            t->slots[i] = t->slots[j];
+            i = j;
         }
     }
-    /* Out of memory, kept is empty: forgetting everything is always
-     * correct, it only costs the next resolve a scan. */
-    free(p->inodes.slots);
-    p->inodes = kept;
+    t->slots[i] = (inode_entry){.inode = 0};
+    t->count--;
+}
+
+/* Drops the inodes not in live, in place (no second table: it follows the
+ * live sockets without doubling). The descriptor each dropped socket had
+ * in its owner becomes a hole there: the next lookup reads it first. */
+void ch_procs_retain(ch_procs *p, const uint64_t *live, size_t nlive)
+{
+    if (!p || p->inodes.cap == 0)
+        return;
+    for (size_t i = 0; live && i < nlive; i++) {
+        inode_entry *e = live[i] ? inode_find(&p->inodes, live[i]) : NULL;
+        if (e)
+            e->live = true;
+    }
+    inode_table *t = &p->inodes;
+    for (size_t i = 0; i < t->cap;) {
+        inode_entry *e = &t->slots[i];
+        if (e->inode == 0 || e->live) {
+            i++;
+            continue;
+        }
+        if (e->proc && e->fd >= 0)
+            add_hole(p, e->proc, e->fd);
+        inode_remove_slot(t, i); /* slot i may now hold a later entry: look again */
+    }
+    for (size_t i = 0; i < t->cap; i++)
+        t->slots[i].live = false;
+}
+
+void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone)
+{
+    if (!p || p->inodes.cap == 0)
+        return;
+    for (size_t i = 0; i < ngone; i++) {
+        inode_entry *e = gone[i] ? inode_find(&p->inodes, gone[i]) : NULL;
+        if (!e)
+            continue;
+        if (e->proc && e->fd >= 0)
+            add_hole(p, e->proc, e->fd);
+        inode_remove_slot(&p->inodes, (size_t)(e - p->inodes.slots));
+    }
 }
 
 /* Reads "btime SECONDS" from /proc/stat. The line comes after the per-CPU

@@ -23,6 +23,7 @@
 #include <tlhelp32.h>
 
 #include "win_text.h"
+#include "win_user.h"
 
 /* ntdll's ProcessCommandLineInformation, and its UNICODE_STRING answer. */
 #define PROCESS_COMMAND_LINE_INFORMATION 60
@@ -88,6 +89,13 @@ void ch_procs_retain(ch_procs *p, const uint64_t *live, size_t nlive)
     (void)nlive;
 }
 
+void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone)
+{
+    (void)p;
+    (void)gone;
+    (void)ngone;
+}
+
 int64_t ch_boot_time_ms(void)
 {
     FILETIME ft;
@@ -115,35 +123,6 @@ static char *image_path(HANDLE h)
     wchar_t buf[32768];
     DWORD n = sizeof buf / sizeof buf[0];
     return QueryFullProcessImageNameW(h, 0, buf, &n) ? ch_utf8_from_wide(buf, (int)n) : NULL;
-}
-
-/* The token's user as DOMAIN\name. */
-static char *token_user(HANDLE h)
-{
-    HANDLE token;
-    if (!OpenProcessToken(h, TOKEN_QUERY, &token))
-        return NULL;
-    union {
-        TOKEN_USER user;
-        char raw[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
-    } info;
-    DWORD n = 0;
-    char *out = NULL;
-    if (GetTokenInformation(token, TokenUser, &info, sizeof info, &n)) {
-        wchar_t name[256], domain[256], full[520];
-        DWORD nn = 256, dn = 256;
-        SID_NAME_USE use;
-        if (LookupAccountSidW(NULL, info.user.User.Sid, name, &nn, domain, &dn, &use)) {
-            if (dn > 0)
-                _snwprintf(full, sizeof full / sizeof full[0] - 1, L"%ls\\%ls", domain, name);
-            else
-                _snwprintf(full, sizeof full / sizeof full[0] - 1, L"%ls", name);
-            full[sizeof full / sizeof full[0] - 1] = L'\0';
-            out = ch_utf8_from_wide(full, -1);
-        }
-    }
-    CloseHandle(token);
-    return out;
 }
 
 static char *command_line(const ch_procs *p, HANDLE h)
@@ -207,7 +186,7 @@ static const ch_proc *lookup(ch_procs *p, int64_t pid, HANDLE *snap, size_t *rea
     r->uid = -1; /* Windows users are SIDs: the name is in user */
     r->path = image_path(h);
     r->name = snapshot_name(snap, pid);
-    r->user = token_user(h);
+    r->user = ch_process_user_name(h);
     r->cmdline = command_line(p, h);
     p->procs[p->count++] = r;
     ++*read;

@@ -59,12 +59,14 @@ ch_sock *ch_sample_add(ch_sample *s)
 void ch_sample_clear(ch_sample *s)
 {
     s->count = 0;
+    s->consumed = 0;
 }
 
 void ch_sample_free(ch_sample *s)
 {
     free(s->rows);
-    memset(s, 0, sizeof *s);
+    s->rows = NULL;
+    s->count = s->cap = s->consumed = 0; /* the consume hook stays */
 }
 
 bool ch_sock_has_remote(const ch_sock *s)

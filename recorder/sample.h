@@ -77,6 +77,13 @@ typedef struct {
     ch_sock *rows;
     size_t count;
     size_t cap;
+    /* Optional, for samplers that can stream (Linux netlink): called with
+     * each row as it is read; a row it returns true for was taken care of
+     * and is not kept (counted in consumed), so a sample of a machine whose
+     * sockets are already known holds only what is new. */
+    bool (*consume)(void *ctx, const ch_sock *row);
+    void *consume_ctx;
+    size_t consumed;
 } ch_sample;
 
 /* Appends a zeroed row (offload -1: unknown) and returns it, or NULL when out of memory. */
@@ -102,6 +109,13 @@ const char *ch_sampler_name(const ch_sampler *s);
  * store keeps them (netlink cookies, Windows identities); false when they
  * are inodes, which the store keeps anyway. */
 bool ch_sampler_ident_is_stable(const ch_sampler *s);
+
+/* Whether samples carry TCP byte counters (default: yes, where the
+ * platform has them). The recorder turns them off where announcements of
+ * closed sockets bring each connection's final counters (Linux: asking
+ * every socket's tcp_info in each dump locks every socket and makes the
+ * dump several times longer). */
+void ch_sampler_byte_counters(ch_sampler *s, bool in_samples);
 
 /* The next note on what the sampler could not do, each said once (the
  * recorder logs it and adds it to the run row); NULL when none is pending. */

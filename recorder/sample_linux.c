@@ -32,6 +32,8 @@
 struct ch_sampler {
     int fd;         /* netlink socket, or -1 when reading /proc/net */
     uint32_t seq;
+    uint32_t states;  /* TCP states asked for: all, or none to probe */
+    bool counters;    /* ask tcp_info (byte counters) with TCP rows */
     char *buf;
     const char *note; /* pending ch_sampler_next_note */
     char fallback_note[160];
@@ -71,10 +73,11 @@ static int send_dump_request(ch_sampler *s, int family, int protocol)
     msg.nlh.nlmsg_seq = ++s->seq;
     msg.req.sdiag_family = (uint8_t)family;
     msg.req.sdiag_protocol = (uint8_t)protocol;
-    msg.req.idiag_states = ~0U; /* every state, TIME_WAIT and LISTEN included */
+    msg.req.idiag_states = s->states; /* every state, TIME_WAIT and LISTEN included */
     /* tcp_info for the byte counters: about 250 bytes more per TCP socket
-     * in the reply, no extra round trip. */
-    if (protocol == IPPROTO_TCP)
+     * in the reply (the rows alone are about 100), and the kernel locks
+     * each socket to fill it in. */
+    if (protocol == IPPROTO_TCP && s->counters)
         msg.req.idiag_ext = 1U << (INET_DIAG_INFO - 1);
     struct sockaddr_nl to = {.nl_family = AF_NETLINK};
     for (;;) {
@@ -141,10 +144,11 @@ static int netlink_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
     };
     int resyncs = 0;
     for (size_t i = 0; i < sizeof dumps / sizeof dumps[0]; i++) {
-        size_t mark = out->count;
+        size_t mark = out->count, consumed = out->consumed;
         int rc = 1;
         for (int attempt = 0; rc == 1 && attempt < DUMP_RETRIES; attempt++) {
             out->count = mark;
+            out->consumed = consumed;
             if (send_dump_request(s, dumps[i].family, dumps[i].protocol) != 0) {
                 snprintf(err, errn, "netlink request: %s", strerror(errno));
                 return -1;
@@ -163,6 +167,7 @@ static int netlink_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
             }
             netlink_reopen(s);
             out->count = 0;
+            out->consumed = 0;
             i = (size_t)-1;
             continue;
         }
@@ -189,10 +194,14 @@ static bool is_refusal(int e)
 }
 
 /* Proves the kernel answers before relying on it: a refusal ends the proof
- * at once, a transient failure is tried again. Returns 0, or -1 (errno set). */
+ * at once, a transient failure is tried again. The four dumps ask for no
+ * state at all, so the kernel answers each at once with no rows: the proof
+ * costs neither a walk of the socket tables nor memory for them. Returns
+ * 0, or -1 (errno set). */
 static int probe_netlink(ch_sampler *s, char *err, size_t errn)
 {
     int rc = -1;
+    s->states = 0;
     for (int attempt = 0; rc != 0 && attempt < 3; attempt++) {
         ch_sample probe = {0};
         rc = netlink_take(s, &probe, err, errn);
@@ -202,6 +211,7 @@ static int probe_netlink(ch_sampler *s, char *err, size_t errn)
         if (rc != 0 && is_refusal(errno))
             break;
     }
+    s->states = ~0U;
     return rc;
 }
 
@@ -213,6 +223,8 @@ ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
         return NULL;
     }
     s->fd = -1;
+    s->states = ~0U;
+    s->counters = true;
     if (force == NULL || strcmp(force, "netlink") == 0) {
         s->buf = malloc(RECV_BUF_SIZE);
         s->fd = s->buf ? netlink_open() : -1;
@@ -243,6 +255,11 @@ ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
 const char *ch_sampler_name(const ch_sampler *s)
 {
     return s->fd >= 0 ? "netlink" : "procfs";
+}
+
+void ch_sampler_byte_counters(ch_sampler *s, bool in_samples)
+{
+    s->counters = in_samples;
 }
 
 bool ch_sampler_ident_is_stable(const ch_sampler *s)

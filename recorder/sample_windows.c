@@ -137,6 +137,12 @@ bool ch_sampler_ident_is_stable(const ch_sampler *s)
     return true; /* a hash of creation time, addresses and pid: the same in every run */
 }
 
+void ch_sampler_byte_counters(ch_sampler *s, bool in_samples)
+{
+    (void)s;
+    (void)in_samples; /* the IP Helper tables carry none */
+}
+
 const char *ch_sampler_next_note(ch_sampler *s)
 {
     return s->next_note < s->nnotes ? s->notes[s->next_note++] : NULL;

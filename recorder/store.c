@@ -31,7 +31,7 @@ typedef struct {
 } span;
 
 enum {
-    ST_PROC, ST_OPEN, ST_STATE, ST_CHANGE, ST_CLOSE, ST_BEAT, ST_COUNT
+    ST_PROC, ST_OPEN, ST_STATE, ST_CHANGE, ST_CLOSE, ST_ANNOUNCED, ST_BEAT, ST_COUNT
 };
 
 static const char *const statement_sql[ST_COUNT] = {
@@ -51,6 +51,10 @@ static const char *const statement_sql[ST_COUNT] = {
                  " bytes_sent = COALESCE(?5, bytes_sent), bytes_received = COALESCE(?6, bytes_received),"
                  " seen_by = COALESCE(?7, seen_by)"
                  " WHERE lifetime_id = ?1 AND closed_at IS NULL",
+    /* A TIME_WAIT entry's row learns of the connection it came from. */
+    [ST_ANNOUNCED] = "UPDATE lifetimes SET seen_by = ?2, opened_after = ?3,"
+                     " bytes_sent = COALESCE(?4, bytes_sent), bytes_received = COALESCE(?5, bytes_received)"
+                     " WHERE lifetime_id = ?1",
     [ST_BEAT] = "INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (?1, ?2, ?3, ?4)"
                 " ON CONFLICT(run_id, first_at) DO UPDATE SET last_at = excluded.last_at, samples = excluded.samples",
 };
@@ -64,6 +68,12 @@ struct ch_store {
     span spans[MAX_SPANS];  /* spans not yet known to be committed; last = current */
     int nspans;
     int wal_frames;         /* pages in the WAL after the last commit */
+    /* Processes already written by the transaction in progress: a tick
+     * that opens thousands of sockets of one process writes it once.
+     * Open addressing on the record's address; emptied by every flush (a
+     * later pruning may delete a process no lifetime refers to). */
+    const ch_proc **written;
+    size_t written_cap, nwritten;
 };
 
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
@@ -103,6 +113,7 @@ void ch_store_close(ch_store *s)
     sqlite3_wal_hook(s->db, NULL, NULL);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    free(s->written);
     free(s);
 }
 
@@ -276,11 +287,42 @@ static int write_process(ch_store *s, const ch_proc *p, int64_t at)
     return run_stmt(st);
 }
 
+/* True when p was written by this transaction already; otherwise notes it
+ * as written (the caller writes it now). Out of memory, it says false:
+ * writing a process twice is harmless (INSERT OR IGNORE), only slower. */
+static bool written_before(ch_store *s, const ch_proc *p)
+{
+    if ((s->nwritten + 1) * 2 > s->written_cap) {
+        size_t cap = s->written_cap ? s->written_cap * 2 : 64;
+        const ch_proc **slots = calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return false;
+        for (size_t i = 0; i < s->written_cap; i++) {
+            if (s->written[i] == NULL)
+                continue;
+            size_t j = ((uintptr_t)s->written[i] >> 4) * 0x9E3779B97F4A7C15ULL >> 40 & (cap - 1);
+            while (slots[j] != NULL)
+                j = (j + 1) & (cap - 1);
+            slots[j] = s->written[i];
+        }
+        free(s->written);
+        s->written = slots;
+        s->written_cap = cap;
+    }
+    size_t j = ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> 40 & (s->written_cap - 1);
+    for (; s->written[j] != NULL; j = (j + 1) & (s->written_cap - 1))
+        if (s->written[j] == p)
+            return true;
+    s->written[j] = p;
+    s->nwritten++;
+    return false;
+}
+
 static int write_open(ch_store *s, const ch_event *ev)
 {
     const ch_sock *k = &ev->sock;
     const ch_proc *p = ev->owner.proc;
-    if (p != NULL) {
+    if (p != NULL && !written_before(s, p)) {
         int rc = write_process(s, p, ev->at);
         if (rc != SQLITE_OK)
             return rc;
@@ -349,6 +391,17 @@ static int write_close(ch_store *s, const ch_event *ev)
     return run_stmt(st);
 }
 
+static int write_announced(ch_store *s, const ch_event *ev)
+{
+    sqlite3_stmt *st = s->st[ST_ANNOUNCED];
+    sqlite3_bind_int64(st, 1, ev->lifetime_id);
+    bind_text_or_null(st, 2, ev->seen_by);
+    bind_int_or_null(st, 3, ev->opened_after, ev->opened_after >= 0);
+    bind_int_or_null(st, 4, ev->bytes_sent, ev->bytes_sent >= 0);
+    bind_int_or_null(st, 5, ev->bytes_received, ev->bytes_received >= 0);
+    return run_stmt(st);
+}
+
 static int write_event(ch_store *s, const ch_event *ev)
 {
     switch (ev->type) {
@@ -356,6 +409,8 @@ static int write_event(ch_store *s, const ch_event *ev)
         return write_open(s, ev);
     case CH_EV_STATE:
         return write_state(s, ev);
+    case CH_EV_ANNOUNCED:
+        return write_announced(s, ev);
     default:
         return write_close(s, ev);
     }
@@ -409,6 +464,10 @@ static void checkpoint(ch_store *s)
 int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size_t errn)
 {
     note_sample(s, sample_at);
+    if (s->nwritten > 0) {
+        memset(s->written, 0, s->written_cap * sizeof *s->written);
+        s->nwritten = 0;
+    }
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < q->count; i++)
         rc = write_event(s, &q->items[i]);

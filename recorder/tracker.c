@@ -7,7 +7,9 @@
  * /proc/net). Rows without one (TIME_WAIT in /proc/net has inode 0) are
  * keyed by their addresses, and a socket that vanished in the same sample
  * with the very same addresses is taken to be the one that moved to
- * TIME_WAIT, so its lifetime continues.
+ * TIME_WAIT, so its lifetime continues. Likewise a TIME_WAIT entry with a
+ * cookie never seen continues a connection with its very addresses that the
+ * OS announced destroyed since the last sample (continue_announced).
  */
 #include "tracker.h"
 
@@ -24,6 +26,21 @@ typedef struct {
     ch_sock sock;        /* as last seen; byte counters as last reported */
 } entry;
 
+/* A lifetime opened and closed from an announcement alone (open_destroyed),
+ * its two events still queued. */
+typedef struct {
+    uint64_t tuple;      /* tuple_key of its addresses */
+    size_t seq;          /* order of arrival: the latest of one tuple wins */
+    size_t open_ev, close_ev; /* its OPEN and CLOSE events in the queue */
+    int64_t lifetime_id;
+} announced;
+
+/* A TIME_WAIT entry a sample found under a new cookie. */
+typedef struct {
+    uint64_t tuple;      /* tuple_key of its addresses; first, for cmp_key */
+    uint64_t ident;      /* its cookie; 0 once an announcement was joined to it */
+} recent_entry;
+
 struct ch_tracker {
     entry *entries;
     size_t count, cap;
@@ -31,6 +48,15 @@ struct ch_tracker {
     size_t nslots;       /* power of two, at least twice count */
     uint32_t gen;
     int64_t next_id;
+    /* A sample being taken (ch_tracker_begin): rows of known sockets are
+     * marked as the sampler reads them (ch_tracker_consume). */
+    bool begun;
+    int consume_err;
+    int64_t cur_at;
+    ch_events *cur_q;
+    /* inodes of the sockets the last apply found gone */
+    uint64_t *gone;
+    size_t ngone, gone_cap;
     /* scratch reused across samples */
     size_t *fresh;       /* rows of the current sample not yet tracked */
     size_t nfresh, fresh_cap;
@@ -42,6 +68,17 @@ struct ch_tracker {
      * read after that sample, are late and already accounted for */
     uint64_t *swept;
     size_t nswept, swept_cap;
+    /* connections announced destroyed since the last sample that no sample
+     * saw; their rows are still in the queue, so the TIME_WAIT entry one of
+     * them left may yet continue it (see continue_announced) */
+    announced *announced;
+    size_t nannounced, announced_cap;
+    /* TIME_WAIT entries the last sample opened a lifetime for, sorted by
+     * tuple key: the announcement of their connection may come just after
+     * (see join_recent_entry); recent_prev is the sample before that one */
+    recent_entry *recent;
+    size_t nrecent, recent_cap;
+    int64_t recent_prev;
 };
 
 int ch_events_push(ch_events *q, const ch_event *ev)
@@ -125,6 +162,9 @@ void ch_tracker_free(ch_tracker *t)
     free(t->pids);
     free(t->owners);
     free(t->swept);
+    free(t->gone);
+    free(t->announced);
+    free(t->recent);
     free(t);
 }
 
@@ -275,6 +315,25 @@ static int remember_fresh(ch_tracker *t, size_t row)
     return 0;
 }
 
+/* A tracked socket the sample has again: marked, and its state change
+ * reported. */
+static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, ch_events *q)
+{
+    e->gen = t->gen;
+    e->loaded = false;
+    /* Announced, yet here: freed into its TIME_WAIT entry, which kept
+     * the cookie; it moved there when announced. */
+    int64_t moved = e->destroyed_at != 0 ? e->destroyed_at : at;
+    e->destroyed_at = 0;
+    take_bytes(&e->sock, row);
+    if (e->sock.state != row->state) {
+        e->sock.state = row->state;
+        if (push_state(q, e, moved) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /*
  * Pass 1: marks every tracked socket the sample still has, reports state
  * changes, and lists the rows not tracked yet. A known identity whose
@@ -300,15 +359,8 @@ static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t p
                 return -1;
             continue;
         }
-        e->gen = t->gen;
-        e->loaded = false;
-        e->destroyed_at = 0; /* announced, yet here: freed into TIME_WAIT, same cookie */
-        take_bytes(&e->sock, row);
-        if (e->sock.state != row->state) {
-            e->sock.state = row->state;
-            if (push_state(q, e, at) != 0)
-                return -1;
-        }
+        if (seen_again(t, e, row, at, q) != 0)
+            return -1;
     }
     return 0;
 }
@@ -370,6 +422,21 @@ static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_even
     return push_close(q, e, prev, at, e->loaded ? "gone_while_stopped" : "gone");
 }
 
+/* Notes the inode of a socket found gone (ch_tracker_gone_inodes). */
+static int remember_gone(ch_tracker *t, uint64_t inode)
+{
+    if (t->ngone == t->gone_cap) {
+        size_t cap = t->gone_cap ? t->gone_cap * 2 : 256;
+        uint64_t *g = realloc(t->gone, cap * sizeof *g);
+        if (g == NULL)
+            return -1;
+        t->gone = g;
+        t->gone_cap = cap;
+    }
+    t->gone[t->ngone++] = inode;
+    return 0;
+}
+
 /* Pass 2: closes every tracked socket the sample no longer has. */
 static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
 {
@@ -379,6 +446,8 @@ static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
         if (e->gen == t->gen)
             continue;
         if (close_gone(t, e, at, prev, q) != 0)
+            return -1;
+        if (e->sock.inode != 0 && remember_gone(t, e->sock.inode) != 0)
             return -1;
         remove_at(t, i);
     }
@@ -424,10 +493,19 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
     return 0;
 }
 
+static int continue_announced(ch_tracker *t, const ch_sample *s, int64_t prev, ch_events *q);
+
 int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev_last_sample,
                      ch_procs *procs, ch_events *q)
 {
-    t->gen++;
+    if (!t->begun)
+        t->gen++;
+    t->begun = false;
+    t->ngone = 0;
+    if (t->consume_err != 0) {
+        t->consume_err = 0;
+        return -1;
+    }
     if (mark_present(t, s, at, prev_last_sample, q) != 0)
         return -1;
     /* Rows without identity may continue a socket that just vanished. */
@@ -439,9 +517,194 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
             t->fresh[kept++] = t->fresh[i];
     }
     t->nfresh = kept;
-    if (err != 0 || sweep_gone(t, at, prev_last_sample, q) != 0)
+    if (err != 0 || continue_announced(t, s, prev_last_sample, q) != 0 || sweep_gone(t, at, prev_last_sample, q) != 0)
         return -1;
     return open_fresh(t, s, at, procs, q);
+}
+
+/* Key of a socket's addresses alone, whatever its identity. */
+static uint64_t tuple_key(const ch_sock *s)
+{
+    ch_sock k = *s;
+    k.ident = 0;
+    return sock_key(&k);
+}
+
+/*
+ * States an announced connection can report when it left a TIME_WAIT entry
+ * behind. The kernel frees the socket as it hands it over to the entry and
+ * marks it CLOSE first: Linux 6.18 announces both ends of a connection in
+ * CLOSE, so CLOSE alone does not tell the end that closed first; the entry
+ * showing up in the very next sample does. A socket announced in any other
+ * state (ESTABLISHED, SYN_SENT, CLOSE_WAIT, LAST_ACK, LISTEN) left none.
+ */
+static bool may_leave_time_wait(int state)
+{
+    return state == CH_ST_CLOSE || state == CH_ST_FIN_WAIT1 || state == CH_ST_FIN_WAIT2 ||
+           state == CH_ST_CLOSING || state == CH_ST_TIME_WAIT;
+}
+
+/* A TIME_WAIT entry (the kernel's mini-socket, held by no file): in
+ * TIME_WAIT, or in FIN_WAIT2 while the peer has not closed yet. */
+static bool is_time_wait_entry(const ch_sock *s)
+{
+    return s->proto == CH_TCP && s->inode == 0 && (s->state == CH_ST_TIME_WAIT || s->state == CH_ST_FIN_WAIT2);
+}
+
+static int cmp_announced(const void *a, const void *b)
+{
+    const announced *x = a, *y = b;
+    if (x->tuple != y->tuple)
+        return x->tuple < y->tuple ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The latest announcement with that tuple key in the sorted list, or NULL. */
+static const announced *latest_announced(const announced *a, size_t n, uint64_t tuple)
+{
+    size_t lo = 0, hi = n; /* first index with a larger key */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid].tuple <= tuple)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && a[lo - 1].tuple == tuple ? &a[lo - 1] : NULL;
+}
+
+/* The queued event at index i when it is still the one of that type and
+ * lifetime (the queue was not flushed since), else NULL. */
+static ch_event *queued(ch_events *q, size_t i, int type, int64_t lifetime_id)
+{
+    if (i >= q->count || q->items[i].type != type || q->items[i].lifetime_id != lifetime_id)
+        return NULL;
+    return &q->items[i];
+}
+
+/*
+ * Turns an announced connection's queued OPEN and CLOSE into the start of
+ * the TIME_WAIT entry row's lifetime: the OPEN takes the entry's cookie (a
+ * restart finds the row again by it), the CLOSE becomes the move to the
+ * entry's state at the announced time, and the row stays open while the
+ * entry lives, with the connection's final byte counters.
+ */
+static int continue_as_time_wait(ch_tracker *t, const ch_sock *row, ch_event *open, ch_event *close)
+{
+    entry *e = insert(t, row, open->lifetime_id);
+    if (e == NULL)
+        return -1;
+    e->sock.bytes_sent = close->bytes_sent; /* the entry reports no counters */
+    e->sock.bytes_received = close->bytes_received;
+    open->sock.ident = row->ident;
+    open->seen_by = "destroy_event_time_wait";
+    *close = (ch_event){.type = CH_EV_STATE, .state = row->state, .lifetime_id = e->lifetime_id, .at = close->at,
+                        .bytes_sent = e->sock.bytes_sent, .bytes_received = e->sock.bytes_received};
+    return 0;
+}
+
+static int remember_recent(ch_tracker *t, const ch_sock *row)
+{
+    if (t->nrecent == t->recent_cap) {
+        size_t cap = t->recent_cap ? t->recent_cap * 2 : 64;
+        recent_entry *r = realloc(t->recent, cap * sizeof *r);
+        if (r == NULL)
+            return -1;
+        t->recent = r;
+        t->recent_cap = cap;
+    }
+    t->recent[t->nrecent++] = (recent_entry){.tuple = tuple_key(row), .ident = row->ident};
+    return 0;
+}
+
+/*
+ * Pass 1b: fresh TIME_WAIT entries that continue a connection announced
+ * destroyed since the last sample. A connection closed first by this side
+ * is freed as it enters TIME_WAIT (or FIN_WAIT2, peer still open); when no
+ * dump had given it a cookie, its entry gets a new one, so only the
+ * four-tuple ties the two. The entry exists before the announcement is
+ * sent, so it is in the first sample taken after the announcement was read:
+ * only announcements since the last sample are candidates (an entry found
+ * later belongs to another connection), and of several with one four-tuple
+ * the latest (an entry is unique per four-tuple; the earlier ones were
+ * other connections that left none).
+ */
+static int continue_announced(ch_tracker *t, const ch_sample *s, int64_t prev, ch_events *q)
+{
+    size_t n = t->nannounced, kept = 0;
+    t->nannounced = 0;
+    t->nrecent = 0;
+    t->recent_prev = prev;
+    if (n > 1)
+        qsort(t->announced, n, sizeof *t->announced, cmp_announced);
+    for (size_t i = 0; i < t->nfresh; i++) {
+        const ch_sock *row = &s->rows[t->fresh[i]];
+        bool entry_row = is_time_wait_entry(row) && row->ident != 0;
+        const announced *a = entry_row && n > 0 ? latest_announced(t->announced, n, tuple_key(row)) : NULL;
+        ch_event *open = a ? queued(q, a->open_ev, CH_EV_OPEN, a->lifetime_id) : NULL;
+        ch_event *close = a ? queued(q, a->close_ev, CH_EV_CLOSE, a->lifetime_id) : NULL;
+        if (open == NULL || close == NULL || !same_tuple(&open->sock, row)) {
+            t->fresh[kept++] = t->fresh[i];
+            if (entry_row && remember_recent(t, row) != 0)
+                return -1;
+            continue;
+        }
+        if (continue_as_time_wait(t, row, open, close) != 0)
+            return -1;
+    }
+    t->nfresh = kept;
+    if (t->nrecent > 1)
+        qsort(t->recent, t->nrecent, sizeof *t->recent, cmp_key);
+    return 0;
+}
+
+/*
+ * The other order: the last sample found a connection's TIME_WAIT entry
+ * (and opened a lifetime for it) before the connection's announcement was
+ * read. The entry appears just before the announcement is sent, so this
+ * happens when a connection closes while a sample is being taken. That
+ * lifetime is the connection's: the announcement adds its final counters,
+ * opened_after and seen_by to the row instead of making a second one. Only
+ * an entry first found by the last sample qualifies (the same window as
+ * continue_announced), once. Returns 1 when joined, 0 when not, -1 when out
+ * of memory.
+ */
+static int join_recent_entry(ch_tracker *t, const ch_sock *s, ch_events *q)
+{
+    if (t->nrecent == 0 || s->proto != CH_TCP || !may_leave_time_wait(s->state))
+        return 0;
+    uint64_t tuple = tuple_key(s);
+    recent_entry *r = bsearch(&tuple, t->recent, t->nrecent, sizeof *t->recent, cmp_key);
+    entry *e = r != NULL && r->ident != 0 ? lookup(t, r->ident) : NULL;
+    if (e == NULL || !same_tuple(&e->sock, s) || !is_time_wait_entry(&e->sock))
+        return 0;
+    r->ident = 0;
+    take_bytes(&e->sock, s);
+    ch_event ev = {.type = CH_EV_ANNOUNCED, .lifetime_id = e->lifetime_id, .opened_after = t->recent_prev,
+                   .seen_by = "destroy_event_time_wait", .bytes_sent = e->sock.bytes_sent,
+                   .bytes_received = e->sock.bytes_received};
+    return ch_events_push(q, &ev) != 0 ? -1 : 1;
+}
+
+/* Notes a connection just opened and closed from its announcement, whose
+ * TIME_WAIT entry the next sample may find (continue_announced). */
+static int remember_announced(ch_tracker *t, const ch_sock *s, const ch_events *q)
+{
+    if (s->proto != CH_TCP || !ch_sock_has_remote(s) || !may_leave_time_wait(s->state))
+        return 0;
+    if (t->nannounced == t->announced_cap) {
+        size_t cap = t->announced_cap ? t->announced_cap * 2 : 64;
+        announced *a = realloc(t->announced, cap * sizeof *a);
+        if (a == NULL)
+            return -1;
+        t->announced = a;
+        t->announced_cap = cap;
+    }
+    t->announced[t->nannounced] = (announced){.tuple = tuple_key(s), .seq = t->nannounced, .open_ev = q->count - 2,
+                                              .close_ev = q->count - 1,
+                                              .lifetime_id = q->items[q->count - 1].lifetime_id};
+    t->nannounced++;
+    return 0;
 }
 
 /* A lifetime from an announcement alone: seen once, as it was destroyed. */
@@ -464,8 +727,14 @@ int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t pr
     if (s->ident == 0 || was_swept(t, s->ident))
         return 0;
     entry *e = lookup(t, s->ident);
-    if (e == NULL)
-        return open_destroyed(t, s, at, prev_last_sample, q);
+    if (e == NULL) {
+        int joined = join_recent_entry(t, s, q);
+        if (joined != 0)
+            return joined < 0 ? -1 : 0;
+        if (open_destroyed(t, s, at, prev_last_sample, q) != 0)
+            return -1;
+        return remember_announced(t, s, q);
+    }
     if (e->destroyed_at == 0)
         e->destroyed_at = at;
     take_bytes(&e->sock, s);
@@ -480,4 +749,43 @@ int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const cha
         remove_at(t, i);
     }
     return 0;
+}
+
+void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q)
+{
+    t->gen++;
+    t->begun = true;
+    t->consume_err = 0;
+    t->cur_at = at;
+    t->cur_q = q;
+}
+
+/*
+ * A row as the sampler reads it: a socket tracked under the same identity
+ * and addresses is marked here and its state change queued, so the sample
+ * needs no copy of it; anything else (new, readdressed, without identity)
+ * is left to ch_tracker_apply. A row seen twice (a dump redone) is
+ * consumed again harmlessly.
+ */
+bool ch_tracker_consume(void *ctx, const ch_sock *row)
+{
+    ch_tracker *t = ctx;
+    if (!t->begun || row->ident == 0)
+        return false;
+    entry *e = lookup(t, row->ident);
+    if (e == NULL)
+        return false;
+    if (e->gen == t->gen)
+        return true; /* the same identity twice in one sample: keep the first */
+    if (!same_tuple(&e->sock, row))
+        return false;
+    if (seen_again(t, e, row, t->cur_at, t->cur_q) != 0)
+        t->consume_err = -1;
+    return true;
+}
+
+const uint64_t *ch_tracker_gone_inodes(const ch_tracker *t, size_t *n)
+{
+    *n = t->ngone;
+    return t->gone;
 }

@@ -17,7 +17,10 @@
 #include "procs.h"
 #include "sample.h"
 
-enum ch_event_type { CH_EV_OPEN, CH_EV_STATE, CH_EV_CLOSE };
+/* ANNOUNCED: an open lifetime's connection was announced destroyed after a
+ * sample had already found the TIME_WAIT entry it left (seen_by,
+ * opened_after and the final counters for its row). */
+enum ch_event_type { CH_EV_OPEN, CH_EV_STATE, CH_EV_CLOSE, CH_EV_ANNOUNCED };
 
 typedef struct {
     uint8_t type;            /* enum ch_event_type */
@@ -28,10 +31,11 @@ typedef struct {
     int64_t last_seen;       /* CLOSE: last sample that still saw it */
     ch_sock sock;            /* OPEN: the socket */
     ch_owner owner;          /* OPEN: its process, or none */
-    int64_t bytes_sent;      /* STATE, CLOSE: TCP byte counters then; -1 unknown */
+    int64_t bytes_sent;      /* STATE, CLOSE, ANNOUNCED: TCP byte counters then; -1 unknown */
     int64_t bytes_received;
-    int64_t opened_after;    /* OPEN from a destroy event alone: the sample before; -1 unknown */
-    const char *seen_by;     /* OPEN, CLOSE: "destroy_event_only", "destroy_event"; NULL: samples */
+    int64_t opened_after;    /* OPEN from a destroy event, ANNOUNCED: the sample before; -1 unknown */
+    const char *seen_by;     /* OPEN, CLOSE: "destroy_event_only", "destroy_event"; OPEN,
+                              * ANNOUNCED: "destroy_event_time_wait"; NULL: samples */
 } ch_event;
 
 typedef struct {
@@ -75,14 +79,35 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
  * prev_last_sample, the newest sample). A tracked socket is closed at that
  * exact time by the next ch_tracker_apply, with its final byte counters —
  * unless that sample finds it again under the same identity (a TCP socket
- * freed into TIME_WAIT), when its lifetime goes on. A socket no sample saw
- * gets a lifetime of its own at once, bounded by prev_last_sample (it
- * opened after it) and at; it has no owner (the announcement names no
- * inode). A socket the last sample already found gone is skipped. Call it
- * for every announcement before the next ch_tracker_apply. Returns 0, or -1
- * when out of memory.
+ * freed into TIME_WAIT), when its lifetime goes on and the move to
+ * TIME_WAIT is dated at. A socket no sample saw gets a lifetime of its own
+ * at once (an OPEN and a CLOSE), bounded by prev_last_sample (it opened
+ * after it) and at; it has no owner (the announcement names no inode). When
+ * the next ch_tracker_apply finds a TIME_WAIT entry under a new cookie with
+ * the same four-tuple, that lifetime goes on instead: its two events, still
+ * in q, become an OPEN seen_by "destroy_event_time_wait" and the move to the
+ * entry's state at time at (q must not be flushed in between, or they stay
+ * two lifetimes). A socket the last sample already found gone is skipped.
+ * Call it for every announcement before the next ch_tracker_apply. Returns
+ * 0, or -1 when out of memory.
  */
 int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t prev_last_sample, ch_events *q);
+
+/*
+ * Streaming a sample into the tracker: ch_tracker_begin(t, at, q) before
+ * the sampler reads the sample taken at time at, with ch_tracker_consume
+ * (ctx: the tracker) as the sample's consume hook, so rows of sockets
+ * already tracked under the same identity and addresses are marked as they
+ * are read and never copied; ch_tracker_apply then does the rest with the
+ * rows left in the sample (it must be given the same at and q). Without
+ * ch_tracker_begin, ch_tracker_apply takes a whole sample as before.
+ */
+void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q);
+bool ch_tracker_consume(void *ctx, const ch_sock *row);
+
+/* The inodes of the sockets the last ch_tracker_apply found gone (for the
+ * attribution cache to forget); valid until the next apply. */
+const uint64_t *ch_tracker_gone_inodes(const ch_tracker *t, size_t *n);
 
 /* Closes every tracked lifetime (the machine rebooted while we were away). */
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q);

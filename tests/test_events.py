@@ -68,17 +68,18 @@ class EventsTest(unittest.TestCase):
         finally:
             code, _, err = stop_record(proc)
         self.assertEqual(code, 0, err)
-        got = {r["local_port"]: r for r in rows(
+        # The server ends (closed second, no TIME_WAIT) come from the announcement alone.
+        got = {r["remote_port"]: r for r in rows(
             self.db, "SELECT * FROM lifetimes WHERE seen_by = 'destroy_event_only' AND proto = 'tcp'"
-                     " AND remote_port = ?", (lport,))}
-        servers = {r["remote_port"] for r in rows(
-            self.db, "SELECT remote_port FROM lifetimes WHERE seen_by IS NOT NULL AND local_port = ?", (lport,))}
+                     " AND local_port = ?", (lport,))}
+        clients = {r["local_port"] for r in rows(
+            self.db, "SELECT local_port FROM lifetimes WHERE seen_by IS NOT NULL AND remote_port = ?", (lport,))}
         captured = [t for t in truth if t["port"] in got]
         rate = len(captured) / len(truth)
         print(f"captured {len(captured)}/{len(truth)} ({rate:.1%}) connections made in {spent} ms; "
-              f"server sides {len(servers & {t['port'] for t in truth})}", file=sys.stderr)
+              f"client sides {len(clients & {t['port'] for t in truth})}", file=sys.stderr)
         self.assertGreaterEqual(rate, 0.95)
-        self.assertGreaterEqual(len(servers & {t["port"] for t in truth}) / len(truth), 0.95)
+        self.assertGreaterEqual(len(clients & {t["port"] for t in truth}) / len(truth), 0.95)
         for t in captured:
             r = got[t["port"]]
             self.assertEqual(r["remote_addr"], "127.0.0.1")
@@ -92,6 +93,68 @@ class EventsTest(unittest.TestCase):
             self.assertLessEqual(r["first_seen"], r["last_seen"])
             self.assertGreater(r["first_seen"], r["opened_after"])
             self.assertIsNone(r["pid"])  # the announcement names no inode
+        l.close()
+
+    def test_burst_one_lifetime_per_end(self):
+        """Issue 4: the end that closed first is announced destroyed and then
+        lives on as a TIME_WAIT entry under a new cookie: one lifetime, not
+        two, from the announcement on, still open while the entry lives."""
+        l = listener()
+        lport = l.getsockname()[1]
+        proc = self.record()
+        try:
+            self.wait_next_sample(proc)
+            truth = [short_connection(l, b"z" * 100) for _ in range(50)]
+            self.wait_next_sample(proc)
+            self.wait_next_sample(proc)
+        finally:
+            code, _, err = stop_record(proc)
+        self.assertEqual(code, 0, err)
+        ports = {t["port"] for t in truth}
+        client_rows, server_rows = {}, {}
+        for r in rows(self.db, "SELECT * FROM lifetimes WHERE proto = 'tcp' AND (remote_port = ?1 OR local_port = ?1)"
+                               " AND remote_addr IS NOT NULL", (lport,)):
+            if r["remote_port"] == lport and r["local_port"] in ports:
+                client_rows.setdefault(r["local_port"], []).append(r)
+            elif r["local_port"] == lport and r["remote_port"] in ports:
+                server_rows.setdefault(r["remote_port"], []).append(r)
+        captured = [t for t in truth if t["port"] in client_rows]
+        print(f"client ends {len(captured)}/{len(truth)}, server ends {len(server_rows)}/{len(truth)}",
+              file=sys.stderr)
+        self.assertGreaterEqual(len(captured) / len(truth), 0.95)
+        self.assertGreaterEqual(len(server_rows) / len(truth), 0.95)
+        for port, rs in server_rows.items():
+            self.assertEqual(len(rs), 1, rs)
+            self.assertEqual(rs[0]["seen_by"], "destroy_event_only")
+        for t in captured:
+            rs = client_rows[t["port"]]
+            self.assertEqual(len(rs), 1, rs)  # not a second, TIME_WAIT-only row
+            r = rs[0]
+            self.assertEqual(r["seen_by"], "destroy_event_time_wait")
+            self.assertEqual(r["states"].split(",")[-1], "TIME_WAIT", r)
+            self.assertIsNone(r["closed_at"])  # the entry lives 60 s
+            self.assertIsNotNone(r["cookie"])
+            self.assertLessEqual(r["opened_after"], t["opened"] + 5)
+            self.assertGreater(r["first_seen"], r["opened_after"])
+            self.assertTrue(100 <= r["bytes_sent"] <= 102, r["bytes_sent"])  # the final counters
+            # The announcement's time is kept: the move to TIME_WAIT, when the connection was freed.
+            [ch] = rows(self.db, "SELECT at, state FROM state_changes WHERE lifetime_id = ?", (r["lifetime_id"],))
+            self.assertEqual(ch["state"], "TIME_WAIT")
+            self.assertEqual(ch["at"], r["first_seen"] + 1)
+            self.assertGreaterEqual(ch["at"], t["opened"] - 5)
+            self.assertLessEqual(ch["at"], t["closed"] + 1000)
+        # The same through connhist-query's JSON.
+        out = query(self.db, "connections", "--remote-port", str(lport))
+        seen = {}
+        for j in out["lifetimes"]:
+            seen.setdefault(j["local_port"], []).append(j)
+        for t in captured:
+            [j] = seen[t["port"]]
+            self.assertIn("TIME_WAIT", j["states"])
+            self.assertEqual(j["seen_by"], "destroy_event_time_wait")
+            self.assertIsNotNone(j["opened_after"])
+            self.assertIsNone(j["closed_at"])
+            self.assertIsNone(j["process"])
         l.close()
 
     def test_tracked_close_and_bytes(self):

@@ -300,6 +300,55 @@ static void test_child_owner(ch_procs *cache)
     reap(child, go);
 }
 
+/* A socket closed and forgotten leaves a hole in its owner; the socket
+ * that takes its descriptor is found (there). Retaining a subset of many
+ * inodes drops the others in place and keeps the rest known. */
+static void test_holes_and_forget(ch_procs *cache, const ch_proc *me)
+{
+    int a = loopback_socket(AF_INET, SOCK_DGRAM);
+    CHECK(a >= 0);
+    uint64_t ia = inode_of(a);
+    ch_owner o;
+    CHECK(ch_procs_resolve(cache, &ia, 1, &o) > 0);
+    CHECK(o.proc == me);
+    close(a);
+    ch_procs_forget(cache, &ia, 1);
+    int b = loopback_socket(AF_INET, SOCK_DGRAM);
+    CHECK_INT(b, a); /* the lowest free descriptor: a's */
+    uint64_t ib = inode_of(b);
+    CHECK(ch_procs_resolve(cache, &ib, 1, &o) > 0);
+    CHECK(o.proc == me && o.holders == 1);
+    CHECK_INT(ch_procs_resolve(cache, &ib, 1, &o), 0);
+    close(b);
+    ch_procs_forget(cache, &ib, 1);
+
+    enum { N = 3000 };
+    uint64_t *fake = malloc(N * sizeof *fake), *keep = malloc(N * sizeof *keep);
+    ch_owner *owners = malloc(N * sizeof *owners);
+    CHECK(fake && keep && owners);
+    if (!fake || !keep || !owners)
+        goto out;
+    size_t nkeep = 0;
+    for (size_t i = 0; i < N; i++) {
+        fake[i] = (1ULL << 61) + 7919 * (uint64_t)i; /* owned by nobody */
+        if (i % 3 == 0)
+            keep[nkeep++] = fake[i];
+    }
+    CHECK(ch_procs_resolve(cache, fake, N, owners) > 0);
+    ch_procs_retain(cache, keep, nkeep);
+    CHECK_INT(ch_procs_resolve(cache, keep, nkeep, owners), 0); /* all still known */
+    for (size_t i = 0; i < nkeep; i++)
+        CHECK(owners[i].proc == NULL && owners[i].holders == 0);
+    CHECK(ch_procs_resolve(cache, &fake[1], 1, owners) > 0); /* dropped: looked up again */
+    ch_procs_forget(cache, keep, nkeep);
+    CHECK(ch_procs_resolve(cache, &keep[nkeep - 1], 1, owners) > 0);
+    CHECK_INT(ch_procs_resolve(cache, &fake[1], 1, owners), 0);
+out:
+    free(fake);
+    free(keep);
+    free(owners);
+}
+
 int main(void)
 {
     ch_procs *cache = ch_procs_new();
@@ -311,6 +360,7 @@ int main(void)
     test_own_sockets(cache, &me);
     test_forked_listener(cache, me);
     test_child_owner(cache);
+    test_holes_and_forget(cache, me);
     CHECK_INT(ch_procs_resolve(cache, NULL, 0, NULL), 0);
     ch_procs_free(cache);
     return check_report("test_procs");

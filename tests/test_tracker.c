@@ -236,12 +236,437 @@ static void test_many(void)
     ch_tracker_free(t);
 }
 
+/* An announcement of a destroyed socket as the sock_diag event carries it:
+ * no inode, state as reported, the final byte counters. */
+static ch_sock announced(ch_sock s, int state, int64_t sent, int64_t received)
+{
+    s.inode = 0;
+    s.state = (uint8_t)state;
+    s.bytes_sent = sent;
+    s.bytes_received = received;
+    return s;
+}
+
+/* The TIME_WAIT entry a connection left: a cookie of its own, no inode, no counters. */
+static ch_sock time_wait_entry(ch_sock s, uint64_t cookie, int state)
+{
+    s.ident = cookie;
+    s.inode = 0;
+    s.state = (uint8_t)state;
+    s.bytes_sent = s.bytes_received = -1;
+    return s;
+}
+
+/* A tracked socket announced destroyed: closed at the announced time with
+ * its final counters; one announced while moving into TIME_WAIT under its
+ * cookie goes on, the move dated by the announcement. */
+static void test_destroyed_known(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock a = tcp(41, "10.0.0.1", 40000, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    ch_sock b = tcp(42, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    a.bytes_sent = b.bytes_sent = 10;
+    a.bytes_received = b.bytes_received = 20;
+    ch_sock rows[] = {a, b};
+    sample_of(&s, rows, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    q.count = 0;
+
+    ch_sock gone = announced(a, CH_ST_CLOSE, 5001, 7002);
+    ch_sock to_tw = announced(b, CH_ST_CLOSE, 301, 401);
+    CHECK_INT(ch_tracker_destroyed(t, &gone, 1234, 1000, &q), 0);
+    CHECK_INT(ch_tracker_destroyed(t, &to_tw, 1300, 1000, &q), 0);
+    CHECK_INT(q.count, 0); /* nothing until the next sample */
+    ch_sock tw = time_wait_entry(b, 42, CH_ST_TIME_WAIT);
+    sample_of(&s, &tw, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
+    CHECK_INT(q.count, 2);
+    const ch_event *c = find(&q, CH_EV_CLOSE, 1);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_INT(c->at, 1234);
+        CHECK_INT(c->last_seen, 1000);
+        CHECK_INT(c->bytes_sent, 5001);
+        CHECK_INT(c->bytes_received, 7002);
+        CHECK_STR(c->reason, "gone");
+        CHECK_STR(c->seen_by, "destroy_event");
+    }
+    const ch_event *st = find(&q, CH_EV_STATE, 2);
+    CHECK(st != NULL);
+    if (st) {
+        CHECK_INT(st->state, CH_ST_TIME_WAIT);
+        CHECK_INT(st->at, 1300);
+        CHECK_INT(st->bytes_sent, 301);
+    }
+    CHECK(find(&q, CH_EV_CLOSE, 2) == NULL);
+    CHECK_INT(ch_tracker_count(t), 1);
+    q.count = 0;
+
+    /* The TIME_WAIT entry goes: closed by the sample, counters kept. */
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
+    c = find(&q, CH_EV_CLOSE, 2);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_INT(c->at, 3000);
+        CHECK_INT(c->last_seen, 2000);
+        CHECK_INT(c->bytes_sent, 301);
+        CHECK(c->seen_by == NULL);
+    }
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/* A socket no sample saw: a lifetime from the announcement alone, at once. */
+static void test_destroyed_unknown(void)
+{
+    ch_tracker *t = ch_tracker_new(10);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock u = announced(tcp(51, "10.0.0.1", 40000, "10.0.0.2", 443, 0), CH_ST_CLOSE, 102, 1);
+    CHECK_INT(ch_tracker_destroyed(t, &u, 2500, 2000, &q), 0);
+    CHECK_INT(q.count, 2);
+    const ch_event *o = find(&q, CH_EV_OPEN, 10), *c = find(&q, CH_EV_CLOSE, 10);
+    CHECK(o != NULL && c != NULL);
+    if (o && c) {
+        CHECK_INT(o->at, 2499);
+        CHECK_INT(o->opened_after, 2000);
+        CHECK_INT(o->state, CH_ST_CLOSE);
+        CHECK_STR(o->seen_by, "destroy_event_only");
+        CHECK(o->owner.proc == NULL);
+        CHECK_INT(c->at, 2500);
+        CHECK_INT(c->last_seen, 2499);
+        CHECK_INT(c->bytes_sent, 102);
+        CHECK_INT(c->bytes_received, 1);
+        CHECK_STR(c->seen_by, "destroy_event_only");
+    }
+    /* The next sample has nothing of it: the two events stay as they are. */
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
+    CHECK_INT(q.count, 2);
+    CHECK_INT(ch_tracker_count(t), 0);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/*
+ * Issue 4: a connection that opened and closed between two samples. The end
+ * that closed first is announced destroyed (in CLOSE) and lives on as a
+ * TIME_WAIT entry with a new cookie: one lifetime, opened by the
+ * announcement, moved to TIME_WAIT at the announced time, open while the
+ * entry lives. The other end keeps its announcement-only lifetime.
+ */
+static void test_time_wait_continues_announced(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock client = tcp(61, "127.0.0.1", 40000, "127.0.0.1", 8080, 0);
+    ch_sock server = tcp(62, "127.0.0.1", 8080, "127.0.0.1", 40000, 0);
+    ch_sock other = tcp(63, "127.0.0.1", 40002, "127.0.0.1", 8080, 0); /* closed first, in FIN_WAIT2 */
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    ch_sock c1 = announced(client, CH_ST_CLOSE, 102, 1);
+    ch_sock s1 = announced(server, CH_ST_CLOSE, 1, 101);
+    ch_sock o1 = announced(other, CH_ST_CLOSE, 5, 1);
+    CHECK_INT(ch_tracker_destroyed(t, &c1, 1500, 1000, &q), 0);
+    CHECK_INT(ch_tracker_destroyed(t, &s1, 1501, 1000, &q), 0);
+    CHECK_INT(ch_tracker_destroyed(t, &o1, 1600, 1000, &q), 0);
+    CHECK_INT(q.count, 6);
+    ch_sock tw[] = {time_wait_entry(client, 99, CH_ST_TIME_WAIT), time_wait_entry(other, 98, CH_ST_FIN_WAIT2)};
+    sample_of(&s, tw, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
+    CHECK_INT(q.count, 6); /* no new lifetime for the entries */
+    CHECK_INT(count(&q, CH_EV_OPEN), 3);
+    CHECK_INT(count(&q, CH_EV_STATE), 2);
+    CHECK_INT(count(&q, CH_EV_CLOSE), 1);
+    const ch_event *o = find(&q, CH_EV_OPEN, 1), *st = find(&q, CH_EV_STATE, 1);
+    CHECK(o != NULL && st != NULL && find(&q, CH_EV_CLOSE, 1) == NULL);
+    if (o && st) {
+        CHECK_STR(o->seen_by, "destroy_event_time_wait");
+        CHECK_INT(o->at, 1499);
+        CHECK_INT(o->opened_after, 1000);
+        CHECK_INT(o->state, CH_ST_CLOSE);
+        CHECK_INT(o->sock.ident, 99); /* the entry's cookie: a restart finds the row by it */
+        CHECK_INT(st->state, CH_ST_TIME_WAIT);
+        CHECK_INT(st->at, 1500);
+        CHECK_INT(st->bytes_sent, 102);
+        CHECK_INT(st->bytes_received, 1);
+    }
+    const ch_event *srv = find(&q, CH_EV_CLOSE, 2);
+    CHECK(srv != NULL && strcmp(srv->seen_by, "destroy_event_only") == 0);
+    st = find(&q, CH_EV_STATE, 3);
+    CHECK(st != NULL && st->state == CH_ST_FIN_WAIT2 && st->at == 1600);
+    CHECK_INT(ch_tracker_count(t), 2);
+    q.count = 0;
+
+    /* The entry lives on, moves on to TIME_WAIT, then goes: closed by samples. */
+    s.rows[1].state = CH_ST_TIME_WAIT;
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
+    CHECK_INT(q.count, 1);
+    CHECK(find(&q, CH_EV_STATE, 3) != NULL);
+    q.count = 0;
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0);
+    const ch_event *c = find(&q, CH_EV_CLOSE, 1);
+    CHECK(c != NULL);
+    if (c) {
+        CHECK_INT(c->at, 4000);
+        CHECK_INT(c->last_seen, 3000);
+        CHECK_INT(c->bytes_sent, 102);
+        CHECK_STR(c->reason, "gone");
+        CHECK(c->seen_by == NULL); /* the row keeps destroy_event_time_wait */
+    }
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/* The other order: the connection closed while a sample was being taken, so
+ * that sample found its TIME_WAIT entry before the announcement was read.
+ * The entry's row gets the announcement's counters and bounds, no second
+ * row; only for an entry first found by the last sample, and only once. */
+static void test_announced_after_time_wait(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock c = tcp(65, "127.0.0.1", 40010, "127.0.0.1", 8080, 0);
+    ch_sock old = tcp(66, "127.0.0.1", 40011, "127.0.0.1", 8080, 0);
+    ch_sock tw[] = {time_wait_entry(old, 97, CH_ST_TIME_WAIT)};
+    sample_of(&s, tw, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, 500, NULL, &q), 0); /* lifetime 1: old's entry */
+    ch_sock tw2[] = {tw[0], time_wait_entry(c, 96, CH_ST_TIME_WAIT)};
+    sample_of(&s, tw2, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0); /* lifetime 2: c's entry */
+    q.count = 0;
+    ch_sock c1 = announced(c, CH_ST_CLOSE, 102, 1), old1 = announced(old, CH_ST_CLOSE, 7, 1);
+    CHECK_INT(ch_tracker_destroyed(t, &c1, 2003, 2000, &q), 0);
+    CHECK_INT(ch_tracker_destroyed(t, &c1, 2004, 2000, &q), 0); /* a second one is not joined */
+    CHECK_INT(ch_tracker_destroyed(t, &old1, 2005, 2000, &q), 0); /* its entry is older: not joined */
+    CHECK_INT(q.count, 5);
+    const ch_event *a = &q.items[0];
+    CHECK_INT(a->type, CH_EV_ANNOUNCED);
+    CHECK_INT(a->lifetime_id, 2);
+    CHECK_INT(a->opened_after, 1000);
+    CHECK_STR(a->seen_by, "destroy_event_time_wait");
+    CHECK_INT(a->bytes_sent, 102);
+    CHECK_INT(count(&q, CH_EV_OPEN), 2);
+    q.count = 0;
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
+    CHECK_INT(q.count, 0);
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0);
+    const ch_event *cl = find(&q, CH_EV_CLOSE, 2);
+    CHECK(cl != NULL && cl->bytes_sent == 102 && cl->at == 4000);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/* A TIME_WAIT entry that did not come from the announced connection with
+ * its four-tuple is a lifetime of its own. */
+static void test_time_wait_reuse_not_merged(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock x = tcp(71, "10.0.0.1", 40000, "10.0.0.2", 443, 0);
+    ch_sock y = tcp(72, "10.0.0.1", 40001, "10.0.0.2", 443, 0);
+    ch_sock z = tcp(73, "10.0.0.1", 40002, "10.0.0.2", 443, 0);
+
+    /* Announced in a state that never leads to TIME_WAIT (reset while
+     * ESTABLISHED, a passive close in LAST_ACK): the entry is a newer
+     * connection's. */
+    ch_sock x1 = announced(x, CH_ST_ESTABLISHED, 1, 1), y1 = announced(y, CH_ST_LAST_ACK, 1, 1);
+    CHECK_INT(ch_tracker_destroyed(t, &x1, 1500, 1000, &q), 0);
+    CHECK_INT(ch_tracker_destroyed(t, &y1, 1500, 1000, &q), 0);
+    ch_sock tw1[] = {time_wait_entry(x, 91, CH_ST_TIME_WAIT), time_wait_entry(y, 92, CH_ST_TIME_WAIT)};
+    sample_of(&s, tw1, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
+    CHECK_INT(count(&q, CH_EV_OPEN), 4);
+    CHECK_INT(count(&q, CH_EV_CLOSE), 2);
+    CHECK_INT(count(&q, CH_EV_STATE), 0);
+    q.count = 0;
+
+    /* Announced before the previous sample: an entry found only now is
+     * another connection's (the announced one's was there already). */
+    ch_sock z1 = announced(z, CH_ST_CLOSE, 1, 1);
+    CHECK_INT(ch_tracker_destroyed(t, &z1, 2500, 2000, &q), 0);
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
+    q.count = 0;
+    ch_sock tw2[] = {tw1[0], tw1[1], time_wait_entry(z, 93, CH_ST_TIME_WAIT)};
+    sample_of(&s, tw2, 3);
+    CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(q.items[0].type, CH_EV_OPEN);
+    CHECK(q.items[0].seen_by == NULL);
+    CHECK_INT(q.items[0].at, 4000);
+    q.count = 0;
+
+    /* Two connections with one four-tuple since the last sample: only the
+     * latest left the entry; the earlier keeps its own lifetime. */
+    ch_sock w = tcp(74, "10.0.0.1", 40003, "10.0.0.2", 443, 0);
+    ch_sock w1 = announced(w, CH_ST_CLOSE, 11, 1), w2 = announced(w, CH_ST_CLOSE, 22, 1);
+    w2.ident = 75;
+    CHECK_INT(ch_tracker_destroyed(t, &w1, 4200, 4000, &q), 0);
+    int64_t first = q.items[0].lifetime_id;
+    CHECK_INT(ch_tracker_destroyed(t, &w2, 4400, 4000, &q), 0);
+    int64_t second = q.items[2].lifetime_id;
+    ch_sock tw3[] = {tw2[0], tw2[1], tw2[2], time_wait_entry(w, 94, CH_ST_TIME_WAIT)};
+    sample_of(&s, tw3, 4);
+    CHECK_INT(ch_tracker_apply(t, &s, 5000, 4000, NULL, &q), 0);
+    CHECK_INT(q.count, 4);
+    CHECK(find(&q, CH_EV_CLOSE, first) != NULL);
+    const ch_event *st = find(&q, CH_EV_STATE, second);
+    CHECK(st != NULL && st->at == 4400 && st->bytes_sent == 22);
+    q.count = 0;
+
+    /* The queue was written between the announcement and the sample: its
+     * lifetime is in the database already, the entry gets its own. */
+    ch_sock v = tcp(76, "10.0.0.1", 40004, "10.0.0.2", 443, 0);
+    ch_sock v1 = announced(v, CH_ST_CLOSE, 1, 1);
+    CHECK_INT(ch_tracker_destroyed(t, &v1, 5500, 5000, &q), 0);
+    q.count = 0; /* flushed */
+    ch_sock tw4[] = {tw3[0], tw3[1], tw3[2], tw3[3], time_wait_entry(v, 95, CH_ST_TIME_WAIT)};
+    sample_of(&s, tw4, 5);
+    CHECK_INT(ch_tracker_apply(t, &s, 6000, 5000, NULL, &q), 0);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(q.items[0].type, CH_EV_OPEN);
+    CHECK_INT(q.items[0].sock.ident, 95);
+    CHECK_INT(ch_tracker_count(t), 5);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/* An announcement read after the sample that already found the socket gone
+ * adds nothing: the lifetime is closed. */
+static void test_destroyed_after_sample(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock a = tcp(81, "10.0.0.1", 40000, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    sample_of(&s, &a, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
+    CHECK(find(&q, CH_EV_CLOSE, 1) != NULL);
+    q.count = 0;
+    ch_sock late = announced(a, CH_ST_CLOSE, 9, 9);
+    CHECK_INT(ch_tracker_destroyed(t, &late, 2002, 2000, &q), 0);
+    CHECK_INT(q.count, 0);
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
+    CHECK_INT(q.count, 0);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/* Feeds rows to a sample as a streaming sampler does: each is offered to
+ * the consume hook first and kept only when refused. */
+static void stream_of(ch_sample *s, const ch_sock *rows, size_t n)
+{
+    ch_sample_clear(s);
+    for (size_t i = 0; i < n; i++) {
+        ch_sock *row = ch_sample_add(s);
+        *row = rows[i];
+        if (s->consume != NULL && s->consume(s->consume_ctx, row)) {
+            s->count--;
+            s->consumed++;
+        }
+    }
+}
+
+/* Streaming: rows of known sockets are marked as they are read and never
+ * kept; new, readdressed and identless rows are left to apply; a dump
+ * redone in the same sample is harmless; gone sockets' inodes are listed. */
+static void test_streaming(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {.consume = ch_tracker_consume};
+    s.consume_ctx = t;
+    ch_events q = {0};
+    ch_sock a = tcp(41, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_SYN_SENT);
+    ch_sock b = tcp(42, "10.0.0.1", 40002, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    ch_sock u = tcp(43, "0.0.0.0", 5353, "0.0.0.0", 0, CH_ST_UNCONN);
+    u.proto = CH_UDP;
+    ch_sock rows[] = {a, b, u};
+
+    ch_tracker_begin(t, 1000, &q);
+    stream_of(&s, rows, 3);
+    CHECK_INT(s.count, 3); /* nothing known yet: all kept */
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    CHECK_INT(count(&q, CH_EV_OPEN), 3);
+    q.count = 0;
+
+    /* Known and unchanged: consumed, no event; a state change is queued
+     * while reading; a readdressed row is kept for apply. */
+    rows[0].state = CH_ST_ESTABLISHED;
+    ch_addr_parse("10.9.9.9", &rows[2].remote);
+    rows[2].remote_port = 53;
+    rows[2].state = CH_ST_ESTABLISHED;
+    ch_tracker_begin(t, 2000, &q);
+    stream_of(&s, rows, 3);
+    CHECK_INT(s.count, 1);
+    CHECK_INT(s.consumed, 2);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(q.items[0].type, CH_EV_STATE);
+    CHECK_INT(q.items[0].lifetime_id, 1);
+    /* The dump redone (interrupted): the same rows again change nothing. */
+    stream_of(&s, rows, 3);
+    CHECK_INT(s.count, 1);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
+    CHECK(find(&q, CH_EV_CLOSE, 3) != NULL); /* readdressed */
+    CHECK(find(&q, CH_EV_OPEN, 4) != NULL);
+    CHECK_INT(count(&q, CH_EV_CLOSE), 1);
+    size_t ngone;
+    ch_tracker_gone_inodes(t, &ngone);
+    CHECK_INT(ngone, 0); /* readdressed is not gone: the socket lives on */
+    q.count = 0;
+
+    /* b gone: closed by apply, its inode listed for the attribution cache. */
+    ch_sock left[] = {rows[0], rows[2]};
+    ch_tracker_begin(t, 3000, &q);
+    stream_of(&s, left, 2);
+    CHECK_INT(s.count, 0);
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
+    CHECK_INT(q.count, 1);
+    CHECK(find(&q, CH_EV_CLOSE, 2) != NULL);
+    const uint64_t *gone = ch_tracker_gone_inodes(t, &ngone);
+    CHECK_INT(ngone, 1);
+    CHECK(ngone == 1 && gone[0] == b.inode);
+    CHECK_INT(ch_tracker_count(t), 2);
+    q.count = 0;
+
+    /* A whole sample without ch_tracker_begin still works as before. */
+    s.consume = NULL;
+    sample_of(&s, left, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0);
+    CHECK_INT(q.count, 0);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
 int main(void)
 {
+    test_streaming();
     test_lifecycle();
     test_restart();
     test_identless();
     test_readdressed();
     test_many();
+    test_destroyed_known();
+    test_destroyed_unknown();
+    test_time_wait_continues_announced();
+    test_announced_after_time_wait();
+    test_time_wait_reuse_not_merged();
+    test_destroyed_after_sample();
     return check_report("test_tracker");
 }
