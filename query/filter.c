@@ -3,9 +3,20 @@
  * an IPv4 peer of a dual-stack socket is stored as '::ffff:a.b.c.d', so an
  * exact address matches both spellings. A prefix cannot be an index range
  * on text, so it goes through a SQL function that compares the bytes.
+ *
+ * A window is the hard part on millions of rows: "first_seen <= until and
+ * not closed before since" is no index range. But a lifetime either started
+ * at most CH_LONG_LIFETIME_MS before since, or it is in the small partial
+ * index lifetimes_long (open, or longer than that). So the window selects
+ * ids from a first_seen range on whichever index the other filters pick,
+ * plus that short list, and the outer query keeps the exact condition.
  */
 #include "filter.h"
 
+#include "db.h"
+#include "rowjson.h"
+
+#include <stdbool.h>
 #include <stdint.h>
 
 int filter_remote_is_prefix(const query_filters *f)
@@ -25,13 +36,13 @@ static void filter_remote(qsql *q, const query_filters *f)
     }
 }
 
-void filter_lifetimes(qsql *q, const query_filters *f, int window)
+/*
+ * The conditions of the command line's filters other than the window. In
+ * the driver of filter_overlap, the process name is matched through the
+ * processes table, so that one process's lifetimes are an index range.
+ */
+static void filter_terms(qsql *q, const query_filters *f, bool driver)
 {
-    if (window == FILTER_WINDOW) {
-        qsql_int(q, " AND l.first_seen <= ?", f->until);
-        if (f->given & OPT_SINCE)
-            qsql_int(q, " AND (l.closed_at IS NULL OR l.closed_at >= ?)", f->since);
-    }
     if (f->given & OPT_REMOTE)
         filter_remote(q, f);
     if (f->given & OPT_REMOTE_PORT)
@@ -48,12 +59,62 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window)
         qsql_int(q, " AND l.family = ?", f->family);
     if (f->given & OPT_PID)
         qsql_int(q, " AND l.pid = ?", f->pid);
+    if ((f->given & OPT_PROCESS) && driver)
+        qsql_text(q, " AND l.pid IN (SELECT pid FROM processes WHERE name GLOB ?)", f->process);
     if (f->given & OPT_PROCESS)
         qsql_text(q, " AND p.name GLOB ?", f->process);
     if (f->given & OPT_STATE) /* whole names only: SYN_RECV must not match NEW_SYN_RECV */
         qsql_text(q, " AND instr(',' || l.states || ',', ',' || ? || ',') > 0", f->state);
     if (f->given & OPT_OPEN)
         qsql_add(q, " AND l.closed_at IS NULL");
+}
+
+void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t until)
+{
+    int64_t lo = since - CH_LONG_LIFETIME_MS;
+    qsql_add(q, " AND l.lifetime_id IN (SELECT l.lifetime_id" CHQ_LIFETIME_FROM);
+    qsql_int(q, " WHERE l.first_seen >= ?", lo);
+    qsql_int(q, " AND l.first_seen <= ?", until);
+    filter_terms(q, f, true);
+    qsql_add(q, " UNION ALL SELECT lifetime_id FROM lifetimes INDEXED BY lifetimes_long"
+                " WHERE " CH_LONG_LIFETIME_SQL);
+    qsql_int(q, " AND first_seen < ?", lo);
+    qsql_int(q, " AND first_seen <= ?", until);
+    qsql_int(q, " AND (closed_at IS NULL OR closed_at >= ?))", since);
+}
+
+void filter_lifetimes(qsql *q, const query_filters *f, int window)
+{
+    if (window == FILTER_WINDOW) {
+        qsql_int(q, " AND l.first_seen <= ?", f->until);
+        if (f->given & OPT_SINCE)
+            qsql_int(q, " AND (l.closed_at IS NULL OR l.closed_at >= ?)", f->since);
+        if (filter_bounded(f, window))
+            filter_overlap(q, f, f->since, f->until);
+    }
+    filter_terms(q, f, false);
+}
+
+/*
+ * A window reaching back to the oldest lifetime (less an hour) selects
+ * nothing the plain scan of first_seen <= until would not: that scan then
+ * costs no more and yields the rows in order, with no sort of a result
+ * that may be the whole database (--ndjson of everything).
+ */
+bool filter_bounded(const query_filters *f, int window)
+{
+    if (window == FILTER_AT)
+        return true;
+    return window == FILTER_WINDOW && (f->given & OPT_SINCE) && f->since - CH_LONG_LIFETIME_MS > f->oldest;
+}
+
+void filter_from(qsql *q, bool bounded)
+{
+    /* Bounded: the rows come from filter_overlap's id list, never from an
+     * index scan over all of history that the planner might prefer. */
+    qsql_add(q, bounded ? " FROM lifetimes l NOT INDEXED LEFT JOIN processes p"
+                          " ON p.pid = l.pid AND p.start_time = l.proc_start"
+                        : CHQ_LIFETIME_FROM);
 }
 
 void filter_limit(qsql *q, const query_filters *f)

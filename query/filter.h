@@ -6,6 +6,9 @@
 #ifndef CHQ_FILTER_H
 #define CHQ_FILTER_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "qsql.h"
 #include "query.h"
 
@@ -13,7 +16,11 @@
 #define CHQ_IS_LISTENER "(l.remote_addr IS NULL AND (l.proto = 'udp' OR l.state = 'LISTEN'))"
 
 /* Whether filter_lifetimes also keeps only lifetimes overlapping the window. */
-enum { FILTER_NO_WINDOW = 0, FILTER_WINDOW = 1 };
+enum {
+    FILTER_NO_WINDOW = 0,
+    FILTER_WINDOW = 1,
+    FILTER_AT = 2 /* one instant; the caller adds the conditions and filter_overlap */
+};
 
 /*
  * Appends " AND condition" for each filter given on the command line, on
@@ -21,6 +28,19 @@ enum { FILTER_NO_WINDOW = 0, FILTER_WINDOW = 1 };
  * first_seen <= until AND (closed_at IS NULL OR closed_at >= since).
  */
 void filter_lifetimes(qsql *q, const query_filters *f, int window);
+
+/*
+ * Appends " AND l.lifetime_id IN (...)": a superset of the lifetimes passing
+ * the filters that overlap [since, until], found through index ranges. The
+ * caller keeps the exact overlap condition in its own query.
+ */
+void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t until);
+
+/* Whether a query with this window is driven by filter_overlap's id list. */
+bool filter_bounded(const query_filters *f, int window);
+
+/* Appends the FROM clause of lifetimes l and processes p for such a query. */
+void filter_from(qsql *q, bool bounded);
 
 /* Appends " LIMIT ?" with --limit, or no limit. */
 void filter_limit(qsql *q, const query_filters *f);

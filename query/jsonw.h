@@ -1,7 +1,10 @@
 /*
  * A streaming JSON writer. Reports print their output as they step rows, so
  * memory stays constant however many lifetimes match: containers are opened
- * and closed by hand and only single items are built as cJSON trees.
+ * and closed by hand, and values are written straight into an output buffer
+ * (jw_int, jw_text, ...). Small items (the header) may still be built as
+ * cJSON trees and printed with jw_put. Both give the same bytes: numbers and
+ * strings are printed the way cJSON prints them.
  *
  * One writer serves the three output modes. Compact JSON and --pretty print
  * one document. --ndjson hides the outer object and the report's main list:
@@ -14,17 +17,23 @@
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum jw_mode { JW_COMPACT, JW_PRETTY, JW_NDJSON };
 
 #define JW_MAX_DEPTH 16
 
+/* Output is collected here and handed to the FILE in blocks of this size. */
+#define JW_BUF_SIZE 65536
+
 typedef struct {
     bool is_array;
     bool hidden;   /* not printed: the ndjson outer object or main list */
     bool line;     /* a line of its own in ndjson: ends with a newline */
     bool keyed;    /* that line was wrapped as {"key": ...} */
+    bool flat;     /* an array printed on one line, as cJSON does: [a, b] */
     int count;     /* children printed so far */
 } jw_level;
 
@@ -33,6 +42,8 @@ typedef struct {
     enum jw_mode mode;
     int depth;
     jw_level stack[JW_MAX_DEPTH];
+    size_t len;    /* bytes waiting in buf */
+    char buf[JW_BUF_SIZE];
 } jw;
 
 void jw_init(jw *w, FILE *f, enum jw_mode mode);
@@ -46,6 +57,9 @@ void jw_open(jw *w, const char *key, bool is_array);
 /* Opens the report's main list: its elements are the lines of --ndjson. */
 void jw_open_main(jw *w, const char *key);
 
+/* Opens an array of scalars, printed on one line also with --pretty. */
+void jw_open_flat(jw *w, const char *key);
+
 /* Closes the innermost open object or array. */
 void jw_close(jw *w);
 
@@ -55,7 +69,22 @@ void jw_put(jw *w, const char *key, const cJSON *v);
 /* Like jw_put, then frees v: the usual way to emit one built item. */
 void jw_put_free(jw *w, const char *key, cJSON *v);
 
-/* Closes the outer object and ends the document. */
+/*
+ * Scalars, as a member named key or an element (key NULL). jw_text takes
+ * text that may not be valid UTF-8 (process names, command lines): each bad
+ * byte becomes U+FFFD, and NULL becomes null; jw_text_n takes len bytes.
+ * jw_time prints RFC 3339 UTC with milliseconds, or null when !known.
+ */
+void jw_null(jw *w, const char *key);
+void jw_int(jw *w, const char *key, int64_t v);
+void jw_text(jw *w, const char *key, const char *text);
+void jw_text_n(jw *w, const char *key, const char *text, size_t len);
+void jw_time(jw *w, const char *key, bool known, int64_t ms);
+
+/* Closes the outer object, ends the document and flushes it. */
 void jw_end(jw *w);
+
+/* Hands what is buffered to the FILE (whose errors the caller checks). */
+void jw_flush(jw *w);
 
 #endif

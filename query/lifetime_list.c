@@ -9,13 +9,15 @@
 void lifetime_select(qsql *q, sqlite3 *db, const query_filters *f, int window)
 {
     qsql_init(q, db);
-    qsql_add(q, "SELECT " CHQ_LIFETIME_COLUMNS CHQ_LIFETIME_FROM " WHERE 1");
+    qsql_add(q, "SELECT " CHQ_LIFETIME_COLUMNS);
+    filter_from(q, filter_bounded(f, window));
+    qsql_add(q, " WHERE 1");
     filter_lifetimes(q, f, window);
 }
 
-static cJSON *lifetime_row(sqlite3_stmt *st)
+static void lifetime_row(jw *w, sqlite3_stmt *st)
 {
-    return lifetime_json(st, 0);
+    put_lifetime(w, NULL, st, 0);
 }
 
 int lifetime_list(query_ctx *c, const char *key, bool main, qsql *q)

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define QSQL_MAX_BINDS 32
+#define QSQL_MAX_BINDS 256
 
 typedef struct {
     bool is_text;

@@ -44,6 +44,7 @@ typedef struct {
     const char *proto;               /* "tcp" or "udp" */
     const char *process;             /* GLOB pattern on the process name */
     const char *state;               /* a known state name, upper case */
+    int64_t oldest;                  /* first_seen of the oldest lifetime (INT64_MAX: none) */
 } query_filters;
 
 struct report;

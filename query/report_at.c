@@ -27,8 +27,9 @@ int report_at(query_ctx *c, cJSON *header)
     bool known = c->has_last_sample && t <= c->last_sample;
     add_note(c, header, known);
     qsql q;
-    lifetime_select(&q, c->db, &c->o->f, FILTER_NO_WINDOW);
+    lifetime_select(&q, c->db, &c->o->f, FILTER_AT);
     qsql_int(&q, " AND l.first_seen <= ?", t);
     qsql_int(&q, known ? " AND (l.closed_at IS NULL OR l.closed_at > ?)" : " AND l.closed_at > ?", t);
+    filter_overlap(&q, &c->o->f, t, t);
     return lifetime_report(c, header, &q);
 }

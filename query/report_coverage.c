@@ -7,24 +7,24 @@
 #include "rowjson.h"
 #include "stream.h"
 
-static cJSON *run_row(sqlite3_stmt *st)
+static void run_row(jw *w, sqlite3_stmt *st)
 {
-    cJSON *r = cJSON_CreateObject();
-    json_add_int_col(r, "run_id", st, 0);
-    json_add_time_col(r, "started_at", st, 1);
-    json_add_time_col(r, "ended_at", st, 2);
-    json_add_text_col(r, "end_reason", st, 3);
-    json_add_text_col(r, "mode", st, 4);
-    json_add_int_col(r, "interval_ms", st, 5);
-    json_add_text_col(r, "host", st, 6);
-    json_add_text_col(r, "os", st, 7);
-    json_add_text_col(r, "sampler", st, 8);
-    json_add_text_col(r, "version", st, 9);
-    json_add_int_col(r, "pid", st, 10);
-    json_add_int_col(r, "samples", st, 11);
-    json_add_time_col(r, "last_sample", st, 12);
-    json_add_text_col(r, "notes", st, 13);
-    return r;
+    jw_open(w, NULL, false);
+    put_int_col(w, "run_id", st, 0);
+    put_time_col(w, "started_at", st, 1);
+    put_time_col(w, "ended_at", st, 2);
+    put_text_col(w, "end_reason", st, 3);
+    put_text_col(w, "mode", st, 4);
+    put_int_col(w, "interval_ms", st, 5);
+    put_text_col(w, "host", st, 6);
+    put_text_col(w, "os", st, 7);
+    put_text_col(w, "sampler", st, 8);
+    put_text_col(w, "version", st, 9);
+    put_int_col(w, "pid", st, 10);
+    put_int_col(w, "samples", st, 11);
+    put_time_col(w, "last_sample", st, 12);
+    put_text_col(w, "notes", st, 13);
+    jw_close(w);
 }
 
 int report_coverage(query_ctx *c, cJSON *header)

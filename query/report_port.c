@@ -11,18 +11,18 @@
 #include "rowjson.h"
 #include "stream.h"
 
-static cJSON *range_row(sqlite3_stmt *st)
+static void range_row(jw *w, sqlite3_stmt *st)
 {
-    cJSON *r = cJSON_CreateObject();
-    json_add_text_col(r, "proto", st, 0);
-    json_add_text_col(r, "kind", st, 1);
-    json_add_int_col(r, "first_port", st, 2);
-    json_add_int_col(r, "last_port", st, 3);
-    json_add_int_col(r, "token", st, 4);
-    json_add_time_col(r, "first_seen", st, 5);
-    json_add_time_col(r, "last_seen", st, 6);
-    json_add_time_col(r, "closed_at", st, 7);
-    return r;
+    jw_open(w, NULL, false);
+    put_text_col(w, "proto", st, 0);
+    put_text_col(w, "kind", st, 1);
+    put_int_col(w, "first_port", st, 2);
+    put_int_col(w, "last_port", st, 3);
+    put_int_col(w, "token", st, 4);
+    put_time_col(w, "first_seen", st, 5);
+    put_time_col(w, "last_seen", st, 6);
+    put_time_col(w, "closed_at", st, 7);
+    jw_close(w);
 }
 
 static int port_ranges(query_ctx *c)

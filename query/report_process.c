@@ -20,8 +20,9 @@ static void select_processes(qsql *q, query_ctx *c)
         qsql_int(q, " AND p.pid = ?", f->pid);
     if (f->given & OPT_PROCESS)
         qsql_text(q, " AND p.name GLOB ?", f->process);
-    qsql_add(q, " AND EXISTS (SELECT 1 FROM lifetimes l"
-                " WHERE l.pid = p.pid AND l.proc_start = p.start_time");
+    qsql_add(q, " AND (p.pid, p.start_time) IN (SELECT l.pid, l.proc_start");
+    filter_from(q, filter_bounded(f, FILTER_WINDOW));
+    qsql_add(q, " WHERE l.pid IS NOT NULL");
     filter_lifetimes(q, f, FILTER_WINDOW);
     qsql_add(q, ") ORDER BY p.start_time, p.pid");
 }
@@ -33,12 +34,14 @@ static void own(qsql *q, int64_t pid, int64_t start)
     qsql_int(q, " AND l.proc_start = ?", start);
 }
 
-static int add_activity(query_ctx *c, cJSON *entry, int64_t pid, int64_t start)
+/* Writes first_activity and last_activity into the open entry. */
+static int put_activity(query_ctx *c, int64_t pid, int64_t start)
 {
     qsql q;
     qsql_init(&q, c->db);
-    qsql_add(&q, "SELECT MIN(l.first_seen), MAX(COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "))"
-                 CHQ_LIFETIME_FROM " WHERE 1");
+    qsql_add(&q, "SELECT MIN(l.first_seen), MAX(COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "))");
+    filter_from(&q, filter_bounded(&c->o->f, FILTER_WINDOW));
+    qsql_add(&q, " WHERE 1");
     filter_lifetimes(&q, &c->o->f, FILTER_WINDOW);
     own(&q, pid, start);
     sqlite3_stmt *st;
@@ -46,8 +49,8 @@ static int add_activity(query_ctx *c, cJSON *entry, int64_t pid, int64_t start)
         return chq_sql_fail(c, "process activity");
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        json_add_time_col(entry, "first_activity", st, 0);
-        json_add_time_col(entry, "last_activity", st, 1);
+        put_time_col(c->w, "first_activity", st, 0);
+        put_time_col(c->w, "last_activity", st, 1);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : chq_sql_fail(c, "process activity");
@@ -62,16 +65,16 @@ static int lifetimes_of(query_ctx *c, const char *key, const char *condition, in
     return lifetime_list(c, key, false, &q);
 }
 
-static cJSON *remote_row(sqlite3_stmt *st)
+static void remote_row(jw *w, sqlite3_stmt *st)
 {
-    cJSON *r = cJSON_CreateObject();
-    json_add_text_col(r, "addr", st, 0);
-    json_add_int_col(r, "port", st, 1);
-    json_add_text_col(r, "proto", st, 2);
-    json_add_int_col(r, "count", st, 3);
-    json_add_time_col(r, "first_seen", st, 4);
-    json_add_time_col(r, "last_seen", st, 5);
-    return r;
+    jw_open(w, NULL, false);
+    put_text_col(w, "addr", st, 0);
+    put_int_col(w, "port", st, 1);
+    put_text_col(w, "proto", st, 2);
+    put_int_col(w, "count", st, 3);
+    put_time_col(w, "first_seen", st, 4);
+    put_time_col(w, "last_seen", st, 5);
+    jw_close(w);
 }
 
 /* The remote ends it talked to, most lifetimes first. */
@@ -80,8 +83,9 @@ static int remotes_of(query_ctx *c, int64_t pid, int64_t start)
     qsql q;
     qsql_init(&q, c->db);
     qsql_add(&q, "SELECT l.remote_addr, l.remote_port, l.proto, count(*), MIN(l.first_seen),"
-                 " MAX(COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "))" CHQ_LIFETIME_FROM
-                 " WHERE l.remote_addr IS NOT NULL");
+                 " MAX(COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "))");
+    filter_from(&q, filter_bounded(&c->o->f, FILTER_WINDOW));
+    qsql_add(&q, " WHERE l.remote_addr IS NOT NULL");
     filter_lifetimes(&q, &c->o->f, FILTER_WINDOW);
     own(&q, pid, start);
     qsql_add(&q, " GROUP BY l.remote_addr, l.remote_port, l.proto"
@@ -93,17 +97,10 @@ static int remotes_of(query_ctx *c, int64_t pid, int64_t start)
 static int process_entry(query_ctx *c, sqlite3_stmt *p)
 {
     int64_t pid = sqlite3_column_int64(p, 0), start = sqlite3_column_int64(p, 1);
-    cJSON *entry = cJSON_CreateObject();
-    cJSON_AddItemToObject(entry, "process", process_json(p, 0));
-    if (add_activity(c, entry, pid, start) != 0) {
-        cJSON_Delete(entry);
-        return -1;
-    }
     jw_open(c->w, NULL, false);
-    for (cJSON *m = entry->child; m != NULL; m = m->next)
-        jw_put(c->w, m->string, m);
-    cJSON_Delete(entry);
-    if (lifetimes_of(c, "listeners", " AND " CHQ_IS_LISTENER, pid, start) != 0 ||
+    put_process(c->w, "process", p, 0);
+    if (put_activity(c, pid, start) != 0 ||
+        lifetimes_of(c, "listeners", " AND " CHQ_IS_LISTENER, pid, start) != 0 ||
         lifetimes_of(c, "connections", " AND l.remote_addr IS NOT NULL", pid, start) != 0 ||
         remotes_of(c, pid, start) != 0)
         return -1;

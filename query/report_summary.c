@@ -14,7 +14,8 @@ static void over_window(qsql *q, query_ctx *c, const char *select)
 {
     qsql_init(q, c->db);
     qsql_add(q, select);
-    qsql_add(q, CHQ_LIFETIME_FROM " WHERE 1");
+    filter_from(q, filter_bounded(&c->o->f, FILTER_WINDOW));
+    qsql_add(q, " WHERE 1");
     filter_lifetimes(q, &c->o->f, FILTER_WINDOW);
 }
 
@@ -43,32 +44,32 @@ static int put_counts(query_ctx *c)
     return 0;
 }
 
-static cJSON *addr_row(sqlite3_stmt *st)
+static void addr_row(jw *w, sqlite3_stmt *st)
 {
-    cJSON *r = cJSON_CreateObject();
-    json_add_text_col(r, "addr", st, 0);
-    json_add_int_col(r, "count", st, 1);
-    return r;
+    jw_open(w, NULL, false);
+    put_text_col(w, "addr", st, 0);
+    put_int_col(w, "count", st, 1);
+    jw_close(w);
 }
 
-static cJSON *port_row(sqlite3_stmt *st)
+static void port_row(jw *w, sqlite3_stmt *st)
 {
-    cJSON *r = cJSON_CreateObject();
-    json_add_int_col(r, "port", st, 0);
-    json_add_int_col(r, "count", st, 1);
-    return r;
+    jw_open(w, NULL, false);
+    put_int_col(w, "port", st, 0);
+    put_int_col(w, "count", st, 1);
+    jw_close(w);
 }
 
-static cJSON *process_row(sqlite3_stmt *st)
+static void process_row(jw *w, sqlite3_stmt *st)
 {
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddItemToObject(r, "process", process_json(st, 0));
-    json_add_int_col(r, "count", st, CHQ_PROCESS_NCOLS);
-    return r;
+    jw_open(w, NULL, false);
+    put_process(w, "process", st, 0);
+    put_int_col(w, "count", st, CHQ_PROCESS_NCOLS);
+    jw_close(w);
 }
 
 /* One "top" list: a GROUP BY over the window, most lifetimes first. */
-static int put_top(query_ctx *c, const char *key, const char *select, const char *group, row_json_fn fn)
+static int put_top(query_ctx *c, const char *key, const char *select, const char *group, row_put_fn fn)
 {
     qsql q;
     over_window(&q, c, select);
@@ -88,27 +89,32 @@ static int put_new_listeners(query_ctx *c)
     return lifetime_list(c, "new_listeners", false, &q);
 }
 
-static cJSON *first_contact_row(sqlite3_stmt *st)
+static void first_contact_row(jw *w, sqlite3_stmt *st)
 {
-    cJSON *r = cJSON_CreateObject();
-    json_add_text_col(r, "addr", st, 0);
-    json_add_time_col(r, "first_seen", st, 1);
-    return r;
+    jw_open(w, NULL, false);
+    put_text_col(w, "addr", st, 0);
+    put_time_col(w, "first_seen", st, 1);
+    jw_close(w);
 }
 
-/* Remote addresses whose earliest lifetime in the whole database is in the window. */
+/*
+ * Remote addresses whose earliest lifetime in the whole database is in the
+ * window: those first seen in the window (index ranges), less those with an
+ * earlier lifetime passing the same filters (one index probe each).
+ */
 static int put_first_contacts(query_ctx *c)
 {
     const query_filters *f = &c->o->f;
     qsql q;
-    qsql_init(&q, c->db);
-    qsql_add(&q, "SELECT l.remote_addr, MIN(l.first_seen) AS first" CHQ_LIFETIME_FROM
-                 " WHERE l.remote_addr IS NOT NULL");
-    filter_lifetimes(&q, f, FILTER_NO_WINDOW);
-    qsql_int(&q, " GROUP BY l.remote_addr HAVING first <= ?", f->until);
+    over_window(&q, c, "WITH firsts AS (SELECT l.remote_addr AS addr, MIN(l.first_seen) AS first");
+    qsql_add(&q, " AND l.remote_addr IS NOT NULL");
     if (f->given & OPT_SINCE)
-        qsql_int(&q, " AND first >= ?", f->since);
-    qsql_add(&q, " ORDER BY first, l.remote_addr");
+        qsql_int(&q, " AND l.first_seen >= ?", f->since);
+    qsql_add(&q, " GROUP BY l.remote_addr) SELECT addr, first FROM firsts WHERE NOT EXISTS"
+                 " (SELECT 1" CHQ_LIFETIME_FROM " WHERE l.remote_addr = firsts.addr"
+                 " AND l.first_seen < firsts.first");
+    filter_lifetimes(&q, f, FILTER_NO_WINDOW);
+    qsql_add(&q, ") ORDER BY first, addr");
     return stream_list(c, "first_contacted_remotes", false, &q, first_contact_row,
                        "first contacted remotes");
 }

@@ -9,30 +9,41 @@
 #include "rowjson.h"
 #include "stream.h"
 
-/* Appends one event source: its rows whose time column lies in the window. */
-static void events_from(qsql *q, const query_filters *f, const char *select, const char *time_col)
+/*
+ * Appends one source of events: a SELECT of (at, kind, state, lifetime
+ * columns) over the lifetimes passing the filters, joined with "join" if
+ * given, whose event time at_col lies in the window. Every event of a
+ * lifetime lies inside its lifetime, so the lifetimes overlapping the window
+ * (index ranges, see filter_overlap) are the only ones to look at.
+ */
+static void events_from(qsql *q, const query_filters *f, const char *select, const char *join, const char *at_col)
 {
     qsql_add(q, select);
-    qsql_add(q, " WHERE ");
-    qsql_add(q, time_col);
+    qsql_add(q, ", " CHQ_LIFETIME_COLUMNS);
+    filter_from(q, filter_bounded(f, FILTER_WINDOW));
+    qsql_add(q, join);
+    qsql_add(q, " WHERE 1");
+    filter_lifetimes(q, f, FILTER_WINDOW);
+    qsql_add(q, " AND ");
+    qsql_add(q, at_col);
     qsql_int(q, " <= ?", f->until);
     if (f->given & OPT_SINCE) {
         qsql_add(q, " AND ");
-        qsql_add(q, time_col);
+        qsql_add(q, at_col);
         qsql_int(q, " >= ?", f->since);
     }
 }
 
-static cJSON *event_row(sqlite3_stmt *st)
+static void event_row(jw *w, sqlite3_stmt *st)
 {
     static const char *const kinds[] = {"open", "state", "close"};
     int kind = sqlite3_column_int(st, 1);
-    cJSON *e = cJSON_CreateObject();
-    json_add_time_col(e, "at", st, 0);
-    cJSON_AddStringToObject(e, "event", kinds[kind >= 0 && kind <= 2 ? kind : 0]);
-    json_add_text_col(e, "state", st, 2);
-    cJSON_AddItemToObject(e, "lifetime", lifetime_json(st, 3));
-    return e;
+    jw_open(w, NULL, false);
+    put_time_col(w, "at", st, 0);
+    jw_text(w, "event", kinds[kind >= 0 && kind <= 2 ? kind : 0]);
+    put_text_col(w, "state", st, 2);
+    put_lifetime(w, "lifetime", st, 3);
+    jw_close(w);
 }
 
 int report_timeline(query_ctx *c, cJSON *header)
@@ -40,17 +51,12 @@ int report_timeline(query_ctx *c, cJSON *header)
     const query_filters *f = &c->o->f;
     qsql q;
     qsql_init(&q, c->db);
-    qsql_add(&q, "SELECT e.at, e.kind, e.state, " CHQ_LIFETIME_COLUMNS " FROM (");
-    events_from(&q, f,
-                "SELECT lifetime_id AS id, first_seen AS at, 0 AS kind,"
-                " substr(states, 1, instr(states || ',', ',') - 1) AS state FROM lifetimes",
-                "first_seen");
-    events_from(&q, f, " UNION ALL SELECT lifetime_id, at, 1, state FROM state_changes", "at");
-    events_from(&q, f, " UNION ALL SELECT lifetime_id, closed_at, 2, NULL FROM lifetimes", "closed_at");
-    qsql_add(&q, ") e JOIN lifetimes l ON l.lifetime_id = e.id"
-                 " LEFT JOIN processes p ON p.pid = l.pid AND p.start_time = l.proc_start WHERE 1");
-    filter_lifetimes(&q, f, FILTER_NO_WINDOW);
-    qsql_add(&q, " ORDER BY e.at, e.kind, e.id");
+    events_from(&q, f, "SELECT l.first_seen, 0, substr(l.states, 1, instr(l.states || ',', ',') - 1)", "",
+                "l.first_seen");
+    events_from(&q, f, " UNION ALL SELECT s.at, 1, s.state", " JOIN state_changes s ON s.lifetime_id = l.lifetime_id",
+                "s.at");
+    events_from(&q, f, " UNION ALL SELECT l.closed_at, 2, NULL", "", "l.closed_at");
+    qsql_add(&q, " ORDER BY 1, 2, 4");
     filter_limit(&q, f);
     chq_start(c, header);
     return stream_list(c, "events", true, &q, event_row, "timeline");

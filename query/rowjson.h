@@ -1,8 +1,9 @@
 /*
  * Rows of the database as JSON objects. Every report selects lifetimes with
- * the same column list and turns them into JSON with the same function, so
- * a lifetime looks the same in every report. NULL columns become JSON null,
- * never 0 or "".
+ * the same column list and writes them with the same function, so a
+ * lifetime looks the same in every report. NULL columns become JSON null,
+ * never 0 or "". Lifetimes and processes are written straight to the
+ * output (put_*): a report may hold millions of them.
  */
 #ifndef CHQ_ROWJSON_H
 #define CHQ_ROWJSON_H
@@ -12,15 +13,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "jsonw.h"
+
 /* The newest sample of any run (v_last_sample): the last_seen of open rows. */
 #define CHQ_LAST_SAMPLE_SQL "(SELECT MAX(last_at) FROM heartbeats)"
 
-/* The process columns, in the order process_json reads them. */
+/* The process columns, in the order put_process reads them. */
 #define CHQ_PROCESS_COLUMNS "p.pid, p.start_time, p.name, p.path, p.cmdline, p.user, p.uid"
 #define CHQ_PROCESS_NCOLS 7
 
 /*
- * The lifetime columns, in the order lifetime_json reads them; the process
+ * The lifetime columns, in the order put_lifetime reads them; the process
  * comes last, keyed by the lifetime's own pid and proc_start so that a
  * process row missing from the processes table still gives its identity.
  */
@@ -36,16 +39,20 @@
 #define CHQ_LIFETIME_FROM \
     " FROM lifetimes l LEFT JOIN processes p ON p.pid = l.pid AND p.start_time = l.proc_start"
 
-/* A lifetime from CHQ_LIFETIME_COLUMNS starting at column col. */
-cJSON *lifetime_json(sqlite3_stmt *st, int col);
+/* Writes a lifetime from CHQ_LIFETIME_COLUMNS starting at column col, as a
+ * member named key or (key NULL) an element. */
+void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col);
 
-/* A process from CHQ_PROCESS_COLUMNS at col; JSON null when its pid is NULL. */
-cJSON *process_json(sqlite3_stmt *st, int col);
+/* Writes a process from CHQ_PROCESS_COLUMNS at col; null when its pid is NULL. */
+void put_process(jw *w, const char *key, sqlite3_stmt *st, int col);
 
-/* Adds column col under key: a number, text or time, or null when NULL. */
-void json_add_int_col(cJSON *obj, const char *key, sqlite3_stmt *st, int col);
+/* Writes column col under key: a number, text or time, or null when NULL. */
+void put_int_col(jw *w, const char *key, sqlite3_stmt *st, int col);
+void put_text_col(jw *w, const char *key, sqlite3_stmt *st, int col);
+void put_time_col(jw *w, const char *key, sqlite3_stmt *st, int col);
+
+/* Adds column col under key as text, or null when NULL (the header). */
 void json_add_text_col(cJSON *obj, const char *key, sqlite3_stmt *st, int col);
-void json_add_time_col(cJSON *obj, const char *key, sqlite3_stmt *st, int col);
 
 /* Adds a time (RFC 3339 UTC with milliseconds), or null when !known. */
 void json_add_time(cJSON *obj, const char *key, bool known, int64_t ms);

@@ -44,6 +44,18 @@ static int read_last_sample(query_ctx *c)
     return rc == SQLITE_ROW ? 0 : chq_sql_fail(c, "reading v_last_sample");
 }
 
+/* The oldest first_seen in the database, for the choice of plan (filter.c). */
+static int read_oldest(sqlite3 *db, int64_t *oldest)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT MIN(first_seen) FROM lifetimes", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    *oldest = sqlite3_column_type(st, 0) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
 /* Everything after the database is open; 0 or 1. */
 static int run_report(query_ctx *c)
 {
@@ -79,6 +91,10 @@ int chq_main(int argc, char **argv)
         }
         o.db_path = path;
     }
+    /* One thread: no need for SQLite to lock the connection around each of
+     * the millions of column reads of a long report. Refused (harmlessly)
+     * when SQLite was already initialized. */
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     sqlite3 *db;
     if (ch_db_open_read(o.db_path, &db, err) != 0) {
         chq_error("%s", err);
@@ -87,7 +103,13 @@ int chq_main(int argc, char **argv)
     jw w;
     jw_init(&w, stdout, o.mode);
     query_ctx c = {db, &o, o.db_path, &w, false, 0};
+    if (read_oldest(db, &o.f.oldest) != 0) {
+        chq_sql_fail(&c, "reading the oldest lifetime");
+        sqlite3_close(db);
+        return 1;
+    }
     rc = run_report(&c);
+    jw_flush(&w); /* after a failure too: what was printed before it, as stdio would */
     sqlite3_close(db);
     return rc;
 }

@@ -7,8 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the valid sequence at p, or 0 when it is not valid. */
-static size_t valid_length(const unsigned char *p)
+size_t utf8_sequence(const unsigned char *p, size_t avail)
 {
     unsigned char c = p[0];
     if (c < 0x80)
@@ -24,14 +23,23 @@ static size_t valid_length(const unsigned char *p)
     } else {
         return 0;
     }
+    if (n > avail)
+        return 0;
     for (size_t i = 1; i < n; i++) {
         if ((p[i] & 0xc0) != 0x80)
-            return 0; /* also stops at the terminating NUL */
+            return 0;
         cp = (cp << 6) | (p[i] & 0x3f);
     }
     if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
     return n;
+}
+
+/* Length of the valid sequence in the NUL-terminated text at p, or 0: a NUL
+ * is no continuation byte, so the check never reads past the terminator. */
+static size_t valid_length(const unsigned char *p)
+{
+    return utf8_sequence(p, 4);
 }
 
 char *utf8_repair(const char *s)

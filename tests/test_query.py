@@ -677,6 +677,142 @@ class TestReadOnly(Fixture):
         c.close()
 
 
+# A long history, for the windowed plan (query/filter.c): a window that
+# starts more than an hour after the oldest lifetime is answered from
+# first_seen ranges plus the lifetimes that are open or longer than an hour.
+# The expected rows are computed here from the definition of overlap, not by
+# the tool; the durations straddle that hour on purpose.
+HOUR = 3_600_000
+LONG_DAYS = 5
+
+
+DAY = 24 * HOUR
+LONG_WINDOWS = [(T0 + 2 * DAY, T0 + 2 * DAY + HOUR), (T0 + 3 * DAY + 17, T0 + 3 * DAY + 17),
+                (T0 + DAY + 5, T0 + 4 * DAY), (T0 + HOUR + 1, T0 + HOUR + 2)]
+
+
+def long_history():
+    """(lifetimes, state changes) spread over LONG_DAYS days, deterministic:
+    random ones, and at the edge of each window lifetimes that end exactly at
+    its start after exactly an hour (short: found by the first_seen range),
+    after an hour and a millisecond (long: found in lifetimes_long), and one
+    that ends a millisecond before it."""
+    import random
+    rnd = random.Random(7)
+    rows, changes = [], []
+    for n, (since, _) in enumerate(LONG_WINDOWS):
+        for k, (first, closed) in enumerate(((since - HOUR, since), (since - HOUR - 1, since),
+                                             (since - HOUR - 1, since - 1))):
+            rows.append((5000 + 3 * n + k, first, closed, 11, "192.0.2.2", 443))
+    durations = [1_000, 59_000, HOUR - 1, HOUR, HOUR + 1, 3 * HOUR, 2 * 24 * HOUR]
+    for i in range(1, 2501):
+        first = T0 + rnd.randrange(LONG_DAYS * 24 * HOUR)
+        dur = rnd.choice(durations) if rnd.random() < 0.5 else rnd.randrange(1_000, 2 * HOUR)
+        closed = None if rnd.random() < 0.05 or first + dur > T0 + LONG_DAYS * 24 * HOUR else first + dur
+        pid = rnd.choice([11, 12, 13, None])
+        remote = rnd.choice(["192.0.2.1", "192.0.2.2", "2001:db8::9"])
+        port = rnd.choice([443, 22, 8080])
+        rows.append((i, first, closed, pid, remote, port))
+        if closed is not None and i % 3 == 0:
+            changes.append((i, first + (closed - first) // 2, "TIME_WAIT"))
+    return rows, changes
+
+
+def build_long_fixture(path):
+    db = create_schema(path)
+    db.execute("INSERT INTO runs (run_id, started_at, mode, interval_ms, host, os, sampler, version, pid)"
+               " VALUES (1, ?, 'continuous', 1000, 'gamma', 'linux', 'netlink', '0', 1)", (T0,))
+    end = T0 + LONG_DAYS * 24 * HOUR
+    db.execute("INSERT INTO heartbeats VALUES (1, ?, ?, ?)", (T0, end, LONG_DAYS * 86400))
+    for pid, name in ((11, "curl"), (12, "sshd"), (13, "curl")):
+        db.execute("INSERT INTO processes (pid, start_time, name, first_seen) VALUES (?, ?, ?, ?)",
+                   (pid, T0 - 1000, name, T0))
+    rows, changes = long_history()
+    for i, first, closed, pid, remote, port in rows:
+        db.execute(
+            "INSERT INTO lifetimes (lifetime_id, run_id, proto, family, local_addr, local_port, remote_addr,"
+            " remote_port, state, states, first_seen, last_seen, closed_at, close_reason, pid, proc_start,"
+            " holders) VALUES (?, 1, 'tcp', ?, '10.0.0.5', 40000, ?, ?, 'ESTABLISHED', 'ESTABLISHED',"
+            " ?, ?, ?, ?, ?, ?, ?)",
+            (i, 6 if ":" in remote else 4, remote, port, first, None if closed is None else closed - 1000,
+             closed, None if closed is None else "gone", pid, None if pid is None else T0 - 1000,
+             None if pid is None else 1))
+    db.executemany("INSERT INTO state_changes VALUES (?, ?, ?)", changes)
+    db.commit()
+    db.close()
+
+
+class TestLongHistory(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.db = os.path.join(cls.tmp.name, "long.db")
+        build_long_fixture(cls.db)
+        cls.rows, cls.changes = long_history()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def query(self, *args):
+        rc, out, err = run("--db", self.db, *args)
+        self.assertEqual((rc, err), (0, ""), args)
+        return json.loads(out)
+
+    def overlapping(self, since, until, keep=lambda r: True):
+        return [r for r in sorted(self.rows, key=lambda r: (r[1], r[0]))
+                if r[1] <= until and (r[2] is None or r[2] >= since) and keep(r)]
+
+    def windows(self):
+        for since, until in LONG_WINDOWS:
+            yield since, until, ["--since", iso(since), "--until", iso(until)]
+
+    def test_connections_in_windows(self):
+        for since, until, w in self.windows():
+            with self.subTest(since=iso(since), until=iso(until)):
+                want = [r[0] for r in self.overlapping(since, until)]
+                self.assertTrue(want)
+                got = [l["id"] for l in self.query("connections", *w)["lifetimes"]]
+                self.assertEqual(got, want)
+                want = [r[0] for r in self.overlapping(since, until, lambda r: r[4] == "192.0.2.2")]
+                got = [l["id"] for l in self.query("connections", "--remote", "192.0.2.2", *w)["lifetimes"]]
+                self.assertEqual(got, want)
+                want = [r[0] for r in self.overlapping(since, until, lambda r: r[5] == 443)]
+                got = [l["id"] for l in self.query("connections", "--port", "443", *w)["lifetimes"]]
+                self.assertEqual(got, want)
+                want = [r[0] for r in self.overlapping(since, until, lambda r: r[3] in (11, 13))]
+                got = [l["id"] for l in self.query("connections", "--process", "curl", *w)["lifetimes"]]
+                self.assertEqual(got, want)
+
+    def test_at_an_instant(self):
+        for t in (T0 + 2 * DAY + 123, T0 + 4 * DAY, LONG_WINDOWS[0][0] - 1):
+            want = [r[0] for r in sorted(self.rows, key=lambda r: (r[1], r[0]))
+                    if r[1] <= t and (r[2] is None or r[2] > t)]
+            got = [l["id"] for l in self.query("at", iso(t))["lifetimes"]]
+            self.assertEqual(got, want)
+
+    def test_timeline_summary_and_process(self):
+        for since, until, w in self.windows():
+            with self.subTest(since=iso(since), until=iso(until)):
+                inside = lambda t: since <= t <= until
+                want = sorted([(r[1], 0, r[0]) for r in self.rows if inside(r[1])] +
+                              [(c[1], 1, c[0]) for c in self.changes if inside(c[1])] +
+                              [(r[2], 2, r[0]) for r in self.rows if r[2] is not None and inside(r[2])])
+                events = self.query("timeline", *w)["events"]
+                kinds = {"open": 0, "state": 1, "close": 2}
+                got = [(e["lifetime"]["first_seen"], kinds[e["event"]], e["lifetime"]["id"]) for e in events]
+                self.assertEqual([(k, i) for _, k, i in got], [(k, i) for _, k, i in want])
+                counts = self.query("summary", *w)["counts"]
+                self.assertEqual(counts["lifetimes"], len(self.overlapping(since, until)))
+                procs = self.query("process", "curl", *w)["processes"]
+                for p in procs:
+                    pid = p["process"]["pid"]
+                    want = [r[0] for r in self.overlapping(since, until, lambda r: r[3] == pid)]
+                    self.assertEqual([l["id"] for l in p["connections"]], want)
+                self.assertEqual(sorted(p["process"]["pid"] for p in procs),
+                                 sorted({r[3] for r in self.overlapping(since, until)} & {11, 13}))
+
+
 if __name__ == "__main__":
     if not QUERY or not SCHEMA:
         sys.exit("set CONNHIST_QUERY and CONNHIST_SCHEMA")
