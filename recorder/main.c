@@ -144,6 +144,7 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
         return fail("out of memory");
     r->sample.consume = ch_tracker_consume;
     r->sample.consume_ctx = r->tracker;
+    r->queue.defer_opens = true; /* a sample's new sockets are written from the sample */
     r->last_sample = h.last_sample;
     if (ch_store_load_open(r->store, r->tracker, run->ident_is_cookie, r->err, sizeof r->err) != 0)
         return fail("%s", r->err);
@@ -304,7 +305,7 @@ static void tick(recorder *r)
     int64_t t0 = ch_mono_ms();
     int64_t at = sample_time(r, t0);
     take_closes(r, at);
-    size_t before = r->queue.count;
+    size_t before = ch_events_pending(&r->queue);
     ch_tracker_begin(r->tracker, at, &r->queue); /* known rows are marked as they are read */
     if (ch_sampler_take(r->sampler, &r->sample, r->err, sizeof r->err) != 0) {
         take_notes(r);
@@ -321,7 +322,7 @@ static void tick(recorder *r)
         log_msg("out of memory while tracking sockets");
         return;
     }
-    size_t changes = r->queue.count - before;
+    size_t changes = ch_events_pending(&r->queue) - before;
     forget_gone_inodes(r);
     r->last_sample = at;
     r->last_sample_mono = t0;
@@ -329,7 +330,8 @@ static void tick(recorder *r)
     int rc = ch_store_flush(r->store, &r->queue, at, r->err, sizeof r->err);
     if (rc != SQLITE_OK) {
         if (!r->write_failing++)
-            log_msg("cannot write to %s, keeping %zu events for the next try: %s", r->db_path, r->queue.count, r->err);
+            log_msg("cannot write to %s, keeping %zu events for the next try: %s", r->db_path,
+                    ch_events_pending(&r->queue), r->err);
     } else if (r->write_failing) {
         log_msg("writing to %s works again after %d failed attempts", r->db_path, r->write_failing);
         r->write_failing = 0;
@@ -340,7 +342,7 @@ static void tick(recorder *r)
     if (r->opt.verbose) {
         int64_t t_end = ch_mono_ms();
         log_msg("sample: %zu sockets, %zu changes, %zu queued, %lld ms (dump %lld, track %lld, write %lld)",
-                r->sample.count + r->sample.consumed, changes, r->queue.count, (long long)(t_end - t0), (long long)(t_sampled - t0),
+                r->sample.count + r->sample.consumed, changes, ch_events_pending(&r->queue), (long long)(t_end - t0), (long long)(t_sampled - t0),
                 (long long)(t_tracked - t_sampled), (long long)(t_end - t_tracked));
     }
 }
@@ -400,14 +402,14 @@ static const char *run_loop(recorder *r)
 /* Writes what is still queued, trying a few times, and ends the run. */
 static int finish(recorder *r, const char *reason)
 {
-    for (int attempt = 0; r->queue.count > 0 && attempt < 5; attempt++) {
+    for (int attempt = 0; ch_events_pending(&r->queue) > 0 && attempt < 5; attempt++) {
         if (ch_store_flush(r->store, &r->queue, r->last_sample, r->err, sizeof r->err) == SQLITE_OK)
             break;
         ch_host_sleep_ms(1000);
     }
     int rc = 0;
-    if (r->queue.count > 0) {
-        log_msg("could not write %zu events to %s: %s", r->queue.count, r->db_path, r->err);
+    if (ch_events_pending(&r->queue) > 0) {
+        log_msg("could not write %zu events to %s: %s", ch_events_pending(&r->queue), r->db_path, r->err);
         rc = 1;
     }
     int64_t ended = ch_now_ms();

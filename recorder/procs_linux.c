@@ -76,8 +76,12 @@ typedef struct {
     bool fresh_hit;       /* this lookup: read for the first time and held a pending inode */
 } seen_proc;
 
-/* Open addressing with linear probing, at most half full, never deleted
- * from (ch_procs_retain builds a new table instead). */
+/* Open addressing with linear probing, at most 7/8 full: it holds an entry
+ * per socket of the machine, and inode numbers are dense, so Fibonacci
+ * hashing spreads them evenly and probe runs stay short (at 100,000
+ * sockets: 4 MiB instead of 8 at most half full). Deleted from in place
+ * (inode_remove_slot). */
+#define INODE_LOAD_EIGHTHS 7
 typedef struct {
     inode_entry *slots;
     size_t cap; /* a power of two, or 0 */
@@ -147,11 +151,11 @@ static size_t hash_slot(uint64_t key, size_t cap)
     return (size_t)(h ^ (h >> 32)) & (cap - 1);
 }
 
-/* The smallest power of two holding `need` entries at most half full. */
-static size_t table_cap_for(size_t need)
+/* The smallest power of two holding `need` entries at most eighths/8 full. */
+static size_t table_cap_for(size_t need, size_t eighths)
 {
     size_t cap = 64;
-    while (cap / 2 < need) {
+    while (cap / 8 * eighths < need) {
         if (cap > SIZE_MAX / 4)
             return 0;
         cap *= 2;
@@ -192,9 +196,9 @@ static int inode_reserve(inode_table *t, size_t extra)
     if (extra > SIZE_MAX / 4 - t->count)
         return -1;
     size_t need = t->count + extra;
-    if (need <= t->cap / 2)
+    if (need <= t->cap / 8 * INODE_LOAD_EIGHTHS)
         return 0;
-    size_t cap = table_cap_for(need);
+    size_t cap = table_cap_for(need, INODE_LOAD_EIGHTHS);
     inode_entry *slots = cap ? calloc(cap, sizeof *slots) : NULL;
     if (!slots)
         return -1;
@@ -238,7 +242,7 @@ static void proc_place(proc_table *t, proc_rec *r)
 static int proc_add(proc_table *t, proc_rec *r)
 {
     if (t->count + 1 > t->cap / 2) {
-        size_t cap = table_cap_for(t->count + 1);
+        size_t cap = table_cap_for(t->count + 1, 4);
         proc_rec **slots = cap ? calloc(cap, sizeof *slots) : NULL;
         if (!slots)
             return -1;

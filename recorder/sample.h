@@ -45,6 +45,7 @@ int ch_state_from_name(const char *name);
 typedef struct {
     uint8_t proto;        /* enum ch_proto */
     uint8_t state;        /* enum ch_state */
+    int8_t offload;       /* enum ch_offload (Windows); -1 when unknown (ch_sample_add sets -1) */
     uint16_t local_port;  /* host byte order */
     uint16_t remote_port; /* host byte order; 0 with an any remote address */
     ch_addr local;
@@ -57,7 +58,6 @@ typedef struct {
     uint32_t remote_scope;
     int64_t pid;          /* owning pid as the OS reports it with the row; 0 when not reported */
     int64_t created;      /* when the OS created the socket, ms UTC; 0 when not reported */
-    int8_t offload;       /* enum ch_offload; -1 when unknown (ch_sample_add sets -1) */
     const char *module;   /* owner module (e.g. a service hosted by svchost.exe); NULL when unknown */
     const char *module_path; /* both owned by the sampler, valid until it is closed */
     /* TCP byte counters (Linux tcp_info: bytes acked by the peer, bytes
@@ -65,6 +65,8 @@ typedef struct {
     int64_t bytes_sent;
     int64_t bytes_received;
 } ch_sock;
+
+_Static_assert(sizeof(ch_sock) <= 128, "a sample holds one row per socket of the machine");
 
 /* TCP connection offload states (Windows TCP_CONNECTION_OFFLOAD_STATE). */
 enum ch_offload { CH_OFFLOAD_IN_HOST, CH_OFFLOAD_OFFLOADING, CH_OFFLOAD_OFFLOADED, CH_OFFLOAD_UPLOADING };

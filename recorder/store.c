@@ -471,6 +471,10 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < q->count; i++)
         rc = write_event(s, &q->items[i]);
+    for (size_t i = 0; rc == SQLITE_OK && i < q->opens.count; i++) {
+        ch_event ev = ch_events_open_at(q, i);
+        rc = write_open(s, &ev);
+    }
     if (rc == SQLITE_OK)
         rc = write_spans(s);
     if (rc == SQLITE_OK)
@@ -486,7 +490,7 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
     }
     if (s->wal_frames >= CHECKPOINT_FRAMES)
         checkpoint(s);
-    q->count = 0;
+    ch_events_clear(q);
     s->spans[0] = s->spans[s->nspans - 1];
     s->nspans = 1;
     return SQLITE_OK;

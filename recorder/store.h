@@ -53,8 +53,10 @@ int ch_store_begin_run(ch_store *s, const ch_run_info *info, char *err, size_t e
 
 /*
  * Writes the queued events and the heartbeat of the sample taken at
- * sample_at, in one transaction. On success the queue is emptied; on failure
- * nothing is written, the queue is kept for the next try, and err says why.
+ * sample_at, in one transaction (items, then the deferred opens). On success
+ * the queue is emptied; on failure nothing is written, the queue is kept for
+ * the next try (the tracker copies deferred opens out of the sample before it
+ * is taken again), and err says why.
  * Returns 0 or the SQLite error code.
  */
 int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size_t errn);

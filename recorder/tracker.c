@@ -17,14 +17,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * A tracked socket, 64 bytes: only what finds it again and what a change
+ * writes. Its addresses are kept as a 64-bit hash (tuple_hash), enough to
+ * tell a readdressed socket from the same one and to pair a TIME_WAIT row
+ * with a socket that just vanished; the OPEN row has the addresses.
+ */
 typedef struct {
     uint64_t key;
     int64_t lifetime_id;
-    uint32_t gen;        /* the last sample that saw it */
-    bool loaded;         /* seeded from the database, not yet confirmed */
+    uint64_t tuple;      /* tuple_hash of its addresses */
+    uint64_t inode;      /* 0 when the kernel gave none */
     int64_t destroyed_at; /* when the OS announced it destroyed; 0: not announced */
-    ch_sock sock;        /* as last seen; byte counters as last reported */
+    int64_t bytes_sent;  /* as last reported; -1 unknown */
+    int64_t bytes_received;
+    uint32_t gen;        /* the last sample that saw it */
+    uint8_t proto;       /* enum ch_proto */
+    uint8_t state;       /* as last seen */
+    bool has_ident;      /* keyed by the sampler's ident, not by its addresses */
+    bool loaded;         /* seeded from the database, not yet confirmed */
 } entry;
+
+_Static_assert(sizeof(entry) <= 64, "a tracked socket fits a cache line");
 
 /* A lifetime opened and closed from an announcement alone (open_destroyed),
  * its two events still queued. */
@@ -58,11 +72,9 @@ struct ch_tracker {
     uint64_t *gone;
     size_t ngone, gone_cap;
     /* scratch reused across samples */
-    size_t *fresh;       /* rows of the current sample not yet tracked */
+    uint32_t *fresh;     /* rows of the current sample not yet tracked */
     size_t nfresh, fresh_cap;
-    uint64_t *inodes;
-    int64_t *pids;
-    ch_owner *owners;
+    ch_owner *owners;    /* of the fresh rows (deferred opens point here) */
     size_t owners_cap;
     /* identities the last sample found gone, sorted: their announcements,
      * read after that sample, are late and already accounted for */
@@ -83,6 +95,8 @@ struct ch_tracker {
 
 int ch_events_push(ch_events *q, const ch_event *ev)
 {
+    if (q->opens.count > 0 && ch_events_keep(q) != 0) /* they come first */
+        return -1;
     if (q->count == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 256;
         ch_event *items = realloc(q->items, cap * sizeof *items);
@@ -98,7 +112,49 @@ int ch_events_push(ch_events *q, const ch_event *ev)
 void ch_events_free(ch_events *q)
 {
     free(q->items);
+    bool defer = q->defer_opens;
     memset(q, 0, sizeof *q);
+    q->defer_opens = defer;
+}
+
+size_t ch_events_pending(const ch_events *q)
+{
+    return q->count + q->opens.count;
+}
+
+ch_event ch_events_open_at(const ch_events *q, size_t i)
+{
+    const ch_open_batch *b = &q->opens;
+    const ch_sock *row = &b->rows[b->index[i]];
+    return (ch_event){.type = CH_EV_OPEN, .state = row->state, .lifetime_id = b->first_id + (int64_t)i,
+                      .at = b->at, .sock = *row, .owner = b->owners[i]};
+}
+
+int ch_events_keep(ch_events *q)
+{
+    size_t n = q->opens.count;
+    if (n == 0)
+        return 0;
+    if (q->count + n > q->cap) {
+        size_t cap = q->cap ? q->cap : 256;
+        while (cap < q->count + n)
+            cap *= 2;
+        ch_event *items = realloc(q->items, cap * sizeof *items);
+        if (items == NULL)
+            return -1;
+        q->items = items;
+        q->cap = cap;
+    }
+    for (size_t i = 0; i < n; i++)
+        q->items[q->count++] = ch_events_open_at(q, i);
+    q->opens.count = 0;
+    return 0;
+}
+
+void ch_events_clear(ch_events *q)
+{
+    q->count = 0;
+    q->opens.count = 0;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -136,6 +192,42 @@ static uint64_t sock_key(const ch_sock *s)
     return h | 1ULL << 63;
 }
 
+/* Key of a socket's addresses alone, whatever its identity. */
+static uint64_t tuple_key(const ch_sock *s)
+{
+    ch_sock k = *s;
+    k.ident = 0;
+    return sock_key(&k);
+}
+
+/* What an entry keeps of its addresses: tuple_key with the family folded
+ * in (0.0.0.0 and :: have the same bytes). Two rows with the same hash are
+ * taken to have the same addresses (same_tuple), a 2^-64 chance otherwise. */
+static uint64_t tuple_hash(const ch_sock *s)
+{
+    return mix64(tuple_key(s) ^ (uint64_t)(uint32_t)s->local.family);
+}
+
+/* True when the entry's socket has the row's addresses. */
+static bool entry_has_tuple(const entry *e, const ch_sock *row)
+{
+    return e->proto == row->proto && e->tuple == tuple_hash(row);
+}
+
+/* Takes a row's identity, addresses, state, inode and byte counters as
+ * the entry's. */
+static void entry_take_row(entry *e, const ch_sock *s)
+{
+    e->key = sock_key(s);
+    e->tuple = tuple_hash(s);
+    e->inode = s->inode;
+    e->bytes_sent = s->bytes_sent;
+    e->bytes_received = s->bytes_received;
+    e->proto = s->proto;
+    e->state = s->state;
+    e->has_ident = s->ident != 0;
+}
+
 ch_tracker *ch_tracker_new(int64_t next_id)
 {
     ch_tracker *t = calloc(1, sizeof *t);
@@ -158,8 +250,6 @@ void ch_tracker_free(ch_tracker *t)
     free(t->entries);
     free(t->slots);
     free(t->fresh);
-    free(t->inodes);
-    free(t->pids);
     free(t->owners);
     free(t->swept);
     free(t->gone);
@@ -217,12 +307,11 @@ static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
         t->cap = cap;
     }
     entry *e = &t->entries[t->count];
-    e->key = sock_key(s);
+    entry_take_row(e, s);
     e->lifetime_id = lifetime_id;
     e->gen = t->gen;
     e->loaded = false;
     e->destroyed_at = 0;
-    e->sock = *s;
     t->slots[find_slot(t, e->key)] = (uint32_t)(++t->count);
     return e;
 }
@@ -259,8 +348,7 @@ static void remove_at(ch_tracker *t, size_t idx)
 static void rekey(ch_tracker *t, size_t idx, const ch_sock *s)
 {
     clear_slot(t, find_slot(t, t->entries[idx].key));
-    t->entries[idx].key = sock_key(s);
-    t->entries[idx].sock = *s;
+    entry_take_row(&t->entries[idx], s);
     t->slots[find_slot(t, t->entries[idx].key)] = (uint32_t)(idx + 1);
 }
 
@@ -278,22 +366,22 @@ int ch_tracker_load(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
 
 static int push_state(ch_events *q, const entry *e, int64_t at)
 {
-    ch_event ev = {.type = CH_EV_STATE, .state = e->sock.state, .lifetime_id = e->lifetime_id, .at = at,
-                   .bytes_sent = e->sock.bytes_sent, .bytes_received = e->sock.bytes_received};
+    ch_event ev = {.type = CH_EV_STATE, .state = e->state, .lifetime_id = e->lifetime_id, .at = at,
+                   .bytes_sent = e->bytes_sent, .bytes_received = e->bytes_received};
     return ch_events_push(q, &ev);
 }
 
 static int push_close(ch_events *q, const entry *e, int64_t last_seen, int64_t at, const char *reason)
 {
     ch_event ev = {.type = CH_EV_CLOSE, .reason = reason, .lifetime_id = e->lifetime_id, .at = at,
-                   .last_seen = last_seen, .bytes_sent = e->sock.bytes_sent,
-                   .bytes_received = e->sock.bytes_received};
+                   .last_seen = last_seen, .bytes_sent = e->bytes_sent,
+                   .bytes_received = e->bytes_received};
     return ch_events_push(q, &ev);
 }
 
 /* Keeps the counters of a report; a report without them (TIME_WAIT, UDP)
  * leaves the last known ones. */
-static void take_bytes(ch_sock *kept, const ch_sock *row)
+static void take_bytes(entry *kept, const ch_sock *row)
 {
     if (row->bytes_sent >= 0 || row->bytes_received >= 0) {
         kept->bytes_sent = row->bytes_sent;
@@ -303,15 +391,17 @@ static void take_bytes(ch_sock *kept, const ch_sock *row)
 
 static int remember_fresh(ch_tracker *t, size_t row)
 {
+    if (row > UINT32_MAX)
+        return -1;
     if (t->nfresh == t->fresh_cap) {
         size_t cap = t->fresh_cap ? t->fresh_cap * 2 : 256;
-        size_t *f = realloc(t->fresh, cap * sizeof *f);
+        uint32_t *f = realloc(t->fresh, cap * sizeof *f);
         if (f == NULL)
             return -1;
         t->fresh = f;
         t->fresh_cap = cap;
     }
-    t->fresh[t->nfresh++] = row;
+    t->fresh[t->nfresh++] = (uint32_t)row;
     return 0;
 }
 
@@ -325,9 +415,9 @@ static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, c
      * the cookie; it moved there when announced. */
     int64_t moved = e->destroyed_at != 0 ? e->destroyed_at : at;
     e->destroyed_at = 0;
-    take_bytes(&e->sock, row);
-    if (e->sock.state != row->state) {
-        e->sock.state = row->state;
+    take_bytes(e, row);
+    if (e->state != row->state) {
+        e->state = row->state;
         if (push_state(q, e, moved) != 0)
             return -1;
     }
@@ -348,7 +438,7 @@ static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t p
         entry *e = lookup(t, sock_key(row));
         if (e != NULL && e->gen == t->gen)
             continue; /* the same identity twice in one sample: keep the first */
-        if (e != NULL && !same_tuple(&e->sock, row)) {
+        if (e != NULL && !entry_has_tuple(e, row)) {
             if (push_close(q, e, prev, at, "readdressed") != 0)
                 return -1;
             remove_at(t, (size_t)(e - t->entries));
@@ -370,7 +460,7 @@ static bool adopt_vanished(ch_tracker *t, const ch_sock *row, int64_t at, ch_eve
 {
     for (size_t i = 0; i < t->count; i++) {
         entry *e = &t->entries[i];
-        if (e->gen == t->gen || !same_tuple(&e->sock, row))
+        if (e->gen == t->gen || !entry_has_tuple(e, row))
             continue;
         rekey(t, i, row);
         e->gen = t->gen;
@@ -413,11 +503,11 @@ static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_even
 {
     if (e->destroyed_at != 0) {
         ch_event ev = {.type = CH_EV_CLOSE, .reason = "gone", .lifetime_id = e->lifetime_id,
-                       .at = e->destroyed_at, .last_seen = prev, .bytes_sent = e->sock.bytes_sent,
-                       .bytes_received = e->sock.bytes_received, .seen_by = "destroy_event"};
+                       .at = e->destroyed_at, .last_seen = prev, .bytes_sent = e->bytes_sent,
+                       .bytes_received = e->bytes_received, .seen_by = "destroy_event"};
         return ch_events_push(q, &ev);
     }
-    if (e->sock.ident != 0 && remember_swept(t, e->key) != 0)
+    if (e->has_ident && remember_swept(t, e->key) != 0)
         return -1;
     return push_close(q, e, prev, at, e->loaded ? "gone_while_stopped" : "gone");
 }
@@ -447,7 +537,7 @@ static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
             continue;
         if (close_gone(t, e, at, prev, q) != 0)
             return -1;
-        if (e->sock.inode != 0 && remember_gone(t, e->sock.inode) != 0)
+        if (e->inode != 0 && remember_gone(t, e->inode) != 0)
             return -1;
         remove_at(t, i);
     }
@@ -456,41 +546,72 @@ static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
     return 0;
 }
 
+/*
+ * Owners of the fresh rows: by inode, then by the pid the OS reported with
+ * the row (Windows). The lists are built for the call and freed: on a first
+ * sample they are as long as the machine's socket table.
+ */
+static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs)
+{
+    size_t n = t->nfresh;
+    uint64_t *inodes = malloc(n * sizeof *inodes);
+    if (inodes == NULL)
+        return -1;
+    bool any_pid = false;
+    for (size_t i = 0; i < n; i++) {
+        inodes[i] = s->rows[t->fresh[i]].inode;
+        any_pid |= s->rows[t->fresh[i]].pid > 0;
+    }
+    ch_procs_resolve(procs, inodes, n, t->owners);
+    free(inodes);
+    if (!any_pid)
+        return 0;
+    int64_t *pids = malloc(n * sizeof *pids);
+    if (pids == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        pids[i] = s->rows[t->fresh[i]].pid;
+    ch_procs_resolve_pids(procs, pids, n, t->owners);
+    free(pids);
+    return 0;
+}
+
 /* Pass 3: opens lifetimes for the fresh rows, attributing them in one batch. */
 static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *procs, ch_events *q)
 {
     if (t->nfresh > t->owners_cap) {
-        free(t->inodes);
-        free(t->pids);
         free(t->owners);
-        t->inodes = malloc(t->nfresh * sizeof *t->inodes);
-        t->pids = malloc(t->nfresh * sizeof *t->pids);
         t->owners = malloc(t->nfresh * sizeof *t->owners);
-        t->owners_cap = t->inodes && t->pids && t->owners ? t->nfresh : 0;
-        if (t->owners_cap == 0)
+        t->owners_cap = t->owners ? t->nfresh : 0;
+        if (t->owners == NULL)
             return -1;
     }
-    for (size_t i = 0; i < t->nfresh; i++) {
-        t->inodes[i] = s->rows[t->fresh[i]].inode;
-        t->pids[i] = s->rows[t->fresh[i]].pid;
-    }
-    if (t->nfresh > 0) /* owners is still NULL before the first fresh row */
-        memset(t->owners, 0, t->nfresh * sizeof *t->owners);
-    if (procs != NULL) {
-        ch_procs_resolve(procs, t->inodes, t->nfresh, t->owners);
-        ch_procs_resolve_pids(procs, t->pids, t->nfresh, t->owners);
-    }
-    for (size_t i = 0; i < t->nfresh; i++) {
+    if (t->nfresh == 0)
+        return 0;
+    memset(t->owners, 0, t->nfresh * sizeof *t->owners);
+    if (procs != NULL && resolve_owners(t, s, procs) != 0)
+        return -1;
+    /* Deferred, the OPENs stay in the sample: no copy of every socket of
+     * the machine on the first sample. */
+    ch_open_batch batch = {.rows = s->rows, .index = t->fresh, .owners = t->owners, .first_id = t->next_id, .at = at};
+    int rc = 0;
+    for (size_t i = 0; i < t->nfresh && rc == 0; i++) {
         const ch_sock *row = &s->rows[t->fresh[i]];
         entry *e = insert(t, row, t->next_id++);
-        if (e == NULL)
-            return -1;
-        ch_event ev = {.type = CH_EV_OPEN, .state = row->state, .lifetime_id = e->lifetime_id,
-                       .at = at, .sock = *row, .owner = t->owners[i]};
-        if (ch_events_push(q, &ev) != 0)
-            return -1;
+        if (e == NULL) {
+            t->next_id--;
+            rc = -1;
+        } else if (q->defer_opens) {
+            batch.count++;
+        } else {
+            ch_event ev = {.type = CH_EV_OPEN, .state = row->state, .lifetime_id = e->lifetime_id,
+                           .at = at, .sock = *row, .owner = t->owners[i]};
+            rc = ch_events_push(q, &ev);
+        }
     }
-    return 0;
+    if (q->defer_opens)
+        q->opens = batch;
+    return rc;
 }
 
 static int continue_announced(ch_tracker *t, const ch_sample *s, int64_t prev, ch_events *q);
@@ -498,8 +619,11 @@ static int continue_announced(ch_tracker *t, const ch_sample *s, int64_t prev, c
 int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev_last_sample,
                      ch_procs *procs, ch_events *q)
 {
-    if (!t->begun)
+    if (!t->begun) {
         t->gen++;
+        if (ch_events_keep(q) != 0)
+            return -1;
+    }
     t->begun = false;
     t->ngone = 0;
     if (t->consume_err != 0) {
@@ -522,14 +646,6 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
     return open_fresh(t, s, at, procs, q);
 }
 
-/* Key of a socket's addresses alone, whatever its identity. */
-static uint64_t tuple_key(const ch_sock *s)
-{
-    ch_sock k = *s;
-    k.ident = 0;
-    return sock_key(&k);
-}
-
 /*
  * States an announced connection can report when it left a TIME_WAIT entry
  * behind. The kernel frees the socket as it hands it over to the entry and
@@ -546,9 +662,19 @@ static bool may_leave_time_wait(int state)
 
 /* A TIME_WAIT entry (the kernel's mini-socket, held by no file): in
  * TIME_WAIT, or in FIN_WAIT2 while the peer has not closed yet. */
+static bool is_time_wait(int proto, uint64_t inode, int state)
+{
+    return proto == CH_TCP && inode == 0 && (state == CH_ST_TIME_WAIT || state == CH_ST_FIN_WAIT2);
+}
+
 static bool is_time_wait_entry(const ch_sock *s)
 {
-    return s->proto == CH_TCP && s->inode == 0 && (s->state == CH_ST_TIME_WAIT || s->state == CH_ST_FIN_WAIT2);
+    return is_time_wait(s->proto, s->inode, s->state);
+}
+
+static bool entry_is_time_wait(const entry *e)
+{
+    return is_time_wait(e->proto, e->inode, e->state);
 }
 
 static int cmp_announced(const void *a, const void *b)
@@ -594,12 +720,12 @@ static int continue_as_time_wait(ch_tracker *t, const ch_sock *row, ch_event *op
     entry *e = insert(t, row, open->lifetime_id);
     if (e == NULL)
         return -1;
-    e->sock.bytes_sent = close->bytes_sent; /* the entry reports no counters */
-    e->sock.bytes_received = close->bytes_received;
+    e->bytes_sent = close->bytes_sent; /* the entry reports no counters */
+    e->bytes_received = close->bytes_received;
     open->sock.ident = row->ident;
     open->seen_by = "destroy_event_time_wait";
     *close = (ch_event){.type = CH_EV_STATE, .state = row->state, .lifetime_id = e->lifetime_id, .at = close->at,
-                        .bytes_sent = e->sock.bytes_sent, .bytes_received = e->sock.bytes_received};
+                        .bytes_sent = e->bytes_sent, .bytes_received = e->bytes_received};
     return 0;
 }
 
@@ -676,13 +802,13 @@ static int join_recent_entry(ch_tracker *t, const ch_sock *s, ch_events *q)
     uint64_t tuple = tuple_key(s);
     recent_entry *r = bsearch(&tuple, t->recent, t->nrecent, sizeof *t->recent, cmp_key);
     entry *e = r != NULL && r->ident != 0 ? lookup(t, r->ident) : NULL;
-    if (e == NULL || !same_tuple(&e->sock, s) || !is_time_wait_entry(&e->sock))
+    if (e == NULL || !entry_has_tuple(e, s) || !entry_is_time_wait(e))
         return 0;
     r->ident = 0;
-    take_bytes(&e->sock, s);
+    take_bytes(e, s);
     ch_event ev = {.type = CH_EV_ANNOUNCED, .lifetime_id = e->lifetime_id, .opened_after = t->recent_prev,
-                   .seen_by = "destroy_event_time_wait", .bytes_sent = e->sock.bytes_sent,
-                   .bytes_received = e->sock.bytes_received};
+                   .seen_by = "destroy_event_time_wait", .bytes_sent = e->bytes_sent,
+                   .bytes_received = e->bytes_received};
     return ch_events_push(q, &ev) != 0 ? -1 : 1;
 }
 
@@ -737,7 +863,7 @@ int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t pr
     }
     if (e->destroyed_at == 0)
         e->destroyed_at = at;
-    take_bytes(&e->sock, s);
+    take_bytes(e, s);
     return 0;
 }
 
@@ -755,7 +881,10 @@ void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q)
 {
     t->gen++;
     t->begun = true;
-    t->consume_err = 0;
+    /* The deferred opens of the last sample (a flush failed) must leave it
+     * before the sampler overwrites it; out of memory they are lost. */
+    t->consume_err = ch_events_keep(q);
+    q->opens.count = 0;
     t->cur_at = at;
     t->cur_q = q;
 }
@@ -777,7 +906,7 @@ bool ch_tracker_consume(void *ctx, const ch_sock *row)
         return false;
     if (e->gen == t->gen)
         return true; /* the same identity twice in one sample: keep the first */
-    if (!same_tuple(&e->sock, row))
+    if (!entry_has_tuple(e, row))
         return false;
     if (seen_again(t, e, row, t->cur_at, t->cur_q) != 0)
         t->consume_err = -1;

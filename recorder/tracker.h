@@ -11,6 +11,7 @@
 #ifndef CH_TRACKER_H
 #define CH_TRACKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,14 +39,53 @@ typedef struct {
                               * ANNOUNCED: "destroy_event_time_wait"; NULL: samples */
 } ch_event;
 
+/*
+ * The OPENs of one sample's new sockets, left where they already are: row
+ * index[i] of the sample opened lifetime first_id + i at time at, owned by
+ * owners[i]. The rows, index and owners belong to the sample and the
+ * tracker and stay valid until the tracker is next called.
+ */
+typedef struct {
+    const ch_sock *rows;
+    const uint32_t *index;
+    const ch_owner *owners;
+    int64_t first_id;
+    int64_t at;
+    size_t count;
+} ch_open_batch;
+
 typedef struct {
     ch_event *items;
     size_t count;
     size_t cap;
+    /* Set by the owner of the queue: the tracker may leave a sample's new
+     * sockets in opens instead of copying each into items (a first sample
+     * opens every socket of the machine). Written after items. */
+    bool defer_opens;
+    ch_open_batch opens;
 } ch_events;
 
+/* Appends an event (after any deferred opens, which it copies into items
+ * first). Returns 0, or -1 when out of memory. */
 int ch_events_push(ch_events *q, const ch_event *ev);
+
+/* Frees the queue's memory and empties it; defer_opens stays as set. */
 void ch_events_free(ch_events *q);
+
+/* Events waiting to be written: items and deferred opens. */
+size_t ch_events_pending(const ch_events *q);
+
+/* The i-th deferred open as an OPEN event (i < q->opens.count). */
+ch_event ch_events_open_at(const ch_events *q, size_t i);
+
+/* Copies the deferred opens into items, so they outlive the sample (a
+ * flush failed: they are written with the next one). The tracker does it
+ * by itself when called again. Returns 0, or -1 when out of memory (the
+ * deferred opens are then kept as they are). */
+int ch_events_keep(ch_events *q);
+
+/* Empties the queue (written). */
+void ch_events_clear(ch_events *q);
 
 typedef struct ch_tracker ch_tracker;
 
@@ -101,6 +141,8 @@ int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t pr
  * are read and never copied; ch_tracker_apply then does the rest with the
  * rows left in the sample (it must be given the same at and q). Without
  * ch_tracker_begin, ch_tracker_apply takes a whole sample as before.
+ * Either first copies the opens still deferred in q (a flush failed) out
+ * of the last sample, which must be untouched until then.
  */
 void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q);
 bool ch_tracker_consume(void *ctx, const ch_sock *row);

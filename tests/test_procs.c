@@ -349,8 +349,45 @@ out:
     free(owners);
 }
 
+/*
+ * The inode table fills up to 7/8 before it grows: n unknown inodes (no
+ * process holds them) filling it that far are remembered, found again
+ * without a scan after every other one is forgotten (removal shifts probe
+ * runs back), and the forgotten ones are looked up afresh.
+ */
+static void test_full_inode_table(size_t n)
+{
+    ch_procs *cache = ch_procs_new();
+    uint64_t *inodes = malloc(n * sizeof *inodes), *odd = malloc(n / 2 * sizeof *odd);
+    ch_owner *owners = malloc(n * sizeof *owners);
+    CHECK(cache != NULL && inodes != NULL && odd != NULL && owners != NULL);
+    if (!cache || !inodes || !odd || !owners)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        inodes[i] = 0x7f0000000000ULL + i; /* dense, as the kernel numbers them; held by nobody */
+    CHECK(ch_procs_resolve(cache, inodes, n, owners) > 0);
+    CHECK_INT(ch_procs_resolve(cache, inodes, n, owners), 0);
+    for (size_t i = 0; i < n / 2; i++)
+        odd[i] = inodes[2 * i + 1];
+    ch_procs_forget(cache, odd, n / 2);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i += 2)
+        inodes[kept++] = inodes[i];
+    CHECK_INT(ch_procs_resolve(cache, inodes, kept, owners), 0);
+    CHECK(owners[0].proc == NULL && owners[kept - 1].holders == 0);
+    CHECK(ch_procs_resolve(cache, odd, n / 2, owners) > 0);
+    CHECK_INT(ch_procs_resolve(cache, odd, n / 2, owners), 0);
+out:
+    free(inodes);
+    free(odd);
+    free(owners);
+    ch_procs_free(cache);
+}
+
 int main(void)
 {
+    test_full_inode_table(56);  /* 64 slots, 7/8 full */
+    test_full_inode_table(896); /* 1024 slots */
     ch_procs *cache = ch_procs_new();
     CHECK(cache != NULL);
     if (!cache)
