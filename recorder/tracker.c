@@ -93,18 +93,32 @@ struct ch_tracker {
     int64_t recent_prev;
 };
 
+/*
+ * Makes room for at least need items of size bytes in the growable array
+ * items of *cap items (doubling, from first). Returns the array, moved or
+ * not, or NULL with the array and *cap unchanged when memory runs out.
+ */
+static void *reserve(void *items, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap)
+        return items;
+    size_t n = *cap ? *cap : first;
+    while (n < need)
+        n *= 2;
+    void *grown = realloc(items, n * size);
+    if (grown != NULL)
+        *cap = n;
+    return grown;
+}
+
 int ch_events_push(ch_events *q, const ch_event *ev)
 {
     if (q->opens.count > 0 && ch_events_keep(q) != 0) /* they come first */
         return -1;
-    if (q->count == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 256;
-        ch_event *items = realloc(q->items, cap * sizeof *items);
-        if (items == NULL)
-            return -1;
-        q->items = items;
-        q->cap = cap;
-    }
+    void *grown = reserve(q->items, &q->cap, q->count + 1, sizeof *q->items, 256);
+    if (grown == NULL)
+        return -1;
+    q->items = grown;
     q->items[q->count++] = *ev;
     return 0;
 }
@@ -135,16 +149,10 @@ int ch_events_keep(ch_events *q)
     size_t n = q->opens.count;
     if (n == 0)
         return 0;
-    if (q->count + n > q->cap) {
-        size_t cap = q->cap ? q->cap : 256;
-        while (cap < q->count + n)
-            cap *= 2;
-        ch_event *items = realloc(q->items, cap * sizeof *items);
-        if (items == NULL)
-            return -1;
-        q->items = items;
-        q->cap = cap;
-    }
+    void *grown = reserve(q->items, &q->cap, q->count + n, sizeof *q->items, 256);
+    if (grown == NULL)
+        return -1;
+    q->items = grown;
     for (size_t i = 0; i < n; i++)
         q->items[q->count++] = ch_events_open_at(q, i);
     q->opens.count = 0;
@@ -298,14 +306,10 @@ static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
 {
     if ((t->count + 1) * 2 > t->nslots && grow_index(t) != 0)
         return NULL;
-    if (t->count == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        entry *e = realloc(t->entries, cap * sizeof *e);
-        if (e == NULL)
-            return NULL;
-        t->entries = e;
-        t->cap = cap;
-    }
+    void *grown = reserve(t->entries, &t->cap, t->count + 1, sizeof *t->entries, 1024);
+    if (grown == NULL)
+        return NULL;
+    t->entries = grown;
     entry *e = &t->entries[t->count];
     entry_take_row(e, s);
     e->lifetime_id = lifetime_id;
@@ -393,14 +397,10 @@ static int remember_fresh(ch_tracker *t, size_t row)
 {
     if (row > UINT32_MAX)
         return -1;
-    if (t->nfresh == t->fresh_cap) {
-        size_t cap = t->fresh_cap ? t->fresh_cap * 2 : 256;
-        uint32_t *f = realloc(t->fresh, cap * sizeof *f);
-        if (f == NULL)
-            return -1;
-        t->fresh = f;
-        t->fresh_cap = cap;
-    }
+    void *grown = reserve(t->fresh, &t->fresh_cap, t->nfresh + 1, sizeof *t->fresh, 256);
+    if (grown == NULL)
+        return -1;
+    t->fresh = grown;
     t->fresh[t->nfresh++] = (uint32_t)row;
     return 0;
 }
@@ -474,14 +474,10 @@ static bool adopt_vanished(ch_tracker *t, const ch_sock *row, int64_t at, ch_eve
 
 static int remember_swept(ch_tracker *t, uint64_t key)
 {
-    if (t->nswept == t->swept_cap) {
-        size_t cap = t->swept_cap ? t->swept_cap * 2 : 256;
-        uint64_t *k = realloc(t->swept, cap * sizeof *k);
-        if (k == NULL)
-            return -1;
-        t->swept = k;
-        t->swept_cap = cap;
-    }
+    void *grown = reserve(t->swept, &t->swept_cap, t->nswept + 1, sizeof *t->swept, 256);
+    if (grown == NULL)
+        return -1;
+    t->swept = grown;
     t->swept[t->nswept++] = key;
     return 0;
 }
@@ -515,14 +511,10 @@ static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_even
 /* Notes the inode of a socket found gone (ch_tracker_gone_inodes). */
 static int remember_gone(ch_tracker *t, uint64_t inode)
 {
-    if (t->ngone == t->gone_cap) {
-        size_t cap = t->gone_cap ? t->gone_cap * 2 : 256;
-        uint64_t *g = realloc(t->gone, cap * sizeof *g);
-        if (g == NULL)
-            return -1;
-        t->gone = g;
-        t->gone_cap = cap;
-    }
+    void *grown = reserve(t->gone, &t->gone_cap, t->ngone + 1, sizeof *t->gone, 256);
+    if (grown == NULL)
+        return -1;
+    t->gone = grown;
     t->gone[t->ngone++] = inode;
     return 0;
 }
@@ -731,14 +723,10 @@ static int continue_as_time_wait(ch_tracker *t, const ch_sock *row, ch_event *op
 
 static int remember_recent(ch_tracker *t, const ch_sock *row)
 {
-    if (t->nrecent == t->recent_cap) {
-        size_t cap = t->recent_cap ? t->recent_cap * 2 : 64;
-        recent_entry *r = realloc(t->recent, cap * sizeof *r);
-        if (r == NULL)
-            return -1;
-        t->recent = r;
-        t->recent_cap = cap;
-    }
+    void *grown = reserve(t->recent, &t->recent_cap, t->nrecent + 1, sizeof *t->recent, 64);
+    if (grown == NULL)
+        return -1;
+    t->recent = grown;
     t->recent[t->nrecent++] = (recent_entry){.tuple = tuple_key(row), .ident = row->ident};
     return 0;
 }
@@ -818,14 +806,10 @@ static int remember_announced(ch_tracker *t, const ch_sock *s, const ch_events *
 {
     if (s->proto != CH_TCP || !ch_sock_has_remote(s) || !may_leave_time_wait(s->state))
         return 0;
-    if (t->nannounced == t->announced_cap) {
-        size_t cap = t->announced_cap ? t->announced_cap * 2 : 64;
-        announced *a = realloc(t->announced, cap * sizeof *a);
-        if (a == NULL)
-            return -1;
-        t->announced = a;
-        t->announced_cap = cap;
-    }
+    void *grown = reserve(t->announced, &t->announced_cap, t->nannounced + 1, sizeof *t->announced, 64);
+    if (grown == NULL)
+        return -1;
+    t->announced = grown;
     t->announced[t->nannounced] = (announced){.tuple = tuple_key(s), .seq = t->nannounced, .open_ev = q->count - 2,
                                               .close_ev = q->count - 1,
                                               .lifetime_id = q->items[q->count - 1].lifetime_id};
