@@ -130,27 +130,14 @@ static int one_event(const struct nlmsghdr *h, size_t msg_len, ch_sample *out)
     return 0;
 }
 
-int ch_diag_parse_events(const void *buf, size_t len, ch_sample *out)
-{
-    const char *p = buf;
-    size_t left = len;
-    while (left >= sizeof(struct nlmsghdr)) {
-        const struct nlmsghdr *h = (const struct nlmsghdr *)p;
-        size_t msg_len = h->nlmsg_len;
-        if (msg_len < sizeof(struct nlmsghdr) || msg_len > left)
-            break;
-        if (one_event(h, msg_len, out) != 0)
-            return -1;
-        size_t step = NLMSG_ALIGN(msg_len);
-        if (step >= left)
-            break;
-        p += step;
-        left -= step;
-    }
-    return 0;
-}
+/*
+ * Calls fn on each whole message in buf, in order, while it returns go_on;
+ * returns what it returned last, or go_on. Stops at a truncated message:
+ * nothing after it can be trusted.
+ */
+typedef int (*message_fn)(void *ctx, const struct nlmsghdr *h, size_t msg_len);
 
-int ch_diag_parse(ch_diag_dump *d, const void *buf, size_t len, ch_sample *out)
+static int walk(const void *buf, size_t len, message_fn fn, void *ctx, int go_on)
 {
     const char *p = buf;
     size_t left = len;
@@ -158,9 +145,9 @@ int ch_diag_parse(ch_diag_dump *d, const void *buf, size_t len, ch_sample *out)
         const struct nlmsghdr *h = (const struct nlmsghdr *)p;
         size_t msg_len = h->nlmsg_len;
         if (msg_len < sizeof(struct nlmsghdr) || msg_len > left)
-            break; /* truncated: nothing after it can be trusted */
-        int rc = one_message(d, h, msg_len, out);
-        if (rc != CH_DIAG_MORE)
+            break;
+        int rc = fn(ctx, h, msg_len);
+        if (rc != go_on)
             return rc;
         size_t step = NLMSG_ALIGN(msg_len);
         if (step >= left)
@@ -168,5 +155,32 @@ int ch_diag_parse(ch_diag_dump *d, const void *buf, size_t len, ch_sample *out)
         p += step;
         left -= step;
     }
-    return CH_DIAG_MORE;
+    return go_on;
+}
+
+static int event_fn(void *ctx, const struct nlmsghdr *h, size_t msg_len)
+{
+    return one_event(h, msg_len, ctx);
+}
+
+int ch_diag_parse_events(const void *buf, size_t len, ch_sample *out)
+{
+    return walk(buf, len, event_fn, out, 0);
+}
+
+typedef struct {
+    ch_diag_dump *d;
+    ch_sample *out;
+} dump_ctx;
+
+static int dump_fn(void *ctx, const struct nlmsghdr *h, size_t msg_len)
+{
+    dump_ctx *c = ctx;
+    return one_message(c->d, h, msg_len, c->out);
+}
+
+int ch_diag_parse(ch_diag_dump *d, const void *buf, size_t len, ch_sample *out)
+{
+    dump_ctx c = {d, out};
+    return walk(buf, len, dump_fn, &c, CH_DIAG_MORE);
 }
