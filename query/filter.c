@@ -69,10 +69,11 @@ static void filter_terms(qsql *q, const query_filters *f, bool driver)
         qsql_add(q, " AND l.closed_at IS NULL");
 }
 
-void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t until)
+/* The SELECT of the candidate ids of filter_overlap. */
+static void overlap_ids(qsql *q, const query_filters *f, int64_t since, int64_t until)
 {
     int64_t lo = since - CH_LONG_LIFETIME_MS;
-    qsql_add(q, " AND l.lifetime_id IN (SELECT l.lifetime_id" CHQ_LIFETIME_FROM);
+    qsql_add(q, "SELECT l.lifetime_id" CHQ_LIFETIME_FROM);
     qsql_int(q, " WHERE l.first_seen >= ?", lo);
     qsql_int(q, " AND l.first_seen <= ?", until);
     filter_terms(q, f, true);
@@ -80,7 +81,37 @@ void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t unti
                 " WHERE " CH_LONG_LIFETIME_SQL);
     qsql_int(q, " AND first_seen < ?", lo);
     qsql_int(q, " AND first_seen <= ?", until);
-    qsql_int(q, " AND (closed_at IS NULL OR closed_at >= ?))", since);
+    qsql_int(q, " AND (closed_at IS NULL OR closed_at >= ?)", since);
+}
+
+void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t until)
+{
+    qsql_add(q, " AND l.lifetime_id IN (");
+    overlap_ids(q, f, since, until);
+    qsql_add(q, ")");
+}
+
+int filter_keep_window(sqlite3 *db, query_filters *f)
+{
+    if (!filter_bounded(f, FILTER_WINDOW) || f->window_kept)
+        return SQLITE_OK;
+    int rc = sqlite3_exec(db, "CREATE TEMP TABLE chq_window(id INTEGER PRIMARY KEY)", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    qsql q;
+    qsql_init(&q, db);
+    qsql_add(&q, "INSERT INTO temp.chq_window ");
+    overlap_ids(&q, f, f->since, f->until);
+    sqlite3_stmt *st;
+    rc = qsql_prepare(&q, db, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return rc == SQLITE_OK ? SQLITE_ERROR : rc;
+    f->window_kept = true;
+    return SQLITE_OK;
 }
 
 void filter_lifetimes(qsql *q, const query_filters *f, int window)
@@ -89,7 +120,9 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window)
         qsql_int(q, " AND l.first_seen <= ?", f->until);
         if (f->given & OPT_SINCE)
             qsql_int(q, " AND (l.closed_at IS NULL OR l.closed_at >= ?)", f->since);
-        if (filter_bounded(f, window))
+        if (filter_bounded(f, window) && f->window_kept)
+            qsql_add(q, " AND l.lifetime_id IN temp.chq_window");
+        else if (filter_bounded(f, window))
             filter_overlap(q, f, f->since, f->until);
     }
     filter_terms(q, f, false);

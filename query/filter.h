@@ -36,6 +36,13 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window);
  */
 void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t until);
 
+/*
+ * For a report that runs many windowed queries: works out filter_overlap's
+ * ids once, into a temporary table of this connection (the database file is
+ * not written), which filter_lifetimes then uses. Returns an SQLite status.
+ */
+int filter_keep_window(sqlite3 *db, query_filters *f);
+
 /* Whether a query with this window is driven by filter_overlap's id list. */
 bool filter_bounded(const query_filters *f, int window);
 

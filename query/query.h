@@ -45,6 +45,7 @@ typedef struct {
     const char *process;             /* GLOB pattern on the process name */
     const char *state;               /* a known state name, upper case */
     int64_t oldest;                  /* first_seen of the oldest lifetime (INT64_MAX: none) */
+    bool window_kept;                /* the window's ids are in temp.chq_window (filter_keep_window) */
 } query_filters;
 
 struct report;
@@ -75,6 +76,7 @@ typedef struct report {
     report_fn run;
     unsigned options;                /* OPT_* bits it accepts */
     const char *arg;                 /* its positional argument, or NULL */
+    bool keep_window;                /* runs many windowed queries: find the window once */
 } report;
 
 /* The reports, in the order --help lists them; NULL-terminated by name. */

@@ -12,15 +12,15 @@
 #define WINDOW (OPT_SINCE | OPT_UNTIL)
 
 const report chq_reports[] = {
-    {"connections", report_connections, WINDOW | LIFETIME_FILTERS | OPT_LIMIT, NULL},
+    {"connections", report_connections, WINDOW | LIFETIME_FILTERS | OPT_LIMIT, NULL, false},
     {"listeners", report_listeners,
-     WINDOW | (LIFETIME_FILTERS & ~(OPT_REMOTE | OPT_REMOTE_PORT)) | OPT_LIMIT, NULL},
-    {"at", report_at, (LIFETIME_FILTERS & ~OPT_OPEN) | OPT_LIMIT, "TIME"},
-    {"port", report_port, WINDOW | (LIFETIME_FILTERS & ~OPT_LOCAL_PORT) | OPT_LIMIT, "N"},
+     WINDOW | (LIFETIME_FILTERS & ~(OPT_REMOTE | OPT_REMOTE_PORT)) | OPT_LIMIT, NULL, false},
+    {"at", report_at, (LIFETIME_FILTERS & ~OPT_OPEN) | OPT_LIMIT, "TIME", false},
+    {"port", report_port, WINDOW | (LIFETIME_FILTERS & ~OPT_LOCAL_PORT) | OPT_LIMIT, "N", true},
     {"process", report_process, WINDOW | (LIFETIME_FILTERS & ~(OPT_PID | OPT_PROCESS)) | OPT_LIMIT,
-     "PID|NAME"},
-    {"summary", report_summary, WINDOW | LIFETIME_FILTERS | OPT_TOP, NULL},
-    {"timeline", report_timeline, WINDOW | LIFETIME_FILTERS | OPT_LIMIT, NULL},
-    {"coverage", report_coverage, WINDOW, NULL},
-    {NULL, NULL, 0, NULL},
+     "PID|NAME", true},
+    {"summary", report_summary, WINDOW | LIFETIME_FILTERS | OPT_TOP, NULL, true},
+    {"timeline", report_timeline, WINDOW | LIFETIME_FILTERS | OPT_LIMIT, NULL, true},
+    {"coverage", report_coverage, WINDOW, NULL, false},
+    {NULL, NULL, 0, NULL, false},
 };

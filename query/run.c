@@ -103,8 +103,9 @@ int chq_main(int argc, char **argv)
     jw w;
     jw_init(&w, stdout, o.mode);
     query_ctx c = {db, &o, o.db_path, &w, false, 0};
-    if (read_oldest(db, &o.f.oldest) != 0) {
-        chq_sql_fail(&c, "reading the oldest lifetime");
+    if (read_oldest(db, &o.f.oldest) != 0 ||
+        (o.report->keep_window && filter_keep_window(db, &o.f) != SQLITE_OK)) {
+        chq_sql_fail(&c, "selecting the window");
         sqlite3_close(db);
         return 1;
     }

@@ -120,7 +120,7 @@ CREATE INDEX IF NOT EXISTS lifetimes_process ON lifetimes(pid, first_seen);
 -- machine. Every other lifetime started at most an hour before any
 -- moment it was open, so "what overlapped this window" is a first_seen range
 -- on the indexes above plus this short list (see schema/README.md).
-CREATE INDEX IF NOT EXISTS lifetimes_long ON lifetimes(first_seen)
+CREATE INDEX IF NOT EXISTS lifetimes_long ON lifetimes(first_seen, closed_at)
     WHERE closed_at IS NULL OR closed_at - first_seen > 3600000;
 
 -- Every change of state after the first, with the sample that saw it.

@@ -14,7 +14,7 @@
 DROP INDEX IF EXISTS lifetimes_closed;
 DROP INDEX IF EXISTS lifetimes_process;
 CREATE INDEX lifetimes_process ON lifetimes(pid, first_seen);
-CREATE INDEX lifetimes_long ON lifetimes(first_seen)
+CREATE INDEX lifetimes_long ON lifetimes(first_seen, closed_at)
     WHERE closed_at IS NULL OR closed_at - first_seen > 3600000;
 
 DROP INDEX IF EXISTS state_changes_at;
