@@ -304,14 +304,18 @@ def capture_phase(a):
 
 def query_phase(a):
     path = os.path.join(a.out, "gen.db")
-    log(f"query: generating {a.lifetimes:,} lifetimes into {path}")
-    out = subprocess.run([sys.executable, os.path.join(HERE, "gen_db.py"), path, str(a.lifetimes)],
-                         capture_output=True, text=True, check=True).stdout.split()
-    t0, t_end, gen_s = int(out[1]), int(out[3]), float(out[5])
+    log(f"query: generating {a.lifetimes:,} lifetimes into {path} through the recorder's tracker and store")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    # Progress goes to stderr; the last line on stdout is "t0 MS t_end MS lifetimes N seconds S remote ADDR",
+    # ADDR being the 10th most frequent remote.
+    out = subprocess.run([a.genstore, "--out", path, "--lifetimes", str(a.lifetimes), "--seed", "1"],
+                         stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+    gen = dict(zip(out[0::2], out[1::2]))
+    t0, t_end, gen_s, remote = int(gen["t0"]), int(gen["t_end"]), float(gen["seconds"]), gen["remote"]
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     lifetimes = db.execute("SELECT count(*) FROM lifetimes").fetchone()[0]
-    remote = db.execute("SELECT remote_addr FROM lifetimes WHERE remote_addr LIKE '192.168.0.%'"
-                        " AND lifetime_id < 200000 GROUP BY 1 ORDER BY count(*) DESC LIMIT 1 OFFSET 9").fetchone()[0]
     db.close()
     size = sum(os.path.getsize(path + s) for s in ("", "-wal") if os.path.exists(path + s))
     since = (t0 + (t_end - t0) // 2) // 1000
@@ -422,8 +426,8 @@ def report(a, sizes, cap, q):
           f"{cap['server']:,} ({cap['server'] / t:.2%}) |")
         p("")
     if q:
-        p(f"Queries: generated database of {q['lifetimes']:,} lifetimes (bench/gen_db.py, {q['gen_s']:.0f} s; "
-          f"not the recorder's store code), {q['bytes_per_lifetime']:.0f} bytes per lifetime; filtered on "
+        p(f"Queries: generated database of {q['lifetimes']:,} lifetimes (connhist-genstore, through the recorder's "
+          f"tracker and store, {q['gen_s']:.0f} s), {q['bytes_per_lifetime']:.0f} bytes per lifetime; filtered on "
           f"remote {q['remote']}, port 443, process curl, one hour ({q['window']}); median of 3 runs, "
           f"process start included.\n")
         p("| report | latency ms | output |")
@@ -473,6 +477,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="N = 1,000 and 10,000, 8 ticks, 1M-lifetime database")
     ap.add_argument("--record", required=True)
     ap.add_argument("--query", required=True)
+    ap.add_argument("--genstore", required=True, help="connhist-genstore (bench/gen_store.c)")
     ap.add_argument("--rawdump", required=True)
     ap.add_argument("--out", required=True, help="scratch directory (databases, ground truth)")
     ap.add_argument("--sizes", help="comma-separated socket counts (default 1000,10000,100000)")

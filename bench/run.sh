@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs the connhist benchmark: sh bench/run.sh [--quick] [bench.py options]
-# Builds connhist-record, connhist-query (into build-bench/) and bench/rawdump,
+# Builds connhist-record, connhist-query, connhist-genstore (into build-bench/) and bench/rawdump,
 # installs ss/lsof when missing, then runs bench/bench.py (see bench/README.md).
 # Results go to stdout and to $BENCH_OUT/results.md (default /tmp/connhist-bench).
 set -eu
@@ -17,8 +17,8 @@ if [ -n "$missing" ]; then
     $sudo apt-get update -qq && $sudo apt-get install -y -qq $missing
 fi
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$dir" -j"$(nproc)" --target connhist-record connhist-query >/dev/null
+cmake --build "$dir" -j"$(nproc)" --target connhist-record connhist-query connhist-genstore >/dev/null
 mkdir -p "$out"
 ${CC:-cc} -O2 -Wall -Wextra -o "$out/rawdump" bench/rawdump.c
 exec python3 bench/bench.py --record "$dir/recorder/connhist-record" --query "$dir/query/connhist-query" \
-    --rawdump "$out/rawdump" --out "$out" "$@"
+    --genstore "$dir/bench/connhist-genstore" --rawdump "$out/rawdump" --out "$out" "$@"
