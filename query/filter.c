@@ -91,17 +91,32 @@ void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t unti
     qsql_add(q, ")");
 }
 
+void filter_owner(qsql *q, const query_filters *f, int64_t pid, int64_t start)
+{
+    if (f->window_kept) {
+        qsql_int(q, " AND l.lifetime_id IN (SELECT id FROM temp.chq_window WHERE pid = ?", pid);
+        qsql_int(q, " AND proc_start = ?)", start);
+    }
+    qsql_int(q, " AND l.pid = ?", pid);
+    qsql_int(q, " AND l.proc_start = ?", start);
+}
+
 int filter_keep_window(sqlite3 *db, query_filters *f)
 {
     if (!filter_bounded(f, FILTER_WINDOW) || f->window_kept)
         return SQLITE_OK;
-    int rc = sqlite3_exec(db, "CREATE TEMP TABLE chq_window(id INTEGER PRIMARY KEY)", NULL, NULL, NULL);
+    int rc = sqlite3_exec(db,
+                          "CREATE TEMP TABLE chq_window(id INTEGER PRIMARY KEY, pid INTEGER, proc_start INTEGER);"
+                          "CREATE INDEX temp.chq_window_owner ON chq_window(pid, proc_start)",
+                          NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return rc;
     qsql q;
     qsql_init(&q, db);
-    qsql_add(&q, "INSERT INTO temp.chq_window ");
-    overlap_ids(&q, f, f->since, f->until);
+    qsql_add(&q, "INSERT INTO temp.chq_window SELECT l.lifetime_id, l.pid, l.proc_start");
+    filter_from(&q, true);
+    qsql_add(&q, " WHERE 1");
+    filter_lifetimes(&q, f, FILTER_WINDOW);
     sqlite3_stmt *st;
     rc = qsql_prepare(&q, db, &st);
     if (rc != SQLITE_OK)
@@ -121,7 +136,7 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window)
         if (f->given & OPT_SINCE)
             qsql_int(q, " AND (l.closed_at IS NULL OR l.closed_at >= ?)", f->since);
         if (filter_bounded(f, window) && f->window_kept)
-            qsql_add(q, " AND l.lifetime_id IN temp.chq_window");
+            qsql_add(q, " AND l.lifetime_id IN (SELECT id FROM temp.chq_window)");
         else if (filter_bounded(f, window))
             filter_overlap(q, f, f->since, f->until);
     }

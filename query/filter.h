@@ -37,11 +37,20 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window);
 void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t until);
 
 /*
- * For a report that runs many windowed queries: works out filter_overlap's
- * ids once, into a temporary table of this connection (the database file is
- * not written), which filter_lifetimes then uses. Returns an SQLite status.
+ * For a report that runs many windowed queries: works out once which
+ * lifetimes pass the filters in the window, into a temporary table of this
+ * connection (the database file is not written), which filter_lifetimes and
+ * filter_owner then use. Returns an SQLite status.
  */
 int filter_keep_window(sqlite3 *db, query_filters *f);
+
+/*
+ * Appends the conditions keeping the lifetimes of one process (pid, start).
+ * With the window kept, they also select its lifetimes in the window
+ * straight from temp.chq_window: the caller then filters with
+ * FILTER_NO_WINDOW and filter_from(q, true).
+ */
+void filter_owner(qsql *q, const query_filters *f, int64_t pid, int64_t start);
 
 /* Whether a query with this window is driven by filter_overlap's id list. */
 bool filter_bounded(const query_filters *f, int window);

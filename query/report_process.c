@@ -27,11 +27,15 @@ static void select_processes(qsql *q, query_ctx *c)
     qsql_add(q, ") ORDER BY p.start_time, p.pid");
 }
 
-/* Keeps the lifetimes of one process. */
-static void own(qsql *q, int64_t pid, int64_t start)
+/* Appends FROM, " WHERE where", the filters and the window, for the
+ * lifetimes of one process. */
+static void own(qsql *q, const query_filters *f, const char *where, int64_t pid, int64_t start)
 {
-    qsql_int(q, " AND l.pid = ?", pid);
-    qsql_int(q, " AND l.proc_start = ?", start);
+    filter_from(q, f->window_kept || filter_bounded(f, FILTER_WINDOW));
+    qsql_add(q, " WHERE ");
+    qsql_add(q, where);
+    filter_lifetimes(q, f, f->window_kept ? FILTER_NO_WINDOW : FILTER_WINDOW);
+    filter_owner(q, f, pid, start);
 }
 
 /* Writes first_activity and last_activity into the open entry. */
@@ -40,10 +44,7 @@ static int put_activity(query_ctx *c, int64_t pid, int64_t start)
     qsql q;
     qsql_init(&q, c->db);
     qsql_add(&q, "SELECT MIN(l.first_seen), MAX(COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "))");
-    filter_from(&q, filter_bounded(&c->o->f, FILTER_WINDOW));
-    qsql_add(&q, " WHERE 1");
-    filter_lifetimes(&q, &c->o->f, FILTER_WINDOW);
-    own(&q, pid, start);
+    own(&q, &c->o->f, "1", pid, start);
     sqlite3_stmt *st;
     if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
         return chq_sql_fail(c, "process activity");
@@ -59,9 +60,9 @@ static int put_activity(query_ctx *c, int64_t pid, int64_t start)
 static int lifetimes_of(query_ctx *c, const char *key, const char *condition, int64_t pid, int64_t start)
 {
     qsql q;
-    lifetime_select(&q, c->db, &c->o->f, FILTER_WINDOW);
-    own(&q, pid, start);
-    qsql_add(&q, condition);
+    qsql_init(&q, c->db);
+    qsql_add(&q, "SELECT " CHQ_LIFETIME_COLUMNS);
+    own(&q, &c->o->f, condition, pid, start);
     return lifetime_list(c, key, false, &q);
 }
 
@@ -84,10 +85,7 @@ static int remotes_of(query_ctx *c, int64_t pid, int64_t start)
     qsql_init(&q, c->db);
     qsql_add(&q, "SELECT l.remote_addr, l.remote_port, l.proto, count(*), MIN(l.first_seen),"
                  " MAX(COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "))");
-    filter_from(&q, filter_bounded(&c->o->f, FILTER_WINDOW));
-    qsql_add(&q, " WHERE l.remote_addr IS NOT NULL");
-    filter_lifetimes(&q, &c->o->f, FILTER_WINDOW);
-    own(&q, pid, start);
+    own(&q, &c->o->f, "l.remote_addr IS NOT NULL", pid, start);
     qsql_add(&q, " GROUP BY l.remote_addr, l.remote_port, l.proto"
                  " ORDER BY count(*) DESC, MIN(l.first_seen), l.remote_addr, l.remote_port, l.proto");
     return stream_list(c, "remotes", false, &q, remote_row, "process remotes");
@@ -100,8 +98,8 @@ static int process_entry(query_ctx *c, sqlite3_stmt *p)
     jw_open(c->w, NULL, false);
     put_process(c->w, "process", p, 0);
     if (put_activity(c, pid, start) != 0 ||
-        lifetimes_of(c, "listeners", " AND " CHQ_IS_LISTENER, pid, start) != 0 ||
-        lifetimes_of(c, "connections", " AND l.remote_addr IS NOT NULL", pid, start) != 0 ||
+        lifetimes_of(c, "listeners", CHQ_IS_LISTENER, pid, start) != 0 ||
+        lifetimes_of(c, "connections", "l.remote_addr IS NOT NULL", pid, start) != 0 ||
         remotes_of(c, pid, start) != 0)
         return -1;
     jw_close(c->w);

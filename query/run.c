@@ -59,11 +59,6 @@ static int read_oldest(sqlite3 *db, int64_t *oldest)
 /* Everything after the database is open; 0 or 1. */
 static int run_report(query_ctx *c)
 {
-    if (c->o->f.given & OPT_REMOTE && filter_remote_is_prefix(&c->o->f) &&
-        filter_register_prefix(c->db, &c->o->f) != SQLITE_OK) {
-        chq_sql_fail(c, "registering chq_in_prefix");
-        return 1;
-    }
     cJSON *header;
     if (read_last_sample(c) != 0 || header_json(c, &header) != 0)
         return 1;
@@ -103,7 +98,9 @@ int chq_main(int argc, char **argv)
     jw w;
     jw_init(&w, stdout, o.mode);
     query_ctx c = {db, &o, o.db_path, &w, false, 0};
-    if (read_oldest(db, &o.f.oldest) != 0 ||
+    if ((o.f.given & OPT_REMOTE && filter_remote_is_prefix(&o.f) &&
+         filter_register_prefix(db, &o.f) != SQLITE_OK) ||
+        read_oldest(db, &o.f.oldest) != 0 ||
         (o.report->keep_window && filter_keep_window(db, &o.f) != SQLITE_OK)) {
         chq_sql_fail(&c, "selecting the window");
         sqlite3_close(db);

@@ -804,6 +804,12 @@ class TestLongHistory(unittest.TestCase):
                 self.assertEqual([(k, i) for _, k, i in got], [(k, i) for _, k, i in want])
                 counts = self.query("summary", *w)["counts"]
                 self.assertEqual(counts["lifetimes"], len(self.overlapping(since, until)))
+                v4 = lambda r: r[4].startswith("192.0.2.")  # a prefix: a SQL function, registered first
+                counts = self.query("summary", "--remote", "192.0.2.0/24", *w)["counts"]
+                self.assertEqual(counts["lifetimes"], len(self.overlapping(since, until, v4)))
+                procs = self.query("process", "curl", "--remote", "192.0.2.0/24", *w)["processes"]
+                self.assertEqual(sum(len(p["connections"]) for p in procs),
+                                 len(self.overlapping(since, until, lambda r: v4(r) and r[3] in (11, 13))))
                 procs = self.query("process", "curl", *w)["processes"]
                 for p in procs:
                     pid = p["process"]["pid"]
