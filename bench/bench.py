@@ -270,10 +270,15 @@ def capture_phase(a):
     cols = {row[1] for row in db.execute("PRAGMA table_info(lifetimes)")}
     # seen_by / opened_after come with the destroy-event capture; older databases lack them.
     extra = ", ".join(c if c in cols else "NULL" for c in ("seen_by", "opened_after"))
+    # When the connection ended: closed_at, or for a connection whose end lingers on in TIME_WAIT
+    # under the same row (seen_by 'destroy_event_time_wait'), its move to TIME_WAIT.
+    ended = ("CASE WHEN seen_by = 'destroy_event_time_wait' THEN (SELECT MIN(s.at) FROM state_changes s"
+             " WHERE s.lifetime_id = l.lifetime_id AND s.state = 'TIME_WAIT') ELSE closed_at END"
+             if "seen_by" in cols else "closed_at")
     seen, server_seen = {}, {}
     for la, lp, ra, rp, *row in db.execute(
-            "SELECT local_addr, local_port, remote_addr, remote_port, first_seen, closed_at, pid, states, " + extra +
-            " FROM lifetimes WHERE remote_port = ?1 OR local_port = ?1", (BURST_PORT,)):
+            "SELECT local_addr, local_port, remote_addr, remote_port, first_seen, " + ended + ", pid, states, " +
+            extra + " FROM lifetimes l WHERE remote_port = ?1 OR local_port = ?1", (BURST_PORT,)):
         if rp == BURST_PORT:
             seen.setdefault((la, lp, ra), []).append(row)
         elif ra is not None:
@@ -418,8 +423,9 @@ def report(a, sizes, cap, q):
           f"({a.burst_rate:.0f}/s for {a.burst_seconds} s, each open + 1 byte + close within ms; the client "
           f"closes first, so its socket lingers 60 s in TIME_WAIT).\n")
         p("| ground truth | client socket: any lifetime (TIME_WAIT leftovers count) | client socket recorded "
-          "alive (by a destroy event or in a state other than TIME_WAIT) | with owning process | alive, closed_at "
-          "at or after the true close, opened_after (if any) before the true open | server's accepted socket recorded |")
+          "alive (by a destroy event or in a state other than TIME_WAIT) | with owning process | alive, its end "
+          "(closed_at, or its move to TIME_WAIT) at or after the true close, opened_after (if any) before the true "
+          "open | server's accepted socket recorded |")
         p("|---|---|---|---|---|---|")
         p(f"| {cap['total']:,} | {cap['captured']:,} ({cap['captured'] / t:.2%}) | {cap['alive']:,} ({cap['alive'] / t:.2%}) | "
           f"{cap['owned']:,} ({cap['owned'] / t:.2%}) | {cap['bounded']:,} ({cap['bounded'] / t:.2%}) | "
