@@ -148,13 +148,15 @@ def sha256(path):
 
 
 class Fixture(unittest.TestCase):
-    """A test case with the fixture database in a temporary directory."""
+    """A test case with a fixture database (made by build) in a temporary directory."""
+
+    build = staticmethod(build_fixture)
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.db = os.path.join(cls.tmp.name, "connhist.db")
-        build_fixture(cls.db)
+        cls.build(cls.db)
 
     @classmethod
     def tearDownClass(cls):
@@ -742,22 +744,13 @@ def build_long_fixture(path):
     db.close()
 
 
-class TestLongHistory(unittest.TestCase):
+class TestLongHistory(Fixture):
+    build = staticmethod(build_long_fixture)
+
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.db = os.path.join(cls.tmp.name, "long.db")
-        build_long_fixture(cls.db)
+        super().setUpClass()
         cls.rows, cls.changes = long_history()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
-    def query(self, *args):
-        rc, out, err = run("--db", self.db, *args)
-        self.assertEqual((rc, err), (0, ""), args)
-        return json.loads(out)
 
     def overlapping(self, since, until, keep=lambda r: True):
         return [r for r in sorted(self.rows, key=lambda r: (r[1], r[0]))
