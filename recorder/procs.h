@@ -61,13 +61,9 @@ size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner 
  */
 size_t ch_procs_resolve_pids(ch_procs *p, const int64_t *pids, size_t n, ch_owner *owners);
 
-/* Forgets inodes no longer in use, so the cache tracks the live sockets
- * and a recycled inode number is looked up afresh. live/nlive: the inodes
- * of the current sample. Process records are kept (see ch_proc). */
-void ch_procs_retain(ch_procs *p, const uint64_t *live, size_t nlive);
-
-/* Forgets the given inodes (sockets found gone): the same as retaining
- * all others, at the cost of the gone ones only. */
+/* Forgets the given inodes (sockets found gone), so the cache tracks the
+ * live sockets and a recycled inode number is looked up afresh. Process
+ * records are kept (see ch_proc). */
 void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone);
 
 /* Milliseconds since the epoch at which the machine booted, or -1. */

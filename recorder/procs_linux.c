@@ -19,7 +19,8 @@
  * Lifetimes: ch_proc records are never freed before ch_procs_free. The
  * tracker keeps their pointers across ticks, and the number of distinct
  * processes that ever held a socket during one run is modest. Inode entries
- * are dropped by ch_procs_retain, so that part follows the live sockets.
+ * are dropped by ch_procs_forget when their sockets close, so that part
+ * follows the live sockets.
  */
 #define _GNU_SOURCE
 #include "procs.h"
@@ -51,7 +52,6 @@ typedef struct {
     int32_t holders;
     int32_t fd;          /* its descriptor in the owner, -1 unknown (see seen_proc) */
     bool pending;
-    bool live;           /* scratch of ch_procs_retain */
 } inode_entry;
 
 /*
@@ -1015,33 +1015,8 @@ static void inode_remove_slot(inode_table *t, size_t i)
     t->count--;
 }
 
-/* Drops the inodes not in live, in place (no second table: it follows the
- * live sockets without doubling). The descriptor each dropped socket had
- * in its owner becomes a hole there: the next lookup reads it first. */
-void ch_procs_retain(ch_procs *p, const uint64_t *live, size_t nlive)
-{
-    if (!p || p->inodes.cap == 0)
-        return;
-    for (size_t i = 0; live && i < nlive; i++) {
-        inode_entry *e = live[i] ? inode_find(&p->inodes, live[i]) : NULL;
-        if (e)
-            e->live = true;
-    }
-    inode_table *t = &p->inodes;
-    for (size_t i = 0; i < t->cap;) {
-        inode_entry *e = &t->slots[i];
-        if (e->inode == 0 || e->live) {
-            i++;
-            continue;
-        }
-        if (e->proc && e->fd >= 0)
-            add_hole(p, e->proc, e->fd);
-        inode_remove_slot(t, i); /* slot i may now hold a later entry: look again */
-    }
-    for (size_t i = 0; i < t->cap; i++)
-        t->slots[i].live = false;
-}
-
+/* Drops the gone inodes. The descriptor each one had in its owner becomes
+ * a hole there: the next lookup reads it first. */
 void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone)
 {
     if (!p || p->inodes.cap == 0)

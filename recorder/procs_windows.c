@@ -82,13 +82,6 @@ size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner 
     return 0;
 }
 
-void ch_procs_retain(ch_procs *p, const uint64_t *live, size_t nlive)
-{
-    (void)p;
-    (void)live;
-    (void)nlive;
-}
-
 void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone)
 {
     (void)p;

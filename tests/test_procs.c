@@ -191,9 +191,9 @@ static void test_own_sockets(ch_procs *cache, const ch_proc **me)
         CHECK(again[i].proc == owners[i].proc && again[i].holders == owners[i].holders);
     CHECK_INT(ch_procs_resolve(cache, &inodes[4], 1, again), 0); /* unattributable stays so */
 
-    /* Retaining only the TCP socket forgets the others: the UDP socket is
-     * looked up afresh (a scan) and gets the same record back. */
-    ch_procs_retain(cache, inodes, 1);
+    /* Forgetting all but the TCP socket: the UDP socket is looked up
+     * afresh (a scan) and gets the same record back. */
+    ch_procs_forget(cache, &inodes[1], 5);
     CHECK_INT(ch_procs_resolve(cache, &inodes[0], 1, again), 0);
     CHECK(again[0].proc == *me);
     CHECK(ch_procs_resolve(cache, &inodes[1], 1, again) > 0);
@@ -323,19 +323,21 @@ static void test_holes_and_forget(ch_procs *cache, const ch_proc *me)
     ch_procs_forget(cache, &ib, 1);
 
     enum { N = 3000 };
-    uint64_t *fake = malloc(N * sizeof *fake), *keep = malloc(N * sizeof *keep);
+    uint64_t *fake = malloc(N * sizeof *fake), *keep = malloc(N * sizeof *keep), *drop = malloc(N * sizeof *drop);
     ch_owner *owners = malloc(N * sizeof *owners);
-    CHECK(fake && keep && owners);
-    if (!fake || !keep || !owners)
+    CHECK(fake && keep && drop && owners);
+    if (!fake || !keep || !drop || !owners)
         goto out;
-    size_t nkeep = 0;
+    size_t nkeep = 0, ndrop = 0;
     for (size_t i = 0; i < N; i++) {
         fake[i] = (1ULL << 61) + 7919 * (uint64_t)i; /* owned by nobody */
         if (i % 3 == 0)
             keep[nkeep++] = fake[i];
+        else
+            drop[ndrop++] = fake[i];
     }
     CHECK(ch_procs_resolve(cache, fake, N, owners) > 0);
-    ch_procs_retain(cache, keep, nkeep);
+    ch_procs_forget(cache, drop, ndrop); /* two in three, in place, from a full table */
     CHECK_INT(ch_procs_resolve(cache, keep, nkeep, owners), 0); /* all still known */
     for (size_t i = 0; i < nkeep; i++)
         CHECK(owners[i].proc == NULL && owners[i].holders == 0);
@@ -346,6 +348,7 @@ static void test_holes_and_forget(ch_procs *cache, const ch_proc *me)
 out:
     free(fake);
     free(keep);
+    free(drop);
     free(owners);
 }
 
