@@ -270,11 +270,10 @@ def capture_phase(a):
     cols = {row[1] for row in db.execute("PRAGMA table_info(lifetimes)")}
     # seen_by / opened_after come with the destroy-event capture; older databases lack them.
     extra = ", ".join(c if c in cols else "NULL" for c in ("seen_by", "opened_after"))
-    # When the connection ended: closed_at, or for a connection whose end lingers on in TIME_WAIT
-    # under the same row (seen_by 'destroy_event_time_wait'), its move to TIME_WAIT.
-    ended = ("CASE WHEN seen_by = 'destroy_event_time_wait' THEN (SELECT MIN(s.at) FROM state_changes s"
-             " WHERE s.lifetime_id = l.lifetime_id AND s.state = 'TIME_WAIT') ELSE closed_at END"
-             if "seen_by" in cols else "closed_at")
+    # By when the connection had ended: its move to TIME_WAIT (its end lingers on there, in the same
+    # row), or the first sample that found it already in TIME_WAIT; else closed_at.
+    ended = ("COALESCE((SELECT MIN(s.at) FROM state_changes s WHERE s.lifetime_id = l.lifetime_id"
+             " AND s.state = 'TIME_WAIT'), CASE WHEN states LIKE 'TIME_WAIT%' THEN first_seen END, closed_at)")
     seen, server_seen = {}, {}
     for la, lp, ra, rp, *row in db.execute(
             "SELECT local_addr, local_port, remote_addr, remote_port, first_seen, " + ended + ", pid, states, " +

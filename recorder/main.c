@@ -63,8 +63,9 @@ typedef struct {
     int64_t overruns_stored; /* ch_closes_overruns as last written to the run row */
     bool resync;             /* announcements were lost: sample again now */
     ch_ports *ports;         /* port ranges in force */
-    int64_t last_sample;     /* newest sample taken (this run or the previous one) */
+    int64_t last_sample;     /* newest sample taken (this run or the previous one): when it was complete */
     int64_t last_sample_mono; /* monotonic time of last_sample; 0: taken by an earlier run */
+    int64_t last_began;      /* when that sample began (its dump started) */
     int64_t last_wall, last_mono; /* both clocks at the previous tick; 0: none yet */
     int write_failing;       /* a write failed and has not succeeded since */
     int sample_failing;
@@ -146,6 +147,7 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
     r->sample.consume_ctx = r->tracker;
     r->queue.defer_opens = true; /* a sample's new sockets are written from the sample */
     r->last_sample = h.last_sample;
+    r->last_began = h.last_sample;
     if (ch_store_load_open(r->store, r->tracker, run->ident_is_cookie, r->err, sizeof r->err) != 0)
         return fail("%s", r->err);
     int rebooted = h.boot_id[0] != '\0' && run->boot_id != NULL && strcmp(h.boot_id, run->boot_id) != 0;
@@ -289,7 +291,8 @@ static void take_closes(recorder *r, int64_t at)
         int64_t when = c[i].at < lo ? lo : c[i].at;
         if (when > at)
             when = at;
-        if (ch_tracker_destroyed(r->tracker, &c[i].sock, when, r->last_sample, &r->queue) != 0) {
+        /* Not in the last sample: it opened after that dump began. */
+        if (ch_tracker_destroyed(r->tracker, &c[i].sock, when, r->last_began, &r->queue) != 0) {
             log_msg("out of memory while tracking closed sockets");
             break;
         }
@@ -318,6 +321,10 @@ static void tick(recorder *r)
         log_msg("sampling works again after %d failed attempts", r->sample_failing);
     r->sample_failing = 0;
     int64_t t_sampled = ch_mono_ms();
+    /* The sample is dated when it was complete: a socket it found may have
+     * opened while the dump ran, one it missed may have closed meanwhile. */
+    int64_t began = at;
+    at += t_sampled - t0;
     if (ch_tracker_apply(r->tracker, &r->sample, at, r->last_sample, r->procs, &r->queue) != 0) {
         log_msg("out of memory while tracking sockets");
         return;
@@ -325,7 +332,8 @@ static void tick(recorder *r)
     size_t changes = ch_events_pending(&r->queue) - before;
     forget_gone_inodes(r);
     r->last_sample = at;
-    r->last_sample_mono = t0;
+    r->last_sample_mono = t_sampled;
+    r->last_began = began;
     int64_t t_tracked = ch_mono_ms();
     int rc = ch_store_flush(r->store, &r->queue, at, r->err, sizeof r->err);
     if (rc != SQLITE_OK) {

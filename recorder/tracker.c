@@ -66,7 +66,9 @@ struct ch_tracker {
      * marked as the sampler reads them (ch_tracker_consume). */
     bool begun;
     int consume_err;
-    int64_t cur_at;
+    int64_t cur_at;      /* when the sample being taken began */
+    int64_t prev_began;  /* when the sample before it began; -1: none */
+    size_t undated_from; /* state changes queued from here on are dated when the sample is complete */
     ch_events *cur_q;
     /* inodes of the sockets the last apply found gone */
     uint64_t *gone;
@@ -242,6 +244,7 @@ ch_tracker *ch_tracker_new(int64_t next_id)
     if (t == NULL)
         return NULL;
     t->next_id = next_id;
+    t->cur_at = -1; /* no sample begun yet */
     t->nslots = 1024;
     t->slots = calloc(t->nslots, sizeof *t->slots);
     if (t->slots == NULL) {
@@ -348,11 +351,18 @@ static void remove_at(ch_tracker *t, size_t idx)
     t->count--;
 }
 
-/* Re-keys an entry (a socket that moved to an address-keyed TIME_WAIT row). */
+/* Re-keys an entry (a socket that moved to an address-keyed TIME_WAIT row,
+ * which reports no counters: the connection's last ones are kept). */
 static void rekey(ch_tracker *t, size_t idx, const ch_sock *s)
 {
-    clear_slot(t, find_slot(t, t->entries[idx].key));
-    entry_take_row(&t->entries[idx], s);
+    entry *e = &t->entries[idx];
+    clear_slot(t, find_slot(t, e->key));
+    int64_t sent = e->bytes_sent, received = e->bytes_received;
+    entry_take_row(e, s);
+    if (s->bytes_sent < 0 && s->bytes_received < 0) {
+        e->bytes_sent = sent;
+        e->bytes_received = received;
+    }
     t->slots[find_slot(t, t->entries[idx].key)] = (uint32_t)(idx + 1);
 }
 
@@ -404,6 +414,10 @@ static int remember_fresh(ch_tracker *t, size_t row)
     t->fresh[t->nfresh++] = (uint32_t)row;
     return 0;
 }
+
+/* The time of a state change a sample being streamed finds: not known
+ * until the sample is complete (see date_consumed). */
+#define AT_SAMPLE_END INT64_MIN
 
 /* A tracked socket the sample has again: marked, and its state change
  * reported. */
@@ -608,10 +622,27 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
 
 static int continue_announced(ch_tracker *t, const ch_sample *s, int64_t prev, ch_events *q);
 
+/* Dates the state changes ch_tracker_consume queued for the sample being
+ * taken: a change the dump found happened by the time it was complete. */
+static void date_consumed(ch_tracker *t, ch_events *q, int64_t at)
+{
+    for (size_t i = t->undated_from; i < q->count; i++)
+        if (q->items[i].at == AT_SAMPLE_END)
+            q->items[i].at = at;
+    t->undated_from = q->count;
+}
+
 int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev_last_sample,
                      ch_procs *procs, ch_events *q)
 {
-    if (!t->begun) {
+    /* A socket no sample saw was missing from the last sample's dump when
+     * the dump reached it: it opened after that dump began. */
+    int64_t opened_after = prev_last_sample;
+    if (t->begun) {
+        if (t->prev_began >= 0)
+            opened_after = t->prev_began;
+        date_consumed(t, q, at);
+    } else {
         t->gen++;
         if (ch_events_keep(q) != 0)
             return -1;
@@ -633,7 +664,7 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
             t->fresh[kept++] = t->fresh[i];
     }
     t->nfresh = kept;
-    if (err != 0 || continue_announced(t, s, prev_last_sample, q) != 0 || sweep_gone(t, at, prev_last_sample, q) != 0)
+    if (err != 0 || continue_announced(t, s, opened_after, q) != 0 || sweep_gone(t, at, prev_last_sample, q) != 0)
         return -1;
     return open_fresh(t, s, at, procs, q);
 }
@@ -869,6 +900,10 @@ void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q)
      * before the sampler overwrites it; out of memory they are lost. */
     t->consume_err = ch_events_keep(q);
     q->opens.count = 0;
+    if (t->begun) /* the last sample failed half way: date what it found */
+        date_consumed(t, q, t->cur_at);
+    t->undated_from = q->count;
+    t->prev_began = t->cur_at;
     t->cur_at = at;
     t->cur_q = q;
 }
@@ -892,7 +927,7 @@ bool ch_tracker_consume(void *ctx, const ch_sock *row)
         return true; /* the same identity twice in one sample: keep the first */
     if (!entry_has_tuple(e, row))
         return false;
-    if (seen_again(t, e, row, t->cur_at, t->cur_q) != 0)
+    if (seen_again(t, e, row, AT_SAMPLE_END, t->cur_q) != 0)
         t->consume_err = -1;
     return true;
 }

@@ -109,14 +109,17 @@ int ch_tracker_load(ch_tracker *t, const ch_sock *s, int64_t lifetime_id);
  * the events. procs (may be NULL) attributes new sockets to processes.
  * prev_last_sample is the last sample before this one (of this run or, for
  * the first sample, of the previous run); sockets found gone were last seen
- * then. Returns 0, or -1 when out of memory.
+ * then. at should be when the sample was complete: a socket the dump found
+ * may have opened while it ran, so only then is it certain to exist, and a
+ * socket it missed may have closed while it ran. Returns 0, or -1 when out
+ * of memory.
  */
 int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev_last_sample,
                      ch_procs *procs, ch_events *q);
 
 /*
  * Takes the OS's announcement that a socket was destroyed at time at (after
- * prev_last_sample, the newest sample). A tracked socket is closed at that
+ * prev_last_sample: when the newest sample began). A tracked socket is closed at that
  * exact time by the next ch_tracker_apply, with its final byte counters —
  * unless that sample finds it again under the same identity (a TCP socket
  * freed into TIME_WAIT), when its lifetime goes on and the move to
@@ -134,12 +137,14 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
 int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t prev_last_sample, ch_events *q);
 
 /*
- * Streaming a sample into the tracker: ch_tracker_begin(t, at, q) before
- * the sampler reads the sample taken at time at, with ch_tracker_consume
+ * Streaming a sample into the tracker: ch_tracker_begin(t, at, q) when the
+ * sampler starts reading the sample (at: that time), with ch_tracker_consume
  * (ctx: the tracker) as the sample's consume hook, so rows of sockets
  * already tracked under the same identity and addresses are marked as they
  * are read and never copied; ch_tracker_apply then does the rest with the
- * rows left in the sample (it must be given the same at and q). Without
+ * rows left in the sample (with the same q, and the time the sample was
+ * complete). State changes of known sockets are dated at the begin time;
+ * a connection no sample saw opened after the previous begin time. Without
  * ch_tracker_begin, ch_tracker_apply takes a whole sample as before.
  * Either first copies the opens still deferred in q (a flush failed) out
  * of the last sample, which must be untouched until then.

@@ -162,20 +162,30 @@ static void test_identless(void)
     ch_events q = {0};
     ch_sock est = tcp(0, "127.0.0.1", 41000, "127.0.0.1", 80, CH_ST_ESTABLISHED);
     est.ident = est.inode = 555;
+    est.bytes_sent = 700;
+    est.bytes_received = 30;
     sample_of(&s, &est, 1);
     CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
     q.count = 0;
     ch_sock tw = est;
     tw.ident = tw.inode = 0;
     tw.state = CH_ST_TIME_WAIT;
+    tw.bytes_sent = tw.bytes_received = -1; /* the TIME_WAIT row reports none (Windows) */
     sample_of(&s, &tw, 1);
     CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
     CHECK_INT(q.count, 1);
     CHECK_INT(q.items[0].type, CH_EV_STATE);
     CHECK_INT(q.items[0].lifetime_id, 1);
+    CHECK_INT(q.items[0].bytes_sent, 700); /* the connection's last counters are kept */
+    CHECK_INT(q.items[0].bytes_received, 30);
     q.count = 0;
     CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
     CHECK_INT(q.count, 0);
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(q.items[0].type, CH_EV_CLOSE);
+    CHECK_INT(q.items[0].bytes_sent, 700);
     ch_events_free(&q);
     ch_sample_free(&s);
     ch_tracker_free(t);
@@ -665,6 +675,66 @@ static void test_streaming(void)
     ch_tracker_free(t);
 }
 
+/*
+ * A streamed sample is dated when it was complete (what the dump found may
+ * have happened while it ran), and a connection no sample saw opened after
+ * the previous sample began (the dump may have passed it by just before).
+ */
+static void test_sample_dates(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {.consume = ch_tracker_consume};
+    s.consume_ctx = t;
+    ch_events q = {0};
+    ch_sock a = tcp(51, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_SYN_SENT);
+    ch_sock c = tcp(52, "10.0.0.1", 40002, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+
+    ch_tracker_begin(t, 1000, &q);
+    stream_of(&s, &a, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 1012, 900, NULL, &q), 0);
+    const ch_event *open = find(&q, CH_EV_OPEN, 1);
+    CHECK(open != NULL && open->at == 1012);
+    q.count = 0;
+
+    /* The state change is found while reading, dated at completion. */
+    a.state = CH_ST_ESTABLISHED;
+    ch_tracker_begin(t, 2000, &q);
+    stream_of(&s, &a, 1);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 2015, 1012, NULL, &q), 0);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(q.items[0].type, CH_EV_STATE);
+    CHECK_INT(q.items[0].at, 2015);
+    q.count = 0;
+
+    /* c opened and entered TIME_WAIT while the next dump ran, which found
+     * its entry; its announcement comes after: it opened after 2000. */
+    ch_sock tw[] = {a, time_wait_entry(c, 95, CH_ST_TIME_WAIT)};
+    ch_tracker_begin(t, 3000, &q);
+    stream_of(&s, tw, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 3020, 2015, NULL, &q), 0);
+    const ch_event *entry = find(&q, CH_EV_OPEN, 2);
+    CHECK(entry != NULL && entry->at == 3020);
+    q.count = 0;
+    ch_sock c1 = announced(c, CH_ST_CLOSE, 10, 1);
+    CHECK_INT(ch_tracker_destroyed(t, &c1, 3030, 3000, &q), 0);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(q.items[0].type, CH_EV_ANNOUNCED);
+    CHECK_INT(q.items[0].opened_after, 2000);
+
+    /* A sample that fails half way: what it found is dated when it began. */
+    q.count = 0;
+    a.state = CH_ST_CLOSE_WAIT;
+    ch_tracker_begin(t, 4000, &q);
+    stream_of(&s, &a, 1);
+    ch_tracker_begin(t, 5000, &q);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(q.items[0].at, 4000);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
 static bool same_event(const ch_event *a, const ch_event *b)
 {
     return a->type == b->type && a->state == b->state && a->lifetime_id == b->lifetime_id && a->at == b->at &&
@@ -737,6 +807,7 @@ int main(void)
 {
     test_deferred_opens();
     test_streaming();
+    test_sample_dates();
     test_lifecycle();
     test_restart();
     test_identless();
