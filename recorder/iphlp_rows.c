@@ -8,7 +8,10 @@
  *    it is not always zero, so it is cleared here;
  *  - tables holding LARGE_INTEGER timestamps are 8-byte aligned, so their
  *    first row starts after 4 bytes of padding: offsetof, never sizeof(DWORD);
- *  - UDP tables have no remote end at all: every UDP row is UNCONN.
+ *  - UDP tables have no remote end at all: every UDP row is UNCONN;
+ *  - GetPerTcp*ConnectionEStats fills the ROD (read-only dynamic) struct
+ *    only while collection is enabled on the connection; the RW struct
+ *    returned alongside says whether it is.
  */
 #include "iphlp_rows.h"
 
@@ -48,23 +51,45 @@ static uint16_t port_of(DWORD v)
     return (uint16_t)(b[0] << 8 | b[1]);
 }
 
+/* A port as the tables hold it (see port_of), the high bits zero. */
+static DWORD port_field(uint16_t port)
+{
+    uint8_t b[4] = {(uint8_t)(port >> 8), (uint8_t)port, 0, 0};
+    DWORD v;
+    memcpy(&v, b, 4);
+    return v;
+}
+
+/* MIB states and neutral states; the first of a neutral state is the one
+ * it maps back to. */
+static const struct {
+    DWORD mib;
+    uint8_t state;
+} tcp_states[] = {
+    {MIB_TCP_STATE_LISTEN, CH_ST_LISTEN},         {MIB_TCP_STATE_SYN_SENT, CH_ST_SYN_SENT},
+    {MIB_TCP_STATE_SYN_RCVD, CH_ST_SYN_RECV},     {MIB_TCP_STATE_ESTAB, CH_ST_ESTABLISHED},
+    {MIB_TCP_STATE_FIN_WAIT1, CH_ST_FIN_WAIT1},   {MIB_TCP_STATE_FIN_WAIT2, CH_ST_FIN_WAIT2},
+    {MIB_TCP_STATE_CLOSE_WAIT, CH_ST_CLOSE_WAIT}, {MIB_TCP_STATE_CLOSING, CH_ST_CLOSING},
+    {MIB_TCP_STATE_LAST_ACK, CH_ST_LAST_ACK},     {MIB_TCP_STATE_TIME_WAIT, CH_ST_TIME_WAIT},
+    {MIB_TCP_STATE_CLOSED, CH_ST_CLOSE},          {MIB_TCP_STATE_DELETE_TCB, CH_ST_CLOSE},
+};
+#define NSTATES (sizeof tcp_states / sizeof tcp_states[0])
+
 static int tcp_state(DWORD s)
 {
-    switch (s) {
-    case MIB_TCP_STATE_LISTEN: return CH_ST_LISTEN;
-    case MIB_TCP_STATE_SYN_SENT: return CH_ST_SYN_SENT;
-    case MIB_TCP_STATE_SYN_RCVD: return CH_ST_SYN_RECV;
-    case MIB_TCP_STATE_ESTAB: return CH_ST_ESTABLISHED;
-    case MIB_TCP_STATE_FIN_WAIT1: return CH_ST_FIN_WAIT1;
-    case MIB_TCP_STATE_FIN_WAIT2: return CH_ST_FIN_WAIT2;
-    case MIB_TCP_STATE_CLOSE_WAIT: return CH_ST_CLOSE_WAIT;
-    case MIB_TCP_STATE_CLOSING: return CH_ST_CLOSING;
-    case MIB_TCP_STATE_LAST_ACK: return CH_ST_LAST_ACK;
-    case MIB_TCP_STATE_TIME_WAIT: return CH_ST_TIME_WAIT;
-    case MIB_TCP_STATE_CLOSED:
-    case MIB_TCP_STATE_DELETE_TCB: return CH_ST_CLOSE;
-    default: return CH_ST_UNKNOWN;
-    }
+    for (size_t i = 0; i < NSTATES; i++)
+        if (tcp_states[i].mib == s)
+            return tcp_states[i].state;
+    return CH_ST_UNKNOWN;
+}
+
+/* The MIB state of a neutral one; CLOSED for those Windows has not. */
+static DWORD mib_state(int state)
+{
+    for (size_t i = 0; i < NSTATES; i++)
+        if (tcp_states[i].state == state)
+            return tcp_states[i].mib;
+    return state == CH_ST_NEW_SYN_RECV ? (DWORD)MIB_TCP_STATE_SYN_RCVD : (DWORD)MIB_TCP_STATE_CLOSED;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -296,6 +321,73 @@ void ch_iphlp_offload(int family, const void *buf, size_t len, ch_sample *out, s
         out->rows[found].offload = (int8_t)(offload <= CH_OFFLOAD_UPLOADING ? (int)offload : -1);
         hint = found + 1;
     }
+}
+
+bool ch_iphlp_estats_wanted(const ch_sock *row)
+{
+    if (row->proto != CH_TCP || !ch_sock_has_remote(row))
+        return false;
+    switch (row->state) {
+    case CH_ST_LISTEN:
+    case CH_ST_TIME_WAIT:
+    case CH_ST_CLOSE:
+    case CH_ST_UNKNOWN: return false;
+    default: return true;
+    }
+}
+
+int ch_iphlp_tcp_row(const ch_sock *row, MIB_TCPROW *out)
+{
+    if (row->proto != CH_TCP || row->local.family != 4)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->dwState = mib_state(row->state);
+    memcpy(&out->dwLocalAddr, row->local.bytes, 4);
+    out->dwLocalPort = port_field(row->local_port);
+    memcpy(&out->dwRemoteAddr, row->remote.bytes, 4);
+    out->dwRemotePort = port_field(row->remote_port);
+    return 0;
+}
+
+int ch_iphlp_tcp6_row(const ch_sock *row, MIB_TCP6ROW *out)
+{
+    if (row->proto != CH_TCP || row->local.family != 6)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->State = (MIB_TCP_STATE)mib_state(row->state);
+    memcpy(&out->LocalAddr, row->local.bytes, 16);
+    out->dwLocalScopeId = row->local_scope;
+    out->dwLocalPort = port_field(row->local_port);
+    memcpy(&out->RemoteAddr, row->remote.bytes, 16);
+    out->dwRemoteScopeId = row->remote_scope;
+    out->dwRemotePort = port_field(row->remote_port);
+    return 0;
+}
+
+/* A ULONG64 count as the int64 a row holds; -1 (unknown) beyond it. */
+static int64_t count_of(ULONG64 v)
+{
+    return v > (ULONG64)INT64_MAX ? -1 : (int64_t)v;
+}
+
+/*
+ * Which counters: the Linux rows hold tcpi_bytes_acked (bytes the peer
+ * acknowledged) and tcpi_bytes_received, which are RFC 4898's
+ * ThruOctetsAcked and ThruOctetsReceived. TCP_ESTATS_DATA_ROD_v0 has those
+ * same two as ThruBytesAcked ("octets for which cumulative
+ * acknowledgments have been received") and ThruBytesReceived ("octets for
+ * which cumulative acknowledgments have been sent"), so both platforms
+ * store the same quantity. DataBytesOut and DataBytesIn count the data of
+ * every segment, retransmissions included: they overstate a lossy
+ * connection's transfer and are not used.
+ */
+void ch_iphlp_estats_bytes(const TCP_ESTATS_DATA_RW_v0 *rw, const TCP_ESTATS_DATA_ROD_v0 *rod, ch_sock *row)
+{
+    row->bytes_sent = row->bytes_received = -1;
+    if (rw == NULL || rod == NULL || !rw->EnableCollection)
+        return; /* not collected: the ROD was not filled */
+    row->bytes_sent = count_of(rod->ThruBytesAcked);
+    row->bytes_received = count_of(rod->ThruBytesReceived);
 }
 
 unsigned long ch_iphlp_fill(ch_iphlp_fetch fetch, void *ctx, ch_iphlp_buf *b)

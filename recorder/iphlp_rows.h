@@ -5,14 +5,24 @@
  * those functions need, with the table fetch passed in. Nothing here calls
  * Windows, so tests build the buffers themselves and drive every path.
  *
- * Only the IP Helper types are used (iphlpapi.h); this header is included
- * by Windows files only.
+ * It also does the pure half of the TCP byte counters: the row that names
+ * a connection to Get/SetPerTcp*ConnectionEStats, and the counters from
+ * what they return.
+ *
+ * Only the IP Helper types are used (iphlpapi.h, which includes
+ * tcpestats.h); this header is included by Windows files only (and by the
+ * fuzz build, against fuzz/win_shim/).
  */
 #ifndef CH_IPHLP_ROWS_H
 #define CH_IPHLP_ROWS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <winsock2.h>
+#include <ws2ipdef.h>
+#include <iphlpapi.h>
 
 #include "sample.h"
 
@@ -53,6 +63,32 @@ uint64_t ch_iphlp_ident(const ch_sock *row);
 /* ms since 1970 UTC of a FILETIME count of 100 ns since 1601; 0 (unknown)
  * for 0 and for any time not after 1970. */
 int64_t ch_iphlp_filetime_ms(int64_t filetime);
+
+/*
+ * Whether the extended statistics of row can be asked for: a TCP connection
+ * with a peer and a live TCB (not LISTEN, TIME_WAIT, CLOSE or an unknown
+ * state, which estats has nothing for).
+ */
+bool ch_iphlp_estats_wanted(const ch_sock *row);
+
+/*
+ * The MIB_TCPROW (IPv4) or MIB_TCP6ROW (IPv6) naming row's connection, as
+ * GetPerTcp*ConnectionEStats and SetPerTcp*ConnectionEStats take it: the
+ * addresses and scope ids as the tables gave them, the ports back in
+ * network byte order in the low 16 bits (high bits zero), the state.
+ * Returns 0, or -1 (out untouched) when row is not TCP of that family.
+ */
+int ch_iphlp_tcp_row(const ch_sock *row, MIB_TCPROW *out);
+int ch_iphlp_tcp6_row(const ch_sock *row, MIB_TCP6ROW *out);
+
+/*
+ * Sets row->bytes_sent and row->bytes_received from what
+ * GetPerTcp*ConnectionEStats(TcpConnectionEstatsData) filled in: rw says
+ * whether collection is enabled, rod holds the counters only if it is.
+ * Both stay -1 (unknown, stored NULL) when it is not, and a count beyond
+ * INT64_MAX is unknown too. Which counters, and why: see iphlp_rows.c.
+ */
+void ch_iphlp_estats_bytes(const TCP_ESTATS_DATA_RW_v0 *rw, const TCP_ESTATS_DATA_ROD_v0 *rod, ch_sock *row);
 
 /*
  * A table fetch: fills buf (*size bytes) and returns NO_ERROR, or returns

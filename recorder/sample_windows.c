@@ -4,13 +4,15 @@
  * classes (the *_CONNECTIONS classes return only some states on some
  * implementations) and the owner-pid classes where those fail; GetTcpTable2
  * for TCP offload states; GetOwnerModuleFrom*Entry for the module (the
- * service inside svchost.exe) that owns a socket.
+ * service inside svchost.exe) that owns a socket; GetPerTcp*ConnectionEStats
+ * for TCP byte counters, which it must first enable on each connection
+ * with SetPerTcp*ConnectionEStats (an administrator may; see add_bytes).
  *
  * Everything beyond the two table functions may be missing (older Windows,
- * Wine 8 lacks GetOwnerModuleFrom*Entry), so it is looked up at run time
- * and its absence is said once through ch_sampler_next_note. Buffers are
- * converted by iphlp_rows.c, which has the facts about byte order and
- * layout.
+ * Wine 8 lacks GetOwnerModuleFrom*Entry and GetPerTcp*ConnectionEStats),
+ * so it is looked up at run time and its absence is said once through
+ * ch_sampler_next_note. Buffers are converted by iphlp_rows.c, which has
+ * the facts about byte order and layout.
  */
 #include "sample.h"
 
@@ -31,6 +33,12 @@
 
 typedef DWORD(WINAPI *tcp2_fn)(PVOID table, PULONG size, BOOL order);
 typedef DWORD(WINAPI *module_fn)(PVOID row, TCPIP_OWNER_MODULE_INFO_CLASS cls, PVOID buf, PDWORD size);
+/* Get/SetPerTcpConnectionEStats (row: MIB_TCPROW) and their Tcp6 twins (MIB_TCP6ROW). */
+typedef ULONG(WINAPI *estats_get_fn)(PVOID row, TCP_ESTATS_TYPE type, PUCHAR rw, ULONG rw_version, ULONG rw_size,
+                                     PUCHAR ros, ULONG ros_version, ULONG ros_size, PUCHAR rod, ULONG rod_version,
+                                     ULONG rod_size);
+typedef ULONG(WINAPI *estats_set_fn)(PVOID row, TCP_ESTATS_TYPE type, PUCHAR rw, ULONG rw_version, ULONG rw_size,
+                                     ULONG offset);
 
 /* Which table to read: family, protocol, the layouts of both classes. */
 typedef struct {
@@ -58,21 +66,29 @@ typedef struct {
     char *name, *path;
 } module_text;
 
-/* Modules of the previous sample by identity, sorted, so only new
- * sockets are asked about. */
+/* What a connection's byte counters need next (add_bytes). */
+enum { ESTATS_UNTRIED, ESTATS_ENABLED, ESTATS_FAILED };
+
+/* What the previous sample learnt of each socket, by identity, sorted, so
+ * only new sockets are asked about: its owner module, and whether byte
+ * counting is enabled on it. */
 typedef struct {
     uint64_t ident;
     const char *name, *path;
-} module_memo;
+    uint8_t estats;
+} row_memo;
 
 struct ch_sampler {
     ch_iphlp_buf buf;
     int pid_only[NKINDS];        /* the module class failed for this kind */
     module_fn module[NKINDS];    /* NULL: missing */
     tcp2_fn tcp2[2];             /* GetTcpTable2, GetTcp6Table2; NULL: missing */
+    estats_get_fn estats_get[2]; /* [0] IPv4, [1] IPv6; NULL: no byte counters */
+    estats_set_fn estats_set[2];
+    bool counters;               /* samples carry byte counters (ch_sampler_byte_counters) */
     module_text *texts;
     size_t ntexts;
-    module_memo *memo, *next_memo;
+    row_memo *memo, *next_memo;
     size_t nmemo, memo_cap, nnext, next_cap;
     void *module_buf;
     char *notes[MAX_NOTES];
@@ -91,18 +107,44 @@ static void add_note(ch_sampler *s, const char *fmt, const char *arg, unsigned l
         s->nnotes++;
 }
 
+/* An iphlpapi function, or NULL (GetLastError says why). */
+static void (*lookup_fn(const char *name))(void)
+{
+    HMODULE lib = GetModuleHandleW(L"iphlpapi.dll");
+    return lib != NULL ? (void (*)(void))GetProcAddress(lib, name) : NULL;
+}
+
 /* An optional iphlpapi function, or NULL with a note. */
 static void (*optional_fn(ch_sampler *s, const char *name, const char *without))(void)
 {
-    HMODULE lib = GetModuleHandleW(L"iphlpapi.dll");
-    FARPROC f = lib != NULL ? GetProcAddress(lib, name) : NULL;
+    void (*f)(void) = lookup_fn(name);
     if (f == NULL) {
         char fmt[200];
         snprintf(fmt, sizeof fmt, "%%s is not available (error %%lu): %s", without);
         add_note(s, fmt, name, GetLastError());
         return NULL;
     }
-    return (void (*)(void))f;
+    return f;
+}
+
+/* The four estats functions, or none (with one note naming the first
+ * missing one: they came together, with Windows Vista). */
+static void resolve_estats(ch_sampler *s)
+{
+    static const char *const names[4] = {"GetPerTcpConnectionEStats", "GetPerTcp6ConnectionEStats",
+                                         "SetPerTcpConnectionEStats", "SetPerTcp6ConnectionEStats"};
+    void (*f[4])(void);
+    for (int i = 0; i < 4; i++) {
+        if ((f[i] = lookup_fn(names[i])) == NULL) {
+            add_note(s, "%s is not available (error %lu): TCP byte counters are not recorded", names[i],
+                     GetLastError());
+            return;
+        }
+    }
+    for (int v6 = 0; v6 < 2; v6++) {
+        s->estats_get[v6] = (estats_get_fn)f[v6];
+        s->estats_set[v6] = (estats_set_fn)f[2 + v6];
+    }
 }
 
 ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
@@ -122,6 +164,8 @@ ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
         s->module[i] = (module_fn)optional_fn(s, kinds[i].module_fn_name, "sockets are recorded without owner modules");
     s->tcp2[0] = (tcp2_fn)optional_fn(s, "GetTcpTable2", "IPv4 TCP offload states are not recorded");
     s->tcp2[1] = (tcp2_fn)optional_fn(s, "GetTcp6Table2", "IPv6 TCP offload states are not recorded");
+    resolve_estats(s);
+    s->counters = true;
     return s;
 }
 
@@ -139,8 +183,7 @@ bool ch_sampler_ident_is_stable(const ch_sampler *s)
 
 void ch_sampler_byte_counters(ch_sampler *s, bool in_samples)
 {
-    (void)s;
-    (void)in_samples; /* the IP Helper tables carry none */
+    s->counters = in_samples; /* Windows announces no closes: the recorder leaves it on */
 }
 
 const char *ch_sampler_next_note(ch_sampler *s)
@@ -203,37 +246,121 @@ static const char *intern(ch_sampler *s, const wchar_t *w, int want_path)
 
 static int memo_cmp(const void *a, const void *b)
 {
-    uint64_t x = ((const module_memo *)a)->ident, y = ((const module_memo *)b)->ident;
+    uint64_t x = ((const row_memo *)a)->ident, y = ((const row_memo *)b)->ident;
     return x < y ? -1 : x > y;
 }
 
-static const module_memo *memo_find(const ch_sampler *s, uint64_t ident)
+static const row_memo *memo_find(const ch_sampler *s, uint64_t ident)
 {
-    module_memo key = {ident, NULL, NULL};
+    row_memo key = {ident, NULL, NULL, 0};
     return s->nmemo ? bsearch(&key, s->memo, s->nmemo, sizeof key, memo_cmp) : NULL;
 }
 
-static void memo_keep(ch_sampler *s, const ch_sock *row)
+static void memo_keep(ch_sampler *s, const ch_sock *row, uint8_t estats)
 {
     if (row->ident == 0)
         return;
     if (s->nnext == s->next_cap) {
         size_t cap = s->next_cap ? s->next_cap * 2 : 256;
-        module_memo *m = realloc(s->next_memo, cap * sizeof *m);
+        row_memo *m = realloc(s->next_memo, cap * sizeof *m);
         if (m == NULL)
             return; /* it will be asked about again: slower, not wrong */
         s->next_memo = m;
         s->next_cap = cap;
     }
-    s->next_memo[s->nnext++] = (module_memo){row->ident, row->module, row->module_path};
+    s->next_memo[s->nnext++] = (row_memo){row->ident, row->module, row->module_path, estats};
+}
+
+/* The owner module of one row, from the memo or else asked of the OS for
+ * its entry of the module-class table. Pid 0 (idle, TIME_WAIT) and 4 (the
+ * kernel) have none. */
+static void add_module(ch_sampler *s, size_t k, ch_sock *row, const row_memo *m, void *entry)
+{
+    if (m != NULL) {
+        row->module = m->name, row->module_path = m->path;
+        return;
+    }
+    if (s->module[k] == NULL || row->pid <= 4)
+        return;
+    DWORD n = MODULE_INFO_BYTES;
+    if (s->module[k](entry, TCPIP_OWNER_MODULE_INFO_BASIC, s->module_buf, &n) == NO_ERROR) {
+        const TCPIP_OWNER_MODULE_BASIC_INFO *info = s->module_buf;
+        row->module = intern(s, info->pModuleName, 0);
+        row->module_path = intern(s, info->pModulePath, 1);
+    }
+}
+
+/* Turns collection on for one connection (mib: its MIB_TCPROW or
+ * MIB_TCP6ROW). Refused for want of rights or support, it is given up for
+ * the sampler's life, said once. Returns what the memo keeps. */
+static uint8_t enable_estats(ch_sampler *s, int v6, void *mib)
+{
+    TCP_ESTATS_DATA_RW_v0 rw = {TRUE};
+    ULONG rc = s->estats_set[v6](mib, TcpConnectionEstatsData, (PUCHAR)&rw, 0, sizeof rw, 0);
+    if (rc == NO_ERROR)
+        return ESTATS_ENABLED;
+    if (rc == ERROR_ACCESS_DENIED || rc == ERROR_NOT_SUPPORTED) {
+        const char *why = rc == ERROR_ACCESS_DENIED ? " (enabling them needs an elevated recorder)" : "";
+        char fmt[200];
+        snprintf(fmt, sizeof fmt, "%%s failed (error %%lu): TCP byte counters are not recorded%s", why);
+        add_note(s, fmt, v6 ? "SetPerTcp6ConnectionEStats" : "SetPerTcpConnectionEStats", rc);
+        s->estats_get[0] = s->estats_get[1] = NULL;
+    }
+    return ESTATS_FAILED; /* ERROR_NOT_FOUND: closed in between; else not this one */
 }
 
 /*
- * Sets the owner module of rows[from..] (one per entry of the module-class
- * table in s->buf, in order). Pid 0 (idle, TIME_WAIT) and 4 (the kernel)
- * have none.
+ * TCP byte counters for one row, from the connection's extended statistics
+ * (TcpConnectionEstatsData). Windows keeps them only for connections that
+ * someone enabled collection on, and counts from then on: the sample that
+ * first sees a connection enables it and reports nothing (a count taken at
+ * once would be about 0, which reads as "nothing sent"); later samples read
+ * the bytes since then. So a lifetime's counters leave out what moved
+ * before its first sample, and one that closed before its second sample
+ * has none (NULL), as has every row when enabling is refused.
+ *
+ * Cost: one call into the TCP/IP stack per live connection per sample to
+ * read, one more per new connection to enable; none for listeners,
+ * TIME_WAIT or connections already known to fail (the memo says which, at
+ * a binary search per row). With 100k connections that is 100k kernel
+ * round trips a sample, more than the table reads themselves: on such a
+ * machine a longer --interval keeps the recorder's share of a CPU small.
+ *
+ * Returns what the memo keeps for the next sample.
  */
-static void add_modules(ch_sampler *s, size_t k, ch_sample *out, size_t from)
+static uint8_t add_bytes(ch_sampler *s, int v6, ch_sock *row, uint8_t estats)
+{
+    MIB_TCPROW mib4;
+    MIB_TCP6ROW mib6;
+    void *mib = v6 ? (void *)&mib6 : (void *)&mib4;
+    /* Rows without identity (pid and creation time 0) have no memo entry:
+     * they would be enabled anew each sample and are not asked at all. */
+    if (!s->counters || s->estats_get[v6] == NULL || row->ident == 0 || estats == ESTATS_FAILED ||
+        !ch_iphlp_estats_wanted(row))
+        return estats;
+    if ((v6 ? ch_iphlp_tcp6_row(row, &mib6) : ch_iphlp_tcp_row(row, &mib4)) != 0)
+        return ESTATS_FAILED;
+    if (estats == ESTATS_UNTRIED)
+        return enable_estats(s, v6, mib);
+    TCP_ESTATS_DATA_RW_v0 rw = {FALSE};
+    TCP_ESTATS_DATA_ROD_v0 rod;
+    memset(&rod, 0, sizeof rod);
+    ULONG rc = s->estats_get[v6](mib, TcpConnectionEstatsData, (PUCHAR)&rw, 0, sizeof rw, NULL, 0, 0, (PUCHAR)&rod,
+                                 0, sizeof rod);
+    if (rc != NO_ERROR)
+        return ESTATS_ENABLED; /* closed in between: unknown in this sample */
+    ch_iphlp_estats_bytes(&rw, &rod, row);
+    /* Turned off by another program: left alone, so the last counts kept
+     * are not followed by smaller ones counted from a new start. */
+    return rw.EnableCollection ? ESTATS_ENABLED : ESTATS_FAILED;
+}
+
+/*
+ * Finishes rows[from..] of kind k (one per entry of the table in s->buf,
+ * in order): owner modules (module-class tables), TCP byte counters, and
+ * the memo of the next sample.
+ */
+static void finish_rows(ch_sampler *s, size_t k, ch_sample *out, size_t from)
 {
     size_t first = 0, size = 0;
     switch (kinds[k].module_layout) {
@@ -244,19 +371,13 @@ static void add_modules(ch_sampler *s, size_t k, ch_sample *out, size_t from)
     }
     for (size_t i = from; i < out->count; i++) {
         ch_sock *row = &out->rows[i];
-        const module_memo *m = memo_find(s, row->ident);
-        if (m != NULL) {
-            row->module = m->name, row->module_path = m->path;
-        } else if (s->module[k] != NULL && row->pid > 4) {
-            void *entry = (char *)s->buf.data + first + (i - from) * size;
-            DWORD n = MODULE_INFO_BYTES;
-            if (s->module[k](entry, TCPIP_OWNER_MODULE_INFO_BASIC, s->module_buf, &n) == NO_ERROR) {
-                const TCPIP_OWNER_MODULE_BASIC_INFO *info = s->module_buf;
-                row->module = intern(s, info->pModuleName, 0);
-                row->module_path = intern(s, info->pModulePath, 1);
-            }
-        }
-        memo_keep(s, row);
+        const row_memo *m = memo_find(s, row->ident);
+        if (!s->pid_only[k])
+            add_module(s, k, row, m, (char *)s->buf.data + first + (i - from) * size);
+        uint8_t estats = m != NULL ? m->estats : ESTATS_UNTRIED;
+        if (kinds[k].tcp)
+            estats = add_bytes(s, kinds[k].af == AF_INET6, row, estats);
+        memo_keep(s, row, estats);
     }
 }
 
@@ -285,8 +406,7 @@ static int take_kind(ch_sampler *s, size_t k, ch_sample *out, char *err, size_t 
     enum ch_iphlp_layout layout = s->pid_only[k] ? t->pid_layout : t->module_layout;
     if (ch_iphlp_rows(layout, s->buf.data, s->buf.len, out, err, errn) != 0)
         return -1;
-    if (!s->pid_only[k])
-        add_modules(s, k, out, from);
+    finish_rows(s, k, out, from);
     return 0;
 }
 
@@ -311,8 +431,8 @@ int ch_sampler_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
         if (kinds[k].tcp)
             take_offload(s, kinds[k].af == AF_INET6, out, from);
     }
-    /* This sample's modules become the memo for the next one. */
-    module_memo *m = s->memo;
+    /* What this sample learnt becomes the memo for the next one. */
+    row_memo *m = s->memo;
     size_t cap = s->memo_cap;
     s->memo = s->next_memo;
     s->memo_cap = s->next_cap;

@@ -2,7 +2,8 @@
  * A stand-in for the Windows IP Helper headers, so recorder/iphlp_rows.c
  * (the Windows sampler's pure half) builds on Linux for fuzzing. It
  * declares only what that file uses, written from Microsoft's documentation
- * of each structure (learn.microsoft.com, tcpmib.h / udpmib.h pages).
+ * of each structure (learn.microsoft.com, tcpmib.h / udpmib.h /
+ * tcpestats.h pages; iphlpapi.h includes tcpestats.h on Windows too).
  *
  * The layouts must be the ones Windows fills: DWORD is 32 bits there (LLP64)
  * but unsigned long is 64 bits on Linux, so the integer types are spelled
@@ -18,8 +19,11 @@
 
 typedef uint32_t DWORD;
 typedef int32_t LONG;
+typedef uint32_t ULONG;
 typedef uint8_t UCHAR;
+typedef uint8_t BOOLEAN;
 typedef uint64_t ULONGLONG;
+typedef uint64_t ULONG64;
 typedef int64_t LONGLONG;
 
 typedef union {
@@ -186,6 +190,37 @@ typedef struct {
     MIB_TCP6ROW2 table[ANY_SIZE];
 } MIB_TCP6TABLE2;
 
+/* GetPerTcpConnectionEStats / SetPerTcpConnectionEStats name a connection
+ * by these (tcpmib.h; the IPv4 state is a union of DWORD and enum). */
+typedef struct {
+    union {
+        DWORD dwState;
+        MIB_TCP_STATE State;
+    };
+    DWORD dwLocalAddr, dwLocalPort, dwRemoteAddr, dwRemotePort;
+} MIB_TCPROW;
+
+typedef struct {
+    MIB_TCP_STATE State;
+    IN6_ADDR LocalAddr;
+    DWORD dwLocalScopeId, dwLocalPort;
+    IN6_ADDR RemoteAddr;
+    DWORD dwRemoteScopeId, dwRemotePort;
+} MIB_TCP6ROW;
+
+/* TcpConnectionEstatsData (tcpestats.h): read/write and read-only dynamic. */
+typedef struct {
+    BOOLEAN EnableCollection;
+} TCP_ESTATS_DATA_RW_v0;
+
+typedef struct {
+    ULONG64 DataBytesOut, DataSegsOut, DataBytesIn, DataSegsIn, SegsOut, SegsIn;
+    ULONG SoftErrors, SoftErrorReason, SndUna, SndNxt, SndMax;
+    ULONG64 ThruBytesAcked;
+    ULONG RcvNxt;
+    ULONG64 ThruBytesReceived;
+} TCP_ESTATS_DATA_ROD_v0;
+
 /* What x64 Windows has: a shim that drifts from it would fuzz another layout. */
 _Static_assert(sizeof(MIB_TCPROW_OWNER_MODULE) == 160, "MIB_TCPROW_OWNER_MODULE");
 _Static_assert(sizeof(MIB_TCP6ROW_OWNER_MODULE) == 192, "MIB_TCP6ROW_OWNER_MODULE");
@@ -196,5 +231,10 @@ _Static_assert(sizeof(MIB_UDPROW_OWNER_PID) == 12 && sizeof(MIB_UDP6ROW_OWNER_PI
 _Static_assert(sizeof(MIB_TCPROW2) == 28 && sizeof(MIB_TCP6ROW2) == 60, "table2 rows");
 _Static_assert(offsetof(MIB_TCPTABLE_OWNER_MODULE, table) == 8, "padding before the first row");
 _Static_assert(offsetof(MIB_TCPTABLE_OWNER_PID, table) == 4, "no padding before the first row");
+_Static_assert(sizeof(MIB_TCPROW) == 20 && sizeof(MIB_TCP6ROW) == 52, "estats connection rows");
+_Static_assert(offsetof(MIB_TCP6ROW, dwRemotePort) == 48, "MIB_TCP6ROW");
+_Static_assert(sizeof(TCP_ESTATS_DATA_RW_v0) == 1 && sizeof(TCP_ESTATS_DATA_ROD_v0) == 96, "estats data");
+_Static_assert(offsetof(TCP_ESTATS_DATA_ROD_v0, ThruBytesAcked) == 72, "padding after SndMax");
+_Static_assert(offsetof(TCP_ESTATS_DATA_ROD_v0, ThruBytesReceived) == 88, "padding after RcvNxt");
 
 #endif

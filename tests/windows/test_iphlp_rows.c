@@ -3,7 +3,9 @@
  * IP Helper table buffers built here: byte order of ports and addresses,
  * IPv6 scope ids, the padding before the first row, zero creation times
  * and pids (Wine), LISTEN rows' meaningless remote end, offload states, a
- * short buffer, and the size/fill retry loop; also the UTF-16 text and
+ * short buffer, and the size/fill retry loop; the estats pieces of the
+ * TCP byte counters (the MIB row naming a connection, the counters from
+ * the ROD struct, which rows are asked about); also the UTF-16 text and
  * token-user helpers of common/. Runs as a Windows .exe.
  */
 #include <stdlib.h>
@@ -253,6 +255,145 @@ static void test_hostile_tables(void)
     ch_sample_free(&s);
 }
 
+/* Bytes of a DWORD as they lie in memory. */
+static int dword_bytes_are(DWORD v, uint8_t b0, uint8_t b1, uint8_t b2, uint8_t b3)
+{
+    uint8_t want[4] = {b0, b1, b2, b3};
+    return memcmp(&v, want, 4) == 0;
+}
+
+/* A connection from a table, back into the MIB_TCPROW estats takes: ports
+ * in network byte order in the low 16 bits, high bits zero (not the junk
+ * the table had), addresses as they were. */
+static void test_estats_tcp_row(void)
+{
+    MIB_TCPTABLE_OWNER_PID t;
+    memset(&t, 0, sizeof t);
+    t.dwNumEntries = 1;
+    t.table[0].dwState = MIB_TCP_STATE_CLOSE_WAIT;
+    t.table[0].dwLocalAddr = ipv4(192, 168, 1, 20);
+    t.table[0].dwLocalPort = port_field(0x1234);
+    t.table[0].dwRemoteAddr = ipv4(10, 0, 0, 7);
+    t.table[0].dwRemotePort = port_field(443);
+    t.table[0].dwOwningPid = 42;
+    ch_sample s = {0};
+    char err[256];
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_PID, &t, sizeof t, &s, err, sizeof err), 0);
+    MIB_TCPROW mib;
+    CHECK_INT(ch_iphlp_tcp_row(&s.rows[0], &mib), 0);
+    CHECK_INT(mib.dwState, MIB_TCP_STATE_CLOSE_WAIT);
+    CHECK(dword_bytes_are(mib.dwLocalPort, 0x12, 0x34, 0, 0));
+    CHECK(dword_bytes_are(mib.dwRemotePort, 0x01, 0xbb, 0, 0));
+    CHECK(dword_bytes_are(mib.dwLocalAddr, 192, 168, 1, 20));
+    CHECK(dword_bytes_are(mib.dwRemoteAddr, 10, 0, 0, 7));
+    CHECK_INT(ntohs((u_short)mib.dwLocalPort), 0x1234); /* how Microsoft's samples read it */
+    /* Other states map back too. */
+    s.rows[0].state = CH_ST_ESTABLISHED;
+    CHECK_INT(ch_iphlp_tcp_row(&s.rows[0], &mib), 0);
+    CHECK_INT(mib.dwState, MIB_TCP_STATE_ESTAB);
+    s.rows[0].state = CH_ST_NEW_SYN_RECV;
+    CHECK_INT(ch_iphlp_tcp_row(&s.rows[0], &mib), 0);
+    CHECK_INT(mib.dwState, MIB_TCP_STATE_SYN_RCVD);
+    /* Not an IPv6 row, and UDP names no connection. */
+    MIB_TCP6ROW mib6;
+    CHECK_INT(ch_iphlp_tcp6_row(&s.rows[0], &mib6), -1);
+    s.rows[0].proto = CH_UDP;
+    CHECK_INT(ch_iphlp_tcp_row(&s.rows[0], &mib), -1);
+    ch_sample_free(&s);
+}
+
+static void test_estats_tcp6_row(void)
+{
+    MIB_TCP6TABLE_OWNER_PID t;
+    memset(&t, 0, sizeof t);
+    t.dwNumEntries = 1;
+    MIB_TCP6ROW_OWNER_PID *r = &t.table[0];
+    r->dwState = MIB_TCP_STATE_ESTAB;
+    r->ucLocalAddr[0] = 0xfe, r->ucLocalAddr[1] = 0x80, r->ucLocalAddr[15] = 1;
+    r->dwLocalScopeId = 12;
+    r->dwLocalPort = port_field(50002);
+    r->ucRemoteAddr[0] = 0x20, r->ucRemoteAddr[1] = 0x01, r->ucRemoteAddr[15] = 9;
+    r->dwRemoteScopeId = 0;
+    r->dwRemotePort = port_field(8443);
+    r->dwOwningPid = 7;
+    ch_sample s = {0};
+    char err[256];
+    CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP6_PID, &t, sizeof t, &s, err, sizeof err), 0);
+    MIB_TCP6ROW mib;
+    CHECK_INT(ch_iphlp_tcp6_row(&s.rows[0], &mib), 0);
+    CHECK_INT(mib.State, MIB_TCP_STATE_ESTAB);
+    CHECK(memcmp(&mib.LocalAddr, r->ucLocalAddr, 16) == 0);
+    CHECK(memcmp(&mib.RemoteAddr, r->ucRemoteAddr, 16) == 0);
+    CHECK_INT(mib.dwLocalScopeId, 12);
+    CHECK_INT(mib.dwRemoteScopeId, 0);
+    CHECK(dword_bytes_are(mib.dwLocalPort, 50002 >> 8, 50002 & 0xff, 0, 0));
+    CHECK(dword_bytes_are(mib.dwRemotePort, 8443 >> 8, 8443 & 0xff, 0, 0));
+    MIB_TCPROW mib4;
+    CHECK_INT(ch_iphlp_tcp_row(&s.rows[0], &mib4), -1);
+    ch_sample_free(&s);
+}
+
+/* The counters are ThruBytesAcked / ThruBytesReceived, full 64 bits; not
+ * collected or out of range is unknown (-1), never 0. */
+static void test_estats_bytes(void)
+{
+    TCP_ESTATS_DATA_RW_v0 rw = {TRUE};
+    TCP_ESTATS_DATA_ROD_v0 rod;
+    memset(&rod, 0, sizeof rod);
+    rod.DataBytesOut = 999999; /* with retransmissions: not what is stored */
+    rod.DataBytesIn = 888888;
+    rod.ThruBytesAcked = 0x123456789ULL; /* beyond 32 bits */
+    rod.ThruBytesReceived = 10002;
+    ch_sock row;
+    memset(&row, 0, sizeof row);
+    row.bytes_sent = row.bytes_received = -1;
+    ch_iphlp_estats_bytes(&rw, &rod, &row);
+    CHECK_INT(row.bytes_sent, 0x123456789LL);
+    CHECK_INT(row.bytes_received, 10002);
+    rod.ThruBytesAcked = 0, rod.ThruBytesReceived = 0; /* collected, nothing moved: a real 0 */
+    ch_iphlp_estats_bytes(&rw, &rod, &row);
+    CHECK_INT(row.bytes_sent, 0);
+    CHECK_INT(row.bytes_received, 0);
+    rod.ThruBytesAcked = 0x8000000000000000ULL; /* does not fit the database's INTEGER */
+    rod.ThruBytesReceived = 5;
+    ch_iphlp_estats_bytes(&rw, &rod, &row);
+    CHECK_INT(row.bytes_sent, -1);
+    CHECK_INT(row.bytes_received, 5);
+    rw.EnableCollection = FALSE; /* not collected: whatever the ROD holds is not a count */
+    rod.ThruBytesAcked = 100;
+    ch_iphlp_estats_bytes(&rw, &rod, &row);
+    CHECK_INT(row.bytes_sent, -1);
+    CHECK_INT(row.bytes_received, -1);
+    ch_iphlp_estats_bytes(NULL, &rod, &row);
+    CHECK_INT(row.bytes_sent, -1);
+}
+
+/* Only connections with a peer and a live TCB are asked about. */
+static void test_estats_wanted(void)
+{
+    ch_sock row;
+    memset(&row, 0, sizeof row);
+    row.proto = CH_TCP;
+    row.local.family = row.remote.family = 4;
+    row.local_port = 5000;
+    row.state = CH_ST_LISTEN;
+    CHECK(!ch_iphlp_estats_wanted(&row));
+    row.remote.bytes[0] = 10, row.remote_port = 80;
+    row.state = CH_ST_ESTABLISHED;
+    CHECK(ch_iphlp_estats_wanted(&row));
+    row.state = CH_ST_SYN_SENT;
+    CHECK(ch_iphlp_estats_wanted(&row));
+    row.state = CH_ST_CLOSE_WAIT;
+    CHECK(ch_iphlp_estats_wanted(&row));
+    row.state = CH_ST_TIME_WAIT;
+    CHECK(!ch_iphlp_estats_wanted(&row));
+    row.state = CH_ST_CLOSE;
+    CHECK(!ch_iphlp_estats_wanted(&row));
+    row.state = CH_ST_ESTABLISHED;
+    row.proto = CH_UDP;
+    CHECK(!ch_iphlp_estats_wanted(&row));
+}
+
 /* A table that doubles between every size call and fill call, grow_times times. */
 typedef struct {
     unsigned long size;
@@ -342,6 +483,10 @@ int main(void)
     test_offload();
     test_hostile_tables();
     test_fill_retry();
+    test_estats_tcp_row();
+    test_estats_tcp6_row();
+    test_estats_bytes();
+    test_estats_wanted();
     CHECK_INT(ch_iphlp_filetime_ms(0), 0);
     return check_report("test_iphlp_rows");
 }

@@ -6,10 +6,12 @@ connhist-record.exe --once under Wine, and checks that the database's open
 lifetimes hold them as the host's own tables (ss) list them, that
 connhist-query.exe reports them as JSON, that a second run adds no rows, and
 that the recorder survived what Wine 8 lacks (GetOwnerModuleFrom*Entry,
-pids and creation times of 0) and said so in the run row.
+GetPerTcp*ConnectionEStats, pids and creation times of 0) and said so in
+the run row.
 """
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -55,6 +57,17 @@ class WineRecordTest(unittest.TestCase):
             u.bind((addr, 0))
             cls.socks += [t, u]
             cls.expect += [("tcp", fam, addr, t.getsockname()[1]), ("udp", fam, addr, u.getsockname()[1])]
+        # An established connection that moved data: byte counters would apply to it.
+        cls.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        cls.server.bind(("127.0.0.1", 0))
+        cls.server.listen()
+        client = socket.create_connection(cls.server.getsockname())
+        accepted, _ = cls.server.accept()
+        client.sendall(b"x" * 10000)
+        got = 0
+        while got < 10000:
+            got += len(accepted.recv(65536))
+        cls.socks += [cls.server, client, accepted]
         cls.dir = tempfile.TemporaryDirectory()
         cls.db = os.path.join(cls.dir.name, "sub", "connhist.db")
         cls.first = run_exe("connhist-record.exe", "--once", "--db", wine_path(cls.db))
@@ -97,6 +110,25 @@ class WineRecordTest(unittest.TestCase):
         self.assertIn("LookupPersistent*PortReservation is not available", runs[1]["notes"] or "")
         self.assertEqual(self.second.stderr.decode().count("LookupPersistent"), 1)
         self.assertEqual(self.rows("SELECT * FROM port_ranges"), [])
+
+    def test_byte_counters_unknown_under_wine(self):
+        # Wine 8 lacks GetPerTcp*ConnectionEStats: TCP counters are unknown
+        # (NULL, never 0), the run still works, and its notes say why.
+        for p in (self.first, self.second):
+            self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+        port = self.server.getsockname()[1]
+        conns = self.rows("SELECT * FROM lifetimes WHERE proto = 'tcp' AND remote_addr IS NOT NULL"
+                          f" AND (local_port = {port} OR remote_port = {port})")
+        self.assertTrue(any(r["state"] == "ESTABLISHED" for r in conns), conns)
+        tcp = self.rows("SELECT bytes_sent, bytes_received FROM lifetimes WHERE proto = 'tcp'")
+        self.assertTrue(tcp)
+        for r in tcp:
+            self.assertIsNone(r["bytes_sent"])
+            self.assertIsNone(r["bytes_received"])
+        for run in self.rows("SELECT notes FROM runs ORDER BY run_id"):
+            notes = (run["notes"] or "").split("; ")
+            said = [n for n in notes if re.search(r"[GS]etPerTcp6?ConnectionEStats", n)]
+            self.assertEqual(len(said), 1, run["notes"])
 
     def test_open_lifetimes_match_host_tables(self):
         host = ss_ports()
