@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 typedef struct {
-    int family;          /* 4 or 6 */
+    uint8_t family;      /* 4 or 6 */
     uint8_t bytes[16];   /* network byte order; 4 bytes used for IPv4 */
 } ch_addr;
 
