@@ -61,10 +61,6 @@ static const table_kind kinds[] = {
 };
 #define NKINDS (sizeof kinds / sizeof kinds[0])
 
-/* A module name and path, interned for the sampler's life. */
-typedef struct {
-    char *name, *path;
-} module_text;
 
 /* What a connection's byte counters need next (add_bytes). */
 enum { ESTATS_UNTRIED, ESTATS_ENABLED, ESTATS_FAILED };
@@ -74,7 +70,7 @@ enum { ESTATS_UNTRIED, ESTATS_ENABLED, ESTATS_FAILED };
  * counting is enabled on it. */
 typedef struct {
     uint64_t ident;
-    const char *name, *path;
+    const ch_module *module;
     uint8_t estats;
 } row_memo;
 
@@ -86,8 +82,8 @@ struct ch_sampler {
     estats_get_fn estats_get[2]; /* [0] IPv4, [1] IPv6; NULL: no byte counters */
     estats_set_fn estats_set[2];
     bool counters;               /* samples carry byte counters (ch_sampler_byte_counters) */
-    module_text *texts;
-    size_t ntexts;
+    ch_module **modules;         /* interned for the sampler's life: rows point at them */
+    size_t nmodules;
     row_memo *memo, *next_memo;
     size_t nmemo, memo_cap, nnext, next_cap;
     void *module_buf;
@@ -218,30 +214,43 @@ static unsigned long fetch_tcp2(void *ctx, void *buf, unsigned long *size)
     return rc;
 }
 
-static const char *intern(ch_sampler *s, const wchar_t *w, int want_path)
+/* UTF-8 of a module text; NULL for none or empty. */
+static char *module_text(const wchar_t *w)
 {
-    if (w == NULL || *w == L'\0')
+    return w != NULL && *w != L'\0' ? ch_utf8_from_wide(w, -1) : NULL;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+/* The interned module of that name and path (a machine has few), or NULL
+ * when it has neither or memory runs out. */
+static const ch_module *intern(ch_sampler *s, const wchar_t *wname, const wchar_t *wpath)
+{
+    char *name = module_text(wname), *path = module_text(wpath);
+    if (name == NULL && path == NULL)
         return NULL;
-    char *text = ch_utf8_from_wide(w, -1);
-    if (text == NULL)
-        return NULL;
-    for (size_t i = 0; i < s->ntexts; i++) {
-        const char *have = want_path ? s->texts[i].path : s->texts[i].name;
-        if (have != NULL && strcmp(have, text) == 0) {
-            free(text);
-            return have;
+    for (size_t i = 0; i < s->nmodules; i++) {
+        if (same_text(s->modules[i]->name, name) && same_text(s->modules[i]->path, path)) {
+            free(name);
+            free(path);
+            return s->modules[i];
         }
     }
-    module_text *t = realloc(s->texts, (s->ntexts + 1) * sizeof *t);
-    if (t == NULL) {
-        free(text);
+    ch_module **grown = realloc(s->modules, (s->nmodules + 1) * sizeof *grown);
+    ch_module *m = grown != NULL ? malloc(sizeof *m) : NULL;
+    if (grown != NULL)
+        s->modules = grown;
+    if (m == NULL) {
+        free(name);
+        free(path);
         return NULL;
     }
-    s->texts = t;
-    s->texts[s->ntexts].name = want_path ? NULL : text;
-    s->texts[s->ntexts].path = want_path ? text : NULL;
-    s->ntexts++;
-    return text;
+    *m = (ch_module){name, path};
+    s->modules[s->nmodules++] = m;
+    return m;
 }
 
 static int memo_cmp(const void *a, const void *b)
@@ -252,7 +261,7 @@ static int memo_cmp(const void *a, const void *b)
 
 static const row_memo *memo_find(const ch_sampler *s, uint64_t ident)
 {
-    row_memo key = {ident, NULL, NULL, 0};
+    row_memo key = {ident, NULL, 0};
     return s->nmemo ? bsearch(&key, s->memo, s->nmemo, sizeof key, memo_cmp) : NULL;
 }
 
@@ -268,7 +277,7 @@ static void memo_keep(ch_sampler *s, const ch_sock *row, uint8_t estats)
         s->next_memo = m;
         s->next_cap = cap;
     }
-    s->next_memo[s->nnext++] = (row_memo){row->ident, row->module, row->module_path, estats};
+    s->next_memo[s->nnext++] = (row_memo){row->ident, row->module, estats};
 }
 
 /* The owner module of one row, from the memo or else asked of the OS for
@@ -277,7 +286,7 @@ static void memo_keep(ch_sampler *s, const ch_sock *row, uint8_t estats)
 static void add_module(ch_sampler *s, size_t k, ch_sock *row, const row_memo *m, void *entry)
 {
     if (m != NULL) {
-        row->module = m->name, row->module_path = m->path;
+        row->module = m->module;
         return;
     }
     if (s->module[k] == NULL || row->pid <= 4)
@@ -285,8 +294,7 @@ static void add_module(ch_sampler *s, size_t k, ch_sock *row, const row_memo *m,
     DWORD n = MODULE_INFO_BYTES;
     if (s->module[k](entry, TCPIP_OWNER_MODULE_INFO_BASIC, s->module_buf, &n) == NO_ERROR) {
         const TCPIP_OWNER_MODULE_BASIC_INFO *info = s->module_buf;
-        row->module = intern(s, info->pModuleName, 0);
-        row->module_path = intern(s, info->pModulePath, 1);
+        row->module = intern(s, info->pModuleName, info->pModulePath);
     }
 }
 
@@ -449,11 +457,12 @@ void ch_sampler_close(ch_sampler *s)
     if (s == NULL)
         return;
     ch_iphlp_buf_free(&s->buf);
-    for (size_t i = 0; i < s->ntexts; i++) {
-        free(s->texts[i].name);
-        free(s->texts[i].path);
+    for (size_t i = 0; i < s->nmodules; i++) {
+        free((char *)s->modules[i]->name);
+        free((char *)s->modules[i]->path);
+        free(s->modules[i]);
     }
-    free(s->texts);
+    free(s->modules);
     free(s->memo);
     free(s->next_memo);
     free(s->module_buf);

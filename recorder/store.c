@@ -352,8 +352,8 @@ static int write_open(ch_store *s, const ch_event *ev)
     bind_int_or_null(st, 18, k->remote_scope, has_remote && k->remote_scope != 0);
     bind_int_or_null(st, 19, k->created, k->created != 0);
     bind_text_or_null(st, 20, k->proto == CH_TCP ? ch_offload_name(k->offload) : NULL);
-    bind_text_or_null(st, 21, k->module);
-    bind_text_or_null(st, 22, k->module_path);
+    bind_text_or_null(st, 21, k->module != NULL ? k->module->name : NULL);
+    bind_text_or_null(st, 22, k->module != NULL ? k->module->path : NULL);
     bind_bytes(st, 23, k->proto, k->bytes_sent, k->bytes_received);
     bind_int_or_null(st, 25, ev->opened_after, ev->seen_by != NULL && ev->opened_after >= 0);
     bind_text_or_null(st, 26, ev->seen_by);
