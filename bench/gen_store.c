@@ -546,12 +546,13 @@ static void attribute(generator *g)
         if (ev->type != CH_EV_OPEN)
             continue;
         g->lifetimes++;
-        uint64_t serial = ev->sock.ident - COOKIE_BASE;
-        if (ev->seen_by != NULL || ev->sock.inode == 0 || ev->owner.proc != NULL || serial >= g->serials)
+        ch_opened *o = ch_events_opened(&g->queue, ev);
+        uint64_t serial = o->sock.ident - COOKIE_BASE;
+        if (ev->seen_by != NULL || o->sock.inode == 0 || o->owner.proc != NULL || serial >= g->serials)
             continue;
         int k = g->owner_of[serial];
         if (k >= 0)
-            ev->owner = (ch_owner){.proc = &g->procs[k], .holders = 1};
+            o->owner = (ch_owner){.proc = &g->procs[k], .holders = 1};
     }
 }
 

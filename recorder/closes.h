@@ -15,6 +15,7 @@
 #ifndef CH_CLOSES_H
 #define CH_CLOSES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,14 @@ typedef struct ch_closes ch_closes;
  * such announcements or refuses them. */
 ch_closes *ch_closes_open(char *err, size_t errn);
 void ch_closes_close(ch_closes *w);
+
+/*
+ * Lets the caller take announcements as they are read: absorb(ctx, s, at)
+ * returns true when it took that one (a socket it already knows), which is
+ * then not collected, so a mass close of known sockets holds no copies.
+ */
+typedef bool (*ch_closes_absorb_fn)(void *ctx, const ch_sock *s, int64_t at);
+void ch_closes_set_absorb(ch_closes *w, ch_closes_absorb_fn absorb, void *ctx);
 
 /*
  * Waits up to ms milliseconds, reading announcements as they come so their

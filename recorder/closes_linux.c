@@ -42,6 +42,8 @@ struct ch_closes {
     ch_sample scratch;       /* rows of one read */
     ch_closed *items;
     size_t count, cap;
+    ch_closes_absorb_fn absorb; /* NULL: everything is collected */
+    void *absorb_ctx;
     int64_t overruns;
     int overrun_pending;
 };
@@ -121,6 +123,8 @@ static void note_overrun(ch_closes *w)
 static void keep(ch_closes *w, int64_t at)
 {
     for (size_t i = 0; i < w->scratch.count; i++) {
+        if (w->absorb != NULL && w->absorb(w->absorb_ctx, &w->scratch.rows[i], at))
+            continue;
         if (w->count == w->cap) {
             size_t cap = w->cap ? w->cap * 2 : 256;
             ch_closed *items = cap <= CLOSES_MAX_PENDING ? realloc(w->items, cap * sizeof *items) : NULL;
@@ -174,6 +178,12 @@ void ch_closes_wait(ch_closes *w, int64_t ms)
         if (rc > 0)
             drain(w);
     }
+}
+
+void ch_closes_set_absorb(ch_closes *w, ch_closes_absorb_fn absorb, void *ctx)
+{
+    w->absorb = absorb;
+    w->absorb_ctx = ctx;
 }
 
 const ch_closed *ch_closes_closed(const ch_closes *w, size_t *n)

@@ -102,6 +102,22 @@ static int start(recorder *r)
     return 0;
 }
 
+/* The earliest time an announcement read now can be given: after the last
+ * sample (which still saw the socket), even if the wall clock went back. */
+static int64_t close_time(const recorder *r, int64_t read_at)
+{
+    int64_t lo = r->last_sample >= 0 ? r->last_sample + 2 : 0;
+    return read_at < lo ? lo : read_at;
+}
+
+/* Takes the announcement of a socket the tracker knows as it is read (its
+ * exact close time is all it adds), so a mass close holds no copies. */
+static bool absorb_close(void *ctx, const ch_sock *s, int64_t read_at)
+{
+    recorder *r = ctx;
+    return ch_tracker_destroyed_known(r->tracker, s, close_time(r, read_at));
+}
+
 /*
  * Listens for the sockets the OS destroys, where it announces them (sample
  * with netlink only: /proc/net means sock_diag is refused). What cannot be
@@ -114,6 +130,7 @@ static void open_closes(recorder *r)
         return;
     r->closes = ch_closes_open(why, sizeof why);
     if (r->closes != NULL) {
+        ch_closes_set_absorb(r->closes, absorb_close, r);
         ch_store_event_overruns(r->store, 0);
         /* Each connection's final byte counters come with its announcement:
          * samples need not carry them (see schema/README.md). */
@@ -286,9 +303,8 @@ static void take_closes(recorder *r, int64_t at)
         r->resync = true;
     size_t n;
     const ch_closed *c = ch_closes_closed(r->closes, &n);
-    int64_t lo = r->last_sample >= 0 ? r->last_sample + 2 : 0;
     for (size_t i = 0; i < n; i++) {
-        int64_t when = c[i].at < lo ? lo : c[i].at;
+        int64_t when = close_time(r, c[i].at);
         if (when > at)
             when = at;
         /* Not in the last sample: it opened after that dump began. */

@@ -318,10 +318,10 @@ static bool written_before(ch_store *s, const ch_proc *p)
     return false;
 }
 
-static int write_open(ch_store *s, const ch_event *ev)
+static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
 {
-    const ch_sock *k = &ev->sock;
-    const ch_proc *p = ev->owner.proc;
+    const ch_sock *k = &o->sock;
+    const ch_proc *p = o->owner.proc;
     if (p != NULL && !written_before(s, p)) {
         int rc = write_process(s, p, ev->at);
         if (rc != SQLITE_OK)
@@ -344,7 +344,7 @@ static int write_open(ch_store *s, const ch_event *ev)
     sqlite3_bind_int64(st, 10, ev->at);
     bind_int_or_null(st, 11, p ? p->pid : 0, p != NULL);
     bind_int_or_null(st, 12, p ? p->start_time : 0, p != NULL);
-    bind_int_or_null(st, 13, ev->owner.holders, p != NULL);
+    bind_int_or_null(st, 13, o->owner.holders, p != NULL);
     bind_int_or_null(st, 14, k->uid, k->uid >= 0);
     bind_int_or_null(st, 15, (int64_t)k->inode, k->inode != 0);
     bind_int_or_null(st, 16, (int64_t)k->ident, s->ident_is_cookie && k->ident != 0);
@@ -402,11 +402,11 @@ static int write_announced(ch_store *s, const ch_event *ev)
     return run_stmt(st);
 }
 
-static int write_event(ch_store *s, const ch_event *ev)
+static int write_event(ch_store *s, const ch_events *q, const ch_event *ev)
 {
     switch (ev->type) {
     case CH_EV_OPEN:
-        return write_open(s, ev);
+        return write_open(s, ev, ch_events_opened(q, ev));
     case CH_EV_STATE:
         return write_state(s, ev);
     case CH_EV_ANNOUNCED:
@@ -470,10 +470,11 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
     }
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < q->count; i++)
-        rc = write_event(s, &q->items[i]);
+        rc = write_event(s, q, &q->items[i]);
     for (size_t i = 0; rc == SQLITE_OK && i < q->opens.count; i++) {
-        ch_event ev = ch_events_open_at(q, i);
-        rc = write_open(s, &ev);
+        ch_opened o;
+        ch_event ev = ch_events_open_at(q, i, &o);
+        rc = write_open(s, &ev, &o);
     }
     if (rc == SQLITE_OK)
         rc = write_spans(s);

@@ -125,9 +125,33 @@ int ch_events_push(ch_events *q, const ch_event *ev)
     return 0;
 }
 
+int ch_events_push_open(ch_events *q, const ch_event *ev, const ch_sock *sock, ch_owner owner)
+{
+    if (q->opens.count > 0 && ch_events_keep(q) != 0) /* they come first */
+        return -1;
+    if (q->nopened >= UINT32_MAX)
+        return -1;
+    void *grown = reserve(q->opened, &q->opened_cap, q->nopened + 1, sizeof *q->opened, 64);
+    if (grown == NULL)
+        return -1;
+    q->opened = grown;
+    ch_event open = *ev;
+    open.opened = (uint32_t)q->nopened;
+    if (ch_events_push(q, &open) != 0)
+        return -1;
+    q->opened[q->nopened++] = (ch_opened){.sock = *sock, .owner = owner};
+    return 0;
+}
+
+ch_opened *ch_events_opened(const ch_events *q, const ch_event *ev)
+{
+    return &q->opened[ev->opened];
+}
+
 void ch_events_free(ch_events *q)
 {
     free(q->items);
+    free(q->opened);
     bool defer = q->defer_opens;
     memset(q, 0, sizeof *q);
     q->defer_opens = defer;
@@ -138,12 +162,13 @@ size_t ch_events_pending(const ch_events *q)
     return q->count + q->opens.count;
 }
 
-ch_event ch_events_open_at(const ch_events *q, size_t i)
+ch_event ch_events_open_at(const ch_events *q, size_t i, ch_opened *out)
 {
     const ch_open_batch *b = &q->opens;
     const ch_sock *row = &b->rows[b->index[i]];
+    *out = (ch_opened){.sock = *row, .owner = b->owners[i]};
     return (ch_event){.type = CH_EV_OPEN, .state = row->state, .lifetime_id = b->first_id + (int64_t)i,
-                      .at = b->at, .sock = *row, .owner = b->owners[i]};
+                      .at = b->at};
 }
 
 int ch_events_keep(ch_events *q)
@@ -151,12 +176,22 @@ int ch_events_keep(ch_events *q)
     size_t n = q->opens.count;
     if (n == 0)
         return 0;
-    void *grown = reserve(q->items, &q->cap, q->count + n, sizeof *q->items, 256);
-    if (grown == NULL)
+    /* Room for all of them first: out of memory, the batch stays as it is. */
+    if (q->nopened + n > UINT32_MAX)
         return -1;
-    q->items = grown;
-    for (size_t i = 0; i < n; i++)
-        q->items[q->count++] = ch_events_open_at(q, i);
+    void *items = reserve(q->items, &q->cap, q->count + n, sizeof *q->items, 256);
+    if (items == NULL)
+        return -1;
+    q->items = items;
+    void *opened = reserve(q->opened, &q->opened_cap, q->nopened + n, sizeof *q->opened, 64);
+    if (opened == NULL)
+        return -1;
+    q->opened = opened;
+    for (size_t i = 0; i < n; i++) {
+        ch_event ev = ch_events_open_at(q, i, &q->opened[q->nopened]);
+        ev.opened = (uint32_t)q->nopened++;
+        q->items[q->count++] = ev;
+    }
     q->opens.count = 0;
     return 0;
 }
@@ -164,6 +199,7 @@ int ch_events_keep(ch_events *q)
 void ch_events_clear(ch_events *q)
 {
     q->count = 0;
+    q->nopened = 0;
     q->opens.count = 0;
 }
 
@@ -512,8 +548,11 @@ static bool was_swept(const ch_tracker *t, uint64_t key)
 static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_events *q)
 {
     if (e->destroyed_at != 0) {
+        /* Not after the sample that found it gone (a wall clock set back
+         * since the announcement was read). */
+        int64_t closed = e->destroyed_at < at ? e->destroyed_at : at;
         ch_event ev = {.type = CH_EV_CLOSE, .reason = "gone", .lifetime_id = e->lifetime_id,
-                       .at = e->destroyed_at, .last_seen = prev, .bytes_sent = e->bytes_sent,
+                       .at = closed, .last_seen = prev, .bytes_sent = e->bytes_sent,
                        .bytes_received = e->bytes_received, .seen_by = "destroy_event"};
         return ch_events_push(q, &ev);
     }
@@ -610,9 +649,8 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
         } else if (q->defer_opens) {
             batch.count++;
         } else {
-            ch_event ev = {.type = CH_EV_OPEN, .state = row->state, .lifetime_id = e->lifetime_id,
-                           .at = at, .sock = *row, .owner = t->owners[i]};
-            rc = ch_events_push(q, &ev);
+            ch_event ev = {.type = CH_EV_OPEN, .state = row->state, .lifetime_id = e->lifetime_id, .at = at};
+            rc = ch_events_push_open(q, &ev, row, t->owners[i]);
         }
     }
     if (q->defer_opens)
@@ -738,14 +776,15 @@ static ch_event *queued(ch_events *q, size_t i, int type, int64_t lifetime_id)
  * entry's state at the announced time, and the row stays open while the
  * entry lives, with the connection's final byte counters.
  */
-static int continue_as_time_wait(ch_tracker *t, const ch_sock *row, ch_event *open, ch_event *close)
+static int continue_as_time_wait(ch_tracker *t, const ch_sock *row, ch_events *q, ch_event *open,
+                                 ch_event *close)
 {
     entry *e = insert(t, row, open->lifetime_id);
     if (e == NULL)
         return -1;
     e->bytes_sent = close->bytes_sent; /* the entry reports no counters */
     e->bytes_received = close->bytes_received;
-    open->sock.ident = row->ident;
+    ch_events_opened(q, open)->sock.ident = row->ident;
     open->seen_by = "destroy_event_time_wait";
     *close = (ch_event){.type = CH_EV_STATE, .state = row->state, .lifetime_id = e->lifetime_id, .at = close->at,
                         .bytes_sent = e->bytes_sent, .bytes_received = e->bytes_received};
@@ -788,13 +827,13 @@ static int continue_announced(ch_tracker *t, const ch_sample *s, int64_t prev, c
         const announced *a = entry_row && n > 0 ? latest_announced(t->announced, n, tuple_key(row)) : NULL;
         ch_event *open = a ? queued(q, a->open_ev, CH_EV_OPEN, a->lifetime_id) : NULL;
         ch_event *close = a ? queued(q, a->close_ev, CH_EV_CLOSE, a->lifetime_id) : NULL;
-        if (open == NULL || close == NULL || !same_tuple(&open->sock, row)) {
+        if (open == NULL || close == NULL || !same_tuple(&ch_events_opened(q, open)->sock, row)) {
             t->fresh[kept++] = t->fresh[i];
             if (entry_row && remember_recent(t, row) != 0)
                 return -1;
             continue;
         }
-        if (continue_as_time_wait(t, row, open, close) != 0)
+        if (continue_as_time_wait(t, row, q, open, close) != 0)
             return -1;
     }
     t->nfresh = kept;
@@ -853,33 +892,39 @@ static int open_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t p
 {
     int64_t id = t->next_id++;
     /* Existed just before the announcement was read, gone when it was. */
-    ch_event open = {.type = CH_EV_OPEN, .state = s->state, .lifetime_id = id, .at = at - 1, .sock = *s,
+    ch_event open = {.type = CH_EV_OPEN, .state = s->state, .lifetime_id = id, .at = at - 1,
                      .opened_after = prev, .seen_by = "destroy_event_only"};
     ch_event close = {.type = CH_EV_CLOSE, .reason = "gone", .lifetime_id = id, .at = at, .last_seen = at - 1,
                       .bytes_sent = s->bytes_sent, .bytes_received = s->bytes_received,
                       .seen_by = "destroy_event_only"};
-    if (ch_events_push(q, &open) != 0 || ch_events_push(q, &close) != 0)
+    if (ch_events_push_open(q, &open, s, (ch_owner){0}) != 0 || ch_events_push(q, &close) != 0)
         return -1;
     return 0;
 }
 
-int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t prev_last_sample, ch_events *q)
+bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at)
 {
     if (s->ident == 0 || was_swept(t, s->ident))
-        return 0;
+        return true; /* nothing to take: no identity, or already closed */
     entry *e = lookup(t, s->ident);
-    if (e == NULL) {
-        int joined = join_recent_entry(t, s, q);
-        if (joined != 0)
-            return joined < 0 ? -1 : 0;
-        if (open_destroyed(t, s, at, prev_last_sample, q) != 0)
-            return -1;
-        return remember_announced(t, s, q);
-    }
+    if (e == NULL)
+        return false;
     if (e->destroyed_at == 0)
         e->destroyed_at = at;
     take_bytes(e, s);
-    return 0;
+    return true;
+}
+
+int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t prev_last_sample, ch_events *q)
+{
+    if (ch_tracker_destroyed_known(t, s, at))
+        return 0;
+    int joined = join_recent_entry(t, s, q);
+    if (joined != 0)
+        return joined < 0 ? -1 : 0;
+    if (open_destroyed(t, s, at, prev_last_sample, q) != 0)
+        return -1;
+    return remember_announced(t, s, q);
 }
 
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q)

@@ -23,15 +23,21 @@
  * opened_after and the final counters for its row). */
 enum ch_event_type { CH_EV_OPEN, CH_EV_STATE, CH_EV_CLOSE, CH_EV_ANNOUNCED };
 
+/* The socket an OPEN opens and its owner. Kept beside the events, since
+ * no other event needs one: a mass close queues small events. */
+typedef struct {
+    ch_sock sock;
+    ch_owner owner;          /* its process, or none */
+} ch_opened;
+
 typedef struct {
     uint8_t type;            /* enum ch_event_type */
     uint8_t state;           /* OPEN: first state; STATE: the new state */
+    uint32_t opened;         /* OPEN: its socket (ch_events_opened) */
     const char *reason;      /* CLOSE: "gone", "gone_while_stopped", "reboot" */
     int64_t lifetime_id;
     int64_t at;              /* the sample that saw it (CLOSE: found gone) */
     int64_t last_seen;       /* CLOSE: last sample that still saw it */
-    ch_sock sock;            /* OPEN: the socket */
-    ch_owner owner;          /* OPEN: its process, or none */
     int64_t bytes_sent;      /* STATE, CLOSE, ANNOUNCED: TCP byte counters then; -1 unknown */
     int64_t bytes_received;
     int64_t opened_after;    /* OPEN from a destroy event, ANNOUNCED: the sample before; -1 unknown */
@@ -58,6 +64,8 @@ typedef struct {
     ch_event *items;
     size_t count;
     size_t cap;
+    ch_opened *opened;       /* the sockets of the OPENs in items */
+    size_t nopened, opened_cap;
     /* Set by the owner of the queue: the tracker may leave a sample's new
      * sockets in opens instead of copying each into items (a first sample
      * opens every socket of the machine). Written after items. */
@@ -65,9 +73,15 @@ typedef struct {
     ch_open_batch opens;
 } ch_events;
 
-/* Appends an event (after any deferred opens, which it copies into items
- * first). Returns 0, or -1 when out of memory. */
+/* Appends an event other than an OPEN (after any deferred opens, which it
+ * copies into items first). Returns 0, or -1 when out of memory. */
 int ch_events_push(ch_events *q, const ch_event *ev);
+
+/* Appends an OPEN of that socket and owner, likewise. */
+int ch_events_push_open(ch_events *q, const ch_event *ev, const ch_sock *sock, ch_owner owner);
+
+/* The socket and owner of an OPEN in items. */
+ch_opened *ch_events_opened(const ch_events *q, const ch_event *ev);
 
 /* Frees the queue's memory and empties it; defer_opens stays as set. */
 void ch_events_free(ch_events *q);
@@ -75,8 +89,9 @@ void ch_events_free(ch_events *q);
 /* Events waiting to be written: items and deferred opens. */
 size_t ch_events_pending(const ch_events *q);
 
-/* The i-th deferred open as an OPEN event (i < q->opens.count). */
-ch_event ch_events_open_at(const ch_events *q, size_t i);
+/* The i-th deferred open as an OPEN event (i < q->opens.count), its
+ * socket and owner in *out. */
+ch_event ch_events_open_at(const ch_events *q, size_t i, ch_opened *out);
 
 /* Copies the deferred opens into items, so they outlive the sample (a
  * flush failed: they are written with the next one). The tracker does it
@@ -135,6 +150,13 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
  * 0, or -1 when out of memory.
  */
 int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t prev_last_sample, ch_events *q);
+
+/* What ch_tracker_destroyed does for a socket the tracker tracks (or one
+ * the last sample found gone, or one without identity): returns true when
+ * s was such a socket and its announcement is taken, false when it is
+ * unknown and must go to ch_tracker_destroyed before the next sample. It
+ * needs no memory, so announcements can be taken as they are read. */
+bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at);
 
 /*
  * Streaming a sample into the tracker: ch_tracker_begin(t, at, q) when the

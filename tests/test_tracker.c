@@ -64,7 +64,7 @@ static void test_lifecycle(void)
     CHECK_INT(q.items[0].lifetime_id, 1);
     CHECK_INT(q.items[0].state, CH_ST_SYN_SENT);
     CHECK_INT(q.items[0].at, 1000);
-    CHECK(q.items[0].owner.proc == NULL);
+    CHECK(ch_events_opened(&q, &q.items[0])->owner.proc == NULL);
     q.count = 0;
 
     /* Nothing changed: no events at all (dedup). */
@@ -278,6 +278,34 @@ static ch_sock time_wait_entry(ch_sock s, uint64_t cookie, int state)
     return s;
 }
 
+/* Announcements taken as they are read: a known socket's is taken with no
+ * event and no copy, and closes it at that time; an unknown one is left to
+ * ch_tracker_destroyed. */
+static void test_destroyed_as_read(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock a = tcp(61, "10.0.0.1", 40000, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    sample_of(&s, &a, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    q.count = 0;
+    ch_sock gone = announced(a, CH_ST_CLOSE, 5, 6);
+    ch_sock stranger = announced(tcp(62, "10.0.0.1", 40001, "10.0.0.2", 443, 0), CH_ST_CLOSE, 1, 1);
+    CHECK(ch_tracker_destroyed_known(t, &gone, 1300));
+    CHECK(!ch_tracker_destroyed_known(t, &stranger, 1400));
+    CHECK_INT(q.count, 0);
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
+    const ch_event *c = find(&q, CH_EV_CLOSE, 1);
+    CHECK(c != NULL && c->at == 1300 && c->bytes_sent == 5);
+    CHECK_STR(c ? c->seen_by : NULL, "destroy_event");
+    CHECK_INT(q.count, 1);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
 /* A tracked socket announced destroyed: closed at the announced time with
  * its final counters; one announced while moving into TIME_WAIT under its
  * cookie goes on, the move dated by the announcement. */
@@ -357,7 +385,7 @@ static void test_destroyed_unknown(void)
         CHECK_INT(o->opened_after, 2000);
         CHECK_INT(o->state, CH_ST_CLOSE);
         CHECK_STR(o->seen_by, "destroy_event_only");
-        CHECK(o->owner.proc == NULL);
+        CHECK(ch_events_opened(&q, o)->owner.proc == NULL);
         CHECK_INT(c->at, 2500);
         CHECK_INT(c->last_seen, 2499);
         CHECK_INT(c->bytes_sent, 102);
@@ -411,7 +439,7 @@ static void test_time_wait_continues_announced(void)
         CHECK_INT(o->at, 1499);
         CHECK_INT(o->opened_after, 1000);
         CHECK_INT(o->state, CH_ST_CLOSE);
-        CHECK_INT(o->sock.ident, 99); /* the entry's cookie: a restart finds the row by it */
+        CHECK_INT(ch_events_opened(&q, o)->sock.ident, 99); /* the entry's cookie: a restart finds the row by it */
         CHECK_INT(st->state, CH_ST_TIME_WAIT);
         CHECK_INT(st->at, 1500);
         CHECK_INT(st->bytes_sent, 102);
@@ -557,7 +585,7 @@ static void test_time_wait_reuse_not_merged(void)
     CHECK_INT(ch_tracker_apply(t, &s, 6000, 5000, NULL, &q), 0);
     CHECK_INT(q.count, 1);
     CHECK_INT(q.items[0].type, CH_EV_OPEN);
-    CHECK_INT(q.items[0].sock.ident, 95);
+    CHECK_INT(ch_events_opened(&q, &q.items[0])->sock.ident, 95);
     CHECK_INT(ch_tracker_count(t), 5);
     ch_events_free(&q);
     ch_sample_free(&s);
@@ -735,11 +763,12 @@ static void test_sample_dates(void)
     ch_tracker_free(t);
 }
 
-static bool same_event(const ch_event *a, const ch_event *b)
+/* Two OPENs alike, their sockets and owners (ao, bo) included. */
+static bool same_open(const ch_event *a, const ch_opened *ao, const ch_event *b, const ch_opened *bo)
 {
     return a->type == b->type && a->state == b->state && a->lifetime_id == b->lifetime_id && a->at == b->at &&
-           memcmp(&a->sock, &b->sock, sizeof a->sock) == 0 && a->owner.proc == b->owner.proc &&
-           a->owner.holders == b->owner.holders && a->seen_by == b->seen_by;
+           memcmp(&ao->sock, &bo->sock, sizeof ao->sock) == 0 && ao->owner.proc == bo->owner.proc &&
+           ao->owner.holders == bo->owner.holders && a->seen_by == b->seen_by;
 }
 
 /*
@@ -764,8 +793,9 @@ static void test_deferred_opens(void)
     CHECK_INT(q.opens.count, 3);
     CHECK_INT(ch_events_pending(&q), 3);
     for (size_t i = 0; i < 3; i++) {
-        ch_event ev = ch_events_open_at(&q, i);
-        CHECK(same_event(&ev, &copied.items[i]));
+        ch_opened o;
+        ch_event ev = ch_events_open_at(&q, i, &o);
+        CHECK(same_open(&ev, &o, &copied.items[i], ch_events_opened(&copied, &copied.items[i])));
     }
 
     /* The flush failed; the next tick begins: copied out of the sample,
@@ -777,13 +807,15 @@ static void test_deferred_opens(void)
     sample_of(&s, rows, 2);
     s.rows[1] = other;
     for (size_t i = 0; i < 3; i++)
-        CHECK(same_event(&q.items[i], &copied.items[i]));
+        CHECK(same_open(&q.items[i], ch_events_opened(&q, &q.items[i]), &copied.items[i],
+                        ch_events_opened(&copied, &copied.items[i])));
     CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
     CHECK_INT(q.count, 5); /* the two gone closed; the new one deferred */
     CHECK_INT(q.opens.count, 1);
-    ch_event o = ch_events_open_at(&q, 0);
+    ch_opened oo;
+    ch_event o = ch_events_open_at(&q, 0, &oo);
     CHECK_INT(o.lifetime_id, 4);
-    CHECK_INT(o.sock.ident, 103);
+    CHECK_INT(oo.sock.ident, 103);
 
     /* An event queued behind deferred opens comes after them. */
     ch_sock unseen = tcp(104, "10.0.0.1", 40004, "10.0.0.2", 443, CH_ST_CLOSE);
@@ -791,7 +823,7 @@ static void test_deferred_opens(void)
     CHECK_INT(q.opens.count, 0);
     CHECK_INT(q.count, 8);
     CHECK_INT(q.items[5].lifetime_id, 4);
-    CHECK_INT(q.items[5].sock.ident, 103);
+    CHECK_INT(ch_events_opened(&q, &q.items[5])->sock.ident, 103);
     CHECK_INT(q.items[6].type, CH_EV_OPEN);
     CHECK_INT(q.items[6].lifetime_id, 5);
     ch_events_clear(&q);
@@ -808,6 +840,7 @@ int main(void)
     test_deferred_opens();
     test_streaming();
     test_sample_dates();
+    test_destroyed_as_read();
     test_lifecycle();
     test_restart();
     test_identless();
