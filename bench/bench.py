@@ -241,6 +241,15 @@ def size_phase(a, n):
         r["ss_wall"], r["ss_cpu"] = median_runs(["ss", "-tan"], 5, 120)
         r["ssp_wall"], r["ssp_cpu"] = median_runs(["ss", "-tanp"], 3, 300)
         r["lsof_wall"], r["lsof_cpu"] = median_runs(["lsof", "-nPi"], 1, a.lsof_timeout)
+        # A mass close (a service restarted, a balancer drained): every held socket closes at once
+        # under a recorder that tracked them.
+        rec = Recorder(a.record, os.path.join(a.out, f"rec-{n}-close.db"), a.interval)
+        rec.wait_ticks(3)
+        load.stop()
+        rec.wait_ticks(6)
+        r["close_hwm_kib"] = rec.hwm_kib()
+        r["close_changes"] = max(t[2] for t in rec.ticks)
+        rec.stop()
     finally:
         load.stop()
     log(f"N={n}: done: {json.dumps(r)}")
@@ -414,11 +423,13 @@ def report(a, sizes, cap, q):
           f"{fmt(ratio(r['lsof_wall'], r['raw_wall']), 'x') if r['lsof_wall'] else 'n/a'} |")
     p("")
     p("| sockets (N) | churn sockets/s | changes per tick (--verbose) | rows written per tick (DB) | "
-      "recorder CPU share | peak RSS (VmHWM) | DB bytes per lifetime (recorder's DB) |")
-    p("|---|---|---|---|---|---|---|")
+      "recorder CPU share | peak RSS (VmHWM) | peak RSS when all close at once (changes in that tick) | "
+      "DB bytes per lifetime (recorder's DB) |")
+    p("|---|---|---|---|---|---|---|---|")
     for r in sizes:
         p(f"| {r['n']:,} | {r['churn']:.0f} | {r['changes_per_tick']:.0f} | {r['rows_per_tick']:.0f} | "
-          f"{r['cpu_share']:.2f}% of a core | {r['hwm_kib'] / 1024:.1f} MiB | {fmt(r['rec_bytes_per_lifetime'], nd=0)} |")
+          f"{r['cpu_share']:.2f}% of a core | {r['hwm_kib'] / 1024:.1f} MiB | "
+          f"{r['close_hwm_kib'] / 1024:.1f} MiB ({r['close_changes']:,}) | {fmt(r['rec_bytes_per_lifetime'], nd=0)} |")
     p("")
     if cap:
         t = cap["total"] or 1
@@ -468,6 +479,7 @@ def targets(a, sizes, cap, q):
         t("steady tick / raw sock_diag dump" + at, ratio(big["steady_wall"], big["raw_wall"]), 1.5, unit="x")
         t("first tick / ss -tanp" + at, ratio(big["first_wall"], big["ssp_wall"]), 0.1, unit="x")
         t("peak resident memory" + at, big["hwm_kib"] / 1024, 32, unit=" MiB")
+        t("peak resident memory when all of them close at once" + at, big["close_hwm_kib"] / 1024, 32, unit=" MiB")
     if idle:
         t(f"idle CPU (N={idle['n']:,}, churn {idle['churn']:.0f}/s)", idle["cpu_share"], 0.3, unit="% of a core")
         # The floor under it: the same four dumps and nothing else, once per interval.
