@@ -360,6 +360,8 @@ static void tick(recorder *r)
         log_msg("writing to %s works again after %d failed attempts", r->db_path, r->write_failing);
         r->write_failing = 0;
     }
+    if (rc == SQLITE_OK)
+        ch_sample_trim(&r->sample); /* the opens written from it are gone from the queue */
     if (r->closes != NULL)
         count_overruns(r);
     r->resync = false; /* this sample was a full one */

@@ -62,6 +62,18 @@ void ch_sample_clear(ch_sample *s)
     s->consumed = 0;
 }
 
+void ch_sample_trim(ch_sample *s)
+{
+    size_t keep = s->count * 2 > 1024 ? s->count * 2 : 1024;
+    if (s->cap < 4 * keep)
+        return;
+    ch_sock *rows = realloc(s->rows, keep * sizeof *rows);
+    if (rows == NULL)
+        return; /* keeping more is not wrong */
+    s->rows = rows;
+    s->cap = keep;
+}
+
 void ch_sample_free(ch_sample *s)
 {
     free(s->rows);

@@ -100,6 +100,12 @@ typedef struct {
 /* Appends a zeroed row (offload -1: unknown) and returns it, or NULL when out of memory. */
 ch_sock *ch_sample_add(ch_sample *s);
 void ch_sample_clear(ch_sample *s);
+
+/* Gives back the room an earlier, much larger sample left behind (a first
+ * sample holds every socket of the machine; a streamed one after it only
+ * the rows not consumed): capacity beyond twice this sample's rows, when it
+ * uses under a quarter. Only once nothing points into the rows any more. */
+void ch_sample_trim(ch_sample *s);
 void ch_sample_free(ch_sample *s);
 
 /* True when the row has a peer (not a listener, not unconnected UDP). */

@@ -306,6 +306,27 @@ static void test_destroyed_as_read(void)
     ch_tracker_free(t);
 }
 
+/* A sample gives back the room a much larger one left, keeping its rows. */
+static void test_sample_trim(void)
+{
+    ch_sample s = {0};
+    for (int i = 0; i < 5000; i++)
+        CHECK(ch_sample_add(&s) != NULL);
+    CHECK(s.cap >= 5000);
+    ch_sample_trim(&s);
+    CHECK(s.cap >= 5000); /* all in use */
+    ch_sample_clear(&s);
+    for (int i = 0; i < 10; i++)
+        ch_sample_add(&s)->local_port = (uint16_t)(i + 1);
+    ch_sample_trim(&s);
+    CHECK_INT(s.cap, 1024);
+    CHECK_INT(s.count, 10);
+    CHECK_INT(s.rows[9].local_port, 10);
+    ch_sample_trim(&s);
+    CHECK_INT(s.cap, 1024);
+    ch_sample_free(&s);
+}
+
 /* A tracked socket announced destroyed: closed at the announced time with
  * its final counters; one announced while moving into TIME_WAIT under its
  * cookie goes on, the move dated by the announcement. */
@@ -840,6 +861,7 @@ int main(void)
     test_deferred_opens();
     test_streaming();
     test_sample_dates();
+    test_sample_trim();
     test_destroyed_as_read();
     test_lifecycle();
     test_restart();
