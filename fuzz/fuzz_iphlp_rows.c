@@ -1,7 +1,7 @@
 /*
  * libFuzzer target: an IP Helper table buffer, as GetExtendedTcpTable,
  * GetExtendedUdpTable or GetTcpTable2 would leave it, through the Windows
- * row conversion (recorder/iphlp_rows.c, built on Linux against
+ * row conversion (recorder/windows/iphlp_rows.c, built on Linux against
  * fuzz/win_shim/). The first byte picks the layout (low 3 bits) and whether
  * the entry count is taken from the input as it is or set near the number of
  * rows that really fit (bit 3), with the second byte as the difference: a

@@ -1,5 +1,5 @@
 /*
- * A stand-in for the Windows IP Helper headers, so recorder/iphlp_rows.c
+ * A stand-in for the Windows IP Helper headers, so recorder/windows/iphlp_rows.c
  * (the Windows sampler's pure half) builds on Linux for fuzzing. It
  * declares only what that file uses, written from Microsoft's documentation
  * of each structure (learn.microsoft.com, tcpmib.h / udpmib.h /

@@ -1,1 +1,1 @@
-/* Nothing: recorder/iphlp_rows.c takes what it needs from iphlpapi.h (see there). */
+/* Nothing: recorder/windows/iphlp_rows.c takes what it needs from iphlpapi.h (see there). */

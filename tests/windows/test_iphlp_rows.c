@@ -1,5 +1,5 @@
 /*
- * Unit tests of the Windows row conversion (recorder/iphlp_rows.c) with
+ * Unit tests of the Windows row conversion (recorder/windows/iphlp_rows.c) with
  * IP Helper table buffers built here: byte order of ports and addresses,
  * IPv6 scope ids, the padding before the first row, zero creation times
  * and pids (Wine), LISTEN rows' meaningless remote end, offload states, a
