@@ -117,7 +117,8 @@ static int upgrade_failed(sqlite3 *db, char *err)
 /*
  * Brings a database of schema version from up to ch_schema_version: under
  * the write lock, runs schema/upgrade_N.sql for each N from its version on,
- * sets user_version and commits, all in one transaction, so a failed step,
+ * then schema.sql for whatever the steps left to create, sets user_version
+ * and commits, all in one transaction, so a failed step,
  * a crash or a power cut leaves the file at its old version. Returns 0, or
  * -1 with a message naming the file, the step, both versions and SQLite's
  * error.
@@ -154,6 +155,14 @@ static int upgrade_schema(sqlite3 *db, const char *path, int from, char *err)
             sqlite3_free(msg);
             return upgrade_failed(db, err);
         }
+    }
+    /* What the steps left to create (new tables, indexes, the views):
+     * schema.sql only creates what is missing. */
+    if (sqlite3_exec(db, ch_schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, CH_ERR_MAX, "cannot upgrade %s to schema version %d: schema/schema.sql failed after the steps: %s (it was left at version %d)",
+                 path, ch_schema_version, msg ? msg : sqlite3_errmsg(db), now);
+        sqlite3_free(msg);
+        return upgrade_failed(db, err);
     }
     char set_version[64];
     snprintf(set_version, sizeof set_version, "PRAGMA user_version = %d", ch_schema_version);

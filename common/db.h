@@ -31,7 +31,7 @@ extern const char *const ch_schema_upgrade_sql[];
  * same way for SQLite to use it. Both numbers must match the schema's.
  */
 #define CH_LONG_LIFETIME_MS 3600000
-#define CH_LONG_LIFETIME_SQL "(closed_at IS NULL OR closed_at - first_seen > 3600000)"
+#define CH_LONG_LIFETIME_SQL "(closed_after IS NULL OR closed_after > 3600000)"
 
 /*
  * The default database path: $CONNHIST_DB, else /var/lib/connhist/connhist.db

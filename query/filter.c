@@ -1,18 +1,23 @@
 /*
- * Filters as SQL (see filter.h). Exact addresses use the remote_addr index;
- * an IPv4 peer of a dual-stack socket is stored as '::ffff:a.b.c.d', so an
- * exact address matches both spellings. A prefix cannot be an index range
- * on text, so it goes through a SQL function that compares the bytes.
+ * Filters as SQL (see filter.h). An address is looked up in the addrs
+ * dictionary, and its id drives the remote index; an IPv4 peer of a
+ * dual-stack socket is stored as '::ffff:a.b.c.d', so an exact address
+ * matches both spellings. A prefix cannot be an index range on text, so it
+ * selects the dictionary's addresses through a SQL function that compares
+ * the bytes.
  *
  * A window is the hard part on millions of rows: "first_seen <= until and
  * not closed before since" is no index range. But a lifetime either started
  * at most CH_LONG_LIFETIME_MS before since, or it is in the small partial
- * index lifetimes_long (open, or longer than that). So the window selects
- * ids from a first_seen range on whichever index the other filters pick,
- * plus that short list, and the outer query keeps the exact condition.
+ * index lifetimes_long (open, or longer than that). Ids follow first_seen,
+ * and lifetime_blocks bounds the first_seen of each block of ids, so the
+ * first_seen range is an id range: the window selects ids from it on
+ * whichever index the other filters pick (every index ends in the id), plus
+ * that short list, and the outer query keeps the exact condition.
  */
 #include "filter.h"
 
+#include "codes.h"
 #include "db.h"
 #include "rowjson.h"
 
@@ -26,13 +31,14 @@ int filter_remote_is_prefix(const query_filters *f)
 
 static void filter_remote(qsql *q, const query_filters *f)
 {
+    qsql_add(q, " AND l.remote_addr_id IN (SELECT addr_id FROM addrs WHERE");
     if (filter_remote_is_prefix(f)) {
-        qsql_add(q, " AND chq_in_prefix(l.remote_addr)");
+        qsql_add(q, " chq_in_prefix(addr))");
     } else if (f->remote_alt[0] != '\0') {
-        qsql_text(q, " AND l.remote_addr IN (?", f->remote_text);
-        qsql_text(q, ", ?)", f->remote_alt);
+        qsql_text(q, " addr IN (?", f->remote_text);
+        qsql_text(q, ", ?))", f->remote_alt);
     } else {
-        qsql_text(q, " AND l.remote_addr = ?", f->remote_text);
+        qsql_text(q, " addr = ?)", f->remote_text);
     }
 }
 
@@ -54,7 +60,7 @@ static void filter_terms(qsql *q, const query_filters *f, bool driver)
         qsql_int(q, " OR l.remote_port = ?)", f->port);
     }
     if (f->given & OPT_PROTO)
-        qsql_text(q, " AND l.proto = ?", f->proto);
+        qsql_int(q, " AND l.proto = ?", code_of_name(CODE_PROTO, f->proto));
     if (f->given & OPT_FAMILY)
         qsql_int(q, " AND l.family = ?", f->family);
     if (f->given & OPT_PID)
@@ -63,25 +69,41 @@ static void filter_terms(qsql *q, const query_filters *f, bool driver)
         qsql_text(q, " AND l.pid IN (SELECT pid FROM processes WHERE name GLOB ?)", f->process);
     if (f->given & OPT_PROCESS)
         qsql_text(q, " AND p.name GLOB ?", f->process);
-    if (f->given & OPT_STATE) /* whole names only: SYN_RECV must not match NEW_SYN_RECV */
-        qsql_text(q, " AND instr(',' || l.states || ',', ',' || ? || ',') > 0", f->state);
+    if (f->given & OPT_STATE) { /* in the states column, or past its 15 in state_changes */
+        int64_t code = code_of_name(CODE_STATE, f->state);
+        qsql_int(q, " AND (chq_has_state(l.states, ?)", code);
+        qsql_int(q, " OR (l.states >= ?", CODES_STATES_FULL);
+        qsql_int(q, " AND EXISTS (SELECT 1 FROM state_changes s WHERE s.lifetime_id = l.lifetime_id AND s.state = ?)))",
+                 code);
+    }
     if (f->given & OPT_OPEN)
-        qsql_add(q, " AND l.closed_at IS NULL");
+        qsql_add(q, " AND l.closed_after IS NULL");
+}
+
+/* Appends " AND l.lifetime_id BETWEEN first AND last": the ids of the
+ * blocks whose first_seen bounds meet [lo, until] (none: an empty range). */
+static void id_range(qsql *q, int64_t lo, int64_t until)
+{
+    qsql_int(q, " AND l.lifetime_id BETWEEN (SELECT MIN(block) << 12 FROM lifetime_blocks WHERE max_first_seen >= ?", lo);
+    qsql_int(q, " AND min_first_seen <= ?)", until);
+    qsql_int(q, " AND (SELECT ((MAX(block) + 1) << 12) - 1 FROM lifetime_blocks WHERE max_first_seen >= ?", lo);
+    qsql_int(q, " AND min_first_seen <= ?)", until);
 }
 
 /* The SELECT of the candidate ids of filter_overlap. */
 static void overlap_ids(qsql *q, const query_filters *f, int64_t since, int64_t until)
 {
     int64_t lo = since - CH_LONG_LIFETIME_MS;
-    qsql_add(q, "SELECT l.lifetime_id" CHQ_LIFETIME_FROM);
-    qsql_int(q, " WHERE l.first_seen >= ?", lo);
+    qsql_add(q, "SELECT l.lifetime_id" CHQ_LIFETIME_FROM " WHERE 1");
+    id_range(q, lo, until);
+    qsql_int(q, " AND l.first_seen >= ?", lo);
     qsql_int(q, " AND l.first_seen <= ?", until);
     filter_terms(q, f, true);
     qsql_add(q, " UNION ALL SELECT lifetime_id FROM lifetimes INDEXED BY lifetimes_long"
                 " WHERE " CH_LONG_LIFETIME_SQL);
     qsql_int(q, " AND first_seen < ?", lo);
     qsql_int(q, " AND first_seen <= ?", until);
-    qsql_int(q, " AND (closed_at IS NULL OR closed_at >= ?)", since);
+    qsql_int(q, " AND (closed_after IS NULL OR first_seen + closed_after >= ?)", since);
 }
 
 void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t until)
@@ -134,7 +156,7 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window)
     if (window == FILTER_WINDOW) {
         qsql_int(q, " AND l.first_seen <= ?", f->until);
         if (f->given & OPT_SINCE)
-            qsql_int(q, " AND (l.closed_at IS NULL OR l.closed_at >= ?)", f->since);
+            qsql_int(q, " AND (l.closed_after IS NULL OR l.first_seen + l.closed_after >= ?)", f->since);
         if (filter_bounded(f, window) && f->window_kept)
             qsql_add(q, " AND l.lifetime_id IN (SELECT id FROM temp.chq_window)");
         else if (filter_bounded(f, window))
@@ -160,9 +182,7 @@ void filter_from(qsql *q, bool bounded)
 {
     /* Bounded: the rows come from filter_overlap's id list, never from an
      * index scan over all of history that the planner might prefer. */
-    qsql_add(q, bounded ? " FROM lifetimes l NOT INDEXED LEFT JOIN processes p"
-                          " ON p.pid = l.pid AND p.start_time = l.proc_start"
-                        : CHQ_LIFETIME_FROM);
+    qsql_add(q, bounded ? " FROM lifetimes l NOT INDEXED" CHQ_LIFETIME_JOINS : CHQ_LIFETIME_FROM);
 }
 
 void filter_limit(qsql *q, const query_filters *f)
@@ -188,4 +208,39 @@ int filter_register_prefix(sqlite3 *db, const query_filters *f)
 {
     return sqlite3_create_function_v2(db, "chq_in_prefix", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                       (void *)f, in_prefix, NULL, NULL, NULL);
+}
+
+/* chq_has_state(states, code): 1 when the states column holds the code. */
+static void has_state(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    int codes[16];
+    int n = codes_unpack_states(sqlite3_value_int64(argv[0]), codes);
+    int64_t code = sqlite3_value_int64(argv[1]);
+    int found = 0;
+    for (int i = 0; i < n && !found; i++)
+        found = codes[i] == code;
+    sqlite3_result_int(ctx, found);
+}
+
+/* chq_first_state(states): the code of the first state in the states column. */
+static void first_state(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    int codes[16];
+    int n = codes_unpack_states(sqlite3_value_int64(argv[0]), codes);
+    if (n > 0)
+        sqlite3_result_int(ctx, codes[0]);
+    else
+        sqlite3_result_null(ctx);
+}
+
+int filter_register_states(sqlite3 *db)
+{
+    int rc = sqlite3_create_function_v2(db, "chq_has_state", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                        has_state, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function_v2(db, "chq_first_state", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                        first_state, NULL, NULL, NULL);
+    return rc;
 }

@@ -13,7 +13,7 @@
 #include "query.h"
 
 /* Listening TCP sockets and bound, unconnected UDP sockets. */
-#define CHQ_IS_LISTENER "(l.remote_addr IS NULL AND (l.proto = 'udp' OR l.state = 'LISTEN'))"
+#define CHQ_IS_LISTENER "(l.remote_addr_id IS NULL AND (l.proto = 17 OR l.state = 10))" /* udp, LISTEN */
 
 /* Whether filter_lifetimes also keeps only lifetimes overlapping the window. */
 enum {
@@ -66,6 +66,12 @@ void filter_limit(qsql *q, const query_filters *f);
  * --remote prefix, on db. Returns an SQLite status.
  */
 int filter_register_prefix(sqlite3 *db, const query_filters *f);
+
+/*
+ * Registers chq_has_state(states, code) and chq_first_state(states), which
+ * read a states column (codes.h), on db. Returns an SQLite status.
+ */
+int filter_register_states(sqlite3 *db);
 
 /* Whether --remote is a prefix shorter than a whole address. */
 int filter_remote_is_prefix(const query_filters *f);

@@ -29,7 +29,8 @@ int report_at(query_ctx *c, cJSON *header)
     qsql q;
     lifetime_select(&q, c->db, &c->o->f, FILTER_AT);
     qsql_int(&q, " AND l.first_seen <= ?", t);
-    qsql_int(&q, known ? " AND (l.closed_at IS NULL OR l.closed_at > ?)" : " AND l.closed_at > ?", t);
+    qsql_int(&q, known ? " AND (l.closed_after IS NULL OR l.first_seen + l.closed_after > ?)"
+                       : " AND l.first_seen + l.closed_after > ?", t);
     filter_overlap(&q, &c->o->f, t, t);
     return lifetime_report(c, header, &q);
 }

@@ -43,7 +43,7 @@ static int put_activity(query_ctx *c, int64_t pid, int64_t start)
 {
     qsql q;
     qsql_init(&q, c->db);
-    qsql_add(&q, "SELECT MIN(l.first_seen), MAX(COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "))");
+    qsql_add(&q, "SELECT MIN(l.first_seen), MAX(COALESCE(l.first_seen + l.last_seen_after, " CHQ_LAST_SAMPLE_SQL "))");
     own(&q, &c->o->f, "1", pid, start);
     sqlite3_stmt *st;
     if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
@@ -71,7 +71,7 @@ static void remote_row(jw *w, sqlite3_stmt *st)
     jw_open(w, NULL, false);
     put_text_col(w, "addr", st, 0);
     put_int_col(w, "port", st, 1);
-    put_text_col(w, "proto", st, 2);
+    put_code_col(w, "proto", CODE_PROTO, st, 2);
     put_int_col(w, "count", st, 3);
     put_time_col(w, "first_seen", st, 4);
     put_time_col(w, "last_seen", st, 5);
@@ -83,11 +83,11 @@ static int remotes_of(query_ctx *c, int64_t pid, int64_t start)
 {
     qsql q;
     qsql_init(&q, c->db);
-    qsql_add(&q, "SELECT l.remote_addr, l.remote_port, l.proto, count(*), MIN(l.first_seen),"
-                 " MAX(COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "))");
-    own(&q, &c->o->f, "l.remote_addr IS NOT NULL", pid, start);
-    qsql_add(&q, " GROUP BY l.remote_addr, l.remote_port, l.proto"
-                 " ORDER BY count(*) DESC, MIN(l.first_seen), l.remote_addr, l.remote_port, l.proto");
+    qsql_add(&q, "SELECT ra.addr, l.remote_port, l.proto, count(*), MIN(l.first_seen),"
+                 " MAX(COALESCE(l.first_seen + l.last_seen_after, " CHQ_LAST_SAMPLE_SQL "))");
+    own(&q, &c->o->f, "l.remote_addr_id IS NOT NULL", pid, start);
+    qsql_add(&q, " GROUP BY l.remote_addr_id, l.remote_port, l.proto"
+                 " ORDER BY count(*) DESC, MIN(l.first_seen), ra.addr, l.remote_port, l.proto");
     return stream_list(c, "remotes", false, &q, remote_row, "process remotes");
 }
 
@@ -99,7 +99,7 @@ static int process_entry(query_ctx *c, sqlite3_stmt *p)
     put_process(c->w, "process", p, 0);
     if (put_activity(c, pid, start) != 0 ||
         lifetimes_of(c, "listeners", CHQ_IS_LISTENER, pid, start) != 0 ||
-        lifetimes_of(c, "connections", "l.remote_addr IS NOT NULL", pid, start) != 0 ||
+        lifetimes_of(c, "connections", "l.remote_addr_id IS NOT NULL", pid, start) != 0 ||
         remotes_of(c, pid, start) != 0)
         return -1;
     jw_close(c->w);

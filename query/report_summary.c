@@ -23,9 +23,9 @@ static int put_counts(query_ctx *c)
 {
     qsql q;
     over_window(&q, c,
-                "SELECT count(*), total(l.proto = 'tcp'), total(l.proto = 'udp'),"
-                " total(" CHQ_IS_LISTENER "), total(l.remote_addr IS NOT NULL),"
-                " total(l.closed_at IS NULL), count(DISTINCT l.pid || '/' || l.proc_start),"
+                "SELECT count(*), total(l.proto = 6), total(l.proto = 17),"
+                " total(" CHQ_IS_LISTENER "), total(l.remote_addr_id IS NOT NULL),"
+                " total(l.closed_after IS NULL), count(DISTINCT l.pid || '/' || l.proc_start),"
                 " total(l.pid IS NULL)");
     sqlite3_stmt *st;
     if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
@@ -106,12 +106,12 @@ static int put_first_contacts(query_ctx *c)
 {
     const query_filters *f = &c->o->f;
     qsql q;
-    over_window(&q, c, "WITH firsts AS (SELECT l.remote_addr AS addr, MIN(l.first_seen) AS first");
-    qsql_add(&q, " AND l.remote_addr IS NOT NULL");
+    over_window(&q, c, "WITH firsts AS (SELECT l.remote_addr_id AS id, ra.addr AS addr, MIN(l.first_seen) AS first");
+    qsql_add(&q, " AND l.remote_addr_id IS NOT NULL");
     if (f->given & OPT_SINCE)
         qsql_int(&q, " AND l.first_seen >= ?", f->since);
-    qsql_add(&q, " GROUP BY l.remote_addr) SELECT addr, first FROM firsts WHERE NOT EXISTS"
-                 " (SELECT 1" CHQ_LIFETIME_FROM " WHERE l.remote_addr = firsts.addr"
+    qsql_add(&q, " GROUP BY l.remote_addr_id) SELECT addr, first FROM firsts WHERE NOT EXISTS"
+                 " (SELECT 1" CHQ_LIFETIME_FROM " WHERE l.remote_addr_id = firsts.id"
                  " AND l.first_seen < firsts.first");
     filter_lifetimes(&q, f, FILTER_NO_WINDOW);
     qsql_add(&q, ") ORDER BY first, addr");
@@ -123,9 +123,9 @@ int report_summary(query_ctx *c, cJSON *header)
 {
     chq_start(c, header);
     if (put_counts(c) != 0 ||
-        put_top(c, "top_remote_addrs", "SELECT l.remote_addr, count(*)",
-                " AND l.remote_addr IS NOT NULL GROUP BY l.remote_addr"
-                " ORDER BY count(*) DESC, l.remote_addr",
+        put_top(c, "top_remote_addrs", "SELECT ra.addr, count(*)",
+                " AND l.remote_addr_id IS NOT NULL GROUP BY l.remote_addr_id"
+                " ORDER BY count(*) DESC, ra.addr",
                 addr_row) != 0 ||
         put_top(c, "top_remote_ports", "SELECT l.remote_port, count(*)",
                 " AND l.remote_port IS NOT NULL GROUP BY l.remote_port"

@@ -41,7 +41,7 @@ static void event_row(jw *w, sqlite3_stmt *st)
     jw_open(w, NULL, false);
     put_time_col(w, "at", st, 0);
     jw_text(w, "event", kinds[kind >= 0 && kind <= 2 ? kind : 0]);
-    put_text_col(w, "state", st, 2);
+    put_code_col(w, "state", CODE_STATE, st, 2);
     put_lifetime(w, "lifetime", st, 3);
     jw_close(w);
 }
@@ -51,11 +51,11 @@ int report_timeline(query_ctx *c, cJSON *header)
     const query_filters *f = &c->o->f;
     qsql q;
     qsql_init(&q, c->db);
-    events_from(&q, f, "SELECT l.first_seen, 0, substr(l.states, 1, instr(l.states || ',', ',') - 1)", "",
-                "l.first_seen");
-    events_from(&q, f, " UNION ALL SELECT s.at, 1, s.state", " JOIN state_changes s ON s.lifetime_id = l.lifetime_id",
-                "s.at");
-    events_from(&q, f, " UNION ALL SELECT l.closed_at, 2, NULL", "", "l.closed_at");
+    events_from(&q, f, "SELECT l.first_seen, 0, chq_first_state(l.states)", "", "l.first_seen");
+    events_from(&q, f, " UNION ALL SELECT l.first_seen + s.at, 1, s.state",
+                " JOIN state_changes s ON s.lifetime_id = l.lifetime_id", "l.first_seen + s.at");
+    events_from(&q, f, " UNION ALL SELECT l.first_seen + l.closed_after, 2, NULL", "",
+                "l.first_seen + l.closed_after");
     qsql_add(&q, " ORDER BY 1, 2, 4");
     filter_limit(&q, f);
     chq_start(c, header);

@@ -59,18 +59,40 @@ void put_time_col(jw *w, const char *key, sqlite3_stmt *st, int col)
     jw_time(w, key, !is_null(st, col), sqlite3_column_int64(st, col));
 }
 
-/* The states column ("SYN_SENT,ESTABLISHED") as an array of names. Anyone
- * with the sqlite3 shell may have written it: each name is checked text. */
-static void put_states(jw *w, const char *states)
+void put_code_col(jw *w, const char *key, enum code_field field, sqlite3_stmt *st, int col)
 {
+    jw_text(w, key, is_null(st, col) ? NULL : code_name(field, sqlite3_column_int64(st, col)));
+}
+
+/* The states after the first of a lifetime whose states column is full,
+ * from state_changes, into the array being written. */
+static void put_later_states(jw *w, sqlite3 *db, int64_t id)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT state FROM state_changes WHERE lifetime_id = ?1 ORDER BY at", -1, &st,
+                           NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(st, 1, id);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        jw_text(w, NULL, code_name(CODE_STATE, sqlite3_column_int64(st, 0)));
+    sqlite3_finalize(st);
+}
+
+/* The states column (4 bits a state, the latest lowest) as an array of
+ * names, oldest first. A full column holds the first 15: the whole list is
+ * then the first state and every change. */
+static void put_states(jw *w, sqlite3_stmt *st, int col, int id_col)
+{
+    int64_t packed = sqlite3_column_int64(st, col);
+    int codes[16];
+    int n = codes_unpack_states(packed, codes);
     jw_open_flat(w, "states");
-    for (const char *p = states; p != NULL && *p != '\0'; p++) {
-        size_t n = strcspn(p, ",");
-        if (n < 64) /* state names are short; skip garbage */
-            jw_text_n(w, NULL, p, n);
-        p += n;
-        if (*p == '\0')
-            break;
+    if (packed >= CODES_STATES_FULL && n > 0) {
+        jw_text(w, NULL, code_name(CODE_STATE, codes[0]));
+        put_later_states(w, sqlite3_db_handle(st), sqlite3_column_int64(st, id_col));
+    } else {
+        for (int i = 0; i < n; i++)
+            jw_text(w, NULL, code_name(CODE_STATE, codes[i]));
     }
     jw_close(w);
 }
@@ -96,23 +118,24 @@ void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
 {
     jw_open(w, key, false);
     put_int_col(w, "id", st, col);
-    put_text_col(w, "proto", st, col + 1);
+    put_code_col(w, "proto", CODE_PROTO, st, col + 1);
     put_int_col(w, "family", st, col + 2);
     put_text_col(w, "local_addr", st, col + 3);
     put_int_col(w, "local_port", st, col + 4);
     put_text_col(w, "remote_addr", st, col + 5);
     put_int_col(w, "remote_port", st, col + 6);
-    put_text_col(w, "state", st, col + 7);
-    put_states(w, (const char *)sqlite3_column_text(st, col + 8));
+    put_code_col(w, "state", CODE_STATE, st, col + 7);
+    put_states(w, st, col + 8, col);
     put_time_col(w, "first_seen", st, col + 9);
     put_time_col(w, "last_seen", st, col + 10);
     put_time_col(w, "closed_at", st, col + 11);
-    put_text_col(w, "close_reason", st, col + 12);
+    put_code_col(w, "close_reason", CODE_CLOSE_REASON, st, col + 12);
     put_int_col(w, "holders", st, col + 13);
     put_int_col(w, "bytes_sent", st, col + 21);
     put_int_col(w, "bytes_received", st, col + 22);
-    put_text_col(w, "seen_by", st, col + 23);
+    put_code_col(w, "seen_by", CODE_SEEN_BY, st, col + 23);
     put_time_col(w, "opened_after", st, col + 24);
+    put_code_col(w, "owner_source", CODE_OWNER_SOURCE, st, col + 25);
     put_process(w, "process", st, col + 14);
     jw_close(w);
 }

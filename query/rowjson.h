@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "codes.h"
 #include "jsonw.h"
 
 /* The newest sample of any run (v_last_sample): the last_seen of open rows. */
@@ -27,17 +28,19 @@
  * comes last, keyed by the lifetime's own pid and proc_start so that a
  * process row missing from the processes table still gives its identity.
  */
-#define CHQ_LIFETIME_COLUMNS                                                       \
-    "l.lifetime_id, l.proto, l.family, l.local_addr, l.local_port, l.remote_addr," \
-    " l.remote_port, l.state, l.states, l.first_seen,"                             \
-    " COALESCE(l.last_seen, " CHQ_LAST_SAMPLE_SQL "), l.closed_at, l.close_reason," \
-    " l.holders, l.pid, l.proc_start, p.name, p.path, p.cmdline, p.user, p.uid,"    \
-    " l.bytes_sent, l.bytes_received, l.seen_by, l.opened_after"
-#define CHQ_LIFETIME_NCOLS 25
+#define CHQ_LIFETIME_COLUMNS                                                                        \
+    "l.lifetime_id, l.proto, l.family, la.addr, l.local_port, ra.addr,"                             \
+    " l.remote_port, l.state, l.states, l.first_seen,"                                              \
+    " COALESCE(l.first_seen + l.last_seen_after, " CHQ_LAST_SAMPLE_SQL "), l.first_seen + l.closed_after," \
+    " l.close_reason, l.holders, l.pid, l.proc_start, p.name, p.path, p.cmdline, p.user, p.uid,"     \
+    " l.bytes_sent, l.bytes_received, l.seen_by, l.opened_after, l.owner_source"
+#define CHQ_LIFETIME_NCOLS 26
 
-/* The FROM clause that goes with the columns above. */
-#define CHQ_LIFETIME_FROM \
-    " FROM lifetimes l LEFT JOIN processes p ON p.pid = l.pid AND p.start_time = l.proc_start"
+/* Lifetimes l with their addresses' text (la, ra) and process p. */
+#define CHQ_LIFETIME_JOINS                                                                               \
+    " JOIN addrs la ON la.addr_id = l.local_addr_id LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id" \
+    " LEFT JOIN processes p ON p.pid = l.pid AND p.start_time = l.proc_start"
+#define CHQ_LIFETIME_FROM " FROM lifetimes l" CHQ_LIFETIME_JOINS
 
 /* Writes a lifetime from CHQ_LIFETIME_COLUMNS starting at column col, as a
  * member named key or (key NULL) an element. */
@@ -50,6 +53,8 @@ void put_process(jw *w, const char *key, sqlite3_stmt *st, int col);
 void put_int_col(jw *w, const char *key, sqlite3_stmt *st, int col);
 void put_text_col(jw *w, const char *key, sqlite3_stmt *st, int col);
 void put_time_col(jw *w, const char *key, sqlite3_stmt *st, int col);
+/* The name of the code in column col (codes.h), or null. */
+void put_code_col(jw *w, const char *key, enum code_field field, sqlite3_stmt *st, int col);
 
 /* Adds column col under key as text, or null when NULL (the header). */
 void json_add_text_col(cJSON *obj, const char *key, sqlite3_stmt *st, int col);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "codes.h"
 #include "filter.h"
 #include "header.h"
 #include "message.h"
@@ -44,11 +45,12 @@ static int read_last_sample(query_ctx *c)
     return rc == SQLITE_ROW ? 0 : chq_sql_fail(c, "reading v_last_sample");
 }
 
-/* The oldest first_seen in the database, for the choice of plan (filter.c). */
+/* The oldest first_seen in the database (at most: blocks outlive pruning),
+ * for the choice of plan (filter.c). */
 static int read_oldest(sqlite3 *db, int64_t *oldest)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT MIN(first_seen) FROM lifetimes", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, "SELECT MIN(min_first_seen) FROM lifetime_blocks", -1, &st, NULL) != SQLITE_OK)
         return -1;
     int rc = sqlite3_step(st);
     *oldest = sqlite3_column_type(st, 0) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(st, 0);
@@ -98,7 +100,8 @@ int chq_main(int argc, char **argv)
     jw w;
     jw_init(&w, stdout, o.mode);
     query_ctx c = {db, &o, o.db_path, &w, false, 0};
-    if ((o.f.given & OPT_REMOTE && filter_remote_is_prefix(&o.f) &&
+    if (codes_load(db) != SQLITE_OK || filter_register_states(db) != SQLITE_OK ||
+        (o.f.given & OPT_REMOTE && filter_remote_is_prefix(&o.f) &&
          filter_register_prefix(db, &o.f) != SQLITE_OK) ||
         read_oldest(db, &o.f.oldest) != 0 ||
         (o.report->keep_window && filter_keep_window(db, &o.f) != SQLITE_OK)) {

@@ -1,11 +1,13 @@
 /*
  * Retention. Deleting millions of rows in one transaction would hold the
  * write lock for seconds and stall sampling, so each call deletes at most
- * BATCH lifetimes closed before the cutoff (oldest first, through the
- * first_seen index: a lifetime closed before the cutoff started before it),
- * their state changes, and processes no lifetime refers to any more, then frees
- * some pages. Heartbeats and runs are kept: they are small, and they still
- * say when the recorder was watching.
+ * BATCH lifetimes closed before the cutoff (oldest first: ids follow
+ * first_seen, and a lifetime closed before the cutoff started before it, so
+ * the ids to look at end with the last block of lifetime_blocks that starts
+ * before the cutoff), their state changes, the blocks left empty, and
+ * processes no lifetime refers to any more, then frees some pages.
+ * Heartbeats and runs are kept: they are small, and they still say when the
+ * recorder was watching.
  */
 #include "retention.h"
 
@@ -15,15 +17,18 @@
 #define BATCH 500
 #define PASS_EVERY_MS 60000
 
-enum { RS_CHANGES, RS_LIFETIMES, RS_PROCESSES, RS_NOTE, RS_COUNT };
+enum { RS_CHANGES, RS_LIFETIMES, RS_BLOCKS, RS_PROCESSES, RS_NOTE, RS_COUNT };
+
+/* The oldest BATCH lifetimes closed before the cutoff ?1 (LIMIT ?2). */
+#define PRUNABLE                                                                                        \
+    "SELECT lifetime_id FROM lifetimes"                                                                 \
+    " WHERE lifetime_id < (SELECT (MAX(block) + 1) << 12 FROM lifetime_blocks WHERE min_first_seen < ?1)" \
+    " AND first_seen < ?1 AND first_seen + closed_after < ?1 ORDER BY lifetime_id LIMIT ?2"
 
 static const char *const retention_sql[RS_COUNT] = {
-    [RS_CHANGES] = "DELETE FROM state_changes WHERE lifetime_id IN"
-                   " (SELECT lifetime_id FROM lifetimes WHERE first_seen < ?1 AND closed_at < ?1"
-                   " ORDER BY first_seen LIMIT ?2)",
-    [RS_LIFETIMES] = "DELETE FROM lifetimes WHERE lifetime_id IN"
-                     " (SELECT lifetime_id FROM lifetimes WHERE first_seen < ?1 AND closed_at < ?1"
-                     " ORDER BY first_seen LIMIT ?2)",
+    [RS_CHANGES] = "DELETE FROM state_changes WHERE lifetime_id IN (" PRUNABLE ")",
+    [RS_LIFETIMES] = "DELETE FROM lifetimes WHERE lifetime_id IN (" PRUNABLE ")",
+    [RS_BLOCKS] = "DELETE FROM lifetime_blocks WHERE ?2 > 0 AND block < (SELECT MIN(lifetime_id) >> 12 FROM lifetimes)",
     [RS_PROCESSES] = "DELETE FROM processes WHERE rowid IN (SELECT p.rowid FROM processes p"
                      " WHERE p.first_seen < ?1 AND NOT EXISTS (SELECT 1 FROM lifetimes l"
                      " WHERE l.pid = p.pid AND l.proc_start = p.start_time) LIMIT ?2)",
@@ -91,6 +96,7 @@ int ch_retention_step(ch_retention *r, int64_t now, char *err, size_t errn)
     if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
         run_batch_stmt(r, RS_CHANGES, cutoff, BATCH, now) >= 0 &&
         (deleted = run_batch_stmt(r, RS_LIFETIMES, cutoff, BATCH, now)) >= 0 &&
+        run_batch_stmt(r, RS_BLOCKS, cutoff, deleted, now) >= 0 &&
         run_batch_stmt(r, RS_PROCESSES, cutoff, BATCH, now) >= 0 &&
         run_batch_stmt(r, RS_NOTE, cutoff, deleted, now) >= 0 &&
         sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {

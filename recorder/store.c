@@ -6,14 +6,22 @@
  *
  * Lifetime ids are assigned by the tracker (from MAX(lifetime_id) + 1 at
  * start), so a failed transaction can be replayed as it was on the next
- * tick. One recorder writes a database at a time; main.c refuses to start a
- * second one.
+ * tick. They grow with first_seen, and each transaction widens the
+ * first_seen bounds of the blocks of ids it wrote (lifetime_blocks), which
+ * is how the query tool turns a time window into an id range. One recorder
+ * writes a database at a time; main.c refuses to start a second one.
+ *
+ * Schema version 3 stores names as codes (the codes table) and addresses
+ * through the addrs dictionary (addr_ids.c); times after first_seen as
+ * offsets from it.
  */
 #include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "addr_ids.h"
 
 #define MAX_SPANS 16
 
@@ -31,33 +39,48 @@ typedef struct {
 } span;
 
 enum {
-    ST_PROC, ST_OPEN, ST_STATE, ST_CHANGE, ST_CLOSE, ST_ANNOUNCED, ST_BEAT, ST_COUNT
+    ST_PROC, ST_OPEN, ST_STATE, ST_CHANGE, ST_CLOSE, ST_ANNOUNCED, ST_BEAT, ST_BLOCK, ST_COUNT
 };
 
 static const char *const statement_sql[ST_COUNT] = {
     [ST_PROC] = "INSERT OR IGNORE INTO processes(pid, start_time, name, path, cmdline, uid, user, first_seen)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_OPEN] = "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr, local_port,"
-                " remote_addr, remote_port, state, states, first_seen, pid, proc_start, holders, uid, inode, cookie,"
+    [ST_OPEN] = "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr_id, local_port,"
+                " remote_addr_id, remote_port, state, states, first_seen, pid, proc_start, holders, uid, inode, cookie,"
                 " local_scope, remote_scope, created_at, offload_state, owner_module, owner_module_path,"
-                " bytes_sent, bytes_received, opened_after, seen_by)"
+                " bytes_sent, bytes_received, opened_after, seen_by, owner_source)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-                " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
-    [ST_STATE] = "UPDATE lifetimes SET state = ?2, states = states || ',' || ?2,"
+                " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+    /* states keeps its first 15 (2^56: 14 used, room for one more). */
+    [ST_STATE] = "UPDATE lifetimes SET state = ?2,"
+                 " states = CASE WHEN states < 72057594037927936 THEN states * 16 + ?2 ELSE states END,"
                  " bytes_sent = COALESCE(?3, bytes_sent), bytes_received = COALESCE(?4, bytes_received)"
                  " WHERE lifetime_id = ?1",
-    [ST_CHANGE] = "INSERT OR IGNORE INTO state_changes(lifetime_id, at, state) VALUES (?1, ?2, ?3)",
-    [ST_CLOSE] = "UPDATE lifetimes SET last_seen = ?2, closed_at = ?3, close_reason = ?4,"
+    [ST_CHANGE] = "INSERT OR IGNORE INTO state_changes(lifetime_id, at, state)"
+                  " SELECT ?1, ?2 - first_seen, ?3 FROM lifetimes WHERE lifetime_id = ?1",
+    [ST_CLOSE] = "UPDATE lifetimes SET last_seen_after = ?2 - first_seen, closed_after = ?3 - first_seen,"
+                 " close_reason = ?4,"
                  " bytes_sent = COALESCE(?5, bytes_sent), bytes_received = COALESCE(?6, bytes_received),"
                  " seen_by = COALESCE(?7, seen_by)"
-                 " WHERE lifetime_id = ?1 AND closed_at IS NULL",
+                 " WHERE lifetime_id = ?1 AND closed_after IS NULL",
     /* A TIME_WAIT entry's row learns of the connection it came from. */
     [ST_ANNOUNCED] = "UPDATE lifetimes SET seen_by = ?2, opened_after = ?3,"
                      " bytes_sent = COALESCE(?4, bytes_sent), bytes_received = COALESCE(?5, bytes_received)"
                      " WHERE lifetime_id = ?1",
     [ST_BEAT] = "INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (?1, ?2, ?3, ?4)"
                 " ON CONFLICT(run_id, first_at) DO UPDATE SET last_at = excluded.last_at, samples = excluded.samples",
+    [ST_BLOCK] = "INSERT INTO lifetime_blocks(block, min_first_seen, max_first_seen) VALUES (?1, ?2, ?3)"
+                 " ON CONFLICT(block) DO UPDATE SET min_first_seen = min(min_first_seen, excluded.min_first_seen),"
+                 " max_first_seen = max(max_first_seen, excluded.max_first_seen)",
 };
+
+/* Ids per row of lifetime_blocks: block = lifetime_id >> BLOCK_SHIFT. */
+#define BLOCK_SHIFT 12
+
+/* The first_seen bounds of one block of ids, as this transaction wrote it. */
+typedef struct {
+    int64_t block, min_first_seen, max_first_seen;
+} block_bounds;
 
 struct ch_store {
     sqlite3 *db;
@@ -74,6 +97,9 @@ struct ch_store {
      * later pruning may delete a process no lifetime refers to). */
     const ch_proc **written;
     size_t written_cap, nwritten;
+    ch_addr_ids *addr_ids;
+    block_bounds *blocks;   /* the blocks of the transaction in progress */
+    size_t nblocks, blocks_cap;
 };
 
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
@@ -98,6 +124,11 @@ ch_store *ch_store_open(sqlite3 *db, char *err, size_t errn)
             return NULL;
         }
     }
+    s->addr_ids = ch_addr_ids_open(db, err, errn);
+    if (s->addr_ids == NULL) {
+        ch_store_close(s);
+        return NULL;
+    }
     /* Replaces the automatic checkpoint (see CHECKPOINT_FRAMES). */
     sqlite3_wal_hook(db, on_wal_commit, s);
     char pragma[64];
@@ -113,7 +144,9 @@ void ch_store_close(ch_store *s)
     sqlite3_wal_hook(s->db, NULL, NULL);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    ch_addr_ids_close(s->addr_ids);
     free(s->written);
+    free(s->blocks);
     free(s);
 }
 
@@ -148,6 +181,34 @@ static int run_stmt(sqlite3_stmt *st)
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* The codes of the schema's codes table (schema/schema.sql) for the
+ * tracker's names: position + 1; 0 for NULL or a name it does not list. */
+static const char *const close_reasons[] = {"gone", "gone_while_stopped", "reboot", "readdressed"};
+static const char *const seen_by_kinds[] = {"destroy_event", "destroy_event_only", "destroy_event_time_wait"};
+#define N_OF(a) ((int)(sizeof(a) / sizeof(a)[0]))
+#define OWNER_SOURCE_SOCKET 1
+#define STATE_CODE_UNKNOWN 15
+
+static int code_of(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; name != NULL && i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return i + 1;
+    return 0;
+}
+
+static void bind_code(sqlite3_stmt *st, int i, int code)
+{
+    bind_int_or_null(st, i, code, code != 0);
+}
+
+/* A state's code: enum ch_state is the codes table's numbering, but for
+ * CH_ST_UNKNOWN (0 would end the states list early). */
+static int state_code(int state)
+{
+    return state > CH_ST_UNKNOWN && state < CH_ST_COUNT ? state : STATE_CODE_UNKNOWN;
 }
 
 int ch_store_history(ch_store *s, const char *host, const char *boot_id, ch_history *h, char *err, size_t errn)
@@ -195,7 +256,7 @@ int ch_store_history(ch_store *s, const char *host, const char *boot_id, ch_hist
 static void row_from_stmt(sqlite3_stmt *st, int ident_is_cookie, ch_sock *s)
 {
     memset(s, 0, sizeof *s);
-    s->proto = strcmp((const char *)sqlite3_column_text(st, 1), "udp") == 0 ? CH_UDP : CH_TCP;
+    s->proto = sqlite3_column_int(st, 1) == 17 ? CH_UDP : CH_TCP;
     int family = sqlite3_column_int(st, 2);
     ch_addr_parse((const char *)sqlite3_column_text(st, 3), &s->local);
     s->local_port = (uint16_t)sqlite3_column_int(st, 4);
@@ -203,7 +264,8 @@ static void row_from_stmt(sqlite3_stmt *st, int ident_is_cookie, ch_sock *s)
         ch_addr_parse((const char *)sqlite3_column_text(st, 5), &s->remote);
     s->local.family = s->remote.family = family;
     s->remote_port = (uint16_t)sqlite3_column_int(st, 6);
-    s->state = (uint8_t)ch_state_from_name((const char *)sqlite3_column_text(st, 7));
+    int state = sqlite3_column_int(st, 7);
+    s->state = (uint8_t)(state > CH_ST_UNKNOWN && state < CH_ST_COUNT ? state : CH_ST_UNKNOWN);
     s->inode = (uint64_t)sqlite3_column_int64(st, 8);
     s->ident = ident_is_cookie ? (uint64_t)sqlite3_column_int64(st, 9) : s->inode;
     s->local_scope = (uint32_t)sqlite3_column_int64(st, 10);
@@ -215,8 +277,10 @@ static void row_from_stmt(sqlite3_stmt *st, int ident_is_cookie, ch_sock *s)
 int ch_store_load_open(ch_store *s, ch_tracker *t, int ident_is_cookie, char *err, size_t errn)
 {
     sqlite3_stmt *st;
-    const char *sql = "SELECT lifetime_id, proto, family, local_addr, local_port, remote_addr, remote_port,"
-                      " state, inode, cookie, local_scope, remote_scope FROM lifetimes WHERE closed_at IS NULL";
+    const char *sql = "SELECT l.lifetime_id, l.proto, l.family, la.addr, l.local_port, ra.addr, l.remote_port,"
+                      " l.state, l.inode, l.cookie, l.local_scope, l.remote_scope FROM lifetimes l"
+                      " JOIN addrs la ON la.addr_id = l.local_addr_id LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id"
+                      " WHERE l.closed_after IS NULL";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errn, "cannot read open lifetimes: %s", sqlite3_errmsg(s->db));
         return -1;
@@ -318,6 +382,46 @@ static bool written_before(ch_store *s, const ch_proc *p)
     return false;
 }
 
+/* Widens the first_seen bounds of the block of id by at, for this
+ * transaction's lifetime_blocks rows. Ids of one transaction are mostly
+ * consecutive: the block of the previous open is checked first. */
+static int note_block(ch_store *s, int64_t id, int64_t at)
+{
+    int64_t block = id >> BLOCK_SHIFT;
+    for (size_t i = s->nblocks; i-- > 0;) {
+        block_bounds *b = &s->blocks[i];
+        if (b->block == block) {
+            b->min_first_seen = at < b->min_first_seen ? at : b->min_first_seen;
+            b->max_first_seen = at > b->max_first_seen ? at : b->max_first_seen;
+            return SQLITE_OK;
+        }
+    }
+    if (s->nblocks == s->blocks_cap) {
+        size_t cap = s->blocks_cap ? s->blocks_cap * 2 : 8;
+        block_bounds *grown = realloc(s->blocks, cap * sizeof *grown);
+        if (grown == NULL)
+            return SQLITE_NOMEM;
+        s->blocks = grown;
+        s->blocks_cap = cap;
+    }
+    s->blocks[s->nblocks++] = (block_bounds){block, at, at};
+    return SQLITE_OK;
+}
+
+static int write_blocks(ch_store *s)
+{
+    for (size_t i = 0; i < s->nblocks; i++) {
+        sqlite3_stmt *st = s->st[ST_BLOCK];
+        sqlite3_bind_int64(st, 1, s->blocks[i].block);
+        sqlite3_bind_int64(st, 2, s->blocks[i].min_first_seen);
+        sqlite3_bind_int64(st, 3, s->blocks[i].max_first_seen);
+        int rc = run_stmt(st);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
 static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
 {
     const ch_sock *k = &o->sock;
@@ -327,20 +431,25 @@ static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
         if (rc != SQLITE_OK)
             return rc;
     }
-    char local[CH_ADDR_TEXT], remote[CH_ADDR_TEXT];
-    ch_addr_format(&k->local, local);
-    ch_addr_format(&k->remote, remote);
     int has_remote = ch_sock_has_remote(k);
+    int64_t local = 0, remote = 0;
+    int rc = ch_addr_ids_get(s->addr_ids, &k->local, &local);
+    if (rc == SQLITE_OK && has_remote)
+        rc = ch_addr_ids_get(s->addr_ids, &k->remote, &remote);
+    if (rc == SQLITE_OK)
+        rc = note_block(s, ev->lifetime_id, ev->at);
+    if (rc != SQLITE_OK)
+        return rc;
     sqlite3_stmt *st = s->st[ST_OPEN];
     sqlite3_bind_int64(st, 1, ev->lifetime_id);
     sqlite3_bind_int64(st, 2, s->run_id);
-    sqlite3_bind_text(st, 3, k->proto == CH_UDP ? "udp" : "tcp", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, k->proto == CH_UDP ? 17 : 6);
     sqlite3_bind_int(st, 4, k->local.family);
-    sqlite3_bind_text(st, 5, local, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, local);
     sqlite3_bind_int(st, 6, k->local_port);
-    bind_text_or_null(st, 7, has_remote ? remote : NULL);
+    bind_int_or_null(st, 7, remote, has_remote);
     bind_int_or_null(st, 8, k->remote_port, has_remote);
-    sqlite3_bind_text(st, 9, ch_state_name(ev->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 9, state_code(ev->state));
     sqlite3_bind_int64(st, 10, ev->at);
     bind_int_or_null(st, 11, p ? p->pid : 0, p != NULL);
     bind_int_or_null(st, 12, p ? p->start_time : 0, p != NULL);
@@ -351,21 +460,22 @@ static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
     bind_int_or_null(st, 17, k->local_scope, k->local_scope != 0);
     bind_int_or_null(st, 18, k->remote_scope, has_remote && k->remote_scope != 0);
     bind_int_or_null(st, 19, k->created, k->created != 0);
-    bind_text_or_null(st, 20, k->proto == CH_TCP ? ch_offload_name(k->offload) : NULL);
+    bind_int_or_null(st, 20, k->offload, k->proto == CH_TCP && ch_offload_name(k->offload) != NULL);
     bind_text_or_null(st, 21, k->module != NULL ? k->module->name : NULL);
     bind_text_or_null(st, 22, k->module != NULL ? k->module->path : NULL);
     bind_bytes(st, 23, k->proto, k->bytes_sent, k->bytes_received);
     bind_int_or_null(st, 25, ev->opened_after, ev->seen_by != NULL && ev->opened_after >= 0);
-    bind_text_or_null(st, 26, ev->seen_by);
+    bind_code(st, 26, code_of(seen_by_kinds, N_OF(seen_by_kinds), ev->seen_by));
+    bind_code(st, 27, p != NULL ? OWNER_SOURCE_SOCKET : 0);
     return run_stmt(st);
 }
 
 static int write_state(ch_store *s, const ch_event *ev)
 {
-    const char *name = ch_state_name(ev->state);
+    int code = state_code(ev->state);
     sqlite3_stmt *st = s->st[ST_STATE];
     sqlite3_bind_int64(st, 1, ev->lifetime_id);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, code);
     bind_int_or_null(st, 3, ev->bytes_sent, ev->bytes_sent >= 0);
     bind_int_or_null(st, 4, ev->bytes_received, ev->bytes_received >= 0);
     int rc = run_stmt(st);
@@ -374,7 +484,7 @@ static int write_state(ch_store *s, const ch_event *ev)
     st = s->st[ST_CHANGE];
     sqlite3_bind_int64(st, 1, ev->lifetime_id);
     sqlite3_bind_int64(st, 2, ev->at);
-    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, code);
     return run_stmt(st);
 }
 
@@ -384,10 +494,10 @@ static int write_close(ch_store *s, const ch_event *ev)
     sqlite3_bind_int64(st, 1, ev->lifetime_id);
     bind_int_or_null(st, 2, ev->last_seen, ev->last_seen >= 0);
     sqlite3_bind_int64(st, 3, ev->at);
-    sqlite3_bind_text(st, 4, ev->reason, -1, SQLITE_STATIC);
+    bind_code(st, 4, code_of(close_reasons, N_OF(close_reasons), ev->reason));
     bind_int_or_null(st, 5, ev->bytes_sent, ev->bytes_sent >= 0);
     bind_int_or_null(st, 6, ev->bytes_received, ev->bytes_received >= 0);
-    bind_text_or_null(st, 7, ev->seen_by);
+    bind_code(st, 7, code_of(seen_by_kinds, N_OF(seen_by_kinds), ev->seen_by));
     return run_stmt(st);
 }
 
@@ -395,7 +505,7 @@ static int write_announced(ch_store *s, const ch_event *ev)
 {
     sqlite3_stmt *st = s->st[ST_ANNOUNCED];
     sqlite3_bind_int64(st, 1, ev->lifetime_id);
-    bind_text_or_null(st, 2, ev->seen_by);
+    bind_code(st, 2, code_of(seen_by_kinds, N_OF(seen_by_kinds), ev->seen_by));
     bind_int_or_null(st, 3, ev->opened_after, ev->opened_after >= 0);
     bind_int_or_null(st, 4, ev->bytes_sent, ev->bytes_sent >= 0);
     bind_int_or_null(st, 5, ev->bytes_received, ev->bytes_received >= 0);
@@ -468,6 +578,7 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
         memset(s->written, 0, s->written_cap * sizeof *s->written);
         s->nwritten = 0;
     }
+    s->nblocks = 0;
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < q->count; i++)
         rc = write_event(s, q, &q->items[i]);
@@ -477,6 +588,8 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
         rc = write_open(s, &ev, &o);
     }
     if (rc == SQLITE_OK)
+        rc = write_blocks(s);
+    if (rc == SQLITE_OK)
         rc = write_spans(s);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
@@ -484,6 +597,7 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
         snprintf(err, errn, "%s", sqlite3_errmsg(s->db));
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        ch_addr_ids_forget(s->addr_ids); /* the addresses it added are gone */
         /* A WAL that filled the disk can only be reused once checkpointed. */
         if ((rc & 0xff) == SQLITE_FULL)
             checkpoint(s);

@@ -1,4 +1,4 @@
--- connhist database schema, version 2.
+-- connhist database schema, version 3.
 --
 -- This file is the single source of the tables, indexes and views. Both
 -- programs embed it at build time and run it on a new database; the version
@@ -7,16 +7,17 @@
 --
 -- Conventions: every time is an INTEGER of milliseconds since 1970-01-01 UTC.
 -- The views add *_utc text columns (ISO 8601, UTC, milliseconds) for reading.
--- Addresses are canonical text ('10.0.0.5', '2001:db8::1'), so they can be
--- typed into a WHERE clause. NULL always means "not known" or "not
--- applicable", never zero.
+-- The tables keep addresses in a dictionary (addrs) and names as small
+-- integers (codes); the views show them as text ('10.0.0.5', 'tcp',
+-- 'ESTABLISHED'), so they can be typed into a WHERE clause. NULL always
+-- means "not known" or "not applicable", never zero.
 
 -- Space freed by --retain pruning is given back to the file system bit by
 -- bit (PRAGMA incremental_vacuum). This must come before anything that
 -- writes the file, even the user_version below.
 PRAGMA auto_vacuum = INCREMENTAL;
 
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
 
 -- One row per start of connhist-record (a continuous run or one --once run).
 CREATE TABLE IF NOT EXISTS runs (
@@ -67,67 +68,112 @@ CREATE TABLE IF NOT EXISTS processes (
 );
 CREATE INDEX IF NOT EXISTS processes_name ON processes(name);
 
+-- The names behind the small integers that stand for them in the tables
+-- below (the views show the names): field is the column, code its value.
+CREATE TABLE IF NOT EXISTS codes (
+    field        TEXT NOT NULL,       -- 'proto', 'state', 'close_reason', 'seen_by', 'offload_state', 'owner_source'
+    code         INTEGER NOT NULL,
+    name         TEXT NOT NULL,
+    PRIMARY KEY (field, code)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO codes(field, code, name) VALUES
+    ('proto', 6, 'tcp'), ('proto', 17, 'udp'),
+    ('state', 1, 'ESTABLISHED'), ('state', 2, 'SYN_SENT'), ('state', 3, 'SYN_RECV'),
+    ('state', 4, 'FIN_WAIT1'), ('state', 5, 'FIN_WAIT2'), ('state', 6, 'TIME_WAIT'),
+    ('state', 7, 'CLOSE'), ('state', 8, 'CLOSE_WAIT'), ('state', 9, 'LAST_ACK'),
+    ('state', 10, 'LISTEN'), ('state', 11, 'CLOSING'), ('state', 12, 'NEW_SYN_RECV'),
+    ('state', 13, 'UNCONN'), ('state', 15, 'UNKNOWN'),
+    ('close_reason', 1, 'gone'), ('close_reason', 2, 'gone_while_stopped'),
+    ('close_reason', 3, 'reboot'), ('close_reason', 4, 'readdressed'),
+    ('seen_by', 1, 'destroy_event'), ('seen_by', 2, 'destroy_event_only'),
+    ('seen_by', 3, 'destroy_event_time_wait'),
+    ('offload_state', 0, 'in_host'), ('offload_state', 1, 'offloading'),
+    ('offload_state', 2, 'offloaded'), ('offload_state', 3, 'uploading'),
+    ('owner_source', 1, 'socket'), ('owner_source', 2, 'event'), ('owner_source', 3, 'listener');
+
+-- Every address a lifetime had at either end, once: lifetimes refer to it by
+-- addr_id. Canonical text ('10.0.0.5', '2001:db8::1'; an IPv4 peer of a
+-- dual-stack IPv6 socket is '::ffff:10.0.0.5').
+CREATE TABLE IF NOT EXISTS addrs (
+    addr_id      INTEGER PRIMARY KEY,
+    addr         TEXT NOT NULL UNIQUE
+);
+
 -- One row per socket lifetime: from the first sample that saw the socket to
 -- the sample that found it gone. A TCP connection that moves to TIME_WAIT is
 -- still the same row; a new socket reusing the same addresses is a new row.
+-- Read it through v_lifetimes, which shows names, addresses and times.
+--
+-- Ids follow first_seen: a lifetime first seen later has a larger id (but
+-- for the few ms a sample takes, and wall-clock steps back), and
+-- lifetime_blocks bounds the first_seen of every block of ids, so a time
+-- window is an id range and the indexes below need no time column.
 CREATE TABLE IF NOT EXISTS lifetimes (
     lifetime_id  INTEGER PRIMARY KEY,
     run_id       INTEGER NOT NULL REFERENCES runs(run_id),  -- run that first saw it
-    proto        TEXT NOT NULL CHECK (proto IN ('tcp', 'udp')),
+    proto        INTEGER NOT NULL CHECK (proto IN (6, 17)),  -- IANA number: 6 TCP, 17 UDP
     family       INTEGER NOT NULL CHECK (family IN (4, 6)),
-    local_addr   TEXT NOT NULL,
+    local_addr_id  INTEGER NOT NULL REFERENCES addrs(addr_id),
     local_port   INTEGER NOT NULL,
-    remote_addr  TEXT,                -- NULL for listeners and unconnected UDP
+    remote_addr_id INTEGER REFERENCES addrs(addr_id),  -- NULL for listeners and unconnected UDP
     remote_port  INTEGER,             -- NULL for listeners and unconnected UDP
-    state        TEXT NOT NULL,       -- last state seen: 'ESTABLISHED', 'LISTEN', 'UNCONN', ...
-    states       TEXT NOT NULL,       -- every state seen, in order, comma separated
+    state        INTEGER NOT NULL,    -- last state seen (codes 'state')
+    states       INTEGER NOT NULL,    -- every state seen, in order, 4 bits each, the latest in the lowest
+                                      -- 4 bits: ESTABLISHED then TIME_WAIT is 1 * 16 + 6 = 22. It keeps
+                                      -- the first 15 (state_changes has them all)
     first_seen   INTEGER NOT NULL,    -- first sample that saw it
-    last_seen    INTEGER,             -- last sample that saw it; NULL while open (see v_lifetimes)
-    closed_at    INTEGER,             -- first sample that found it gone; NULL while open
-    close_reason TEXT,                -- 'gone', 'gone_while_stopped', 'reboot', 'readdressed'
+    last_seen_after INTEGER,          -- last sample that saw it, in ms after first_seen; NULL while open
+    closed_after INTEGER,             -- first sample that found it gone, in ms after first_seen; NULL while open
+    close_reason INTEGER,             -- codes 'close_reason'
     pid          INTEGER,             -- owning process, with proc_start; NULL when unknown
     proc_start   INTEGER,
     holders      INTEGER,             -- processes holding the socket (>= 1); NULL exactly when pid is NULL
+    owner_source INTEGER,             -- how the owner is known (codes 'owner_source'); NULL when pid is NULL
     uid          INTEGER,             -- socket owner uid as the kernel reports it
     inode        INTEGER,             -- socket inode; NULL when the kernel gave 0
     cookie       INTEGER,             -- identity across samples: sock_diag cookie (Linux netlink), or on
                                       -- Windows a hash of creation time, addresses and pid; NULL when none
-    local_scope  INTEGER,             -- IPv6 scope (interface) id of local_addr (Windows); NULL when none
-    remote_scope INTEGER,             -- IPv6 scope id of remote_addr (Windows); NULL when none
-    created_at   INTEGER,             -- when the OS created the socket (Windows liCreateTimestamp); NULL when not reported
-    offload_state TEXT,               -- TCP offload (Windows): 'in_host', 'offloading', 'offloaded', 'uploading'
-    owner_module TEXT,                -- owning module (Windows: the service or program); NULL when unknown
-    owner_module_path TEXT,           -- its file path; NULL when unknown
     bytes_sent   INTEGER,             -- TCP bytes the peer acknowledged (Linux tcpi_bytes_acked), as of
                                       -- the last state change or the close; NULL for UDP or not reported
     bytes_received INTEGER,           -- TCP bytes received (tcpi_bytes_received), likewise
-    opened_after INTEGER,             -- seen_by 'destroy_event_only' or 'destroy_event_time_wait': the
-                                      -- sample before, after which it opened; NULL otherwise, or when
-                                      -- there was no sample before
-    seen_by      TEXT,                -- NULL: samples only; 'destroy_event': closed_at is the time the
-                                      -- kernel announced it destroyed; 'destroy_event_only': no sample
-                                      -- saw it, only that announcement; 'destroy_event_time_wait': no
-                                      -- sample saw the connection, the announcement of its end is the
-                                      -- state change into TIME_WAIT, and samples saw the TIME_WAIT
+    opened_after INTEGER,             -- seen_by 2 or 3: the sample before, after which it opened; NULL
+                                      -- otherwise, or when there was no sample before
+    seen_by      INTEGER,             -- NULL: samples only; else codes 'seen_by' (see schema/README.md)
+    local_scope  INTEGER,             -- IPv6 scope (interface) id of the local address (Windows); NULL when none
+    remote_scope INTEGER,             -- IPv6 scope id of the remote address (Windows); NULL when none
+    created_at   INTEGER,             -- when the OS created the socket (Windows liCreateTimestamp); NULL when not reported
+    offload_state INTEGER,            -- TCP offload (Windows; codes 'offload_state')
+    owner_module TEXT,                -- owning module (Windows: the service or program); NULL when unknown
+    owner_module_path TEXT,           -- its file path; NULL when unknown
     FOREIGN KEY (pid, proc_start) REFERENCES processes(pid, start_time)
 );
-CREATE INDEX IF NOT EXISTS lifetimes_remote ON lifetimes(remote_addr, first_seen);
-CREATE INDEX IF NOT EXISTS lifetimes_local_port ON lifetimes(local_port, first_seen);
-CREATE INDEX IF NOT EXISTS lifetimes_remote_port ON lifetimes(remote_port, first_seen);
-CREATE INDEX IF NOT EXISTS lifetimes_first ON lifetimes(first_seen);
-CREATE INDEX IF NOT EXISTS lifetimes_process ON lifetimes(pid, first_seen);
+-- Each index ends, as every SQLite index does, in the rowid: one remote's
+-- (one port's, one process's) lifetimes in a window are one index range.
+CREATE INDEX IF NOT EXISTS lifetimes_remote ON lifetimes(remote_addr_id) WHERE remote_addr_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS lifetimes_local_port ON lifetimes(local_port);
+CREATE INDEX IF NOT EXISTS lifetimes_remote_port ON lifetimes(remote_port) WHERE remote_port IS NOT NULL;
+CREATE INDEX IF NOT EXISTS lifetimes_process ON lifetimes(pid) WHERE pid IS NOT NULL;
 -- The lifetimes still open or that lasted more than an hour: few on any
 -- machine. Every other lifetime started at most an hour before any
--- moment it was open, so "what overlapped this window" is a first_seen range
--- on the indexes above plus this short list (see schema/README.md).
-CREATE INDEX IF NOT EXISTS lifetimes_long ON lifetimes(first_seen, closed_at)
-    WHERE closed_at IS NULL OR closed_at - first_seen > 3600000;
+-- moment it was open, so "what overlapped this window" is a first_seen
+-- range (an id range, through lifetime_blocks) plus this short list.
+CREATE INDEX IF NOT EXISTS lifetimes_long ON lifetimes(first_seen, closed_after)
+    WHERE closed_after IS NULL OR closed_after > 3600000;
+
+-- The first_seen of the lifetimes of each block of 4,096 ids: block B holds
+-- ids B * 4096 to B * 4096 + 4095 (lifetime_id >> 12 = B). A window's
+-- lifetimes lie in the blocks whose bounds meet it.
+CREATE TABLE IF NOT EXISTS lifetime_blocks (
+    block        INTEGER PRIMARY KEY,
+    min_first_seen INTEGER NOT NULL,
+    max_first_seen INTEGER NOT NULL
+);
 
 -- Every change of state after the first, with the sample that saw it.
 CREATE TABLE IF NOT EXISTS state_changes (
     lifetime_id  INTEGER NOT NULL REFERENCES lifetimes(lifetime_id),
-    at           INTEGER NOT NULL,
-    state        TEXT NOT NULL,
+    at           INTEGER NOT NULL,    -- when, in ms after the lifetime's first_seen
+    state        INTEGER NOT NULL,    -- codes 'state'
     PRIMARY KEY (lifetime_id, at, state)
 ) WITHOUT ROWID;
 
@@ -165,27 +211,48 @@ CREATE INDEX IF NOT EXISTS port_ranges_ports ON port_ranges(first_port, last_por
 CREATE VIEW IF NOT EXISTS v_last_sample AS
     SELECT MAX(last_at) AS at FROM heartbeats;
 
--- Every lifetime with readable times and its process.
+-- Every lifetime with readable addresses, names, times and its process.
 CREATE VIEW IF NOT EXISTS v_lifetimes AS
-    SELECT l.lifetime_id, l.proto, l.family,
-           l.local_addr, l.local_port, l.remote_addr, l.remote_port,
-           l.state, l.states,
+    SELECT l.lifetime_id,
+           (SELECT name FROM codes WHERE field = 'proto' AND code = l.proto) AS proto,
+           l.family, la.addr AS local_addr, l.local_port, ra.addr AS remote_addr, l.remote_port,
+           (SELECT name FROM codes WHERE field = 'state' AND code = l.state) AS state,
+           (WITH RECURSIVE d(rest, names) AS (
+                SELECT l.states >> 4, (SELECT name FROM codes WHERE field = 'state' AND code = l.states & 15)
+                UNION ALL
+                SELECT rest >> 4, (SELECT name FROM codes WHERE field = 'state' AND code = rest & 15) || ',' || names
+                  FROM d WHERE rest > 0)
+            SELECT names FROM d WHERE rest = 0) AS states,
            strftime('%Y-%m-%dT%H:%M:%fZ', l.first_seen / 1000.0, 'unixepoch') AS first_seen_utc,
            strftime('%Y-%m-%dT%H:%M:%fZ',
-                    COALESCE(l.last_seen, (SELECT at FROM v_last_sample)) / 1000.0,
+                    COALESCE(l.first_seen + l.last_seen_after, (SELECT at FROM v_last_sample)) / 1000.0,
                     'unixepoch') AS last_seen_utc,
-           strftime('%Y-%m-%dT%H:%M:%fZ', l.closed_at / 1000.0, 'unixepoch') AS closed_at_utc,
-           l.closed_at IS NULL AS open,
+           strftime('%Y-%m-%dT%H:%M:%fZ', (l.first_seen + l.closed_after) / 1000.0, 'unixepoch') AS closed_at_utc,
+           l.closed_after IS NULL AS open,
            l.pid, p.name AS process, p.path, p.cmdline, p.user,
-           l.holders, l.close_reason, l.uid AS socket_uid, l.inode, l.cookie,
+           l.holders, (SELECT name FROM codes WHERE field = 'owner_source' AND code = l.owner_source) AS owner_source,
+           (SELECT name FROM codes WHERE field = 'close_reason' AND code = l.close_reason) AS close_reason,
+           l.uid AS socket_uid, l.inode, l.cookie,
            strftime('%Y-%m-%dT%H:%M:%fZ', l.created_at / 1000.0, 'unixepoch') AS created_utc,
-           l.offload_state, l.owner_module, l.owner_module_path,
-           l.bytes_sent, l.bytes_received, l.seen_by,
+           (SELECT name FROM codes WHERE field = 'offload_state' AND code = l.offload_state) AS offload_state,
+           l.owner_module, l.owner_module_path,
+           l.bytes_sent, l.bytes_received,
+           (SELECT name FROM codes WHERE field = 'seen_by' AND code = l.seen_by) AS seen_by,
            strftime('%Y-%m-%dT%H:%M:%fZ', l.opened_after / 1000.0, 'unixepoch') AS opened_after_utc,
-           l.first_seen, COALESCE(l.last_seen, (SELECT at FROM v_last_sample)) AS last_seen,
-           l.closed_at, l.proc_start, l.run_id
+           l.first_seen, COALESCE(l.first_seen + l.last_seen_after, (SELECT at FROM v_last_sample)) AS last_seen,
+           l.first_seen + l.closed_after AS closed_at, l.opened_after, l.proc_start, l.run_id,
+           l.local_scope, l.remote_scope, l.created_at
       FROM lifetimes l
+      JOIN addrs la ON la.addr_id = l.local_addr_id
+      LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id
       LEFT JOIN processes p ON p.pid = l.pid AND p.start_time = l.proc_start;
+
+-- Every change of state after the first, with its lifetime's addresses.
+CREATE VIEW IF NOT EXISTS v_state_changes AS
+    SELECT s.lifetime_id, l.first_seen + s.at AS at,
+           strftime('%Y-%m-%dT%H:%M:%fZ', (l.first_seen + s.at) / 1000.0, 'unixepoch') AS at_utc,
+           (SELECT name FROM codes WHERE field = 'state' AND code = s.state) AS state
+      FROM state_changes s JOIN lifetimes l ON l.lifetime_id = s.lifetime_id;
 
 -- Listening TCP sockets and bound (unconnected) UDP sockets.
 CREATE VIEW IF NOT EXISTS v_listeners AS

@@ -84,3 +84,68 @@ def rows(db, sql, params=()):
 def own_comm():
     with open("/proc/self/comm") as f:
         return f.read().strip()
+
+
+# Writing lifetimes the way the recorder stores them (schema version 3), for
+# tests that build a database by hand: addresses go through the addrs
+# dictionary, names through the codes table of the database itself, times
+# after first_seen become offsets, and lifetime_blocks bounds each block of
+# ids. The arguments are what the views show (text names, absolute times).
+
+def code(c, field, name):
+    """The code of name in the codes table; an int is taken as a code already."""
+    if name is None or isinstance(name, int):
+        return name
+    row = c.execute("SELECT code FROM codes WHERE field = ? AND name = ?", (field, name)).fetchone()
+    if row is None:
+        raise ValueError(f"no {field} named {name!r} in the codes table")
+    return row[0]
+
+
+def addr_id(c, addr):
+    if addr is None:
+        return None
+    c.execute("INSERT OR IGNORE INTO addrs(addr) VALUES (?)", (addr,))
+    return c.execute("SELECT addr_id FROM addrs WHERE addr = ?", (addr,)).fetchone()[0]
+
+
+def pack_states(c, states):
+    """'SYN_SENT,ESTABLISHED' (or a list of names or codes) as the states column."""
+    names = states.split(",") if isinstance(states, str) else states
+    packed = 0
+    for n in names[:15]:
+        packed = packed * 16 + code(c, "state", n)
+    return packed
+
+
+def add_lifetime(c, lifetime_id, first_seen, proto="tcp", family=4, local_addr="127.0.0.1", local_port=0,
+                 remote_addr=None, remote_port=None, state="ESTABLISHED", states=None, last_seen=None,
+                 closed_at=None, close_reason=None, pid=None, proc_start=None, holders=None, run_id=1, uid=None,
+                 inode=None, cookie=None, seen_by=None, opened_after=None, bytes_sent=None, bytes_received=None,
+                 owner_source=None):
+    """Inserts one lifetime on connection c (not committed)."""
+    if owner_source is None and pid is not None:
+        owner_source = "socket"
+    c.execute(
+        "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr_id, local_port, remote_addr_id,"
+        " remote_port, state, states, first_seen, last_seen_after, closed_after, close_reason, pid, proc_start,"
+        " holders, owner_source, uid, inode, cookie, seen_by, opened_after, bytes_sent, bytes_received)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (lifetime_id, run_id, code(c, "proto", proto), family, addr_id(c, local_addr), local_port,
+         addr_id(c, remote_addr), remote_port, code(c, "state", state),
+         pack_states(c, states if states is not None else state), first_seen,
+         None if last_seen is None else last_seen - first_seen,
+         None if closed_at is None else closed_at - first_seen, code(c, "close_reason", close_reason), pid,
+         proc_start, holders, code(c, "owner_source", owner_source), uid, inode, cookie, code(c, "seen_by", seen_by),
+         opened_after, bytes_sent, bytes_received))
+    c.execute("INSERT INTO lifetime_blocks(block, min_first_seen, max_first_seen) VALUES (?, ?, ?)"
+              " ON CONFLICT(block) DO UPDATE SET min_first_seen = min(min_first_seen, excluded.min_first_seen),"
+              " max_first_seen = max(max_first_seen, excluded.max_first_seen)",
+              (lifetime_id >> 12, first_seen, first_seen))
+
+
+def add_state_change(c, lifetime_id, at, state):
+    """Inserts a state change at absolute time at (ms) of a lifetime already added."""
+    c.execute("INSERT INTO state_changes(lifetime_id, at, state)"
+              " SELECT lifetime_id, ? - first_seen, ? FROM lifetimes WHERE lifetime_id = ?",
+              (at, code(c, "state", state), lifetime_id))

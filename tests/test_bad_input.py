@@ -28,7 +28,7 @@ import sys
 import tempfile
 import unittest
 
-from helpers import QUERY, RECORD, SCHEMA, WRAPPER
+from helpers import QUERY, RECORD, SCHEMA, WRAPPER, add_lifetime, code
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20.000Z
 CRASH_SIGNS = (b"Sanitizer", b"runtime error:", b"Segmentation fault", b"core dumped", b"Aborted",
@@ -262,12 +262,9 @@ def make_big_db(path, rows=20000):
     """A real connhist database of a few MB (many lifetimes), in rollback mode."""
     make_db(path)
     db = sqlite3.connect(path)
-    db.executemany(
-        "INSERT INTO lifetimes (lifetime_id, run_id, proto, family, local_addr, local_port, remote_addr,"
-        " remote_port, state, states, first_seen, last_seen, closed_at, close_reason, holders)"
-        " VALUES (?, 1, 'tcp', 4, '10.0.0.1', ?, '10.0.0.2', 443, 'ESTABLISHED', 'ESTABLISHED', ?, ?, ?,"
-        " 'gone', 1)",
-        [(i + 1, 1024 + i % 60000, T0 + i, T0 + i + 5, T0 + i + 6) for i in range(rows)])
+    for i in range(rows):
+        add_lifetime(db, i + 1, T0 + i, local_addr="10.0.0.1", local_port=1024 + i % 60000, remote_addr="10.0.0.2",
+                     remote_port=443, last_seen=T0 + i + 5, closed_at=T0 + i + 6, close_reason="gone", holders=1)
     db.commit()
     db.close()
 
@@ -460,6 +457,7 @@ def hostile_db(path):
         return sqlite3.Binary(v) if isinstance(v, bytes) else v
 
     n = len(HOSTILE)
+    db.execute("INSERT INTO addrs(addr_id, addr) VALUES (1, '10.0.0.9')")
     for i, v in enumerate(HOSTILE):
         run_id = i + 1
         t = T0 + i * 10_000
@@ -471,16 +469,23 @@ def hostile_db(path):
         db.execute("INSERT INTO processes (pid, start_time, name, path, cmdline, uid, user, first_seen)"
                    " VALUES (4242, ?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), 0, CAST(? AS TEXT), ?)",
                    (t, text(v), text(v), text(v), text(v), t))
-        states = v[:200]  # a few names of garbage around a real one
+        # Hostile text in the dictionaries too: an address, and the name of a code.
+        db.execute("INSERT INTO codes(field, code, name) VALUES ('close_reason', ?, CAST(? AS TEXT))", (100 + i, text(v)))
+        db.execute("INSERT INTO addrs(addr_id, addr) VALUES (?, CAST(? AS TEXT))", (1000 + i, text(v)))
         for j, (state, rport) in enumerate((("ESTABLISHED", 443), ("LISTEN", None))):
+            lid = 2 * i + j + 1
+            # states: unknown codes (14, 0) around a real one; a state change to an unknown code
             db.execute(
-                "INSERT INTO lifetimes (lifetime_id, run_id, proto, family, local_addr, local_port, remote_addr,"
-                " remote_port, state, states, first_seen, last_seen, closed_at, close_reason, pid, proc_start,"
-                " holders) VALUES (?, ?, 'tcp', 4, CAST(? AS TEXT), 80, ?, ?, ?,"
-                " CAST(? AS TEXT) || ',' || ? || ',' || CAST(? AS TEXT), ?, ?, ?, CAST(? AS TEXT), 4242, ?, 1)",
-                (2 * i + j + 1, run_id, text(v), "10.0.0.9" if rport else None, rport, state, text(states), state,
-                 text(states), t, t + 4000, t + 5000, text(v), t))
-            db.execute("INSERT INTO state_changes VALUES (?, ?, CAST(? AS TEXT))", (2 * i + j + 1, t + 10, text(v)))
+                "INSERT INTO lifetimes (lifetime_id, run_id, proto, family, local_addr_id, local_port,"
+                " remote_addr_id, remote_port, state, states, first_seen, last_seen_after, closed_after,"
+                " close_reason, pid, proc_start, holders) VALUES (?, ?, 6, 4, ?, 80, ?, ?, ?, ?, ?, 4000, 5000,"
+                " ?, 4242, ?, 1)",
+                (lid, run_id, 1000 + i, 1 if rport else None, rport, code(db, "state", state),
+                 (14 * 16 + code(db, "state", state)) * 16 + 14, t, 100 + i, t))
+            db.execute("INSERT INTO lifetime_blocks VALUES (?, ?, ?) ON CONFLICT(block) DO UPDATE SET"
+                       " min_first_seen = min(min_first_seen, excluded.min_first_seen),"
+                       " max_first_seen = max(max_first_seen, excluded.max_first_seen)", (lid >> 12, t, t))
+            db.execute("INSERT INTO state_changes VALUES (?, 10, 14)", (lid,))
     db.commit()
     db.close()
     return n
@@ -535,12 +540,19 @@ class HostileDataTest(unittest.TestCase):
         self.assertIn("before", joined)
         self.assertTrue(any(len(n) == 65536 and set(n) == {"A"} for n in names))
 
-    def test_states_are_valid_utf8(self):
+    def test_unknown_codes_are_null_and_names_valid_utf8(self):
         _, [doc] = self.report([], ["connections"])
+        self.assertEqual(len(doc["lifetimes"]), 2 * len(HOSTILE))
         for l in doc["lifetimes"]:
-            self.assertIn(l["state"], l["states"] + [l["state"]])
-            for s in l["states"]:
-                s.encode("utf-8", errors="strict")
+            # code 14 is in no codes table: null, never a guessed name
+            self.assertEqual(l["states"], [None, l["state"], None])
+            self.assertIn(l["state"], ("ESTABLISHED", "LISTEN"))
+            l["close_reason"].encode("utf-8", errors="strict")
+            l["local_addr"].encode("utf-8", errors="strict")
+        _, [doc] = self.report([], ["timeline"])
+        changes = [e for e in doc["events"] if e["event"] == "state"]
+        self.assertEqual(len(changes), 2 * len(HOSTILE))
+        self.assertTrue(all(e["state"] is None for e in changes))
 
 
 if __name__ == "__main__":

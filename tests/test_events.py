@@ -70,10 +70,10 @@ class EventsTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
         # The server ends (closed second, no TIME_WAIT) come from the announcement alone.
         got = {r["remote_port"]: r for r in rows(
-            self.db, "SELECT * FROM lifetimes WHERE seen_by = 'destroy_event_only' AND proto = 'tcp'"
+            self.db, "SELECT * FROM v_lifetimes WHERE seen_by = 'destroy_event_only' AND proto = 'tcp'"
                      " AND local_port = ?", (lport,))}
         clients = {r["local_port"] for r in rows(
-            self.db, "SELECT local_port FROM lifetimes WHERE seen_by IS NOT NULL AND remote_port = ?", (lport,))}
+            self.db, "SELECT local_port FROM v_lifetimes WHERE seen_by IS NOT NULL AND remote_port = ?", (lport,))}
         captured = [t for t in truth if t["port"] in got]
         rate = len(captured) / len(truth)
         print(f"captured {len(captured)}/{len(truth)} ({rate:.1%}) connections made in {spent} ms; "
@@ -112,7 +112,7 @@ class EventsTest(unittest.TestCase):
         self.assertEqual(code, 0, err)
         ports = {t["port"] for t in truth}
         client_rows, server_rows = {}, {}
-        for r in rows(self.db, "SELECT * FROM lifetimes WHERE proto = 'tcp' AND (remote_port = ?1 OR local_port = ?1)"
+        for r in rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND (remote_port = ?1 OR local_port = ?1)"
                                " AND remote_addr IS NOT NULL", (lport,)):
             if r["remote_port"] == lport and r["local_port"] in ports:
                 client_rows.setdefault(r["local_port"], []).append(r)
@@ -138,7 +138,7 @@ class EventsTest(unittest.TestCase):
             self.assertGreater(r["first_seen"], r["opened_after"])
             self.assertTrue(100 <= r["bytes_sent"] <= 102, r["bytes_sent"])  # the final counters
             # The announcement's time is kept: the move to TIME_WAIT, when the connection was freed.
-            [ch] = rows(self.db, "SELECT at, state FROM state_changes WHERE lifetime_id = ?", (r["lifetime_id"],))
+            [ch] = rows(self.db, "SELECT at, state FROM v_state_changes WHERE lifetime_id = ?", (r["lifetime_id"],))
             self.assertEqual(ch["state"], "TIME_WAIT")
             self.assertEqual(ch["at"], r["first_seen"] + 1)
             self.assertGreaterEqual(ch["at"], t["opened"] - 5)
@@ -179,9 +179,9 @@ class EventsTest(unittest.TestCase):
             code, _, err = stop_record(proc)
         self.assertEqual(code, 0, err)
         lport = l.getsockname()[1]
-        client = rows(self.db, "SELECT * FROM lifetimes WHERE local_port = ? AND remote_port = ?"
+        client = rows(self.db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND remote_port = ?"
                                " AND remote_addr = '127.0.0.1' AND proto = 'tcp'", (cport, lport))
-        server = rows(self.db, "SELECT * FROM lifetimes WHERE local_port = ? AND remote_port = ?"
+        server = rows(self.db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND remote_port = ?"
                                " AND local_addr = '127.0.0.1' AND proto = 'tcp'", (lport, cport))
         self.assertEqual(len(client), 1, client)
         self.assertEqual(len(server), 1, server)
@@ -220,7 +220,7 @@ class EventsTest(unittest.TestCase):
         self.assertGreater(run["event_overruns"], 0)
         self.assertIn("overran", run["notes"])
         self.assertIn("overran", err)
-        kept = rows(self.db, "SELECT closed_at FROM lifetimes WHERE local_port = ? AND state = 'LISTEN'",
+        kept = rows(self.db, "SELECT closed_at FROM v_lifetimes WHERE local_port = ? AND state = 'LISTEN'",
                     (keeper.getsockname()[1],))
         self.assertEqual(len(kept), 1)
         self.assertIsNone(kept[0]["closed_at"])

@@ -155,21 +155,21 @@ class Churn:
 def lifetime_ids(db):
     """Every lifetime id and, for closed ones, how they closed."""
     return {r["lifetime_id"]: (r["last_seen"], r["closed_at"], r["close_reason"])
-            for r in rows(db, "SELECT lifetime_id, last_seen, closed_at, close_reason FROM lifetimes")}
+            for r in rows(db, "SELECT lifetime_id, last_seen, closed_at, close_reason FROM v_lifetimes")}
 
 
 def assert_consistent(test, db):
     test.assertEqual(rows(db, "PRAGMA integrity_check")[0]["integrity_check"], "ok")
-    twice = rows(db, "SELECT cookie, count(*) AS n FROM lifetimes WHERE closed_at IS NULL AND cookie IS NOT NULL"
+    twice = rows(db, "SELECT cookie, count(*) AS n FROM v_lifetimes WHERE closed_at IS NULL AND cookie IS NOT NULL"
                  " GROUP BY cookie HAVING n > 1")
     test.assertEqual(twice, [], "a socket has two open lifetimes")
 
 
 def assert_times_ordered(test, db):
-    bad = rows(db, "SELECT * FROM lifetimes WHERE last_seen < first_seen OR closed_at < first_seen"
+    bad = rows(db, "SELECT * FROM v_lifetimes WHERE last_seen < first_seen OR closed_at < first_seen"
                " OR closed_at <= last_seen")
     test.assertEqual(bad, [], "lifetimes with negative durations")
-    bad = rows(db, "SELECT * FROM state_changes s JOIN lifetimes l USING (lifetime_id)"
+    bad = rows(db, "SELECT * FROM v_state_changes s JOIN v_lifetimes l USING (lifetime_id)"
                " WHERE s.at < l.first_seen OR s.at > l.closed_at")
     test.assertEqual(bad, [], "state changes outside their lifetime")
     test.assertEqual(rows(db, "SELECT * FROM heartbeats WHERE last_at < first_at"), [])
@@ -209,16 +209,16 @@ class KillTest(unittest.TestCase):
         assert_consistent(self, db)
         alive = churn.alive_inodes()
         for ino in alive:
-            found = rows(db, "SELECT closed_at FROM lifetimes WHERE inode = ?", (ino,))
+            found = rows(db, "SELECT closed_at FROM v_lifetimes WHERE inode = ?", (ino,))
             self.assertEqual(len(found), 1, f"socket inode {ino} alive at the end: {found}")
             self.assertIsNone(found[0]["closed_at"])
         port = churn.port
-        still_open = rows(db, "SELECT inode FROM lifetimes WHERE closed_at IS NULL"
+        still_open = rows(db, "SELECT inode FROM v_lifetimes WHERE closed_at IS NULL"
                           " AND (local_port = ? OR remote_port = ?)", (port, port))
         self.assertEqual(sorted(r["inode"] for r in still_open), sorted(alive), "closed sockets left open")
         assert_times_ordered(self, db)
         runs = rows(db, "SELECT count(*) AS n, sum(end_reason = 'died') AS died FROM runs")[0]
-        total = rows(db, "SELECT count(*) AS n, count(closed_at) AS closed FROM lifetimes"
+        total = rows(db, "SELECT count(*) AS n, count(closed_at) AS closed FROM v_lifetimes"
                      " WHERE local_port = ? OR remote_port = ?", (port, port))[0]
         self.assertGreater(total["closed"], KILLS, "the churn should have closed many lifetimes")
         figures(f"kill campaign (seed {seed}): {survived}/{KILLS} SIGKILLs survived on one database, "
@@ -285,15 +285,15 @@ class DiskFullTest(unittest.TestCase):
         self.assertEqual(r.stop(), 0, r.log())
         log = r.log()
         self.assertEqual(log.count("cannot write"), 1, log)
-        [b] = rows(db, "SELECT * FROM lifetimes WHERE local_port = ?", (brief_port,))
+        [b] = rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ?", (brief_port,))
         self.assertGreaterEqual(b["first_seen"], brief_open - 5)
         self.assertLessEqual(b["first_seen"], brief_closed + 5)
         self.assertGreaterEqual(b["closed_at"], brief_closed - 5)
         self.assertEqual(b["close_reason"], "gone")
-        burst_rows = rows(db, "SELECT count(*) AS n, count(closed_at) AS closed FROM lifetimes WHERE proto = 'udp'"
+        burst_rows = rows(db, "SELECT count(*) AS n, count(closed_at) AS closed FROM v_lifetimes WHERE proto = 'udp'"
                           " AND inode IN (%s)" % ",".join(str(inode(u)) for u in burst))[0]
         self.assertEqual((burst_rows["n"], burst_rows["closed"]), (len(burst), 0))
-        [k] = rows(db, "SELECT * FROM lifetimes WHERE inode = ?", (inode(kept),))
+        [k] = rows(db, "SELECT * FROM v_lifetimes WHERE inode = ?", (inode(kept),))
         self.assertIsNone(k["closed_at"])
         assert_consistent(self, db)
         # The samples taken while the disk was full still count as coverage.
@@ -336,7 +336,7 @@ class LockTest(unittest.TestCase):
         # A reader holding one snapshot: checkpoints cannot get past it, the WAL grows.
         reader = sqlite3.connect(db)
         reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM lifetimes").fetchone()
+        reader.execute("SELECT count(*) FROM v_lifetimes").fetchone()
         time.sleep(3)
         # Another process takes the write lock for several seconds.
         writer = sqlite3.connect(db, isolation_level=None)
@@ -372,7 +372,7 @@ class LockTest(unittest.TestCase):
         self.assertEqual(r.stop(), 0, r.log())
         log = r.log()
         self.assertEqual(log.count("cannot write"), 1, log)
-        [d] = rows(db, "SELECT * FROM lifetimes WHERE local_port = ? AND proto = 'tcp'", (during_port,))
+        [d] = rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND proto = 'tcp'", (during_port,))
         self.assertIsNotNone(d["closed_at"])
         self.assertEqual(d["pid"], os.getpid())
         assert_consistent(self, db)
@@ -399,7 +399,7 @@ def sockets_fixture(test):
 
 def assert_one_open_lifetime_each(test, db, socks):
     for s in socks:
-        found = rows(db, "SELECT closed_at, states FROM lifetimes WHERE inode = ?", (inode(s),))
+        found = rows(db, "SELECT closed_at, states FROM v_lifetimes WHERE inode = ?", (inode(s),))
         test.assertEqual(len(found), 1, f"{s}: {found}")
         test.assertIsNone(found[0]["closed_at"])
         test.assertNotIn(",", found[0]["states"])
@@ -435,11 +435,11 @@ class NetlinkTroubleTest(unittest.TestCase):
         self.assertIn("overrun", run["notes"] or "")
         self.assertIn("overrun", r.log())
         # No spurious close and reopen of any socket on the machine: one row per cookie.
-        again = rows(db, "SELECT cookie, count(*) AS n FROM lifetimes WHERE cookie IS NOT NULL"
+        again = rows(db, "SELECT cookie, count(*) AS n FROM v_lifetimes WHERE cookie IS NOT NULL"
                      " GROUP BY cookie HAVING n > 1")
         self.assertEqual(again, [], "sockets closed and reopened by a failed dump")
         assert_one_open_lifetime_each(self, db, steady)
-        [l] = rows(db, "SELECT * FROM lifetimes WHERE local_port = ? AND proto = 'tcp'", (late_port,))
+        [l] = rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND proto = 'tcp'", (late_port,))
         self.assertEqual(l["close_reason"], "gone")
         assert_consistent(self, db)
         figures(f"netlink trouble: injected {counts} over {rows(db, 'SELECT SUM(samples) AS n FROM heartbeats')[0]['n']}"
@@ -515,7 +515,7 @@ class ClockJumpTest(unittest.TestCase):
         self.assertEqual(r.stop(), 0, r.log())
         assert_times_ordered(self, db)
         for ino, reason in ((ia, "gone"), (ib, "gone"), (ic, "gone_while_stopped"), (ie, "gone")):
-            found = rows(db, "SELECT * FROM lifetimes WHERE inode = ?", (ino,))
+            found = rows(db, "SELECT * FROM v_lifetimes WHERE inode = ?", (ino,))
             self.assertEqual(len(found), 1, found)
             self.assertEqual(found[0]["close_reason"], reason, found)
         assert_one_open_lifetime_each(self, db, steady)
@@ -584,7 +584,7 @@ class AttributionRaceTest(unittest.TestCase):
         hz, boot = os.sysconf("SC_CLK_TCK"), boot_ms()
         attributed = unattributed = 0
         for ino, (pid, ticks) in truth.items():
-            for row in rows(db, "SELECT pid, proc_start FROM lifetimes WHERE inode = ?", (ino,)):
+            for row in rows(db, "SELECT pid, proc_start FROM v_lifetimes WHERE inode = ?", (ino,)):
                 if row["pid"] is None:
                     unattributed += 1
                     continue
@@ -600,7 +600,7 @@ class AttributionRaceTest(unittest.TestCase):
         """A child whose socket the recorder has attributed to it; it is then killed."""
         child = child_with_socket(wr, 60)
         deadline = time.time() + 30
-        while not rows(r.db, "SELECT 1 FROM lifetimes WHERE pid = ? AND closed_at IS NULL", (child,)):
+        while not rows(r.db, "SELECT 1 FROM v_lifetimes WHERE pid = ? AND closed_at IS NULL", (child,)):
             self.assertLess(time.time(), deadline, f"pid {child} never attributed: {r.log()}")
             time.sleep(0.05)
         os.kill(child, signal.SIGKILL)
@@ -661,7 +661,7 @@ class SoakTest(unittest.TestCase):
         self.addCleanup(r.kill)
         r.wait_samples(5, timeout=60)
         # Quiet: thousands open, nothing changes; the database must not grow.
-        count = "SELECT (SELECT count(*) FROM lifetimes) + (SELECT count(*) FROM state_changes) AS n"
+        count = "SELECT (SELECT count(*) FROM v_lifetimes) + (SELECT count(*) FROM state_changes) AS n"
         quiet_start, quiet_events = self.db_pages(db), rows(db, count)[0]["n"]
         r.wait_samples(25, timeout=60)
         quiet_growth = self.db_pages(db) - quiet_start
@@ -669,7 +669,7 @@ class SoakTest(unittest.TestCase):
         quiet_allowed = 2 + (rows(db, count)[0]["n"] - quiet_events) * 1024 // 4096
         # Churn: 20 connections reset and 20 opened every 100 ms.
         rss, churned, start = [], 0, time.time()
-        pages_start, lifetimes_start = self.db_pages(db), rows(db, "SELECT count(*) AS n FROM lifetimes")[0]["n"]
+        pages_start, lifetimes_start = self.db_pages(db), rows(db, "SELECT count(*) AS n FROM v_lifetimes")[0]["n"]
         next_rss = start
         while time.time() - start < SOAK_SECONDS:
             for _ in range(20):
@@ -683,7 +683,7 @@ class SoakTest(unittest.TestCase):
             time.sleep(0.1)
         r.wait_samples(3, timeout=60)
         pages = self.db_pages(db) - pages_start
-        lifetimes = rows(db, "SELECT count(*) AS n FROM lifetimes")[0]["n"] - lifetimes_start
+        lifetimes = rows(db, "SELECT count(*) AS n FROM v_lifetimes")[0]["n"] - lifetimes_start
         self.assertEqual(r.stop(timeout=60), 0, r.log())
         self.assertLessEqual(quiet_growth, quiet_allowed, "the database grew while nothing changed")
         self.assertGreaterEqual(lifetimes, churned * 2 * 0.9)  # both ends of each new connection
@@ -695,7 +695,7 @@ class SoakTest(unittest.TestCase):
         # (AddressSanitizer holds freed memory in quarantine: resident size says nothing there.)
         if os.environ.get("CONNHIST_SANITIZER") != "asan":
             self.assertLess(late - warm, 2048, f"resident memory grew: {rss} KiB")
-        open_now = rows(db, "SELECT count(*) AS n FROM lifetimes WHERE closed_at IS NULL"
+        open_now = rows(db, "SELECT count(*) AS n FROM v_lifetimes WHERE closed_at IS NULL"
                         " AND (local_port = ? OR remote_port = ?)", (l.getsockname()[1],) * 2)[0]["n"]
         self.assertEqual(open_now, len(conns) * 2 + 1)
         figures(f"soak: {SOAK_SECONDS:.0f} s, {len(conns) * 2 + 1} sockets open, {churned} connections churned, "

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import unittest
 
-from helpers import WRAPPER
+from helpers import WRAPPER, add_lifetime, add_state_change
 
 QUERY = os.environ.get("CONNHIST_QUERY", "")
 SCHEMA = os.environ.get("CONNHIST_SCHEMA", "")
@@ -124,15 +124,13 @@ def build_fixture(path):
             (p[0], ms(p[1]), p[2], p[3], cmd, p[5], p[6], ms(p[1])))
     for l in LIFETIMES:
         owner = l[13] or (None, None)
-        db.execute(
-            "INSERT INTO lifetimes (lifetime_id, run_id, proto, family, local_addr, local_port,"
-            " remote_addr, remote_port, state, states, first_seen, last_seen, closed_at, close_reason,"
-            " pid, proc_start, holders, uid, inode, cookie) VALUES (?,1,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,NULL,NULL)",
-            (l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7], l[8], ms(l[9]),
-             None if l[10] is None else ms(l[10]), None if l[11] is None else ms(l[11]), l[12],
-             owner[0], None if owner[1] is None else ms(owner[1]), l[14]))
+        add_lifetime(db, l[0], ms(l[9]), proto=l[1], family=l[2], local_addr=l[3], local_port=l[4],
+                     remote_addr=l[5], remote_port=l[6], state=l[7], states=l[8],
+                     last_seen=None if l[10] is None else ms(l[10]), closed_at=None if l[11] is None else ms(l[11]),
+                     close_reason=l[12], pid=owner[0], proc_start=None if owner[1] is None else ms(owner[1]),
+                     holders=l[14], uid=0)
     for c in STATE_CHANGES:
-        db.execute("INSERT INTO state_changes VALUES (?,?,?)", (c[0], ms(c[1]), c[2]))
+        add_state_change(db, c[0], ms(c[1]), c[2])
     db.commit()
     db.close()
 
@@ -260,6 +258,7 @@ class TestLifetimeJson(Fixture):
             "states": ["ESTABLISHED"], "first_seen": s(20), "last_seen": s(90), "closed_at": s(91),
             "close_reason": "gone", "holders": 2,
             "bytes_sent": None, "bytes_received": None, "seen_by": None, "opened_after": None,
+            "owner_source": "socket",
             "process": {"pid": 200, "name": 'curl "quoted"', "path": None, "cmdline": None,
                         "user": None, "uid": 1000, "start_time": s(-500)}})
 
@@ -269,7 +268,7 @@ class TestLifetimeJson(Fixture):
             "remote_addr": None, "remote_port": None, "state": "UNCONN", "states": ["UNCONN"],
             "first_seen": s(300), "last_seen": iso(LAST_SAMPLE), "closed_at": None,
             "close_reason": None, "holders": None, "bytes_sent": None, "bytes_received": None,
-            "seen_by": None, "opened_after": None, "process": None})
+            "seen_by": None, "opened_after": None, "owner_source": None, "process": None})
 
     def test_states_list_and_unicode(self):
         self.assertEqual(self.lifetime(2)["states"], ["SYN_RECV", "ESTABLISHED", "TIME_WAIT"])
@@ -731,15 +730,12 @@ def build_long_fixture(path):
                    (pid, T0 - 1000, name, T0))
     rows, changes = long_history()
     for i, first, closed, pid, remote, port in rows:
-        db.execute(
-            "INSERT INTO lifetimes (lifetime_id, run_id, proto, family, local_addr, local_port, remote_addr,"
-            " remote_port, state, states, first_seen, last_seen, closed_at, close_reason, pid, proc_start,"
-            " holders) VALUES (?, 1, 'tcp', ?, '10.0.0.5', 40000, ?, ?, 'ESTABLISHED', 'ESTABLISHED',"
-            " ?, ?, ?, ?, ?, ?, ?)",
-            (i, 6 if ":" in remote else 4, remote, port, first, None if closed is None else closed - 1000,
-             closed, None if closed is None else "gone", pid, None if pid is None else T0 - 1000,
-             None if pid is None else 1))
-    db.executemany("INSERT INTO state_changes VALUES (?, ?, ?)", changes)
+        add_lifetime(db, i, first, family=6 if ":" in remote else 4, local_addr="10.0.0.5", local_port=40000,
+                     remote_addr=remote, remote_port=port, last_seen=None if closed is None else closed - 1000,
+                     closed_at=closed, close_reason=None if closed is None else "gone", pid=pid,
+                     proc_start=None if pid is None else T0 - 1000, holders=None if pid is None else 1)
+    for lifetime_id, at, state in changes:
+        add_state_change(db, lifetime_id, at, state)
     db.commit()
     db.close()
 

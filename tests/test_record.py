@@ -115,7 +115,7 @@ class RecordTest(unittest.TestCase):
         cls.s.cleanup()
 
     def lifetimes(self, where, params=()):
-        return rows(self.db, "SELECT * FROM lifetimes l LEFT JOIN processes p"
+        return rows(self.db, "SELECT l.*, p.name, p.uid FROM v_lifetimes l LEFT JOIN processes p"
                     " ON p.pid = l.pid AND p.start_time = l.proc_start WHERE " + where, params)
 
     def one(self, where, params=()):
@@ -195,7 +195,7 @@ class RecordTest(unittest.TestCase):
         self.assertEqual(r["state"], "TIME_WAIT")
         self.assertIsNone(r["closed_at"])  # TIME_WAIT lasts 60 s
         self.assertEqual(r["pid"], os.getpid())  # the owner found while it was open
-        changes = rows(self.db, "SELECT state, at FROM state_changes WHERE lifetime_id = ? ORDER BY at",
+        changes = rows(self.db, "SELECT state, at FROM v_state_changes WHERE lifetime_id = ? ORDER BY at",
                        (r["lifetime_id"],))
         self.assertEqual([c["state"] for c in changes], states[1:])
         self.assertLessEqual(changes[-1]["at"] - t["closed"], INTERVAL_MS + SLACK_MS)
@@ -206,7 +206,9 @@ class RecordTest(unittest.TestCase):
     def test_open_rows_are_not_rewritten(self):
         # Dedup: a socket open all run long has exactly its open row and no state changes.
         r = self.one("l.local_port = ? AND l.remote_port IS NOT NULL", (self.s.truth["c4_kept"]["port"],))
-        self.assertIsNone(r["last_seen"])
+        [raw] = rows(self.db, "SELECT last_seen_after, closed_after FROM lifetimes WHERE lifetime_id = ?",
+                     (r["lifetime_id"],))
+        self.assertEqual(raw, {"last_seen_after": None, "closed_after": None})
         self.assertEqual(rows(self.db, "SELECT count(*) AS n FROM state_changes WHERE lifetime_id = ?",
                               (r["lifetime_id"],))[0]["n"], 0)
         v = rows(self.db, "SELECT * FROM v_lifetimes WHERE lifetime_id = ?", (r["lifetime_id"],))[0]

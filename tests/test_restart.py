@@ -23,7 +23,7 @@ def listener(family=socket.AF_INET):
 
 
 def lifetimes_on(db, port):
-    return rows(db, "SELECT * FROM lifetimes WHERE local_port = ? ORDER BY lifetime_id", (port,))
+    return rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ? ORDER BY lifetime_id", (port,))
 
 
 class OnceTest(unittest.TestCase):
@@ -75,13 +75,13 @@ class RestartTest(unittest.TestCase):
         wait_for_samples(db, 3, p)
         rc, _, err = stop_record(p)
         self.assertEqual(rc, 0, err)
-        before = rows(db, "SELECT lifetime_id FROM lifetimes WHERE local_port = ? OR remote_port = ?", (port, port))
+        before = rows(db, "SELECT lifetime_id FROM v_lifetimes WHERE local_port = ? OR remote_port = ?", (port, port))
         self.assertEqual(len(before), 3)
         p = start_record(db, "--interval", "100ms")
         wait_for_samples(db, 3, p)
         rc, _, err = stop_record(p)
         self.assertEqual(rc, 0, err)
-        after = rows(db, "SELECT lifetime_id, closed_at FROM lifetimes WHERE local_port = ? OR remote_port = ?",
+        after = rows(db, "SELECT lifetime_id, closed_at FROM v_lifetimes WHERE local_port = ? OR remote_port = ?",
                      (port, port))
         self.assertEqual([r["lifetime_id"] for r in after], [r["lifetime_id"] for r in before])
         self.assertTrue(all(r["closed_at"] is None for r in after))
@@ -132,7 +132,7 @@ class RestartTest(unittest.TestCase):
         self.assertEqual(old["last_seen"], last)
         self.assertIsNotNone(old["closed_at"])
         self.assertIsNone(new["closed_at"])
-        self.assertEqual(rows(db, "SELECT count(*) AS n FROM lifetimes WHERE closed_at IS NULL"
+        self.assertEqual(rows(db, "SELECT count(*) AS n FROM v_lifetimes WHERE closed_at IS NULL"
                               " AND close_reason IS NULL AND lifetime_id = ?", (old["lifetime_id"],))[0]["n"], 0)
         l.close()
 
@@ -160,7 +160,7 @@ class LockTest(unittest.TestCase):
         # A reader in a long read transaction never blocks the recorder (WAL).
         reader = sqlite3.connect(db)
         reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM lifetimes").fetchone()
+        reader.execute("SELECT count(*) FROM v_lifetimes").fetchone()
         # Another process holds the write lock for 1.5 s while a socket opens.
         writer = sqlite3.connect(db, isolation_level=None)
         writer.execute("BEGIN IMMEDIATE")

@@ -7,7 +7,7 @@ import socket
 import sqlite3
 import unittest
 
-from helpers import now_ms, query, rows, run_record, scratch_dir
+from helpers import add_lifetime, add_state_change, now_ms, query, rows, run_record, scratch_dir
 
 DAY = 86400000
 OLD = 3000  # old closed lifetimes: several batches
@@ -22,14 +22,13 @@ def age_database(db):
         run = c.execute("SELECT MIN(run_id) FROM runs").fetchone()[0]
         c.execute("INSERT INTO processes(pid, start_time, name, first_seen) VALUES (4242, ?, 'oldproc', ?)", (t, t))
         next_id = c.execute("SELECT MAX(lifetime_id) + 1 FROM lifetimes").fetchone()[0]
-        c.executemany(
-            "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr, local_port, remote_addr,"
-            " remote_port, state, states, first_seen, last_seen, closed_at, close_reason, pid, proc_start, holders)"
-            " VALUES (?, ?, 'tcp', 4, '10.0.0.1', ?, '192.0.2.7', 443, 'ESTABLISHED', 'SYN_SENT,ESTABLISHED',"
-            " ?, ?, ?, 'gone', 4242, ?, 1)",
-            [(next_id + i, run, 1024 + i, t + i, t + i + 1000, t + i + 2000, t) for i in range(OLD)])
-        c.executemany("INSERT INTO state_changes(lifetime_id, at, state) VALUES (?, ?, 'ESTABLISHED')",
-                      [(next_id + i, t + i + 10) for i in range(OLD)])
+        # Ids after the recorder's own, times 100 days before them: as after a wall-clock step back.
+        for i in range(OLD):
+            add_lifetime(c, next_id + i, t + i, run_id=run, local_addr="10.0.0.1", local_port=1024 + i,
+                         remote_addr="192.0.2.7", remote_port=443, states="SYN_SENT,ESTABLISHED",
+                         last_seen=t + i + 1000, closed_at=t + i + 2000, close_reason="gone", pid=4242,
+                         proc_start=t, holders=1)
+            add_state_change(c, next_id + i, t + i + 10, "ESTABLISHED")
     c.close()  # the last connection checkpoints: the rows are in the file now
 
 
@@ -45,25 +44,25 @@ class RetentionTest(unittest.TestCase):
         self.assertEqual(run_record(db, "--once").returncode, 0)
         recent.close()
         self.assertEqual(run_record(db, "--once").returncode, 0)
-        real = {r["lifetime_id"] for r in rows(db, "SELECT lifetime_id FROM lifetimes")}
+        real = {r["lifetime_id"] for r in rows(db, "SELECT lifetime_id FROM v_lifetimes")}
         age_database(db)
 
         p = run_record(db, "--interval", "100ms", "--duration", "2s", "--retain", "90d", "--verbose")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("pruned 500 closed lifetimes", p.stderr)
 
-        self.assertEqual(rows(db, "SELECT count(*) AS n FROM lifetimes WHERE closed_at < ?",
+        self.assertEqual(rows(db, "SELECT count(*) AS n FROM v_lifetimes WHERE closed_at < ?",
                               (now_ms() - 90 * DAY,))[0]["n"], 0)
-        self.assertEqual(rows(db, "SELECT count(*) AS n FROM lifetimes WHERE local_addr = '10.0.0.1'")[0]["n"], 0)
-        kept = {r["lifetime_id"] for r in rows(db, "SELECT lifetime_id FROM lifetimes")}
+        self.assertEqual(rows(db, "SELECT count(*) AS n FROM v_lifetimes WHERE local_addr = '10.0.0.1'")[0]["n"], 0)
+        kept = {r["lifetime_id"] for r in rows(db, "SELECT lifetime_id FROM v_lifetimes")}
         self.assertEqual(real - kept, set())  # what the recorder wrote itself is all still there
         self.assertEqual(rows(db, "SELECT count(*) AS n FROM state_changes WHERE lifetime_id NOT IN"
-                              " (SELECT lifetime_id FROM lifetimes)")[0]["n"], 0)
+                              " (SELECT lifetime_id FROM v_lifetimes)")[0]["n"], 0)
         self.assertEqual(rows(db, "SELECT count(*) AS n FROM processes WHERE pid = 4242")[0]["n"], 0)
         # The recent closed lifetime and the open listener are kept.
-        self.assertEqual(len(rows(db, "SELECT * FROM lifetimes WHERE local_port = ? AND closed_at IS NOT NULL",
+        self.assertEqual(len(rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND closed_at IS NOT NULL",
                                   (recent_port,))), 1)
-        self.assertEqual(len(rows(db, "SELECT * FROM lifetimes WHERE local_port = ? AND closed_at IS NULL",
+        self.assertEqual(len(rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND closed_at IS NULL",
                                   (open_sock.getsockname()[1],))), 1)
         # Pruning is recorded, and sampling went on while it pruned.
         [prune] = rows(db, "SELECT * FROM prunes")

@@ -13,7 +13,9 @@ each one older than schema/schema.sql, on a copy:
   finds nothing to do;
 - the result passes integrity_check, has the current user_version, and
   every row of the fixture is still there with the same values in the
-  columns both versions have;
+  columns both versions have (lifetimes and state changes as the views of
+  version 3 show them: names, addresses and absolute times; their ids are
+  given again in first_seen order, which the comparison checks);
 - the reports read it, and a normal recorder run goes on writing it.
 
 An upgrade that cannot be done (the file is read-only, another process holds
@@ -38,7 +40,16 @@ import unittest
 from helpers import QUERY, RECORD, SCHEMA, WRAPPER, query, rows, run_record
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-TABLES = ("runs", "heartbeats", "processes", "lifetimes", "state_changes", "prunes", "port_ranges")
+TABLES = ("runs", "heartbeats", "processes", "prunes", "port_ranges")
+
+# A lifetime and a state change as version 3 shows them, in the column names
+# and forms of versions 1 and 2 (which stored them so).
+V3_LIFETIMES = """SELECT v.lifetime_id, v.run_id, v.proto, v.family, v.local_addr, v.local_port, v.remote_addr,
+    v.remote_port, v.state, v.states, v.first_seen, l.first_seen + l.last_seen_after AS last_seen, v.closed_at,
+    v.close_reason, v.pid, v.proc_start, v.holders, l.uid, v.inode, v.cookie, v.local_scope, v.remote_scope,
+    v.created_at, v.offload_state, v.owner_module, v.owner_module_path, v.bytes_sent, v.bytes_received,
+    v.opened_after, v.seen_by FROM v_lifetimes v JOIN lifetimes l USING (lifetime_id)"""
+V3_STATE_CHANGES = "SELECT lifetime_id, at, state FROM v_state_changes"
 
 
 def current_version():
@@ -66,13 +77,25 @@ def user_version(db):
 
 
 def table_rows(db):
-    """{table: (columns, sorted rows)} of the connhist tables in db."""
+    """{table: (columns, rows)} of the connhist tables in db; lifetimes and
+    state_changes in the form of versions 1 and 2."""
     out = {}
     for t in TABLES:
         cols = [r["name"] for r in rows(db, f"PRAGMA table_info({t})")]
         if cols:
             out[t] = (cols, rows(db, f"SELECT * FROM {t}"))
+    v3 = user_version(db) >= 3
+    for t, sql in (("lifetimes", V3_LIFETIMES), ("state_changes", V3_STATE_CHANGES)):
+        got = rows(db, sql if v3 else f"SELECT * FROM {t}")
+        out[t] = (list(got[0]) if got else [], got)
     return out
+
+
+def renumbered(before):
+    """The ids version 3 gives the lifetimes of an older database: 1, 2, ... in
+    (first_seen, old id) order."""
+    order = sorted(before["lifetimes"][1], key=lambda r: (r["first_seen"], r["lifetime_id"]))
+    return {r["lifetime_id"]: n for n, r in enumerate(order, 1)}
 
 
 def run(program, *args, timeout=120):
@@ -116,7 +139,7 @@ class UpgradeTest(unittest.TestCase):
                 db = self.copy(fixture)
                 doc = query(db, "connections")
                 self.assertEqual({l["id"] for l in doc["lifetimes"]},
-                                 {r["lifetime_id"] for r in rows(db, "SELECT lifetime_id FROM lifetimes")})
+                                 {r["lifetime_id"] for r in rows(db, "SELECT lifetime_id FROM v_lifetimes")})
                 rc, out, err = run(RECORD, "--db", db, "--upgrade")
                 self.assertEqual((rc, out, err), (0, f"{db}: already at version {v}\n", ""))
 
@@ -147,14 +170,34 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(rows(db, "PRAGMA integrity_check"), [{"integrity_check": "ok"}])
         self.assertEqual(rows(db, "PRAGMA foreign_key_check"), [])
 
-        # Every row is still there, the same in every column both versions have.
+        # Every row is still there, the same in every column both versions have,
+        # lifetimes under their new ids.
         after = table_rows(db)
+        new_id = renumbered(before)
+        if old < 3:
+            for r in before["lifetimes"][1] + before["state_changes"][1]:
+                r["lifetime_id"] = new_id[r["lifetime_id"]]
         for table, (cols, old_rows) in before.items():
             self.assertIn(table, after)
             both = [c for c in cols if c in after[table][0]]
             key = lambda r: tuple((r[c] is None, r[c]) for c in both)  # noqa: E731
             self.assertEqual(sorted(({c: r[c] for c in both} for r in old_rows), key=key),
                              sorted(({c: r[c] for c in both} for r in after[table][1]), key=key), table)
+
+        # Version 3's own tables: the codes are those of a new database, every
+        # address is in the dictionary once, the blocks bound the ids.
+        fresh = os.path.join(self.tmp, "fresh.db")
+        c = sqlite3.connect(fresh)
+        with open(SCHEMA, encoding="utf-8") as f:
+            c.executescript(f.read())
+        c.close()
+        self.assertEqual(rows(db, "SELECT * FROM codes ORDER BY field, code"),
+                         rows(fresh, "SELECT * FROM codes ORDER BY field, code"))
+        self.assertEqual(rows(db, "SELECT count(*) AS n FROM lifetimes l WHERE first_seen < (SELECT min_first_seen"
+                                  " FROM lifetime_blocks WHERE block = l.lifetime_id >> 12) OR first_seen >"
+                                  " (SELECT max_first_seen FROM lifetime_blocks WHERE block = l.lifetime_id >> 12)"
+                                  " OR NOT EXISTS (SELECT 1 FROM lifetime_blocks WHERE block = l.lifetime_id >> 12)"),
+                         [{"n": 0}])
 
         # The reports read it and show the fixture's sockets.
         ids = {r["lifetime_id"] for r in before["lifetimes"][1]}
@@ -177,7 +220,7 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual(runs[-1]["end_reason"], "once")
         self.assertEqual(user_version(db), self.version)
         # The fixture's sockets are long gone: what it left open is closed now.
-        still_open = rows(db, "SELECT count(*) AS n FROM lifetimes WHERE closed_at IS NULL AND lifetime_id <= ?",
+        still_open = rows(db, "SELECT count(*) AS n FROM v_lifetimes WHERE closed_at IS NULL AND lifetime_id <= ?",
                           (max(ids),))
         self.assertEqual(still_open[0]["n"], 0)
         self.assertEqual(query(db, "coverage")["header"]["coverage"]["runs"], len(runs))
