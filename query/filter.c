@@ -42,20 +42,44 @@ static void filter_remote(qsql *q, const query_filters *f)
     }
 }
 
+/* Appends " AND l.lifetime_id BETWEEN first AND last": the ids of the
+ * blocks whose first_seen bounds meet [lo, until] (none: an empty range). */
+static void id_range(qsql *q, int64_t lo, int64_t until)
+{
+    qsql_int(q, " AND l.lifetime_id BETWEEN (SELECT MIN(block) << 12 FROM lifetime_blocks WHERE max_first_seen >= ?", lo);
+    qsql_int(q, " AND min_first_seen <= ?)", until);
+    qsql_int(q, " AND (SELECT ((MAX(block) + 1) << 12) - 1 FROM lifetime_blocks WHERE max_first_seen >= ?", lo);
+    qsql_int(q, " AND min_first_seen <= ?)", until);
+}
+
+/* The first_seen range [lo, until] of the driver of filter_overlap. */
+typedef struct {
+    int64_t lo, until;
+} id_window;
+
 /*
  * The conditions of the command line's filters other than the window. In
- * the driver of filter_overlap, the process name is matched through the
- * processes table, so that one process's lifetimes are an index range.
+ * the driver of filter_overlap (w not NULL), the process name is matched
+ * through the processes table, so that one process's lifetimes are an index
+ * range, and each side of --port carries the id range itself: SQLite
+ * searches each side's index in that range only.
  */
-static void filter_terms(qsql *q, const query_filters *f, bool driver)
+static void filter_terms(qsql *q, const query_filters *f, const id_window *w)
 {
+    bool driver = w != NULL;
     if (f->given & OPT_REMOTE)
         filter_remote(q, f);
     if (f->given & OPT_REMOTE_PORT)
         qsql_int(q, " AND l.remote_port = ?", f->remote_port);
     if (f->given & OPT_LOCAL_PORT)
         qsql_int(q, " AND l.local_port = ?", f->local_port);
-    if (f->given & OPT_PORT) {
+    if ((f->given & OPT_PORT) && driver) {
+        qsql_int(q, " AND ((l.local_port = ?", f->port);
+        id_range(q, w->lo, w->until);
+        qsql_int(q, ") OR (l.remote_port = ?", f->port);
+        id_range(q, w->lo, w->until);
+        qsql_add(q, "))");
+    } else if (f->given & OPT_PORT) {
         qsql_int(q, " AND (l.local_port = ?", f->port);
         qsql_int(q, " OR l.remote_port = ?)", f->port);
     }
@@ -64,9 +88,9 @@ static void filter_terms(qsql *q, const query_filters *f, bool driver)
     if (f->given & OPT_FAMILY)
         qsql_int(q, " AND l.family = ?", f->family);
     if (f->given & OPT_PID)
-        qsql_int(q, " AND l.pid = ?", f->pid);
+        qsql_int(q, " AND l.proc_id IN (SELECT proc_id FROM processes WHERE pid = ?)", f->pid);
     if ((f->given & OPT_PROCESS) && driver)
-        qsql_text(q, " AND l.pid IN (SELECT pid FROM processes WHERE name GLOB ?)", f->process);
+        qsql_text(q, " AND l.proc_id IN (SELECT proc_id FROM processes WHERE name GLOB ?)", f->process);
     if (f->given & OPT_PROCESS)
         qsql_text(q, " AND p.name GLOB ?", f->process);
     if (f->given & OPT_STATE) { /* in the states column, or past its 15 in state_changes */
@@ -80,16 +104,6 @@ static void filter_terms(qsql *q, const query_filters *f, bool driver)
         qsql_add(q, " AND l.closed_after IS NULL");
 }
 
-/* Appends " AND l.lifetime_id BETWEEN first AND last": the ids of the
- * blocks whose first_seen bounds meet [lo, until] (none: an empty range). */
-static void id_range(qsql *q, int64_t lo, int64_t until)
-{
-    qsql_int(q, " AND l.lifetime_id BETWEEN (SELECT MIN(block) << 12 FROM lifetime_blocks WHERE max_first_seen >= ?", lo);
-    qsql_int(q, " AND min_first_seen <= ?)", until);
-    qsql_int(q, " AND (SELECT ((MAX(block) + 1) << 12) - 1 FROM lifetime_blocks WHERE max_first_seen >= ?", lo);
-    qsql_int(q, " AND min_first_seen <= ?)", until);
-}
-
 /* The SELECT of the candidate ids of filter_overlap. */
 static void overlap_ids(qsql *q, const query_filters *f, int64_t since, int64_t until)
 {
@@ -98,7 +112,7 @@ static void overlap_ids(qsql *q, const query_filters *f, int64_t since, int64_t 
     id_range(q, lo, until);
     qsql_int(q, " AND l.first_seen >= ?", lo);
     qsql_int(q, " AND l.first_seen <= ?", until);
-    filter_terms(q, f, true);
+    filter_terms(q, f, &(id_window){lo, until});
     qsql_add(q, " UNION ALL SELECT lifetime_id FROM lifetimes INDEXED BY lifetimes_long"
                 " WHERE " CH_LONG_LIFETIME_SQL);
     qsql_int(q, " AND first_seen < ?", lo);
@@ -113,14 +127,11 @@ void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t unti
     qsql_add(q, ")");
 }
 
-void filter_owner(qsql *q, const query_filters *f, int64_t pid, int64_t start)
+void filter_owner(qsql *q, const query_filters *f, int64_t proc_id)
 {
-    if (f->window_kept) {
-        qsql_int(q, " AND l.lifetime_id IN (SELECT id FROM temp.chq_window WHERE pid = ?", pid);
-        qsql_int(q, " AND proc_start = ?)", start);
-    }
-    qsql_int(q, " AND l.pid = ?", pid);
-    qsql_int(q, " AND l.proc_start = ?", start);
+    if (f->window_kept)
+        qsql_int(q, " AND l.lifetime_id IN (SELECT id FROM temp.chq_window WHERE proc_id = ?)", proc_id);
+    qsql_int(q, " AND l.proc_id = ?", proc_id);
 }
 
 int filter_keep_window(sqlite3 *db, query_filters *f)
@@ -128,14 +139,14 @@ int filter_keep_window(sqlite3 *db, query_filters *f)
     if (!filter_bounded(f, FILTER_WINDOW) || f->window_kept)
         return SQLITE_OK;
     int rc = sqlite3_exec(db,
-                          "CREATE TEMP TABLE chq_window(id INTEGER PRIMARY KEY, pid INTEGER, proc_start INTEGER);"
-                          "CREATE INDEX temp.chq_window_owner ON chq_window(pid, proc_start)",
+                          "CREATE TEMP TABLE chq_window(id INTEGER PRIMARY KEY, proc_id INTEGER);"
+                          "CREATE INDEX temp.chq_window_owner ON chq_window(proc_id)",
                           NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return rc;
     qsql q;
     qsql_init(&q, db);
-    qsql_add(&q, "INSERT INTO temp.chq_window SELECT l.lifetime_id, l.pid, l.proc_start");
+    qsql_add(&q, "INSERT INTO temp.chq_window SELECT l.lifetime_id, l.proc_id");
     filter_from(&q, true);
     qsql_add(&q, " WHERE 1");
     filter_lifetimes(&q, f, FILTER_WINDOW);
@@ -162,7 +173,7 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window)
         else if (filter_bounded(f, window))
             filter_overlap(q, f, f->since, f->until);
     }
-    filter_terms(q, f, false);
+    filter_terms(q, f, NULL);
 }
 
 /*

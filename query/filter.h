@@ -45,12 +45,12 @@ void filter_overlap(qsql *q, const query_filters *f, int64_t since, int64_t unti
 int filter_keep_window(sqlite3 *db, query_filters *f);
 
 /*
- * Appends the conditions keeping the lifetimes of one process (pid, start).
+ * Appends the conditions keeping the lifetimes of one process (its proc_id).
  * With the window kept, they also select its lifetimes in the window
  * straight from temp.chq_window: the caller then filters with
  * FILTER_NO_WINDOW and filter_from(q, true).
  */
-void filter_owner(qsql *q, const query_filters *f, int64_t pid, int64_t start);
+void filter_owner(qsql *q, const query_filters *f, int64_t proc_id);
 
 /* Whether a query with this window is driven by filter_overlap's id list. */
 bool filter_bounded(const query_filters *f, int window);

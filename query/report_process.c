@@ -15,36 +15,36 @@ static void select_processes(qsql *q, query_ctx *c)
 {
     const query_filters *f = &c->o->f;
     qsql_init(q, c->db);
-    qsql_add(q, "SELECT " CHQ_PROCESS_COLUMNS " FROM processes p WHERE 1");
+    qsql_add(q, "SELECT " CHQ_PROCESS_COLUMNS ", p.proc_id FROM processes p WHERE 1");
     if (f->given & OPT_PID)
         qsql_int(q, " AND p.pid = ?", f->pid);
     if (f->given & OPT_PROCESS)
         qsql_text(q, " AND p.name GLOB ?", f->process);
-    qsql_add(q, " AND (p.pid, p.start_time) IN (SELECT l.pid, l.proc_start");
+    qsql_add(q, " AND p.proc_id IN (SELECT l.proc_id");
     filter_from(q, filter_bounded(f, FILTER_WINDOW));
-    qsql_add(q, " WHERE l.pid IS NOT NULL");
+    qsql_add(q, " WHERE l.proc_id IS NOT NULL");
     filter_lifetimes(q, f, FILTER_WINDOW);
     qsql_add(q, ") ORDER BY p.start_time, p.pid");
 }
 
 /* Appends FROM, " WHERE where", the filters and the window, for the
  * lifetimes of one process. */
-static void own(qsql *q, const query_filters *f, const char *where, int64_t pid, int64_t start)
+static void own(qsql *q, const query_filters *f, const char *where, int64_t proc_id)
 {
     filter_from(q, f->window_kept || filter_bounded(f, FILTER_WINDOW));
     qsql_add(q, " WHERE ");
     qsql_add(q, where);
     filter_lifetimes(q, f, f->window_kept ? FILTER_NO_WINDOW : FILTER_WINDOW);
-    filter_owner(q, f, pid, start);
+    filter_owner(q, f, proc_id);
 }
 
 /* Writes first_activity and last_activity into the open entry. */
-static int put_activity(query_ctx *c, int64_t pid, int64_t start)
+static int put_activity(query_ctx *c, int64_t proc_id)
 {
     qsql q;
     qsql_init(&q, c->db);
     qsql_add(&q, "SELECT MIN(l.first_seen), MAX(COALESCE(l.first_seen + l.last_seen_after, " CHQ_LAST_SAMPLE_SQL "))");
-    own(&q, &c->o->f, "1", pid, start);
+    own(&q, &c->o->f, "1", proc_id);
     sqlite3_stmt *st;
     if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
         return chq_sql_fail(c, "process activity");
@@ -57,12 +57,12 @@ static int put_activity(query_ctx *c, int64_t pid, int64_t start)
     return rc == SQLITE_ROW ? 0 : chq_sql_fail(c, "process activity");
 }
 
-static int lifetimes_of(query_ctx *c, const char *key, const char *condition, int64_t pid, int64_t start)
+static int lifetimes_of(query_ctx *c, const char *key, const char *condition, int64_t proc_id)
 {
     qsql q;
     qsql_init(&q, c->db);
     qsql_add(&q, "SELECT " CHQ_LIFETIME_COLUMNS);
-    own(&q, &c->o->f, condition, pid, start);
+    own(&q, &c->o->f, condition, proc_id);
     return lifetime_list(c, key, false, &q);
 }
 
@@ -79,13 +79,13 @@ static void remote_row(jw *w, sqlite3_stmt *st)
 }
 
 /* The remote ends it talked to, most lifetimes first. */
-static int remotes_of(query_ctx *c, int64_t pid, int64_t start)
+static int remotes_of(query_ctx *c, int64_t proc_id)
 {
     qsql q;
     qsql_init(&q, c->db);
     qsql_add(&q, "SELECT ra.addr, l.remote_port, l.proto, count(*), MIN(l.first_seen),"
                  " MAX(COALESCE(l.first_seen + l.last_seen_after, " CHQ_LAST_SAMPLE_SQL "))");
-    own(&q, &c->o->f, "l.remote_addr_id IS NOT NULL", pid, start);
+    own(&q, &c->o->f, "l.remote_addr_id IS NOT NULL", proc_id);
     qsql_add(&q, " GROUP BY l.remote_addr_id, l.remote_port, l.proto"
                  " ORDER BY count(*) DESC, MIN(l.first_seen), ra.addr, l.remote_port, l.proto");
     return stream_list(c, "remotes", false, &q, remote_row, "process remotes");
@@ -94,13 +94,13 @@ static int remotes_of(query_ctx *c, int64_t pid, int64_t start)
 /* One process: an element of the main list (a line of its own in ndjson). */
 static int process_entry(query_ctx *c, sqlite3_stmt *p)
 {
-    int64_t pid = sqlite3_column_int64(p, 0), start = sqlite3_column_int64(p, 1);
+    int64_t proc_id = sqlite3_column_int64(p, CHQ_PROCESS_NCOLS);
     jw_open(c->w, NULL, false);
     put_process(c->w, "process", p, 0);
-    if (put_activity(c, pid, start) != 0 ||
-        lifetimes_of(c, "listeners", CHQ_IS_LISTENER, pid, start) != 0 ||
-        lifetimes_of(c, "connections", "l.remote_addr_id IS NOT NULL", pid, start) != 0 ||
-        remotes_of(c, pid, start) != 0)
+    if (put_activity(c, proc_id) != 0 ||
+        lifetimes_of(c, "listeners", CHQ_IS_LISTENER, proc_id) != 0 ||
+        lifetimes_of(c, "connections", "l.remote_addr_id IS NOT NULL", proc_id) != 0 ||
+        remotes_of(c, proc_id) != 0)
         return -1;
     jw_close(c->w);
     return 0;

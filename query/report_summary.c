@@ -25,8 +25,8 @@ static int put_counts(query_ctx *c)
     over_window(&q, c,
                 "SELECT count(*), total(l.proto = 6), total(l.proto = 17),"
                 " total(" CHQ_IS_LISTENER "), total(l.remote_addr_id IS NOT NULL),"
-                " total(l.closed_after IS NULL), count(DISTINCT l.pid || '/' || l.proc_start),"
-                " total(l.pid IS NULL)");
+                " total(l.closed_after IS NULL), count(DISTINCT l.proc_id),"
+                " total(l.proc_id IS NULL)");
     sqlite3_stmt *st;
     if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
         return chq_sql_fail(c, "counting lifetimes");
@@ -132,9 +132,9 @@ int report_summary(query_ctx *c, cJSON *header)
                 " ORDER BY count(*) DESC, l.remote_port",
                 port_row) != 0 ||
         put_top(c, "top_processes",
-                "SELECT l.pid, l.proc_start, p.name, p.path, p.cmdline, p.user, p.uid, count(*)",
-                " AND l.pid IS NOT NULL GROUP BY l.pid, l.proc_start"
-                " ORDER BY count(*) DESC, l.pid, l.proc_start",
+                "SELECT " CHQ_PROCESS_COLUMNS ", count(*)",
+                " AND l.proc_id IS NOT NULL GROUP BY l.proc_id"
+                " ORDER BY count(*) DESC, p.pid, p.start_time",
                 process_row) != 0 ||
         put_new_listeners(c) != 0 || put_first_contacts(c) != 0)
         return -1;

@@ -23,23 +23,20 @@
 #define CHQ_PROCESS_COLUMNS "p.pid, p.start_time, p.name, p.path, p.cmdline, p.user, p.uid"
 #define CHQ_PROCESS_NCOLS 7
 
-/*
- * The lifetime columns, in the order put_lifetime reads them; the process
- * comes last, keyed by the lifetime's own pid and proc_start so that a
- * process row missing from the processes table still gives its identity.
- */
+/* The lifetime columns, in the order put_lifetime reads them; the process
+ * comes last (null when the lifetime has no owner). */
 #define CHQ_LIFETIME_COLUMNS                                                                        \
     "l.lifetime_id, l.proto, l.family, la.addr, l.local_port, ra.addr,"                             \
     " l.remote_port, l.state, l.states, l.first_seen,"                                              \
     " COALESCE(l.first_seen + l.last_seen_after, " CHQ_LAST_SAMPLE_SQL "), l.first_seen + l.closed_after," \
-    " l.close_reason, l.holders, l.pid, l.proc_start, p.name, p.path, p.cmdline, p.user, p.uid,"     \
+    " l.close_reason, l.holders, p.pid, p.start_time, p.name, p.path, p.cmdline, p.user, p.uid,"     \
     " l.bytes_sent, l.bytes_received, l.seen_by, l.opened_after, l.owner_source"
 #define CHQ_LIFETIME_NCOLS 26
 
 /* Lifetimes l with their addresses' text (la, ra) and process p. */
 #define CHQ_LIFETIME_JOINS                                                                               \
     " JOIN addrs la ON la.addr_id = l.local_addr_id LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id" \
-    " LEFT JOIN processes p ON p.pid = l.pid AND p.start_time = l.proc_start"
+    " LEFT JOIN processes p ON p.proc_id = l.proc_id"
 #define CHQ_LIFETIME_FROM " FROM lifetimes l" CHQ_LIFETIME_JOINS
 
 /* Writes a lifetime from CHQ_LIFETIME_COLUMNS starting at column col, as a

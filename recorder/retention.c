@@ -4,7 +4,7 @@
  * BATCH lifetimes closed before the cutoff (oldest first: ids follow
  * first_seen, and a lifetime closed before the cutoff started before it, so
  * the ids to look at end with the last block of lifetime_blocks that starts
- * before the cutoff), their state changes, the blocks left empty, and
+ * before the cutoff), their state changes and extras, the blocks left empty, and
  * processes no lifetime refers to any more, then frees some pages.
  * Heartbeats and runs are kept: they are small, and they still say when the
  * recorder was watching.
@@ -17,7 +17,7 @@
 #define BATCH 500
 #define PASS_EVERY_MS 60000
 
-enum { RS_CHANGES, RS_LIFETIMES, RS_BLOCKS, RS_PROCESSES, RS_NOTE, RS_COUNT };
+enum { RS_CHANGES, RS_EXTRAS, RS_LIFETIMES, RS_BLOCKS, RS_PROCESSES, RS_NOTE, RS_COUNT };
 
 /* The oldest BATCH lifetimes closed before the cutoff ?1 (LIMIT ?2). */
 #define PRUNABLE                                                                                        \
@@ -27,11 +27,12 @@ enum { RS_CHANGES, RS_LIFETIMES, RS_BLOCKS, RS_PROCESSES, RS_NOTE, RS_COUNT };
 
 static const char *const retention_sql[RS_COUNT] = {
     [RS_CHANGES] = "DELETE FROM state_changes WHERE lifetime_id IN (" PRUNABLE ")",
+    [RS_EXTRAS] = "DELETE FROM lifetime_extras WHERE lifetime_id IN (" PRUNABLE ")",
     [RS_LIFETIMES] = "DELETE FROM lifetimes WHERE lifetime_id IN (" PRUNABLE ")",
     [RS_BLOCKS] = "DELETE FROM lifetime_blocks WHERE ?2 > 0 AND block < (SELECT MIN(lifetime_id) >> 12 FROM lifetimes)",
-    [RS_PROCESSES] = "DELETE FROM processes WHERE rowid IN (SELECT p.rowid FROM processes p"
+    [RS_PROCESSES] = "DELETE FROM processes WHERE proc_id IN (SELECT p.proc_id FROM processes p"
                      " WHERE p.first_seen < ?1 AND NOT EXISTS (SELECT 1 FROM lifetimes l"
-                     " WHERE l.pid = p.pid AND l.proc_start = p.start_time) LIMIT ?2)",
+                     " WHERE l.proc_id = p.proc_id) LIMIT ?2)",
     [RS_NOTE] = "INSERT INTO prunes(run_id, first_at, last_at, cutoff, lifetimes) VALUES (?3, ?4, ?4, ?1, ?2)"
                 " ON CONFLICT(run_id) DO UPDATE SET last_at = excluded.last_at,"
                 " cutoff = MAX(cutoff, excluded.cutoff), lifetimes = lifetimes + excluded.lifetimes",
@@ -95,6 +96,7 @@ int ch_retention_step(ch_retention *r, int64_t now, char *err, size_t errn)
     int deleted = -1;
     if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
         run_batch_stmt(r, RS_CHANGES, cutoff, BATCH, now) >= 0 &&
+        run_batch_stmt(r, RS_EXTRAS, cutoff, BATCH, now) >= 0 &&
         (deleted = run_batch_stmt(r, RS_LIFETIMES, cutoff, BATCH, now)) >= 0 &&
         run_batch_stmt(r, RS_BLOCKS, cutoff, deleted, now) >= 0 &&
         run_batch_stmt(r, RS_PROCESSES, cutoff, BATCH, now) >= 0 &&

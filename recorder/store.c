@@ -39,18 +39,19 @@ typedef struct {
 } span;
 
 enum {
-    ST_PROC, ST_OPEN, ST_STATE, ST_CHANGE, ST_CLOSE, ST_ANNOUNCED, ST_BEAT, ST_BLOCK, ST_COUNT
+    ST_PROC, ST_PROC_ID, ST_OPEN, ST_EXTRAS, ST_STATE, ST_CHANGE, ST_CLOSE, ST_ANNOUNCED, ST_BEAT, ST_BLOCK, ST_COUNT
 };
 
 static const char *const statement_sql[ST_COUNT] = {
     [ST_PROC] = "INSERT OR IGNORE INTO processes(pid, start_time, name, path, cmdline, uid, user, first_seen)"
                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_PROC_ID] = "SELECT proc_id FROM processes WHERE pid = ?1 AND start_time = ?2",
     [ST_OPEN] = "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr_id, local_port,"
-                " remote_addr_id, remote_port, state, states, first_seen, pid, proc_start, holders, uid, inode, cookie,"
-                " local_scope, remote_scope, created_at, offload_state, owner_module, owner_module_path,"
+                " remote_addr_id, remote_port, state, states, first_seen, proc_id, holders, uid, inode, cookie,"
                 " bytes_sent, bytes_received, opened_after, seen_by, owner_source)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-                " ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    [ST_EXTRAS] = "INSERT INTO lifetime_extras(lifetime_id, local_scope, remote_scope, created_at, offload_state,"
+                  " owner_module, owner_module_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     /* states keeps its first 15 (2^56: 14 used, room for one more). */
     [ST_STATE] = "UPDATE lifetimes SET state = ?2,"
                  " states = CASE WHEN states < 72057594037927936 THEN states * 16 + ?2 ELSE states END,"
@@ -74,6 +75,12 @@ static const char *const statement_sql[ST_COUNT] = {
                  " max_first_seen = max(max_first_seen, excluded.max_first_seen)",
 };
 
+/* A process written by the transaction in progress, and its proc_id. */
+typedef struct {
+    const ch_proc *proc; /* NULL: empty slot */
+    int64_t id;
+} written_proc;
+
 /* Ids per row of lifetime_blocks: block = lifetime_id >> BLOCK_SHIFT. */
 #define BLOCK_SHIFT 12
 
@@ -91,11 +98,12 @@ struct ch_store {
     span spans[MAX_SPANS];  /* spans not yet known to be committed; last = current */
     int nspans;
     int wal_frames;         /* pages in the WAL after the last commit */
-    /* Processes already written by the transaction in progress: a tick
-     * that opens thousands of sockets of one process writes it once.
-     * Open addressing on the record's address; emptied by every flush (a
-     * later pruning may delete a process no lifetime refers to). */
-    const ch_proc **written;
+    /* Processes already written by the transaction in progress, with their
+     * proc_id: a tick that opens thousands of sockets of one process writes
+     * it once. Open addressing on the record's address; emptied by every
+     * flush (a later pruning may delete a process no lifetime refers to, and
+     * a failed transaction's ids are void). */
+    written_proc *written;
     size_t written_cap, nwritten;
     ch_addr_ids *addr_ids;
     block_bounds *blocks;   /* the blocks of the transaction in progress */
@@ -278,8 +286,9 @@ int ch_store_load_open(ch_store *s, ch_tracker *t, int ident_is_cookie, char *er
 {
     sqlite3_stmt *st;
     const char *sql = "SELECT l.lifetime_id, l.proto, l.family, la.addr, l.local_port, ra.addr, l.remote_port,"
-                      " l.state, l.inode, l.cookie, l.local_scope, l.remote_scope FROM lifetimes l"
+                      " l.state, l.inode, l.cookie, x.local_scope, x.remote_scope FROM lifetimes l"
                       " JOIN addrs la ON la.addr_id = l.local_addr_id LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id"
+                      " LEFT JOIN lifetime_extras x ON x.lifetime_id = l.lifetime_id"
                       " WHERE l.closed_after IS NULL";
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
         snprintf(err, errn, "cannot read open lifetimes: %s", sqlite3_errmsg(s->db));
@@ -351,21 +360,26 @@ static int write_process(ch_store *s, const ch_proc *p, int64_t at)
     return run_stmt(st);
 }
 
-/* True when p was written by this transaction already; otherwise notes it
- * as written (the caller writes it now). Out of memory, it says false:
- * writing a process twice is harmless (INSERT OR IGNORE), only slower. */
-static bool written_before(ch_store *s, const ch_proc *p)
+static size_t proc_slot(const ch_proc *p, size_t cap)
+{
+    return ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> 40 & (cap - 1);
+}
+
+/* The slot of p in the set of this transaction's processes (the empty slot
+ * where it would go when it is not there), growing the set first when it
+ * fills; NULL out of memory. */
+static written_proc *written_slot(ch_store *s, const ch_proc *p)
 {
     if ((s->nwritten + 1) * 2 > s->written_cap) {
         size_t cap = s->written_cap ? s->written_cap * 2 : 64;
-        const ch_proc **slots = calloc(cap, sizeof *slots);
+        written_proc *slots = calloc(cap, sizeof *slots);
         if (slots == NULL)
-            return false;
+            return NULL;
         for (size_t i = 0; i < s->written_cap; i++) {
-            if (s->written[i] == NULL)
+            if (s->written[i].proc == NULL)
                 continue;
-            size_t j = ((uintptr_t)s->written[i] >> 4) * 0x9E3779B97F4A7C15ULL >> 40 & (cap - 1);
-            while (slots[j] != NULL)
+            size_t j = proc_slot(s->written[i].proc, cap);
+            while (slots[j].proc != NULL)
                 j = (j + 1) & (cap - 1);
             slots[j] = s->written[i];
         }
@@ -373,13 +387,44 @@ static bool written_before(ch_store *s, const ch_proc *p)
         s->written = slots;
         s->written_cap = cap;
     }
-    size_t j = ((uintptr_t)p >> 4) * 0x9E3779B97F4A7C15ULL >> 40 & (s->written_cap - 1);
-    for (; s->written[j] != NULL; j = (j + 1) & (s->written_cap - 1))
-        if (s->written[j] == p)
-            return true;
-    s->written[j] = p;
-    s->nwritten++;
-    return false;
+    size_t j = proc_slot(p, s->written_cap);
+    while (s->written[j].proc != NULL && s->written[j].proc != p)
+        j = (j + 1) & (s->written_cap - 1);
+    return &s->written[j];
+}
+
+/*
+ * The proc_id of p, writing its processes row when it has none: once per
+ * process and transaction (a tick that opens thousands of sockets of one
+ * process looks it up once). Returns an SQLite status.
+ */
+static int process_id(ch_store *s, const ch_proc *p, int64_t at, int64_t *id)
+{
+    written_proc *slot = written_slot(s, p);
+    if (slot != NULL && slot->proc == p) {
+        *id = slot->id;
+        return SQLITE_OK;
+    }
+    int rc = write_process(s, p, at);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (sqlite3_changes(s->db) == 1) {
+        *id = sqlite3_last_insert_rowid(s->db);
+    } else {
+        sqlite3_stmt *st = s->st[ST_PROC_ID];
+        sqlite3_bind_int64(st, 1, p->pid);
+        sqlite3_bind_int64(st, 2, p->start_time);
+        rc = sqlite3_step(st);
+        *id = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW)
+            return rc == SQLITE_DONE ? SQLITE_CORRUPT : rc;
+    }
+    if (slot != NULL) { /* out of memory it is only looked up again */
+        *slot = (written_proc){p, *id};
+        s->nwritten++;
+    }
+    return SQLITE_OK;
 }
 
 /* Widens the first_seen bounds of the block of id by at, for this
@@ -422,18 +467,33 @@ static int write_blocks(ch_store *s)
     return SQLITE_OK;
 }
 
+/* A lifetime's lifetime_extras row, when the sampler reported any of it. */
+static int write_extras(ch_store *s, const ch_event *ev, const ch_sock *k, int has_remote)
+{
+    int offload = k->proto == CH_TCP && ch_offload_name(k->offload) != NULL;
+    int remote_scope = has_remote && k->remote_scope != 0;
+    if (k->local_scope == 0 && !remote_scope && k->created == 0 && !offload && k->module == NULL)
+        return SQLITE_OK;
+    sqlite3_stmt *st = s->st[ST_EXTRAS];
+    sqlite3_bind_int64(st, 1, ev->lifetime_id);
+    bind_int_or_null(st, 2, k->local_scope, k->local_scope != 0);
+    bind_int_or_null(st, 3, k->remote_scope, remote_scope);
+    bind_int_or_null(st, 4, k->created, k->created != 0);
+    bind_int_or_null(st, 5, k->offload, offload);
+    bind_text_or_null(st, 6, k->module != NULL ? k->module->name : NULL);
+    bind_text_or_null(st, 7, k->module != NULL ? k->module->path : NULL);
+    return run_stmt(st);
+}
+
 static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
 {
     const ch_sock *k = &o->sock;
     const ch_proc *p = o->owner.proc;
-    if (p != NULL && !written_before(s, p)) {
-        int rc = write_process(s, p, ev->at);
-        if (rc != SQLITE_OK)
-            return rc;
-    }
     int has_remote = ch_sock_has_remote(k);
-    int64_t local = 0, remote = 0;
-    int rc = ch_addr_ids_get(s->addr_ids, &k->local, &local);
+    int64_t proc_id = 0, local = 0, remote = 0;
+    int rc = p != NULL ? process_id(s, p, ev->at, &proc_id) : SQLITE_OK;
+    if (rc == SQLITE_OK)
+        rc = ch_addr_ids_get(s->addr_ids, &k->local, &local);
     if (rc == SQLITE_OK && has_remote)
         rc = ch_addr_ids_get(s->addr_ids, &k->remote, &remote);
     if (rc == SQLITE_OK)
@@ -451,23 +511,17 @@ static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
     bind_int_or_null(st, 8, k->remote_port, has_remote);
     sqlite3_bind_int(st, 9, state_code(ev->state));
     sqlite3_bind_int64(st, 10, ev->at);
-    bind_int_or_null(st, 11, p ? p->pid : 0, p != NULL);
-    bind_int_or_null(st, 12, p ? p->start_time : 0, p != NULL);
-    bind_int_or_null(st, 13, o->owner.holders, p != NULL);
-    bind_int_or_null(st, 14, k->uid, k->uid >= 0);
-    bind_int_or_null(st, 15, (int64_t)k->inode, k->inode != 0);
-    bind_int_or_null(st, 16, (int64_t)k->ident, s->ident_is_cookie && k->ident != 0);
-    bind_int_or_null(st, 17, k->local_scope, k->local_scope != 0);
-    bind_int_or_null(st, 18, k->remote_scope, has_remote && k->remote_scope != 0);
-    bind_int_or_null(st, 19, k->created, k->created != 0);
-    bind_int_or_null(st, 20, k->offload, k->proto == CH_TCP && ch_offload_name(k->offload) != NULL);
-    bind_text_or_null(st, 21, k->module != NULL ? k->module->name : NULL);
-    bind_text_or_null(st, 22, k->module != NULL ? k->module->path : NULL);
-    bind_bytes(st, 23, k->proto, k->bytes_sent, k->bytes_received);
-    bind_int_or_null(st, 25, ev->opened_after, ev->seen_by != NULL && ev->opened_after >= 0);
-    bind_code(st, 26, code_of(seen_by_kinds, N_OF(seen_by_kinds), ev->seen_by));
-    bind_code(st, 27, p != NULL ? OWNER_SOURCE_SOCKET : 0);
-    return run_stmt(st);
+    bind_int_or_null(st, 11, proc_id, p != NULL);
+    bind_int_or_null(st, 12, o->owner.holders, p != NULL);
+    bind_int_or_null(st, 13, k->uid, k->uid >= 0);
+    bind_int_or_null(st, 14, (int64_t)k->inode, k->inode != 0);
+    bind_int_or_null(st, 15, (int64_t)k->ident, s->ident_is_cookie && k->ident != 0);
+    bind_bytes(st, 16, k->proto, k->bytes_sent, k->bytes_received);
+    bind_int_or_null(st, 18, ev->opened_after, ev->seen_by != NULL && ev->opened_after >= 0);
+    bind_code(st, 19, code_of(seen_by_kinds, N_OF(seen_by_kinds), ev->seen_by));
+    bind_code(st, 20, p != NULL ? OWNER_SOURCE_SOCKET : 0);
+    rc = run_stmt(st);
+    return rc == SQLITE_OK ? write_extras(s, ev, k, has_remote) : rc;
 }
 
 static int write_state(ch_store *s, const ch_event *ev)

@@ -55,7 +55,9 @@ CREATE INDEX IF NOT EXISTS heartbeats_last ON heartbeats(last_at);
 
 -- One row per process that owned a recorded socket. A process is its pid
 -- together with its start time: a pid reused later is another process.
+-- Lifetimes refer to it by proc_id.
 CREATE TABLE IF NOT EXISTS processes (
+    proc_id      INTEGER PRIMARY KEY,
     pid          INTEGER NOT NULL,
     start_time   INTEGER NOT NULL,    -- when the process started
     name         TEXT,                -- short name (Linux: comm)
@@ -64,7 +66,7 @@ CREATE TABLE IF NOT EXISTS processes (
     uid          INTEGER,
     user         TEXT,                -- user name of uid; NULL when unknown
     first_seen   INTEGER NOT NULL,    -- when connhist first saw it
-    PRIMARY KEY (pid, start_time)
+    UNIQUE (pid, start_time)
 );
 CREATE INDEX IF NOT EXISTS processes_name ON processes(name);
 
@@ -125,10 +127,9 @@ CREATE TABLE IF NOT EXISTS lifetimes (
     last_seen_after INTEGER,          -- last sample that saw it, in ms after first_seen; NULL while open
     closed_after INTEGER,             -- first sample that found it gone, in ms after first_seen; NULL while open
     close_reason INTEGER,             -- codes 'close_reason'
-    pid          INTEGER,             -- owning process, with proc_start; NULL when unknown
-    proc_start   INTEGER,
-    holders      INTEGER,             -- processes holding the socket (>= 1); NULL exactly when pid is NULL
-    owner_source INTEGER,             -- how the owner is known (codes 'owner_source'); NULL when pid is NULL
+    proc_id      INTEGER REFERENCES processes(proc_id),  -- owning process; NULL when unknown
+    holders      INTEGER,             -- processes holding the socket (>= 1); NULL exactly when proc_id is NULL
+    owner_source INTEGER,             -- how the owner is known (codes 'owner_source'); NULL when proc_id is NULL
     uid          INTEGER,             -- socket owner uid as the kernel reports it
     inode        INTEGER,             -- socket inode; NULL when the kernel gave 0
     cookie       INTEGER,             -- identity across samples: sock_diag cookie (Linux netlink), or on
@@ -138,27 +139,33 @@ CREATE TABLE IF NOT EXISTS lifetimes (
     bytes_received INTEGER,           -- TCP bytes received (tcpi_bytes_received), likewise
     opened_after INTEGER,             -- seen_by 2 or 3: the sample before, after which it opened; NULL
                                       -- otherwise, or when there was no sample before
-    seen_by      INTEGER,             -- NULL: samples only; else codes 'seen_by' (see schema/README.md)
-    local_scope  INTEGER,             -- IPv6 scope (interface) id of the local address (Windows); NULL when none
-    remote_scope INTEGER,             -- IPv6 scope id of the remote address (Windows); NULL when none
-    created_at   INTEGER,             -- when the OS created the socket (Windows liCreateTimestamp); NULL when not reported
-    offload_state INTEGER,            -- TCP offload (Windows; codes 'offload_state')
-    owner_module TEXT,                -- owning module (Windows: the service or program); NULL when unknown
-    owner_module_path TEXT,           -- its file path; NULL when unknown
-    FOREIGN KEY (pid, proc_start) REFERENCES processes(pid, start_time)
+    seen_by      INTEGER              -- NULL: samples only; else codes 'seen_by' (see schema/README.md)
 );
 -- Each index ends, as every SQLite index does, in the rowid: one remote's
 -- (one port's, one process's) lifetimes in a window are one index range.
 CREATE INDEX IF NOT EXISTS lifetimes_remote ON lifetimes(remote_addr_id) WHERE remote_addr_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS lifetimes_local_port ON lifetimes(local_port);
 CREATE INDEX IF NOT EXISTS lifetimes_remote_port ON lifetimes(remote_port) WHERE remote_port IS NOT NULL;
-CREATE INDEX IF NOT EXISTS lifetimes_process ON lifetimes(pid) WHERE pid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS lifetimes_process ON lifetimes(proc_id) WHERE proc_id IS NOT NULL;
 -- The lifetimes still open or that lasted more than an hour: few on any
 -- machine. Every other lifetime started at most an hour before any
 -- moment it was open, so "what overlapped this window" is a first_seen
 -- range (an id range, through lifetime_blocks) plus this short list.
 CREATE INDEX IF NOT EXISTS lifetimes_long ON lifetimes(first_seen, closed_after)
     WHERE closed_after IS NULL OR closed_after > 3600000;
+
+-- What some platforms report beside a socket (Windows), for the lifetimes
+-- that have any of it: a row here only then, so that lifetimes elsewhere
+-- carry no empty columns for it.
+CREATE TABLE IF NOT EXISTS lifetime_extras (
+    lifetime_id  INTEGER PRIMARY KEY REFERENCES lifetimes(lifetime_id),
+    local_scope  INTEGER,             -- IPv6 scope (interface) id of the local address; NULL when none
+    remote_scope INTEGER,             -- IPv6 scope id of the remote address; NULL when none
+    created_at   INTEGER,             -- when the OS created the socket (liCreateTimestamp); NULL when not reported
+    offload_state INTEGER,            -- TCP offload (codes 'offload_state'); NULL when not reported
+    owner_module TEXT,                -- owning module (the service or program); NULL when unknown
+    owner_module_path TEXT            -- its file path; NULL when unknown
+);
 
 -- The first_seen of the lifetimes of each block of 4,096 ids: block B holds
 -- ids B * 4096 to B * 4096 + 4095 (lifetime_id >> 12 = B). A window's
@@ -229,23 +236,24 @@ CREATE VIEW IF NOT EXISTS v_lifetimes AS
                     'unixepoch') AS last_seen_utc,
            strftime('%Y-%m-%dT%H:%M:%fZ', (l.first_seen + l.closed_after) / 1000.0, 'unixepoch') AS closed_at_utc,
            l.closed_after IS NULL AS open,
-           l.pid, p.name AS process, p.path, p.cmdline, p.user,
+           p.pid, p.name AS process, p.path, p.cmdline, p.user,
            l.holders, (SELECT name FROM codes WHERE field = 'owner_source' AND code = l.owner_source) AS owner_source,
            (SELECT name FROM codes WHERE field = 'close_reason' AND code = l.close_reason) AS close_reason,
            l.uid AS socket_uid, l.inode, l.cookie,
-           strftime('%Y-%m-%dT%H:%M:%fZ', l.created_at / 1000.0, 'unixepoch') AS created_utc,
-           (SELECT name FROM codes WHERE field = 'offload_state' AND code = l.offload_state) AS offload_state,
-           l.owner_module, l.owner_module_path,
+           strftime('%Y-%m-%dT%H:%M:%fZ', x.created_at / 1000.0, 'unixepoch') AS created_utc,
+           (SELECT name FROM codes WHERE field = 'offload_state' AND code = x.offload_state) AS offload_state,
+           x.owner_module, x.owner_module_path,
            l.bytes_sent, l.bytes_received,
            (SELECT name FROM codes WHERE field = 'seen_by' AND code = l.seen_by) AS seen_by,
            strftime('%Y-%m-%dT%H:%M:%fZ', l.opened_after / 1000.0, 'unixepoch') AS opened_after_utc,
            l.first_seen, COALESCE(l.first_seen + l.last_seen_after, (SELECT at FROM v_last_sample)) AS last_seen,
-           l.first_seen + l.closed_after AS closed_at, l.opened_after, l.proc_start, l.run_id,
-           l.local_scope, l.remote_scope, l.created_at
+           l.first_seen + l.closed_after AS closed_at, l.opened_after, p.start_time AS proc_start, l.proc_id,
+           l.run_id, x.local_scope, x.remote_scope, x.created_at
       FROM lifetimes l
       JOIN addrs la ON la.addr_id = l.local_addr_id
       LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id
-      LEFT JOIN processes p ON p.pid = l.pid AND p.start_time = l.proc_start;
+      LEFT JOIN processes p ON p.proc_id = l.proc_id
+      LEFT JOIN lifetime_extras x ON x.lifetime_id = l.lifetime_id;
 
 -- Every change of state after the first, with its lifetime's addresses.
 CREATE VIEW IF NOT EXISTS v_state_changes AS

@@ -9,7 +9,9 @@
 --    that a time window is an id range; state_changes follow their lifetime;
 --  * addresses move into the addrs dictionary, names (proto, states, close
 --    reasons, seen_by, offload states) become the small integers of codes;
---  * last_seen, closed_at and state change times become ms after first_seen.
+--  * last_seen, closed_at and state change times become ms after first_seen;
+--  * processes get a proc_id, by which lifetimes refer to their owner;
+--  * what only Windows reports moves to lifetime_extras.
 
 DROP VIEW IF EXISTS v_lifetimes;
 DROP VIEW IF EXISTS v_listeners;
@@ -46,6 +48,21 @@ CREATE TABLE addrs (
 );
 INSERT INTO addrs(addr)
     SELECT local_addr FROM lifetimes UNION SELECT remote_addr FROM lifetimes WHERE remote_addr IS NOT NULL;
+
+CREATE TABLE processes_v3 (
+    proc_id      INTEGER PRIMARY KEY,
+    pid          INTEGER NOT NULL,
+    start_time   INTEGER NOT NULL,
+    name         TEXT,
+    path         TEXT,
+    cmdline      TEXT,
+    uid          INTEGER,
+    user         TEXT,
+    first_seen   INTEGER NOT NULL,
+    UNIQUE (pid, start_time)
+);
+INSERT INTO processes_v3(pid, start_time, name, path, cmdline, uid, user, first_seen)
+    SELECT pid, start_time, name, path, cmdline, uid, user, first_seen FROM processes ORDER BY first_seen, rowid;
 
 -- Old id -> new id, in first_seen order.
 CREATE TEMP TABLE upgrade_ids AS
@@ -85,8 +102,7 @@ CREATE TABLE lifetimes_v3 (
     last_seen_after INTEGER,
     closed_after INTEGER,
     close_reason INTEGER,
-    pid          INTEGER,
-    proc_start   INTEGER,
+    proc_id      INTEGER REFERENCES processes(proc_id),
     holders      INTEGER,
     owner_source INTEGER,
     uid          INTEGER,
@@ -95,14 +111,7 @@ CREATE TABLE lifetimes_v3 (
     bytes_sent   INTEGER,
     bytes_received INTEGER,
     opened_after INTEGER,
-    seen_by      INTEGER,
-    local_scope  INTEGER,
-    remote_scope INTEGER,
-    created_at   INTEGER,
-    offload_state INTEGER,
-    owner_module TEXT,
-    owner_module_path TEXT,
-    FOREIGN KEY (pid, proc_start) REFERENCES processes(pid, start_time)
+    seen_by      INTEGER
 );
 INSERT INTO lifetimes_v3
     SELECT m.new_id, l.run_id, CASE l.proto WHEN 'tcp' THEN 6 ELSE 17 END, l.family,
@@ -111,13 +120,10 @@ INSERT INTO lifetimes_v3
            COALESCE((SELECT code FROM upgrade_state WHERE name = l.state), 15), s.packed,
            l.first_seen, l.last_seen - l.first_seen, l.closed_at - l.first_seen,
            (SELECT code FROM codes WHERE field = 'close_reason' AND name = l.close_reason),
-           l.pid, l.proc_start, l.holders,
+           (SELECT proc_id FROM processes_v3 p WHERE p.pid = l.pid AND p.start_time = l.proc_start), l.holders,
            CASE WHEN l.pid IS NOT NULL THEN 1 END, -- version 2 knew owners only from their sockets
            l.uid, l.inode, l.cookie, l.bytes_sent, l.bytes_received, l.opened_after,
-           (SELECT code FROM codes WHERE field = 'seen_by' AND name = l.seen_by),
-           l.local_scope, l.remote_scope, l.created_at,
-           (SELECT code FROM codes WHERE field = 'offload_state' AND name = l.offload_state),
-           l.owner_module, l.owner_module_path
+           (SELECT code FROM codes WHERE field = 'seen_by' AND name = l.seen_by)
       FROM lifetimes l
       JOIN upgrade_ids m ON m.old_id = l.lifetime_id
       JOIN upgrade_states s ON s.id = l.lifetime_id
@@ -135,8 +141,28 @@ INSERT INTO state_changes_v3(lifetime_id, at, state)
       JOIN lifetimes l ON l.lifetime_id = s.lifetime_id
       JOIN upgrade_ids m ON m.old_id = s.lifetime_id;
 
+CREATE TABLE lifetime_extras (
+    lifetime_id  INTEGER PRIMARY KEY REFERENCES lifetimes(lifetime_id),
+    local_scope  INTEGER,
+    remote_scope INTEGER,
+    created_at   INTEGER,
+    offload_state INTEGER,
+    owner_module TEXT,
+    owner_module_path TEXT
+);
+INSERT INTO lifetime_extras
+    SELECT m.new_id, l.local_scope, l.remote_scope, l.created_at,
+           (SELECT code FROM codes WHERE field = 'offload_state' AND name = l.offload_state),
+           l.owner_module, l.owner_module_path
+      FROM lifetimes l JOIN upgrade_ids m ON m.old_id = l.lifetime_id
+     WHERE COALESCE(l.local_scope, l.remote_scope, l.created_at, l.offload_state, l.owner_module,
+                    l.owner_module_path) IS NOT NULL
+     ORDER BY m.new_id;
+
 DROP TABLE state_changes;
 DROP TABLE lifetimes;
+DROP TABLE processes;
+ALTER TABLE processes_v3 RENAME TO processes;
 ALTER TABLE lifetimes_v3 RENAME TO lifetimes;
 ALTER TABLE state_changes_v3 RENAME TO state_changes;
 

@@ -124,19 +124,22 @@ def add_lifetime(c, lifetime_id, first_seen, proto="tcp", family=4, local_addr="
                  inode=None, cookie=None, seen_by=None, opened_after=None, bytes_sent=None, bytes_received=None,
                  owner_source=None):
     """Inserts one lifetime on connection c (not committed)."""
-    if owner_source is None and pid is not None:
-        owner_source = "socket"
+    proc_id = None
+    if pid is not None:  # the owner: a processes row added before
+        proc_id = c.execute("SELECT proc_id FROM processes WHERE pid = ? AND start_time = ?",
+                            (pid, proc_start)).fetchone()[0]
+        owner_source = owner_source or "socket"
     c.execute(
         "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr_id, local_port, remote_addr_id,"
-        " remote_port, state, states, first_seen, last_seen_after, closed_after, close_reason, pid, proc_start,"
+        " remote_port, state, states, first_seen, last_seen_after, closed_after, close_reason, proc_id,"
         " holders, owner_source, uid, inode, cookie, seen_by, opened_after, bytes_sent, bytes_received)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (lifetime_id, run_id, code(c, "proto", proto), family, addr_id(c, local_addr), local_port,
          addr_id(c, remote_addr), remote_port, code(c, "state", state),
          pack_states(c, states if states is not None else state), first_seen,
          None if last_seen is None else last_seen - first_seen,
-         None if closed_at is None else closed_at - first_seen, code(c, "close_reason", close_reason), pid,
-         proc_start, holders, code(c, "owner_source", owner_source), uid, inode, cookie, code(c, "seen_by", seen_by),
+         None if closed_at is None else closed_at - first_seen, code(c, "close_reason", close_reason), proc_id,
+         holders, code(c, "owner_source", owner_source), uid, inode, cookie, code(c, "seen_by", seen_by),
          opened_after, bytes_sent, bytes_received))
     c.execute("INSERT INTO lifetime_blocks(block, min_first_seen, max_first_seen) VALUES (?, ?, ?)"
               " ON CONFLICT(block) DO UPDATE SET min_first_seen = min(min_first_seen, excluded.min_first_seen),"

@@ -478,8 +478,8 @@ def hostile_db(path):
             db.execute(
                 "INSERT INTO lifetimes (lifetime_id, run_id, proto, family, local_addr_id, local_port,"
                 " remote_addr_id, remote_port, state, states, first_seen, last_seen_after, closed_after,"
-                " close_reason, pid, proc_start, holders) VALUES (?, ?, 6, 4, ?, 80, ?, ?, ?, ?, ?, 4000, 5000,"
-                " ?, 4242, ?, 1)",
+                " close_reason, proc_id, holders) VALUES (?, ?, 6, 4, ?, 80, ?, ?, ?, ?, ?, 4000, 5000,"
+                " ?, (SELECT proc_id FROM processes WHERE pid = 4242 AND start_time = ?), 1)",
                 (lid, run_id, 1000 + i, 1 if rport else None, rport, code(db, "state", state),
                  (14 * 16 + code(db, "state", state)) * 16 + 14, t, 100 + i, t))
             db.execute("INSERT INTO lifetime_blocks VALUES (?, ?, ?) ON CONFLICT(block) DO UPDATE SET"

@@ -808,6 +808,96 @@ class TestLongHistory(Fixture):
                                  sorted({r[3] for r in self.overlapping(since, until)} & {11, 13}))
 
 
+# A UDP socket connected and disconnected 8 times: 17 states, more than the
+# states column keeps (15); state_changes has them all.
+MANY_STATES = ["UNCONN", "ESTABLISHED"] * 8 + ["CLOSE"]
+
+
+def build_many_states(path):
+    db = create_schema(path)
+    db.execute("INSERT INTO runs (run_id, started_at, mode, interval_ms, host, os, sampler, version, pid)"
+               " VALUES (1, ?, 'continuous', 1000, 'delta', 'linux', 'netlink', '0', 1)", (T0,))
+    db.execute("INSERT INTO heartbeats VALUES (1, ?, ?, 100)", (T0, T0 + 100_000))
+    add_lifetime(db, 1, T0, proto="udp", local_port=5353, state=MANY_STATES[-1], states=MANY_STATES,
+                 last_seen=T0 + 90_000, closed_at=T0 + 91_000, close_reason="gone")
+    for i, state in enumerate(MANY_STATES[1:], 1):
+        add_state_change(db, 1, T0 + i * 1000, state)
+    db.commit()
+    db.close()
+
+
+class TestManyStates(Fixture):
+    build = staticmethod(build_many_states)
+
+    def test_every_state_in_order(self):
+        [l] = self.query("connections")["lifetimes"]
+        self.assertEqual(l["states"], MANY_STATES)
+        self.assertEqual(l["state"], "CLOSE")
+        c = sqlite3.connect(self.db)
+        self.assertEqual(c.execute("SELECT states FROM v_lifetimes").fetchone()[0], ",".join(MANY_STATES[:15]))
+        c.close()
+
+    def test_state_filter_past_the_column(self):
+        self.assertEqual(self.ids("connections", "--state", "CLOSE"), [1])  # only in state_changes
+        self.assertEqual(self.ids("connections", "--state", "UNCONN"), [1])
+        self.assertEqual(self.ids("connections", "--state", "LISTEN"), [])
+        events = [e["state"] for e in self.query("timeline")["events"] if e["event"] != "close"]
+        self.assertEqual(events, MANY_STATES)
+
+
+class TestPlans(Fixture):
+    """Every index of lifetimes earns its place: some report's plan searches
+    it (CONNHIST_EXPLAIN prints the plans), and no windowed report scans the
+    whole table."""
+    build = staticmethod(build_long_fixture)
+
+    WINDOW = ["--since", str((T0 + 2 * DAY) // 1000), "--until", str((T0 + 2 * DAY + HOUR) // 1000)]
+    CASES = [
+        (["connections", "--remote", "192.0.2.2"], "lifetimes_remote (remote_addr_id=? AND rowid>? AND rowid<?)"),
+        (["connections", "--local-port", "40000"], "lifetimes_local_port (local_port=? AND rowid>? AND rowid<?)"),
+        (["connections", "--remote-port", "22"], "lifetimes_remote_port (remote_port=? AND rowid>? AND rowid<?)"),
+        (["connections", "--pid", "11"], "lifetimes_process (proc_id=? AND rowid>? AND rowid<?)"),
+        (["process", "curl"], "lifetimes_process (proc_id=? AND rowid>? AND rowid<?)"),
+        (["connections"], "l USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
+        (["timeline", "--port", "443"], "lifetimes_local_port (local_port=? AND rowid>? AND rowid<?)"),
+        (["summary", "--remote", "2001:db8::9"], "lifetimes_remote (remote_addr_id=? AND rowid>? AND rowid<?)"),
+    ]
+
+    def plans(self, args):
+        env = dict(os.environ, CONNHIST_EXPLAIN="1")
+        rc, out, err = run("--db", self.db, *args, env=env)
+        self.assertEqual(rc, 0, err)
+        json.loads(out)
+        lines = [l[len("connhist-query: plan: "):] for l in err.splitlines()]
+        self.assertTrue(lines and all(l for l in lines), err)
+        return lines
+
+    def test_each_index_is_searched_and_nothing_scans_lifetimes(self):
+        used = set()
+        for args, expected in self.CASES:
+            with self.subTest(args=args):
+                plan = self.plans(args + self.WINDOW)
+                self.assertTrue(any(expected in l for l in plan), "\n".join(plan))
+                self.assertTrue(any("lifetimes_long" in l for l in plan), "\n".join(plan))
+                full = [l for l in plan if l.startswith("SCAN l") or l.startswith("SCAN lifetimes")]
+                self.assertEqual(full, [], "\n".join(plan))
+                used |= {w for l in plan for w in l.split() if w.startswith("lifetimes_")}
+        c = sqlite3.connect(self.db)
+        indexes = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                                           " AND tbl_name = 'lifetimes' AND sql IS NOT NULL")}
+        c.close()
+        self.assertEqual(indexes, used)
+
+    def test_explain_changes_no_output(self):
+        env = dict(os.environ, CONNHIST_EXPLAIN="1")
+        for args, _ in self.CASES:
+            with self.subTest(args=args):
+                rc, out, _ = run("--db", self.db, *(args + self.WINDOW), env=env)
+                plain = run("--db", self.db, *(args + self.WINDOW))[1]
+                strip = lambda d: {k: v for k, v in d.items() if k != "header"}  # noqa: E731 (generated_at)
+                self.assertEqual(strip(json.loads(out)), strip(json.loads(plain)))
+
+
 if __name__ == "__main__":
     if not QUERY or not SCHEMA:
         sys.exit("set CONNHIST_QUERY and CONNHIST_SCHEMA")

@@ -178,7 +178,9 @@ class LockTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("cannot write", err)
         self.assertIn("works again", err)
-        [r] = lifetimes_on(db, port)
+        found = lifetimes_on(db, port)
+        self.assertEqual(len(found), 1, found)
+        [r] = found
         # Seen while the database was locked, and kept with its true time.
         self.assertLess(r["first_seen"] - opened, 500)
         self.assertEqual(r["pid"], os.getpid())

@@ -117,10 +117,10 @@ class WineRecordTest(unittest.TestCase):
         for p in (self.first, self.second):
             self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
         port = self.server.getsockname()[1]
-        conns = self.rows("SELECT * FROM lifetimes WHERE proto = 'tcp' AND remote_addr IS NOT NULL"
+        conns = self.rows("SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND remote_addr IS NOT NULL"
                           f" AND (local_port = {port} OR remote_port = {port})")
         self.assertTrue(any(r["state"] == "ESTABLISHED" for r in conns), conns)
-        tcp = self.rows("SELECT bytes_sent, bytes_received FROM lifetimes WHERE proto = 'tcp'")
+        tcp = self.rows("SELECT bytes_sent, bytes_received FROM v_lifetimes WHERE proto = 'tcp'")
         self.assertTrue(tcp)
         for r in tcp:
             self.assertIsNone(r["bytes_sent"])
@@ -132,7 +132,7 @@ class WineRecordTest(unittest.TestCase):
 
     def test_open_lifetimes_match_host_tables(self):
         host = ss_ports()
-        open_rows = self.rows("SELECT * FROM lifetimes WHERE closed_at IS NULL")
+        open_rows = self.rows("SELECT * FROM v_lifetimes WHERE closed_at IS NULL")
         seen = {(r["proto"], r["family"], r["local_addr"], r["local_port"]): r for r in open_rows}
         for e in self.expect:
             self.assertIn((e[0], e[3]), host, f"ss does not list {e}")
@@ -147,11 +147,11 @@ class WineRecordTest(unittest.TestCase):
 
     def test_second_run_adds_no_rows(self):
         per_socket = self.rows("SELECT proto, family, local_addr, local_port, remote_addr, remote_port, count(*) AS n"
-                               " FROM lifetimes WHERE closed_at IS NULL"
+                               " FROM v_lifetimes WHERE closed_at IS NULL"
                                " GROUP BY 1, 2, 3, 4, 5, 6 HAVING n > 1")
         self.assertEqual(per_socket, [])
         for e in self.expect:
-            n = self.rows(f"SELECT count(*) AS n FROM lifetimes WHERE proto = '{e[0]}' AND local_port = {e[3]}")
+            n = self.rows(f"SELECT count(*) AS n FROM v_lifetimes WHERE proto = '{e[0]}' AND local_port = {e[3]}")
             self.assertEqual(n[0]["n"], 1, e)
 
     def test_query_reports_json(self):
