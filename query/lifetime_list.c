@@ -22,7 +22,7 @@ static void lifetime_row(jw *w, sqlite3_stmt *st)
 
 int lifetime_list(query_ctx *c, const char *key, bool main, qsql *q)
 {
-    qsql_add(q, " ORDER BY l.first_seen, l.lifetime_id");
+    qsql_add(q, " ORDER BY l.lifetime_id"); /* recording order: first_seen order, see filter.c */
     filter_limit(q, &c->o->f);
     return stream_list(c, key, main, q, lifetime_row, "selecting lifetimes");
 }

@@ -26,16 +26,18 @@
 /* The lifetime columns, in the order put_lifetime reads them; the process
  * comes last (null when the lifetime has no owner). */
 #define CHQ_LIFETIME_COLUMNS                                                                        \
-    "l.lifetime_id, l.proto, l.family, la.addr, l.local_port, ra.addr,"                             \
+    "l.lifetime_id, l.proto, l.family, l.local_addr_id, l.local_port, l.remote_addr_id,"             \
     " l.remote_port, l.state, l.states, l.first_seen,"                                              \
     " COALESCE(l.first_seen + l.last_seen_after, " CHQ_LAST_SAMPLE_SQL "), l.first_seen + l.closed_after," \
     " l.close_reason, l.holders, p.pid, p.start_time, p.name, p.path, p.cmdline, p.user, p.uid,"     \
     " l.bytes_sent, l.bytes_received, l.seen_by, l.opened_after, l.owner_source"
 #define CHQ_LIFETIME_NCOLS 26
 
-/* Lifetimes l with their addresses' text (la, ra) and process p. */
-#define CHQ_LIFETIME_JOINS                                                                               \
-    " JOIN addrs la ON la.addr_id = l.local_addr_id LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id" \
+/* Lifetimes l with the remote address's text (ra, for grouping and sorting
+ * by it; SQLite leaves the join out where ra is not used) and process p.
+ * Lifetime lists write addresses from their ids (addr_text.h). */
+#define CHQ_LIFETIME_JOINS                                                 \
+    " LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id"                 \
     " LEFT JOIN processes p ON p.proc_id = l.proc_id"
 #define CHQ_LIFETIME_FROM " FROM lifetimes l" CHQ_LIFETIME_JOINS
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "addr_text.h"
 #include "codes.h"
 #include "filter.h"
 #include "header.h"
@@ -111,6 +112,7 @@ int chq_main(int argc, char **argv)
     }
     rc = run_report(&c);
     jw_flush(&w); /* after a failure too: what was printed before it, as stdio would */
+    addr_text_close();
     sqlite3_close(db);
     return rc;
 }

@@ -171,11 +171,13 @@ class Fixture(unittest.TestCase):
 
 
 class TestLifetimeFilters(Fixture):
-    def test_all_lifetimes_oldest_first(self):
-        self.assertEqual(self.ids("connections"), [1, 5, 2, 3, 4, 10, 6, 7, 8, 9])
+    def test_all_lifetimes_in_recording_order(self):
+        # By id: the order the recorder first saw them, which is first_seen
+        # order but where the wall clock stepped back (10 and 5 here).
+        self.assertEqual(self.ids("connections"), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
 
     def test_window_overlap(self):
-        self.assertEqual(self.ids("connections", "--since", s(95), "--until", s(260)), [1, 5, 4, 10])
+        self.assertEqual(self.ids("connections", "--since", s(95), "--until", s(260)), [1, 4, 5, 10])
 
     def test_window_boundaries_are_inclusive(self):
         # lifetime 3 closed at T0+91 s exactly; lifetime 10 opened at T0+250 s exactly
@@ -186,7 +188,7 @@ class TestLifetimeFilters(Fixture):
 
     def test_epoch_seconds_accepted(self):
         self.assertEqual(self.ids("connections", "--since", str(ms(95) // 1000), "--until",
-                                  str(ms(260) // 1000)), [1, 5, 4, 10])
+                                  str(ms(260) // 1000)), [1, 4, 5, 10])
 
     def test_remote_ipv4_prefix_matches_mapped(self):
         self.assertEqual(self.ids("connections", "--remote", "10.0.0.0/8"), [4, 7])
@@ -216,13 +218,13 @@ class TestLifetimeFilters(Fixture):
     def test_proto_family_pid(self):
         self.assertEqual(self.ids("connections", "--proto", "udp"), [5, 6, 9])
         self.assertEqual(self.ids("connections", "--proto", "TCP", "--family", "6"), [3, 4, 10])
-        self.assertEqual(self.ids("connections", "--family", "6"), [3, 4, 10, 6])
-        self.assertEqual(self.ids("connections", "--pid", "200"), [3, 4, 10, 7])
+        self.assertEqual(self.ids("connections", "--family", "6"), [3, 4, 6, 10])
+        self.assertEqual(self.ids("connections", "--pid", "200"), [3, 4, 7, 10])
 
     def test_process_glob(self):
         self.assertEqual(self.ids("connections", "--process", "ngin*"), [1, 2, 8])
         self.assertEqual(self.ids("connections", "--process", 'curl "quoted"'), [3, 4])
-        self.assertEqual(self.ids("connections", "--process", "\u00dfrowser-?"), [10, 7])
+        self.assertEqual(self.ids("connections", "--process", "\u00dfrowser-?"), [7, 10])
         self.assertEqual(self.ids("connections", "--process", "x' OR '1'='1"), [])
 
     def test_state_whole_names_case_insensitive(self):
@@ -233,7 +235,7 @@ class TestLifetimeFilters(Fixture):
 
     def test_open_and_limit(self):
         self.assertEqual(self.ids("connections", "--open"), [1, 5, 6, 7])
-        self.assertEqual(self.ids("connections", "--limit", "2"), [1, 5])
+        self.assertEqual(self.ids("connections", "--limit", "2"), [1, 2])
         self.assertEqual(self.ids("connections", "--limit", "0"), [])
 
     def test_filters_in_header_only_when_given(self):
@@ -281,14 +283,14 @@ class TestLifetimeJson(Fixture):
 
 class TestReports(Fixture):
     def test_listeners(self):
-        self.assertEqual(self.ids("listeners"), [1, 5, 10, 6])
+        self.assertEqual(self.ids("listeners"), [1, 5, 6, 10])
         self.assertEqual(self.ids("listeners", "--proto", "udp"), [5, 6])
         self.assertEqual(self.ids("listeners", "--since", s(302)), [1, 5, 6])
 
     def test_at(self):
         self.assertEqual(self.ids("at", s(0)), [1, 5])
-        self.assertEqual(self.ids("at", s(30)), [1, 5, 2, 3])
-        self.assertEqual(self.ids("at", s(31)), [1, 5, 3])  # closed_at is already gone
+        self.assertEqual(self.ids("at", s(30)), [1, 2, 3, 5])
+        self.assertEqual(self.ids("at", s(31)), [1, 3, 5])  # closed_at is already gone
         self.assertEqual(self.ids("at", s(250)), [1, 5, 10])
         self.assertEqual(self.ids("at", s(30), "--proto", "tcp"), [1, 2, 3])
 
@@ -362,7 +364,7 @@ class TestReports(Fixture):
         self.assertEqual([(p["process"]["pid"], p["process"]["start_time"], p["count"])
                           for p in r["top_processes"]],
                          [(100, s(-1000), 3), (200, s(-500), 2), (200, s(150), 2), (300, s(0), 1)])
-        self.assertEqual([l["id"] for l in r["new_listeners"]], [1, 5, 10, 6])
+        self.assertEqual([l["id"] for l in r["new_listeners"]], [1, 5, 6, 10])
         self.assertEqual([(x["addr"], x["first_seen"]) for x in r["first_contacted_remotes"]], [
             ("192.168.1.10", s(10)), ("2001:db8:1::7", s(20)), ("::ffff:10.1.2.3", s(60)),
             ("10.1.9.9", s(300)), ("8.8.8.8", s(350))])
@@ -372,7 +374,7 @@ class TestReports(Fixture):
         self.assertEqual(r["counts"]["lifetimes"], 8)
         self.assertEqual(r["header"]["filters"], {"top": 2})
         self.assertEqual(len(r["top_remote_addrs"]), 2)
-        self.assertEqual([l["id"] for l in r["new_listeners"]], [10, 6])
+        self.assertEqual([l["id"] for l in r["new_listeners"]], [6, 10])
         # 192.168.1.10 was contacted again at 305 s, but first at 10 s: not new
         self.assertEqual(r["first_contacted_remotes"], [
             {"addr": "10.1.9.9", "first_seen": s(300)}, {"addr": "8.8.8.8", "first_seen": s(350)}])
@@ -477,7 +479,7 @@ class TestOutputModes(Fixture):
         first = json.loads(lines[0])
         self.assertEqual(list(first), ["header"])
         self.assertEqual(first["header"]["report"], "connections")
-        self.assertEqual([json.loads(x)["id"] for x in lines[1:]], [1, 5, 2, 3, 4, 10, 6, 7, 8, 9])
+        self.assertEqual([json.loads(x)["id"] for x in lines[1:]], list(range(1, 11)))
 
     def test_ndjson_other_reports(self):
         _, out, _ = run("--db", self.db, "--ndjson", "process", "200")
@@ -749,7 +751,7 @@ class TestLongHistory(Fixture):
         cls.rows, cls.changes = long_history()
 
     def overlapping(self, since, until, keep=lambda r: True):
-        return [r for r in sorted(self.rows, key=lambda r: (r[1], r[0]))
+        return [r for r in sorted(self.rows, key=lambda r: r[0])
                 if r[1] <= until and (r[2] is None or r[2] >= since) and keep(r)]
 
     def windows(self):
@@ -775,7 +777,7 @@ class TestLongHistory(Fixture):
 
     def test_at_an_instant(self):
         for t in (T0 + 2 * DAY + 123, T0 + 4 * DAY, LONG_WINDOWS[0][0] - 1):
-            want = [r[0] for r in sorted(self.rows, key=lambda r: (r[1], r[0]))
+            want = [r[0] for r in sorted(self.rows, key=lambda r: r[0])
                     if r[1] <= t and (r[2] is None or r[2] > t)]
             got = [l["id"] for l in self.query("at", iso(t))["lifetimes"]]
             self.assertEqual(got, want)
