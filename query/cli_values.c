@@ -22,11 +22,11 @@ static int bad(const char *opt, const char *val, const char *what)
 
 int parse_time_value(const char *opt, const char *val, int64_t now, int64_t *out)
 {
-    if (ch_parse_time(val, now, out) == 0)
+    int rc = ch_parse_time(val, now, out);
+    if (rc == 0)
         return 0;
-    return bad(opt, val,
-               "a time (expected RFC 3339 like 2026-11-24T10:00:00Z, epoch seconds,"
-               " a time ago like -2h or 30m, or now)");
+    chq_error("%s: '%s' %s (expected a time: %s)", opt, val, ch_parse_problem(rc, "is not a time"), CH_TIME_FORMS);
+    return -1;
 }
 
 int parse_port_value(const char *opt, const char *val, int64_t *out)

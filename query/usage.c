@@ -40,7 +40,9 @@ static const char usage_text[] =
     "  --open               still open at the newest sample\n"
     "  --limit N            at most N items      --top N  summary list length (10)\n"
     "\n"
-    "TIME: RFC 3339 (2026-11-24T10:00:00Z), epoch seconds, -2h, 30m (ago), now.\n"
+    "TIME: RFC 3339 (2026-11-24T10:00:00Z), epoch seconds (1764140000, 1764140000.250),\n"
+    "a time ago with a unit ms, s, m, h, d or w (-2h, 30m, 1.5h, 1d12h), or now; nothing\n"
+    "finer than a millisecond.\n"
     "exit status: 0 ok, 1 database missing or unusable, 2 bad command line.\n";
 
 void usage_print(FILE *f)

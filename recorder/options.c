@@ -24,18 +24,23 @@ static const char usage[] =
     "\n"
     "  --db PATH            database (default: $CONNHIST_DB, else /var/lib/connhist/connhist.db\n"
     "                       as root, else $XDG_STATE_HOME/connhist/connhist.db)\n"
-    "  --interval DURATION  time between samples (default 1s; with --once, the period the\n"
-    "                       scheduler runs it at, default 60s); e.g. 500ms, 2s, 1m\n"
+    "  --interval DURATION  time between samples, 50ms to 24h (default 1s; with --once, the\n"
+    "                       period the scheduler runs it at, default 60s); e.g. 0.2, 500ms, 2s, 1m\n"
     "  --once               take one sample, reconcile with the database, exit\n"
     "  --duration DURATION  stop after that long (default: until SIGINT/SIGTERM)\n"
-    "  --retain DURATION    delete closed lifetimes older than that (e.g. 90d; default: keep all)\n"
+    "  --retain DURATION    delete closed lifetimes older than that, at least 1m (e.g. 90d;\n"
+    "                       default: keep all)\n"
     "  --reservation P:F:N  a port block to watch for a persistent reservation (Windows),\n"
     "                       e.g. tcp:5000:20; may be repeated. Linux records its reserved ports anyway\n"
     "  --sampler NAME       force netlink or procfs (default: netlink, else procfs)\n"
     "  --verbose            one line per sample on stderr\n"
     "  --upgrade            upgrade the database to this program's schema version and exit,\n"
     "                       recording nothing (a normal start upgrades it too)\n"
-    "  --help, --version\n";
+    "  --help, --version\n"
+    "\n"
+    "DURATION: seconds (0.2, 1.5, 90) or a number with a unit ms, s, m, h, d or w\n"
+    "(500ms, 1.5s, 2.5m, 90d, 1h30m); nothing finer than a millisecond.\n"
+    "exit status: 0 ok, 1 could not start or go on recording, 2 bad command line.\n";
 
 static int bad(const char *opt, const char *value, const char *expected)
 {
@@ -59,13 +64,40 @@ static const char *value_of(int argc, char **argv, int *i, const char *name)
     return argv[++*i];
 }
 
-static int parse_duration_opt(const char *opt, const char *v, int64_t min, int64_t max, int64_t *out)
+/* The range a duration option takes, and how to write its ends. */
+typedef struct {
+    const char *opt;
+    int64_t min_ms, max_ms;
+    const char *min_text, *max_text; /* max_text NULL: no bound but CH_DURATION_MAX */
+} duration_range;
+
+static const duration_range interval_rule = {"--interval", MIN_INTERVAL_MS, MAX_INTERVAL_MS, "50ms", "24h"};
+static const duration_range duration_rule = {"--duration", 1, CH_DURATION_MAX, "1ms", NULL};
+static const duration_range retain_rule = {"--retain", 60000, CH_DURATION_MAX, "1m", NULL};
+
+/* Parses v (see ch_parse_duration) within r; 2 after a one-line message. */
+static int parse_duration_opt(const duration_range *r, const char *v, int64_t *out)
 {
-    if (ch_parse_duration(v, out) != 0 || *out < min || *out > max)
-        return bad(opt, v, min == MIN_INTERVAL_MS ? "a duration from 50ms to 24h, e.g. 500ms, 1s, 5m"
-                           : min > 1 ? "a duration of at least 1m, e.g. 90d, 12w"
-                                     : "a duration such as 30s, 10m, 2h");
-    return 0;
+    int64_t ms = 0;
+    int rc = ch_parse_duration(v, &ms);
+    char problem[64], expected[32];
+    if (rc == 0 && ms >= r->min_ms && ms <= r->max_ms) {
+        *out = ms;
+        return 0;
+    }
+    if (rc != 0)
+        snprintf(problem, sizeof problem, "%s", ch_parse_problem(rc, "is not a duration"));
+    else if (ms < r->min_ms)
+        snprintf(problem, sizeof problem, "is less than %s", r->min_text);
+    else
+        snprintf(problem, sizeof problem, "is more than %s", r->max_text);
+    if (r->max_text != NULL)
+        snprintf(expected, sizeof expected, "%s to %s", r->min_text, r->max_text);
+    else
+        snprintf(expected, sizeof expected, "at least %s", r->min_text);
+    ch_message(stderr, "connhist-record: ", "%s: '%s' %s (expected a duration of %s: %s)", r->opt, v, problem,
+               expected, CH_DURATION_FORMS);
+    return 2;
 }
 
 int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
@@ -92,16 +124,16 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
                 return bad("--db", v, "a file path");
             o->db = v;
         } else if ((v = value_of(argc, argv, &i, "--interval")) != NULL) {
-            rc = parse_duration_opt("--interval", v, MIN_INTERVAL_MS, MAX_INTERVAL_MS, &interval);
+            rc = parse_duration_opt(&interval_rule, v, &interval);
         } else if ((v = value_of(argc, argv, &i, "--duration")) != NULL) {
-            rc = parse_duration_opt("--duration", v, 1, INT64_MAX / 4, &o->duration_ms);
+            rc = parse_duration_opt(&duration_rule, v, &o->duration_ms);
         } else if ((v = value_of(argc, argv, &i, "--reservation")) != NULL) {
             if (o->nwatch == CH_MAX_WATCH)
                 return bad("--reservation", v, "at most 64 blocks");
             if (ch_port_block_parse(v, &o->watch[o->nwatch++]) != 0)
                 return bad("--reservation", v, "PROTO:FIRST:COUNT, e.g. tcp:5000:20");
         } else if ((v = value_of(argc, argv, &i, "--retain")) != NULL) {
-            rc = parse_duration_opt("--retain", v, 60000, INT64_MAX / 4, &o->retain_ms);
+            rc = parse_duration_opt(&retain_rule, v, &o->retain_ms);
         } else if ((v = value_of(argc, argv, &i, "--sampler")) != NULL) {
             if (strcmp(v, "netlink") != 0 && strcmp(v, "procfs") != 0)
                 return bad("--sampler", v, "netlink or procfs");
