@@ -17,18 +17,22 @@ Environment: CONNHIST_RECORD, CONNHIST_QUERY, CONNHIST_SCHEMA, and
 optionally CONNHIST_WRAPPER (see helpers.py).
 """
 
+import calendar
 import json
 import os
 import pwd
+import re
 import shutil
+import socket
 import sqlite3
 import stat
+import statistics
 import subprocess
 import sys
 import tempfile
 import unittest
 
-from helpers import QUERY, RECORD, SCHEMA, WRAPPER, add_lifetime, code
+from helpers import QUERY, RECORD, SCHEMA, WRAPPER, add_lifetime, code, rows
 
 T0 = 1_700_000_000_000  # 2023-11-14T22:13:20.000Z
 CRASH_SIGNS = (b"Sanitizer", b"runtime error:", b"Segmentation fault", b"core dumped", b"Aborted",
@@ -41,8 +45,13 @@ GENERIC = [b"", b" ", b"\t", b"\n", b"a\nb", b"\x1b[31mred", b"%s%n%x", b"\xff\x
 
 TIMES = GENERIC + [b"yesterday", b"2026-02-30", b"2026-11-24T24:00:00Z", b"2026-11-24T10:60Z",
                    b"2026-11-24T10:00:00+24:00", b"2026-11-24T10:00:00.Z", b"10000-01-01", b"26-11-24",
-                   b"253402300800", b"@-1", b"@", b"-", b"--2h", b"-99999999w", b"99999999999w", b"-0s",
-                   b"0ms", b"now+1h", b"NOW ", b"1h-", b"0000-01-01T00:00:00+00:01", b"2026-11-24T10:00:00Z "]
+                   b"253402300800", b"@-1", b"@", b"-", b"--2h", b"-99999999w", b"99999999999w", b"now+1h",
+                   b"NOW ", b"1h-", b"0000-01-01T00:00:00+00:01", b"2026-11-24T10:00:00Z ",
+                   # one duration syntax (issue 17): nothing finer than a millisecond, a digit on
+                   # each side of the point, a unit for a time ago, units largest first
+                   b"1764140000.0001", b"1764140000.", b".5", b"@.5", b"1764140000,250", b"-5", b"-1.5",
+                   b"-0.0001s", b"2026-11-24T10:00:00.2501Z", b"1e3s", b"30m1h", b"1h1h", b"0.5h30m", b"inf",
+                   b"30m ago"]
 PORTS = GENERIC + [b"-1", b"65536", b"4294967376", b"8080/tcp", b"http", b" 80", b"80 ", b"8o"]
 PIDS = GENERIC + [b"-1", b"2147483648", b"1.5", b"12ab", b"9223372036854775808"]
 COUNTS = GENERIC + [b"-1", b"1000000001", b"ten", b"5 "]
@@ -52,8 +61,10 @@ REMOTES = GENERIC + [b"10.0.0.0/33", b"::/129", b"10.0.0.1/", b"10.0.0.1/-1", b"
 PROTOS = GENERIC + [b"tcp6", b"TCP ", b"sctp", b"t"]
 FAMILIES = GENERIC + [b"46", b"04", b"IPv4", b"inet6"]
 STATES = GENERIC + [b"LISTENING", b"listen,", b"ESTABLISHED,LISTEN", b"UNKNOWN"]
-DURATIONS = GENERIC + [b"0", b"0s", b"-5s", b"1x", b"1.5s", b"s", b"1h 30m", b"99999999999999999999s",
-                       b"9223372036854775807ms", b"2562047788015216w"]
+DURATIONS = GENERIC + [b"0", b"0s", b"-5s", b"1x", b"s", b"1h 30m", b"99999999999999999999s",
+                       b"9223372036854775807ms", b"2562047788015216w", b"0.0001", b"0.0009", b"1.5ms", b"1.",
+                       b".5", b"1.5.5", b"1,5", b"+1s", b"-0.5", b"1e-3", b"inf", b"Infinity", b"1h1h",
+                       b"30m1h", b"0.5h30m", b"1h30", b"1.s", b"1sms", b"1S", b"1us"]
 
 # Every filter of connhist-query with the values it must refuse, and a
 # report that takes it.
@@ -209,11 +220,12 @@ class RecordOptionTest(Checks):
         return err
 
     def options(self):
-        opts = [(b"--interval", DURATIONS + [b"10ms", b"49ms", b"24h1ms", b"25h", b"2d"]), (b"--duration", DURATIONS),
+        opts = [(b"--interval", DURATIONS + [b"10ms", b"49ms", b"0.049", b"24h1ms", b"86400.001", b"25h", b"2d"]),
+                (b"--duration", DURATIONS),
                 (b"--sampler", GENERIC + [b"pcap", b"NETLINK", b"procfs "])]
         _, out, _ = run(RECORD, b"--help")
         if b"--retain" in out:  # retention, where this build has it
-            opts.append((b"--retain", DURATIONS + [b"10ms", b"59s"]))
+            opts.append((b"--retain", DURATIONS + [b"10ms", b"59s", b"59.999"]))
         return opts
 
     def test_every_option_value(self):
@@ -242,6 +254,173 @@ class RecordOptionTest(Checks):
 
     def test_once_with_duration(self):
         self.bad(b"--once", b"--duration", b"5s", needle=b"--duration")
+
+
+# One duration syntax (issue 17): what each program says about a value it
+# refuses, and why. The rest of the line is what was expected, with examples.
+RECORD_REASONS = [
+    (b"--interval", b"0.0001", b"is finer than a millisecond", b"50ms to 24h"),
+    (b"--interval", b"1.5ms", b"is finer than a millisecond", b"50ms to 24h"),
+    (b"--interval", b"1e3", b"is not a duration", b"50ms to 24h"),
+    (b"--interval", b".5", b"is not a duration", b"50ms to 24h"),
+    (b"--interval", b"0.049", b"is less than 50ms", b"50ms to 24h"),
+    (b"--interval", b"86400.001", b"is more than 24h", b"50ms to 24h"),
+    (b"--interval", b"99999999999999999999", b"is too large", b"50ms to 24h"),
+    (b"--duration", b"0", b"is less than 1ms", b"at least 1ms"),
+    (b"--duration", b"0.0005", b"is finer than a millisecond", b"at least 1ms"),
+    (b"--duration", b"0.5h30m", b"is not a duration", b"at least 1ms"),
+    (b"--retain", b"59.999", b"is less than 1m", b"at least 1m"),
+    (b"--retain", b"1.", b"is not a duration", b"at least 1m"),
+]
+QUERY_REASONS = [
+    (b"--since", b"1764140000.0001", b"is finer than a millisecond"),
+    (b"--until", b"2026-11-24T10:00:00.2501Z", b"is finer than a millisecond"),
+    (b"--since", b"-0.0001s", b"is finer than a millisecond"),
+    (b"--since", b"253402300800", b"is outside the years 0000-9999"),
+    (b"--until", b"-99999999w", b"is outside the years 0000-9999"),
+    (b"--since", b"1e3", b"is not a time"),
+    (b"--since", b"-5", b"is not a time"),
+    (b"at", b"1764140000.", b"is not a time"),
+]
+# Spellings of one amount, and its milliseconds: a bare number is seconds.
+SPELLINGS = [(b"0.2", 200), (b"1.5", 1500), (b"0.05", 50), (b"0.25", 250), (b"1.0000", 1000), (b"86400", 86400000),
+             (b"250ms", 250), (b"1.5s", 1500), (b"2.5m", 150000), (b"0.5h", 1800000), (b"1h0.5m", 3630000),
+             (b"0.001d", 86400)]
+
+
+def ms_of(text):
+    """Milliseconds since the epoch of the programs' RFC 3339 text (2026-11-24T10:00:00.250Z)."""
+    m = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z", text)
+    assert m, text
+    y, mo, d, h, mi, s, frac = (int(g) for g in m.groups())
+    return calendar.timegm((y, mo, d, h, mi, s)) * 1000 + frac
+
+
+def epoch_text(ms):
+    """ms as decimal epoch seconds: 1764140000250 -> '1764140000.250'."""
+    return "%d.%03d" % divmod(ms, 1000)
+
+
+class DurationSyntaxTest(Checks):
+    """One syntax for every duration and time, in both programs (issue 17)."""
+
+    def test_record_says_why(self):
+        db = self.path("never.db")
+        for opt, value, why, range_ in RECORD_REASONS:
+            with self.subTest(opt=opt, value=value):
+                err = self.one_line(RECORD, [b"--db", encode(db), opt, value], 2, b"'" + value + b"'",
+                                    b"connhist-record: ")
+                self.assertTrue(err.startswith(b"connhist-record: %s: '%s' %s (expected a duration of %s: seconds"
+                                               b" like 0.2 or 1.5, or a number with a unit ms, s, m, h, d or w like"
+                                               % (opt, value, why, range_)), err)
+                self.assertTrue(err.endswith(b" 1.5s, 2.5m or 1h30m)\n"), err)
+        self.assertFalse(os.path.exists(db))
+
+    def test_query_says_why(self):
+        for opt, value, why in QUERY_REASONS:
+            args = [opt, value] if opt != b"at" else [b"at", value]
+            report = [b"connections"] if opt != b"at" else []
+            with self.subTest(opt=opt, value=value):
+                err = self.one_line(QUERY, [b"--db", encode(self.path("none.db"))] + report + args, 2,
+                                    b"'" + value + b"'", b"connhist-query: ")
+                self.assertTrue(err.startswith(b"connhist-query: %s: '%s' %s (expected a time: RFC 3339 like"
+                                               % (opt, value, why)), err)
+                self.assertIn(b"epoch seconds like 1764140000 or 1764140000.250", err)
+                self.assertTrue(err.endswith(b", or now)\n"), err)
+
+    def test_record_reads_every_spelling_to_the_millisecond(self):
+        # --once records --interval as the schedule's period: the run's row
+        # says what the recorder understood, without waiting for it.
+        db = encode(self.path("spellings.db"))
+        for value, _ in SPELLINGS:
+            rc, _, err = run(RECORD, b"--db", db, b"--once", b"--interval", value, cwd=self.tmp)
+            self.assertEqual((rc, err), (0, b""), value)
+        got = [r["interval_ms"] for r in rows(os.fsdecode(db), "SELECT interval_ms FROM runs ORDER BY run_id")]
+        self.assertEqual(got, [ms for _, ms in SPELLINGS])
+
+    def window(self, *args):
+        rc, out, err = run(QUERY, b"--db", encode(self.db), b"connections", b"--limit", b"0", *args, cwd=self.tmp)
+        self.assertEqual((rc, err), (0, b""), args)
+        return json.loads(out)["header"]["window"]
+
+    def test_query_reads_the_same_spellings(self):
+        self.db = self.path("query.db")
+        make_db(self.db)
+        for value, ms in SPELLINGS:
+            with self.subTest(value=value):
+                if value[-1:].isdigit():  # a bare number: epoch seconds
+                    self.assertEqual(ms_of(self.window(b"--since", value)["since"]), ms)
+                    self.assertEqual(ms_of(self.window(b"--until", b"@" + value)["until"]), ms)
+                else:  # with a unit: that long ago, with or without the minus
+                    for ago in (value, b"-" + value):
+                        w = self.window(b"--since", ago)
+                        self.assertEqual(ms_of(w["until"]) - ms_of(w["since"]), ms, ago)
+
+    def test_decimal_epoch_seconds_filter_to_the_millisecond(self):
+        # A real lifetime: a loopback listener seen by one sample, gone at the next.
+        db = self.path("window.db")
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = str(listener.getsockname()[1]).encode()
+        try:
+            rc, _, err = run(RECORD, b"--db", encode(db), b"--once", cwd=self.tmp)
+            self.assertEqual(rc, 0, err)
+        finally:
+            listener.close()
+        rc, _, err = run(RECORD, b"--db", encode(db), b"--once", cwd=self.tmp)
+        self.assertEqual(rc, 0, err)
+        self.db = db
+
+        def found(*args, report=(b"connections",)):
+            rc, out, err = run(QUERY, b"--db", encode(db), *report, b"--local-port", port, b"--proto", b"tcp",
+                               b"--state", b"LISTEN", *args)
+            self.assertEqual((rc, err), (0, b""), args)
+            return json.loads(out)
+
+        [life] = found()["lifetimes"]
+        first, closed = ms_of(life["first_seen"]), ms_of(life["closed_at"])
+        self.assertLess(first, closed)
+        # The window's ends are inclusive: one millisecond decides.
+        for since, n in ((closed, 1), (closed + 1, 0)):
+            doc = found(b"--since", epoch_text(since).encode())
+            self.assertEqual(len(doc["lifetimes"]), n, since)
+            self.assertEqual(ms_of(doc["header"]["window"]["since"]), since)
+        for until, n in ((first, 1), (first - 1, 0)):
+            doc = found(b"--until", b"@" + epoch_text(until).encode())
+            self.assertEqual(len(doc["lifetimes"]), n, until)
+            self.assertEqual(ms_of(doc["header"]["window"]["until"]), until)
+        # "at": open from first_seen until just before closed_at.
+        for at, n in ((first - 1, 0), (first, 1), (closed - 1, 1), (closed, 0)):
+            doc = found(report=(b"at", epoch_text(at).encode()))
+            self.assertEqual(len(doc["lifetimes"]), n, at)
+
+    def test_interval_in_decimal_seconds_samples_that_often(self):
+        # --interval 0.2 is 200 ms: the run says so, and its samples come no
+        # faster than that, but far more often than once a second.
+        db = self.path("fast.db")
+        rc, _, err = run(RECORD, b"--db", encode(db), b"--interval", b"0.2", b"--duration", b"4", b"--verbose",
+                         cwd=self.tmp, timeout=180)
+        self.assertEqual(rc, 0, err)
+        [r] = rows(db, "SELECT run_id, interval_ms, mode, end_reason FROM runs")
+        self.assertEqual((r["interval_ms"], r["mode"], r["end_reason"]), (200, "continuous", "duration"))
+        beats = rows(db, "SELECT first_at, last_at, samples FROM heartbeats WHERE run_id = ?", (r["run_id"],))
+        n = sum(b["samples"] for b in beats)
+        span = max(b["last_at"] for b in beats) - min(b["first_at"] for b in beats)
+        # Each sample is dated when its dump completed: the first one, the
+        # slowest (every process is new), may end that much into its slot.
+        ticks = [(int(m.group(1)), int(m.group(2))) for m in
+                 re.finditer(rb"sample: .*?, (\d+) ms \(dump (\d+),", err)]
+        self.assertEqual(len(ticks), n, err[-2000:])
+        first_dump = ticks[0][1]
+        self.assertGreaterEqual(span, (n - 1) * 200 - first_dump - 5, (n, span, ticks))
+        # A 1 s schedule would take at most 5 samples in 4 s (ticks at 0, 1,
+        # 2, 3 and 4 s). 200 ms has 21 slots; a slot is lost only when the
+        # tick before it overran it, so a run whose ticks were slow cannot tell.
+        median = statistics.median(total for total, _ in ticks)
+        if median >= 100:
+            self.skipTest(f"the machine is too slow to tell: the median tick took {median} ms")
+        self.assertGreater(n, 5, (n, span, ticks))
 
 
 def make_db(path, with_rows=True):
