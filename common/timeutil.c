@@ -287,31 +287,31 @@ static int read_unit(const char **p)
 
 int ch_parse_duration(const char *s, int64_t *out_ms)
 {
-    if (s == NULL)
-        return CH_PARSE_FORM;
+    decimal d;
     const char *p = s;
+    if (s == NULL || read_decimal(&p, &d) != 0)
+        return CH_PARSE_FORM;
+    if (*p == '\0')
+        return decimal_to_ms(&d, 1000, out_ms); /* a bare number is seconds */
     int64_t total = 0;
     int last_unit = -1, problem = 0;
-    do {
-        decimal d;
+    for (p = s; *p != '\0';) {
         int64_t ms = 0;
         if (read_decimal(&p, &d) != 0)
             return CH_PARSE_FORM;
         int u = read_unit(&p);
-        if (u < 0 && (p != s + strlen(s) || last_unit >= 0))
-            return CH_PARSE_FORM; /* a bare number is the whole value or nothing */
-        if (u >= 0 && u <= last_unit)
-            return CH_PARSE_FORM; /* 1h30m, not 30m1h, 1h1h or 1msm */
+        if (u <= last_unit)
+            return CH_PARSE_FORM; /* no unit, or not smaller than the last: 1h30m, not 1h30, 30m1h, 1h1h */
         if (d.point && *p != '\0')
             return CH_PARSE_FORM; /* a fraction in the last part only: 1h0.5m, not 0.5h30m */
         last_unit = u;
-        int rc = decimal_to_ms(&d, u < 0 ? 1000 : units[u].ms, &ms);
+        int rc = decimal_to_ms(&d, units[u].ms, &ms);
         if (rc == 0 && ms > CH_DURATION_MAX - total)
             rc = CH_PARSE_LARGE;
         if (rc != 0 && problem == 0)
             problem = rc; /* reported once the whole text is known to be a duration */
         total += rc == 0 ? ms : 0;
-    } while (*p != '\0');
+    }
     if (problem != 0)
         return problem;
     *out_ms = total;

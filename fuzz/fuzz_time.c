@@ -100,6 +100,11 @@ static void check_duration(const char *s)
     rc = ch_parse_time(ago, NOW, &t);
     if (rc == 0 ? t != NOW - d : rc != CH_PARSE_YEARS)
         abort();
+    /* A number after the last unit has no unit of its own: "1h30" is refused. */
+    ago[n + 1] = '5';
+    ago[n + 2] = '\0';
+    if (ch_parse_duration(ago + 1, &back) == 0)
+        abort();
 }
 
 static void check_int(const char *s)
