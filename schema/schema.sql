@@ -5,7 +5,7 @@
 -- below is written to PRAGMA user_version. schema/README.md documents every
 -- column and shows example queries.
 --
--- Conventions: every time is an INTEGER of milliseconds since 1970-01-01 UTC.
+-- Conventions: times are INTEGER ms since 1970-01-01 UTC (*_after, state_changes.at: after first_seen).
 -- The views add *_utc text columns (ISO 8601, UTC, milliseconds) for reading.
 -- The tables keep addresses in a dictionary (addrs) and names as small
 -- integers (codes); the views show them as text ('10.0.0.5', 'tcp',
