@@ -7,6 +7,7 @@ Each test prints its figures (kills survived, faults injected, memory) on
 stderr. CONNHIST_FAULT_KILLS and CONNHIST_SOAK_SECONDS scale the longest two.
 """
 
+import json
 import os
 import random
 import signal
@@ -18,13 +19,14 @@ import threading
 import time
 import unittest
 
-from helpers import RECORD, now_ms, rows, scratch_dir
+from helpers import QUERY, RECORD, STALL_SECONDS, now_ms, rows, scratch_dir, wait_until
 
 KILLS = int(os.environ.get("CONNHIST_FAULT_KILLS", "80"))
 SOAK_SECONDS = float(os.environ.get("CONNHIST_SOAK_SECONDS", "100"))
 NETLINK_SHIM = os.environ.get("CONNHIST_FAULT_NETLINK_SHIM")
 CLOCK_SHIM = os.environ.get("CONNHIST_FAULT_CLOCK_SHIM")
 REFUSE_SHIM = os.environ.get("CONNHIST_REFUSE_NETLINK")
+KILL_SHIM = os.environ.get("CONNHIST_FAULT_KILL_SHIM")
 
 
 def figures(text):
@@ -152,6 +154,33 @@ class Churn:
         self.listener.close()
 
 
+def schema_committed(db):
+    """Whether db holds a committed connhist schema. A recorder killed while
+    it created the file leaves it empty, or with a -journal holding the
+    schema's unfinished transaction (which only a writer may undo)."""
+    if not os.path.exists(db) or os.path.exists(db + "-journal"):
+        return False
+    return rows(db, "PRAGMA user_version")[0]["user_version"] > 0
+
+
+def assert_refused_unfinished(test, db):
+    """connhist-query refuses a database whose schema was never committed
+    with one line naming it and saying what to do, and changes nothing."""
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    files = {f: read(f) for f in (db, db + "-journal") if os.path.exists(f)}
+    p = subprocess.run([QUERY, "--db", db, "coverage"], capture_output=True, text=True, timeout=STALL_SECONDS)
+    test.assertEqual((p.returncode, p.stdout), (1, ""), p.stderr)
+    test.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+    test.assertTrue(p.stderr.startswith(f"connhist-query: {db} "), p.stderr)
+    test.assertIn("connhist-record --upgrade --db", p.stderr)
+    test.assertNotIn("no such table", p.stderr)
+    test.assertEqual({f: read(f) for f in files}, files)
+    return p.stderr
+
+
 def lifetime_ids(db):
     """Every lifetime id and, for closed ones, how they closed."""
     return {r["lifetime_id"]: (r["last_seen"], r["closed_at"], r["close_reason"])
@@ -182,15 +211,22 @@ class KillTest(unittest.TestCase):
         rnd = random.Random(seed)
         churn = Churn(target=15, pause=0.005, seed=seed)
         self.addCleanup(churn.close)
-        survived = checked_rows = 0
+        survived = checked_rows = unfinished = 0
         for i in range(KILLS):
             r = Recorder(db, "--interval", "50ms")
             time.sleep(rnd.uniform(0.02, 0.4))
-            before = lifetime_ids(db) if os.path.exists(db) else {}
+            before = lifetime_ids(db) if schema_committed(db) else {}
             r.kill()
             self.assertEqual(r.proc.returncode, -signal.SIGKILL,
                              f"kill {i} (seed {seed}): the recorder had exited by itself: {r.log()}")
             if not os.path.exists(db):
+                continue
+            if not schema_committed(db):
+                # Killed before its schema was committed (likely on a loaded
+                # machine): refused by the query tool; the next start completes it.
+                with self.subTest(kill=i, seed=seed):
+                    assert_refused_unfinished(self, db)
+                unfinished += 1
                 continue
             with self.subTest(kill=i, seed=seed):
                 assert_consistent(self, db)
@@ -212,19 +248,71 @@ class KillTest(unittest.TestCase):
             found = rows(db, "SELECT closed_at FROM lifetimes WHERE inode = ?", (ino,))
             self.assertEqual(len(found), 1, f"socket inode {ino} alive at the end: {found}")
             self.assertIsNone(found[0]["closed_at"])
-        port = churn.port
-        still_open = rows(db, "SELECT inode FROM lifetimes WHERE closed_at IS NULL"
-                          " AND (local_port = ? OR remote_port = ?)", (port, port))
+        # The churn's sockets: TCP on 127.0.0.1 to or from its listener's port
+        # (another process may use the same number elsewhere).
+        port, churn_rows = churn.port, ("proto = 'tcp' AND family = 4 AND ((local_addr = '127.0.0.1' AND"
+                                        " local_port = ?1) OR (remote_addr = '127.0.0.1' AND remote_port = ?1))")
+        still_open = rows(db, "SELECT inode FROM lifetimes WHERE closed_at IS NULL AND " + churn_rows, (port,))
         self.assertEqual(sorted(r["inode"] for r in still_open), sorted(alive), "closed sockets left open")
         assert_times_ordered(self, db)
         runs = rows(db, "SELECT count(*) AS n, sum(end_reason = 'died') AS died FROM runs")[0]
-        total = rows(db, "SELECT count(*) AS n, count(closed_at) AS closed FROM lifetimes"
-                     " WHERE local_port = ? OR remote_port = ?", (port, port))[0]
+        total = rows(db, "SELECT count(*) AS n, count(closed_at) AS closed FROM lifetimes WHERE " + churn_rows,
+                     (port,))[0]
         self.assertGreater(total["closed"], KILLS, "the churn should have closed many lifetimes")
-        figures(f"kill campaign (seed {seed}): {survived}/{KILLS} SIGKILLs survived on one database, "
+        figures(f"kill campaign (seed {seed}): {survived}/{KILLS} SIGKILLs survived on one database "
+                f"({unfinished} before its schema was committed), "
                 f"{runs['n']} runs ({runs['died']} marked died), {churn.opened} connections opened and "
                 f"{churn.closed} reset meanwhile, {total['n']} lifetimes on the churn port "
                 f"({total['closed']} closed), {checked_rows} committed rows re-checked after kills")
+
+
+@unittest.skipUnless(KILL_SHIM, "needs the fault_kill shim")
+class KilledBeforeSchemaTest(unittest.TestCase):
+    """A recorder killed while it creates a new database, at an exact write
+    (tests/fault_kill.c): before the first write of its schema (the file is
+    empty, a -journal beside it), and part-way through (pages of the schema
+    written, the -journal holding the transaction to undo). connhist-query
+    refuses either with one line saying what to do, never 'no such table';
+    connhist-record completes either, by a normal start or by --upgrade."""
+
+    def killed_at_write(self, nth):
+        db = os.path.join(os.path.realpath(scratch_dir()), "new.db")
+        env = dict(os.environ, LD_PRELOAD=KILL_SHIM, CONNHIST_KILL_AT_WRITE=db,
+                   CONNHIST_KILL_AT_WRITE_COUNT=str(nth))
+        p = subprocess.run([RECORD, "--db", db, "--once"], env=env, capture_output=True, text=True,
+                           timeout=STALL_SECONDS)
+        self.assertEqual(p.returncode, -signal.SIGKILL, p.stderr)
+        self.assertTrue(os.path.exists(db + "-journal"), os.listdir(os.path.dirname(db)))
+        self.assertFalse(schema_committed(db))
+        return db
+
+    def assert_complete(self, db):
+        self.assertFalse(os.path.exists(db + "-journal"))
+        self.assertTrue(schema_committed(db))
+        self.assertEqual(rows(db, "PRAGMA integrity_check")[0]["integrity_check"], "ok")
+        p = subprocess.run([QUERY, "--db", db, "coverage"], capture_output=True, text=True, timeout=STALL_SECONDS)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)["header"]["coverage"]["runs"]
+
+    def test_killed_before_the_schema_is_written(self):
+        db = self.killed_at_write(1)
+        self.assertEqual(os.path.getsize(db), 0)
+        self.assertIn("is an empty database", assert_refused_unfinished(self, db))
+        p = subprocess.run([RECORD, "--db", db, "--upgrade"], capture_output=True, text=True, timeout=STALL_SECONDS)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertIn("was empty, now a new database", p.stdout)
+        self.assertEqual(self.assert_complete(db), 0)
+
+    def test_killed_while_writing_the_schema(self):
+        for nth, complete in ((3, "--once"), (5, "--upgrade")):
+            with self.subTest(write=nth, then=complete):
+                db = self.killed_at_write(nth)
+                self.assertGreater(os.path.getsize(db), 0)  # some of the schema's pages are there
+                self.assertIn("was left half-written", assert_refused_unfinished(self, db))
+                p = subprocess.run([RECORD, "--db", db, complete], capture_output=True, text=True,
+                                   timeout=STALL_SECONDS)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(self.assert_complete(db), 1 if complete == "--once" else 0)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root to mount a small tmpfs")
