@@ -242,7 +242,13 @@ class KillTest(unittest.TestCase):
         survived = checked_rows = unfinished = 0
         for i in range(KILLS):
             r = Recorder(db, "--interval", "50ms")
-            time.sleep(rnd.uniform(0.02, 0.4))
+            # Any moment: while it starts, or a random while after 1 to 3
+            # committed samples, however long those take on this machine
+            # (a fixed delay alone could kill a slow start every time).
+            after = rnd.randint(0, 3)
+            if after:
+                r.wait(lambda: r.samples() >= after, f"committing {after} samples", r.samples)
+            time.sleep(rnd.uniform(0.0, 0.2) if after else rnd.uniform(0.02, 0.4))
             before = lifetime_ids(db) if schema_committed(db) else {}
             r.kill()
             self.assertEqual(r.proc.returncode, -signal.SIGKILL,
@@ -702,6 +708,7 @@ class AttributionRaceTest(unittest.TestCase):
     def test_exiting_and_reused_processes_are_never_misattributed(self):
         db = os.path.join(scratch_dir(), "owners.db")
         rnd = random.Random(7)
+        self.unattributed_holds = 0
         r = Recorder(db, "--interval", "50ms")
         self.addCleanup(r.kill)
         r.wait_samples(2)
@@ -735,16 +742,35 @@ class AttributionRaceTest(unittest.TestCase):
         # Most children live shorter than a busy machine's tick: only some can be attributed.
         self.assertGreaterEqual(attributed, 10 + 2 * reused, f"too few attributed: {attributed} of {len(truth)}")
         figures(f"attribution: {len(truth)} sockets of short-lived processes, {attributed} attributed (all to "
-                f"the right pid and start time), {unattributed} without owner, {reused} pids reused")
+                f"the right pid and start time), {unattributed} without owner, {reused} pids reused, "
+                f"{self.unattributed_holds} held children not attributed")
 
     def hold_until_attributed(self, r, wr):
-        """A child whose socket the recorder has attributed to it; it is then killed."""
-        child = child_with_socket(wr, 600)
-        r.wait(lambda: rows(r.db, "SELECT 1 FROM lifetimes WHERE pid = ? AND closed_at IS NULL", (child,)),
-               f"attributing pid {child}", r.samples)
+        """A child holding a socket until the recorder has seen it and had
+        three more samples to attribute it; it is then killed. Returns its
+        pid, or None when it was not attributed: the recorder reads a process
+        again only when its /proc entry or descriptor count changed, and a
+        reused pid can look unchanged (a sibling of the same parent, while
+        the old entry is still cached); it then records no owner, never a
+        wrong one (checked by the caller)."""
+        rd, mine = os.pipe()
+        child = child_with_socket(mine, 600)
+        os.close(mine)
+        with os.fdopen(rd) as f:
+            report = f.readline()
+        os.write(wr, report.encode())
+        ino = int(report.split()[2])
+        seen = lambda: rows(r.db, "SELECT pid FROM lifetimes WHERE inode = ?", (ino,))  # noqa: E731
+        r.wait(seen, f"sampling the socket of pid {child}", r.samples)
+        then = r.samples()
+        r.wait(lambda: seen()[0]["pid"] is not None or r.samples() >= then + 3, f"attributing pid {child}",
+               r.samples)
+        attributed = seen()[0]["pid"] is not None
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
-        return child
+        if not attributed:
+            self.unattributed_holds += 1
+        return child if attributed else None
 
     def reuse_pids(self, r, wr, tries=5):
         """Makes the next process get the pid of one that just exited, while the
@@ -753,6 +779,8 @@ class AttributionRaceTest(unittest.TestCase):
         reused = 0
         for _ in range(tries):
             first = self.hold_until_attributed(r, wr)
+            if first is None:
+                continue
             try:
                 with open("/proc/sys/kernel/ns_last_pid", "w") as f:
                     f.write(str(first - 1))
