@@ -29,16 +29,19 @@ def listener():
 
 
 def short_connection(l, payload=b"x"):
-    """Opens, sends, closes within milliseconds; returns the ground truth."""
+    """Opens, sends, closes within milliseconds; returns the ground truth:
+    it opened after `opened`, and closed between `closing` and `closed`
+    (this process may be descheduled between a clock read and a close)."""
     opened = now_ms()
     c = socket.create_connection(l.getsockname())
     a, _ = l.accept()
     c.sendall(payload)
     a.recv(len(payload))
     port = c.getsockname()[1]
+    closing = now_ms()
     c.close()
     a.close()
-    return {"port": port, "opened": opened, "closed": now_ms()}
+    return {"port": port, "opened": opened, "closing": closing, "closed": now_ms()}
 
 
 def samples_of(db, proc):
@@ -98,9 +101,29 @@ class EventsTest(unittest.TestCase):
         if run["event_overruns"] == 0:
             return False
         self.assertIn("overran", run["notes"])
-        print(f"announcements overran {run['event_overruns']} times (kernel drops: {self.drops}): "
-              "capture rates not checked", file=sys.stderr)
+        print(f"announcements overran {run['event_overruns']} times (kernel drops: {self.drops})",
+              file=sys.stderr)
         return True
+
+    def recorded(self, scenario, attempts=3):
+        """Runs scenario(proc) beside a fresh recorder (and database) until
+        the run loses no announcement, at most `attempts` times: a burst of
+        another process on the machine can overrun the queue, which the
+        kernel and the run count. Returns (proc, what scenario returned,
+        whether even the last run overran: then the loss is accounted for
+        and capture rates cannot be checked)."""
+        for attempt in range(attempts):
+            self.db = os.path.join(scratch_dir(), "connhist.db")
+            proc = self.record()
+            try:
+                result = scenario(proc)
+            finally:
+                code, err = self.stop(proc)
+            self.assertEqual(code, 0, err)
+            if not self.overran(proc):
+                return proc, result, False
+        print("capture rates not checked: every run overran", file=sys.stderr)
+        return proc, result, True
 
     def wait_next_sample(self, proc):
         """Returns right after a sample, so what follows happens between two."""
@@ -109,17 +132,17 @@ class EventsTest(unittest.TestCase):
     def test_burst_between_samples(self):
         l = listener()
         lport = l.getsockname()[1]
-        proc = self.record()
-        try:
+
+        def burst(proc):
             self.wait_next_sample(proc)
             before = now_ms()
             truth = [short_connection(l) for _ in range(200)]
             spent = now_ms() - before
             self.wait_next_sample(proc)
             self.wait_next_sample(proc)
-        finally:
-            code, err = self.stop(proc)
-        self.assertEqual(code, 0, err)
+            return truth, spent
+
+        proc, (truth, spent), overran = self.recorded(burst)
         # The server ends (closed second, no TIME_WAIT) come from the
         # announcement alone, unless a sample happened to see them.
         server = {}
@@ -134,7 +157,6 @@ class EventsTest(unittest.TestCase):
         print(f"captured {len(captured)}/{len(truth)} ({rate:.1%}) connections made in {spent} ms, "
               f"{len(sampled)} of them seen by a sample; client sides {len(clients & {t['port'] for t in truth})}",
               file=sys.stderr)
-        overran = self.overran(proc)
         if not overran:
             self.assertGreaterEqual(rate, 0.95)
             self.assertGreaterEqual(len(clients & {t["port"] for t in truth}) / len(truth), 0.95)
@@ -147,14 +169,14 @@ class EventsTest(unittest.TestCase):
                 self.assertIn(r["seen_by"], ("destroy_event", None) if overran else ("destroy_event",), r)
                 self.assertGreaterEqual(r["first_seen"], t["opened"] - 5)
                 self.assertLessEqual(r["first_seen"], t["closed"] + self.dump)
-                self.assertGreaterEqual(r["closed_at"], t["closed"] - 5)
+                self.assertGreaterEqual(r["closed_at"], t["closing"] - 5)
                 self.assertLessEqual(r["closed_at"], t["closed"] + self.late)
                 continue
             self.assertEqual(r["seen_by"], "destroy_event_only", r)
             # Honest bounds: opened after the sample before, closed when announced.
             self.assertIsNotNone(r["opened_after"])
             self.assertLessEqual(r["opened_after"], t["opened"] + 5)
-            self.assertGreaterEqual(r["closed_at"], t["closed"] - 5)
+            self.assertGreaterEqual(r["closed_at"], t["closing"] - 5)
             self.assertLessEqual(r["closed_at"], t["closed"] + self.late)
             self.assertLess(r["last_seen"], r["closed_at"])
             self.assertLessEqual(r["first_seen"], r["last_seen"])
@@ -168,16 +190,15 @@ class EventsTest(unittest.TestCase):
         two, from the announcement on, still open while the entry lives."""
         l = listener()
         lport = l.getsockname()[1]
-        proc = self.record()
-        try:
+
+        def burst(proc):
             self.wait_next_sample(proc)
             truth = [short_connection(l, b"z" * 100) for _ in range(50)]
             self.wait_next_sample(proc)
             self.wait_next_sample(proc)
-        finally:
-            code, err = self.stop(proc)
-        self.assertEqual(code, 0, err)
-        overran = self.overran(proc)
+            return truth
+
+        proc, truth, overran = self.recorded(burst)
         ports = {t["port"] for t in truth}
         client_rows, server_rows = {}, {}
         for r in rows(self.db, "SELECT * FROM lifetimes WHERE proto = 'tcp' AND (remote_port = ?1 OR local_port = ?1)"
@@ -243,27 +264,27 @@ class EventsTest(unittest.TestCase):
 
     def test_tracked_close_and_bytes(self):
         l = listener()
-        c = socket.create_connection(l.getsockname())
-        a, _ = l.accept()
-        cport = c.getsockname()[1]
-        proc = self.record()
-        try:
+        lport = l.getsockname()[1]
+
+        def connection(proc):
+            c = socket.create_connection(l.getsockname())
+            a, _ = l.accept()
+            cport = c.getsockname()[1]
             self.wait_next_sample(proc)  # both ends seen by a sample
             c.sendall(b"y" * 10000)
             got = 0
             while got < 10000:
                 got += len(a.recv(65536))
             time.sleep(0.05)
-            closed = now_ms()
+            closing = now_ms()
             a.close()  # the server closes first: no TIME_WAIT on the client side
             c.close()
+            closed = now_ms()
             self.wait_next_sample(proc)
             self.wait_next_sample(proc)
-        finally:
-            code, err = self.stop(proc)
-        self.assertEqual(code, 0, err)
-        overran = self.overran(proc)
-        lport = l.getsockname()[1]
+            return cport, closing, closed
+
+        proc, (cport, closing, closed), overran = self.recorded(connection)
         client = rows(self.db, "SELECT * FROM lifetimes WHERE local_port = ? AND remote_port = ?"
                                " AND remote_addr = '127.0.0.1' AND proto = 'tcp'", (cport, lport))
         server = rows(self.db, "SELECT * FROM lifetimes WHERE local_port = ? AND remote_port = ?"
@@ -275,7 +296,7 @@ class EventsTest(unittest.TestCase):
             return  # its announcement was lost: closed by a sample, as without announcements
         self.assertEqual(c_["seen_by"], "destroy_event")
         self.assertEqual(c_["close_reason"], "gone")
-        self.assertGreaterEqual(c_["closed_at"], closed - 5)
+        self.assertGreaterEqual(c_["closed_at"], closing - 5)
         self.assertLessEqual(c_["closed_at"], closed + self.late)
         self.assertLess(c_["last_seen"], closed + self.dump)  # its dump began before the close
         # Sent 10000 bytes: the FIN counts as one.
