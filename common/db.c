@@ -77,6 +77,16 @@ static int int_query(sqlite3 *db, const char *sql, int *out)
 static int check_schema(sqlite3 *db, const char *path, int *version, char *err)
 {
     int rc = int_query(db, "PRAGMA user_version", version);
+    if (sqlite3_extended_errcode(db) == SQLITE_READONLY_ROLLBACK) {
+        /* A hot journal: undoing it is a write, and reading around it would
+         * show half a transaction. */
+        snprintf(err, CH_ERR_MAX,
+                 "%s was left half-written: %s-journal holds a transaction that never finished (its writer was "
+                 "stopped, or is writing now); 'connhist-record --upgrade --db %s' finishes it (on a copy of both "
+                 "files if this one is evidence)",
+                 path, path, path);
+        return -1;
+    }
     if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT) {
         snprintf(err, CH_ERR_MAX, "%s is not a SQLite database (or is corrupt): expected a connhist database", path);
         return -1;
@@ -292,17 +302,25 @@ int ch_db_open_read(const char *path, sqlite3 **out, char *err)
     }
     /* With no -wal file beside it nobody is writing: read the file as
      * immutable, so SQLite takes no lock and creates no -wal or -shm next to
-     * the evidence. A live (or crashed) recorder's WAL is read as it is. */
-    char wal[CH_PATH_MAX + 8], uri[3 * CH_PATH_MAX + 32];
+     * the evidence. A live (or crashed) recorder's WAL is read as it is. A
+     * -journal means a transaction in rollback mode (a recorder creating
+     * the schema, before it switches to WAL) was under way: SQLite must see
+     * it, to wait for its writer or to refuse what it left unfinished. */
+    char wal[CH_PATH_MAX + 8], journal[CH_PATH_MAX + 12], uri[3 * CH_PATH_MAX + 32];
     snprintf(wal, sizeof wal, "%s-wal", path);
-    int quiet = ch_path_kind(wal) == CH_PATH_MISSING && immutable_uri(path, uri, sizeof uri) == 0;
+    snprintf(journal, sizeof journal, "%s-journal", path);
+    int quiet = ch_path_kind(wal) == CH_PATH_MISSING && ch_path_kind(journal) == CH_PATH_MISSING &&
+                immutable_uri(path, uri, sizeof uri) == 0;
     sqlite3 *db;
     int version;
     if (open_checked(path, quiet ? uri : path, SQLITE_OPEN_READONLY | (quiet ? SQLITE_OPEN_URI : 0), &db, &version,
                      err) != 0)
         return -1;
     if (version == 0) {
-        snprintf(err, CH_ERR_MAX, "%s is an empty database, not a connhist database", path);
+        snprintf(err, CH_ERR_MAX,
+                 "%s is an empty database, not a connhist database (yet): connhist-record creates its tables when "
+                 "it starts, 'connhist-record --upgrade --db %s' does only that",
+                 path, path);
         sqlite3_close(db);
         return -1;
     }

@@ -1,15 +1,20 @@
 #!/bin/sh
 # Builds the libFuzzer targets in fuzz/ with clang (address and undefined
 # behaviour sanitizers, every report fatal) into build-fuzz/ (or $1), and
-# runs each for FUZZ_SECONDS (default 60) from its committed seed corpus in
-# fuzz/corpus/<target>/ (every folder there is a target: fuzz_iphlp_rows,
-# the Windows table converter, runs here too, built against fuzz/win_shim/).
-# Fails on any crash, leak, timeout or sanitizer
-# report; the reproducer is left in build-fuzz/artifacts/.
+# runs each from its committed seed corpus in fuzz/corpus/<target>/ (every
+# folder there is a target: fuzz_iphlp_rows, the Windows table converter,
+# runs here too, built against fuzz/win_shim/). Fails on any crash, leak,
+# timeout or sanitizer report; the reproducer is left in build-fuzz/artifacts/.
+#
+# Time-boxed: FUZZ_JOBS targets run at once (default 2, one per core), each
+# lane of targets one after another within FUZZ_BUDGET / FUZZ_JOBS seconds
+# (FUZZ_BUDGET default 270: 135 s of wall time), split evenly between the
+# lane's targets. FUZZ_SECONDS, when set, is the time of each target instead.
 set -eu
 cd "$(dirname "$0")/.."
 dir="${1:-build-fuzz}"
-seconds="${FUZZ_SECONDS:-60}"
+jobs="${FUZZ_JOBS:-2}"
+budget="${FUZZ_BUDGET:-270}"
 
 # Debian 12: clang-14 ships libFuzzer's runtime in libclang-rt-14-dev
 # (libclang_rt.fuzzer-x86_64.a); libfuzzer-14-dev is only the standalone
@@ -26,21 +31,55 @@ nice cmake --build "$dir" -j2 --target $targets >/dev/null
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:symbolize=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 mkdir -p "$dir/artifacts"
-failed=""
-for target in $targets; do
+rm -f "$dir"/*.failed
+
+# Runs one target for $2 seconds; a failure leaves $dir/TARGET.failed.
+fuzz_one() {
+    target=$1
     seeds="fuzz/corpus/$target"
     work="$dir/corpus/$target" # grows while fuzzing; the committed seeds stay as they are
     mkdir -p "$work"
-    echo "=== $target: ${seconds}s ==="
-    if nice "$dir/fuzz/$target" "$work" "$seeds" -max_total_time="$seconds" -timeout=10 \
+    if "$dir/fuzz/$target" "$work" "$seeds" -max_total_time="$2" -timeout=10 \
         -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
         -artifact_prefix="$dir/artifacts/$target-" >"$dir/$target.log" 2>&1; then
-        grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$dir/$target.log" || true
         if grep -qE "ERROR: (Address|Undefined|Leak)Sanitizer|runtime error:" "$dir/$target.log"; then
-            tail -40 "$dir/$target.log"
-            failed="$failed $target"
+            touch "$dir/$target.failed"
         fi
     else
+        touch "$dir/$target.failed"
+    fi
+}
+
+# Lane i (0-based) takes targets i, i + jobs, i + 2 * jobs, ...
+lane() {
+    mine="" n=0 i=0
+    for target in $targets; do
+        [ $((i % jobs)) -eq "$1" ] && mine="$mine $target" && n=$((n + 1))
+        i=$((i + 1))
+    done
+    [ "$n" -eq 0 ] && return 0
+    seconds="${FUZZ_SECONDS:-$((budget / jobs / n))}"
+    for target in $mine; do
+        fuzz_one "$target" "$seconds"
+        echo "$target: ${seconds}s, $(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/$target.log") runs," \
+            "peak RSS $(sed -n 's/^stat::peak_rss_mb: *//p' "$dir/$target.log") MB"
+    done
+}
+
+pids=""
+l=0
+while [ "$l" -lt "$jobs" ]; do
+    lane "$l" &
+    pids="$pids $!"
+    l=$((l + 1))
+done
+for pid in $pids; do
+    wait "$pid"
+done
+failed=""
+for target in $targets; do
+    if [ -e "$dir/$target.failed" ]; then
+        echo "=== $target ==="
         tail -60 "$dir/$target.log"
         failed="$failed $target"
     fi

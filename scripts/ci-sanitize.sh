@@ -7,7 +7,9 @@
 #     (through CONNHIST_WRAPPER, see tests/helpers.py), from a plain build in
 #     build-valgrind/: no errors, no definite leaks.
 # SANITIZE_JOBS picks "asan", "valgrind" or both (default); VALGRIND_TESTS is
-# the ctest regex of the tests run under valgrind.
+# the ctest regex of the tests run under valgrind. The tests run in parallel
+# (ASAN_CTEST_JOBS, default 4: most of them wait on a recorder;
+# VALGRIND_CTEST_JOBS, default 3: valgrind keeps a core busy per program).
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -47,9 +49,8 @@ asan_job() {
     export LSAN_OPTIONS="exitcode=86"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=86"
     log="$root/$dir/ctest.log"
-    # One test at a time: every test records the whole machine's sockets,
-    # and a slower build makes them more likely to see each other's.
-    if (cd "$dir" && nice ctest --output-on-failure -j1) >"$log" 2>&1; then
+    # In parallel: every test keeps to its own sockets and tolerates others'.
+    if (cd "$dir" && ctest --output-on-failure -j"${ASAN_CTEST_JOBS:-4}") >"$log" 2>&1; then
         tail -3 "$log"
     else
         tail -80 "$log"
@@ -75,12 +76,12 @@ valgrind_job() {
     chmod 1777 "$logs" # tests that drop to nobody write their logs here too
     # Errors and definite leaks make the program exit 99, which no test
     # accepts; the logs (one per process, empty when clean) say what it was.
-    export CONNHIST_WRAPPER="nice valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
+    export CONNHIST_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
 --errors-for-leak-kinds=definite --track-fds=no --log-file=$logs/vg.%p.log"
     export CONNHIST_SANITIZER=valgrind
-    tests="${VALGRIND_TESTS:-^test_(query|bad_input|record|restart|retention)\$}"
+    tests="${VALGRIND_TESTS:-^test_(query|bad_input|record|restart|retention)(\$|\.)}"
     log="$root/$dir/ctest.log"
-    if (cd "$dir" && ctest --output-on-failure -j1 -R "$tests") >"$log" 2>&1; then
+    if (cd "$dir" && ctest --output-on-failure -j"${VALGRIND_CTEST_JOBS:-3}" -R "$tests") >"$log" 2>&1; then
         tail -3 "$log"
     else
         tail -80 "$log"

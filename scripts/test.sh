@@ -1,23 +1,149 @@
 #!/bin/sh
 # The whole test suite, on a Debian 12 machine (root, or sudo for packages):
-# installs what is missing, then
-#   1. builds with gcc and with clang (warnings are errors) and runs every
-#      test with each;
-#   2. cross-builds the Windows programs and runs their tests under Wine;
-#   3. runs the suite under AddressSanitizer + UBSan, and the integration
-#      tests under valgrind memcheck;
-#   4. fuzzes each parser for FUZZ_SECONDS (default 60).
+#
+#   sh scripts/test.sh          everything (what CI runs: .ci/run)
+#   sh scripts/test.sh --quick  the gcc build and all its tests, campaigns short
+#
+# Everything is, after installing what is missing:
+#   gcc      build (warnings are errors), every test, the fault campaigns
+#            (tests/test_faults.py) at full length;
+#   clang    the same with clang, campaigns short;
+#   windows  the Windows programs cross-built, their tests under Wine;
+#   asan     every test under AddressSanitizer + UBSan, campaigns short;
+#   valgrind the integration tests with both programs under valgrind memcheck;
+#   fuzz     each libFuzzer target, time-boxed (scripts/ci-fuzz.sh).
+# The first four run one after another. Fuzzing and then valgrind, which
+# keep cores busy, run beside them (valgrind at a lower priority): most tests
+# wait on a recorder and leave the cores idle, and every test tolerates a
+# loaded machine. ctest runs each build's tests in parallel (CTEST_JOBS,
+# default 4).
+#
+# Each phase writes build-ci/PHASE.log; the end of a failed phase's log is
+# printed when it fails, and a table of every phase's wall time ends the run.
+# One test: (cd build-gcc && ctest -R test_faults.SoakTest --output-on-failure).
 set -eu
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
-for cc in gcc clang; do
-    echo "=== Linux, $cc ==="
-    CC=$cc scripts/build.sh "build-$cc" >/dev/null
-    (cd "build-$cc" && ctest --output-on-failure -j2)
+quick=0
+case "${1:-}" in
+--quick) quick=1 ;;
+"") ;;
+*)
+    echo "usage: sh scripts/test.sh [--quick]" >&2
+    exit 2
+    ;;
+esac
+logs=build-ci
+rm -rf "$logs"
+mkdir -p "$logs"
+t0=$(date +%s)
+
+# What every phase needs, installed now: phases running side by side would
+# wait on each other for apt's lock.
+extra=""
+if [ "$quick" -eq 0 ]; then
+    extra="libclang-rt-14-dev valgrind gcc-mingw-w64-x86-64 wine64 dpkg-dev"
+    command -v npm >/dev/null || extra="$extra npm" # npm may come from elsewhere than Debian
+fi
+# shellcheck disable=SC2086 # one word per package
+scripts/install-deps.sh $extra
+
+# The fault campaigns at full length in one build, shorter in the others.
+short="CONNHIST_SOAK_SECONDS=20 CONNHIST_FAULT_KILLS=20"
+jobs="${CTEST_JOBS:-4}"
+
+# phase NAME COMMAND...: runs COMMAND, output in build-ci/NAME.log, and
+# records its status and wall time. Returns COMMAND's success.
+phase() {
+    name=$1
+    shift
+    start=$(date +%s)
+    echo "[$((start - t0)) s] $name: started"
+    if "$@" >"$logs/$name.log" 2>&1; then status=passed; else status=FAILED; fi
+    end=$(date +%s)
+    echo "$((start - t0)) $name $status $((end - start))" >>"$logs/phases"
+    grep -E "tests passed|Total Test time|runs, peak RSS|^valgrind:|^sanitizers:|^fuzzing:|^built |^Ran |^OK" \
+        "$logs/$name.log" | sed "s/^/  $name: /" || true
+    echo "[$((end - t0)) s] $name: $status in $((end - start)) s"
+    if [ "$status" = FAILED ]; then
+        failure "$logs/$name.log" | sed "s/^/  $name| /"
+        return 1
+    fi
+}
+
+# What a failed phase's log says: the output of each failed ctest test (up
+# to 150 lines each), then the log's last lines.
+failure() {
+    awk '/\*\*\*(Failed|Timeout|Exception)|\(Failed\)$/ { n = 150 }
+         /^ *Start +[0-9]+:|^ *[0-9]+\/[0-9]+ Test +#/ && !/\*\*\*/ { n = 0 }
+         n > 0 { print; n-- }' "$1"
+    echo "..."
+    tail -40 "$1"
+}
+
+skipped() {
+    echo "$(($(date +%s) - t0)) $1 skipped 0" >>"$logs/phases"
+    echo "$1: skipped ($2)"
+}
+
+# ctest_in DIR [VAR=VALUE...]: the tests of the build in DIR, in parallel.
+ctest_in() {
+    dir=$1
+    shift
+    (cd "$dir" && env "$@" ctest --output-on-failure -j"$jobs")
+}
+
+# build_and_test CC [VAR=VALUE...]: builds into build-CC, then runs its tests.
+build_and_test() {
+    cc=$1
+    shift
+    if phase "$cc-build" env CC="$cc" scripts/build.sh "build-$cc"; then
+        phase "$cc-tests" ctest_in "build-$cc" "$@" || true
+    else
+        skipped "$cc-tests" "the build failed"
+    fi
+}
+
+# Phases that mostly wait, one after another.
+waiting_lane() {
+    if [ "$quick" -eq 1 ]; then
+        # shellcheck disable=SC2086 # one word per variable
+        build_and_test gcc $short
+        return
+    fi
+    build_and_test gcc
+    # shellcheck disable=SC2086
+    build_and_test clang $short
+    phase windows sh scripts/windows-cross.sh || true
+    # shellcheck disable=SC2086
+    phase asan env SANITIZE_JOBS=asan $short sh scripts/ci-sanitize.sh || true
+}
+
+# Phases that keep the cores busy, beside them. Fuzzing has a fixed wall
+# time, so it runs at the same priority (it takes its share of the cores);
+# valgrind has none, so it yields to the other lane.
+busy_lane() {
+    phase fuzz sh scripts/ci-fuzz.sh || true
+    renice -n 10 -p "$(exec sh -c 'echo $PPID')" >/dev/null
+    phase valgrind env SANITIZE_JOBS=valgrind VALGRIND_TESTS='^test_(query|record|restart|retention)($|\.)' \
+        sh scripts/ci-sanitize.sh || true
+}
+
+if [ "$quick" -eq 1 ]; then
+    waiting_lane
+else
+    busy_lane &
+    busy=$!
+    waiting_lane
+    wait "$busy"
+fi
+
+echo
+echo "phase         status   wall (s)  started at (s)"
+sort -n "$logs/phases" | while read -r at name status wall; do
+    printf '%-13s %-8s %8s  %14s\n' "$name" "$status" "$wall" "$at"
 done
-echo "=== Windows, mingw-w64 under Wine ==="
-sh scripts/windows-cross.sh
-echo "=== AddressSanitizer, UBSan, valgrind ==="
-VALGRIND_TESTS="${VALGRIND_TESTS:-^test_(query|record|restart|retention)\$}" sh scripts/ci-sanitize.sh
-echo "=== fuzzing ==="
-sh scripts/ci-fuzz.sh
+echo "total: $(($(date +%s) - t0)) s"
+if grep -q " FAILED " "$logs/phases"; then
+    echo "failed: $(grep " FAILED " "$logs/phases" | cut -d' ' -f2 | tr '\n' ' ')(logs in $logs/)" >&2
+    exit 1
+fi

@@ -2,15 +2,19 @@
 # jumps, attribution races and a soak, against the real recorder.
 connhist_py_test(test_faults)
 
-# Preload shims that inject netlink receive faults and move the wall clock.
-foreach(shim fault_netlink fault_clock)
+# Preload shims that inject netlink receive faults, move the wall clock, and
+# kill the recorder at one exact write.
+foreach(shim fault_netlink fault_clock fault_kill)
   add_library(${shim} MODULE ${shim}.c)
   target_link_libraries(${shim} PRIVATE ${CMAKE_DL_LIBS})
 endforeach()
-# Alone: the soak measures memory and the machine's socket count must not jump
-# because another test opens thousands of sockets beside it.
-set_tests_properties(test_faults PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
-set_property(TEST test_faults APPEND PROPERTY ENVIRONMENT
+# The campaigns (kills, soak) are the longest tests; CONNHIST_FAULT_KILLS and
+# CONNHIST_SOAK_SECONDS scale them (scripts/test.sh).
+set_tests_properties(${test_faults_TESTS} PROPERTIES TIMEOUT 900)
+# Started first (COST), so that the rest runs beside them.
+set_tests_properties(test_faults.KillTest test_faults.SoakTest PROPERTIES LABELS slow COST 1000)
+set_property(TEST ${test_faults_TESTS} APPEND PROPERTY ENVIRONMENT
   "CONNHIST_FAULT_NETLINK_SHIM=$<TARGET_FILE:fault_netlink>"
   "CONNHIST_FAULT_CLOCK_SHIM=$<TARGET_FILE:fault_clock>"
+  "CONNHIST_FAULT_KILL_SHIM=$<TARGET_FILE:fault_kill>"
   "CONNHIST_REFUSE_NETLINK=$<TARGET_FILE:refuse_netlink>")

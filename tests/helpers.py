@@ -1,9 +1,16 @@
 """Shared helpers for the integration tests: the programs under test, a
 scratch directory, running the recorder and the query tool, and reading the
-database with Python's own sqlite3 module (a second, independent reader)."""
+database with Python's own sqlite3 module (a second, independent reader).
+
+The machine these tests run on is shared and may be loaded: samples come
+late, ticks are skipped, a dump takes long. So waits fail only when nothing
+moves any more (a hang, see STALL_SECONDS), never because something was
+slow, and bounds on times come from what the run itself measured
+(sample_pace), not from what an idle machine would do."""
 
 import json
 import os
+import re
 import shlex
 import signal
 import sqlite3
@@ -18,6 +25,10 @@ SCHEMA = os.environ.get("CONNHIST_SCHEMA", "schema/schema.sql")
 # (scripts/ci-sanitize.sh); empty to run them directly.
 WRAPPER = shlex.split(os.environ.get("CONNHIST_WRAPPER", ""))
 
+# A wait fails when what it waits on has made no progress for this long: a
+# hang guard, not a speed limit.
+STALL_SECONDS = 120
+
 
 def now_ms():
     return int(time.time() * 1000)
@@ -27,46 +38,98 @@ def scratch_dir():
     return tempfile.mkdtemp(prefix="connhist-test-")
 
 
-def run_record(db, *args, env=None, timeout=60):
+def run_record(db, *args, env=None, timeout=600):
     """Runs connhist-record to completion; returns the CompletedProcess."""
     cmd = WRAPPER + [RECORD] + (["--db", db] if db else []) + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def start_record(db, *args, env=None):
+def start_record(db, *args, env=None, log=None):
+    """Starts connhist-record; its stderr goes to the file log when given
+    (readable while it runs, see read_log), else to a pipe read at the stop."""
     cmd = WRAPPER + [RECORD, "--db", db] + list(args)
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    if log is None:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    else:
+        with open(log, "w") as f:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=f, text=True, env=env)
+    proc.log_path = log
+    return proc
 
 
-def stop_record(proc, timeout=20):
+def read_log(proc):
+    with open(proc.log_path) as f:
+        return f.read()
+
+
+def stop_record(proc, timeout=STALL_SECONDS):
+    """SIGTERM, then (exit code, stdout, stderr)."""
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, err
+    return proc.returncode, out, read_log(proc) if proc.log_path else err
 
 
-def wait_for_samples(db, count, proc, timeout=20):
-    """Waits until the run of the recorder process proc has taken count samples."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
-                row = c.execute("SELECT COALESCE(SUM(samples), 0) FROM heartbeats"
-                                " WHERE run_id = (SELECT MAX(run_id) FROM runs WHERE pid = ?)",
-                                (proc.pid,)).fetchone()
-                if row[0] >= count:
-                    return
-        except sqlite3.Error:
-            pass
-        if proc.poll() is not None:
-            raise AssertionError(f"recorder exited with {proc.returncode}: {proc.stderr.read()}")
+def wait_until(done, progress, what, stall=STALL_SECONDS):
+    """Polls done() until it is true. Fails when progress() (a value that
+    changes while the awaited thing is alive, such as a count of committed
+    samples) has not changed for stall seconds."""
+    last, since = progress(), time.monotonic()
+    while not done():
+        now = progress()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > stall:
+            raise AssertionError(f"{what}: no progress in {stall:.0f} s (stuck at {last!r})")
         time.sleep(0.05)
-    raise AssertionError(f"recorder did not take {count} samples in {timeout}s")
+
+
+def run_samples(db, pid):
+    """Samples committed so far by the run of the recorder process pid (0
+    before its run row and schema exist)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+            return c.execute("SELECT COALESCE(SUM(samples), 0) FROM heartbeats"
+                             " WHERE run_id = (SELECT MAX(run_id) FROM runs WHERE pid = ?)", (pid,)).fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def wait_for_samples(db, count, proc, stall=STALL_SECONDS):
+    """Waits until the run of the recorder process proc has taken count
+    samples, however slowly; fails if it exits or stops committing."""
+    def done():
+        if proc.poll() is not None:
+            err = read_log(proc) if proc.log_path else proc.stderr.read()
+            raise AssertionError(f"recorder exited with {proc.returncode}: {err}")
+        return run_samples(db, proc.pid) >= count
+    wait_until(done, lambda: run_samples(db, proc.pid), f"recorder pid {proc.pid} taking {count} samples", stall)
+
+
+def sample_pace(db, log="", run_id=None):
+    """What a run measured of its own pace, in ms, to bound times with:
+    (gap, dump). gap: the longest wait between two consecutive committed
+    samples. Within a heartbeat span samples are at most two intervals
+    apart (a longer wait starts a new span), so it is the larger of that
+    and the longest wait between two spans. dump: the longest a sample took
+    from the start of its dump until it was dated (+5 ms of clock
+    granularity), from the 'sample: ... (dump D' lines of a --verbose log;
+    a sample is dated when its dump is complete, so a socket it saw may
+    have closed up to that long before. Without a log, 5."""
+    where = "" if run_id is None else f" WHERE h.run_id = {int(run_id)}"
+    spans = rows(db, "SELECT h.run_id, h.first_at, h.last_at, r.interval_ms FROM heartbeats h"
+                 " JOIN runs r ON r.run_id = h.run_id" + where + " ORDER BY h.run_id, h.first_at")
+    gap = max([2 * s["interval_ms"] for s in spans] or [0])
+    for a, b in zip(spans, spans[1:]):
+        if a["run_id"] == b["run_id"]:
+            gap = max(gap, b["first_at"] - a["last_at"])
+    dumps = [int(d) for d in re.findall(r"sample: .*\(dump (\d+)", log)]
+    return gap, max(dumps, default=0) + 5
 
 
 def query(db, *args, check=True):
     """Runs connhist-query and returns its parsed JSON."""
     cmd = WRAPPER + [QUERY] + (["--db", db] if db else []) + list(args)
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if check and p.returncode != 0:
         raise AssertionError(f"{cmd} exited {p.returncode}: {p.stderr}")
     return json.loads(p.stdout)

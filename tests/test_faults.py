@@ -4,11 +4,20 @@ any moment, disk full, a locked database and a long reader, netlink trouble,
 wall-clock jumps, attribution races with short-lived processes, and a soak.
 
 Each test prints its figures (kills survived, faults injected, memory) on
-stderr. CONNHIST_FAULT_KILLS and CONNHIST_SOAK_SECONDS scale the longest two.
+stderr. CONNHIST_FAULT_KILLS and CONNHIST_SOAK_SECONDS scale the longest two
+(scripts/test.sh runs them in full in one build, shorter in the others).
+
+The machine may be loaded and other tests may run beside these: waits give
+up only when the recorder stops making progress, and tolerances come from
+what the run measured (its heartbeat spans, the machine's socket count),
+never from how fast an idle machine would be. Each test class can run as
+its own process (ctest registers one test per class).
 """
 
+import json
 import os
 import random
+import re
 import signal
 import socket
 import sqlite3
@@ -18,13 +27,14 @@ import threading
 import time
 import unittest
 
-from helpers import RECORD, now_ms, rows, scratch_dir
+from helpers import QUERY, RECORD, STALL_SECONDS, now_ms, rows, scratch_dir, wait_until
 
 KILLS = int(os.environ.get("CONNHIST_FAULT_KILLS", "80"))
 SOAK_SECONDS = float(os.environ.get("CONNHIST_SOAK_SECONDS", "100"))
 NETLINK_SHIM = os.environ.get("CONNHIST_FAULT_NETLINK_SHIM")
 CLOCK_SHIM = os.environ.get("CONNHIST_FAULT_CLOCK_SHIM")
 REFUSE_SHIM = os.environ.get("CONNHIST_REFUSE_NETLINK")
+KILL_SHIM = os.environ.get("CONNHIST_FAULT_KILL_SHIM")
 
 
 def figures(text):
@@ -60,27 +70,38 @@ class Recorder:
         except sqlite3.Error:
             return 0
 
-    def wait_samples(self, more, timeout=30):
+    def wait(self, done, what, progress=None):
+        """Waits for done(), as long as the recorder lives and makes
+        progress: progress() changes (default: its log grows; with
+        --verbose it logs every sample, written or not)."""
+        def check():
+            if not self.alive():
+                raise AssertionError(f"recorder exited with {self.proc.returncode} while {what}: {self.log()}")
+            return done()
+        try:
+            wait_until(check, progress or (lambda: len(self.log())), what)
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {self.log()}") from None
+
+    def wait_samples(self, more):
         """Waits until `more` samples beyond the current count are committed."""
         target = self.samples() + more
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.samples() >= target:
-                return
-            if not self.alive():
-                raise AssertionError(f"recorder exited with {self.proc.returncode}: {self.log()}")
-            time.sleep(0.05)
-        raise AssertionError(f"recorder did not commit {more} more samples in {timeout}s: {self.log()}")
+        self.wait(lambda: self.samples() >= target, f"committing {more} more samples", self.samples)
 
-    def wait_log(self, text, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if text in self.log():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"'{text}' never appeared in the recorder's log: {self.log()}")
+    def logged_samples(self):
+        """Samples taken so far, written or not (needs --verbose)."""
+        return self.log().count("sample:")
 
-    def stop(self, timeout=30):
+    def wait_logged_samples(self, more):
+        """Waits until `more` samples beyond the current count were taken,
+        committed or not (needs --verbose)."""
+        target = self.logged_samples() + more
+        self.wait(lambda: self.logged_samples() >= target, f"taking {more} more samples")
+
+    def wait_log(self, text):
+        self.wait(lambda: text in self.log(), f"waiting for '{text}' in its log")
+
+    def stop(self, timeout=STALL_SECONDS):
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=timeout)
         return self.proc.returncode
@@ -93,6 +114,15 @@ class Recorder:
 
 def inode(sock):
     return os.fstat(sock.fileno()).st_ino
+
+
+def machine_sockets():
+    """TCP and UDP sockets of this machine (of this network namespace), now."""
+    n = 0
+    for t in ("tcp", "tcp6", "udp", "udp6"):
+        with open(f"/proc/net/{t}") as f:
+            n += len(f.readlines()) - 1
+    return n
 
 
 def close_hard(sock):
@@ -152,6 +182,33 @@ class Churn:
         self.listener.close()
 
 
+def schema_committed(db):
+    """Whether db holds a committed connhist schema. A recorder killed while
+    it created the file leaves it empty, or with a -journal holding the
+    schema's unfinished transaction (which only a writer may undo)."""
+    if not os.path.exists(db) or os.path.exists(db + "-journal"):
+        return False
+    return rows(db, "PRAGMA user_version")[0]["user_version"] > 0
+
+
+def assert_refused_unfinished(test, db):
+    """connhist-query refuses a database whose schema was never committed
+    with one line naming it and saying what to do, and changes nothing."""
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    files = {f: read(f) for f in (db, db + "-journal") if os.path.exists(f)}
+    p = subprocess.run([QUERY, "--db", db, "coverage"], capture_output=True, text=True, timeout=STALL_SECONDS)
+    test.assertEqual((p.returncode, p.stdout), (1, ""), p.stderr)
+    test.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+    test.assertTrue(p.stderr.startswith(f"connhist-query: {db} "), p.stderr)
+    test.assertIn("connhist-record --upgrade --db", p.stderr)
+    test.assertNotIn("no such table", p.stderr)
+    test.assertEqual({f: read(f) for f in files}, files)
+    return p.stderr
+
+
 def lifetime_ids(db):
     """Every lifetime id and, for closed ones, how they closed."""
     return {r["lifetime_id"]: (r["last_seen"], r["closed_at"], r["close_reason"])
@@ -182,15 +239,28 @@ class KillTest(unittest.TestCase):
         rnd = random.Random(seed)
         churn = Churn(target=15, pause=0.005, seed=seed)
         self.addCleanup(churn.close)
-        survived = checked_rows = 0
+        survived = checked_rows = unfinished = 0
         for i in range(KILLS):
             r = Recorder(db, "--interval", "50ms")
-            time.sleep(rnd.uniform(0.02, 0.4))
-            before = lifetime_ids(db) if os.path.exists(db) else {}
+            # Any moment: while it starts, or a random while after 1 to 3
+            # committed samples, however long those take on this machine
+            # (a fixed delay alone could kill a slow start every time).
+            after = rnd.randint(0, 3)
+            if after:
+                r.wait(lambda: r.samples() >= after, f"committing {after} samples", r.samples)
+            time.sleep(rnd.uniform(0.0, 0.2) if after else rnd.uniform(0.02, 0.4))
+            before = lifetime_ids(db) if schema_committed(db) else {}
             r.kill()
             self.assertEqual(r.proc.returncode, -signal.SIGKILL,
                              f"kill {i} (seed {seed}): the recorder had exited by itself: {r.log()}")
             if not os.path.exists(db):
+                continue
+            if not schema_committed(db):
+                # Killed before its schema was committed (likely on a loaded
+                # machine): refused by the query tool; the next start completes it.
+                with self.subTest(kill=i, seed=seed):
+                    assert_refused_unfinished(self, db)
+                unfinished += 1
                 continue
             with self.subTest(kill=i, seed=seed):
                 assert_consistent(self, db)
@@ -212,28 +282,81 @@ class KillTest(unittest.TestCase):
             found = rows(db, "SELECT closed_at FROM v_lifetimes WHERE inode = ?", (ino,))
             self.assertEqual(len(found), 1, f"socket inode {ino} alive at the end: {found}")
             self.assertIsNone(found[0]["closed_at"])
-        port = churn.port
-        still_open = rows(db, "SELECT inode FROM v_lifetimes WHERE closed_at IS NULL"
-                          " AND (local_port = ? OR remote_port = ?)", (port, port))
+        # The churn's sockets: TCP on 127.0.0.1 to or from its listener's port
+        # (another process may use the same number elsewhere).
+        port, churn_rows = churn.port, ("proto = 'tcp' AND family = 4 AND ((local_addr = '127.0.0.1' AND"
+                                        " local_port = ?1) OR (remote_addr = '127.0.0.1' AND remote_port = ?1))")
+        still_open = rows(db, "SELECT inode FROM v_lifetimes WHERE closed_at IS NULL AND " + churn_rows, (port,))
         self.assertEqual(sorted(r["inode"] for r in still_open), sorted(alive), "closed sockets left open")
         assert_times_ordered(self, db)
         runs = rows(db, "SELECT count(*) AS n, sum(end_reason = 'died') AS died FROM runs")[0]
-        total = rows(db, "SELECT count(*) AS n, count(closed_at) AS closed FROM v_lifetimes"
-                     " WHERE local_port = ? OR remote_port = ?", (port, port))[0]
+        total = rows(db, "SELECT count(*) AS n, count(closed_at) AS closed FROM v_lifetimes WHERE " + churn_rows,
+                     (port,))[0]
         self.assertGreater(total["closed"], KILLS, "the churn should have closed many lifetimes")
-        figures(f"kill campaign (seed {seed}): {survived}/{KILLS} SIGKILLs survived on one database, "
+        figures(f"kill campaign (seed {seed}): {survived}/{KILLS} SIGKILLs survived on one database "
+                f"({unfinished} before its schema was committed), "
                 f"{runs['n']} runs ({runs['died']} marked died), {churn.opened} connections opened and "
                 f"{churn.closed} reset meanwhile, {total['n']} lifetimes on the churn port "
                 f"({total['closed']} closed), {checked_rows} committed rows re-checked after kills")
+
+
+@unittest.skipUnless(KILL_SHIM, "needs the fault_kill shim")
+class KilledBeforeSchemaTest(unittest.TestCase):
+    """A recorder killed while it creates a new database, at an exact write
+    (tests/fault_kill.c): before the first write of its schema (the file is
+    empty, a -journal beside it), and part-way through (pages of the schema
+    written, the -journal holding the transaction to undo). connhist-query
+    refuses either with one line saying what to do, never 'no such table';
+    connhist-record completes either, by a normal start or by --upgrade."""
+
+    def killed_at_write(self, nth):
+        db = os.path.join(os.path.realpath(scratch_dir()), "new.db")
+        env = dict(os.environ, LD_PRELOAD=KILL_SHIM, CONNHIST_KILL_AT_WRITE=db,
+                   CONNHIST_KILL_AT_WRITE_COUNT=str(nth))
+        p = subprocess.run([RECORD, "--db", db, "--once"], env=env, capture_output=True, text=True,
+                           timeout=STALL_SECONDS)
+        self.assertEqual(p.returncode, -signal.SIGKILL, p.stderr)
+        self.assertTrue(os.path.exists(db + "-journal"), os.listdir(os.path.dirname(db)))
+        self.assertFalse(schema_committed(db))
+        return db
+
+    def assert_complete(self, db):
+        self.assertFalse(os.path.exists(db + "-journal"))
+        self.assertTrue(schema_committed(db))
+        self.assertEqual(rows(db, "PRAGMA integrity_check")[0]["integrity_check"], "ok")
+        p = subprocess.run([QUERY, "--db", db, "coverage"], capture_output=True, text=True, timeout=STALL_SECONDS)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)["header"]["coverage"]["runs"]
+
+    def test_killed_before_the_schema_is_written(self):
+        db = self.killed_at_write(1)
+        self.assertEqual(os.path.getsize(db), 0)
+        self.assertIn("is an empty database", assert_refused_unfinished(self, db))
+        p = subprocess.run([RECORD, "--db", db, "--upgrade"], capture_output=True, text=True, timeout=STALL_SECONDS)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        self.assertIn("was empty, now a new database", p.stdout)
+        self.assertEqual(self.assert_complete(db), 0)
+
+    def test_killed_while_writing_the_schema(self):
+        for nth, complete in ((3, "--once"), (5, "--upgrade")):
+            with self.subTest(write=nth, then=complete):
+                db = self.killed_at_write(nth)
+                self.assertGreater(os.path.getsize(db), 0)  # some of the schema's pages are there
+                self.assertIn("was left half-written", assert_refused_unfinished(self, db))
+                p = subprocess.run([RECORD, "--db", db, complete], capture_output=True, text=True,
+                                   timeout=STALL_SECONDS)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(self.assert_complete(db), 1 if complete == "--once" else 0)
 
 
 @unittest.skipUnless(os.geteuid() == 0, "needs root to mount a small tmpfs")
 class DiskFullTest(unittest.TestCase):
     def test_disk_full_loses_nothing(self):
         mnt = scratch_dir()
-        # Room for a first sample of every socket on this (shared, busy) machine, and then some.
-        machine = sum(len(open(f"/proc/net/{t}").readlines()) for t in ("tcp", "tcp6", "udp", "udp6"))
-        size_k = 2048 + 2 * machine
+        # Room for a first sample of every socket on this (shared, busy)
+        # machine, and for many more opened meanwhile by others; once the
+        # recorder has written, the disk shrinks to what it used and a bit.
+        size_k = 2048 + 2 * machine_sockets() + 64 * 1024
         p = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_k}k", "tmpfs", mnt],
                            capture_output=True, text=True)
         if p.returncode != 0:
@@ -244,13 +367,16 @@ class DiskFullTest(unittest.TestCase):
         kept.bind(("127.0.0.1", 0))
         kept.listen()
         self.addCleanup(kept.close)
-        r = Recorder(db, "--interval", "100ms")
+        r = Recorder(db, "--interval", "100ms", "--verbose")
         self.addCleanup(r.kill)
         r.wait_samples(3)
         # A reader keeps the WAL from being started over, so new samples need new space.
         reader = sqlite3.connect(db)
         reader.execute("BEGIN")
         reader.execute("SELECT count(*) FROM heartbeats").fetchone()
+        st = os.statvfs(mnt)
+        full_k = size_k = (st.f_blocks - st.f_bfree) * st.f_frsize // 1024 + 1024
+        subprocess.run(["mount", "-o", f"remount,size={size_k}k", mnt], check=True)
         filler = os.path.join(mnt, "filler")
         fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
@@ -266,26 +392,31 @@ class DiskFullTest(unittest.TestCase):
             u.bind(("127.0.0.1", 0))
             burst.append(u)
         self.addCleanup(lambda: [u.close() for u in burst])
-        r.wait_log("disk is full", timeout=20)  # SQLITE_FULL: "database or disk is full"
-        # A socket that lives and dies entirely while the disk is full.
+        r.wait_log("disk is full")  # SQLITE_FULL: "database or disk is full"
+        # A socket that lives and dies entirely while the disk is full: two
+        # samples see it open, two more find it closed.
         brief = socket.socket()
         brief.bind(("127.0.0.1", 0))
         brief.listen()
-        brief_port, brief_open = brief.getsockname()[1], now_ms()
-        time.sleep(1.0)
+        brief_inode, brief_open = inode(brief), now_ms()
+        r.wait_logged_samples(2)
         brief_closed = now_ms()
         brief.close()
-        time.sleep(1.0)
+        r.wait_logged_samples(2)
         self.assertTrue(r.alive(), r.log())
+        self.assertEqual(r.log().count("works again"), 0, "the disk was to stay full meanwhile")
         reader.rollback()
         reader.close()
+        # Space again, and room for whatever other processes opened meanwhile.
+        size_k += 2 * machine_sockets() + 64 * 1024
+        subprocess.run(["mount", "-o", f"remount,size={size_k}k", mnt], check=True)
         os.remove(filler)
-        r.wait_log("works again", timeout=20)
+        r.wait_log("works again")
         r.wait_samples(2)
         self.assertEqual(r.stop(), 0, r.log())
         log = r.log()
         self.assertEqual(log.count("cannot write"), 1, log)
-        [b] = rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ?", (brief_port,))
+        [b] = rows(db, "SELECT * FROM v_lifetimes WHERE inode = ?", (brief_inode,))
         self.assertGreaterEqual(b["first_seen"], brief_open - 5)
         self.assertLessEqual(b["first_seen"], brief_closed + 5)
         self.assertGreaterEqual(b["closed_at"], brief_closed - 5)
@@ -296,16 +427,20 @@ class DiskFullTest(unittest.TestCase):
         [k] = rows(db, "SELECT * FROM v_lifetimes WHERE inode = ?", (inode(kept),))
         self.assertIsNone(k["closed_at"])
         assert_consistent(self, db)
-        # The samples taken while the disk was full still count as coverage.
-        covered = rows(db, "SELECT count(*) AS n FROM heartbeats WHERE first_at <= ? AND last_at >= ?",
-                       (b["first_seen"], b["closed_at"]))[0]["n"]
+        # The samples taken while the disk was full still count as coverage:
+        # every sample taken is in the heartbeats (a starved tick may have
+        # split them into spans), the one that first saw brief among them.
+        self.assertEqual(rows(db, "SELECT SUM(samples) AS n FROM heartbeats")[0]["n"], r.logged_samples())
+        covered = rows(db, "SELECT count(*) AS n FROM heartbeats WHERE first_at <= ?1 AND last_at >= ?1",
+                       (b["first_seen"],))[0]["n"]
         self.assertEqual(covered, 1)
-        figures(f"disk full: {size_k} KiB tmpfs filled; recorder logged it once, kept {len(burst) + 1} lifetimes "
+        figures(f"disk full: {full_k} KiB tmpfs filled; recorder logged it once, kept {len(burst) + 1} lifetimes "
                 f"seen while full, wrote them when space came back")
 
 
 class LockTest(unittest.TestCase):
     WAL_BOUND = 1024 * 1024 + 512 * 1024  # the recorder's WAL limit plus a sample's worth
+    CHANGE_BYTES = 1024  # at most, per change a sample writes (the soak checks the same bound)
 
     def wal_size(self, db):
         try:
@@ -315,7 +450,7 @@ class LockTest(unittest.TestCase):
 
     def test_long_reader_and_writer_lock(self):
         db = os.path.join(scratch_dir(), "locked.db")
-        r = Recorder(db, "--interval", "100ms")
+        r = Recorder(db, "--interval", "100ms", "--verbose")
         self.addCleanup(r.kill)
         r.wait_samples(3)
         stop = threading.Event()
@@ -339,44 +474,56 @@ class LockTest(unittest.TestCase):
         reader.execute("SELECT count(*) FROM v_lifetimes").fetchone()
         time.sleep(3)
         # Another process takes the write lock for several seconds.
+        # A socket lives and dies meanwhile: samples see it open, then gone
+        # (at least 2 s each way, and at least two samples).
         writer = sqlite3.connect(db, isolation_level=None)
         writer.execute("BEGIN IMMEDIATE")
         during = socket.socket()
         during.bind(("127.0.0.1", 0))
         during.listen()
-        during_port = during.getsockname()[1]
-        time.sleep(2)
+        during_inode = inode(during)
+
+        def sample_for_two_seconds():
+            mark = r.logged_samples()
+            time.sleep(2)
+            r.wait(lambda: r.logged_samples() >= mark + 2, "sampling while the database is locked")
+
+        sample_for_two_seconds()
         during.close()
-        time.sleep(2)
+        sample_for_two_seconds()
         self.assertTrue(r.alive(), r.log())
         writer.execute("ROLLBACK")
         writer.close()
-        r.wait_log("works again", timeout=20)
-        deadline = time.time() + 20
-        while self.wal_size(db) <= self.WAL_BOUND and time.time() < deadline:
-            time.sleep(0.2)
+        r.wait_log("works again")
+        r.wait(lambda: self.wal_size(db) > self.WAL_BOUND, "growing the WAL past the held reader", r.samples)
         peak = self.wal_size(db)
-        self.assertGreater(peak, self.WAL_BOUND, "the held reader should have made the WAL grow")
         reader.execute("COMMIT")
         reader.close()
-        # Readers gone: the WAL is checkpointed and cut back, and stays bounded under churn.
-        time.sleep(3)
-        sizes = []
+        # Readers gone: the WAL is checkpointed and cut back, and stays
+        # bounded under churn. Bounded by the limit, plus what the samples
+        # since the previous look wrote (a late sample on a loaded machine,
+        # or another process's thousands of new sockets, write more at once).
+        r.wait_samples(3)
+        sizes, allowed = [], []
         for _ in range(25):
+            mark = len(r.log())
+            r.wait_logged_samples(1)
+            changes = sum(int(n) for n in re.findall(r"sample: \d+ sockets, (\d+) changes", r.log()[mark:]))
             sizes.append(self.wal_size(db))
-            time.sleep(0.2)
+            allowed.append(self.WAL_BOUND + changes * self.CHANGE_BYTES)
         stop.set()
         churner.join()
-        self.assertLessEqual(max(sizes), self.WAL_BOUND, f"WAL sizes after the readers let go: {sizes}")
+        over = [(size, bound) for size, bound in zip(sizes, allowed) if size > bound]
+        self.assertEqual(over, [], f"WAL sizes after the readers let go: {sizes}")
         self.assertTrue(r.alive(), r.log())
         self.assertEqual(r.stop(), 0, r.log())
         log = r.log()
         self.assertEqual(log.count("cannot write"), 1, log)
-        [d] = rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND proto = 'tcp'", (during_port,))
+        [d] = rows(db, "SELECT * FROM v_lifetimes WHERE inode = ?", (during_inode,))
         self.assertIsNotNone(d["closed_at"])
         self.assertEqual(d["pid"], os.getpid())
         assert_consistent(self, db)
-        figures(f"locks: 4 s write lock and a 10 s reader survived; WAL peaked at {peak // 1024} KiB while "
+        figures(f"locks: a write lock of 4 s or more and a reader of 10 s or more survived; WAL peaked at {peak // 1024} KiB while "
                 f"the reader held, then stayed at most {max(sizes) // 1024} KiB")
 
 
@@ -420,7 +567,7 @@ class NetlinkTroubleTest(unittest.TestCase):
         late.bind(("127.0.0.1", 0))
         late.listen()
         r.wait_samples(10)
-        late_port = late.getsockname()[1]
+        late_inode = inode(late)
         late.close()
         r.wait_samples(20)
         self.assertEqual(r.stop(), 0, r.log())
@@ -439,7 +586,7 @@ class NetlinkTroubleTest(unittest.TestCase):
                      " GROUP BY cookie HAVING n > 1")
         self.assertEqual(again, [], "sockets closed and reopened by a failed dump")
         assert_one_open_lifetime_each(self, db, steady)
-        [l] = rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND proto = 'tcp'", (late_port,))
+        [l] = rows(db, "SELECT * FROM v_lifetimes WHERE inode = ?", (late_inode,))
         self.assertEqual(l["close_reason"], "gone")
         assert_consistent(self, db)
         figures(f"netlink trouble: injected {counts} over {rows(db, 'SELECT SUM(samples) AS n FROM heartbeats')[0]['n']}"
@@ -561,6 +708,7 @@ class AttributionRaceTest(unittest.TestCase):
     def test_exiting_and_reused_processes_are_never_misattributed(self):
         db = os.path.join(scratch_dir(), "owners.db")
         rnd = random.Random(7)
+        self.unattributed_holds = 0
         r = Recorder(db, "--interval", "50ms")
         self.addCleanup(r.kill)
         r.wait_samples(2)
@@ -594,18 +742,35 @@ class AttributionRaceTest(unittest.TestCase):
         # Most children live shorter than a busy machine's tick: only some can be attributed.
         self.assertGreaterEqual(attributed, 10 + 2 * reused, f"too few attributed: {attributed} of {len(truth)}")
         figures(f"attribution: {len(truth)} sockets of short-lived processes, {attributed} attributed (all to "
-                f"the right pid and start time), {unattributed} without owner, {reused} pids reused")
+                f"the right pid and start time), {unattributed} without owner, {reused} pids reused, "
+                f"{self.unattributed_holds} held children not attributed")
 
     def hold_until_attributed(self, r, wr):
-        """A child whose socket the recorder has attributed to it; it is then killed."""
-        child = child_with_socket(wr, 60)
-        deadline = time.time() + 30
-        while not rows(r.db, "SELECT 1 FROM v_lifetimes WHERE pid = ? AND closed_at IS NULL", (child,)):
-            self.assertLess(time.time(), deadline, f"pid {child} never attributed: {r.log()}")
-            time.sleep(0.05)
+        """A child holding a socket until the recorder has seen it and had
+        three more samples to attribute it; it is then killed. Returns its
+        pid, or None when it was not attributed: the recorder reads a process
+        again only when its /proc entry or descriptor count changed, and a
+        reused pid can look unchanged (a sibling of the same parent, while
+        the old entry is still cached); it then records no owner, never a
+        wrong one (checked by the caller)."""
+        rd, mine = os.pipe()
+        child = child_with_socket(mine, 600)
+        os.close(mine)
+        with os.fdopen(rd) as f:
+            report = f.readline()
+        os.write(wr, report.encode())
+        ino = int(report.split()[2])
+        seen = lambda: rows(r.db, "SELECT pid FROM v_lifetimes WHERE inode = ?", (ino,))  # noqa: E731
+        r.wait(seen, f"sampling the socket of pid {child}", r.samples)
+        then = r.samples()
+        r.wait(lambda: seen()[0]["pid"] is not None or r.samples() >= then + 3, f"attributing pid {child}",
+               r.samples)
+        attributed = seen()[0]["pid"] is not None
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
-        return child
+        if not attributed:
+            self.unattributed_holds += 1
+        return child if attributed else None
 
     def reuse_pids(self, r, wr, tries=5):
         """Makes the next process get the pid of one that just exited, while the
@@ -614,6 +779,8 @@ class AttributionRaceTest(unittest.TestCase):
         reused = 0
         for _ in range(tries):
             first = self.hold_until_attributed(r, wr)
+            if first is None:
+                continue
             try:
                 with open("/proc/sys/kernel/ns_last_pid", "w") as f:
                     f.write(str(first - 1))
@@ -634,6 +801,10 @@ class SoakTest(unittest.TestCase):
 
     def db_pages(self, db):
         return rows(db, "PRAGMA page_count")[0]["page_count"]
+
+    def spans(self, db, pid):
+        return rows(db, "SELECT first_at, last_at, interval_ms FROM heartbeats JOIN runs USING (run_id)"
+                    " WHERE pid = ? ORDER BY first_at", (pid,))
 
     def test_soak_thousands_of_sockets(self):
         db = os.path.join(scratch_dir(), "soak.db")
@@ -659,16 +830,26 @@ class SoakTest(unittest.TestCase):
             connect()
         r = Recorder(db, "--interval", "200ms")
         self.addCleanup(r.kill)
-        r.wait_samples(5, timeout=60)
+        r.wait_samples(5)
         # Quiet: thousands open, nothing changes; the database must not grow.
-        count = "SELECT (SELECT count(*) FROM v_lifetimes) + (SELECT count(*) FROM state_changes) AS n"
+        count = "SELECT (SELECT count(*) FROM lifetimes) + (SELECT count(*) FROM state_changes) AS n"
         quiet_start, quiet_events = self.db_pages(db), rows(db, count)[0]["n"]
-        r.wait_samples(25, timeout=60)
+        spans_before = len(self.spans(db, r.pid))
+        r.wait_samples(25)
         quiet_growth = self.db_pages(db) - quiet_start
-        # Other processes on the machine may open sockets meanwhile: allow for exactly those.
-        quiet_allowed = 2 + (rows(db, count)[0]["n"] - quiet_events) * 1024 // 4096
-        # Churn: 20 connections reset and 20 opened every 100 ms.
-        rss, churned, start = [], 0, time.time()
+        # Allowed for, as the run measured them: rows for the sockets other
+        # processes opened meanwhile, and heartbeat spans begun after a
+        # starved tick (a sample more than two intervals after the previous
+        # one starts a new row: its table and two indexes may each take a page).
+        spans = self.spans(db, r.pid)
+        new_spans = len(spans) - spans_before
+        for a, b in zip(spans[spans_before - 1:], spans[spans_before:]):
+            self.assertGreater(b["first_at"] - a["last_at"], 2 * b["interval_ms"], f"a span without a gap: {spans}")
+        quiet_allowed = 2 + (rows(db, count)[0]["n"] - quiet_events) * 1024 // 4096 + 3 * new_spans
+        # Churn: 20 connections reset and 20 opened every 100 ms. Resident
+        # memory is read every 2 s, with the machine's socket count (the
+        # recorder's memory follows it: other processes' sockets count too).
+        rss, machine, churned, start = [], [], 0, time.time()
         pages_start, lifetimes_start = self.db_pages(db), rows(db, "SELECT count(*) AS n FROM v_lifetimes")[0]["n"]
         next_rss = start
         while time.time() - start < SOAK_SECONDS:
@@ -679,28 +860,47 @@ class SoakTest(unittest.TestCase):
             if time.time() >= next_rss:
                 self.assertTrue(r.alive(), r.log())
                 rss.append(self.rss_kib(r.pid))
+                machine.append(machine_sockets())
                 next_rss += 2
             time.sleep(0.1)
-        r.wait_samples(3, timeout=60)
+        r.wait_samples(3)
         pages = self.db_pages(db) - pages_start
         lifetimes = rows(db, "SELECT count(*) AS n FROM v_lifetimes")[0]["n"] - lifetimes_start
-        self.assertEqual(r.stop(timeout=60), 0, r.log())
+        self.assertEqual(r.stop(), 0, r.log())
         self.assertLessEqual(quiet_growth, quiet_allowed, "the database grew while nothing changed")
-        self.assertGreaterEqual(lifetimes, churned * 2 * 0.9)  # both ends of each new connection
+        [run] = rows(db, "SELECT event_overruns, notes FROM runs WHERE pid = ?", (r.pid,))
+        if run["event_overruns"] == 0:  # else announcements were lost (a burst elsewhere), and said so
+            self.assertGreaterEqual(lifetimes, churned * 2 * 0.9)  # both ends of each new connection
+        else:
+            self.assertIn("overran", run["notes"])
         per_lifetime = pages * 4096 / max(lifetimes, 1)
         self.assertLess(per_lifetime, 1024, "the database grows faster than the churn")
-        # Memory: after warm-up (the page cache fills), flat to within 2 MiB.
-        settled = rss[len(rss) // 3:]
-        warm, late = max(settled[:len(settled) // 3]), max(settled[-len(settled) // 3:])
-        # (AddressSanitizer holds freed memory in quarantine: resident size says nothing there.)
-        if os.environ.get("CONNHIST_SANITIZER") != "asan":
-            self.assertLess(late - warm, 2048, f"resident memory grew: {rss} KiB")
-        open_now = rows(db, "SELECT count(*) AS n FROM v_lifetimes WHERE closed_at IS NULL"
-                        " AND (local_port = ? OR remote_port = ?)", (l.getsockname()[1],) * 2)[0]["n"]
+        # Memory: after warm-up (the page cache fills), flat to within 2 MiB,
+        # plus what the machine's extra sockets cost at most (the whole
+        # resident size per socket at warm-up, an overestimate).
+        third = len(rss) // 3
+        settled, settled_machine = rss[third:], machine[third:]
+        n = len(settled) // 3
+        warm, late = max(settled[:n]), max(settled[-n:])
+        per_socket = settled[0] / settled_machine[0]
+        grown_sockets = max(0, max(settled_machine[-n:]) - min(settled_machine[:n]))
+        allowed_kib = 2048 + grown_sockets * per_socket
+        # (AddressSanitizer holds freed memory in quarantine: resident size
+        # says nothing there. A short soak ends before the page cache settles.)
+        if os.environ.get("CONNHIST_SANITIZER") == "asan" or SOAK_SECONDS < 60:
+            print(f"resident memory not checked: sanitizer {os.environ.get('CONNHIST_SANITIZER')}, "
+                  f"soak of {SOAK_SECONDS:.0f} s", file=sys.stderr)
+        else:
+            self.assertLess(late - warm, allowed_kib, f"resident memory grew: {rss} KiB, sockets {machine}")
+        own = ("proto = 'tcp' AND family = 4 AND ((local_addr = '127.0.0.1' AND local_port = ?1)"
+               " OR (remote_addr = '127.0.0.1' AND remote_port = ?1))")
+        open_now = rows(db, "SELECT count(*) AS n FROM v_lifetimes WHERE closed_at IS NULL AND " + own,
+                        (l.getsockname()[1],))[0]["n"]
         self.assertEqual(open_now, len(conns) * 2 + 1)
         figures(f"soak: {SOAK_SECONDS:.0f} s, {len(conns) * 2 + 1} sockets open, {churned} connections churned, "
                 f"{lifetimes} new lifetimes, {pages * 4096 // max(lifetimes, 1)} B of database each, "
-                f"{quiet_growth} pages grown in {25} quiet samples; VmRSS KiB every 2 s: {rss}")
+                f"{quiet_growth} pages grown in {25} quiet samples ({new_spans} new heartbeat spans); "
+                f"VmRSS KiB every 2 s: {rss}; machine's sockets: {machine}")
 
 
 if __name__ == "__main__":

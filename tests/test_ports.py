@@ -2,6 +2,7 @@
 recorded, changes open and close rows, and `connhist-query port N` says
 which ranges N lay in."""
 
+import fcntl
 import os
 import unittest
 
@@ -36,6 +37,11 @@ class PortRangeTest(unittest.TestCase):
     @unittest.skipUnless(os.geteuid() == 0 and os.access(RESERVED, os.W_OK), "needs root to reserve ports")
     def test_reserved_ports_open_and_close(self):
         db = os.path.join(scratch_dir(), "reserved.db")
+        # The setting is the machine's: another run of this test (another
+        # build's suite, another user) must not save our value as its own.
+        lock = open("/run/lock/connhist-test-reserved-ports", "w")
+        self.addCleanup(lock.close)
+        fcntl.flock(lock, fcntl.LOCK_EX)
         with open(RESERVED) as f:
             saved = f.read().strip()
         try:

@@ -11,8 +11,8 @@ import subprocess
 import time
 import unittest
 
-from helpers import (QUERY, RECORD, now_ms, query, rows, run_record, scratch_dir, start_record, stop_record,
-                     wait_for_samples)
+from helpers import (QUERY, RECORD, now_ms, query, read_log, rows, run_record, sample_pace, scratch_dir,
+                     start_record, stop_record, wait_for_samples, wait_until)
 
 
 def listener(family=socket.AF_INET):
@@ -23,7 +23,9 @@ def listener(family=socket.AF_INET):
 
 
 def lifetimes_on(db, port):
-    return rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ? ORDER BY lifetime_id", (port,))
+    """This process's lifetimes on local port `port` (others may use the number too)."""
+    return rows(db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND pid = ? ORDER BY lifetime_id",
+                (port, os.getpid()))
 
 
 class OnceTest(unittest.TestCase):
@@ -75,14 +77,14 @@ class RestartTest(unittest.TestCase):
         wait_for_samples(db, 3, p)
         rc, _, err = stop_record(p)
         self.assertEqual(rc, 0, err)
-        before = rows(db, "SELECT lifetime_id FROM v_lifetimes WHERE local_port = ? OR remote_port = ?", (port, port))
+        ours = "(local_port = ? OR remote_port = ?) AND pid = ?"
+        before = rows(db, "SELECT lifetime_id FROM v_lifetimes WHERE " + ours, (port, port, os.getpid()))
         self.assertEqual(len(before), 3)
         p = start_record(db, "--interval", "100ms")
         wait_for_samples(db, 3, p)
         rc, _, err = stop_record(p)
         self.assertEqual(rc, 0, err)
-        after = rows(db, "SELECT lifetime_id, closed_at FROM v_lifetimes WHERE local_port = ? OR remote_port = ?",
-                     (port, port))
+        after = rows(db, "SELECT lifetime_id, closed_at FROM v_lifetimes WHERE " + ours, (port, port, os.getpid()))
         self.assertEqual([r["lifetime_id"] for r in after], [r["lifetime_id"] for r in before])
         self.assertTrue(all(r["closed_at"] is None for r in after))
         self.assertEqual(len(rows(db, "SELECT * FROM runs WHERE end_reason = 'signal'")), 2)
@@ -138,36 +140,43 @@ class RestartTest(unittest.TestCase):
 
     def test_duration_stops_by_itself(self):
         db = os.path.join(scratch_dir(), "dur.db")
-        t0 = time.time()
+        before = now_ms()
         p = run_record(db, "--interval", "100ms", "--duration", "1s")
+        after = now_ms()
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertLess(time.time() - t0, 10)
         [run] = rows(db, "SELECT * FROM runs")
         self.assertEqual(run["end_reason"], "duration")
         # Slots missed on a loaded machine are skipped (and may split the
-        # heartbeat into spans), never made up: at most one sample per slot.
+        # heartbeat into spans), never made up: at most one sample per slot
+        # of the 1 s (slots 0, 100, ..., 1000 ms), however slow each was.
         samples = rows(db, "SELECT SUM(samples) AS n FROM heartbeats")[0]["n"]
-        self.assertGreaterEqual(samples, 3)
+        self.assertGreaterEqual(samples, 1)
         self.assertLessEqual(samples, 11)
-        self.assertLess(run["ended_at"] - run["started_at"], 5000)
+        # It ran until its next slot lay past the duration, and stopped by
+        # itself (how soon after is the machine's business: run_record waits).
+        self.assertGreaterEqual(run["ended_at"] - run["started_at"], 1000 - 100)
+        self.assertTrue(before <= run["started_at"] <= run["ended_at"] <= after, (before, run, after))
 
 
 class LockTest(unittest.TestCase):
     def test_locked_database_loses_nothing(self):
         db = os.path.join(scratch_dir(), "locked.db")
-        p = start_record(db, "--interval", "100ms")
+        p = start_record(db, "--interval", "100ms", "--verbose", log=os.path.join(scratch_dir(), "record.log"))
         wait_for_samples(db, 2, p)
         # A reader in a long read transaction never blocks the recorder (WAL).
         reader = sqlite3.connect(db)
         reader.execute("BEGIN")
         reader.execute("SELECT count(*) FROM v_lifetimes").fetchone()
-        # Another process holds the write lock for 1.5 s while a socket opens.
+        # Another process holds the write lock while a socket opens, until
+        # two samples (one begun after the socket opened) failed to write.
         writer = sqlite3.connect(db, isolation_level=None)
         writer.execute("BEGIN IMMEDIATE")
         opened = now_ms()
         l = listener()
         port = l.getsockname()[1]
-        time.sleep(1.5)
+        mark = len(read_log(p))
+        wait_until(lambda: read_log(p)[mark:].count("sample:") >= 2 and "cannot write" in read_log(p),
+                   lambda: len(read_log(p)), "samples while the database is locked")
         writer.execute("ROLLBACK")
         writer.close()
         reader.execute("COMMIT")
@@ -178,11 +187,11 @@ class LockTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("cannot write", err)
         self.assertIn("works again", err)
-        found = lifetimes_on(db, port)
-        self.assertEqual(len(found), 1, found)
-        [r] = found
-        # Seen while the database was locked, and kept with its true time.
-        self.assertLess(r["first_seen"] - opened, 500)
+        [r] = lifetimes_on(db, port)
+        # Seen while the database was locked, and kept with its true time:
+        # the first sample after it opened, by this run's own pace.
+        gap, dump = sample_pace(db, err)
+        self.assertLessEqual(r["first_seen"] - opened, gap + dump)
         self.assertEqual(r["pid"], os.getpid())
         l.close()
 
