@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "message.h"
+#include "owners.h"
 #include "timeutil.h"
 
 #define MIN_INTERVAL_MS 50
@@ -16,7 +17,7 @@
 static const char usage[] =
     "usage: connhist-record [--db PATH] [--interval DURATION] [--once] [--duration DURATION]\n"
     "                       [--retain DURATION] [--reservation PROTO:FIRST:COUNT]...\n"
-    "                       [--sampler netlink|procfs] [--verbose]\n"
+    "                       [--sampler netlink|procfs] [--events auto|bpf|off] [--verbose]\n"
     "       connhist-record [--db PATH] --upgrade\n"
     "\n"
     "Samples this machine's TCP and UDP sockets and records their lifetimes in a\n"
@@ -32,6 +33,9 @@ static const char usage[] =
     "  --reservation P:F:N  a port block to watch for a persistent reservation (Windows),\n"
     "                       e.g. tcp:5000:20; may be repeated. Linux records its reserved ports anyway\n"
     "  --sampler NAME       force netlink or procfs (default: netlink, else procfs)\n"
+    "  --events MODE        owners of sockets that open and close between samples, from kernel\n"
+    "                       events (Linux, root, BPF): auto (default: where available), bpf\n"
+    "                       (required: do not start without them) or off\n"
     "  --verbose            one line per sample on stderr\n"
     "  --upgrade            upgrade the database to this program's schema version and exit,\n"
     "                       recording nothing (a normal start upgrades it too)\n"
@@ -79,7 +83,7 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
             fputs(usage, stdout);
             return 1;
         } else if (strcmp(a, "--version") == 0) {
-            printf("connhist-record %s\n", CONNHIST_VERSION);
+            printf("connhist-record %s\n%s\n", CONNHIST_VERSION, ch_owner_events_build());
             return 1;
         } else if (strcmp(a, "--once") == 0) {
             o->once = true;
@@ -106,6 +110,16 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
             if (strcmp(v, "netlink") != 0 && strcmp(v, "procfs") != 0)
                 return bad("--sampler", v, "netlink or procfs");
             o->sampler = v;
+        } else if ((v = value_of(argc, argv, &i, "--events")) != NULL) {
+            if (strcmp(v, "auto") == 0)
+                o->events = CH_EVENTS_AUTO;
+            else if (strcmp(v, "bpf") == 0)
+                o->events = CH_EVENTS_BPF;
+            else if (strcmp(v, "off") == 0)
+                o->events = CH_EVENTS_OFF;
+            else
+                return bad("--events", v, "auto, bpf or off");
+            o->events_given = true;
         } else {
             ch_message(stderr, "connhist-record: ", "unknown option '%s' (see connhist-record --help)", a);
             return 2;
@@ -113,7 +127,8 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
         if (rc != 0)
             return rc;
     }
-    if (o->upgrade && (o->once || interval || o->duration_ms || o->nwatch || o->retain_ms || o->sampler)) {
+    if (o->upgrade && (o->once || interval || o->duration_ms || o->nwatch || o->retain_ms || o->sampler ||
+                       o->events_given)) {
         fprintf(stderr, "connhist-record: --upgrade records nothing: it takes --db only (and --verbose)\n");
         return 2;
     }
