@@ -446,6 +446,10 @@ static void tick(recorder *r)
         return;
     }
     take_notes(r);
+    /* Again, for the sockets the dump found that opened while it ran (a
+     * long dump, of a machine with many sockets): their events were
+     * written before the dump reached them. */
+    ch_owner_events_read(r->owners);
     if (r->sample_failing)
         log_msg("sampling works again after %d failed attempts", r->sample_failing);
     r->sample_failing = 0;
