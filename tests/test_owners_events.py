@@ -168,6 +168,13 @@ def ends(db, host, lport, cport):
     return client, server
 
 
+def listener():
+    l = socket.socket()
+    l.bind(("127.0.0.1", 0))
+    l.listen(1024)
+    return l, l.getsockname()[1]
+
+
 def one_shot(*args):
     p = subprocess.run([sys.executable, "-c", ONE_SHOT] + list(args), capture_output=True, text=True, timeout=30)
     if p.returncode != 0:
@@ -243,10 +250,7 @@ class ShortConnectionsTest(unittest.TestCase):
         its pid, its start time and the name it gave itself, from the event
         (its path and command line could not be read any more: NULL). A
         thread of it acted: the owner is the process and its leader's name."""
-        l = socket.socket()
-        l.bind(("127.0.0.1", 0))
-        l.listen(16)
-        lport = l.getsockname()[1]
+        l, lport = listener()
         rec = Recorder(self.db)
 
         def act():
@@ -279,10 +283,7 @@ class ShortConnectionsTest(unittest.TestCase):
         """The server end of a connection belongs to the process that
         accepted it, the client end to the one that connected; a connection
         left in the backlog, accepted by nobody, to nobody."""
-        l = socket.socket()
-        l.bind(("127.0.0.1", 0))
-        l.listen(16)
-        lport = l.getsockname()[1]
+        l, lport = listener()
         rec = Recorder(self.db)
 
         def act():
@@ -344,9 +345,7 @@ class LossTest(unittest.TestCase):
         if UNAVAILABLE:
             self.skipTest(UNAVAILABLE)
         self.db = os.path.join(scratch_dir(), "connhist.db")
-        self.l = socket.socket()
-        self.l.bind(("127.0.0.1", 0))
-        self.l.listen(1024)
+        self.l, _ = listener()
         self.addCleanup(self.l.close)
 
     def connections(self, n):
