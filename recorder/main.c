@@ -188,6 +188,8 @@ static int open_owner_events(recorder *r)
     char why[CH_ERR_MAX];
     if (r->opt.events == CH_EVENTS_OFF)
         snprintf(why, sizeof why, "--events off");
+    else if (r->opt.once && r->opt.events == CH_EVENTS_AUTO) /* not worth loading for one sample */
+        snprintf(why, sizeof why, "--once takes one sample and watches nothing between samples");
     else if (strcmp(ch_sampler_name(r->sampler), "procfs") == 0)
         snprintf(why, sizeof why, "the procfs sampler has no socket cookies to join them to");
     else if (r->closes == NULL)

@@ -20,7 +20,7 @@ if ldd "$record" | grep libbpf; then
 fi
 "$record" --version | tee "$out/version.txt"
 grep -x "socket owner events: not built in (no libbpf (libbpf-dev) at build time)" "$out/version.txt"
-"$record" --db "$out/connhist.db" --once
+"$record" --db "$out/connhist.db" --interval 200ms --duration 1s
 notes=$(sqlite3 "$out/connhist.db" "SELECT notes FROM runs")
 echo "notes: $notes"
 case "$notes" in
