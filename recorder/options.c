@@ -5,6 +5,7 @@
 #include "options.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "message.h"
@@ -35,7 +36,8 @@ static const char usage[] =
     "  --sampler NAME       force netlink or procfs (default: netlink, else procfs)\n"
     "  --events MODE        owners of sockets that open and close between samples, from kernel\n"
     "                       events (Linux, root, BPF): auto (default: where available, not\n"
-    "                       with --once), bpf (required: do not start without them) or off\n"
+    "                       with --once), bpf (required: do not start without them) or off;\n"
+    "                       default $CONNHIST_EVENTS when set\n"
     "  --verbose            one line per sample on stderr\n"
     "  --upgrade            upgrade the database to this program's schema version and exit,\n"
     "                       recording nothing (a normal start upgrades it too)\n"
@@ -70,6 +72,18 @@ static int parse_duration_opt(const char *opt, const char *v, int64_t min, int64
                            : min > 1 ? "a duration of at least 1m, e.g. 90d, 12w"
                                      : "a duration such as 30s, 10m, 2h");
     return 0;
+}
+
+static int parse_events(const char *v, int *out)
+{
+    static const char *const names[] = {[CH_EVENTS_AUTO] = "auto", [CH_EVENTS_BPF] = "bpf", [CH_EVENTS_OFF] = "off"};
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
+        if (strcmp(v, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    return -1;
 }
 
 int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
@@ -111,13 +125,7 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
                 return bad("--sampler", v, "netlink or procfs");
             o->sampler = v;
         } else if ((v = value_of(argc, argv, &i, "--events")) != NULL) {
-            if (strcmp(v, "auto") == 0)
-                o->events = CH_EVENTS_AUTO;
-            else if (strcmp(v, "bpf") == 0)
-                o->events = CH_EVENTS_BPF;
-            else if (strcmp(v, "off") == 0)
-                o->events = CH_EVENTS_OFF;
-            else
+            if (parse_events(v, &o->events) != 0)
                 return bad("--events", v, "auto, bpf or off");
             o->events_given = true;
         } else {
@@ -136,6 +144,9 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
         fprintf(stderr, "connhist-record: --once and --duration '%lld ms' exclude each other\n", (long long)o->duration_ms);
         return 2;
     }
+    const char *env = getenv("CONNHIST_EVENTS"); /* the default of --events, as CONNHIST_DB is of --db */
+    if (!o->events_given && env != NULL && *env != '\0' && parse_events(env, &o->events) != 0)
+        return bad("CONNHIST_EVENTS", env, "auto, bpf or off");
     o->interval_ms = interval ? interval : o->once ? 60000 : 1000;
     return 0;
 }

@@ -325,9 +325,9 @@ class ShortConnectionsTest(unittest.TestCase):
         self.assertNotIn("socket owner events off", notes(self.db))
 
     def test_events_off(self):
-        """--events off: the same socket is recorded without an owner, and the
-        run says why."""
-        rec = Recorder(self.db, "--events", "off")
+        """--events off (here from CONNHIST_EVENTS, its default): the same
+        socket is recorded without an owner, and the run says why."""
+        rec = Recorder(self.db, env=dict(os.environ, CONNHIST_EVENTS="off"))
         shot = rec.between_samples(lambda: one_shot("udp"))
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
@@ -471,6 +471,12 @@ class OptionsTest(unittest.TestCase):
         self.assertIn("'ebpf'", lines[0])
         self.assertIn("auto, bpf or off", lines[0])
         self.assertFalse(os.path.exists(os.path.join(d, "x.db")))
+        # CONNHIST_EVENTS gives the default; a bad one is named as such.
+        p = subprocess.run([RECORD, "--db", os.path.join(d, "x.db"), "--once"], capture_output=True, text=True,
+                           timeout=30, env=dict(os.environ, CONNHIST_EVENTS="sometimes"))
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr.strip().splitlines(), [
+            "connhist-record: CONNHIST_EVENTS: 'sometimes' is not valid (expected auto, bpf or off)"])
 
 
 if __name__ == "__main__":

@@ -157,6 +157,11 @@ ch_owner_events *ch_owner_events_open(ch_owner_fact_fn fn, void *ctx, char *why,
         snprintf(why, whyn, "the kernel has no BTF type information (%s: %s)", KERNEL_BTF, strerror(errno));
         return NULL;
     }
+    if (geteuid() != 0 && !has_capability(CAP_SYS_ADMIN_BIT) &&
+        !(has_capability(CAP_BPF_BIT) && has_capability(CAP_PERFMON_BIT))) {
+        explain(-EPERM, why, whyn); /* the kernel would refuse: not asked */
+        return NULL;
+    }
     ch_owner_events *e = calloc(1, sizeof *e);
     if (e == NULL) {
         snprintf(why, whyn, "out of memory");
