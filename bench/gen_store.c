@@ -552,7 +552,7 @@ static void attribute(generator *g)
             continue;
         int k = g->owner_of[serial];
         if (k >= 0)
-            o->owner = (ch_owner){.proc = &g->procs[k], .holders = 1};
+            o->owner = (ch_owner){.proc = &g->procs[k], .holders = 1, .source = CH_OWNER_SOCKET};
     }
 }
 

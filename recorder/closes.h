@@ -51,6 +51,13 @@ void ch_closes_set_absorb(ch_closes *w, ch_closes_absorb_fn absorb, void *ctx);
  */
 void ch_closes_wait(ch_closes *w, int64_t ms);
 
+/*
+ * Another source to read while waiting (the owner events, owners.h):
+ * whenever its handle is ready (Linux: a file descriptor to poll), the wait
+ * calls ready(ctx), which reads it. One at most; handle -1 for none.
+ */
+void ch_closes_wait_also(ch_closes *w, int handle, void (*ready)(void *ctx), void *ctx);
+
 /* The closes collected so far, oldest first; *n receives their count.
  * Valid until ch_closes_clear or the next wait. */
 const ch_closed *ch_closes_closed(const ch_closes *w, size_t *n);

@@ -15,6 +15,8 @@
 #include "message.h"
 #include "host.h"
 #include "options.h"
+#include "owner_map.h"
+#include "owners.h"
 #include "platform.h"
 #include "procs.h"
 #include "ports.h"
@@ -60,7 +62,12 @@ typedef struct {
     ch_events queue;
     ch_retention *retention; /* NULL: keep everything */
     ch_closes *closes;       /* announcements of closed sockets; NULL: not available */
-    int64_t overruns_stored; /* ch_closes_overruns as last written to the run row */
+    ch_owner_events *owners; /* kernel events naming sockets' owners; NULL: off */
+    ch_owner_map *owner_facts; /* their facts, until the lifetimes take them */
+    char source_notes[2][CH_ERR_MAX + 120]; /* why a source is off, for the run once it begins */
+    int nsource_notes;
+    int64_t overruns_stored; /* lost events as last written to the run row (runs.event_overruns) */
+    bool noted_overrun, noted_lost, noted_evicted; /* each kind of loss is noted once */
     bool resync;             /* announcements were lost: sample again now */
     ch_ports *ports;         /* port ranges in force */
     int64_t last_sample;     /* newest sample taken (this run or the previous one): when it was complete */
@@ -118,28 +125,97 @@ static bool absorb_close(void *ctx, const ch_sock *s, int64_t read_at)
     return ch_tracker_destroyed_known(r->tracker, s, close_time(r, read_at));
 }
 
+/* A note on a source that is off, logged now and added to the run once
+ * it begins (see note_sources). */
+static void source_note(recorder *r, const char *fmt, const char *why)
+{
+    char *note = r->source_notes[r->nsource_notes++];
+    snprintf(note, sizeof r->source_notes[0], fmt, why);
+    log_msg("note: %s", note);
+}
+
 /*
  * Listens for the sockets the OS destroys, where it announces them (sample
  * with netlink only: /proc/net means sock_diag is refused). What cannot be
- * had is logged and noted in the run once; sampling goes on without it.
+ * had is noted; sampling goes on without it.
  */
 static void open_closes(recorder *r)
 {
-    char why[CH_ERR_MAX], note[CH_ERR_MAX + 80];
+    char why[CH_ERR_MAX];
     if (strcmp(ch_sampler_name(r->sampler), "procfs") == 0)
         return;
     r->closes = ch_closes_open(why, sizeof why);
     if (r->closes != NULL) {
         ch_closes_set_absorb(r->closes, absorb_close, r);
-        ch_store_event_overruns(r->store, 0);
         /* Each connection's final byte counters come with its announcement:
          * samples need not carry them (see schema/README.md). */
         ch_sampler_byte_counters(r->sampler, false);
         return;
     }
-    snprintf(note, sizeof note, "no announcements of closed sockets (%s): sampled only", why);
-    log_msg("note: %s", note);
-    ch_store_note(r->store, note);
+    source_note(r, "no announcements of closed sockets (%s): sampled only", why);
+}
+
+static void on_owner_fact(void *ctx, const ch_owner_fact *fact)
+{
+    recorder *r = ctx;
+    ch_tracker_owner_fact(r->tracker, fact);
+}
+
+static void read_owner_events(void *ctx)
+{
+    recorder *r = ctx;
+    ch_owner_events_read(r->owners);
+}
+
+/* Facts kept for lifetimes to come: CONNHIST_OWNER_MAP_CAP when set (tests
+ * shrink it to provoke evictions), else CH_OWNER_MAP_CAP. */
+static size_t owner_map_cap(void)
+{
+    const char *env = getenv("CONNHIST_OWNER_MAP_CAP");
+    long cap = env != NULL ? atol(env) : 0;
+    return cap > 0 && cap <= CH_OWNER_MAP_CAP ? (size_t)cap : CH_OWNER_MAP_CAP;
+}
+
+/*
+ * Starts the kernel events that name the owners of sockets no sample sees
+ * (--events). They join lifetimes by socket cookie, so they need the
+ * netlink sampler and its announcements. Off, or not available, the run's
+ * notes say why; with --events bpf that stops the recorder before its run
+ * begins. Returns 0 or an exit code.
+ */
+static int open_owner_events(recorder *r)
+{
+    char why[CH_ERR_MAX];
+    if (r->opt.events == CH_EVENTS_OFF)
+        snprintf(why, sizeof why, "--events off");
+    else if (r->opt.once && r->opt.events == CH_EVENTS_AUTO) /* not worth loading for one sample */
+        snprintf(why, sizeof why, "--once takes one sample and watches nothing between samples");
+    else if (strcmp(ch_sampler_name(r->sampler), "procfs") == 0)
+        snprintf(why, sizeof why, "the procfs sampler has no socket cookies to join them to");
+    else if (r->closes == NULL)
+        snprintf(why, sizeof why, "no announcements of closed sockets to join them to");
+    else if ((r->owner_facts = ch_owner_map_new(owner_map_cap())) == NULL)
+        snprintf(why, sizeof why, "out of memory");
+    else if ((r->owners = ch_owner_events_open(on_owner_fact, r, why, sizeof why)) != NULL) {
+        ch_tracker_use_owner_facts(r->tracker, r->owner_facts, r->procs);
+        ch_closes_wait_also(r->closes, ch_owner_events_handle(r->owners), read_owner_events, r);
+        return 0;
+    }
+    ch_owner_map_free(r->owner_facts);
+    r->owner_facts = NULL;
+    if (r->opt.events == CH_EVENTS_BPF)
+        return fail("--events bpf: the kernel events of socket owners cannot run: %s", why);
+    source_note(r, "socket owner events off: %s, so sockets that open and close between samples have no owner", why);
+    return 0;
+}
+
+/* Adds the notes on the sources that are off to the run, which has begun. */
+static void note_sources(recorder *r)
+{
+    for (int i = 0; i < r->nsource_notes; i++)
+        ch_store_note(r->store, r->source_notes[i]);
+    if (r->closes != NULL)
+        ch_store_event_overruns(r->store, 0);
 }
 
 /*
@@ -177,9 +253,13 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
         if (ch_tracker_close_all(r->tracker, h.last_sample, gone, "reboot", &r->queue) != 0)
             return fail("out of memory");
     }
+    open_closes(r);
+    int rc = open_owner_events(r);
+    if (rc != 0)
+        return rc;
     if (ch_store_begin_run(r->store, run, r->err, sizeof r->err) != 0)
         return fail("%s", r->err);
-    open_closes(r);
+    note_sources(r);
     r->ports = ch_ports_new(r->db, r->opt.watch, r->opt.nwatch, PORT_CHECK_MS);
     if (r->ports == NULL)
         return fail("out of memory");
@@ -274,20 +354,52 @@ static int64_t sample_time(recorder *r, int64_t mono)
     return r->last_sample + (since > 0 ? since : 1);
 }
 
-/* Announcements read for an overrun: counted in the run row, noted once. */
+/* Notes a kind of loss the first time it happens. */
+static void note_loss(recorder *r, bool *noted, int64_t count, const char *note)
+{
+    if (count == 0 || *noted)
+        return;
+    log_msg("note: %s", note);
+    if (ch_store_note(r->store, note) == 0)
+        *noted = true;
+}
+
+/*
+ * Events lost, counted together in the run row (runs.event_overruns) and
+ * each kind noted once: announcements of closed sockets overran their
+ * queue (each time followed by a full resync), owner events the kernel
+ * could not buffer, owner facts evicted unused.
+ */
 static void count_overruns(recorder *r)
 {
-    int64_t n = ch_closes_overruns(r->closes);
-    if (n == r->overruns_stored)
-        return;
-    if (r->overruns_stored == 0) {
-        const char *note = "announcements of closed sockets overran their queue: resynchronised with a full dump"
-                           " (runs.event_overruns counts them)";
-        log_msg("note: %s", note);
-        ch_store_note(r->store, note);
-    }
-    if (ch_store_event_overruns(r->store, n) == 0)
+    int64_t overruns = ch_closes_overruns(r->closes), lost = ch_owner_events_lost(r->owners);
+    int64_t evicted = ch_owner_map_evicted(r->owner_facts);
+    note_loss(r, &r->noted_overrun, overruns,
+              "announcements of closed sockets overran their queue: resynchronised with a full dump"
+              " (runs.event_overruns counts them)");
+    note_loss(r, &r->noted_lost, lost,
+              "socket owner events were lost: the kernel's buffer was full before the recorder read it"
+              " (runs.event_overruns counts them)");
+    note_loss(r, &r->noted_evicted, evicted,
+              "socket owner events were evicted unused: more sockets opened between two samples than the"
+              " recorder keeps (runs.event_overruns counts them)");
+    int64_t n = overruns + lost + evicted;
+    if (n != r->overruns_stored && ch_store_event_overruns(r->store, n) == 0)
         r->overruns_stored = n;
+}
+
+/* At the end of a run that lost owner events, what runs.event_overruns is made of. */
+static void note_losses(recorder *r)
+{
+    int64_t lost = ch_owner_events_lost(r->owners), evicted = ch_owner_map_evicted(r->owner_facts);
+    if (lost == 0 && evicted == 0)
+        return;
+    char note[200];
+    snprintf(note, sizeof note,
+             "event_overruns: %lld announcement overruns, %lld owner events lost, %lld owner events evicted",
+             (long long)ch_closes_overruns(r->closes), (long long)lost, (long long)evicted);
+    log_msg("note: %s", note);
+    ch_store_note(r->store, note);
 }
 
 /*
@@ -321,6 +433,9 @@ static void tick(recorder *r)
 {
     if (r->closes != NULL)
         ch_closes_wait(r->closes, 0); /* what was announced up to this sample */
+    /* After the announcements: every socket they announce had its owner
+     * event written before it was destroyed. */
+    ch_owner_events_read(r->owners);
     int64_t t0 = ch_mono_ms();
     int64_t at = sample_time(r, t0);
     take_closes(r, at);
@@ -333,6 +448,10 @@ static void tick(recorder *r)
         return;
     }
     take_notes(r);
+    /* Again, for the sockets the dump found that opened while it ran (a
+     * long dump, of a machine with many sockets): their events were
+     * written before the dump reached them. */
+    ch_owner_events_read(r->owners);
     if (r->sample_failing)
         log_msg("sampling works again after %d failed attempts", r->sample_failing);
     r->sample_failing = 0;
@@ -438,6 +557,10 @@ static int finish(recorder *r, const char *reason)
         log_msg("could not write %zu events to %s: %s", ch_events_pending(&r->queue), r->db_path, r->err);
         rc = 1;
     }
+    if (r->closes != NULL) {
+        count_overruns(r);
+        note_losses(r);
+    }
     int64_t ended = ch_now_ms();
     if (ch_store_end_run(r->store, ended > r->last_sample ? ended : r->last_sample, reason, r->err, sizeof r->err) != 0) {
         log_msg("%s", r->err);
@@ -473,6 +596,8 @@ static void cleanup(recorder *r)
 {
     ch_retention_free(r->retention);
     ch_ports_free(r->ports);
+    ch_owner_events_close(r->owners);
+    ch_owner_map_free(r->owner_facts);
     ch_closes_close(r->closes);
     ch_store_close(r->store);
     if (r->db != NULL)

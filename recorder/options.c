@@ -5,9 +5,11 @@
 #include "options.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "message.h"
+#include "owners.h"
 #include "timeutil.h"
 
 #define MIN_INTERVAL_MS 50
@@ -16,7 +18,7 @@
 static const char usage[] =
     "usage: connhist-record [--db PATH] [--interval DURATION] [--once] [--duration DURATION]\n"
     "                       [--retain DURATION] [--reservation PROTO:FIRST:COUNT]...\n"
-    "                       [--sampler netlink|procfs] [--verbose]\n"
+    "                       [--sampler netlink|procfs] [--events auto|bpf|off] [--verbose]\n"
     "       connhist-record [--db PATH] --upgrade\n"
     "\n"
     "Samples this machine's TCP and UDP sockets and records their lifetimes in a\n"
@@ -33,6 +35,10 @@ static const char usage[] =
     "  --reservation P:F:N  a port block to watch for a persistent reservation (Windows),\n"
     "                       e.g. tcp:5000:20; may be repeated. Linux records its reserved ports anyway\n"
     "  --sampler NAME       force netlink or procfs (default: netlink, else procfs)\n"
+    "  --events MODE        owners of sockets that open and close between samples, from kernel\n"
+    "                       events (Linux, root, BPF): auto (default: where available, not\n"
+    "                       with --once), bpf (required: do not start without them) or off;\n"
+    "                       default $CONNHIST_EVENTS when set\n"
     "  --verbose            one line per sample on stderr\n"
     "  --upgrade            upgrade the database to this program's schema version and exit,\n"
     "                       recording nothing (a normal start upgrades it too)\n"
@@ -100,6 +106,18 @@ static int parse_duration_opt(const duration_range *r, const char *v, int64_t *o
     return 2;
 }
 
+static int parse_events(const char *v, int *out)
+{
+    static const char *const names[] = {[CH_EVENTS_AUTO] = "auto", [CH_EVENTS_BPF] = "bpf", [CH_EVENTS_OFF] = "off"};
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++) {
+        if (strcmp(v, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
 {
     memset(o, 0, sizeof *o);
@@ -111,7 +129,7 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
             fputs(usage, stdout);
             return 1;
         } else if (strcmp(a, "--version") == 0) {
-            printf("connhist-record %s\n", CONNHIST_VERSION);
+            printf("connhist-record %s\n%s\n", CONNHIST_VERSION, ch_owner_events_build());
             return 1;
         } else if (strcmp(a, "--once") == 0) {
             o->once = true;
@@ -138,6 +156,10 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
             if (strcmp(v, "netlink") != 0 && strcmp(v, "procfs") != 0)
                 return bad("--sampler", v, "netlink or procfs");
             o->sampler = v;
+        } else if ((v = value_of(argc, argv, &i, "--events")) != NULL) {
+            if (parse_events(v, &o->events) != 0)
+                return bad("--events", v, "auto, bpf or off");
+            o->events_given = true;
         } else {
             ch_message(stderr, "connhist-record: ", "unknown option '%s' (see connhist-record --help)", a);
             return 2;
@@ -145,7 +167,8 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
         if (rc != 0)
             return rc;
     }
-    if (o->upgrade && (o->once || interval || o->duration_ms || o->nwatch || o->retain_ms || o->sampler)) {
+    if (o->upgrade && (o->once || interval || o->duration_ms || o->nwatch || o->retain_ms || o->sampler ||
+                       o->events_given)) {
         fprintf(stderr, "connhist-record: --upgrade records nothing: it takes --db only (and --verbose)\n");
         return 2;
     }
@@ -153,6 +176,9 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
         fprintf(stderr, "connhist-record: --once and --duration '%lld ms' exclude each other\n", (long long)o->duration_ms);
         return 2;
     }
+    const char *env = getenv("CONNHIST_EVENTS"); /* the default of --events, as CONNHIST_DB is of --db */
+    if (!o->events_given && env != NULL && *env != '\0' && parse_events(env, &o->events) != 0)
+        return bad("CONNHIST_EVENTS", env, "auto, bpf or off");
     o->interval_ms = interval ? interval : o->once ? 60000 : 1000;
     return 0;
 }

@@ -11,6 +11,13 @@
 
 #define CH_MAX_WATCH 64
 
+/* --events: the kernel event source of socket owners (owners.h). */
+enum ch_events_mode {
+    CH_EVENTS_AUTO, /* where it loads; else noted in the run and sampled without */
+    CH_EVENTS_BPF,  /* required: the recorder does not start without it */
+    CH_EVENTS_OFF,
+};
+
 typedef struct {
     const char *db;          /* NULL: the default path */
     int64_t interval_ms;
@@ -18,6 +25,8 @@ typedef struct {
     int64_t duration_ms;     /* 0: until stopped */
     int64_t retain_ms;       /* 0: keep everything */
     const char *sampler;     /* NULL: best available */
+    int events;              /* enum ch_events_mode */
+    bool events_given;       /* --events was on the command line */
     ch_port_block watch[CH_MAX_WATCH]; /* --reservation blocks */
     size_t nwatch;
     bool verbose;

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "owners.h"
+
 /*
  * A process. Records belong to the cache, one per (pid, start_time), shared
  * by all sockets of that process, and stay valid at the same address until
@@ -31,10 +33,18 @@ typedef struct {
     char *user;          /* NULL when unknown */
 } ch_proc;
 
+/* How an owner is known (the values are the schema's owner_source codes). */
+enum ch_owner_source {
+    CH_OWNER_UNKNOWN = 0, /* no owner */
+    CH_OWNER_SOCKET = 1,  /* the OS showed the socket held by the process (Linux: its fd in /proc) */
+    CH_OWNER_EVENT = 2,   /* a kernel event named the process that acted on it (owners.h) */
+};
+
 /* The owner of one socket: the oldest holder and how many hold it. */
 typedef struct {
     const ch_proc *proc; /* NULL: not attributable; owned by the cache */
-    int holders;         /* 0 when proc is NULL */
+    int holders;         /* 0 when proc is NULL; 1 from an event (the others are not known) */
+    uint8_t source;      /* enum ch_owner_source; CH_OWNER_UNKNOWN exactly when proc is NULL */
 } ch_owner;
 
 typedef struct ch_procs ch_procs;
@@ -60,6 +70,15 @@ size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner 
  * count is 1. Returns the number of processes newly read.
  */
 size_t ch_procs_resolve_pids(ch_procs *p, const int64_t *pids, size_t n, ch_owner *owners);
+
+/*
+ * The process a kernel event named (pid and exact start time): the cached
+ * record of that process, else the one /proc shows if it is still that
+ * process, else a record of what the event said (name, uid; path and
+ * command line NULL: the process has exited). NULL only when out of memory
+ * or where the platform has no such events.
+ */
+const ch_proc *ch_procs_identified(ch_procs *p, const ch_owner_fact *fact);
 
 /* Forgets the given inodes (sockets found gone), so the cache tracks the
  * live sockets and a recycled inode number is looked up afresh. Process

@@ -196,7 +196,6 @@ static int run_stmt(sqlite3_stmt *st)
 static const char *const close_reasons[] = {"gone", "gone_while_stopped", "reboot", "readdressed"};
 static const char *const seen_by_kinds[] = {"destroy_event", "destroy_event_only", "destroy_event_time_wait"};
 #define N_OF(a) ((int)(sizeof(a) / sizeof(a)[0]))
-#define OWNER_SOURCE_SOCKET 1
 #define STATE_CODE_UNKNOWN 15
 
 static int code_of(const char *const *names, int n, const char *name)
@@ -519,7 +518,7 @@ static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
     bind_bytes(st, 16, k->proto, k->bytes_sent, k->bytes_received);
     bind_int_or_null(st, 18, ev->opened_after, ev->seen_by != NULL && ev->opened_after >= 0);
     bind_code(st, 19, code_of(seen_by_kinds, N_OF(seen_by_kinds), ev->seen_by));
-    bind_code(st, 20, p != NULL ? OWNER_SOURCE_SOCKET : 0);
+    bind_code(st, 20, p != NULL ? o->owner.source : CH_OWNER_UNKNOWN);
     rc = run_stmt(st);
     return rc == SQLITE_OK ? write_extras(s, ev, k, has_remote) : rc;
 }

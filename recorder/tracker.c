@@ -93,6 +93,9 @@ struct ch_tracker {
     recent_entry *recent;
     size_t nrecent, recent_cap;
     int64_t recent_prev;
+    /* owners from kernel events, waiting for their lifetimes; NULL: none */
+    ch_owner_map *facts;
+    ch_procs *fact_procs;
 };
 
 /*
@@ -621,6 +624,29 @@ static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs)
     return 0;
 }
 
+void ch_tracker_use_owner_facts(ch_tracker *t, ch_owner_map *m, ch_procs *procs)
+{
+    t->facts = m;
+    t->fact_procs = procs;
+}
+
+void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact)
+{
+    if (t->facts != NULL && lookup(t, fact->ident) == NULL)
+        ch_owner_map_put(t->facts, fact);
+}
+
+/* Takes the fact of a socket about to open a lifetime; it names the owner
+ * when nothing else did. */
+static ch_owner with_fact(ch_tracker *t, uint64_t ident, ch_owner owner)
+{
+    ch_owner_fact fact;
+    if (!ch_owner_map_take(t->facts, ident, &fact) || owner.proc != NULL)
+        return owner;
+    const ch_proc *p = ch_procs_identified(t->fact_procs, &fact);
+    return p != NULL ? (ch_owner){p, 1, CH_OWNER_EVENT} : owner;
+}
+
 /* Pass 3: opens lifetimes for the fresh rows, attributing them in one batch. */
 static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *procs, ch_events *q)
 {
@@ -636,6 +662,8 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
     memset(t->owners, 0, t->nfresh * sizeof *t->owners);
     if (procs != NULL && resolve_owners(t, s, procs) != 0)
         return -1;
+    for (size_t i = 0; ch_owner_map_count(t->facts) > 0 && i < t->nfresh; i++)
+        t->owners[i] = with_fact(t, s->rows[t->fresh[i]].ident, t->owners[i]);
     /* Deferred, the OPENs stay in the sample: no copy of every socket of
      * the machine on the first sample. */
     ch_open_batch batch = {.rows = s->rows, .index = t->fresh, .owners = t->owners, .first_id = t->next_id, .at = at};
@@ -897,7 +925,8 @@ static int open_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t p
     ch_event close = {.type = CH_EV_CLOSE, .reason = "gone", .lifetime_id = id, .at = at, .last_seen = at - 1,
                       .bytes_sent = s->bytes_sent, .bytes_received = s->bytes_received,
                       .seen_by = "destroy_event_only"};
-    if (ch_events_push_open(q, &open, s, (ch_owner){0}) != 0 || ch_events_push(q, &close) != 0)
+    ch_owner owner = with_fact(t, s->ident, (ch_owner){0});
+    if (ch_events_push_open(q, &open, s, owner) != 0 || ch_events_push(q, &close) != 0)
         return -1;
     return 0;
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "owner_map.h"
 #include "procs.h"
 #include "sample.h"
 
@@ -140,7 +141,8 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
  * freed into TIME_WAIT), when its lifetime goes on and the move to
  * TIME_WAIT is dated at. A socket no sample saw gets a lifetime of its own
  * at once (an OPEN and a CLOSE), bounded by prev_last_sample (it opened
- * after it) and at; it has no owner (the announcement names no inode). When
+ * after it) and at; the announcement names no inode, so its owner is the
+ * process a kernel event named for it, if any (ch_tracker_use_owner_facts). When
  * the next ch_tracker_apply finds a TIME_WAIT entry under a new cookie with
  * the same four-tuple, that lifetime goes on instead: its two events, still
  * in q, become an OPEN seen_by "destroy_event_time_wait" and the move to the
@@ -177,6 +179,21 @@ bool ch_tracker_consume(void *ctx, const ch_sock *row);
 /* The inodes of the sockets the last ch_tracker_apply found gone (for the
  * attribution cache to forget); valid until the next apply. */
 const uint64_t *ch_tracker_gone_inodes(const ch_tracker *t, size_t *n);
+
+/*
+ * Owners from kernel events (owners.h): the tracker takes each fact as it
+ * is read (ch_tracker_owner_fact) and keeps it in m until the socket's
+ * lifetime opens: from a sample, when /proc showed the socket in no
+ * process (gone by then, or a TIME_WAIT entry), the fact names its owner;
+ * from an announcement alone (it opened and closed between samples), it
+ * always does. procs gives the process record (ch_procs_identified).
+ * Without this call (or with m NULL) lifetimes are attributed as before.
+ */
+void ch_tracker_use_owner_facts(ch_tracker *t, ch_owner_map *m, ch_procs *procs);
+
+/* Takes one fact. A fact for a socket whose lifetime is open already is
+ * dropped: a sample saw the socket first and attributed it then. */
+void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact);
 
 /* Closes every tracked lifetime (the machine rebooted while we were away). */
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q);

@@ -66,7 +66,7 @@ def stop_record(proc, timeout=STALL_SECONDS):
     """SIGTERM, then (exit code, stdout, stderr)."""
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, read_log(proc) if proc.log_path else err
+    return proc.returncode, out, read_log(proc) if getattr(proc, "log_path", None) else err
 
 
 def wait_until(done, progress, what, stall=STALL_SECONDS):
@@ -99,7 +99,7 @@ def wait_for_samples(db, count, proc, stall=STALL_SECONDS):
     samples, however slowly; fails if it exits or stops committing."""
     def done():
         if proc.poll() is not None:
-            err = read_log(proc) if proc.log_path else proc.stderr.read()
+            err = read_log(proc) if getattr(proc, "log_path", None) else proc.stderr.read()
             raise AssertionError(f"recorder exited with {proc.returncode}: {err}")
         return run_samples(db, proc.pid) >= count
     wait_until(done, lambda: run_samples(db, proc.pid), f"recorder pid {proc.pid} taking {count} samples", stall)

@@ -46,6 +46,9 @@ struct ch_closes {
     void *absorb_ctx;
     int64_t overruns;
     int overrun_pending;
+    int also_fd;             /* another source to read while waiting; -1: none */
+    void (*also_ready)(void *ctx);
+    void *also_ctx;
 };
 
 /* The receive buffer: CONNHIST_EVENT_RCVBUF bytes when set (tests shrink it
@@ -87,6 +90,7 @@ ch_closes *ch_closes_open(char *err, size_t errn)
         free(w);
         return NULL;
     }
+    w->also_fd = -1;
     w->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_SOCK_DIAG);
     if (w->fd < 0) {
         snprintf(err, errn, "cannot open a sock_diag event socket: %s", strerror(errno));
@@ -169,14 +173,16 @@ void ch_closes_wait(ch_closes *w, int64_t ms)
         int64_t left = deadline - ch_mono_ms();
         if (left <= 0)
             return;
-        struct pollfd p = {.fd = w->fd, .events = POLLIN};
-        int rc = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+        struct pollfd p[2] = {{.fd = w->fd, .events = POLLIN}, {.fd = w->also_fd, .events = POLLIN}};
+        int rc = poll(p, w->also_fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left);
         if (rc < 0 && errno == EINTR)
             return; /* a signal: the caller checks for a stop */
         if (rc < 0)
             return;
-        if (rc > 0)
+        if (p[0].revents != 0)
             drain(w);
+        if (w->also_fd >= 0 && p[1].revents != 0)
+            w->also_ready(w->also_ctx);
     }
 }
 
@@ -184,6 +190,13 @@ void ch_closes_set_absorb(ch_closes *w, ch_closes_absorb_fn absorb, void *ctx)
 {
     w->absorb = absorb;
     w->absorb_ctx = ctx;
+}
+
+void ch_closes_wait_also(ch_closes *w, int handle, void (*ready)(void *ctx), void *ctx)
+{
+    w->also_fd = ready != NULL ? handle : -1;
+    w->also_ready = ready;
+    w->also_ctx = ctx;
 }
 
 const ch_closed *ch_closes_closed(const ch_closes *w, size_t *n)

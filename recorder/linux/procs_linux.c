@@ -983,9 +983,63 @@ size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner 
     }
     for (size_t i = 0; i < n; i++) {
         const inode_entry *e = inodes[i] ? inode_find(&p->inodes, inodes[i]) : NULL;
-        owners[i] = e ? (ch_owner){e->proc, e->holders} : (ch_owner){NULL, 0};
+        owners[i] = e && e->proc ? (ch_owner){e->proc, e->holders, CH_OWNER_SOCKET} : (ch_owner){NULL, 0, CH_OWNER_UNKNOWN};
     }
     return scanned;
+}
+
+/* A record of what an event said of a process that has exited. */
+static proc_rec *event_details(ch_procs *p, const ch_owner_fact *fact)
+{
+    proc_rec *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->start_ticks = fact->start;
+    r->pub.pid = fact->pid;
+    r->pub.start_time = ticks_to_ms(p, fact->start);
+    r->pub.name = fact->name[0] ? strndup(fact->name, sizeof fact->name) : NULL;
+    r->pub.uid = fact->uid;
+    const char *user = fact->uid >= 0 ? user_name(p, fact->uid) : NULL;
+    r->pub.user = user ? strdup(user) : NULL;
+    return r;
+}
+
+/* The process (pid, start) as /proc shows it while it still runs (read
+ * whole: it was found unchanged after), else as the event said. NULL when
+ * out of memory. */
+static proc_rec *read_identified(ch_procs *p, const ch_owner_fact *fact)
+{
+    char path[32];
+    snprintf(path, sizeof path, "/proc/%lld", (long long)fact->pid);
+    int pid_dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    proc_stat st;
+    proc_rec *r = NULL;
+    if (pid_dir >= 0 && read_stat(pid_dir, &st) == 0 && st.start_ticks == fact->start) {
+        st.pid = fact->pid;
+        r = read_details(p, pid_dir, &st);
+        if (r && !still_same(pid_dir, &st)) {
+            proc_rec_free(r);
+            r = NULL;
+        }
+    }
+    if (pid_dir >= 0)
+        close(pid_dir);
+    return r ? r : event_details(p, fact);
+}
+
+const ch_proc *ch_procs_identified(ch_procs *p, const ch_owner_fact *fact)
+{
+    if (!p || !fact || fact->pid <= 0)
+        return NULL;
+    proc_rec *r = proc_find(&p->procs, fact->pid, fact->start);
+    if (r)
+        return &r->pub;
+    r = read_identified(p, fact);
+    if (!r || proc_add(&p->procs, r) != 0) {
+        proc_rec_free(r);
+        return NULL;
+    }
+    return &r->pub;
 }
 
 /* Linux samplers report inodes, never pids: ch_procs_resolve does the work. */

@@ -27,6 +27,11 @@ void ch_closes_wait(ch_closes *w, int64_t ms)
     (void)w, (void)ms;
 }
 
+void ch_closes_wait_also(ch_closes *w, int handle, void (*ready)(void *ctx), void *ctx)
+{
+    (void)w, (void)handle, (void)ready, (void)ctx;
+}
+
 const ch_closed *ch_closes_closed(const ch_closes *w, size_t *n)
 {
     (void)w;

@@ -188,6 +188,13 @@ done:
     return r;
 }
 
+/* Windows has no owner events (owners.h): nothing is ever identified by one. */
+const ch_proc *ch_procs_identified(ch_procs *p, const ch_owner_fact *fact)
+{
+    (void)p, (void)fact;
+    return NULL;
+}
+
 size_t ch_procs_resolve_pids(ch_procs *p, const int64_t *pids, size_t n, ch_owner *owners)
 {
     HANDLE snap = NULL;
@@ -201,7 +208,7 @@ size_t ch_procs_resolve_pids(ch_procs *p, const int64_t *pids, size_t n, ch_owne
             continue;
         }
         const ch_proc *r = lookup(p, pids[i], &snap, &read);
-        owners[i] = (ch_owner){r, r != NULL};
+        owners[i] = (ch_owner){r, r != NULL, r != NULL ? CH_OWNER_SOCKET : CH_OWNER_UNKNOWN};
     }
     if (snap != NULL && snap != INVALID_HANDLE_VALUE)
         CloseHandle(snap);

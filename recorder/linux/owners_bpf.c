@@ -1,0 +1,322 @@
+/*
+ * The user half of the owner events on Linux (owners.h): loads the BPF
+ * program of owners.bpf.c through its generated skeleton, points it at the
+ * recorder's network namespace, and reads its ring buffer, turning each
+ * record into a fact (owners_decode.c).
+ *
+ * The program is compiled once, against field names only (CO-RE, see
+ * owners_kernel.h); libbpf fits it to the running kernel from the
+ * kernel's BTF when it loads it. Whatever stops it (not root, no BTF,
+ * lockdown, a kernel without the tracepoints, a verifier refusal) is said
+ * in one line, and the recorder goes on without it. libbpf's own messages
+ * are kept from stderr: the first warning becomes part of that line.
+ *
+ * The loading is done by a short-lived child process (load_in_child), which
+ * hands the descriptors over, so the memory it takes is never the
+ * recorder's; the recorder holds them, and the program is detached when it
+ * closes them or exits.
+ */
+#define _GNU_SOURCE
+#include "owners.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "owners.skel.h"
+#include "owners_decode.h"
+
+#define RING_BYTES (256 * 1024)          /* about 5,000 records */
+#define WAKE_BYTES (RING_BYTES / 4)      /* woken before a sample when this much waits */
+#define KERNEL_BTF "/sys/kernel/btf/vmlinux"
+#define CAP_SYS_ADMIN_BIT 21
+#define CAP_PERFMON_BIT 38
+#define CAP_BPF_BIT 39
+
+/* The descriptors the loading child hands over: they keep the program
+ * attached and its maps alive. */
+enum { FD_RING, FD_BSS, FD_LINK_STATE, FD_LINK_SEND, FD_LINK_RECV, NFDS };
+#define CH_OWNER_WHY_MAX 512
+
+struct ch_owner_events {
+    int fds[NFDS];       /* -1: not held */
+    struct ring_buffer *ring;
+    ch_owner_fact_fn fn;
+    void *ctx;
+    long hz;
+    size_t delivered; /* by the read in progress */
+};
+
+const char *ch_owner_events_build(void)
+{
+    static char line[64];
+    snprintf(line, sizeof line, "socket owner events: BPF (libbpf %d.%d)", LIBBPF_MAJOR_VERSION,
+             LIBBPF_MINOR_VERSION);
+    return line;
+}
+
+/* The first warning libbpf gave while loading, one line, for the reason. */
+static char libbpf_said[200];
+
+static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+    if (level != LIBBPF_WARN || libbpf_said[0] != '\0')
+        return 0;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    const char *text = strncmp(line, "libbpf: ", 8) == 0 ? line + 8 : line;
+    size_t n = strcspn(text, "\n");
+    snprintf(libbpf_said, sizeof libbpf_said, "%.*s", (int)n, text);
+    return 0;
+}
+
+/* True when the effective capability set has that capability. */
+static bool has_capability(int bit)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    if (f == NULL)
+        return false;
+    char line[256];
+    unsigned long long caps = 0;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "CapEff: %llx", &caps) == 1)
+            break;
+    fclose(f);
+    return (caps >> bit) & 1;
+}
+
+/* True when the kernel is locked down against reading its memory. */
+static bool locked_down(void)
+{
+    char buf[128] = "";
+    FILE *f = fopen("/sys/kernel/security/lockdown", "re");
+    if (f == NULL)
+        return false;
+    bool yes = fgets(buf, sizeof buf, f) != NULL && strstr(buf, "[confidentiality]") != NULL;
+    fclose(f);
+    return yes;
+}
+
+/* Why loading failed with err (a negative errno), in one line. */
+static void explain(int err, char *why, size_t whyn)
+{
+    bool denied = err == -EPERM || err == -EACCES;
+    bool capable = has_capability(CAP_SYS_ADMIN_BIT) ||
+                   (has_capability(CAP_BPF_BIT) && has_capability(CAP_PERFMON_BIT));
+    if (locked_down())
+        snprintf(why, whyn, "the kernel is locked down (confidentiality): BPF may not read kernel memory");
+    else if (denied && geteuid() != 0)
+        snprintf(why, whyn, "not running as root (loading BPF needs CAP_BPF and CAP_PERFMON)");
+    else if (denied && !capable)
+        snprintf(why, whyn, "running without CAP_BPF and CAP_PERFMON, which loading BPF needs");
+    else if (libbpf_said[0] != '\0')
+        snprintf(why, whyn, "the kernel refused the BPF program: %s (%s)", strerror(-err), libbpf_said);
+    else
+        snprintf(why, whyn, "the kernel refused the BPF program: %s", strerror(-err));
+}
+
+/* The recorder's network namespace: sockets of others are not sampled,
+ * so the kernel need not report them. 0 when unknown (all are). */
+static unsigned int own_netns(void)
+{
+    struct stat st;
+    return stat("/proc/self/ns/net", &st) == 0 ? (unsigned int)st.st_ino : 0;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+    ch_owner_events *e = ctx;
+    ch_owner_fact fact;
+    if (ch_owner_decode(data, size, e->hz, &fact) == 0) {
+        e->fn(e->ctx, &fact);
+        e->delivered++;
+    }
+    return 0;
+}
+
+/* Loads and attaches the program. Returns 0, or a negative errno. */
+static int load(struct owners_bpf **skel)
+{
+    *skel = owners_bpf__open();
+    if (*skel == NULL)
+        return -errno;
+    (*skel)->rodata->netns_inum = own_netns();
+    (*skel)->rodata->wake_bytes = WAKE_BYTES;
+    int err = bpf_map__set_max_entries((*skel)->maps.records, RING_BYTES);
+    if (err == 0)
+        err = owners_bpf__load(*skel);
+    if (err == 0)
+        err = owners_bpf__attach(*skel);
+    return err < 0 ? err : err > 0 ? -err : 0;
+}
+
+/*
+ * The child that loads: fits the program to the kernel, attaches it, and
+ * hands its descriptors over (or says why not, one line), then exits.
+ */
+static void load_and_hand_over(int sock)
+{
+    char why[CH_OWNER_WHY_MAX] = "";
+    struct owners_bpf *skel = NULL;
+    int err = load(&skel);
+    struct msghdr msg = {0};
+    char control[CMSG_SPACE(sizeof(int) * NFDS)];
+    if (err != 0) {
+        explain(err, why, sizeof why);
+    } else {
+        int fds[NFDS] = {bpf_map__fd(skel->maps.records), bpf_map__fd(skel->maps.bss),
+                         bpf_link__fd(skel->links.on_tcp_state), bpf_link__fd(skel->links.on_send),
+                         bpf_link__fd(skel->links.on_recv)};
+        memset(control, 0, sizeof control);
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof fds);
+        memcpy(CMSG_DATA(c), fds, sizeof fds);
+    }
+    struct iovec iov = {.iov_base = why, .iov_len = strlen(why) + 1};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        ;
+    _exit(err == 0 ? 0 : 1);
+}
+
+/* Takes what the loading child handed over into e. Returns 0, or -1 with
+ * the reason in why. */
+static int take_over(ch_owner_events *e, int sock, pid_t child, char *why, size_t whyn)
+{
+    char said[CH_OWNER_WHY_MAX] = "";
+    char control[CMSG_SPACE(sizeof(int) * NFDS)];
+    struct iovec iov = {.iov_base = said, .iov_len = sizeof said - 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    ssize_t n;
+    while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (c != NULL && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof e->fds)) {
+        memcpy(e->fds, CMSG_DATA(c), sizeof e->fds);
+        return 0;
+    }
+    if (n > 0 && said[0] != '\0')
+        snprintf(why, whyn, "%s", said);
+    else
+        snprintf(why, whyn, "the process loading the BPF program ended without a word (status %d)", status);
+    return -1;
+}
+
+/*
+ * Loads the program in a child process, which hands the descriptors of its
+ * ring buffer, its counters and its attachments over and exits. Fitting the
+ * program to the kernel reads the kernel's whole BTF (5 MB on 6.18; 13 MB
+ * of peak memory), and the recorder's own peak memory stays what it was.
+ */
+static int load_in_child(ch_owner_events *e, char *why, size_t whyn)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        snprintf(why, whyn, "cannot hand the BPF program over: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t child = fork();
+    if (child == 0) {
+        close(sv[0]);
+        load_and_hand_over(sv[1]);
+    }
+    close(sv[1]);
+    int rc = -1;
+    if (child < 0)
+        snprintf(why, whyn, "cannot start the process that loads the BPF program: %s", strerror(errno));
+    else
+        rc = take_over(e, sv[0], child, why, whyn);
+    close(sv[0]);
+    return rc;
+}
+
+ch_owner_events *ch_owner_events_open(ch_owner_fact_fn fn, void *ctx, char *why, size_t whyn)
+{
+    if (access(KERNEL_BTF, R_OK) != 0) {
+        snprintf(why, whyn, "the kernel has no BTF type information (%s: %s)", KERNEL_BTF, strerror(errno));
+        return NULL;
+    }
+    if (geteuid() != 0 && !has_capability(CAP_SYS_ADMIN_BIT) &&
+        !(has_capability(CAP_BPF_BIT) && has_capability(CAP_PERFMON_BIT))) {
+        explain(-EPERM, why, whyn); /* the kernel would refuse: not asked */
+        return NULL;
+    }
+    ch_owner_events *e = calloc(1, sizeof *e);
+    if (e == NULL) {
+        snprintf(why, whyn, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < NFDS; i++)
+        e->fds[i] = -1;
+    e->fn = fn;
+    e->ctx = ctx;
+    e->hz = sysconf(_SC_CLK_TCK);
+    if (e->hz <= 0)
+        e->hz = 100; /* USER_HZ on every Linux architecture */
+    libbpf_said[0] = '\0';
+    libbpf_set_print(keep_first_warning);
+    if (load_in_child(e, why, whyn) != 0) {
+        ch_owner_events_close(e);
+        return NULL;
+    }
+    e->ring = ring_buffer__new(e->fds[FD_RING], on_record, e, NULL);
+    if (e->ring == NULL) {
+        snprintf(why, whyn, "cannot map the BPF ring buffer: %s", strerror(errno));
+        ch_owner_events_close(e);
+        return NULL;
+    }
+    return e;
+}
+
+void ch_owner_events_close(ch_owner_events *e)
+{
+    if (e == NULL)
+        return;
+    ring_buffer__free(e->ring);
+    for (int i = 0; i < NFDS; i++) /* the last reference: detached and freed */
+        if (e->fds[i] >= 0)
+            close(e->fds[i]);
+    free(e);
+}
+
+int ch_owner_events_handle(const ch_owner_events *e)
+{
+    return e != NULL && e->ring != NULL ? ring_buffer__epoll_fd(e->ring) : -1;
+}
+
+size_t ch_owner_events_read(ch_owner_events *e)
+{
+    if (e == NULL)
+        return 0;
+    e->delivered = 0;
+    ring_buffer__consume(e->ring);
+    return e->delivered;
+}
+
+int64_t ch_owner_events_lost(const ch_owner_events *e)
+{
+    struct owners_bpf__bss bss;
+    int zero = 0;
+    if (e == NULL || bpf_map_lookup_elem(e->fds[FD_BSS], &zero, &bss) != 0)
+        return 0;
+    return (int64_t)bss.dropped;
+}

@@ -1,0 +1,40 @@
+/*
+ * Decoding the owner records of owners.bpf.c (see owners_decode.h).
+ */
+#include "owners_decode.h"
+
+#include <string.h>
+
+#include "owners_record.h"
+
+#define NSEC_PER_SEC 1000000000ULL
+
+uint64_t ch_ns_to_clock_ticks(uint64_t ns, long hz)
+{
+    if (hz <= 0)
+        return 0;
+    uint64_t h = (uint64_t)hz;
+    if (NSEC_PER_SEC % h == 0) /* USER_HZ is 100 on every architecture Linux has */
+        return ns / (NSEC_PER_SEC / h);
+    if (h % 512 == 0)
+        return ns * h / 512 / (NSEC_PER_SEC / 512);
+    /* The kernel's general case, exact for 60, 90, 300...; like the
+     * kernel's, it overflows after 65 years of uptime. */
+    return ns * 9 / ((9 * NSEC_PER_SEC + h / 2) / h);
+}
+
+int ch_owner_decode(const void *data, size_t size, long hz, ch_owner_fact *out)
+{
+    struct ch_owner_record r;
+    if (size != sizeof r)
+        return -1;
+    memcpy(&r, data, sizeof r);
+    if (r.cookie == 0 || r.tgid == 0)
+        return -1;
+    *out = (ch_owner_fact){.ident = r.cookie, .pid = r.tgid, .start = ch_ns_to_clock_ticks(r.start_ns, hz),
+                           .uid = r.uid};
+    _Static_assert(sizeof out->name == sizeof r.comm, "names are the kernel's length");
+    memcpy(out->name, r.comm, sizeof out->name);
+    out->name[sizeof out->name - 1] = '\0';
+    return 0;
+}

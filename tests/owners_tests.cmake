@@ -1,0 +1,15 @@
+# The owner events (issue 13): unit tests of their user side (the fact map,
+# start times, decoding, the tracker's use of facts), and the integration
+# tests of the event source itself (skipped, with the reason, where BPF
+# cannot run: not root, a build without libbpf, no BTF).
+connhist_c_test(test_owners connhist_recorder)
+connhist_py_test(test_owners_events)
+# Alone: it bursts 4,000 connections itself (to overflow the event buffer).
+set_tests_properties(${test_owners_events_TESTS} PROPERTIES RUN_SERIAL TRUE)
+# A build where CMake finds no libbpf still builds, and says what it left out.
+if(NOT WIN32)
+  add_test(NAME build_without_libbpf
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/build_without_libbpf.sh ${CMAKE_SOURCE_DIR}
+            ${CMAKE_BINARY_DIR}/without-libbpf ${CMAKE_C_COMPILER})
+  set_tests_properties(build_without_libbpf PROPERTIES TIMEOUT 900)
+endif()
