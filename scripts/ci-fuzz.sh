@@ -26,7 +26,7 @@ CC=clang cmake -S . -B "$dir" -DCONNHIST_FUZZ=ON -DBUILD_TESTING=OFF -DCONNHIST_
     -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="$flags" >/dev/null
 targets=$(cd fuzz/corpus && ls)
 # shellcheck disable=SC2086 # one word per target
-nice cmake --build "$dir" -j2 --target $targets >/dev/null
+cmake --build "$dir" -j2 --target $targets >/dev/null
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:symbolize=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"

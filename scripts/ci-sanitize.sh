@@ -23,7 +23,7 @@ asan_job() {
     dir=build-asan
     flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
     CC=clang cmake -S . -B "$dir" -DCONNHIST_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="$flags" >/dev/null
-    nice cmake --build "$dir" -j2 >/dev/null
+    cmake --build "$dir" -j2 >/dev/null
     # The tests' LD_PRELOAD shims load before the ASan runtime: allowed, as
     # they only wrap libc calls. exitcode=86 tells a sanitizer report from
     # the programs' own exit codes (1, 2), which the tests check.
@@ -69,7 +69,7 @@ valgrind_job() {
     dir=build-valgrind
     CC=gcc cmake -S . -B "$dir" -DCONNHIST_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DCONNHIST_PY_TEST_TIMEOUT=3600 >/dev/null
-    nice cmake --build "$dir" -j2 >/dev/null
+    cmake --build "$dir" -j2 >/dev/null
     logs="$root/$dir/valgrind"
     rm -rf "$logs"
     mkdir -p "$logs"

@@ -13,10 +13,10 @@
 #   valgrind the integration tests with both programs under valgrind memcheck;
 #   fuzz     each libFuzzer target, time-boxed (scripts/ci-fuzz.sh).
 # The first four run one after another. Fuzzing and then valgrind, which
-# keep cores busy, run beside them (valgrind at a lower priority): most tests
-# wait on a recorder and leave the cores idle, and every test tolerates a
-# loaded machine. ctest runs each build's tests in parallel (CTEST_JOBS,
-# default 4).
+# keep cores busy, run beside them: most tests wait on a recorder and leave
+# the cores idle, and every test tolerates a loaded machine. ctest runs each
+# build's tests in parallel (CTEST_JOBS, default 4). Nothing is niced here:
+# on a shared machine, run the whole script under nice.
 #
 # Each phase writes build-ci/PHASE.log; the end of a failed phase's log is
 # printed when it fails, and a table of every phase's wall time ends the run.
@@ -118,12 +118,10 @@ waiting_lane() {
     phase asan env SANITIZE_JOBS=asan $short sh scripts/ci-sanitize.sh || true
 }
 
-# Phases that keep the cores busy, beside them. Fuzzing has a fixed wall
-# time, so it runs at the same priority (it takes its share of the cores);
-# valgrind has none, so it yields to the other lane.
+# Phases that keep the cores busy, beside them, at the same priority (a
+# lower one would starve them whenever something else loads the machine).
 busy_lane() {
     phase fuzz sh scripts/ci-fuzz.sh || true
-    renice -n 10 -p "$(exec sh -c 'echo $PPID')" >/dev/null
     phase valgrind env SANITIZE_JOBS=valgrind VALGRIND_TESTS='^test_(query|record|restart|retention)($|\.)' \
         sh scripts/ci-sanitize.sh || true
 }

@@ -40,7 +40,7 @@ if [ ! -f "$DEPS/lib/libsqlite3.a" ]; then
     rm -rf "$DEPS/sqlite" && mkdir -p "$DEPS/sqlite" "$DEPS/include" "$DEPS/lib"
     (cd "$DEPS/sqlite" && npm pack --silent sqlite3 >/dev/null && tar xzf sqlite3-*.tgz package/deps &&
         tar xzf package/deps/sqlite-autoconf-*.tar.gz && cp sqlite-autoconf-*/sqlite3.c sqlite-autoconf-*/sqlite3.h .)
-    nice $CROSS-gcc -O2 -DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_DQS=0 \
+    $CROSS-gcc -O2 -DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_DQS=0 \
         -c "$DEPS/sqlite/sqlite3.c" -o "$DEPS/sqlite/sqlite3.o"
     $CROSS-ar rcs "$DEPS/lib/libsqlite3.a" "$DEPS/sqlite/sqlite3.o"
     cp "$DEPS/sqlite/sqlite3.h" "$DEPS/include/"
@@ -57,7 +57,7 @@ if [ ! -f "$DEPS/lib/libcjson.a" ]; then
     rm -rf "$DEPS/cjson" && mkdir -p "$DEPS/cjson" "$DEPS/include/cjson" "$DEPS/lib"
     (cd "$DEPS/cjson" && apt-get source -qq cjson >/dev/null 2>&1)
     src=$(ls -d "$DEPS"/cjson/cjson-*/ | head -n 1)
-    nice $CROSS-gcc -O2 -c "$src/cJSON.c" -o "$DEPS/cjson/cJSON.o"
+    $CROSS-gcc -O2 -c "$src/cJSON.c" -o "$DEPS/cjson/cJSON.o"
     $CROSS-ar rcs "$DEPS/lib/libcjson.a" "$DEPS/cjson/cJSON.o"
     cp "$src/cJSON.h" "$DEPS/include/cjson/"
 fi
@@ -66,7 +66,7 @@ fi
 cmake -S . -B "$OUT/build" -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/mingw-w64.cmake" -DCMAKE_BUILD_TYPE=Release \
     -DCONNHIST_WERROR=ON -DSQLite3_INCLUDE_DIR="$DEPS/include" -DSQLite3_LIBRARY="$DEPS/lib/libsqlite3.a" \
     -DCJSON_INCLUDE_DIR="$DEPS/include" -DCJSON_LIBRARY="$DEPS/lib/libcjson.a" >/dev/null
-nice cmake --build "$OUT/build" -j"$JOBS"
+cmake --build "$OUT/build" -j"$JOBS"
 cp "$OUT/build/recorder/connhist-record.exe" "$OUT/build/query/connhist-query.exe" "$OUT/"
 cp "$OUT/build/tests/windows/test_iphlp_rows.exe" "$OUT/"
 

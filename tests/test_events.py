@@ -154,10 +154,11 @@ class EventsTest(unittest.TestCase):
         # announcement alone, unless a sample happened to see them.
         server = {}
         for r in rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND local_port = ?"
-                               " AND remote_addr IS NOT NULL", (lport,)):
+                               " AND local_addr = '127.0.0.1' AND remote_addr = '127.0.0.1'", (lport,)):
             server.setdefault(r["remote_port"], []).append(r)
         clients = {r["local_port"] for r in rows(
-            self.db, "SELECT local_port FROM v_lifetimes WHERE proto = 'tcp' AND remote_port = ?", (lport,))}
+            self.db, "SELECT local_port FROM v_lifetimes WHERE proto = 'tcp' AND remote_port = ?"
+                     " AND remote_addr = '127.0.0.1'", (lport,))}
         captured = [t for t in truth if t["port"] in server]
         sampled = [t for t in captured if server[t["port"]][0]["opened_after"] is None]
         rate = len(captured) / len(truth)
@@ -211,8 +212,9 @@ class EventsTest(unittest.TestCase):
         proc, truth, overran = self.recorded(burst)
         ports = {t["port"] for t in truth}
         client_rows, server_rows = {}, {}
+        # Both ends on 127.0.0.1: another process may use the same numbers elsewhere.
         for r in rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND (remote_port = ?1 OR local_port = ?1)"
-                               " AND remote_addr IS NOT NULL", (lport,)):
+                               " AND local_addr = '127.0.0.1' AND remote_addr = '127.0.0.1'", (lport,)):
             if r["remote_port"] == lport and r["local_port"] in ports:
                 client_rows.setdefault(r["local_port"], []).append(r)
             elif r["local_port"] == lport and r["remote_port"] in ports:
@@ -257,10 +259,11 @@ class EventsTest(unittest.TestCase):
             self.assertGreaterEqual(ch["at"], t["opened"] - 5)
             self.assertLessEqual(ch["at"], t["closed"] + self.late)
         # The same through connhist-query's JSON.
-        out = query(self.db, "connections", "--remote-port", str(lport))
+        out = query(self.db, "connections", "--remote-port", str(lport), "--remote", "127.0.0.1")
         seen = {}
         for j in out["lifetimes"]:
-            seen.setdefault(j["local_port"], []).append(j)
+            if j["local_addr"] == "127.0.0.1":
+                seen.setdefault(j["local_port"], []).append(j)
         for t in captured:
             [j] = seen[t["port"]]
             self.assertIn("TIME_WAIT", j["states"])
