@@ -95,7 +95,10 @@ for line in sys.stdin:
 # name, whatever thread acted):
 #   tcp HOST PORT: connect to a listener, send a byte, close;
 #   udp: send one datagram from a new socket to a closed port, close.
-# It prints its pid, its start in clock ticks and the port it used.
+# It starts, says it is ready, and acts when it reads a line (so that a
+# test can start it before a sample and make it act right after the next:
+# starting Python takes seconds on a loaded machine). It prints its pid,
+# its start in clock ticks and the port it used.
 ONE_SHOT = r"""
 import ctypes, json, os, socket, sys, threading
 prctl = ctypes.CDLL(None).prctl
@@ -103,6 +106,8 @@ prctl(15, b"connhist-owned", 0, 0, 0)  # PR_SET_NAME: the comm of this, the lead
 with open("/proc/self/stat") as f:
     ticks = int(f.read().rsplit(")", 1)[1].split()[19])
 used = {}
+print("ready", flush=True)
+sys.stdin.readline()
 
 def act():
     prctl(15, b"connhist-thread", 0, 0, 0)
@@ -141,14 +146,26 @@ class Recorder:
     def wait_next(self):
         wait_for_samples(self.db, self.samples() + 1, self.proc)
 
-    def between_samples(self, act, tries=5):
-        """Runs act() right after a sample; again if a sample was taken meanwhile."""
+    def between_samples(self, act, unseen=None, prepare=None, tries=5):
+        """Runs act() right after a sample (act(prepare()) where prepare is
+        given, prepared before that sample); again if a sample was taken
+        meanwhile. A sample taken while act() ran may commit only after it (a
+        loaded machine): where unseen(result) is given, the rows of act()'s
+        sockets are read once the samples after it are in, and act() is done
+        again if any of them was seen by a sample."""
         for _ in range(tries):
+            ready = prepare() if prepare else None
             self.wait_next()
             before = self.samples()
-            result = act()
-            if self.samples() == before:
-                return result
+            result = act(ready) if prepare else act()
+            if self.samples() != before:
+                continue
+            if unseen is not None:
+                self.wait_next()
+                self.wait_next()
+                if not unseen(result):
+                    continue
+            return result
         raise AssertionError(f"none of {tries} tries fell between two samples")
 
     def stop(self):
@@ -171,6 +188,16 @@ def ends(db, host, lport, cport):
     return client, server
 
 
+def only_events(found):
+    """True when rows were found and no sample saw any of them."""
+    return bool(found) and all(r["seen_by"] is not None for r in found)
+
+
+def udp_unseen(db):
+    return lambda shot: only_events(rows(db, "SELECT seen_by FROM v_lifetimes WHERE proto = 'udp' AND local_port = ?",
+                                         (shot["port"],)))
+
+
 def listener():
     l = socket.socket()
     l.bind(("127.0.0.1", 0))
@@ -178,11 +205,20 @@ def listener():
     return l, l.getsockname()[1]
 
 
-def one_shot(*args):
-    p = subprocess.run([sys.executable, "-c", ONE_SHOT] + list(args), capture_output=True, text=True, timeout=30)
-    if p.returncode != 0:
-        raise AssertionError(p.stderr)
-    return json.loads(p.stdout)
+class Shot:
+    """A one-shot process, started and ready; go() makes it act and exit."""
+
+    def __init__(self, *args):
+        self.p = subprocess.Popen([sys.executable, "-c", ONE_SHOT] + list(args), stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if self.p.stdout.readline().strip() != "ready":
+            raise AssertionError(self.p.communicate(timeout=30)[1])
+
+    def go(self):
+        out, err = self.p.communicate("go\n", timeout=60)
+        if self.p.returncode != 0:
+            raise AssertionError(err)
+        return json.loads(out)
 
 
 def expected_start(db, ticks):
@@ -224,7 +260,8 @@ class ShortConnectionsTest(unittest.TestCase):
                 self.db = os.path.join(scratch_dir(), "connhist.db")
                 srv, lport = self.server(host)
                 rec = Recorder(self.db)
-                made = rec.between_samples(lambda: self.short_connection(srv))
+                made = rec.between_samples(lambda: self.short_connection(srv),
+                                           lambda m: only_events(sum(ends(self.db, host, lport, m["cport"]), [])))
                 code, err = rec.stop()
                 self.assertEqual(code, 0, err)
                 print(f"{host}: a connection of {made['ms']:.1f} ms between two samples", file=sys.stderr)
@@ -259,14 +296,15 @@ class ShortConnectionsTest(unittest.TestCase):
         l, lport = listener()
         rec = Recorder(self.db)
 
-        def act():
-            shot = one_shot("tcp", "127.0.0.1", str(lport))
+        def act(ready):
+            shot = ready.go()
             a, _ = l.accept()
             a.recv(1)
             a.close()
             return shot
 
-        shot = rec.between_samples(act)
+        shot = rec.between_samples(act, lambda shot: only_events(ends(self.db, "127.0.0.1", lport, shot["port"])[0]),
+                                   lambda: Shot("tcp", "127.0.0.1", str(lport)))
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
         l.close()
@@ -289,20 +327,29 @@ class ShortConnectionsTest(unittest.TestCase):
         """The server end of a connection belongs to the process that
         accepted it, the client end to the one that connected; a connection
         left in the backlog, accepted by nobody, to nobody."""
-        l, lport = listener()
         rec = Recorder(self.db)
 
-        def act():
-            shot = one_shot("tcp", "127.0.0.1", str(lport))  # accepted below
+        def prepare():  # a new listener each try: the last one is closed
+            l, lport = listener()
+            return l, lport, Shot("tcp", "127.0.0.1", str(lport)), Shot("tcp", "127.0.0.1", str(lport))
+
+        def act(ready):
+            l, lport, accepted, never = ready
+            shot = accepted.go()
             a, _ = l.accept()
             a.recv(1)
             a.sendall(b"y")
             a.close()
-            lost = one_shot("tcp", "127.0.0.1", str(lport))  # never accepted
+            lost = never.go()  # never accepted
             l.close()  # frees the backlog
-            return shot, lost
+            return lport, shot, lost
 
-        shot, lost = rec.between_samples(act)
+        def unseen(done):
+            lport, shot, lost = done
+            return only_events(ends(self.db, "127.0.0.1", lport, shot["port"])[0] +
+                               ends(self.db, "127.0.0.1", lport, lost["port"])[0])
+
+        lport, shot, lost = rec.between_samples(act, unseen, prepare)
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
         client, server = ends(self.db, "127.0.0.1", lport, shot["port"])
@@ -322,7 +369,7 @@ class ShortConnectionsTest(unittest.TestCase):
     def test_udp_sent_once(self):
         """A UDP socket that sends one datagram and closes names its owner."""
         rec = Recorder(self.db)
-        shot = rec.between_samples(lambda: one_shot("udp"))
+        shot = rec.between_samples(Shot.go, udp_unseen(self.db), lambda: Shot("udp"))
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
         [r] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'udp' AND local_port = ?", (shot["port"],))
@@ -334,7 +381,7 @@ class ShortConnectionsTest(unittest.TestCase):
         """--events off (here from CONNHIST_EVENTS, its default): the same
         socket is recorded without an owner, and the run says why."""
         rec = Recorder(self.db, env=dict(os.environ, CONNHIST_EVENTS="off"))
-        shot = rec.between_samples(lambda: one_shot("udp"))
+        shot = rec.between_samples(Shot.go, udp_unseen(self.db), lambda: Shot("udp"))
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
         [r] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'udp' AND local_port = ?", (shot["port"],))
@@ -424,7 +471,7 @@ class UnavailableTest(unittest.TestCase):
 
     def check_off(self, prefix, reason, **how):
         rec = Recorder(self.db, prefix=prefix, **how)
-        shot = rec.between_samples(lambda: one_shot("udp"))
+        shot = rec.between_samples(Shot.go, udp_unseen(self.db), lambda: Shot("udp"))
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
         [r] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'udp' AND local_port = ?", (shot["port"],))
