@@ -61,4 +61,24 @@ int ch_platform_default_db(char *out, size_t n, char *err);
 int ch_platform_ntop(int family, const uint8_t *bytes, char *out, size_t n);
 int ch_platform_pton(int family, const char *text, uint8_t *bytes);
 
+/*
+ * Which file a path names (device and file number; Windows: volume serial
+ * and file index): two paths with the same identity are one file, however
+ * they are spelled (links, "./a" and "a"). Returns 0 or -1 (reason in
+ * ch_platform_error()).
+ */
+typedef struct {
+    uint64_t volume, file;
+} ch_file_id;
+
+int ch_file_identity(const char *path, ch_file_id *out);
+
+/*
+ * The names in directory dir (not "." and ".."), in no particular order,
+ * as a malloc'd array of *n malloc'd strings; free it with ch_free_names.
+ * Returns 0 or -1 (reason in ch_platform_error()).
+ */
+int ch_list_dir(const char *dir, char ***names, size_t *n);
+void ch_free_names(char **names, size_t n);
+
 #endif
