@@ -177,17 +177,18 @@ void jw_open_main(jw *w, const char *key)
         push(w, true, true, false, false);
     else
         jw_open(w, key, true);
-    w->stack[w->depth - 1].tagged = w->in_section;
+    w->stack[w->depth - 1].tagged = w->in_section && w->tag_rows;
 }
 
-void jw_open_section(jw *w, const char *tag_key, const char *tag_value)
+void jw_open_section(jw *w, const char *tag_key, const char *tag_value, bool tag_rows)
 {
     w->in_section = true;
     w->tag_key = tag_key;
     w->tag_value = tag_value;
+    w->tag_rows = tag_rows;
     if (w->mode == JW_NDJSON) {
         push(w, false, true, false, false);
-        w->stack[w->depth - 1].tagged = true;
+        w->stack[w->depth - 1].tagged = tag_rows;
         return;
     }
     jw_open(w, NULL, false);

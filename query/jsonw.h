@@ -46,6 +46,7 @@ typedef struct {
     bool in_section;       /* inside jw_open_section */
     const char *tag_key;   /* the section's tag, e.g. "host" */
     const char *tag_value; /* its value; NULL is null */
+    bool tag_rows;         /* main-list elements and ndjson lines carry it too */
     size_t len;    /* bytes waiting in buf */
     char buf[JW_BUF_SIZE];
 } jw;
@@ -88,14 +89,14 @@ void jw_time(jw *w, const char *key, bool known, int64_t ms);
 /*
  * Several reports in one document (query/multidb.c: one per database).
  * Opens an object as an element of the open list, starting with the member
- * tag_key: tag_value (the strings must outlive the section). Inside it,
- * every element object of a main list (jw_open_main) also starts with that
- * member. Under --ndjson the section object is hidden and every line
- * written inside it starts with the member: {"host":"a","id":1,...},
- * {"host":"a","ranges":[...]}. Elements of a main list must be opened with
- * jw_open (not written with jw_put) to carry it.
+ * tag_key: tag_value (the strings must outlive the section). With tag_rows,
+ * every element object of a main list (jw_open_main) inside it also starts
+ * with that member. Under --ndjson the section object is hidden and, with
+ * tag_rows, every line written inside it starts with the member:
+ * {"host":"a","id":1,...}, {"host":"a","ranges":[...]}. Elements of a main
+ * list must be opened with jw_open (not written with jw_put) to carry it.
  */
-void jw_open_section(jw *w, const char *tag_key, const char *tag_value);
+void jw_open_section(jw *w, const char *tag_key, const char *tag_value, bool tag_rows);
 void jw_close_section(jw *w);
 
 /* Whether a section is open: a report then writes no jw_begin and no header. */

@@ -269,7 +269,9 @@ static int report_on(const source *s, const query_opts *base, jw *w)
     query_ctx c = {db, &o, s->path, w, false, 0};
     int rc = chq_ready(&c, &o);
     if (rc == 0) {
-        jw_open_section(w, "host", s->host);
+        /* A run of the coverage report names its own host (runs.host): a second "host" would be a
+         * duplicate key, and the run's is the truth (a machine renamed between runs). */
+        jw_open_section(w, "host", s->host, o.report->run != report_coverage);
         if (w->mode != JW_NDJSON)
             jw_text(w, "database", s->path);
         rc = o.report->run(&c, cJSON_CreateObject()); /* its header is in the document's */
