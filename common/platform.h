@@ -18,8 +18,10 @@
  */
 void ch_platform_init(int *argc, char ***argv);
 
-/* What lies at a path. CH_PATH_ERROR leaves a reason for ch_platform_error(). */
-enum ch_path_kind { CH_PATH_MISSING, CH_PATH_FILE, CH_PATH_DIR, CH_PATH_ERROR };
+/* What lies at a path. CH_PATH_ERROR leaves a reason for ch_platform_error().
+ * CH_PATH_OTHER: neither a regular file nor a directory (a FIFO, socket or
+ * device), which opening for reading might wait on forever; POSIX only. */
+enum ch_path_kind { CH_PATH_MISSING, CH_PATH_FILE, CH_PATH_DIR, CH_PATH_ERROR, CH_PATH_OTHER };
 
 enum ch_path_kind ch_path_kind(const char *path);
 

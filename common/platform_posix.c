@@ -52,7 +52,7 @@ enum ch_path_kind ch_path_kind(const char *path)
         last_errno = errno;
         return errno == ENOENT ? CH_PATH_MISSING : CH_PATH_ERROR;
     }
-    return S_ISDIR(st.st_mode) ? CH_PATH_DIR : CH_PATH_FILE;
+    return S_ISDIR(st.st_mode) ? CH_PATH_DIR : S_ISREG(st.st_mode) ? CH_PATH_FILE : CH_PATH_OTHER;
 }
 
 int ch_path_is_foreign_link(const char *path)

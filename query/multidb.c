@@ -111,7 +111,7 @@ static int add_directory(source_list *l, const char *dir)
     }
     qsort(names, n, sizeof *names, compare_names);
     size_t len = strlen(dir), before = l->n;
-    const char *sep = len > 0 && ch_is_path_sep(dir[len - 1]) ? "" : "/";
+    const char *sep = len > 0 && ch_is_path_sep(dir[len - 1]) ? "" : ch_is_path_sep('\\') ? "\\" : "/";
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (!is_database_name(names[i]))

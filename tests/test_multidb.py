@@ -274,6 +274,22 @@ class TestEveryReport(unittest.TestCase):
                     expect += [{"host": host, **json.loads(l)} if tagged else json.loads(l) for l in alone]
                 self.assertEqual([json.loads(l) for l in lines[1:]], expect)
 
+    def test_same_plans_as_each_database_alone(self):
+        """Every statement is planned as on one database: the plans (CONNHIST_EXPLAIN) of a report
+        over both are those of each alone, together."""
+        env = dict(os.environ, CONNHIST_EXPLAIN="1")
+
+        def plans(*args):
+            p = subprocess.run(WRAPPER + [QUERY, *args], capture_output=True, text=True, env=env, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            return sorted(l for l in p.stderr.splitlines() if l.startswith("connhist-query: plan: "))
+
+        for args in REPORTS:
+            with self.subTest(args=args):
+                both = plans("--db", self.a, "--db", self.b, *args)
+                self.assertTrue(both)
+                self.assertEqual(both, sorted(plans("--db", self.a, *args) + plans("--db", self.b, *args)))
+
     def test_pretty_is_the_same_document(self):
         for args in REPORTS[:1] + REPORTS[5:6] + REPORTS[8:9] + REPORTS[-1:]:
             compact = json.loads(ok("--db", self.a, "--db", self.b, *args)[0])
@@ -344,6 +360,11 @@ class TestRefusals(unittest.TestCase):
         other.commit()
         other.close()
         self.refused(self.path("other.db"), "not a connhist database")
+
+    def test_fifo_is_not_waited_on(self):
+        """A FIFO among the files: opening it for reading would wait for a writer forever."""
+        os.mkfifo(self.path("pipe.db"))
+        self.refused(self.path("pipe.db"), "is not a regular file")
 
     def test_newer_version(self):
         VERSION = schema_version()
