@@ -109,7 +109,8 @@ static int add_directory(source_list *l, const char *dir)
         source *s = add_source(l, sqlite3_mprintf("%s", dir));
         return s ? refuse(s, "cannot read the database directory %s: %s", dir, ch_platform_error()) : -1;
     }
-    qsort(names, n, sizeof *names, compare_names);
+    if (n > 1) /* an empty directory's list is NULL, which qsort may not take */
+        qsort(names, n, sizeof *names, compare_names);
     size_t len = strlen(dir), before = l->n;
     const char *sep = len > 0 && ch_is_path_sep(dir[len - 1]) ? "" : ch_is_path_sep('\\') ? "\\" : "/";
     int rc = 0;
