@@ -97,6 +97,8 @@ class TestTwoRecorders(unittest.TestCase):
         procs = [cls.start(h, db) for h, db in zip(cls.hosts, cls.dbs)]
         try:
             cls.wait_samples(procs, 2)  # both recording before the connection opens
+            cls.live_files = os.listdir(cls.tmp.name)
+            cls.live = run("--db", cls.tmp.name, "coverage")  # their directory, -wal and -shm beside each
             client = socket.create_connection(("127.0.0.1", cls.server_port))
             server, _ = listener.accept()
             cls.client_port = client.getsockname()[1]
@@ -142,6 +144,15 @@ class TestTwoRecorders(unittest.TestCase):
     def test_recorders_stopped_cleanly(self):
         for rc, err in self.results:
             self.assertEqual(rc, 0, err)
+
+    def test_directory_of_live_databases(self):
+        self.assertEqual(sorted(f for f in self.live_files if f.endswith(("-wal", "-shm"))),
+                         sorted(os.path.basename(db) + x for db in self.dbs for x in ("-shm", "-wal")))
+        rc, out, err = self.live
+        self.assertEqual((rc, err), (0, ""))
+        h = json.loads(out)["header"]
+        self.assertEqual([(d["host"], d["database"]) for d in h["databases"]], list(zip(self.hosts, self.dbs)))
+        self.assertEqual((h["refused"], h["duplicates"]), ([], []))
 
     def test_summary_across_both(self):
         out, err = ok("--db", self.dbs[0], "--db", self.dbs[1], "summary", "--until", self.until)
