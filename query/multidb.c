@@ -112,7 +112,8 @@ static int add_directory(source_list *l, const char *dir)
     if (n > 1) /* an empty directory's list is NULL, which qsort may not take */
         qsort(names, n, sizeof *names, compare_names);
     size_t len = strlen(dir), before = l->n;
-    const char *sep = len > 0 && ch_is_path_sep(dir[len - 1]) ? "" : ch_is_path_sep('\\') ? "\\" : "/";
+    const char *native = ch_is_path_sep('\\') ? "\\" : "/"; /* the platform's own: '\\' on Windows */
+    const char *sep = len > 0 && ch_is_path_sep(dir[len - 1]) ? "" : native;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (!is_database_name(names[i]))
