@@ -296,6 +296,10 @@ int ch_db_open_read(const char *path, sqlite3 **out, char *err)
         snprintf(err, CH_ERR_MAX, "database path %s is a directory: expected a connhist database file", path);
         return -1;
     }
+    if (kind == CH_PATH_OTHER) { /* a FIFO would block the open until somebody writes to it */
+        snprintf(err, CH_ERR_MAX, "database path %s is not a regular file (a FIFO, socket or device): expected a connhist database file", path);
+        return -1;
+    }
     if (!ch_path_readable(path)) {
         snprintf(err, CH_ERR_MAX, "cannot read database %s: %s", path, ch_platform_error());
         return -1;

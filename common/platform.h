@@ -18,8 +18,10 @@
  */
 void ch_platform_init(int *argc, char ***argv);
 
-/* What lies at a path. CH_PATH_ERROR leaves a reason for ch_platform_error(). */
-enum ch_path_kind { CH_PATH_MISSING, CH_PATH_FILE, CH_PATH_DIR, CH_PATH_ERROR };
+/* What lies at a path. CH_PATH_ERROR leaves a reason for ch_platform_error().
+ * CH_PATH_OTHER: neither a regular file nor a directory (a FIFO, socket or
+ * device), which opening for reading might wait on forever; POSIX only. */
+enum ch_path_kind { CH_PATH_MISSING, CH_PATH_FILE, CH_PATH_DIR, CH_PATH_ERROR, CH_PATH_OTHER };
 
 enum ch_path_kind ch_path_kind(const char *path);
 
@@ -60,5 +62,25 @@ int ch_platform_default_db(char *out, size_t n, char *err);
 /* Address text: family 4 or 6, bytes in network order. 0 or -1. */
 int ch_platform_ntop(int family, const uint8_t *bytes, char *out, size_t n);
 int ch_platform_pton(int family, const char *text, uint8_t *bytes);
+
+/*
+ * Which file a path names (device and file number; Windows: volume serial
+ * and file index): two paths with the same identity are one file, however
+ * they are spelled (links, "./a" and "a"). Returns 0 or -1 (reason in
+ * ch_platform_error()).
+ */
+typedef struct {
+    uint64_t volume, file;
+} ch_file_id;
+
+int ch_file_identity(const char *path, ch_file_id *out);
+
+/*
+ * The names in directory dir (not "." and ".."), in no particular order,
+ * as a malloc'd array of *n malloc'd strings; free it with ch_free_names.
+ * Returns 0 or -1 (reason in ch_platform_error()).
+ */
+int ch_list_dir(const char *dir, char ***names, size_t *n);
+void ch_free_names(char **names, size_t n);
 
 #endif

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <pwd.h>
 #include <sys/socket.h>
 
@@ -51,7 +52,7 @@ enum ch_path_kind ch_path_kind(const char *path)
         last_errno = errno;
         return errno == ENOENT ? CH_PATH_MISSING : CH_PATH_ERROR;
     }
-    return S_ISDIR(st.st_mode) ? CH_PATH_DIR : CH_PATH_FILE;
+    return S_ISDIR(st.st_mode) ? CH_PATH_DIR : S_ISREG(st.st_mode) ? CH_PATH_FILE : CH_PATH_OTHER;
 }
 
 int ch_path_is_foreign_link(const char *path)
@@ -129,4 +130,72 @@ int ch_platform_ntop(int family, const uint8_t *bytes, char *out, size_t n)
 int ch_platform_pton(int family, const char *text, uint8_t *bytes)
 {
     return inet_pton(family == 6 ? AF_INET6 : AF_INET, text, bytes) == 1 ? 0 : -1;
+}
+
+int ch_file_identity(const char *path, ch_file_id *out)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        last_errno = errno;
+        return -1;
+    }
+    out->volume = (uint64_t)st.st_dev;
+    out->file = (uint64_t)st.st_ino;
+    return 0;
+}
+
+void ch_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Appends a copy of name to *names (*n of them, room for *cap). 0 or -1. */
+static int add_name(char ***names, size_t *n, size_t *cap, const char *name)
+{
+    if (*n == *cap) {
+        size_t more = *cap ? 2 * *cap : 16;
+        char **grown = realloc(*names, more * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        *names = grown;
+        *cap = more;
+    }
+    (*names)[*n] = strdup(name);
+    if ((*names)[*n] == NULL)
+        return -1;
+    ++*n;
+    return 0;
+}
+
+int ch_list_dir(const char *dir, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        last_errno = errno;
+        return -1;
+    }
+    size_t cap = 0;
+    struct dirent *e;
+    errno = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (add_name(names, n, &cap, e->d_name) != 0) {
+            errno = ENOMEM;
+            break;
+        }
+    }
+    last_errno = errno; /* readdir leaves errno alone at the end of the directory */
+    closedir(d);
+    if (last_errno != 0) {
+        ch_free_names(*names, *n);
+        *names = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
 }

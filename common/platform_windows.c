@@ -274,3 +274,101 @@ int ch_platform_pton(int family, const char *text, uint8_t *bytes)
     winsock_once();
     return inet_pton(family == 6 ? AF_INET6 : AF_INET, text, bytes) == 1 ? 0 : -1;
 }
+
+int ch_file_identity(const char *path, ch_file_id *out)
+{
+    wchar_t *w = ch_wide_from_utf8(path);
+    if (w == NULL) {
+        keep_error(ERROR_NO_UNICODE_TRANSLATION);
+        return -1;
+    }
+    /* BACKUP_SEMANTICS: a directory opens too; no access is asked for. */
+    HANDLE h = CreateFileW(w, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+                           FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    free(w);
+    BY_HANDLE_FILE_INFORMATION info;
+    if (h == INVALID_HANDLE_VALUE || !GetFileInformationByHandle(h, &info)) {
+        keep_error(GetLastError());
+        if (h != INVALID_HANDLE_VALUE)
+            CloseHandle(h);
+        return -1;
+    }
+    CloseHandle(h);
+    out->volume = info.dwVolumeSerialNumber;
+    out->file = (uint64_t)info.nFileIndexHigh << 32 | info.nFileIndexLow;
+    return 0;
+}
+
+void ch_free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Appends name (UTF-8, taken over) to *names (*n of them, room for *cap). 0 or -1. */
+static int add_name(char ***names, size_t *n, size_t *cap, char *name)
+{
+    if (name == NULL)
+        return -1;
+    if (*n == *cap) {
+        size_t more = *cap ? 2 * *cap : 16;
+        char **grown = realloc(*names, more * sizeof *grown);
+        if (grown == NULL) {
+            free(name);
+            return -1;
+        }
+        *names = grown;
+        *cap = more;
+    }
+    (*names)[(*n)++] = name;
+    return 0;
+}
+
+int ch_list_dir(const char *dir, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    size_t len = strlen(dir);
+    char *pattern = malloc(len + 3);
+    if (pattern == NULL) {
+        keep_error(ERROR_NOT_ENOUGH_MEMORY);
+        return -1;
+    }
+    snprintf(pattern, len + 3, "%s\\*", dir);
+    wchar_t *w = ch_wide_from_utf8(pattern);
+    free(pattern);
+    if (w == NULL) {
+        keep_error(ERROR_NO_UNICODE_TRANSLATION);
+        return -1;
+    }
+    WIN32_FIND_DATAW found;
+    HANDLE h = FindFirstFileW(w, &found);
+    free(w);
+    if (h == INVALID_HANDLE_VALUE) {
+        DWORD code = GetLastError();
+        keep_error(code);
+        return code == ERROR_FILE_NOT_FOUND ? 0 : -1; /* an empty directory has no entries at all */
+    }
+    size_t cap = 0;
+    DWORD code = 0;
+    do {
+        if (wcscmp(found.cFileName, L".") == 0 || wcscmp(found.cFileName, L"..") == 0)
+            continue;
+        if (add_name(names, n, &cap, ch_utf8_from_wide(found.cFileName, -1)) != 0) {
+            code = ERROR_NOT_ENOUGH_MEMORY;
+            break;
+        }
+    } while (FindNextFileW(h, &found));
+    if (code == 0)
+        code = GetLastError(); /* ERROR_NO_MORE_FILES at the end */
+    FindClose(h);
+    if (code != ERROR_NO_MORE_FILES) {
+        keep_error(code);
+        ch_free_names(*names, *n);
+        *names = NULL;
+        *n = 0;
+        return -1;
+    }
+    return 0;
+}

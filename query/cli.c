@@ -27,7 +27,20 @@ static int set_db(query_opts *o, const char *opt, const char *val)
         chq_error("%s: '' is not a path (expected the database file)", opt);
         return -1;
     }
+    if (o->ndb == CHQ_MAX_DBS) {
+        chq_error("%s: '%s' is one database too many (at most %d --db; put more in a directory and pass --db DIR)",
+                  opt, val, CHQ_MAX_DBS);
+        return -1;
+    }
+    o->db_paths[o->ndb++] = val;
     o->db_path = val;
+    return 0;
+}
+
+static int set_partial(query_opts *o, const char *opt, const char *val)
+{
+    (void)opt, (void)val;
+    o->partial = true;
     return 0;
 }
 
@@ -121,6 +134,7 @@ static const option_def options[] = {
     {"--db", 0, true, set_db},
     {"--ndjson", 0, false, set_ndjson},
     {"--pretty", 0, false, set_pretty},
+    {"--partial", 0, false, set_partial},
     {"--since", OPT_SINCE, true, set_since},
     {"--until", OPT_UNTIL, true, set_until},
     {"--remote", OPT_REMOTE, true, set_remote},

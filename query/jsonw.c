@@ -87,6 +87,19 @@ static void print_key(jw *w, const char *key)
     w->len = (size_t)(p - w->buf);
 }
 
+static void put_string(jw *w, const char *s, size_t n);
+
+/* Prints the section's tag at the start of an ndjson line, before its key: "host":"a", */
+static void put_tag(jw *w)
+{
+    print_key(w, w->tag_key);
+    if (w->tag_value == NULL)
+        put_bytes(w, "null", 4);
+    else
+        put_string(w, w->tag_value, strlen(w->tag_value));
+    put_char(w, ',');
+}
+
 /*
  * Prints what comes before a child of the innermost level: a comma and
  * indentation inside a printed container, or the start of an ndjson line
@@ -107,6 +120,8 @@ static inline void child_begin(jw *w, const char *key, bool *line, bool *keyed)
     if (parent->hidden) {
         if (key != NULL && !parent->is_array) {
             put_char(w, '{');
+            if (parent->tagged)
+                put_tag(w);
             print_key(w, key);
             *keyed = true;
         }
@@ -136,7 +151,7 @@ static void push(jw *w, bool is_array, bool hidden, bool line, bool keyed)
 {
     if (w->depth >= JW_MAX_DEPTH)
         abort(); /* a programming error: reports nest a few levels only */
-    w->stack[w->depth++] = (jw_level){is_array, hidden, line, keyed, false, 0};
+    w->stack[w->depth++] = (jw_level){is_array, hidden, line, keyed, false, false, 0};
     if (!hidden)
         put_char(w, is_array ? '[' : '{');
 }
@@ -149,8 +164,11 @@ void jw_begin(jw *w)
 void jw_open(jw *w, const char *key, bool is_array)
 {
     bool line, keyed;
+    bool tag = w->stack[w->depth - 1].tagged && key == NULL && !is_array;
     child_begin(w, key, &line, &keyed);
     push(w, is_array, false, line, keyed);
+    if (tag)
+        jw_text(w, w->tag_key, w->tag_value);
 }
 
 void jw_open_main(jw *w, const char *key)
@@ -159,6 +177,33 @@ void jw_open_main(jw *w, const char *key)
         push(w, true, true, false, false);
     else
         jw_open(w, key, true);
+    w->stack[w->depth - 1].tagged = w->in_section && w->tag_rows;
+}
+
+void jw_open_section(jw *w, const char *tag_key, const char *tag_value, bool tag_rows)
+{
+    w->in_section = true;
+    w->tag_key = tag_key;
+    w->tag_value = tag_value;
+    w->tag_rows = tag_rows;
+    if (w->mode == JW_NDJSON) {
+        push(w, false, true, false, false);
+        w->stack[w->depth - 1].tagged = tag_rows;
+        return;
+    }
+    jw_open(w, NULL, false);
+    jw_text(w, tag_key, tag_value);
+}
+
+void jw_close_section(jw *w)
+{
+    jw_close(w);
+    w->in_section = false;
+}
+
+bool jw_in_section(const jw *w)
+{
+    return w->in_section;
 }
 
 void jw_open_flat(jw *w, const char *key)

@@ -34,6 +34,7 @@ typedef struct {
     bool line;     /* a line of its own in ndjson: ends with a newline */
     bool keyed;    /* that line was wrapped as {"key": ...} */
     bool flat;     /* an array printed on one line, as cJSON does: [a, b] */
+    bool tagged;   /* its element objects (and ndjson lines) start with the section's tag */
     int count;     /* children printed so far */
 } jw_level;
 
@@ -42,6 +43,10 @@ typedef struct {
     enum jw_mode mode;
     int depth;
     jw_level stack[JW_MAX_DEPTH];
+    bool in_section;       /* inside jw_open_section */
+    const char *tag_key;   /* the section's tag, e.g. "host" */
+    const char *tag_value; /* its value; NULL is null */
+    bool tag_rows;         /* main-list elements and ndjson lines carry it too */
     size_t len;    /* bytes waiting in buf */
     char buf[JW_BUF_SIZE];
 } jw;
@@ -80,6 +85,22 @@ void jw_int(jw *w, const char *key, int64_t v);
 void jw_text(jw *w, const char *key, const char *text);
 void jw_text_n(jw *w, const char *key, const char *text, size_t len);
 void jw_time(jw *w, const char *key, bool known, int64_t ms);
+
+/*
+ * Several reports in one document (query/multidb.c: one per database).
+ * Opens an object as an element of the open list, starting with the member
+ * tag_key: tag_value (the strings must outlive the section). With tag_rows,
+ * every element object of a main list (jw_open_main) inside it also starts
+ * with that member. Under --ndjson the section object is hidden and, with
+ * tag_rows, every line written inside it starts with the member:
+ * {"host":"a","id":1,...}, {"host":"a","ranges":[...]}. Elements of a main
+ * list must be opened with jw_open (not written with jw_put) to carry it.
+ */
+void jw_open_section(jw *w, const char *tag_key, const char *tag_value, bool tag_rows);
+void jw_close_section(jw *w);
+
+/* Whether a section is open: a report then writes no jw_begin and no header. */
+bool jw_in_section(const jw *w);
 
 /* Closes the outer object, ends the document and flushes it. */
 void jw_end(jw *w);

@@ -50,9 +50,15 @@ typedef struct {
 
 struct report;
 
+/* At most this many --db options; more databases go in a directory. */
+#define CHQ_MAX_DBS 256
+
 typedef struct {
     const struct report *report;
-    const char *db_path;             /* --db, or NULL for the default */
+    const char *db_path;             /* --db (the last one), or NULL for the default */
+    int ndb;                         /* how many --db were given */
+    const char *db_paths[CHQ_MAX_DBS];
+    bool partial;                    /* --partial: report on the databases not refused */
     enum jw_mode mode;
     int64_t now;                     /* one "now" for the whole run */
     int64_t at;                      /* the at report's instant */
@@ -95,7 +101,19 @@ void chq_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports a failed SQL step on c's database; returns -1. */
 int chq_sql_fail(query_ctx *c, const char *what);
 
-/* Starts the document: the outer object and the header (which it frees). */
+/*
+ * Readies an open database for o's report: the codes, the SQL functions,
+ * the oldest lifetime, the window (for reports that keep it) and the newest
+ * sample. Returns 0, or -1 after a message.
+ */
+int chq_ready(query_ctx *c, query_opts *o);
+
+/* Reads the newest sample of any run into c. Returns 0, or -1 after a message. */
+int chq_read_last_sample(query_ctx *c);
+
+/* Starts the document: the outer object and the header (which it frees).
+ * Inside a section of a report over several databases (multidb.c), where
+ * both are written already, it only frees the header. */
 void chq_start(query_ctx *c, cJSON *header);
 
 int report_connections(query_ctx *c, cJSON *header);
@@ -106,5 +124,8 @@ int report_process(query_ctx *c, cJSON *header);
 int report_summary(query_ctx *c, cJSON *header);
 int report_timeline(query_ctx *c, cJSON *header);
 int report_coverage(query_ctx *c, cJSON *header);
+
+/* Adds the at report's "note" (null, or why nothing is known at the instant). */
+void report_at_note(query_ctx *c, cJSON *header);
 
 #endif

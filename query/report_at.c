@@ -21,10 +21,20 @@ static void add_note(query_ctx *c, cJSON *header, bool known)
                                 : "nothing was ever sampled: nothing is known");
 }
 
+static bool is_known(const query_ctx *c)
+{
+    return c->has_last_sample && c->o->at <= c->last_sample;
+}
+
+void report_at_note(query_ctx *c, cJSON *header)
+{
+    add_note(c, header, is_known(c));
+}
+
 int report_at(query_ctx *c, cJSON *header)
 {
     int64_t t = c->o->at;
-    bool known = c->has_last_sample && t <= c->last_sample;
+    bool known = is_known(c);
     add_note(c, header, known);
     qsql q;
     lifetime_select(&q, c->db, &c->o->f, FILTER_AT);

@@ -11,6 +11,8 @@
 #include "filter.h"
 #include "header.h"
 #include "message.h"
+#include "multidb.h"
+#include "platform.h"
 #include "query.h"
 
 void chq_error(const char *fmt, ...)
@@ -29,12 +31,16 @@ int chq_sql_fail(query_ctx *c, const char *what)
 
 void chq_start(query_ctx *c, cJSON *header)
 {
+    if (jw_in_section(c->w)) {
+        cJSON_Delete(header); /* one database of several: multidb.c wrote the document's start */
+        return;
+    }
     jw_begin(c->w);
     jw_put_free(c->w, "header", header);
 }
 
 /* The newest sample of any run (v_last_sample), if there is one. */
-static int read_last_sample(query_ctx *c)
+int chq_read_last_sample(query_ctx *c)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(c->db, "SELECT at FROM v_last_sample", -1, &st, NULL) != SQLITE_OK)
@@ -59,11 +65,23 @@ static int read_oldest(sqlite3 *db, int64_t *oldest)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* Everything after the database is open; 0 or 1. */
+int chq_ready(query_ctx *c, query_opts *o)
+{
+    sqlite3 *db = c->db;
+    if (codes_load(db) != SQLITE_OK || filter_register_states(db) != SQLITE_OK ||
+        (o->f.given & OPT_REMOTE && filter_remote_is_prefix(&o->f) &&
+         filter_register_prefix(db, &o->f) != SQLITE_OK) ||
+        read_oldest(db, &o->f.oldest) != 0 ||
+        (o->report->keep_window && filter_keep_window(db, &o->f) != SQLITE_OK))
+        return chq_sql_fail(c, "selecting the window");
+    return chq_read_last_sample(c);
+}
+
+/* Everything after the database is ready; 0 or 1. */
 static int run_report(query_ctx *c)
 {
     cJSON *header;
-    if (read_last_sample(c) != 0 || header_json(c, &header) != 0)
+    if (header_json(c, &header) != 0)
         return 1;
     if (c->o->report->run(c, header) != 0)
         return 1;
@@ -81,7 +99,17 @@ int chq_main(int argc, char **argv)
     int rc = chq_parse_args(argc, argv, &o);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
+    /* One thread: no need for SQLite to lock the connection around each of
+     * the millions of column reads of a long report. Refused (harmlessly)
+     * when SQLite was already initialized. */
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     char path[CH_PATH_MAX], err[CH_ERR_MAX];
+    if (o.ndb > 1 || (o.ndb == 1 && ch_path_kind(o.db_path) == CH_PATH_DIR))
+        return multidb_main(&o);
+    if (o.partial) {
+        chq_error("--partial: only with several databases (--db A --db B ..., or --db DIR)");
+        return 2;
+    }
     if (o.db_path == NULL) {
         if (ch_default_db_path(path, sizeof path, err) != 0) {
             chq_error("%s", err);
@@ -89,10 +117,6 @@ int chq_main(int argc, char **argv)
         }
         o.db_path = path;
     }
-    /* One thread: no need for SQLite to lock the connection around each of
-     * the millions of column reads of a long report. Refused (harmlessly)
-     * when SQLite was already initialized. */
-    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     sqlite3 *db;
     if (ch_db_open_read(o.db_path, &db, err) != 0) {
         chq_error("%s", err);
@@ -101,12 +125,7 @@ int chq_main(int argc, char **argv)
     jw w;
     jw_init(&w, stdout, o.mode);
     query_ctx c = {db, &o, o.db_path, &w, false, 0};
-    if (codes_load(db) != SQLITE_OK || filter_register_states(db) != SQLITE_OK ||
-        (o.f.given & OPT_REMOTE && filter_remote_is_prefix(&o.f) &&
-         filter_register_prefix(db, &o.f) != SQLITE_OK) ||
-        read_oldest(db, &o.f.oldest) != 0 ||
-        (o.report->keep_window && filter_keep_window(db, &o.f) != SQLITE_OK)) {
-        chq_sql_fail(&c, "selecting the window");
+    if (chq_ready(&c, &o) != 0) {
         sqlite3_close(db);
         return 1;
     }

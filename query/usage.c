@@ -9,7 +9,7 @@
 #include "query.h"
 
 static const char usage_text[] =
-    "usage: connhist-query [--db PATH] [--ndjson] [--pretty] REPORT [ARG] [options]\n"
+    "usage: connhist-query [--db PATH]... [--partial] [--ndjson] [--pretty] REPORT [ARG] [options]\n"
     "\n"
     "Reads the connhist database (read-only) and prints a JSON report.\n"
     "\n"
@@ -24,7 +24,10 @@ static const char usage_text[] =
     "  coverage             the recorder's runs and the gaps nobody watched\n"
     "\n"
     "global options:\n"
-    "  --db PATH            database (default: $CONNHIST_DB, else the recorder's default)\n"
+    "  --db PATH            database (default: $CONNHIST_DB, else the recorder's default);\n"
+    "                       several --db, or a directory of databases: one report over\n"
+    "                       all of them, each row with its host\n"
+    "  --partial            with several databases: report on those not refused\n"
     "  --ndjson             a header line, then one JSON object per line\n"
     "  --pretty             indented JSON\n"
     "  --help, --version\n"

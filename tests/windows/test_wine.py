@@ -12,6 +12,7 @@ the run row.
 import json
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -166,6 +167,24 @@ class WineRecordTest(unittest.TestCase):
         for e in self.expect:
             self.assertIn(e, got)
         self.assertEqual(doc["header"]["report"], "listeners")
+
+    def test_query_several_databases(self):
+        """A directory of databases: listed by name, a hard link to one of them read once."""
+        d = os.path.join(self.dir.name, "fleet")
+        os.makedirs(os.path.join(d, "sub"))
+        for name in ("a.db", "b.db"):
+            shutil.copy(self.db, os.path.join(d, name))
+        os.link(os.path.join(d, "a.db"), os.path.join(d, "c.db"))
+        q = run_exe("connhist-query.exe", "--db", wine_path(d), "listeners")
+        self.assertEqual(q.returncode, 0, q.stderr.decode(errors="replace"))
+        doc = json.loads(q.stdout.decode("utf-8"))
+        names = [wine_path(os.path.join(d, n)) for n in ("a.db", "b.db", "c.db")]
+        self.assertEqual([x["database"] for x in doc["header"]["databases"]], names[:2])
+        self.assertEqual(doc["header"]["duplicates"], [{"database": names[2], "same_as": names[0]}])
+        for section in doc["databases"]:
+            got = {(l["proto"], l["family"], l["local_addr"], l["local_port"]) for l in section["lifetimes"]}
+            self.assertTrue(set(self.expect) <= got, section["database"])
+            self.assertTrue(all(l["host"] == section["host"] for l in section["lifetimes"]))
 
 
 if __name__ == "__main__":

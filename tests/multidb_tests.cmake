@@ -1,0 +1,1 @@
+connhist_py_test(test_multidb)
