@@ -53,6 +53,8 @@ struct report;
 typedef struct {
     const struct report *report;
     const char *db_path;             /* --db, or NULL for the default */
+    const char *output;              /* --output, or NULL for standard output */
+    bool html;                       /* --html: the timeline page, not JSON */
     enum jw_mode mode;
     int64_t now;                     /* one "now" for the whole run */
     int64_t at;                      /* the at report's instant */

@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  --db PATH            database (default: $CONNHIST_DB, else the recorder's default)\n"
     "  --ndjson             a header line, then one JSON object per line\n"
     "  --pretty             indented JSON\n"
+    "  --html               timeline, process: a self-contained HTML timeline page\n"
+    "  --output PATH, -o PATH  write to PATH instead of standard output\n"
     "  --help, --version\n"
     "\n"
     "filters (where the report takes them):\n"
