@@ -8,20 +8,26 @@
  *                   remote_port, state, [states], first_seen, last_seen,
  *                   closed_at, close_reason, holders, proc_id, bytes_sent,
  *                   bytes_received, seen_by, opened_after, owner_source], ...],
+ *    "base": first_seen of the first lifetime (epoch ms; null: none),
+ *    "addrs": [[addr_id, text], ...],
+ *    "codes": [[field, code, name], ...],
  *    "processes": [[proc_id, pid, name, path, cmdline, user, uid,
  *                   start_time], ...]}
  *
- * Rows are arrays, not objects, and each process is written once however
- * many lifetimes it held: 100,000 lifetimes make a page of some 15 MB that
- * the browser parses in a fraction of a second. Times are epoch
- * milliseconds; null is unknown, as in the JSON reports.
+ * The database's own compactness carries over: rows are arrays, addresses
+ * are addr_ids and protocols, states, close reasons, seen_by and owner
+ * sources are codes, each spelled out once in "addrs" and "codes"; a
+ * process is written once however many lifetimes it held. first_seen and
+ * opened_after count from "base", last_seen and closed_at from first_seen,
+ * as in the lifetimes table. 100,000 lifetimes make a page of some 6 MB.
+ * null is unknown, as in the JSON reports.
  */
 #include <stdlib.h>
 
-#include "addr_text.h"
 #include "filter.h"
 #include "html_page.h"
 #include "rowjson.h"
+#include "stream.h"
 
 /* The proc_ids of the lifetimes written, for the processes list. */
 typedef struct {
@@ -65,36 +71,47 @@ static void unique_ids(id_list *l)
     l->n = out;
 }
 
+/* Column col as milliseconds after `from`, or null. */
+static void put_after(jw *w, sqlite3_stmt *st, int col, int64_t from)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        jw_null(w, NULL);
+    else
+        jw_int(w, NULL, sqlite3_column_int64(st, col) - from);
+}
+
 /* One lifetime (CHQ_LIFETIME_COLUMNS, then l.proc_id) as an array. Keys
  * are ignored inside an array: the put_* writers serve as they are. */
-static void lifetime_row(jw *w, sqlite3_stmt *st)
+static void lifetime_row(jw *w, sqlite3_stmt *st, int64_t base)
 {
+    int64_t first = sqlite3_column_int64(st, 9);
     jw_open(w, NULL, true);
-    put_int_col(w, NULL, st, 0);
-    put_code_col(w, NULL, CODE_PROTO, st, 1);
-    put_int_col(w, NULL, st, 2);
-    put_addr_col(w, NULL, st, 3);
-    put_int_col(w, NULL, st, 4);
-    put_addr_col(w, NULL, st, 5);
-    put_int_col(w, NULL, st, 6);
-    put_code_col(w, NULL, CODE_STATE, st, 7);
-    put_states(w, st, 8, 0);
-    put_int_col(w, NULL, st, 9);
-    put_int_col(w, NULL, st, 10);
-    put_int_col(w, NULL, st, 11);
-    put_code_col(w, NULL, CODE_CLOSE_REASON, st, 12);
+    for (int col = 0; col <= 7; col++) /* id, codes, addr_ids, ports, family */
+        put_int_col(w, NULL, st, col);
+    put_states(w, st, 8, 0, true);
+    jw_int(w, NULL, first - base);
+    put_after(w, st, 10, first);
+    put_after(w, st, 11, first);
+    put_int_col(w, NULL, st, 12);
     put_int_col(w, NULL, st, 13);
     put_int_col(w, NULL, st, CHQ_LIFETIME_NCOLS);
-    put_int_col(w, NULL, st, 21);
-    put_int_col(w, NULL, st, 22);
-    put_code_col(w, NULL, CODE_SEEN_BY, st, 23);
-    put_int_col(w, NULL, st, 24);
-    put_code_col(w, NULL, CODE_OWNER_SOURCE, st, 25);
+    for (int col = 21; col <= 23; col++) /* bytes, seen_by */
+        put_int_col(w, NULL, st, col);
+    put_after(w, st, 24, base);
+    put_int_col(w, NULL, st, 25);
     jw_close(w);
 }
 
-/* Writes "lifetimes", collecting their proc_ids into ids. */
-static int write_lifetimes(query_ctx *c, id_list *ids)
+/* Adds the non-NULL column col of st to l. */
+static int collect(id_list *l, sqlite3_stmt *st, int col)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return 0;
+    return add_id(l, sqlite3_column_int64(st, col));
+}
+
+/* Writes "lifetimes" and "base", collecting their proc_ids and addr_ids. */
+static int write_lifetimes(query_ctx *c, id_list *procs, id_list *addrs)
 {
     const query_filters *f = &c->o->f;
     qsql q;
@@ -109,13 +126,17 @@ static int write_lifetimes(query_ctx *c, id_list *ids)
     if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
         return chq_sql_fail(c, "selecting lifetimes");
     jw_open(c->w, "lifetimes", true);
+    bool any = false;
+    int64_t base = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        lifetime_row(c->w, st);
-        if (sqlite3_column_type(st, CHQ_LIFETIME_NCOLS) != SQLITE_NULL &&
-            add_id(ids, sqlite3_column_int64(st, CHQ_LIFETIME_NCOLS)) != 0) {
+        if (!any)
+            base = sqlite3_column_int64(st, 9);
+        any = true;
+        lifetime_row(c->w, st, base);
+        if (collect(procs, st, CHQ_LIFETIME_NCOLS) != 0 || collect(addrs, st, 3) != 0 || collect(addrs, st, 5) != 0) {
             sqlite3_finalize(st);
-            chq_error("out of memory listing the processes of the page");
+            chq_error("out of memory listing the processes and addresses of the page");
             return -1;
         }
     }
@@ -123,7 +144,54 @@ static int write_lifetimes(query_ctx *c, id_list *ids)
     if (rc != SQLITE_DONE)
         return chq_sql_fail(c, "selecting lifetimes");
     jw_close(c->w);
+    if (any)
+        jw_int(c->w, "base", base);
+    else
+        jw_null(c->w, "base");
     return 0;
+}
+
+/* Writes "addrs": the text of each address of the list. */
+static int write_addrs(query_ctx *c, id_list *ids)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(c->db, "SELECT addr FROM addrs WHERE addr_id = ?", -1, &st, NULL) != SQLITE_OK)
+        return chq_sql_fail(c, "reading addresses");
+    unique_ids(ids);
+    jw_open(c->w, "addrs", true);
+    int rc = SQLITE_DONE;
+    for (size_t i = 0; i < ids->n && rc != SQLITE_ERROR; i++) {
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, ids->ids[i]);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+            continue; /* an id the dictionary lacks: the page shows it unknown, as the reports do */
+        jw_open(c->w, NULL, true);
+        jw_int(c->w, NULL, ids->ids[i]);
+        put_text_col(c->w, NULL, st, 0);
+        jw_close(c->w);
+    }
+    sqlite3_finalize(st);
+    jw_close(c->w);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : chq_sql_fail(c, "reading addresses");
+}
+
+static void code_row(jw *w, sqlite3_stmt *st)
+{
+    jw_open(w, NULL, true);
+    put_text_col(w, NULL, st, 0);
+    put_int_col(w, NULL, st, 1);
+    put_text_col(w, NULL, st, 2);
+    jw_close(w);
+}
+
+/* Writes "codes": the names of the codes table. */
+static int write_codes(query_ctx *c)
+{
+    qsql q;
+    qsql_init(&q, c->db);
+    qsql_add(&q, "SELECT field, code, name FROM codes ORDER BY field, code");
+    return stream_list(c, "codes", false, &q, code_row, "reading codes");
 }
 
 /* Writes "processes": each process of the list once. */
@@ -165,11 +233,16 @@ int html_data_write(query_ctx *c, cJSON *header)
     chq_start(c, header);
     /* A process's page: its sockets by remote end; else one lane a process. */
     jw_text(c->w, "lanes", c->o->report->run == report_process ? "remote" : "process");
-    id_list ids = {NULL, 0, 0};
-    int rc = write_lifetimes(c, &ids);
+    id_list procs = {NULL, 0, 0}, addrs = {NULL, 0, 0};
+    int rc = write_lifetimes(c, &procs, &addrs);
     if (rc == 0)
-        rc = write_processes(c, &ids);
-    free(ids.ids);
+        rc = write_addrs(c, &addrs);
+    if (rc == 0)
+        rc = write_codes(c);
+    if (rc == 0)
+        rc = write_processes(c, &procs);
+    free(procs.ids);
+    free(addrs.ids);
     if (rc == 0)
         jw_end(c->w);
     return rc;

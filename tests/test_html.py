@@ -112,8 +112,9 @@ def build_small(path):
 def build_large(path, n, processes=24, seed=7):
     """n lifetimes over a day from `processes` processes (and a few
     unattributed), written in bulk the way add_lifetime writes one: ids in
-    first_seen order, lifetime_blocks bounding each block of 4096 ids, 2%
-    still open, two gaps in recording. Returns the newest sample."""
+    first_seen order, lifetime_blocks bounding each block of 4096 ids; those
+    that outlast the last sample are open; two gaps in recording. Returns
+    the newest sample."""
     rnd = random.Random(seed)
     db = create_db(path)
     day = 86_400_000
@@ -133,9 +134,8 @@ def build_large(path, n, processes=24, seed=7):
     for i in range(1, n + 1):
         first = T0 + (i - 1) * day // n
         proc = procs[i % processes] if i % 50 else None
-        is_open = rnd.random() < 0.02
         length = int(rnd.expovariate(1 / 120_000)) + 500
-        closed = None if is_open else min(length, T0 + day - first)
+        closed = None if first + length > T0 + day else length  # open: still open at the last sample
         rows.append((i, tcp if i % 10 else udp, 4, local, 30000 + i % 30000, rnd.choice(remotes), 443, est, states,
                      first, None if closed is None else max(0, closed - 500), closed,
                      None if closed is None else gone, proc, None if proc is None else socket))
@@ -161,6 +161,28 @@ def page_data(html):
     if m is None:
         raise AssertionError("no data element in the page")
     return json.loads(m.group(1))
+
+
+def lifetimes(data):
+    """The page's lifetime rows spelled out, as the page does it: names for
+    codes and addr_ids, absolute times for the offsets."""
+    names = {(f, c): n for f, c, n in data["codes"]}
+    addrs = dict((i, a) for i, a in data["addrs"])
+    name = lambda field, c: None if c is None else names[(field, c)]
+    base = data["base"]
+    out = []
+    for r in data["lifetimes"]:
+        r = list(r)
+        r[1], r[7], r[12], r[17], r[19] = (name("proto", r[1]), name("state", r[7]), name("close_reason", r[12]),
+                                           name("seen_by", r[17]), name("owner_source", r[19]))
+        r[3], r[5] = addrs.get(r[3]), addrs.get(r[5])
+        r[8] = [name("state", c) for c in r[8]]
+        r[9] += base
+        r[10] = None if r[10] is None else r[9] + r[10]
+        r[11] = None if r[11] is None else r[9] + r[11]
+        r[18] = None if r[18] is None else base + r[18]
+        out.append(r)
+    return out
 
 
 def db_rows(path, sql, params=()):
@@ -212,14 +234,16 @@ class TestHtmlOutput(Scratch):
         data = page_data(html)
         expect = db_rows(self.db, "SELECT * FROM v_lifetimes WHERE first_seen <= ? AND (closed_at IS NULL OR"
                          " closed_at >= ?) ORDER BY lifetime_id", (T0 + 600_000, T0 + 100_000))
-        self.assertEqual([r[0] for r in data["lifetimes"]], [r["lifetime_id"] for r in expect])
-        for row, want in zip(data["lifetimes"], expect):
+        rows = lifetimes(data)
+        self.assertEqual([r[0] for r in rows], [r["lifetime_id"] for r in expect])
+        for row, want in zip(rows, expect):
             self.assertEqual(row[1], want["proto"])
             self.assertEqual((row[3], row[4]), (want["local_addr"], want["local_port"]))
             self.assertEqual((row[5], row[6]), (want["remote_addr"], want["remote_port"]))
             self.assertEqual(",".join(row[8]), want["states"])
             self.assertEqual((row[9], row[10], row[11]), (want["first_seen"], want["last_seen"], want["closed_at"]))
             self.assertEqual(row[14], want["proc_id"])
+            self.assertEqual((row[12], row[19]), (want["close_reason"], want["owner_source"]))
         procs = {p[0]: p for p in data["processes"]}
         self.assertEqual(sorted(procs), sorted({r["proc_id"] for r in expect if r["proc_id"] is not None}))
         for r in expect:
@@ -266,7 +290,7 @@ class TestHtmlOutput(Scratch):
         data = page_data(html)
         want = [r["lifetime_id"] for r in db_rows(self.db, "SELECT lifetime_id FROM v_lifetimes"
                                                   " WHERE process = 'curl' ORDER BY lifetime_id")]
-        self.assertEqual([r[0] for r in data["lifetimes"]], want)
+        self.assertEqual([r[0] for r in lifetimes(data)], want)
         self.assertEqual(data["lanes"], "remote")
         self.assertEqual(data["header"]["filters"], {"process": "curl"})
 
@@ -342,14 +366,14 @@ class TestHtmlInBrowser(Scratch):
     def test_draws_every_lifetime_and_gap(self):
         until = T0 + 600_000
         path, html = self.page(self.db, "timeline", "--since", iso(T0), "--until", iso(until))
-        data = page_data(html)
+        rows = lifetimes(page_data(html))
         with cdp.Browser() as b:
             page = self.open(b, path)
             st = self.stats(page)
-            n = len(data["lifetimes"])
+            n = len(rows)
             self.assertEqual(n, 12)
             self.assertEqual((st["lifetimes"], st["shown"], st["barsDrawn"]), (n, n, n))
-            self.assertEqual(st["openDrawn"], sum(1 for r in data["lifetimes"] if r[11] is None))
+            self.assertEqual(st["openDrawn"], sum(1 for r in rows if r[11] is None))
             self.assertEqual(st["gapsDrawn"], 2)
             self.assertEqual(st["lanes"], 4)  # nginx, the hostile name, curl, no process
             self.assertEqual(page.evaluate("document.title"), "html-host: 12 of 12 lifetimes drawn - connhist timeline")
@@ -380,8 +404,7 @@ class TestHtmlInBrowser(Scratch):
     def test_filter_lanes_and_zoom(self):
         until = T0 + 600_000
         path, html = self.page(self.db, "timeline", "--since", iso(T0), "--until", iso(until))
-        data = page_data(html)
-        rows = data["lifetimes"]
+        rows = lifetimes(page_data(html))
         with cdp.Browser() as b:
             page = self.open(b, path)
             # The filter box: every word must occur in the lifetime's text.

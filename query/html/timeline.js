@@ -37,6 +37,48 @@
   const procs = new Map();
   for (const p of data.processes) procs.set(p[0], p);
 
+  const parsedAt = performance.now();
+  decode();
+  const decodedAt = performance.now();
+
+  // Spells the compact rows out in place (query/html_data.c): names for
+  // codes and addr_ids, absolute times for offsets. null stays null.
+  function decode() {
+    const names = new Map(); // field -> array of names by code
+    for (const [field, code, name] of data.codes) {
+      if (!names.has(field)) names.set(field, []);
+      names.get(field)[code] = name;
+    }
+    const table = field => names.get(field) || [];
+    const proto = table('proto'), state = table('state'), reason = table('close_reason');
+    const seenBy = table('seen_by'), ownerSource = table('owner_source');
+    const name = (t, code) => code === null ? null : (t[code] ?? null);
+    const addrs = new Map(data.addrs);
+    const addr = id => id === null ? null : (addrs.get(id) ?? null);
+    const base = data.base;
+    const stateLists = new Map(); // one array for each distinct list
+    for (const r of rows) {
+      r[PROTO] = name(proto, r[PROTO]);
+      r[LADDR] = addr(r[LADDR]);
+      r[RADDR] = addr(r[RADDR]);
+      r[STATE] = name(state, r[STATE]);
+      const key = r[STATES].length === 1 ? r[STATES][0] : r[STATES].join();
+      let states = stateLists.get(key);
+      if (states === undefined) {
+        states = r[STATES].map(c => name(state, c));
+        stateLists.set(key, states);
+      }
+      r[STATES] = states;
+      r[FIRST] += base;
+      if (r[LAST] !== null) r[LAST] += r[FIRST];
+      if (r[CLOSED] !== null) r[CLOSED] += r[FIRST];
+      r[REASON] = name(reason, r[REASON]);
+      r[SEEN_BY] = name(seenBy, r[SEEN_BY]);
+      if (r[OPENED_AFTER] !== null) r[OPENED_AFTER] += base;
+      r[OWNER_SOURCE] = name(ownerSource, r[OWNER_SOURCE]);
+    }
+  }
+
   const until = Date.parse(header.window.until);
   const since = header.window.since === null ? null : Date.parse(header.window.since);
   const gaps = (header.coverage.gaps || []).map(g => [Date.parse(g.from), Date.parse(g.to)]);
@@ -108,16 +150,17 @@
     return (p[P_NAME] === null ? '?' : p[P_NAME]) + ' (' + p[P_PID] + ')';
   }
 
-  // The lane a lifetime belongs to, as [key, label].
+  // The key of the lane a lifetime belongs to: its proc_id (-1: none), or
+  // the text of its remote end ('': none).
   function laneKey(r, mode) {
-    if (mode === 'process') {
-      const p = r[PROC] === null ? null : procs.get(r[PROC]);
-      return [r[PROC] === null ? 'none' : 'p' + r[PROC], processLabel(p)];
-    }
-    if (r[RADDR] === null) return ['none', '(no remote end)'];
-    if (mode === 'remote') return ['a' + r[RADDR], r[RADDR]];
-    const e = endpoint(r[RADDR], r[RPORT]) + ' ' + r[PROTO];
-    return ['e' + e, e];
+    if (mode === 'process') return r[PROC] === null ? -1 : r[PROC];
+    if (r[RADDR] === null) return '';
+    return mode === 'remote' ? r[RADDR] : endpoint(r[RADDR], r[RPORT]) + ' ' + r[PROTO];
+  }
+
+  function laneLabel(key, mode) {
+    if (mode === 'process') return processLabel(key === -1 ? null : procs.get(key));
+    return key === '' ? '(no remote end)' : key;
   }
 
   function buildSearchText() {
@@ -165,12 +208,12 @@
     laidOut.fill(0);
     const members = [];
     for (const i of keep) {
-      const [key, label] = laneKey(rows[i], mode);
+      const key = laneKey(rows[i], mode);
       let l = byKey.get(key);
       if (l === undefined) {
         l = lanes.length;
         byKey.set(key, l);
-        lanes.push({ label: label, bars: null, rows: 1, top: 0, height: 0 });
+        lanes.push({ label: laneLabel(key, mode), bars: null, rows: 1, top: 0, height: 0 });
         members.push([]);
       }
       members[l].push(i);
@@ -278,17 +321,8 @@
     const plotTop = AXIS_H, plotH = height - AXIS_H;
     ctx.clearRect(0, 0, width, height);
 
-    // Gaps in recording, behind everything.
-    let gapsDrawn = 0;
-    ctx.fillStyle = gapFill();
-    for (const [a, b] of gaps) {
-      if (b < view.from || a > view.to) continue;
-      const x0 = Math.max(LABEL_W, xOf(a)), x1 = Math.min(width, xOf(b));
-      ctx.fillRect(x0, plotTop, Math.max(1, x1 - x0), plotH);
-      gapsDrawn++;
-    }
-
-    // Lanes in view: stripes, labels, bars.
+    // Lanes in view: stripes and labels, and the bars collected into one
+    // path a colour, each filled once.
     const first = laneAt(view.scroll);
     const paths = COLORS.map(() => new Path2D());
     const marks = new Path2D();
@@ -314,9 +348,11 @@
         ctx.fillText(clip(lane.label, LABEL_W - 10), 4, top + Math.min(lane.height, 16) / 2);
       }
       const rowH = view.rowH, barH = Math.max(1, rowH - 1);
+      const from = view.from, to = view.to, scale = (width - LABEL_W) / (to - from);
       for (const i of lane.bars) {
-        if (end[i] < view.from || start[i] > view.to) continue;
-        const a = Math.max(x0v, xOf(start[i])), b = Math.min(x1v, xOf(end[i]));
+        if (end[i] < from || start[i] > to) continue;
+        const a = Math.max(x0v, LABEL_W + (start[i] - from) * scale);
+        const b = Math.min(x1v, LABEL_W + (end[i] - from) * scale);
         const y = top + 1 + rowOf[i] * rowH;
         paths[kind[i]].rect(a, y, Math.max(1, b - a), barH);
         count++;
@@ -342,6 +378,20 @@
     ctx.fill(marks);
     if (hovered >= 0) outline(hovered);
     ctx.restore();
+    ctx.restore();
+
+    // Gaps in recording, over the bars but see-through: a bar across a gap
+    // is a lifetime nobody watched for that long.
+    let gapsDrawn = 0;
+    ctx.save();
+    ctx.globalAlpha = 0.6;
+    ctx.fillStyle = gapFill();
+    for (const [a, b] of gaps) {
+      if (b < view.from || a > view.to) continue;
+      const x0 = Math.max(LABEL_W, xOf(a)), x1 = Math.min(width, xOf(b));
+      ctx.fillRect(x0, plotTop, Math.max(1, x1 - x0), plotH);
+      gapsDrawn++;
+    }
     ctx.restore();
 
     drawAxis();
@@ -699,9 +749,16 @@
   laneSelect.value = data.lanes === 'remote' ? 'remote' : 'process';
   status();
   resize();
+  const layoutAt = performance.now();
   layout();
   fitRows();
+  const drawAt = performance.now();
   draw();
+  const timing = document.body.dataset;
+  timing.parseMs = (parsedAt - scriptStart).toFixed(1);
+  timing.decodeMs = (decodedAt - parsedAt).toFixed(1);
+  timing.layoutMs = (drawAt - layoutAt).toFixed(1);
+  timing.drawMs = (performance.now() - drawAt).toFixed(1);
   // Since the navigation started (loading and parsing the page included),
   // and of that, this script's own time (parsing the data, layout, drawing).
   document.body.dataset.firstDrawMs = performance.now().toFixed(1);
