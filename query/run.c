@@ -14,6 +14,7 @@
 #include "header.h"
 #include "html_page.h"
 #include "message.h"
+#include "platform.h"
 #include "query.h"
 
 void chq_error(const char *fmt, ...)
@@ -90,7 +91,7 @@ static FILE *open_output(const query_opts *o)
 {
     if (o->output == NULL)
         return stdout;
-    FILE *f = fopen(o->output, "wb");
+    FILE *f = ch_fopen(o->output, "wb");
     if (f == NULL)
         chq_error("--output %s: cannot create the file: %s", o->output, strerror(errno));
     return f;
@@ -107,7 +108,7 @@ static int close_output(const query_opts *o, FILE *f, int rc)
         rc = 1;
     }
     if (rc != 0)
-        remove(o->output);
+        ch_remove(o->output);
     return rc;
 }
 
