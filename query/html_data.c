@@ -6,8 +6,8 @@
  *    "lanes": "process" | "remote",   the page's first choice of lanes
  *    "lifetimes": [[id, proto, family, local_addr, local_port, remote_addr,
  *                   remote_port, state, [states], first_seen, last_seen,
- *                   closed_at, close_reason, holders, proc_id, bytes_sent,
- *                   bytes_received, seen_by, opened_after, owner_source], ...],
+ *                   closed_at, close_reason, proc_id, owner_source, holders,
+ *                   bytes_sent, bytes_received, seen_by, opened_after], ...],
  *    "base": first_seen of the first lifetime (epoch ms; null: none),
  *    "addrs": [[addr_id, text], ...],
  *    "codes": [[field, code, name], ...],
@@ -19,7 +19,8 @@
  * sources are codes, each spelled out once in "addrs" and "codes"; a
  * process is written once however many lifetimes it held. first_seen and
  * opened_after count from "base", last_seen and closed_at from first_seen,
- * as in the lifetimes table. 100,000 lifetimes make a page of some 6 MB.
+ * as in the lifetimes table; the null columns at the end of a row are left
+ * out. 100,000 lifetimes make a page of some 6 MB.
  * null is unknown, as in the JSON reports.
  */
 #include <stdlib.h>
@@ -80,8 +81,16 @@ static void put_after(jw *w, sqlite3_stmt *st, int col, int64_t from)
         jw_int(w, NULL, sqlite3_column_int64(st, col) - from);
 }
 
+/* The last columns of a row, in the order written: often all null, and then
+ * left out (see lifetime_row). opened_after is written from base. */
+static const int tail_cols[] = {13, 21, 22, 23, 24}; /* holders, bytes_sent, bytes_received, seen_by, opened_after */
+#define TAIL_COLS (int)(sizeof tail_cols / sizeof tail_cols[0])
+
 /* One lifetime (CHQ_LIFETIME_COLUMNS, then l.proc_id) as an array. Keys
- * are ignored inside an array: the put_* writers serve as they are. */
+ * are ignored inside an array: the put_* writers serve as they are. The
+ * columns that are null at the end of the row are left out (the page reads
+ * a missing one as null): a quarter of the page, where no close was
+ * announced. */
 static void lifetime_row(jw *w, sqlite3_stmt *st, int64_t base)
 {
     int64_t first = sqlite3_column_int64(st, 9);
@@ -93,12 +102,17 @@ static void lifetime_row(jw *w, sqlite3_stmt *st, int64_t base)
     put_after(w, st, 10, first);
     put_after(w, st, 11, first);
     put_int_col(w, NULL, st, 12);
-    put_int_col(w, NULL, st, 13);
     put_int_col(w, NULL, st, CHQ_LIFETIME_NCOLS);
-    for (int col = 21; col <= 23; col++) /* bytes, seen_by */
-        put_int_col(w, NULL, st, col);
-    put_after(w, st, 24, base);
     put_int_col(w, NULL, st, 25);
+    int tail = TAIL_COLS;
+    while (tail > 0 && sqlite3_column_type(st, tail_cols[tail - 1]) == SQLITE_NULL)
+        tail--;
+    for (int i = 0; i < tail; i++) {
+        if (tail_cols[i] == 24)
+            put_after(w, st, 24, base);
+        else
+            put_int_col(w, NULL, st, tail_cols[i]);
+    }
     jw_close(w);
 }
 

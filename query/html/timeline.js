@@ -21,9 +21,10 @@
   const scriptStart = performance.now();
 
   // The columns of a lifetime row and of a process row (query/html_data.c).
+  // Null columns at the end of a row are left out.
   const ID = 0, PROTO = 1, LADDR = 3, LPORT = 4, RADDR = 5, RPORT = 6, STATE = 7, STATES = 8,
-    FIRST = 9, LAST = 10, CLOSED = 11, REASON = 12, HOLDERS = 13, PROC = 14, SENT = 15, RECV = 16,
-    SEEN_BY = 17, OPENED_AFTER = 18, OWNER_SOURCE = 19;
+    FIRST = 9, LAST = 10, CLOSED = 11, REASON = 12, PROC = 13, OWNER_SOURCE = 14, HOLDERS = 15,
+    SENT = 16, RECV = 17, SEEN_BY = 18, OPENED_AFTER = 19, COLUMNS = 20;
   const P_PID = 1, P_NAME = 2, P_PATH = 3, P_CMDLINE = 4, P_USER = 5, P_UID = 6, P_START = 7;
 
   const LABEL_W = 210, AXIS_H = 26, LANE_PAD = 2, MAX_ROWS = 8, MIN_SPAN = 10;
@@ -58,6 +59,7 @@
     const base = data.base;
     const stateLists = new Map(); // one array for each distinct list
     for (const r of rows) {
+      while (r.length < COLUMNS) r.push(null);
       r[PROTO] = name(proto, r[PROTO]);
       r[LADDR] = addr(r[LADDR]);
       r[RADDR] = addr(r[RADDR]);
