@@ -8,8 +8,10 @@ Chromium with no network (tests/cdp.py), and prints what the page itself
 measured (data-* attributes of <body>, set by query/html/timeline.js):
 the time from the start of the navigation to the end of the first draw,
 and of that the script's phases (JSON.parse of the data, decoding, layout,
-drawing), the page's navigation timing (file read, HTML parsed), and the
-time of a redraw after a zoom; then the median of each. Make the page with
+drawing), the page's navigation timing (file read, HTML parsed), the time
+of a redraw after a zoom, and the CPU time the renderer spent up to the
+load event (its main thread, and all its threads: the work, whatever the
+wait for a busy machine's cores); then the median of each. Make the page with
 connhist-query timeline --html -o PAGE.html (on a database from
 connhist-genstore, or tests/test_html.py's build_large). A benchmark:
 asserts nothing. The numbers move with the machine's load; the load
@@ -24,16 +26,21 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 import cdp  # noqa: E402
 
-FIGURES = ["firstDrawMs", "responseEnd", "scriptStart", "parseMs", "decodeMs", "layoutMs", "drawMs", "redrawMs"]
+FIGURES = ["firstDrawMs", "responseEnd", "scriptStart", "parseMs", "decodeMs", "layoutMs", "drawMs", "redrawMs",
+           "mainThreadCpuMs", "rendererCpuMs"]
 
 
 def one_run(browser, path):
     page = browser.new_page(1400, 900)
+    thread0, process0 = page.cpu_seconds()
     page.navigate("file://" + os.path.abspath(path))
+    thread1, process1 = page.cpu_seconds()
     body = {k: float(v) for k, v in page.evaluate("Object.assign({}, document.body.dataset)").items()}
     nav = json.loads(page.evaluate("JSON.stringify(performance.getEntriesByType('navigation')[0])"))
     body["responseEnd"] = nav["responseEnd"]
     body["scriptStart"] = body["firstDrawMs"] - body["scriptMs"]
+    body["mainThreadCpuMs"] = (thread1 - thread0) * 1000
+    body["rendererCpuMs"] = (process1 - process0) * 1000
     mid = (body["viewFrom"] + body["viewTo"]) / 2
     body["redrawMs"] = page.evaluate("(() => { const t = performance.now(); chqTimeline.setView(%f, %f);"
                                      " return performance.now() - t; })()" % (body["viewFrom"], mid))

@@ -210,6 +210,14 @@ class Page:
         params.update(extra)
         self.send("Input.dispatchMouseEvent", params)
 
+    def cpu_seconds(self):
+        """CPU time of the page's renderer so far: its main thread and the
+        whole process (Performance.getMetrics in thread ticks; counts the
+        work done, not the waiting for a busy machine's cores)."""
+        self.send("Performance.enable", {"timeDomain": "threadTicks"})
+        m = {x["name"]: x["value"] for x in self.send("Performance.getMetrics")["metrics"]}
+        return m.get("ThreadTime"), m.get("ProcessTime")
+
     def screenshot(self, path):
         png = self.send("Page.captureScreenshot", {"format": "png"})["data"]
         with open(path, "wb") as f:

@@ -472,9 +472,11 @@ class TestHtmlLarge(Scratch):
         write_s = time.monotonic() - t
         with cdp.Browser() as b:
             page = b.new_page(1400, 900)
+            thread0, process0 = page.cpu_seconds()
             t = time.monotonic()
             page.navigate("file://" + path)
             load_s = time.monotonic() - t
+            thread1, process1 = page.cpu_seconds()
             st = {k: float(v) for k, v in page.evaluate("Object.assign({}, document.body.dataset)").items()}
             self.assertEqual((st["lifetimes"], st["barsDrawn"]), (n, n))
             self.assertEqual(st["openDrawn"], len(db_rows(db, "SELECT 1 FROM v_lifetimes WHERE open")))
@@ -488,9 +490,13 @@ class TestHtmlLarge(Scratch):
             self.assertEqual(page.console_errors, [])
             self.assertEqual(page.requests, ["file://" + path])
         print("html timeline, %d lifetimes: page %.1f MB written in %.2f s; first draw %.0f ms after the"
-              " navigation started (script %.0f ms: parse, layout, draw), load event after %.2f s; redraw"
-              " %.0f ms; screenshot %s" % (n, len(html) / 1e6, write_s, st["firstDrawMs"], st["scriptMs"], load_s,
-                                           redraw_ms, shot), file=sys.stderr)
+              " navigation started (script %.0f ms: parse %.0f, decode %.0f, layout %.0f, draw %.0f), load event"
+              " after %.2f s; CPU to the load event: renderer main thread %.2f s, renderer %.2f s; redraw %.0f ms;"
+              " load average %s; screenshot %s"
+              % (n, len(html) / 1e6, write_s, st["firstDrawMs"], st["scriptMs"], st["parseMs"], st["decodeMs"],
+                 st["layoutMs"], st["drawMs"], load_s, thread1 - thread0, process1 - process0, redraw_ms,
+                 " ".join(open("/proc/loadavg").read().split()[:3]),
+                 shot if self.keep else "taken (CONNHIST_HTML_ARTIFACTS=DIR keeps it)"), file=sys.stderr)
 
     def test_1000(self):
         self.measure(1000)
