@@ -401,7 +401,12 @@ class TestHtmlInBrowser(Scratch):
         path, html = self.page(self.db, "timeline", "--until", iso(T0 + 600_000))
         with cdp.Browser() as b:
             page = self.open(b, path)
-            for lid in (5, 12):  # the hostile process's, and a short one
+            # The hostile process's; a short one with the columns at the end of its row set; one with
+            # some of them set.
+            shown = {5: [], 12: ["seen bydestroy_event_only", "opened after" + iso(T0 + 499_000), "holders1"],
+                     2: ["bytes sent1200", "bytes received3400", "holders1", "seen bydestroy_event",
+                         "statesSYN_RECV \u2192 ESTABLISHED"]}
+            for lid, parts in shown.items():
                 where = page.evaluate("chqTimeline.where(%d)" % lid)
                 self.assertIsNotNone(where, lid)
                 page.mouse("mouseMoved", where["x"], where["y"])
@@ -409,6 +414,10 @@ class TestHtmlInBrowser(Scratch):
                 self.assertEqual(page.evaluate("document.getElementById('tip').dataset.lifetime"), str(lid))
                 text = page.evaluate("document.getElementById('tip').textContent")
                 self.assertIn("#%d tcp" % lid, text)
+                for part in parts:
+                    self.assertIn(part, text, lid)
+                if lid == 5:
+                    self.assertNotIn("bytes", text)  # unknown: left out, not shown as 0
             self.assertIn(HOSTILE, self.hover_text(page, 5))  # shown as text, not run
             self.assertEqual(page.evaluate("document.querySelectorAll('script').length"), 2)
             self.check_clean(page, path)

@@ -21,10 +21,10 @@
   const scriptStart = performance.now();
 
   // The columns of a lifetime row and of a process row (query/html_data.c).
-  // Null columns at the end of a row are left out.
+  // Null columns at the end of a row are left out (read them with col()).
   const ID = 0, PROTO = 1, LADDR = 3, LPORT = 4, RADDR = 5, RPORT = 6, STATE = 7, STATES = 8,
     FIRST = 9, LAST = 10, CLOSED = 11, REASON = 12, PROC = 13, OWNER_SOURCE = 14, HOLDERS = 15,
-    SENT = 16, RECV = 17, SEEN_BY = 18, OPENED_AFTER = 19, COLUMNS = 20;
+    SENT = 16, RECV = 17, SEEN_BY = 18, OPENED_AFTER = 19;
   const P_PID = 1, P_NAME = 2, P_PATH = 3, P_CMDLINE = 4, P_USER = 5, P_UID = 6, P_START = 7;
 
   const LABEL_W = 210, AXIS_H = 26, LANE_PAD = 2, MAX_ROWS = 8, MIN_SPAN = 10;
@@ -59,7 +59,6 @@
     const base = data.base;
     const stateLists = new Map(); // one array for each distinct list
     for (const r of rows) {
-      while (r.length < COLUMNS) r.push(null);
       r[PROTO] = name(proto, r[PROTO]);
       r[LADDR] = addr(r[LADDR]);
       r[RADDR] = addr(r[RADDR]);
@@ -75,9 +74,9 @@
       if (r[LAST] !== null) r[LAST] += r[FIRST];
       if (r[CLOSED] !== null) r[CLOSED] += r[FIRST];
       r[REASON] = name(reason, r[REASON]);
-      r[SEEN_BY] = name(seenBy, r[SEEN_BY]);
-      if (r[OPENED_AFTER] !== null) r[OPENED_AFTER] += base;
       r[OWNER_SOURCE] = name(ownerSource, r[OWNER_SOURCE]);
+      if (r.length > SEEN_BY) r[SEEN_BY] = name(seenBy, r[SEEN_BY]);
+      if (r.length > OPENED_AFTER && r[OPENED_AFTER] !== null) r[OPENED_AFTER] += base;
     }
   }
 
@@ -560,6 +559,11 @@
     return best;
   }
 
+  // Column k of row r, null when the row leaves it out.
+  function col(r, k) {
+    return k < r.length ? r[k] : null;
+  }
+
   function addRow(table, name, value) {
     if (value === null || value === undefined || value === '') return;
     const tr = table.insertRow();
@@ -584,11 +588,11 @@
       (r[REASON] ? ' (' + r[REASON] + ')' : ''));
     addRow(table, 'duration', open[i] ? 'at least ' + duration((r[LAST] || r[FIRST]) - r[FIRST])
       : duration(r[CLOSED] - r[FIRST]));
-    addRow(table, 'bytes sent', r[SENT]);
-    addRow(table, 'bytes received', r[RECV]);
-    addRow(table, 'holders', r[HOLDERS]);
-    addRow(table, 'seen by', r[SEEN_BY]);
-    addRow(table, 'opened after', r[OPENED_AFTER] === null ? null : iso(r[OPENED_AFTER]));
+    addRow(table, 'bytes sent', col(r, SENT));
+    addRow(table, 'bytes received', col(r, RECV));
+    addRow(table, 'holders', col(r, HOLDERS));
+    addRow(table, 'seen by', col(r, SEEN_BY));
+    addRow(table, 'opened after', col(r, OPENED_AFTER) === null ? null : iso(r[OPENED_AFTER]));
     if (p) {
       addRow(table, 'process', processLabel(p));
       addRow(table, 'path', p[P_PATH]);
