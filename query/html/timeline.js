@@ -221,22 +221,28 @@
       laneOf[i] = l;
       laidOut[i] = 1;
     }
+    const rowEnd = new Float64Array(MAX_ROWS);
     for (let l = 0; l < lanes.length; l++) {
       const bars = Int32Array.from(members[l]);
-      bars.sort((a, b) => start[a] - start[b] || a - b);
-      const rowEnd = [];
+      let sorted = true; // ids follow first_seen, so mostly they are
+      for (let k = 1; k < bars.length && sorted; k++) sorted = start[bars[k - 1]] <= start[bars[k]];
+      if (!sorted) bars.sort((a, b) => start[a] - start[b] || a - b);
+      let rows = 0;
       for (const i of bars) {
-        let row = rowEnd.findIndex(e => e < start[i]);
-        if (row < 0 && rowEnd.length < MAX_ROWS) row = rowEnd.length;
-        if (row < 0) { // all rows taken: the one that frees first
+        let row = 0;
+        while (row < rows && rowEnd[row] >= start[i]) row++;
+        if (row === rows && rows < MAX_ROWS) {
+          rows++;
+          rowEnd[row] = -Infinity;
+        } else if (row === rows) { // all rows taken: the one that frees first
           row = 0;
-          for (let k = 1; k < rowEnd.length; k++) if (rowEnd[k] < rowEnd[row]) row = k;
+          for (let k = 1; k < rows; k++) if (rowEnd[k] < rowEnd[row]) row = k;
         }
-        rowEnd[row] = Math.max(rowEnd[row] === undefined ? -Infinity : rowEnd[row], end[i]);
+        if (end[i] > rowEnd[row]) rowEnd[row] = end[i];
         rowOf[i] = row;
       }
       lanes[l].bars = bars;
-      lanes[l].rows = Math.max(1, rowEnd.length);
+      lanes[l].rows = Math.max(1, rows);
     }
     placeLanes();
   }
@@ -317,6 +323,10 @@
     return gapPattern;
   }
 
+  // The rectangle being extended in each row of a lane (draw).
+  const pendingKind = new Int8Array(MAX_ROWS), pendingFrom = new Float64Array(MAX_ROWS);
+  const pendingTo = new Float64Array(MAX_ROWS);
+
   function draw() {
     pending = false;
     const plotTop = AXIS_H, plotH = height - AXIS_H;
@@ -350,12 +360,24 @@
       }
       const rowH = view.rowH, barH = Math.max(1, rowH - 1);
       const from = view.from, to = view.to, scale = (width - LABEL_W) / (to - from);
+      // Bars of one kind that touch on screen in a row become one
+      // rectangle: at 100,000 lifetimes most are narrower than a pixel.
+      pendingKind.fill(-1);
       for (const i of lane.bars) {
         if (end[i] < from || start[i] > to) continue;
         const a = Math.max(x0v, LABEL_W + (start[i] - from) * scale);
-        const b = Math.min(x1v, LABEL_W + (end[i] - from) * scale);
-        const y = top + 1 + rowOf[i] * rowH;
-        paths[kind[i]].rect(a, y, Math.max(1, b - a), barH);
+        const b = Math.max(a + 1, Math.min(x1v, LABEL_W + (end[i] - from) * scale));
+        const row = rowOf[i], k = kind[i];
+        if (pendingKind[row] === k && a <= pendingTo[row] + 0.5) {
+          if (b > pendingTo[row]) pendingTo[row] = b;
+        } else {
+          if (pendingKind[row] >= 0)
+            paths[pendingKind[row]].rect(pendingFrom[row], top + 1 + row * rowH, pendingTo[row] - pendingFrom[row], barH);
+          pendingKind[row] = k;
+          pendingFrom[row] = a;
+          pendingTo[row] = b;
+        }
+        const y = top + 1 + row * rowH;
         count++;
         if (open[i]) { // an arrow: open, to the window's end (or beyond the view)
           const tipX = b;
@@ -365,6 +387,10 @@
           marks.closePath();
           openCount++;
         }
+      }
+      for (let row = 0; row < MAX_ROWS; row++) {
+        if (pendingKind[row] >= 0)
+          paths[pendingKind[row]].rect(pendingFrom[row], top + 1 + row * rowH, pendingTo[row] - pendingFrom[row], barH);
       }
     }
     ctx.save();
