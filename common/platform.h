@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * Called first by each program's main: replaces argv with UTF-8 text (on
@@ -35,6 +36,11 @@ int ch_path_is_foreign_link(const char *path);
 
 /* True when this process may read the file at path. */
 int ch_path_readable(const char *path);
+
+/* fopen and remove of a UTF-8 path (Windows: through the UTF-16 calls, so a
+ * non-ASCII name works). Fail as those do, with errno set. */
+FILE *ch_fopen(const char *path, const char *mode);
+int ch_remove(const char *path);
 
 /*
  * Creates the directory dir (not its parents) readable only by its owner

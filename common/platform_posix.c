@@ -61,6 +61,16 @@ int ch_path_is_foreign_link(const char *path)
     return lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0;
 }
 
+FILE *ch_fopen(const char *path, const char *mode)
+{
+    return fopen(path, mode);
+}
+
+int ch_remove(const char *path)
+{
+    return remove(path);
+}
+
 int ch_path_readable(const char *path)
 {
     if (access(path, R_OK) == 0)

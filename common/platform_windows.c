@@ -9,6 +9,7 @@
  */
 #include "platform.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,31 @@ int ch_path_is_foreign_link(const char *path)
 {
     (void)path;
     return 0;
+}
+
+FILE *ch_fopen(const char *path, const char *mode)
+{
+    wchar_t *wpath = ch_wide_from_utf8(path), *wmode = ch_wide_from_utf8(mode);
+    FILE *f = NULL;
+    if (wpath != NULL && wmode != NULL)
+        f = _wfopen(wpath, wmode);
+    else
+        errno = EINVAL; /* not UTF-8 */
+    free(wpath);
+    free(wmode);
+    return f;
+}
+
+int ch_remove(const char *path)
+{
+    wchar_t *w = ch_wide_from_utf8(path);
+    if (w == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    int rc = _wremove(w);
+    free(w);
+    return rc;
 }
 
 int ch_path_readable(const char *path)

@@ -44,6 +44,23 @@ static int set_partial(query_opts *o, const char *opt, const char *val)
     return 0;
 }
 
+static int set_output(query_opts *o, const char *opt, const char *val)
+{
+    if (*val == '\0') {
+        chq_error("%s: '' is not a path (expected the file to write)", opt);
+        return -1;
+    }
+    o->output = val;
+    return 0;
+}
+
+static int set_html(query_opts *o, const char *opt, const char *val)
+{
+    (void)opt, (void)val;
+    o->html = true;
+    return 0;
+}
+
 static int set_ndjson(query_opts *o, const char *opt, const char *val)
 {
     (void)opt, (void)val;
@@ -132,6 +149,8 @@ static int set_top(query_opts *o, const char *opt, const char *val)
 
 static const option_def options[] = {
     {"--db", 0, true, set_db},
+    {"--output", 0, true, set_output},
+    {"--html", 0, false, set_html},
     {"--ndjson", 0, false, set_ndjson},
     {"--pretty", 0, false, set_pretty},
     {"--partial", 0, false, set_partial},
@@ -266,6 +285,14 @@ static int finish(query_opts *o, const char *report_arg)
             return -1;
         }
     }
+    if (o->html && o->report->run != report_timeline && o->report->run != report_process) {
+        chq_error("--html: the '%s' report has no page (expected timeline or process)", o->report->name);
+        return -1;
+    }
+    if (o->html && o->mode != JW_COMPACT) {
+        chq_error("--html: a page has no %s form", o->mode == JW_NDJSON ? "--ndjson" : "--pretty");
+        return -1;
+    }
     if (apply_report_arg(o, report_arg) != 0)
         return -1;
     if (!(o->f.given & OPT_UNTIL))
@@ -295,6 +322,15 @@ int chq_parse_args(int argc, char **argv, query_opts *o)
             if (strcmp(arg, "-h") == 0 && !only_positional) {
                 usage_print(stdout);
                 return -1;
+            }
+            if (strcmp(arg, "-o") == 0 && !only_positional) { /* short for --output */
+                if (i + 1 >= argc) {
+                    chq_error("-o: missing value (see connhist-query --help)");
+                    return 2;
+                }
+                if (set_output(o, arg, argv[++i]) != 0)
+                    return 2;
+                continue;
             }
             if (take_positional(arg, &report_arg, o) != 0)
                 return 2;

@@ -25,10 +25,30 @@ void jw_init(jw *w, FILE *f, enum jw_mode mode)
     w->mode = mode;
 }
 
+void jw_html_safe(jw *w)
+{
+    w->html_safe = true;
+}
+
+/* Hands n bytes to the FILE, with '<' escaped when html_safe. */
+static void write_out(jw *w, const char *p, size_t n)
+{
+    while (w->html_safe && n > 0) {
+        const char *lt = memchr(p, '<', n);
+        if (lt == NULL)
+            break;
+        fwrite(p, 1, (size_t)(lt - p), w->f);
+        fputs("\\u003c", w->f);
+        n -= (size_t)(lt - p) + 1;
+        p = lt + 1;
+    }
+    if (n > 0)
+        fwrite(p, 1, n, w->f); /* errors stay in the FILE for the caller */
+}
+
 void jw_flush(jw *w)
 {
-    if (w->len > 0)
-        fwrite(w->buf, 1, w->len, w->f); /* errors stay in the FILE for the caller */
+    write_out(w, w->buf, w->len);
     w->len = 0;
 }
 
@@ -52,7 +72,7 @@ static void put_bytes(jw *w, const void *p, size_t n)
     if (n > JW_BUF_SIZE - w->len) {
         jw_flush(w);
         if (n > JW_BUF_SIZE) {
-            fwrite(p, 1, n, w->f);
+            write_out(w, p, n);
             return;
         }
     }

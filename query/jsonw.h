@@ -47,11 +47,20 @@ typedef struct {
     const char *tag_key;   /* the section's tag, e.g. "host" */
     const char *tag_value; /* its value; NULL is null */
     bool tag_rows;         /* main-list elements and ndjson lines carry it too */
+    bool html_safe; /* '<' written as \u003c (jw_html_safe) */
     size_t len;    /* bytes waiting in buf */
     char buf[JW_BUF_SIZE];
 } jw;
 
 void jw_init(jw *w, FILE *f, enum jw_mode mode);
+
+/*
+ * Writes every '<' as \u003c, so that the document can sit inside an HTML
+ * <script> element: "</script>" or "<!--" in a process name cannot end or
+ * change it. JSON has '<' only inside strings, where \u003c reads back the
+ * same, so the document's value is unchanged.
+ */
+void jw_html_safe(jw *w);
 
 /* Opens the document's outer object. */
 void jw_begin(jw *w);

@@ -59,6 +59,8 @@ typedef struct {
     int ndb;                         /* how many --db were given */
     const char *db_paths[CHQ_MAX_DBS];
     bool partial;                    /* --partial: report on the databases not refused */
+    const char *output;              /* --output, or NULL for standard output */
+    bool html;                       /* --html: the timeline page, not JSON */
     enum jw_mode mode;
     int64_t now;                     /* one "now" for the whole run */
     int64_t at;                      /* the at report's instant */

@@ -65,9 +65,18 @@ void put_code_col(jw *w, const char *key, enum code_field field, sqlite3_stmt *s
     jw_text(w, key, is_null(st, col) ? NULL : code_name(field, sqlite3_column_int64(st, col)));
 }
 
+/* One state, as its name or (as_codes) its code. */
+static void put_state(jw *w, int64_t code, bool as_codes)
+{
+    if (as_codes)
+        jw_int(w, NULL, code);
+    else
+        jw_text(w, NULL, code_name(CODE_STATE, code));
+}
+
 /* The states after the first of a lifetime whose states column is full,
  * from state_changes, into the array being written. */
-static void put_later_states(jw *w, sqlite3 *db, int64_t id)
+static void put_later_states(jw *w, sqlite3 *db, int64_t id, bool as_codes)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT state FROM state_changes WHERE lifetime_id = ?1 ORDER BY at", -1, &st,
@@ -75,25 +84,25 @@ static void put_later_states(jw *w, sqlite3 *db, int64_t id)
         return;
     sqlite3_bind_int64(st, 1, id);
     while (sqlite3_step(st) == SQLITE_ROW)
-        jw_text(w, NULL, code_name(CODE_STATE, sqlite3_column_int64(st, 0)));
+        put_state(w, sqlite3_column_int64(st, 0), as_codes);
     sqlite3_finalize(st);
 }
 
-/* The states column (4 bits a state, the latest lowest) as an array of
- * names, oldest first. A full column holds the first 15: the whole list is
- * then the first state and every change. */
-static void put_states(jw *w, sqlite3_stmt *st, int col, int id_col)
+/* The states column (4 bits a state, the latest lowest) as an array,
+ * oldest first. A full column holds the first 15: the whole list is then
+ * the first state and every change. */
+void put_states(jw *w, sqlite3_stmt *st, int col, int id_col, bool as_codes)
 {
     int64_t packed = sqlite3_column_int64(st, col);
     int codes[16];
     int n = codes_unpack_states(packed, codes);
     jw_open_flat(w, "states");
     if (packed >= CODES_STATES_FULL && n > 0) {
-        jw_text(w, NULL, code_name(CODE_STATE, codes[0]));
-        put_later_states(w, sqlite3_db_handle(st), sqlite3_column_int64(st, id_col));
+        put_state(w, codes[0], as_codes);
+        put_later_states(w, sqlite3_db_handle(st), sqlite3_column_int64(st, id_col), as_codes);
     } else {
         for (int i = 0; i < n; i++)
-            jw_text(w, NULL, code_name(CODE_STATE, codes[i]));
+            put_state(w, codes[i], as_codes);
     }
     jw_close(w);
 }
@@ -126,7 +135,7 @@ void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
     put_addr_col(w, "remote_addr", st, col + 5);
     put_int_col(w, "remote_port", st, col + 6);
     put_code_col(w, "state", CODE_STATE, st, col + 7);
-    put_states(w, st, col + 8, col);
+    put_states(w, st, col + 8, col, false);
     put_time_col(w, "first_seen", st, col + 9);
     put_time_col(w, "last_seen", st, col + 10);
     put_time_col(w, "closed_at", st, col + 11);

@@ -45,6 +45,11 @@
  * member named key or (key NULL) an element. */
 void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col);
 
+/* Writes the states column col of the lifetime whose id is in column id_col
+ * as the flat array "states", oldest first: state names, or their codes
+ * (codes.h) when as_codes. */
+void put_states(jw *w, sqlite3_stmt *st, int col, int id_col, bool as_codes);
+
 /* Writes a process from CHQ_PROCESS_COLUMNS at col; null when its pid is NULL. */
 void put_process(jw *w, const char *key, sqlite3_stmt *st, int col);
 

@@ -3,13 +3,16 @@
  * read-only, print the header and the report, and turn what went wrong into
  * the exit code (2 bad input, 1 database or output trouble, 0 ok).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "addr_text.h"
 #include "codes.h"
 #include "filter.h"
 #include "header.h"
+#include "html_page.h"
 #include "message.h"
 #include "multidb.h"
 #include "platform.h"
@@ -83,14 +86,47 @@ static int run_report(query_ctx *c)
     cJSON *header;
     if (header_json(c, &header) != 0)
         return 1;
-    if (c->o->report->run(c, header) != 0)
-        return 1;
-    jw_end(c->w);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        chq_error("cannot write the report to standard output");
+    if (c->o->html) {
+        if (html_page_write(c, header) != 0)
+            return 1;
+    } else {
+        if (c->o->report->run(c, header) != 0)
+            return 1;
+        jw_end(c->w);
+    }
+    FILE *out = c->w->f;
+    if (fflush(out) != 0 || ferror(out)) {
+        chq_error("cannot write the report to %s", c->o->output != NULL ? c->o->output : "standard output");
         return 1;
     }
     return 0;
+}
+
+/* Where the report goes: standard output, or the --output file (created,
+ * or emptied, once the database is open). NULL after a message. */
+static FILE *open_output(const query_opts *o)
+{
+    if (o->output == NULL)
+        return stdout;
+    FILE *f = ch_fopen(o->output, "wb");
+    if (f == NULL)
+        chq_error("--output %s: cannot create the file: %s", o->output, strerror(errno));
+    return f;
+}
+
+/* Closes the --output file; a failed run removes it rather than leave half
+ * a report. Returns rc, or 1 when closing failed. */
+static int close_output(const query_opts *o, FILE *f, int rc)
+{
+    if (f == stdout)
+        return rc;
+    if (fclose(f) != 0 && rc == 0) {
+        chq_error("--output %s: cannot write the file: %s", o->output, strerror(errno));
+        rc = 1;
+    }
+    if (rc != 0)
+        ch_remove(o->output);
+    return rc;
 }
 
 int chq_main(int argc, char **argv)
@@ -104,8 +140,14 @@ int chq_main(int argc, char **argv)
      * when SQLite was already initialized. */
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     char path[CH_PATH_MAX], err[CH_ERR_MAX];
-    if (o.ndb > 1 || (o.ndb == 1 && ch_path_kind(o.db_path) == CH_PATH_DIR))
+    if (o.ndb > 1 || (o.ndb == 1 && ch_path_kind(o.db_path) == CH_PATH_DIR)) {
+        if (o.html || o.output != NULL) {
+            chq_error("%s: one database at a time (the page and --output are written per database)",
+                      o.html ? "--html" : "--output");
+            return 2;
+        }
         return multidb_main(&o);
+    }
     if (o.partial) {
         chq_error("--partial: only with several databases (--db A --db B ..., or --db DIR)");
         return 2;
@@ -122,15 +164,21 @@ int chq_main(int argc, char **argv)
         chq_error("%s", err);
         return 1;
     }
-    jw w;
-    jw_init(&w, stdout, o.mode);
-    query_ctx c = {db, &o, o.db_path, &w, false, 0};
-    if (chq_ready(&c, &o) != 0) {
+    FILE *out = open_output(&o);
+    if (out == NULL) {
         sqlite3_close(db);
         return 1;
     }
+    jw w;
+    jw_init(&w, out, o.mode);
+    query_ctx c = {db, &o, o.db_path, &w, false, 0};
+    if (chq_ready(&c, &o) != 0) {
+        sqlite3_close(db);
+        return close_output(&o, out, 1);
+    }
     rc = run_report(&c);
     jw_flush(&w); /* after a failure too: what was printed before it, as stdio would */
+    rc = close_output(&o, out, rc);
     addr_text_close();
     sqlite3_close(db);
     return rc;

@@ -30,6 +30,8 @@ static const char usage_text[] =
     "  --partial            with several databases: report on those not refused\n"
     "  --ndjson             a header line, then one JSON object per line\n"
     "  --pretty             indented JSON\n"
+    "  --html               timeline, process: a self-contained HTML timeline page\n"
+    "  --output PATH, -o PATH  write to PATH instead of standard output\n"
     "  --help, --version\n"
     "\n"
     "filters (where the report takes them):\n"

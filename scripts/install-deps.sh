@@ -4,8 +4,9 @@
 # tools). Only packages that are missing are installed.
 set -eu
 # libbpf-dev, bpftool and clang build the recorder's BPF owner events (Linux).
+# chromium opens the HTML timeline in tests/test_html.py (headless, no network).
 PACKAGES="cmake make gcc clang pkg-config libsqlite3-dev libcjson-dev sqlite3 python3 iproute2 util-linux
-          libbpf-dev bpftool $*"
+          libbpf-dev bpftool chromium $*"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
