@@ -117,6 +117,36 @@ static int set_top(query_opts *o, const char *opt, const char *val)
     return parse_count_value(opt, val, &o->f.top);
 }
 
+static int set_format(query_opts *o, const char *opt, const char *val)
+{
+    if (strcmp(val, "ecs") != 0) {
+        chq_error("%s: '%s' is not an export format (expected ecs)", opt, val);
+        return -1;
+    }
+    o->format = val;
+    return 0;
+}
+
+static int set_cursor(query_opts *o, const char *opt, const char *val)
+{
+    if (*val == '\0') {
+        chq_error("%s: '' is not a path (expected the cursor file)", opt);
+        return -1;
+    }
+    o->cursor = val;
+    return 0;
+}
+
+static int set_output(query_opts *o, const char *opt, const char *val)
+{
+    if (*val == '\0') {
+        chq_error("%s: '' is not a path (expected the output file)", opt);
+        return -1;
+    }
+    o->output = val;
+    return 0;
+}
+
 static const option_def options[] = {
     {"--db", 0, true, set_db},
     {"--ndjson", 0, false, set_ndjson},
@@ -135,6 +165,10 @@ static const option_def options[] = {
     {"--open", OPT_OPEN, false, set_nothing},
     {"--limit", OPT_LIMIT, true, set_limit},
     {"--top", OPT_TOP, true, set_top},
+    {"--format", OPT_FORMAT, true, set_format},
+    {"--follow", OPT_FOLLOW, false, set_nothing},
+    {"--cursor", OPT_CURSOR, true, set_cursor},
+    {"--output", OPT_OUTPUT, true, set_output},
     {NULL, 0, false, NULL},
 };
 
@@ -252,7 +286,7 @@ static int finish(query_opts *o, const char *report_arg)
             return -1;
         }
     }
-    if (apply_report_arg(o, report_arg) != 0)
+    if (apply_report_arg(o, report_arg) != 0 || (o->report->run == report_export && export_check_args(o) != 0))
         return -1;
     if (!(o->f.given & OPT_UNTIL))
         o->f.until = o->now;

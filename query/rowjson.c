@@ -82,7 +82,7 @@ static void put_later_states(jw *w, sqlite3 *db, int64_t id)
 /* The states column (4 bits a state, the latest lowest) as an array of
  * names, oldest first. A full column holds the first 15: the whole list is
  * then the first state and every change. */
-static void put_states(jw *w, sqlite3_stmt *st, int col, int id_col)
+void put_states(jw *w, sqlite3_stmt *st, int col, int id_col)
 {
     int64_t packed = sqlite3_column_int64(st, col);
     int codes[16];

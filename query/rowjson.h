@@ -45,6 +45,11 @@
  * member named key or (key NULL) an element. */
 void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col);
 
+/* Writes the states column col as the member "states": an array of names,
+ * oldest first (the later ones from state_changes when the column is full;
+ * id_col holds the lifetime_id). */
+void put_states(jw *w, sqlite3_stmt *st, int col, int id_col);
+
 /* Writes a process from CHQ_PROCESS_COLUMNS at col; null when its pid is NULL. */
 void put_process(jw *w, const char *key, sqlite3_stmt *st, int col);
 
