@@ -33,8 +33,7 @@
 enum {
     C_ID, C_PROTO, C_FAMILY, C_LOCAL_ADDR, C_LOCAL_PORT, C_REMOTE_ADDR, C_REMOTE_PORT, C_STATE, C_STATES,
     C_FIRST_SEEN, C_LAST_SEEN, C_CLOSED_AT, C_CLOSE_REASON, C_HOLDERS, C_OWNER_SOURCE, C_SEEN_BY,
-    C_OPENED_AFTER, C_BYTES_SENT, C_BYTES_RECEIVED, C_RUN_ID, C_SOCKET_UID, C_PID, C_PROC_START,
-    C_PROC_NAME, C_PROC_PATH, C_PROC_CMDLINE, C_PROC_USER, C_PROC_UID
+    C_OPENED_AFTER, C_BYTES_SENT, C_BYTES_RECEIVED, C_RUN_ID, C_SOCKET_UID, C_PROC_ID
 };
 
 enum { STATE_SYN_SENT = 2, STATE_SYN_RECV = 3, STATE_LISTEN = 10, STATE_NEW_SYN_RECV = 12 };
@@ -42,6 +41,7 @@ enum { PROTO_TCP = 6 };
 
 #define ADDR_SLOTS 8192 /* a power of two */
 #define RUN_SLOTS 256   /* a power of two */
+#define PROC_SLOTS 4096 /* a power of two */
 #define PORTS 65536
 
 /* An address of the addrs dictionary, unmapped (see above), by addr_id. */
@@ -61,6 +61,14 @@ typedef struct {
     char os_version[64];
 } run_slot;
 
+/* A process of the processes table, by proc_id; text NULL when unknown. */
+typedef struct {
+    int64_t proc_id; /* 0: empty */
+    int64_t pid, start, uid;
+    bool has_uid;
+    char *name, *path, *cmdline, *user;
+} proc_slot;
+
 /* When TCP listeners held a port: [start, end] intervals (end INT64_MAX
  * while open at the time it was read). */
 typedef struct {
@@ -74,11 +82,12 @@ typedef struct {
 
 struct ecs_writer {
     sqlite3 *db;
-    sqlite3_stmt *addr_lookup, *run_lookup;
+    sqlite3_stmt *addr_lookup, *run_lookup, *proc_lookup;
     char database_id[300];
     size_t database_id_len;
     addr_slot addrs[ADDR_SLOTS];
     run_slot runs[RUN_SLOTS];
+    proc_slot procs[PROC_SLOTS];
     port_spans *listeners; /* PORTS entries */
 };
 
@@ -158,6 +167,53 @@ static const run_slot *run(ecs_writer *e, int64_t run_id)
         found = r;
     }
     sqlite3_reset(e->run_lookup);
+    return found;
+}
+
+static char *copy_text(sqlite3_stmt *st, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(st, col);
+    if (t == NULL)
+        return NULL;
+    size_t n = strlen(t) + 1;
+    char *copy = malloc(n);
+    if (copy != NULL)
+        memcpy(copy, t, n);
+    return copy;
+}
+
+static void free_proc(proc_slot *p)
+{
+    free(p->name);
+    free(p->path);
+    free(p->cmdline);
+    free(p->user);
+    memset(p, 0, sizeof *p);
+}
+
+/* The process proc_id, or NULL when it is not in the database. */
+static const proc_slot *process(ecs_writer *e, int64_t proc_id)
+{
+    proc_slot *p = &e->procs[(uint64_t)proc_id & (PROC_SLOTS - 1)];
+    if (p->proc_id == proc_id && proc_id != 0)
+        return p;
+    free_proc(p);
+    sqlite3_stmt *st = e->proc_lookup;
+    sqlite3_bind_int64(st, 1, proc_id);
+    const proc_slot *found = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        p->proc_id = proc_id;
+        p->pid = sqlite3_column_int64(st, 0);
+        p->start = sqlite3_column_int64(st, 1);
+        p->name = copy_text(st, 2);
+        p->path = copy_text(st, 3);
+        p->cmdline = copy_text(st, 4);
+        p->user = copy_text(st, 5);
+        p->has_uid = sqlite3_column_type(st, 6) != SQLITE_NULL;
+        p->uid = sqlite3_column_int64(st, 6);
+        found = p;
+    }
+    sqlite3_reset(st);
     return found;
 }
 
@@ -245,16 +301,16 @@ static void opt_int(jw *w, const char *key, sqlite3_stmt *st, int col)
         jw_int(w, key, sqlite3_column_int64(st, col));
 }
 
-static void opt_text(jw *w, const char *key, sqlite3_stmt *st, int col)
-{
-    if (!is_null(st, col))
-        jw_text(w, key, (const char *)sqlite3_column_text(st, col));
-}
-
 static void opt_time(jw *w, const char *key, sqlite3_stmt *st, int col)
 {
     if (!is_null(st, col))
         jw_time(w, key, true, sqlite3_column_int64(st, col));
+}
+
+static void opt_string(jw *w, const char *key, const char *text)
+{
+    if (text != NULL)
+        jw_text(w, key, text);
 }
 
 static void opt_code(jw *w, const char *key, enum code_field field, sqlite3_stmt *st, int col)
@@ -358,32 +414,35 @@ static void put_network(jw *w, sqlite3_stmt *st, const addr_slot *local, const a
 static void put_owner(ecs_writer *e, jw *w, sqlite3_stmt *st)
 {
     const run_slot *r = run(e, sqlite3_column_int64(st, C_RUN_ID));
-    if (!is_null(st, C_PID)) {
+    const proc_slot *p = is_null(st, C_PROC_ID) ? NULL : process(e, sqlite3_column_int64(st, C_PROC_ID));
+    if (p != NULL) {
         jw_open(w, "process", false);
-        opt_int(w, "pid", st, C_PID);
-        opt_text(w, "name", st, C_PROC_NAME);
-        opt_text(w, "executable", st, C_PROC_PATH);
-        opt_text(w, "command_line", st, C_PROC_CMDLINE);
-        opt_time(w, "start", st, C_PROC_START);
+        jw_int(w, "pid", p->pid);
+        opt_string(w, "name", p->name);
+        opt_string(w, "executable", p->path);
+        opt_string(w, "command_line", p->cmdline);
+        jw_time(w, "start", true, p->start);
         if (r != NULL) { /* HOST:PID:START_MS, the same in every database of the host */
             char entity[sizeof r->host + 48];
             size_t n = strlen(r->host);
             memcpy(entity, r->host, n);
             char *end = entity + n;
             *end++ = ':';
-            end = put_decimal(end, sqlite3_column_int64(st, C_PID));
+            end = put_decimal(end, p->pid);
             *end++ = ':';
-            end = put_decimal(end, sqlite3_column_int64(st, C_PROC_START));
+            end = put_decimal(end, p->start);
             jw_text_n(w, "entity_id", entity, (size_t)(end - entity));
         }
         jw_close(w);
     }
-    int uid_col = !is_null(st, C_PROC_UID) ? C_PROC_UID : C_SOCKET_UID;
-    if (!is_null(st, uid_col)) {
+    if (p != NULL && p->has_uid) {
         jw_open(w, "user", false);
-        int_text(w, "id", sqlite3_column_int64(st, uid_col));
-        if (uid_col == C_PROC_UID)
-            opt_text(w, "name", st, C_PROC_USER);
+        int_text(w, "id", p->uid);
+        opt_string(w, "name", p->user);
+        jw_close(w);
+    } else if (!is_null(st, C_SOCKET_UID)) { /* no process: the socket's owner as the kernel says */
+        jw_open(w, "user", false);
+        int_text(w, "id", sqlite3_column_int64(st, C_SOCKET_UID));
         jw_close(w);
     }
     if (r != NULL) {
@@ -477,6 +536,8 @@ int ecs_open(sqlite3 *db, ecs_writer **out)
         sqlite3_prepare_v2(db, "SELECT addr FROM addrs WHERE addr_id = ?1", -1, &e->addr_lookup, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "SELECT host, os FROM runs WHERE run_id = ?1", -1, &e->run_lookup, NULL) !=
             SQLITE_OK ||
+        sqlite3_prepare_v2(db, "SELECT pid, start_time, name, path, cmdline, user, uid FROM processes"
+                               " WHERE proc_id = ?1", -1, &e->proc_lookup, NULL) != SQLITE_OK ||
         read_database_id(e) != 0 || ecs_learn_listeners(e, 0) != 0)
         return -1;
     return 0;
@@ -488,6 +549,9 @@ void ecs_close(ecs_writer *e)
         return;
     sqlite3_finalize(e->addr_lookup);
     sqlite3_finalize(e->run_lookup);
+    sqlite3_finalize(e->proc_lookup);
+    for (int i = 0; i < PROC_SLOTS; i++)
+        free_proc(&e->procs[i]);
     if (e->listeners != NULL) {
         for (int i = 0; i < PORTS; i++)
             free(e->listeners[i].spans);

@@ -13,13 +13,15 @@
 
 #include "jsonw.h"
 
-/* The columns ecs_put reads, in its order, over lifetimes l LEFT JOIN
- * processes p (CHQ_LIFETIME_FROM). */
+/* The columns ecs_put reads, in its order, over lifetimes l (with
+ * processes p joined for the filters: CHQ_LIFETIME_FROM). The process
+ * comes from a cache by proc_id, not from the join: a lifetime's process
+ * is most often the one of a recent row. */
 #define ECS_COLUMNS                                                                                   \
     "l.lifetime_id, l.proto, l.family, l.local_addr_id, l.local_port, l.remote_addr_id, l.remote_port," \
     " l.state, l.states, l.first_seen, l.first_seen + l.last_seen_after, l.first_seen + l.closed_after," \
     " l.close_reason, l.holders, l.owner_source, l.seen_by, l.opened_after, l.bytes_sent,"              \
-    " l.bytes_received, l.run_id, l.uid, p.pid, p.start_time, p.name, p.path, p.cmdline, p.user, p.uid"
+    " l.bytes_received, l.run_id, l.uid, l.proc_id"
 
 typedef struct ecs_writer ecs_writer;
 
