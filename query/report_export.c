@@ -42,6 +42,8 @@ typedef struct {
     FILE *out;                 /* the output: stdout or --output */
     export_cursor cur;
     export_cursor closed;      /* its open list: ids whose close this pass wrote */
+    bool staged;               /* temp.chq_export_open holds the open list */
+    sqlite3_stmt *add_open, *drop_open;
     int64_t written;           /* documents written by this poll */
 } export_run;
 
@@ -155,34 +157,44 @@ static int write_rows(export_run *r, qsql *q, const char *what, int (*on_row)(ex
     return rc == SQLITE_DONE ? 0 : chq_sql_fail(r->c, what);
 }
 
+/* Runs sql on the open list's table with id bound; 0 or -1. */
+static int open_table_step(export_run *r, sqlite3_stmt **st, const char *sql, int64_t id)
+{
+    if (*st == NULL && sqlite3_prepare_v2(r->c->db, sql, -1, st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(*st, 1, id);
+    int rc = sqlite3_step(*st);
+    sqlite3_reset(*st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * The open list is mirrored in temp.chq_export_open (this connection's
+ * own, the database file is not written) for the query of closes to start
+ * from: filled once from the cursor, then kept in step row by row.
+ */
+static int stage_open(export_run *r)
+{
+    if (sqlite3_exec(r->c->db, "CREATE TEMP TABLE chq_export_open(id INTEGER PRIMARY KEY); BEGIN", NULL, NULL,
+                     NULL) != SQLITE_OK)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < r->cur.n_open; i++)
+        rc = open_table_step(r, &r->add_open, "INSERT INTO temp.chq_export_open(id) VALUES (?1)", r->cur.open[i]);
+    if (sqlite3_exec(r->c->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+        rc = -1;
+    return rc;
+}
+
 /* A new row written open: its close is still to come. */
 static int note_if_open(export_run *r, sqlite3_stmt *st)
 {
     if (sqlite3_column_type(st, 11) != SQLITE_NULL) /* ECS_COLUMNS: closed_at */
         return 0;
-    return cursor_add_open(&r->cur, sqlite3_column_int64(st, 0));
-}
-
-/* The open list into temp.chq_export_open, for the query of closes. */
-static int stage_open(export_run *r)
-{
-    sqlite3 *db = r->c->db;
-    if (sqlite3_exec(db, "CREATE TEMP TABLE IF NOT EXISTS chq_export_open(id INTEGER PRIMARY KEY);"
-                         "DELETE FROM temp.chq_export_open",
-                     NULL, NULL, NULL) != SQLITE_OK)
+    int64_t id = sqlite3_column_int64(st, 0);
+    if (cursor_add_open(&r->cur, id) != 0)
         return -1;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "INSERT INTO temp.chq_export_open(id) VALUES (?1)", -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-    for (size_t i = 0; rc == SQLITE_OK && i < r->cur.n_open; i++) {
-        sqlite3_bind_int64(st, 1, r->cur.open[i]);
-        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    int end = sqlite3_exec(db, rc == SQLITE_OK ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
-    return rc == SQLITE_OK && end == SQLITE_OK ? 0 : -1;
+    return open_table_step(r, &r->add_open, "INSERT INTO temp.chq_export_open(id) VALUES (?1)", id);
 }
 
 /* A row of the closes query was written: its id leaves the open list. */
@@ -191,8 +203,9 @@ static int note_closed(export_run *r, sqlite3_stmt *st)
     return cursor_add_open(&r->closed, sqlite3_column_int64(st, 0));
 }
 
-/* Drops the ids of r->closed (ascending, as the open list) from the open list. */
-static void forget_closed(export_run *r)
+/* Drops the ids of r->closed (ascending, as the open list) from the open
+ * list and its table. 0 or -1. */
+static int forget_closed(export_run *r)
 {
     size_t kept = 0, j = 0;
     for (size_t i = 0; i < r->cur.n_open; i++) {
@@ -202,7 +215,11 @@ static void forget_closed(export_run *r)
             r->cur.open[kept++] = r->cur.open[i];
     }
     r->cur.n_open = kept;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < r->closed.n_open; i++)
+        rc = open_table_step(r, &r->drop_open, "DELETE FROM temp.chq_export_open WHERE id = ?1", r->closed.open[i]);
     r->closed.n_open = 0;
+    return rc;
 }
 
 /* The largest lifetime_id now, or 0. */
@@ -230,18 +247,23 @@ static int export_pass(export_run *r)
     if (newest_id(c->db, &newest) != 0 || ecs_learn_listeners(r->ecs, r->cur.next_id) != 0)
         return chq_sql_fail(c, "reading the newest lifetimes");
     r->written = 0;
-    if (r->cur.n_open > 0) {
-        /* No filter here: a lifetime written open passed them, and closing
-         * does not change what they look at. */
+    if (!r->staged) {
         if (stage_open(r) != 0)
             return chq_sql_fail(c, "listing the open lifetimes");
+        r->staged = true;
+    }
+    if (r->cur.n_open > 0) {
+        /* No filter here: a lifetime written open passed them, and closing
+         * does not change what they look at. CROSS JOIN: from the open list
+         * to the lifetimes, never a scan of the lifetimes. */
         qsql q;
         qsql_init(&q, c->db);
-        qsql_add(&q, "SELECT " ECS_COLUMNS CHQ_LIFETIME_FROM " JOIN temp.chq_export_open o ON o.id = l.lifetime_id"
-                     " WHERE l.closed_after IS NOT NULL ORDER BY l.lifetime_id");
+        qsql_add(&q, "SELECT " ECS_COLUMNS " FROM temp.chq_export_open o CROSS JOIN lifetimes l"
+                     " ON l.lifetime_id = o.id WHERE l.closed_after IS NOT NULL ORDER BY o.id");
         if (write_rows(r, &q, "selecting closed lifetimes", note_closed) != 0)
             return -1;
-        forget_closed(r);
+        if (forget_closed(r) != 0)
+            return chq_sql_fail(c, "listing the open lifetimes");
     }
     if (newest >= r->cur.next_id) {
         qsql q;
@@ -339,7 +361,7 @@ int export_check_args(const query_opts *o)
 int report_export(query_ctx *c, cJSON *header)
 {
     cJSON_Delete(header); /* documents only: no header line */
-    export_run r = {c, NULL, NULL, {0, NULL, 0, 0}, {0, NULL, 0, 0}, 0};
+    export_run r = {c, NULL, NULL, {0, NULL, 0, 0}, {0, NULL, 0, 0}, false, NULL, NULL, 0};
     if (ecs_open(c->db, &r.ecs) != 0) {
         ecs_close(r.ecs);
         return chq_sql_fail(c, "reading the runs and listeners");
@@ -369,6 +391,8 @@ int report_export(query_ctx *c, cJSON *header)
     }
     cursor_free(&r.cur);
     cursor_free(&r.closed);
+    sqlite3_finalize(r.add_open);
+    sqlite3_finalize(r.drop_open);
     ecs_close(r.ecs);
     return rc;
 }
