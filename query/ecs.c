@@ -18,6 +18,8 @@
  */
 #include "ecs.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include "codes.h"
 #include "community_id.h"
 #include "rowjson.h"
+#include "utf8.h"
 #include "timeutil.h"
 
 /* Column numbers of ECS_COLUMNS. */
@@ -59,6 +62,8 @@ typedef struct {
     const char *os_type; /* "linux", "windows" or NULL */
     char os_name[32];
     char os_version[64];
+    char *json; /* its host object */
+    size_t json_len;
 } run_slot;
 
 /* A process of the processes table, by proc_id; text NULL when unknown. */
@@ -67,6 +72,9 @@ typedef struct {
     int64_t pid, start, uid;
     bool has_uid;
     char *name, *path, *cmdline, *user;
+    char *json, *user_json; /* its process and user objects, built for host */
+    size_t json_len, user_json_len;
+    char host[256];
 } proc_slot;
 
 /* When TCP listeners held a port: [start, end] intervals (end INT64_MAX
@@ -152,6 +160,39 @@ static void split_os(run_slot *r, const char *os)
     snprintf(r->os_version, sizeof r->os_version, "%s", version);
 }
 
+/* Adds text (when known) under key; bytes that are not UTF-8 become U+FFFD. */
+static void add_text(cJSON *o, const char *key, const char *text)
+{
+    if (text != NULL && *text != '\0')
+        json_add_text(o, key, text);
+}
+
+/* The compact JSON text of o (freed), with its length; NULL when out of memory. */
+static char *print_free(cJSON *o, size_t *len)
+{
+    char *text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    *len = text != NULL ? strlen(text) : 0;
+    return text;
+}
+
+/* host.*: the name and the OS of a run, built once per run. */
+static char *host_json(const run_slot *r, size_t *len)
+{
+    cJSON *o = cJSON_CreateObject(), *os = cJSON_CreateObject();
+    add_text(o, "name", r->host);
+    add_text(os, "type", r->os_type);
+    add_text(os, "name", r->os_name);
+    /* Linux: runs.os holds the kernel release; Windows: its version. */
+    add_text(os, r->os_type != NULL && strcmp(r->os_type, "windows") == 0 ? "version" : "kernel", r->os_version);
+    if (o == NULL || os == NULL || !cJSON_AddItemToObject(o, "os", os)) {
+        cJSON_Delete(os);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return print_free(o, len);
+}
+
 /* The run run_id, or NULL when it is not in the database. */
 static const run_slot *run(ecs_writer *e, int64_t run_id)
 {
@@ -160,11 +201,17 @@ static const run_slot *run(ecs_writer *e, int64_t run_id)
         return r;
     sqlite3_bind_int64(e->run_lookup, 1, run_id);
     const run_slot *found = NULL;
+    cJSON_free(r->json);
+    r->json = NULL;
+    r->run_id = 0;
     if (sqlite3_step(e->run_lookup) == SQLITE_ROW) {
-        r->run_id = run_id;
         snprintf(r->host, sizeof r->host, "%s", (const char *)sqlite3_column_text(e->run_lookup, 0));
         split_os(r, (const char *)sqlite3_column_text(e->run_lookup, 1));
-        found = r;
+        r->json = host_json(r, &r->json_len);
+        if (r->json != NULL) {
+            r->run_id = run_id;
+            found = r;
+        }
     }
     sqlite3_reset(e->run_lookup);
     return found;
@@ -188,15 +235,52 @@ static void free_proc(proc_slot *p)
     free(p->path);
     free(p->cmdline);
     free(p->user);
+    cJSON_free(p->json);
+    cJSON_free(p->user_json);
     memset(p, 0, sizeof *p);
 }
 
-/* The process proc_id, or NULL when it is not in the database. */
-static const proc_slot *process(ecs_writer *e, int64_t proc_id)
+/* process.* and user.* of p, for the host it ran on (process.entity_id is
+ * HOST:PID:START_MS, the same in every database of the host). */
+static int build_process_json(proc_slot *p, const char *host)
+{
+    cJSON_free(p->json);
+    cJSON_free(p->user_json);
+    p->json = p->user_json = NULL;
+    snprintf(p->host, sizeof p->host, "%s", host);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "pid", (double)p->pid);
+    add_text(o, "name", p->name);
+    add_text(o, "executable", p->path);
+    add_text(o, "command_line", p->cmdline);
+    json_add_time(o, "start", true, p->start);
+    char entity[sizeof p->host + 48];
+    snprintf(entity, sizeof entity, "%s:%lld:%lld", host, (long long)p->pid, (long long)p->start);
+    add_text(o, "entity_id", entity);
+    p->json = print_free(o, &p->json_len);
+    if (p->has_uid) {
+        cJSON *u = cJSON_CreateObject();
+        char uid[24];
+        snprintf(uid, sizeof uid, "%lld", (long long)p->uid);
+        add_text(u, "id", uid);
+        add_text(u, "name", p->user);
+        p->user_json = print_free(u, &p->user_json_len);
+    }
+    return p->json != NULL && (!p->has_uid || p->user_json != NULL) ? 0 : -1;
+}
+
+/* The process proc_id with its JSON for host, or NULL when it is not in
+ * the database. */
+static const proc_slot *process(ecs_writer *e, int64_t proc_id, const char *host)
 {
     proc_slot *p = &e->procs[(uint64_t)proc_id & (PROC_SLOTS - 1)];
-    if (p->proc_id == proc_id && proc_id != 0)
+    if (p->proc_id == proc_id && proc_id != 0) {
+        if (strcmp(p->host, host) != 0 && build_process_json(p, host) != 0) {
+            free_proc(p);
+            return NULL;
+        }
         return p;
+    }
     free_proc(p);
     sqlite3_stmt *st = e->proc_lookup;
     sqlite3_bind_int64(st, 1, proc_id);
@@ -214,6 +298,10 @@ static const proc_slot *process(ecs_writer *e, int64_t proc_id)
         found = p;
     }
     sqlite3_reset(st);
+    if (found != NULL && build_process_json(p, host) != 0) {
+        free_proc(p);
+        found = NULL;
+    }
     return found;
 }
 
@@ -307,12 +395,6 @@ static void opt_time(jw *w, const char *key, sqlite3_stmt *st, int col)
         jw_time(w, key, true, sqlite3_column_int64(st, col));
 }
 
-static void opt_string(jw *w, const char *key, const char *text)
-{
-    if (text != NULL)
-        jw_text(w, key, text);
-}
-
 static void opt_code(jw *w, const char *key, enum code_field field, sqlite3_stmt *st, int col)
 {
     const char *name = is_null(st, col) ? NULL : code_name(field, sqlite3_column_int64(st, col));
@@ -360,7 +442,7 @@ static void put_end(jw *w, const char *key, const addr_slot *a, sqlite3_stmt *st
     jw_close(w);
 }
 
-static void put_event(ecs_writer *e, jw *w, sqlite3_stmt *st)
+static void put_event(ecs_writer *e, jw *w, sqlite3_stmt *st, const char *first_seen)
 {
     bool closed = !is_null(st, C_CLOSED_AT);
     char id[sizeof e->database_id + 24];
@@ -381,7 +463,7 @@ static void put_event(ecs_writer *e, jw *w, sqlite3_stmt *st)
     jw_text(w, "module", "connhist");
     jw_text(w, "dataset", "connhist.lifetime");
     jw_text_n(w, "id", id, (size_t)(end - id));
-    opt_time(w, "start", st, C_FIRST_SEEN);
+    jw_text(w, "start", first_seen);
     if (closed) {
         jw_time(w, "end", true, sqlite3_column_int64(st, C_CLOSED_AT));
         int64_t ms = sqlite3_column_int64(st, C_CLOSED_AT) - sqlite3_column_int64(st, C_FIRST_SEEN);
@@ -410,57 +492,25 @@ static void put_network(jw *w, sqlite3_stmt *st, const addr_slot *local, const a
     jw_close(w);
 }
 
-/* process.*, user.* and host.*: who held the socket, on which machine. */
+/* process.*, user.* and host.*: who held the socket, on which machine.
+ * The objects of a process and of a run are built once and reused. */
 static void put_owner(ecs_writer *e, jw *w, sqlite3_stmt *st)
 {
     const run_slot *r = run(e, sqlite3_column_int64(st, C_RUN_ID));
-    const proc_slot *p = is_null(st, C_PROC_ID) ? NULL : process(e, sqlite3_column_int64(st, C_PROC_ID));
-    if (p != NULL) {
-        jw_open(w, "process", false);
-        jw_int(w, "pid", p->pid);
-        opt_string(w, "name", p->name);
-        opt_string(w, "executable", p->path);
-        opt_string(w, "command_line", p->cmdline);
-        jw_time(w, "start", true, p->start);
-        if (r != NULL) { /* HOST:PID:START_MS, the same in every database of the host */
-            char entity[sizeof r->host + 48];
-            size_t n = strlen(r->host);
-            memcpy(entity, r->host, n);
-            char *end = entity + n;
-            *end++ = ':';
-            end = put_decimal(end, p->pid);
-            *end++ = ':';
-            end = put_decimal(end, p->start);
-            jw_text_n(w, "entity_id", entity, (size_t)(end - entity));
-        }
-        jw_close(w);
-    }
-    if (p != NULL && p->has_uid) {
-        jw_open(w, "user", false);
-        int_text(w, "id", p->uid);
-        opt_string(w, "name", p->user);
-        jw_close(w);
+    const proc_slot *p = is_null(st, C_PROC_ID)
+                             ? NULL
+                             : process(e, sqlite3_column_int64(st, C_PROC_ID), r != NULL ? r->host : "");
+    if (p != NULL)
+        jw_raw(w, "process", p->json, p->json_len);
+    if (p != NULL && p->user_json != NULL) {
+        jw_raw(w, "user", p->user_json, p->user_json_len);
     } else if (!is_null(st, C_SOCKET_UID)) { /* no process: the socket's owner as the kernel says */
         jw_open(w, "user", false);
         int_text(w, "id", sqlite3_column_int64(st, C_SOCKET_UID));
         jw_close(w);
     }
-    if (r != NULL) {
-        jw_open(w, "host", false);
-        jw_text(w, "name", r->host);
-        jw_open(w, "os", false);
-        if (r->os_type != NULL)
-            jw_text(w, "type", r->os_type);
-        if (r->os_name[0] != '\0')
-            jw_text(w, "name", r->os_name);
-        if (r->os_version[0] != '\0') {
-            /* Linux: runs.os holds the kernel release; Windows: its version. */
-            jw_text(w, r->os_type != NULL && strcmp(r->os_type, "windows") == 0 ? "version" : "kernel",
-                    r->os_version);
-        }
-        jw_close(w);
-        jw_close(w);
-    }
+    if (r != NULL)
+        jw_raw(w, "host", r->json, r->json_len);
 }
 
 /* connhist.*: what ECS has no field for. */
@@ -492,9 +542,11 @@ void ecs_put(ecs_writer *e, jw *w, sqlite3_stmt *st)
         add_listener(e, sqlite3_column_int64(st, C_LOCAL_PORT), sqlite3_column_int64(st, C_FIRST_SEEN),
                      is_null(st, C_CLOSED_AT) ? INT64_MAX : sqlite3_column_int64(st, C_CLOSED_AT));
 
+    char first_seen[CH_TIME_TEXT]; /* @timestamp and event.start */
+    ch_format_time(sqlite3_column_int64(st, C_FIRST_SEEN), first_seen);
     jw_open(w, NULL, false);
-    jw_time(w, "@timestamp", true, sqlite3_column_int64(st, C_FIRST_SEEN));
-    put_event(e, w, st);
+    jw_text(w, "@timestamp", first_seen);
+    put_event(e, w, st, first_seen);
     if (dir == 1 || listener) { /* the local end is the destination */
         put_end(w, "source", remote, st, C_REMOTE_PORT, C_BYTES_RECEIVED);
         put_end(w, "destination", local, st, C_LOCAL_PORT, C_BYTES_SENT);
@@ -552,6 +604,8 @@ void ecs_close(ecs_writer *e)
     sqlite3_finalize(e->proc_lookup);
     for (int i = 0; i < PROC_SLOTS; i++)
         free_proc(&e->procs[i]);
+    for (int i = 0; i < RUN_SLOTS; i++)
+        cJSON_free(e->runs[i].json);
     if (e->listeners != NULL) {
         for (int i = 0; i < PORTS; i++)
             free(e->listeners[i].spans);

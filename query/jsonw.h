@@ -81,6 +81,11 @@ void jw_text(jw *w, const char *key, const char *text);
 void jw_text_n(jw *w, const char *key, const char *text, size_t len);
 void jw_time(jw *w, const char *key, bool known, int64_t ms);
 
+/* Prints json, a value already in compact JSON text (as cJSON_PrintUnformatted
+ * makes it), as a member named key or an element: for a value written again
+ * and again, built once. Not for --pretty output. */
+void jw_raw(jw *w, const char *key, const char *json, size_t len);
+
 /* Closes the outer object, ends the document and flushes it. */
 void jw_end(jw *w);
 
