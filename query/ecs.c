@@ -6,8 +6,9 @@
  * worked out from what it did see: a lifetime first seen in SYN_SENT is
  * egress and one first seen in SYN_RECV or NEW_SYN_RECV is ingress; other
  * TCP connections are ingress when a TCP listener held their local port
- * at the moment they were first seen (an accepted socket shares its
- * listener's port), else egress. UDP has no such evidence: no direction,
+ * while they were open (an accepted socket shares its listener's port; the
+ * listener may be first seen a sample after the connections it accepted,
+ * so not only at the connection's first sample), else egress. UDP has no such evidence: no direction,
  * and the local end is the source. A TCP listener's local end is the
  * destination of what it will accept; any other lifetime without a remote
  * end (unconnected UDP) has its local end as the source.
@@ -98,6 +99,11 @@ struct ecs_writer {
     proc_slot procs[PROC_SLOTS];
     port_spans *listeners; /* PORTS entries */
 };
+
+static bool is_null(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL;
+}
 
 /* ---- the database's identity, its addresses and runs -------------------- */
 
@@ -349,13 +355,14 @@ int ecs_learn_listeners(ecs_writer *e, int64_t min_id)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static bool listened(const ecs_writer *e, int64_t port, int64_t at)
+/* Whether a TCP listener held port at some moment of [from, to]. */
+static bool listened(const ecs_writer *e, int64_t port, int64_t from, int64_t to)
 {
     if (port < 0 || port >= PORTS)
         return false;
     const port_spans *p = &e->listeners[port];
     for (int i = 0; i < p->n; i++) {
-        if (p->spans[i].start <= at && at <= p->spans[i].end)
+        if (p->spans[i].start <= to && from <= p->spans[i].end)
             return true;
     }
     return false;
@@ -372,15 +379,11 @@ static int direction(const ecs_writer *e, sqlite3_stmt *st)
         return 0;
     if (n > 0 && (first[0] == STATE_SYN_RECV || first[0] == STATE_NEW_SYN_RECV))
         return 1;
-    return listened(e, sqlite3_column_int64(st, C_LOCAL_PORT), sqlite3_column_int64(st, C_FIRST_SEEN));
+    int64_t to = is_null(st, C_CLOSED_AT) ? INT64_MAX : sqlite3_column_int64(st, C_CLOSED_AT);
+    return listened(e, sqlite3_column_int64(st, C_LOCAL_PORT), sqlite3_column_int64(st, C_FIRST_SEEN), to);
 }
 
 /* ---- writing ------------------------------------------------------------- */
-
-static bool is_null(sqlite3_stmt *st, int col)
-{
-    return sqlite3_column_type(st, col) == SQLITE_NULL;
-}
 
 /* The member key: the column's number, its text or time, left out when NULL. */
 static void opt_int(jw *w, const char *key, sqlite3_stmt *st, int col)

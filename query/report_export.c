@@ -237,9 +237,11 @@ static int newest_id(sqlite3 *db, int64_t *out)
 /*
  * One pass of the cursor: the closes of the lifetimes written open, then
  * the lifetimes recorded since. Both read committed rows only, so a pass
- * that meets the recorder mid-transaction sees it whole or not at all.
+ * that meets the recorder mid-transaction sees it whole or not at all. The
+ * cursor is written when the pass moved it, or (the first pass) always, so
+ * that its file says export has started.
  */
-static int export_pass(export_run *r)
+static int export_pass(export_run *r, bool save_anyway)
 {
     query_ctx *c = r->c;
     const query_filters *f = &c->o->f;
@@ -281,7 +283,7 @@ static int export_pass(export_run *r)
     bool moved = r->written > 0 || newest + 1 > r->cur.next_id;
     if (newest + 1 > r->cur.next_id)
         r->cur.next_id = newest + 1;
-    if (!moved)
+    if (!moved && !save_anyway)
         return 0;
     if (sync_output(r) != 0)
         return -1;
@@ -302,8 +304,6 @@ static int64_t data_version(sqlite3 *db)
 /* --follow: a pass whenever the recorder committed, until a signal. */
 static int follow(export_run *r)
 {
-    signal(SIGINT, request_stop);
-    signal(SIGTERM, request_stop);
     int64_t seen = data_version(r->c->db);
     while (!stop_requested) {
         xf_sleep_ms(POLL_MS);
@@ -311,7 +311,7 @@ static int follow(export_run *r)
         if (now == seen)
             continue;
         seen = now;
-        if (reopen_if_rotated(r) != 0 || export_pass(r) != 0)
+        if (reopen_if_rotated(r) != 0 || export_pass(r, false) != 0)
             return -1;
     }
     return 0;
@@ -375,8 +375,12 @@ int report_export(query_ctx *c, cJSON *header)
         c->w->f = r.out;
         jw_begin(c->w);
         jw_open_main(c->w, "documents");
+        if (o->f.given & OPT_FOLLOW) { /* from the first pass on, a signal ends a pass, not the run */
+            signal(SIGINT, request_stop);
+            signal(SIGTERM, request_stop);
+        }
         if (o->f.given & (OPT_FOLLOW | OPT_CURSOR))
-            rc = export_pass(&r);
+            rc = export_pass(&r, true);
         else
             rc = export_window(&r);
         if (rc == 0 && (o->f.given & OPT_FOLLOW))

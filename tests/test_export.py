@@ -289,9 +289,11 @@ class EcsDocumentsTest(unittest.TestCase):
             r = rows(self.db, "SELECT bytes_sent, bytes_received FROM lifetimes WHERE lifetime_id = ?",
                      (d["connhist.lifetime_id"],))[0]
             sent, received = ("bytes_sent", "bytes_received") if d is client else ("bytes_received", "bytes_sent")
-            self.assertEqual((d["source.bytes"], d["destination.bytes"]), (r[sent], r[received]))
-            # the client sent 1000 (the kernel's counters may count its SYN and FIN too)
-            self.assertIn(d["source.bytes"], (1000, 1001, 1002))
+            self.assertEqual((d.get("source.bytes"), d.get("destination.bytes")), (r[sent], r[received]))
+        # the client sent 1000 (the kernel's counters may count its SYN and FIN too), where known
+        for d in docs:
+            if d.get("source.bytes") is not None:
+                self.assertIn(d["source.bytes"], (1000, 1001, 1002))
         # times: the database's, in ECS's units; the accepted end closed (the
         # client's lingers in TIME_WAIT, still open)
         self.assertEqual(server["event.type"], ["connection", "end"])
@@ -345,7 +347,7 @@ class EcsDocumentsTest(unittest.TestCase):
     def test_connected_udp(self):
         port = self.us_port
         docs = [flatten(d) for d in self.docs if flatten(d).get("destination.port") == port
-                and flatten(d).get("network.transport") == "udp"]
+                and flatten(d).get("network.transport") == "udp" and flatten(d).get("process.pid") == os.getpid()]
         self.assertEqual(len(docs), 1, docs)
         d = docs[0]
         self.assertEqual(d["network.iana_number"], "17")
@@ -418,9 +420,14 @@ class FollowKillTest(unittest.TestCase):
                 self.assertEqual(err, "")
             churn.finish()
             churn = None
-            # a clean stop: SIGTERM ends the pass in progress and keeps its cursor
+            # a clean stop: SIGTERM ends the pass in progress and keeps its cursor. The
+            # signal is sent once the first pass wrote the cursor (a new file: a new inode).
+            def cursor_inode():
+                return os.stat(cur).st_ino if os.path.exists(cur) else None
+            before = cursor_inode()
             p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-            time.sleep(1.5)
+            wait_until(lambda: cursor_inode() not in (None, before) or p.poll() is not None, lambda: None,
+                       "the first pass of export --follow")
             p.send_signal(signal.SIGTERM)
             _, err = p.communicate(timeout=120)
             self.assertEqual((p.returncode, err), (0, ""))
