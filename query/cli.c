@@ -127,24 +127,25 @@ static int set_format(query_opts *o, const char *opt, const char *val)
     return 0;
 }
 
-static int set_cursor(query_opts *o, const char *opt, const char *val)
+/* A file path into *out; "" is refused, naming what was expected. */
+static int take_path(const char *opt, const char *val, const char *what, const char **out)
 {
     if (*val == '\0') {
-        chq_error("%s: '' is not a path (expected the cursor file)", opt);
+        chq_error("%s: '' is not a path (expected %s)", opt, what);
         return -1;
     }
-    o->cursor = val;
+    *out = val;
     return 0;
+}
+
+static int set_cursor(query_opts *o, const char *opt, const char *val)
+{
+    return take_path(opt, val, "the cursor file", &o->cursor);
 }
 
 static int set_output(query_opts *o, const char *opt, const char *val)
 {
-    if (*val == '\0') {
-        chq_error("%s: '' is not a path (expected the output file)", opt);
-        return -1;
-    }
-    o->output = val;
-    return 0;
+    return take_path(opt, val, "the output file", &o->output);
 }
 
 static const option_def options[] = {
