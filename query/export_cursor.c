@@ -117,7 +117,9 @@ int cursor_load(const char *path, const char *database_id, export_cursor *c)
     if (!cJSON_IsNumber(version) || version->valueint != 1 || !cJSON_IsString(db) || !cJSON_IsNumber(next) ||
         next->valuedouble < 0 || next->valuedouble > 9007199254740992.0 || !cJSON_IsArray(open)) {
         rc = bad_cursor(path, "not a cursor file");
-    } else if (strcmp(db->valuestring, database_id) != 0) {
+    } else if (db->valuestring[0] != '\0' && strcmp(db->valuestring, database_id) != 0) {
+        /* (a cursor of "" was written before the database had a run, so
+         * before it had any lifetime: it fits any database) */
         chq_error("--cursor %s: belongs to the database '%s', not this one ('%s'); give each database its own cursor",
                   path, db->valuestring, database_id);
         rc = -1;
