@@ -474,6 +474,46 @@ class FollowKillTest(unittest.TestCase):
               file=sys.stderr)
 
 
+class FollowRotateTest(unittest.TestCase):
+    def test_output_moved_away_is_created_again(self):
+        d = scratch_dir()
+        db, out, cur = os.path.join(d, "connhist.db"), os.path.join(d, "out.ndjson"), os.path.join(d, "cursor")
+        rec = start_record(db, "--interval", "100ms", "--events", "off", log=os.path.join(d, "rec.log"))
+        exp = None
+        try:
+            wait_for_samples(db, 2, rec)
+            exp = subprocess.Popen(WRAPPER + [QUERY, "--db", db, "export", "--format", "ecs", "--follow", "--cursor",
+                                              cur, "--output", out], stderr=subprocess.PIPE, text=True)
+            wait_until(lambda: os.path.exists(cur) or exp.poll() is not None, lambda: None, "the first pass")
+            os.rename(out, out + ".1")  # as logrotate does
+            listener = socket.socket()
+            listener.bind(("127.0.0.1", 0))
+            listener.listen()
+            port = listener.getsockname()[1]
+
+            def exported():
+                if not os.path.exists(out):
+                    return False
+                with open(out) as f:
+                    return any(json.loads(line).get("destination", {}).get("port") == port for line in f)
+            wait_until(lambda: exported() or exp.poll() is not None, lambda: None,
+                       "the listener in the new output file")
+            listener.close()
+            exp.send_signal(signal.SIGTERM)
+            _, err = exp.communicate(timeout=120)
+            self.assertEqual((exp.returncode, err), (0, ""))
+        finally:
+            if exp is not None and exp.poll() is None:
+                exp.kill()
+            stop_record(rec)
+        docs = []
+        for path in (out + ".1", out):
+            with open(path) as f:
+                docs += [json.loads(line) for line in f]
+        versions = [(doc["event"]["id"], doc["event"]["type"][1]) for doc in docs]
+        self.assertEqual(len(versions), len(set(versions)))  # nothing written twice across the move
+
+
 class ExportArgsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
