@@ -43,7 +43,7 @@ enum {
 enum { STATE_SYN_SENT = 2, STATE_SYN_RECV = 3, STATE_LISTEN = 10, STATE_NEW_SYN_RECV = 12 };
 enum { PROTO_TCP = 6 };
 
-#define ADDR_SLOTS 8192 /* a power of two */
+#define ADDR_SLOTS 65536 /* a power of two: about 5 MB, room for a busy server's remotes */
 #define RUN_SLOTS 256   /* a power of two */
 #define PROC_SLOTS 4096 /* a power of two */
 #define PORTS 65536
