@@ -536,7 +536,13 @@ static void put_connhist(jw *w, sqlite3_stmt *st)
 
 void ecs_put(ecs_writer *e, jw *w, sqlite3_stmt *st)
 {
+    /* A copy of the local end: the remote's lookup may take the same slot. */
+    addr_slot local_copy;
     const addr_slot *local = address(e, sqlite3_column_int64(st, C_LOCAL_ADDR));
+    if (local != NULL) {
+        local_copy = *local;
+        local = &local_copy;
+    }
     const addr_slot *remote = is_null(st, C_REMOTE_ADDR) ? NULL : address(e, sqlite3_column_int64(st, C_REMOTE_ADDR));
     int dir = direction(e, st);
     bool listener = remote == NULL && sqlite3_column_int64(st, C_PROTO) == PROTO_TCP &&

@@ -27,6 +27,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -37,8 +38,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from helpers import (QUERY, WRAPPER, own_comm, rows, scratch_dir, start_record,  # noqa: E402
-                     stop_record, wait_for_samples, wait_until)
+from helpers import (QUERY, SCHEMA, WRAPPER, add_lifetime, own_comm, rows, scratch_dir,  # noqa: E402
+                     start_record, stop_record, wait_for_samples, wait_until)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(REPO, "packaging", "elasticsearch", "connhist-ecs-template.json")
@@ -140,6 +141,12 @@ def community_id(proto, a, a_port, b, b_port, seed=0):
     return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode()
 
 
+def unmapped(addr):
+    """An address as ECS gets it: an IPv4-mapped IPv6 address as the IPv4 address it is."""
+    ip = ipaddress.ip_address(addr)
+    return str(ip.ipv4_mapped) if ip.version == 6 and ip.ipv4_mapped else str(ip)
+
+
 def export(db, *args, check=True):
     """Runs export --format ecs; returns (CompletedProcess, parsed documents)."""
     cmd = WRAPPER + [QUERY, "--db", db, "export", "--format", "ecs"] + list(args)
@@ -226,6 +233,18 @@ class EcsDocumentsTest(unittest.TestCase):
         ids = [d["connhist"]["lifetime_id"] for d in self.docs]
         db_ids = [r["lifetime_id"] for r in rows(self.db, "SELECT lifetime_id FROM lifetimes ORDER BY lifetime_id")]
         self.assertEqual(ids, db_ids)  # one document per lifetime, oldest first
+
+    def test_ends_are_the_databases(self):
+        addr = {r["addr_id"]: r["addr"] for r in rows(self.db, "SELECT addr_id, addr FROM addrs")}
+        ends = {r["lifetime_id"]: r for r in rows(self.db, "SELECT lifetime_id, local_addr_id, local_port,"
+                                                           " remote_addr_id, remote_port FROM lifetimes")}
+        for d in self.docs:
+            r = ends[d["connhist"]["lifetime_id"]]
+            want = {(unmapped(addr[r["local_addr_id"]]), r["local_port"])}
+            if r["remote_addr_id"] is not None:
+                want.add((unmapped(addr[r["remote_addr_id"]]), r["remote_port"]))
+            got = {(d[k]["ip"], d[k].get("port")) for k in ("source", "destination") if k in d}
+            self.assertEqual(got, want, d)
 
     def test_every_field_is_ecs_or_in_the_template(self):
         self.assertGreater(len(self.docs), 5)
@@ -512,6 +531,47 @@ class FollowRotateTest(unittest.TestCase):
                 docs += [json.loads(line) for line in f]
         versions = [(doc["event"]["id"], doc["event"]["type"][1]) for doc in docs]
         self.assertEqual(len(versions), len(set(versions)))  # nothing written twice across the move
+
+
+class FixtureTest(unittest.TestCase):
+    """A database written by hand, for what a short recording does not show."""
+
+    def test_ends_whose_addresses_share_a_cache_slot(self):
+        # addr_ids 1, 65537 and 131073 fall into one slot of export's address
+        # cache: the local end must not be overwritten by the remote's lookup
+        db = os.path.join(scratch_dir(), "fixture.db")
+        c = sqlite3.connect(db)
+        with open(SCHEMA) as f:
+            c.executescript(f.read())
+        c.execute("INSERT INTO runs(run_id, started_at, mode, interval_ms, host, os, sampler, version, pid)"
+                  " VALUES (1, 1700000000000, 'continuous', 1000, 'fixture', 'Linux 6.1.0-18-amd64', 'netlink',"
+                  " '0.1.0', 1)")
+        c.execute("INSERT INTO heartbeats VALUES (1, 1700000000000, 1700000010000, 11)")
+        c.execute("INSERT INTO addrs(addr_id, addr) VALUES (1, '10.0.0.5'), (65537, '192.0.2.7'),"
+                  " (131073, '::ffff:198.51.100.9'), (2, '::ffff:10.0.0.5')")
+        add_lifetime(c, 1, 1700000001000, local_addr="10.0.0.5", local_port=40000, remote_addr="192.0.2.7",
+                     remote_port=443, states="SYN_SENT,ESTABLISHED", state="ESTABLISHED", closed_at=1700000002500,
+                     last_seen=1700000002000, close_reason="gone")
+        add_lifetime(c, 2, 1700000003000, family=6, local_addr="::ffff:10.0.0.5", local_port=40001,
+                     remote_addr="::ffff:198.51.100.9", remote_port=53, proto="udp", state="UNCONN")
+        c.commit()
+        c.close()
+        _, docs = export(db)
+        self.assertEqual(len(docs), 2)
+        tcp, udp = (flatten(d) for d in docs)
+        self.assertEqual((tcp["source.ip"], tcp["source.port"], tcp["destination.ip"], tcp["destination.port"]),
+                         ("10.0.0.5", 40000, "192.0.2.7", 443))
+        self.assertEqual(tcp["network.direction"], "egress")  # first seen in SYN_SENT
+        self.assertEqual(tcp["event.duration"], 1500 * 1000000)
+        self.assertEqual(tcp["connhist.last_seen"], "2023-11-14T22:13:22.000Z")
+        self.assertEqual(tcp["event.id"], "fixture:1700000000000:1")
+        self.assertEqual(tcp["host.os.kernel"], "6.1.0-18-amd64")
+        self.assertEqual(tcp["network.community_id"], community_id(6, "10.0.0.5", 40000, "192.0.2.7", 443))
+        self.assertEqual((udp["source.ip"], udp["destination.ip"], udp["network.type"]),
+                         ("10.0.0.5", "198.51.100.9", "ipv4"))
+        self.assertEqual(udp["related.ip"], ["10.0.0.5", "198.51.100.9"])
+        for absent in ("process.pid", "user.id", "event.end", "network.direction"):
+            self.assertNotIn(absent, udp)
 
 
 class ExportArgsTest(unittest.TestCase):
