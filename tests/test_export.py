@@ -285,7 +285,8 @@ class EcsDocumentsTest(unittest.TestCase):
         cport, lport = self.c4_port, self.l4_port
         # Both ends of the connection, the client's and the accepted one, say
         # the client is the source: its end is egress, the accepted one ingress.
-        docs = [flatten(d) for d in self.docs_where(source__port=cport, destination__port=lport)]
+        docs = [flatten(d) for d in self.docs_where(source__port=cport, destination__port=lport)
+                if d.get("process", {}).get("pid") == os.getpid()]  # not an earlier socket's TIME_WAIT
         self.assertEqual(sorted(d["network.direction"] for d in docs), ["egress", "ingress"], docs)
         client = [d for d in docs if d["network.direction"] == "egress"][0]
         server = [d for d in docs if d["network.direction"] == "ingress"][0]
@@ -331,7 +332,7 @@ class EcsDocumentsTest(unittest.TestCase):
     def test_dual_stack_peer_is_ipv4(self):
         port = self.l6_port
         ends = [flatten(d) for d in self.docs if flatten(d).get("destination.port") == port
-                and "source.ip" in flatten(d)]
+                and "source.ip" in flatten(d) and flatten(d).get("process.pid") == os.getpid()]
         self.assertEqual(sorted(d["network.direction"] for d in ends), ["egress", "ingress"], ends)
         accepted = [d for d in ends if d["network.direction"] == "ingress"][0]
         client = [d for d in ends if d["network.direction"] == "egress"][0]
@@ -345,7 +346,7 @@ class EcsDocumentsTest(unittest.TestCase):
         cid = community_id(6, "127.0.0.1", client["source.port"], "127.0.0.1", port)
         self.assertEqual((client["network.community_id"], accepted["network.community_id"]), (cid, cid))
         listener = [flatten(d) for d in self.docs if flatten(d).get("destination.port") == port
-                    and "source.ip" not in flatten(d)]
+                    and "source.ip" not in flatten(d) and flatten(d).get("process.pid") == os.getpid()]
         self.assertEqual(len(listener), 1, listener)
         self.assertEqual(listener[0]["destination.ip"], "::")
         self.assertEqual(listener[0]["connhist.state"], "LISTEN")
@@ -355,7 +356,7 @@ class EcsDocumentsTest(unittest.TestCase):
     def test_open_lifetime_has_no_end(self):
         port = self.lo6_port
         docs = [flatten(d) for d in self.docs if flatten(d).get("destination.port") == port
-                and flatten(d).get("source.ip") == "::1"]
+                and flatten(d).get("source.ip") == "::1" and flatten(d).get("process.pid") == os.getpid()]
         self.assertEqual(len(docs), 2, docs)  # the client's end and the accepted one
         for d in docs:
             self.assertEqual(d["event.type"], ["connection", "start"])
