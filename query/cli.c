@@ -147,6 +147,32 @@ static int set_top(query_opts *o, const char *opt, const char *val)
     return parse_count_value(opt, val, &o->f.top);
 }
 
+static int set_format(query_opts *o, const char *opt, const char *val)
+{
+    if (strcmp(val, "ecs") != 0) {
+        chq_error("%s: '%s' is not an export format (expected ecs)", opt, val);
+        return -1;
+    }
+    o->format = val;
+    return 0;
+}
+
+/* A file path into *out; "" is refused, naming what was expected. */
+static int take_path(const char *opt, const char *val, const char *what, const char **out)
+{
+    if (*val == '\0') {
+        chq_error("%s: '' is not a path (expected %s)", opt, what);
+        return -1;
+    }
+    *out = val;
+    return 0;
+}
+
+static int set_cursor(query_opts *o, const char *opt, const char *val)
+{
+    return take_path(opt, val, "the cursor file", &o->cursor);
+}
+
 static const option_def options[] = {
     {"--db", 0, true, set_db},
     {"--output", 0, true, set_output},
@@ -168,6 +194,9 @@ static const option_def options[] = {
     {"--open", OPT_OPEN, false, set_nothing},
     {"--limit", OPT_LIMIT, true, set_limit},
     {"--top", OPT_TOP, true, set_top},
+    {"--format", OPT_FORMAT, true, set_format},
+    {"--follow", OPT_FOLLOW, false, set_nothing},
+    {"--cursor", OPT_CURSOR, true, set_cursor},
     {NULL, 0, false, NULL},
 };
 
@@ -293,7 +322,7 @@ static int finish(query_opts *o, const char *report_arg)
         chq_error("--html: a page has no %s form", o->mode == JW_NDJSON ? "--ndjson" : "--pretty");
         return -1;
     }
-    if (apply_report_arg(o, report_arg) != 0)
+    if (apply_report_arg(o, report_arg) != 0 || (o->report->run == report_export && export_check_args(o) != 0))
         return -1;
     if (!(o->f.given & OPT_UNTIL))
         o->f.until = o->now;

@@ -271,6 +271,14 @@ void jw_put(jw *w, const char *key, const cJSON *v)
     child_end(w, line, keyed);
 }
 
+void jw_raw(jw *w, const char *key, const char *json, size_t len)
+{
+    bool line, keyed;
+    child_begin(w, key, &line, &keyed);
+    put_bytes(w, json, len);
+    child_end(w, line, keyed);
+}
+
 void jw_put_free(jw *w, const char *key, cJSON *v)
 {
     jw_put(w, key, v);

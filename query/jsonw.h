@@ -111,6 +111,11 @@ void jw_close_section(jw *w);
 /* Whether a section is open: a report then writes no jw_begin and no header. */
 bool jw_in_section(const jw *w);
 
+/* Prints json, a value already in compact JSON text (as cJSON_PrintUnformatted
+ * makes it), as a member named key or an element: for a value written again
+ * and again, built once. Not for --pretty output. */
+void jw_raw(jw *w, const char *key, const char *json, size_t len);
+
 /* Closes the outer object, ends the document and flushes it. */
 void jw_end(jw *w);
 

@@ -30,6 +30,9 @@ enum {
     OPT_OPEN = 1u << 11,
     OPT_LIMIT = 1u << 12,
     OPT_TOP = 1u << 13,
+    OPT_FORMAT = 1u << 14,           /* export */
+    OPT_FOLLOW = 1u << 15,
+    OPT_CURSOR = 1u << 16,
 };
 
 /* Filters; a field counts only when its bit is set in `given`. */
@@ -64,6 +67,8 @@ typedef struct {
     enum jw_mode mode;
     int64_t now;                     /* one "now" for the whole run */
     int64_t at;                      /* the at report's instant */
+    const char *format;              /* export: --format (only "ecs") */
+    const char *cursor;              /* export: --cursor FILE, or NULL */
     query_filters f;
 } query_opts;
 
@@ -126,6 +131,9 @@ int report_process(query_ctx *c, cJSON *header);
 int report_summary(query_ctx *c, cJSON *header);
 int report_timeline(query_ctx *c, cJSON *header);
 int report_coverage(query_ctx *c, cJSON *header);
+int report_export(query_ctx *c, cJSON *header);
+/* The options export refuses together (--follow, --cursor); 0, or -1 after a message. */
+int export_check_args(const query_opts *o);
 
 /* Adds the at report's "note" (null, or why nothing is known at the instant). */
 void report_at_note(query_ctx *c, cJSON *header);

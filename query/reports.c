@@ -22,5 +22,7 @@ const report chq_reports[] = {
     {"summary", report_summary, WINDOW | LIFETIME_FILTERS | OPT_TOP, NULL, true},
     {"timeline", report_timeline, WINDOW | LIFETIME_FILTERS | OPT_LIMIT, NULL, true},
     {"coverage", report_coverage, WINDOW, NULL, false},
+    {"export", report_export,
+     WINDOW | LIFETIME_FILTERS | OPT_LIMIT | OPT_FORMAT | OPT_FOLLOW | OPT_CURSOR, NULL, false},
     {NULL, NULL, 0, NULL, false},
 };

@@ -106,8 +106,8 @@ static int run_report(query_ctx *c)
  * or emptied, once the database is open). NULL after a message. */
 static FILE *open_output(const query_opts *o)
 {
-    if (o->output == NULL)
-        return stdout;
+    if (o->output == NULL || o->report->run == report_export)
+        return stdout; /* export appends to its --output itself (report_export.c) */
     FILE *f = ch_fopen(o->output, "wb");
     if (f == NULL)
         chq_error("--output %s: cannot create the file: %s", o->output, strerror(errno));
@@ -141,9 +141,9 @@ int chq_main(int argc, char **argv)
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     char path[CH_PATH_MAX], err[CH_ERR_MAX];
     if (o.ndb > 1 || (o.ndb == 1 && ch_path_kind(o.db_path) == CH_PATH_DIR)) {
-        if (o.html || o.output != NULL) {
-            chq_error("%s: one database at a time (the page and --output are written per database)",
-                      o.html ? "--html" : "--output");
+        if (o.html || o.output != NULL || o.report->run == report_export) {
+            chq_error("%s: one database at a time (the page, --output and export are written per database)",
+                      o.html ? "--html" : o.output != NULL ? "--output" : "export");
             return 2;
         }
         return multidb_main(&o);

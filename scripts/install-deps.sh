@@ -5,12 +5,16 @@
 set -eu
 # libbpf-dev, bpftool and clang build the recorder's BPF owner events (Linux).
 # chromium opens the HTML timeline in tests/test_html.py (headless, no network).
-PACKAGES="cmake make gcc clang pkg-config libsqlite3-dev libcjson-dev sqlite3 python3 iproute2 util-linux
+# libssl-dev: SHA-1 of the Community ID (connhist-query export --format ecs).
+PACKAGES="cmake make gcc clang pkg-config libsqlite3-dev libcjson-dev libssl-dev sqlite3 python3 iproute2 util-linux
           libbpf-dev bpftool chromium $*"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# npm (and node with it) fetches the ECS field definitions the export tests
+# check against (npm pack @elastic/ecs); it may come from elsewhere than Debian.
+command -v npm >/dev/null || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -454,13 +454,14 @@ class TestRefusals(unittest.TestCase):
                               " (--db A --db B ..., or --db DIR)\n")
 
     def test_page_and_output_one_database_at_a_time(self):
-        """--html and --output write one database's report: refused with several."""
+        """--html, --output and export write one database's report: refused with several."""
         out_file = self.path("out.json")
-        for extra, name in ((("--html", "timeline"), "--html"), (("-o", out_file, "summary"), "--output")):
+        for extra, name in ((("--html", "timeline"), "--html"), (("-o", out_file, "summary"), "--output"),
+                            (("export", "--format", "ecs"), "export")):
             rc, out, err = run("--db", self.good, "--db", self.good, *extra)
             self.assertEqual((rc, out), (2, ""), err)
             self.assertEqual(err, f"connhist-query: {name}: one database at a time"
-                                  " (the page and --output are written per database)\n")
+                                  " (the page, --output and export are written per database)\n")
         self.assertFalse(os.path.exists(out_file))
 
 
