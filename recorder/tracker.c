@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "listeners.h"
+
 /*
  * A tracked socket, 64 bytes: only what finds it again and what a change
  * writes. Its addresses are kept as a 64-bit hash (tuple_hash), enough to
@@ -34,8 +36,9 @@ typedef struct {
     uint32_t gen;        /* the last sample that saw it */
     uint8_t proto;       /* enum ch_proto */
     uint8_t state;       /* as last seen */
-    bool has_ident;      /* keyed by the sampler's ident, not by its addresses */
-    bool loaded;         /* seeded from the database, not yet confirmed */
+    uint8_t has_ident : 1; /* keyed by the sampler's ident, not by its addresses */
+    uint8_t loaded : 1;  /* seeded from the database, not yet confirmed */
+    uint8_t owner : 2;   /* how its lifetime's owner is known (enum ch_owner_source); loaded: unknown */
 } entry;
 
 _Static_assert(sizeof(entry) <= 64, "a tracked socket fits a cache line");
@@ -96,6 +99,15 @@ struct ch_tracker {
     /* owners from kernel events, waiting for their lifetimes; NULL: none */
     ch_owner_map *facts;
     ch_procs *fact_procs;
+    /* TCP listeners opened by this run, for inferred owners (used only
+     * without kernel events: with them, an accepted connection that no
+     * event named was accepted by nobody); NULL when out of memory */
+    ch_listeners *listeners;
+    /* identities of tracked sockets without an owner that a sample found
+     * held by a file at last (an accepted connection first seen in the
+     * backlog): their owners are looked up when the sample is applied */
+    uint64_t *late;
+    size_t nlate, late_cap;
 };
 
 /*
@@ -163,6 +175,13 @@ void ch_events_free(ch_events *q)
 size_t ch_events_pending(const ch_events *q)
 {
     return q->count + q->opens.count;
+}
+
+int ch_events_push_owner(ch_events *q, int64_t lifetime_id, int64_t at, ch_owner owner)
+{
+    ch_event ev = {.type = CH_EV_OWNER, .lifetime_id = lifetime_id, .at = at};
+    ch_sock none = {0};
+    return ch_events_push_open(q, &ev, &none, owner);
 }
 
 ch_event ch_events_open_at(const ch_events *q, size_t i, ch_opened *out)
@@ -286,7 +305,10 @@ ch_tracker *ch_tracker_new(int64_t next_id)
     t->cur_at = -1; /* no sample begun yet */
     t->nslots = 1024;
     t->slots = calloc(t->nslots, sizeof *t->slots);
-    if (t->slots == NULL) {
+    t->listeners = ch_listeners_new();
+    if (t->slots == NULL || t->listeners == NULL) {
+        free(t->slots);
+        ch_listeners_free(t->listeners);
         free(t);
         return NULL;
     }
@@ -305,6 +327,8 @@ void ch_tracker_free(ch_tracker *t)
     free(t->gone);
     free(t->announced);
     free(t->recent);
+    free(t->late);
+    ch_listeners_free(t->listeners);
     free(t);
 }
 
@@ -357,6 +381,7 @@ static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
     e->lifetime_id = lifetime_id;
     e->gen = t->gen;
     e->loaded = false;
+    e->owner = CH_OWNER_UNKNOWN;
     e->destroyed_at = 0;
     t->slots[find_slot(t, e->key)] = (uint32_t)(++t->count);
     return e;
@@ -378,9 +403,16 @@ static void clear_slot(ch_tracker *t, size_t i)
     t->slots[i] = 0;
 }
 
+static bool entry_is_listener(const entry *e)
+{
+    return e->proto == CH_TCP && e->state == CH_ST_LISTEN;
+}
+
 /* Removes entries[idx]; the last entry moves into its place. */
 static void remove_at(ch_tracker *t, size_t idx)
 {
+    if (entry_is_listener(&t->entries[idx]))
+        ch_listeners_drop(t->listeners, t->entries[idx].lifetime_id);
     clear_slot(t, find_slot(t, t->entries[idx].key));
     size_t last = t->count - 1;
     if (idx != last) {
@@ -390,19 +422,24 @@ static void remove_at(ch_tracker *t, size_t idx)
     t->count--;
 }
 
+static int remember_gone(ch_tracker *t, uint64_t inode);
+
 /* Re-keys an entry (a socket that moved to an address-keyed TIME_WAIT row,
  * which reports no counters: the connection's last ones are kept). */
-static void rekey(ch_tracker *t, size_t idx, const ch_sock *s)
+static int rekey(ch_tracker *t, size_t idx, const ch_sock *s)
 {
     entry *e = &t->entries[idx];
     clear_slot(t, find_slot(t, e->key));
     int64_t sent = e->bytes_sent, received = e->bytes_received;
+    uint64_t inode = e->inode;
     entry_take_row(e, s);
     if (s->bytes_sent < 0 && s->bytes_received < 0) {
         e->bytes_sent = sent;
         e->bytes_received = received;
     }
     t->slots[find_slot(t, t->entries[idx].key)] = (uint32_t)(idx + 1);
+    /* The socket's file was closed as it left its entry behind. */
+    return inode != 0 && inode != s->inode ? remember_gone(t, inode) : 0;
 }
 
 int ch_tracker_load(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
@@ -442,6 +479,49 @@ static void take_bytes(entry *kept, const ch_sock *row)
     }
 }
 
+/* Notes the inode of a socket found gone or freed
+ * into a TIME_WAIT entry (ch_tracker_gone_inodes). */
+static int remember_gone(ch_tracker *t, uint64_t inode)
+{
+    void *grown = reserve(t->gone, &t->gone_cap, t->ngone + 1, sizeof *t->gone, 256);
+    if (grown == NULL)
+        return -1;
+    t->gone = grown;
+    t->gone[t->ngone++] = inode;
+    return 0;
+}
+
+/* Notes a tracked socket without an owner that a sample found held by a
+ * file at last (its inode is new): its owner is looked up (resolve_late). */
+static int remember_late(ch_tracker *t, uint64_t key)
+{
+    void *grown = reserve(t->late, &t->late_cap, t->nlate + 1, sizeof *t->late, 64);
+    if (grown == NULL)
+        return -1;
+    t->late = grown;
+    t->late[t->nlate++] = key;
+    return 0;
+}
+
+/*
+ * What a sample says of a tracked socket's file: one it no longer has was
+ * closed (a connection freed into its TIME_WAIT entry), so its inode is
+ * gone and the descriptor that held it is free; one it has at last (an
+ * accepted connection first seen in the backlog) may name the owner the
+ * lifetime lacks. Returns 0, or -1 when out of memory.
+ */
+static int take_inode(ch_tracker *t, entry *e, uint64_t inode)
+{
+    if (inode == e->inode)
+        return 0;
+    uint64_t old = e->inode;
+    e->inode = inode;
+    if (old != 0)
+        return remember_gone(t, old);
+    bool unowned = e->owner == CH_OWNER_UNKNOWN || e->owner == CH_OWNER_LISTENER;
+    return unowned && !e->loaded && e->has_ident ? remember_late(t, e->key) : 0;
+}
+
 static int remember_fresh(ch_tracker *t, size_t row)
 {
     if (row > UINT32_MAX)
@@ -469,7 +549,11 @@ static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, c
     int64_t moved = e->destroyed_at != 0 ? e->destroyed_at : at;
     e->destroyed_at = 0;
     take_bytes(e, row);
+    if (take_inode(t, e, row->inode) != 0)
+        return -1;
     if (e->state != row->state) {
+        if (entry_is_listener(e)) /* shut down: it accepts no more */
+            ch_listeners_drop(t->listeners, e->lifetime_id);
         e->state = row->state;
         if (push_state(q, e, moved) != 0)
             return -1;
@@ -515,7 +599,8 @@ static bool adopt_vanished(ch_tracker *t, const ch_sock *row, int64_t at, ch_eve
         entry *e = &t->entries[i];
         if (e->gen == t->gen || !entry_has_tuple(e, row))
             continue;
-        rekey(t, i, row);
+        if (rekey(t, i, row) != 0)
+            *err = -1;
         e->gen = t->gen;
         e->loaded = false;
         if (push_state(q, e, at) != 0)
@@ -562,17 +647,6 @@ static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_even
     if (e->has_ident && remember_swept(t, e->key) != 0)
         return -1;
     return push_close(q, e, prev, at, e->loaded ? "gone_while_stopped" : "gone");
-}
-
-/* Notes the inode of a socket found gone (ch_tracker_gone_inodes). */
-static int remember_gone(ch_tracker *t, uint64_t inode)
-{
-    void *grown = reserve(t->gone, &t->gone_cap, t->ngone + 1, sizeof *t->gone, 256);
-    if (grown == NULL)
-        return -1;
-    t->gone = grown;
-    t->gone[t->ngone++] = inode;
-    return 0;
 }
 
 /* Pass 2: closes every tracked socket the sample no longer has. */
@@ -630,10 +704,80 @@ void ch_tracker_use_owner_facts(ch_tracker *t, ch_owner_map *m, ch_procs *procs)
     t->fact_procs = procs;
 }
 
-void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact)
+void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact, ch_events *q)
 {
-    if (t->facts != NULL && lookup(t, fact->ident) == NULL)
+    if (t->facts == NULL)
+        return;
+    entry *e = lookup(t, fact->ident);
+    if (e == NULL) {
         ch_owner_map_put(t->facts, fact);
+        return;
+    }
+    /* Open already (a sample found it in a listener's backlog, or as a
+     * TIME_WAIT entry, or its process could not be read): the fact is
+     * its owner, unless a process was seen holding it. */
+    if (e->owner == CH_OWNER_SOCKET || e->owner == CH_OWNER_EVENT || q == NULL)
+        return;
+    const ch_proc *p = ch_procs_identified(t->fact_procs, fact);
+    ch_owner owner = {p, 1, CH_OWNER_EVENT};
+    if (p != NULL && ch_events_push_owner(q, e->lifetime_id, t->cur_at > 0 ? t->cur_at : 0, owner) == 0)
+        e->owner = CH_OWNER_EVENT;
+}
+
+/* The owner inferred for a socket no process was seen holding and no
+ * event named: an accepted connection's is its listener's. Only without
+ * kernel events: with them, a connection no event named was never
+ * accepted (it died in the backlog) or was the kernel's. */
+static ch_owner inferred(const ch_tracker *t, const ch_sock *row, ch_owner owner)
+{
+    if (owner.proc != NULL || t->facts != NULL)
+        return owner;
+    const ch_proc *p = ch_listeners_owner(t->listeners, row);
+    return p != NULL ? (ch_owner){p, 1, CH_OWNER_LISTENER} : owner;
+}
+
+/* Notes the fresh listeners, which will open lifetimes first_id + i for
+ * fresh row i, with their owners, before any fresh connection is given an
+ * inferred owner: a listener and a connection it accepted may be new in
+ * one sample. Out of memory, a listener is not noted (no inference). */
+static void note_fresh_listeners(ch_tracker *t, const ch_sample *s, int64_t first_id)
+{
+    for (size_t i = 0; i < t->nfresh; i++) {
+        const ch_sock *row = &s->rows[t->fresh[i]];
+        if (row->proto == CH_TCP && row->state == CH_ST_LISTEN)
+            ch_listeners_add(t->listeners, row, first_id + (int64_t)i, t->owners[i].proc);
+    }
+}
+
+/*
+ * Owners for the sockets a sample found held by a file at last (see
+ * take_inode), looked up in one batch; each found is an OWNER event.
+ */
+static int resolve_late(ch_tracker *t, int64_t at, ch_procs *procs, ch_events *q)
+{
+    size_t n = t->nlate;
+    t->nlate = 0;
+    if (n == 0 || procs == NULL)
+        return 0;
+    uint64_t *inodes = malloc(n * sizeof *inodes);
+    ch_owner *owners = calloc(n, sizeof *owners);
+    int rc = inodes != NULL && owners != NULL ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        entry *e = lookup(t, t->late[i]);
+        inodes[i] = e != NULL ? e->inode : 0;
+    }
+    if (rc == 0)
+        ch_procs_resolve(procs, inodes, n, owners);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        entry *e = owners[i].proc != NULL ? lookup(t, t->late[i]) : NULL;
+        if (e == NULL)
+            continue;
+        rc = ch_events_push_owner(q, e->lifetime_id, at, owners[i]);
+        e->owner = CH_OWNER_SOCKET;
+    }
+    free(inodes);
+    free(owners);
+    return rc;
 }
 
 /* Takes the fact of a socket about to open a lifetime; it names the owner
@@ -664,6 +808,9 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
         return -1;
     for (size_t i = 0; ch_owner_map_count(t->facts) > 0 && i < t->nfresh; i++)
         t->owners[i] = with_fact(t, s->rows[t->fresh[i]].ident, t->owners[i]);
+    note_fresh_listeners(t, s, t->next_id);
+    for (size_t i = 0; t->facts == NULL && i < t->nfresh; i++)
+        t->owners[i] = inferred(t, &s->rows[t->fresh[i]], t->owners[i]);
     /* Deferred, the OPENs stay in the sample: no copy of every socket of
      * the machine on the first sample. */
     ch_open_batch batch = {.rows = s->rows, .index = t->fresh, .owners = t->owners, .first_id = t->next_id, .at = at};
@@ -674,7 +821,10 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
         if (e == NULL) {
             t->next_id--;
             rc = -1;
-        } else if (q->defer_opens) {
+            break;
+        }
+        e->owner = t->owners[i].source;
+        if (q->defer_opens) {
             batch.count++;
         } else {
             ch_event ev = {.type = CH_EV_OPEN, .state = row->state, .lifetime_id = e->lifetime_id, .at = at};
@@ -713,8 +863,9 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
         if (ch_events_keep(q) != 0)
             return -1;
     }
+    if (!t->begun) /* else ch_tracker_begin did */
+        t->ngone = t->nlate = 0;
     t->begun = false;
-    t->ngone = 0;
     if (t->consume_err != 0) {
         t->consume_err = 0;
         return -1;
@@ -731,6 +882,12 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
     }
     t->nfresh = kept;
     if (err != 0 || continue_announced(t, s, opened_after, q) != 0 || sweep_gone(t, at, prev_last_sample, q) != 0)
+        return -1;
+    /* A new socket mostly takes the descriptor number of one just closed:
+     * the cache looks there first once it has forgotten the closed one. */
+    if (procs != NULL)
+        ch_procs_forget(procs, t->gone, t->ngone);
+    if (resolve_late(t, at, procs, q) != 0)
         return -1;
     return open_fresh(t, s, at, procs, q);
 }
@@ -810,6 +967,7 @@ static int continue_as_time_wait(ch_tracker *t, const ch_sock *row, ch_events *q
     entry *e = insert(t, row, open->lifetime_id);
     if (e == NULL)
         return -1;
+    e->owner = ch_events_opened(q, open)->owner.source;
     e->bytes_sent = close->bytes_sent; /* the entry reports no counters */
     e->bytes_received = close->bytes_received;
     ch_events_opened(q, open)->sock.ident = row->ident;
@@ -925,7 +1083,7 @@ static int open_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t p
     ch_event close = {.type = CH_EV_CLOSE, .reason = "gone", .lifetime_id = id, .at = at, .last_seen = at - 1,
                       .bytes_sent = s->bytes_sent, .bytes_received = s->bytes_received,
                       .seen_by = "destroy_event_only"};
-    ch_owner owner = with_fact(t, s->ident, (ch_owner){0});
+    ch_owner owner = inferred(t, s, with_fact(t, s->ident, (ch_owner){0}));
     if (ch_events_push_open(q, &open, s, owner) != 0 || ch_events_push(q, &close) != 0)
         return -1;
     return 0;
@@ -969,6 +1127,7 @@ int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const cha
 void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q)
 {
     t->gen++;
+    t->ngone = t->nlate = 0; /* what the rows consumed find goes here */
     t->begun = true;
     /* The deferred opens of the last sample (a flush failed) must leave it
      * before the sampler overwrites it; out of memory they are lost. */
