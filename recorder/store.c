@@ -65,8 +65,9 @@ static const char *const statement_sql[ST_COUNT] = {
                  " bytes_sent = COALESCE(?5, bytes_sent), bytes_received = COALESCE(?6, bytes_received),"
                  " seen_by = COALESCE(?7, seen_by)"
                  " WHERE lifetime_id = ?1 AND closed_after IS NULL",
-    /* A TIME_WAIT entry's row learns of the connection it came from. */
-    [ST_ANNOUNCED] = "UPDATE lifetimes SET seen_by = ?2, opened_after = ?3,"
+    /* A TIME_WAIT entry's row learns of the connection it came from (with
+     * seen_by NULL: only its final counters). */
+    [ST_ANNOUNCED] = "UPDATE lifetimes SET seen_by = COALESCE(?2, seen_by), opened_after = COALESCE(?3, opened_after),"
                      " bytes_sent = COALESCE(?4, bytes_sent), bytes_received = COALESCE(?5, bytes_received)"
                      " WHERE lifetime_id = ?1",
     /* A late owner: only for a row without one, or with one only inferred

@@ -39,6 +39,7 @@ typedef struct {
     uint8_t has_ident : 1; /* keyed by the sampler's ident, not by its addresses */
     uint8_t loaded : 1;  /* seeded from the database, not yet confirmed */
     uint8_t owner : 2;   /* how its lifetime's owner is known (enum ch_owner_source); loaded: unknown */
+    uint8_t bytes_due : 1; /* a TIME_WAIT entry given its connection's final counters, not yet written */
 } entry;
 
 _Static_assert(sizeof(entry) <= 64, "a tracked socket fits a cache line");
@@ -382,6 +383,7 @@ static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
     e->gen = t->gen;
     e->loaded = false;
     e->owner = CH_OWNER_UNKNOWN;
+    e->bytes_due = 0;
     e->destroyed_at = 0;
     t->slots[find_slot(t, e->key)] = (uint32_t)(++t->count);
     return e;
@@ -538,6 +540,15 @@ static int remember_fresh(ch_tracker *t, size_t row)
  * until the sample is complete (see date_consumed). */
 #define AT_SAMPLE_END INT64_MIN
 
+/* The final counters of a TIME_WAIT entry's connection, announced after a
+ * sample had opened or moved the entry's lifetime: only the counters. */
+static int push_final_bytes(ch_events *q, const entry *e)
+{
+    ch_event ev = {.type = CH_EV_ANNOUNCED, .lifetime_id = e->lifetime_id, .opened_after = -1,
+                   .bytes_sent = e->bytes_sent, .bytes_received = e->bytes_received};
+    return ch_events_push(q, &ev);
+}
+
 /* A tracked socket the sample has again: marked, and its state change
  * reported. */
 static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, ch_events *q)
@@ -551,6 +562,9 @@ static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, c
     take_bytes(e, row);
     if (take_inode(t, e, row->inode) != 0)
         return -1;
+    if (e->bytes_due && e->state == row->state && push_final_bytes(q, e) != 0)
+        return -1;
+    e->bytes_due = 0; /* else the state change below writes them */
     if (e->state != row->state) {
         if (entry_is_listener(e)) /* shut down: it accepts no more */
             ch_listeners_drop(t->listeners, e->lifetime_id);
@@ -1056,6 +1070,15 @@ static int join_recent_entry(ch_tracker *t, const ch_sock *s, ch_events *q)
     return ch_events_push(q, &ev) != 0 ? -1 : 1;
 }
 
+/* True when s has the cookie and addresses of a TIME_WAIT entry the last
+ * sample opened a lifetime for, not yet joined to an announcement. */
+static bool is_recent(const ch_tracker *t, const ch_sock *s)
+{
+    uint64_t tuple = tuple_key(s);
+    const recent_entry *r = t->nrecent > 0 ? bsearch(&tuple, t->recent, t->nrecent, sizeof *t->recent, cmp_key) : NULL;
+    return r != NULL && r->ident == s->ident;
+}
+
 /* Notes a connection just opened and closed from its announcement, whose
  * TIME_WAIT entry the next sample may find (continue_announced). */
 static int remember_announced(ch_tracker *t, const ch_sock *s, const ch_events *q)
@@ -1096,6 +1119,19 @@ bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at)
     entry *e = lookup(t, s->ident);
     if (e == NULL)
         return false;
+    if (entry_is_time_wait(e)) {
+        /* The connection that left this entry, which kept its cookie (a
+         * dump or an owner event had given the connection one): a
+         * sample found the entry before the announcement was read. First
+         * found by the last sample, the entry's row is the connection's
+         * (join_recent_entry); else only its counters are new, written
+         * with the next sample. */
+        if (is_recent(t, s))
+            return false;
+        take_bytes(e, s);
+        e->bytes_due = s->bytes_sent >= 0 || s->bytes_received >= 0;
+        return true;
+    }
     if (e->destroyed_at == 0)
         e->destroyed_at = at;
     take_bytes(e, s);

@@ -21,7 +21,8 @@
 
 /* ANNOUNCED: an open lifetime's connection was announced destroyed after a
  * sample had already found the TIME_WAIT entry it left (seen_by,
- * opened_after and the final counters for its row). OWNER: the owner of a
+ * opened_after and the final counters for its row; seen_by NULL: only the
+ * counters, for a row that already was the connection's). OWNER: the owner of a
  * lifetime opened without one (or with one only inferred) became known
  * later: a kernel event named it, or a later sample found the socket held
  * by a process (an accepted connection first seen in the backlog). */
