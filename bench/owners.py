@@ -5,7 +5,8 @@ the same sockets (bench/tcp_truth.bt, bpftrace on the sock:inet_sock_set_state
 tracepoint); and what the recorder with its event source costs a workload
 of short connections. Root only (BPF). See bench/README.md, "Owners".
 
-    python3 bench/owners.py --record build-bench/recorder/connhist-record [--seconds 10] [--rate 300]
+    sh bench/run.sh --owners [--events off] [--skip accuracy|cost]
+    python3 bench/owners.py --record connhist-record --churn connhist-churn [--seconds 10] [--rate 300]
 
 Workers (run by the driver itself):
     owners.py serve HOST              accept; read the header and as many bytes as it asks,
@@ -135,8 +136,22 @@ def start_recorder(a, db, events):
     return p
 
 
-def stop_recorder(db, p):
-    wait_samples(db, p, samples(db, p.pid) + 2)  # the last closes and TIME_WAIT entries are in
+def written(db):
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+        return c.execute("SELECT COUNT(*), COUNT(bytes_sent), COUNT(closed_after) FROM lifetimes").fetchone()
+
+
+def stop_recorder(db, p, settle=60):
+    """Stops the recorder once two samples in a row wrote nothing new (the
+    last announcements are in; a loaded machine delays them), at most
+    settle seconds after the workload. Returns its peak RSS, KiB."""
+    wait_samples(db, p, samples(db, p.pid) + 2)
+    deadline, last, quiet = time.monotonic() + settle, written(db), 0
+    while quiet < 2 and time.monotonic() < deadline:
+        wait_samples(db, p, samples(db, p.pid) + 1)
+        now = written(db)
+        quiet = quiet + 1 if now == last else 0
+        last = now
     with open(f"/proc/{p.pid}/status") as f:
         hwm = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
     p.send_signal(signal.SIGTERM)
@@ -265,27 +280,39 @@ def accuracy(a, out):
     return res
 
 
+def cpu_s(pid):
+    """utime + stime of a process so far, seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        w = f.read().rsplit(")", 1)[1].split()
+    return (int(w[11]) + int(w[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def throughput(a, out):
-    """Back-to-back connections, phases without and with the recorder and its
-    event source, alternating, same servers."""
-    srv, targets = servers()
+    """connhist-churn at a.cost_rate connections a second (as many as it can
+    when the machine cannot), in phases without and with the recorder and
+    its event source, alternating, so both see the same machine."""
     rates = {"off": [], "on": []}
+    cpu = []  # the recorder's CPU per connection, microseconds
+    rates["cpu_us"] = cpu
     for i in range(a.phases):
         for mode in ("off", "on"):
             rec = None
             db = os.path.join(out, f"cost-{i}.db")
+            for f in (db, db + "-wal", db + "-shm"):
+                if os.path.exists(f):
+                    os.remove(f)
             if mode == "on":
                 rec = start_recorder(a, db, a.events)
-            _, n = run_client(0, a.phase_seconds, targets, os.path.join(out, "cost.log"))
+            p = subprocess.run([a.churn, str(a.cost_rate), str(a.phase_seconds)], capture_output=True, text=True,
+                               check=True)
+            made, took, _ = p.stdout.split()
             if rec is not None:
+                cpu.append(cpu_s(rec.pid) / int(made) * 1e6)
                 rec.send_signal(signal.SIGTERM)
                 rec.communicate(timeout=120)
-            rates[mode].append(n / a.phase_seconds)
-            log(f"phase {i} {mode}: {n / a.phase_seconds:.0f} connections/s")
-            time.sleep(1)
-    for p in srv:
-        p.terminate()
-        p.wait()
+            rates[mode].append(int(made) / float(took))
+            log(f"phase {i} {mode}: {rates[mode][-1]:.0f} connections/s")
+            time.sleep(2)  # the phase's TIME_WAIT entries thin out
     return rates
 
 
@@ -300,6 +327,8 @@ def main():
     ap.add_argument("--rate", type=float, default=300.0, help="connections a second of the accuracy workload")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--events", default="bpf", help="--events of the recorder (bpf, off)")
+    ap.add_argument("--churn", help="connhist-churn (bench/churn.c), for the cost phase")
+    ap.add_argument("--cost-rate", type=float, default=10000.0, help="connections a second of the cost phase")
     ap.add_argument("--phases", type=int, default=3, help="throughput phases, each without then with the recorder")
     ap.add_argument("--phase-seconds", type=float, default=4.0)
     ap.add_argument("--skip", default="", help="accuracy,cost")
@@ -317,13 +346,14 @@ def main():
             print(f"\nowner_source: {r['sources']}; event_overruns {r['overruns']}; notes: {r['notes']}")
             for m in r["misses"]:
                 log(f"final bytes differ: {m}")
-    if "cost" not in a.skip:
+    if "cost" not in a.skip and a.churn:
         rates = throughput(a, a.out)
         off, on = statistics.mean(rates["off"]), statistics.mean(rates["on"])
-        print(f"\nthroughput, back-to-back connections, {a.phases} x {a.phase_seconds:.0f} s each:"
-              f" without {', '.join(f'{x:.0f}' for x in rates['off'])}/s,"
-              f" with recorder + events {', '.join(f'{x:.0f}' for x in rates['on'])}/s:"
-              f" {100.0 * (off - on) / off:+.1f}% drop (mean)")
+        print(f"\nthroughput of connhist-churn at {a.cost_rate:.0f}/s asked, {a.phases} x {a.phase_seconds:.0f} s"
+              f" each way: without the recorder {', '.join(f'{x:.0f}' for x in rates['off'])}/s,"
+              f" with it (--events {a.events}) {', '.join(f'{x:.0f}' for x in rates['on'])}/s:"
+              f" {100.0 * (off - on) / off:.1f}% drop (means); the recorder's CPU"
+              f" {', '.join(f'{x:.0f}' for x in rates['cpu_us'])} us a connection")
 
 
 if __name__ == "__main__":
