@@ -66,6 +66,13 @@ int ch_listeners_add(ch_listeners *l, const ch_sock *s, int64_t lifetime_id, con
     return 0;
 }
 
+void ch_listeners_set_owner(ch_listeners *l, int64_t lifetime_id, const ch_proc *owner)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (l->items[i].lifetime_id == lifetime_id)
+            l->items[i].owner = owner;
+}
+
 void ch_listeners_drop(ch_listeners *l, int64_t lifetime_id)
 {
     for (size_t i = 0; i < l->count; i++) {

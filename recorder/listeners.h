@@ -29,6 +29,10 @@ void ch_listeners_free(ch_listeners *l);
  * Returns 0, or -1 when out of memory (the listener is then not known). */
 int ch_listeners_add(ch_listeners *l, const ch_sock *s, int64_t lifetime_id, const ch_proc *owner);
 
+/* Sets the owner of the listener of that lifetime (found later: a
+ * listener an earlier run recorded). */
+void ch_listeners_set_owner(ch_listeners *l, int64_t lifetime_id, const ch_proc *owner);
+
 /* Forgets the listener of that lifetime (closed, or no longer listening). */
 void ch_listeners_drop(ch_listeners *l, int64_t lifetime_id);
 

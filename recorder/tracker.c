@@ -100,7 +100,7 @@ struct ch_tracker {
     /* owners from kernel events, waiting for their lifetimes; NULL: none */
     ch_owner_map *facts;
     ch_procs *fact_procs;
-    /* TCP listeners opened by this run, for inferred owners (used only
+    /* TCP listeners this run opened or found again, for inferred owners (used only
      * without kernel events: with them, an accepted connection that no
      * event named was accepted by nobody); NULL when out of memory */
     ch_listeners *listeners;
@@ -540,6 +540,15 @@ static int remember_fresh(ch_tracker *t, size_t row)
  * until the sample is complete (see date_consumed). */
 #define AT_SAMPLE_END INT64_MIN
 
+/* A listener an earlier run recorded, found again: known from now on, its
+ * owner looked up with the late ones (resolve_late), so that connections
+ * it accepts can be inferred after a restart of the recorder too. */
+static int resume_listener(ch_tracker *t, entry *e, const ch_sock *row)
+{
+    ch_listeners_add(t->listeners, row, e->lifetime_id, NULL); /* out of memory: not known */
+    return e->inode != 0 ? remember_late(t, e->key) : 0;
+}
+
 /* The final counters of a TIME_WAIT entry's connection, announced after a
  * sample had opened or moved the entry's lifetime: only the counters. */
 static int push_final_bytes(ch_events *q, const entry *e)
@@ -553,6 +562,8 @@ static int push_final_bytes(ch_events *q, const entry *e)
  * reported. */
 static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, ch_events *q)
 {
+    if (e->loaded && row->state == CH_ST_LISTEN && entry_is_listener(e) && resume_listener(t, e, row) != 0)
+        return -1;
     e->gen = t->gen;
     e->loaded = false;
     /* Announced, yet here: freed into its TIME_WAIT entry, which kept
@@ -765,7 +776,8 @@ static void note_fresh_listeners(ch_tracker *t, const ch_sample *s, int64_t firs
 
 /*
  * Owners for the sockets a sample found held by a file at last (see
- * take_inode), looked up in one batch; each found is an OWNER event.
+ * take_inode) and for the listeners of an earlier run (resume_listener),
+ * looked up in one batch; each found is an OWNER event.
  */
 static int resolve_late(ch_tracker *t, int64_t at, ch_procs *procs, ch_events *q)
 {
@@ -786,8 +798,10 @@ static int resolve_late(ch_tracker *t, int64_t at, ch_procs *procs, ch_events *q
         entry *e = owners[i].proc != NULL ? lookup(t, t->late[i]) : NULL;
         if (e == NULL)
             continue;
-        rc = ch_events_push_owner(q, e->lifetime_id, at, owners[i]);
+        rc = ch_events_push_owner(q, e->lifetime_id, at, owners[i]); /* a row with an owner keeps it */
         e->owner = CH_OWNER_SOCKET;
+        if (entry_is_listener(e))
+            ch_listeners_set_owner(t->listeners, e->lifetime_id, owners[i].proc);
     }
     free(inodes);
     free(owners);

@@ -136,6 +136,26 @@ class ListenerInferenceTest(unittest.TestCase):
                 self.assertEqual((r["owner_source"], r["holders"]), ("listener", 1))
                 srv.stop()
 
+    def test_listener_of_an_earlier_run(self):
+        """A listener recorded by an earlier run of the recorder still gives
+        its owner to the connections it accepts (a restarted recorder)."""
+        srv = Child(self, HOLDER, "127.0.0.1")
+        lport = srv.first["lport"]
+        once(self.db)  # the listener, and nothing else of it
+        c = socket.create_connection(("127.0.0.1", lport))
+        cport = c.getsockname()[1]
+        srv.say("accept")
+        srv.say("close")
+        c.recv(1)
+        c.close()
+        once(self.db)  # the listener's row goes on; the entry is new
+        [listener] = rows(self.db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND state = 'LISTEN'", (lport,))
+        self.assertEqual(listener["run_id"], 1)
+        accepted = lifetime_json(self.db, lport, cport)
+        self.assertEqual(accepted["state"], "TIME_WAIT")
+        self.assertEqual(accepted["owner_source"], "listener", accepted)
+        self.assertEqual(accepted["process"]["pid"], srv.p.pid)
+
     def test_between_samples_inferred_client_not(self):
         """Without events, a connection that opened and closed between two
         samples: its server end, on the listener's port, has the listener's
