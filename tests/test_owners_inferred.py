@@ -172,19 +172,34 @@ class ListenerInferenceTest(unittest.TestCase):
             return json.loads(srv.stdout.readline())
 
         rec = Recorder(self.db, "--events", "off")
-        made = rec.between_samples(short)
+        made = [rec.between_samples(short) for _ in range(3)]
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
-        client, server = ends(self.db, "127.0.0.1", lport, made["cport"])
-        self.assertEqual(len(server), 1, server)
-        self.assertEqual(server[0]["seen_by"], "destroy_event_only")
-        self.assertEqual((server[0]["pid"], server[0]["owner_source"]), (srv.pid, "listener"))
-        self.assertEqual(len(client), 1, client)
-        self.assertIsNone(client[0]["pid"], client[0])
-        self.assertIsNone(client[0]["owner_source"])
-        # The connections report shows the same.
-        j = lifetime_json(self.db, lport, made["cport"])
-        self.assertEqual((j["owner_source"], j["process"]["pid"]), ("listener", srv.pid))
+        unseen = 0
+        for m in made:
+            client, server = ends(self.db, "127.0.0.1", lport, m["cport"])
+            if not server or not client:
+                # Its announcement not read yet when the recorder stopped (the
+                # kernel sends them from a work queue, late on a loaded
+                # machine): capture is test_events' matter, not this one's.
+                print(f"connection from port {m['cport']}: an end not recorded yet", file=sys.stderr)
+                continue
+            self.assertEqual(len(server), 1, server)
+            self.assertEqual(len(client), 1, client)
+            self.assertEqual(server[0]["pid"], srv.pid, server[0])
+            if server[0]["seen_by"] != "destroy_event_only" or client[0]["seen_by"] is None:
+                # A sample that began while it ran and committed after (a
+                # loaded machine) saw it held: seen, not inferred.
+                self.assertEqual(server[0]["owner_source"], "socket", server[0])
+                continue
+            unseen += 1
+            self.assertEqual(server[0]["owner_source"], "listener", server[0])
+            self.assertIsNone(client[0]["pid"], client[0])
+            self.assertIsNone(client[0]["owner_source"])
+            # The port report shows the same.
+            j = lifetime_json(self.db, lport, m["cport"])
+            self.assertEqual((j["owner_source"], j["process"]["pid"]), ("listener", srv.pid))
+        self.assertGreater(unseen, 0, "no connection fell between two samples")
 
 
 class LateOwnerTest(unittest.TestCase):
