@@ -198,7 +198,11 @@ const uint64_t *ch_tracker_gone_inodes(const ch_tracker *t, size_t *n);
  * process (gone by then, or a TIME_WAIT entry), the fact names its owner;
  * from an announcement alone (it opened and closed between samples), it
  * always does. procs gives the process record (ch_procs_identified).
- * Without this call (or with m NULL) lifetimes are attributed as before.
+ * Without this call (or with m NULL) lifetimes are attributed from /proc,
+ * and an accepted connection no process was seen holding is given the
+ * owner of the listener that accepted it, marked CH_OWNER_LISTENER
+ * (listeners.h); with facts, never: a connection no event named was
+ * accepted by nobody.
  */
 void ch_tracker_use_owner_facts(ch_tracker *t, ch_owner_map *m, ch_procs *procs);
 
