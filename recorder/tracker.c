@@ -494,7 +494,7 @@ static int remember_gone(ch_tracker *t, uint64_t inode)
 }
 
 /* Notes a tracked socket without an owner that a sample found held by a
- * file at last (its inode is new): its owner is looked up (resolve_late). */
+ * file at last (its inode is new): its owner is looked up (resolve_owners). */
 static int remember_late(ch_tracker *t, uint64_t key)
 {
     void *grown = reserve(t->late, &t->late_cap, t->nlate + 1, sizeof *t->late, 64);
@@ -541,7 +541,7 @@ static int remember_fresh(ch_tracker *t, size_t row)
 #define AT_SAMPLE_END INT64_MIN
 
 /* A listener an earlier run recorded, found again: known from now on, its
- * owner looked up with the late ones (resolve_late), so that connections
+ * owner looked up with the late ones (resolve_owners), so that connections
  * it accepts can be inferred after a restart of the recorder too. */
 static int resume_listener(ch_tracker *t, entry *e, const ch_sock *row)
 {
@@ -695,22 +695,37 @@ static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
 
 /*
  * Owners of the fresh rows: by inode, then by the pid the OS reported with
- * the row (Windows). The lists are built for the call and freed: on a first
+ * the row (Windows); and in the same look-up the owners of the late
+ * sockets (take_inode, resume_listener) into late: a second look-up in one
+ * sample would find nothing new in the processes the first had just read. The lists are built for the call and freed: on a first
  * sample they are as long as the machine's socket table.
  */
-static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs)
+static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs, ch_owner *late)
 {
-    size_t n = t->nfresh;
-    uint64_t *inodes = malloc(n * sizeof *inodes);
-    if (inodes == NULL)
+    size_t n = t->nfresh, m = t->nlate;
+    uint64_t *inodes = malloc((n + m) * sizeof *inodes);
+    ch_owner *found = calloc(n + m, sizeof *found);
+    if (inodes == NULL || found == NULL) {
+        free(inodes);
+        free(found);
         return -1;
+    }
     bool any_pid = false;
     for (size_t i = 0; i < n; i++) {
         inodes[i] = s->rows[t->fresh[i]].inode;
         any_pid |= s->rows[t->fresh[i]].pid > 0;
     }
-    ch_procs_resolve(procs, inodes, n, t->owners);
+    for (size_t i = 0; i < m; i++) {
+        entry *e = lookup(t, t->late[i]);
+        inodes[n + i] = e != NULL ? e->inode : 0;
+    }
+    ch_procs_resolve(procs, inodes, n + m, found);
+    if (n > 0)
+        memcpy(t->owners, found, n * sizeof *found);
+    if (m > 0)
+        memcpy(late, found + n, m * sizeof *found);
     free(inodes);
+    free(found);
     if (!any_pid)
         return 0;
     int64_t *pids = malloc(n * sizeof *pids);
@@ -775,26 +790,14 @@ static void note_fresh_listeners(ch_tracker *t, const ch_sample *s, int64_t firs
 }
 
 /*
- * Owners for the sockets a sample found held by a file at last (see
- * take_inode) and for the listeners of an earlier run (resume_listener),
- * looked up in one batch; each found is an OWNER event.
+ * Gives the sockets a sample found held by a file at last (see take_inode)
+ * and the listeners of an earlier run (resume_listener) the owners found
+ * for them (owners[i] of late[i]); each found is an OWNER event.
  */
-static int resolve_late(ch_tracker *t, int64_t at, ch_procs *procs, ch_events *q)
+static int take_late(ch_tracker *t, int64_t at, const ch_owner *owners, ch_events *q)
 {
-    size_t n = t->nlate;
-    t->nlate = 0;
-    if (n == 0 || procs == NULL)
-        return 0;
-    uint64_t *inodes = malloc(n * sizeof *inodes);
-    ch_owner *owners = calloc(n, sizeof *owners);
-    int rc = inodes != NULL && owners != NULL ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        entry *e = lookup(t, t->late[i]);
-        inodes[i] = e != NULL ? e->inode : 0;
-    }
-    if (rc == 0)
-        ch_procs_resolve(procs, inodes, n, owners);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
+    int rc = 0;
+    for (size_t i = 0; owners != NULL && rc == 0 && i < t->nlate; i++) {
         entry *e = owners[i].proc != NULL ? lookup(t, t->late[i]) : NULL;
         if (e == NULL)
             continue;
@@ -803,8 +806,7 @@ static int resolve_late(ch_tracker *t, int64_t at, ch_procs *procs, ch_events *q
         if (entry_is_listener(e))
             ch_listeners_set_owner(t->listeners, e->lifetime_id, owners[i].proc);
     }
-    free(inodes);
-    free(owners);
+    t->nlate = 0;
     return rc;
 }
 
@@ -829,11 +831,22 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
         if (t->owners == NULL)
             return -1;
     }
+    if (t->nfresh == 0 && (t->nlate == 0 || procs == NULL)) {
+        t->nlate = 0;
+        return 0;
+    }
+    memset(t->owners, 0, t->nfresh * sizeof *t->owners);
+    ch_owner *late = procs != NULL ? calloc(t->nlate + 1, sizeof *late) : NULL;
+    if (procs != NULL && (late == NULL || resolve_owners(t, s, procs, late) != 0)) {
+        free(late);
+        return -1;
+    }
+    int late_rc = take_late(t, at, late, q);
+    free(late);
+    if (late_rc != 0)
+        return -1;
     if (t->nfresh == 0)
         return 0;
-    memset(t->owners, 0, t->nfresh * sizeof *t->owners);
-    if (procs != NULL && resolve_owners(t, s, procs) != 0)
-        return -1;
     for (size_t i = 0; ch_owner_map_count(t->facts) > 0 && i < t->nfresh; i++)
         t->owners[i] = with_fact(t, s->rows[t->fresh[i]].ident, t->owners[i]);
     note_fresh_listeners(t, s, t->next_id);
@@ -915,8 +928,6 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
      * the cache looks there first once it has forgotten the closed one. */
     if (procs != NULL)
         ch_procs_forget(procs, t->gone, t->ngone);
-    if (resolve_late(t, at, procs, q) != 0)
-        return -1;
     return open_fresh(t, s, at, procs, q);
 }
 
