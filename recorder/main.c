@@ -158,7 +158,7 @@ static void open_closes(recorder *r)
 static void on_owner_fact(void *ctx, const ch_owner_fact *fact)
 {
     recorder *r = ctx;
-    ch_tracker_owner_fact(r->tracker, fact);
+    ch_tracker_owner_fact(r->tracker, fact, &r->queue);
 }
 
 static void read_owner_events(void *ctx)
@@ -294,15 +294,6 @@ static void prune(recorder *r)
         log_msg("%s", r->err);
     else if (n > 0 && r->opt.verbose)
         log_msg("pruned %d closed lifetimes", n);
-}
-
-/* The attribution cache forgets the sockets found gone, so it follows the
- * live ones (and a recycled inode number is looked up afresh). */
-static void forget_gone_inodes(recorder *r)
-{
-    size_t n;
-    const uint64_t *gone = ch_tracker_gone_inodes(r->tracker, &n);
-    ch_procs_forget(r->procs, gone, n);
 }
 
 /* Says once, in the log and in the run row, what the sampler could not do. */
@@ -465,7 +456,6 @@ static void tick(recorder *r)
         return;
     }
     size_t changes = ch_events_pending(&r->queue) - before;
-    forget_gone_inodes(r);
     r->last_sample = at;
     r->last_sample_mono = t_sampled;
     r->last_began = began;

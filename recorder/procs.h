@@ -38,6 +38,8 @@ enum ch_owner_source {
     CH_OWNER_UNKNOWN = 0, /* no owner */
     CH_OWNER_SOCKET = 1,  /* the OS showed the socket held by the process (Linux: its fd in /proc) */
     CH_OWNER_EVENT = 2,   /* a kernel event named the process that acted on it (owners.h) */
+    CH_OWNER_LISTENER = 3, /* inferred: the owner of the listener on its local port (an accepted
+                            * connection; it may belong to a child of that process) */
 };
 
 /* The owner of one socket: the oldest holder and how many hold it. */

@@ -39,7 +39,8 @@ typedef struct {
 } span;
 
 enum {
-    ST_PROC, ST_PROC_ID, ST_OPEN, ST_EXTRAS, ST_STATE, ST_CHANGE, ST_CLOSE, ST_ANNOUNCED, ST_BEAT, ST_BLOCK, ST_COUNT
+    ST_PROC, ST_PROC_ID, ST_OPEN, ST_EXTRAS, ST_STATE, ST_CHANGE, ST_CLOSE, ST_ANNOUNCED, ST_OWNER, ST_BEAT, ST_BLOCK,
+    ST_COUNT
 };
 
 static const char *const statement_sql[ST_COUNT] = {
@@ -64,10 +65,15 @@ static const char *const statement_sql[ST_COUNT] = {
                  " bytes_sent = COALESCE(?5, bytes_sent), bytes_received = COALESCE(?6, bytes_received),"
                  " seen_by = COALESCE(?7, seen_by)"
                  " WHERE lifetime_id = ?1 AND closed_after IS NULL",
-    /* A TIME_WAIT entry's row learns of the connection it came from. */
-    [ST_ANNOUNCED] = "UPDATE lifetimes SET seen_by = ?2, opened_after = ?3,"
+    /* A TIME_WAIT entry's row learns of the connection it came from (with
+     * seen_by NULL: only its final counters). */
+    [ST_ANNOUNCED] = "UPDATE lifetimes SET seen_by = COALESCE(?2, seen_by), opened_after = COALESCE(?3, opened_after),"
                      " bytes_sent = COALESCE(?4, bytes_sent), bytes_received = COALESCE(?5, bytes_received)"
                      " WHERE lifetime_id = ?1",
+    /* A late owner: only for a row without one, or with one only inferred
+     * (a row of an earlier run may have had its owner all along). */
+    [ST_OWNER] = "UPDATE lifetimes SET proc_id = ?2, holders = ?3, owner_source = ?4"
+                 " WHERE lifetime_id = ?1 AND (proc_id IS NULL OR owner_source = 3)",
     [ST_BEAT] = "INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (?1, ?2, ?3, ?4)"
                 " ON CONFLICT(run_id, first_at) DO UPDATE SET last_at = excluded.last_at, samples = excluded.samples",
     [ST_BLOCK] = "INSERT INTO lifetime_blocks(block, min_first_seen, max_first_seen) VALUES (?1, ?2, ?3)"
@@ -565,11 +571,27 @@ static int write_announced(ch_store *s, const ch_event *ev)
     return run_stmt(st);
 }
 
+static int write_owner(ch_store *s, const ch_event *ev, const ch_owner *o)
+{
+    int64_t proc_id = 0;
+    int rc = process_id(s, o->proc, ev->at, &proc_id);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_stmt *st = s->st[ST_OWNER];
+    sqlite3_bind_int64(st, 1, ev->lifetime_id);
+    sqlite3_bind_int64(st, 2, proc_id);
+    sqlite3_bind_int(st, 3, o->holders);
+    bind_code(st, 4, o->source);
+    return run_stmt(st);
+}
+
 static int write_event(ch_store *s, const ch_events *q, const ch_event *ev)
 {
     switch (ev->type) {
     case CH_EV_OPEN:
         return write_open(s, ev, ch_events_opened(q, ev));
+    case CH_EV_OWNER:
+        return write_owner(s, ev, &ch_events_opened(q, ev)->owner);
     case CH_EV_STATE:
         return write_state(s, ev);
     case CH_EV_ANNOUNCED:

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "listeners.h"
+
 /*
  * A tracked socket, 64 bytes: only what finds it again and what a change
  * writes. Its addresses are kept as a 64-bit hash (tuple_hash), enough to
@@ -34,8 +36,10 @@ typedef struct {
     uint32_t gen;        /* the last sample that saw it */
     uint8_t proto;       /* enum ch_proto */
     uint8_t state;       /* as last seen */
-    bool has_ident;      /* keyed by the sampler's ident, not by its addresses */
-    bool loaded;         /* seeded from the database, not yet confirmed */
+    uint8_t has_ident : 1; /* keyed by the sampler's ident, not by its addresses */
+    uint8_t loaded : 1;  /* seeded from the database, not yet confirmed */
+    uint8_t owner : 2;   /* how its lifetime's owner is known (enum ch_owner_source); loaded: unknown */
+    uint8_t bytes_due : 1; /* a TIME_WAIT entry given its connection's final counters, not yet written */
 } entry;
 
 _Static_assert(sizeof(entry) <= 64, "a tracked socket fits a cache line");
@@ -96,6 +100,15 @@ struct ch_tracker {
     /* owners from kernel events, waiting for their lifetimes; NULL: none */
     ch_owner_map *facts;
     ch_procs *fact_procs;
+    /* TCP listeners this run opened or found again, for inferred owners (used only
+     * without kernel events: with them, an accepted connection that no
+     * event named was accepted by nobody); NULL when out of memory */
+    ch_listeners *listeners;
+    /* identities of tracked sockets without an owner that a sample found
+     * held by a file at last (an accepted connection first seen in the
+     * backlog): their owners are looked up when the sample is applied */
+    uint64_t *late;
+    size_t nlate, late_cap;
 };
 
 /*
@@ -163,6 +176,13 @@ void ch_events_free(ch_events *q)
 size_t ch_events_pending(const ch_events *q)
 {
     return q->count + q->opens.count;
+}
+
+int ch_events_push_owner(ch_events *q, int64_t lifetime_id, int64_t at, ch_owner owner)
+{
+    ch_event ev = {.type = CH_EV_OWNER, .lifetime_id = lifetime_id, .at = at};
+    ch_sock none = {0};
+    return ch_events_push_open(q, &ev, &none, owner);
 }
 
 ch_event ch_events_open_at(const ch_events *q, size_t i, ch_opened *out)
@@ -286,7 +306,10 @@ ch_tracker *ch_tracker_new(int64_t next_id)
     t->cur_at = -1; /* no sample begun yet */
     t->nslots = 1024;
     t->slots = calloc(t->nslots, sizeof *t->slots);
-    if (t->slots == NULL) {
+    t->listeners = ch_listeners_new();
+    if (t->slots == NULL || t->listeners == NULL) {
+        free(t->slots);
+        ch_listeners_free(t->listeners);
         free(t);
         return NULL;
     }
@@ -305,6 +328,8 @@ void ch_tracker_free(ch_tracker *t)
     free(t->gone);
     free(t->announced);
     free(t->recent);
+    free(t->late);
+    ch_listeners_free(t->listeners);
     free(t);
 }
 
@@ -357,6 +382,8 @@ static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
     e->lifetime_id = lifetime_id;
     e->gen = t->gen;
     e->loaded = false;
+    e->owner = CH_OWNER_UNKNOWN;
+    e->bytes_due = 0;
     e->destroyed_at = 0;
     t->slots[find_slot(t, e->key)] = (uint32_t)(++t->count);
     return e;
@@ -378,9 +405,16 @@ static void clear_slot(ch_tracker *t, size_t i)
     t->slots[i] = 0;
 }
 
+static bool entry_is_listener(const entry *e)
+{
+    return e->proto == CH_TCP && e->state == CH_ST_LISTEN;
+}
+
 /* Removes entries[idx]; the last entry moves into its place. */
 static void remove_at(ch_tracker *t, size_t idx)
 {
+    if (entry_is_listener(&t->entries[idx]))
+        ch_listeners_drop(t->listeners, t->entries[idx].lifetime_id);
     clear_slot(t, find_slot(t, t->entries[idx].key));
     size_t last = t->count - 1;
     if (idx != last) {
@@ -390,19 +424,24 @@ static void remove_at(ch_tracker *t, size_t idx)
     t->count--;
 }
 
+static int remember_gone(ch_tracker *t, uint64_t inode);
+
 /* Re-keys an entry (a socket that moved to an address-keyed TIME_WAIT row,
  * which reports no counters: the connection's last ones are kept). */
-static void rekey(ch_tracker *t, size_t idx, const ch_sock *s)
+static int rekey(ch_tracker *t, size_t idx, const ch_sock *s)
 {
     entry *e = &t->entries[idx];
     clear_slot(t, find_slot(t, e->key));
     int64_t sent = e->bytes_sent, received = e->bytes_received;
+    uint64_t inode = e->inode;
     entry_take_row(e, s);
     if (s->bytes_sent < 0 && s->bytes_received < 0) {
         e->bytes_sent = sent;
         e->bytes_received = received;
     }
     t->slots[find_slot(t, t->entries[idx].key)] = (uint32_t)(idx + 1);
+    /* The socket's file was closed as it left its entry behind. */
+    return inode != 0 && inode != s->inode ? remember_gone(t, inode) : 0;
 }
 
 int ch_tracker_load(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
@@ -442,6 +481,49 @@ static void take_bytes(entry *kept, const ch_sock *row)
     }
 }
 
+/* Notes the inode of a socket found gone or freed
+ * into a TIME_WAIT entry (ch_tracker_gone_inodes). */
+static int remember_gone(ch_tracker *t, uint64_t inode)
+{
+    void *grown = reserve(t->gone, &t->gone_cap, t->ngone + 1, sizeof *t->gone, 256);
+    if (grown == NULL)
+        return -1;
+    t->gone = grown;
+    t->gone[t->ngone++] = inode;
+    return 0;
+}
+
+/* Notes a tracked socket without an owner that a sample found held by a
+ * file at last (its inode is new): its owner is looked up (resolve_owners). */
+static int remember_late(ch_tracker *t, uint64_t key)
+{
+    void *grown = reserve(t->late, &t->late_cap, t->nlate + 1, sizeof *t->late, 64);
+    if (grown == NULL)
+        return -1;
+    t->late = grown;
+    t->late[t->nlate++] = key;
+    return 0;
+}
+
+/*
+ * What a sample says of a tracked socket's file: one it no longer has was
+ * closed (a connection freed into its TIME_WAIT entry), so its inode is
+ * gone and the descriptor that held it is free; one it has at last (an
+ * accepted connection first seen in the backlog) may name the owner the
+ * lifetime lacks. Returns 0, or -1 when out of memory.
+ */
+static int take_inode(ch_tracker *t, entry *e, uint64_t inode)
+{
+    if (inode == e->inode)
+        return 0;
+    uint64_t old = e->inode;
+    e->inode = inode;
+    if (old != 0)
+        return remember_gone(t, old);
+    bool unowned = e->owner == CH_OWNER_UNKNOWN || e->owner == CH_OWNER_LISTENER;
+    return unowned && !e->loaded && e->has_ident ? remember_late(t, e->key) : 0;
+}
+
 static int remember_fresh(ch_tracker *t, size_t row)
 {
     if (row > UINT32_MAX)
@@ -458,10 +540,30 @@ static int remember_fresh(ch_tracker *t, size_t row)
  * until the sample is complete (see date_consumed). */
 #define AT_SAMPLE_END INT64_MIN
 
+/* A listener an earlier run recorded, found again: known from now on, its
+ * owner looked up with the late ones (resolve_owners), so that connections
+ * it accepts can be inferred after a restart of the recorder too. */
+static int resume_listener(ch_tracker *t, entry *e, const ch_sock *row)
+{
+    ch_listeners_add(t->listeners, row, e->lifetime_id, NULL); /* out of memory: not known */
+    return e->inode != 0 ? remember_late(t, e->key) : 0;
+}
+
+/* The final counters of a TIME_WAIT entry's connection, announced after a
+ * sample had opened or moved the entry's lifetime: only the counters. */
+static int push_final_bytes(ch_events *q, const entry *e)
+{
+    ch_event ev = {.type = CH_EV_ANNOUNCED, .lifetime_id = e->lifetime_id, .opened_after = -1,
+                   .bytes_sent = e->bytes_sent, .bytes_received = e->bytes_received};
+    return ch_events_push(q, &ev);
+}
+
 /* A tracked socket the sample has again: marked, and its state change
  * reported. */
 static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, ch_events *q)
 {
+    if (e->loaded && row->state == CH_ST_LISTEN && entry_is_listener(e) && resume_listener(t, e, row) != 0)
+        return -1;
     e->gen = t->gen;
     e->loaded = false;
     /* Announced, yet here: freed into its TIME_WAIT entry, which kept
@@ -469,7 +571,14 @@ static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, c
     int64_t moved = e->destroyed_at != 0 ? e->destroyed_at : at;
     e->destroyed_at = 0;
     take_bytes(e, row);
+    if (take_inode(t, e, row->inode) != 0)
+        return -1;
+    if (e->bytes_due && e->state == row->state && push_final_bytes(q, e) != 0)
+        return -1;
+    e->bytes_due = 0; /* else the state change below writes them */
     if (e->state != row->state) {
+        if (entry_is_listener(e)) /* shut down: it accepts no more */
+            ch_listeners_drop(t->listeners, e->lifetime_id);
         e->state = row->state;
         if (push_state(q, e, moved) != 0)
             return -1;
@@ -515,7 +624,8 @@ static bool adopt_vanished(ch_tracker *t, const ch_sock *row, int64_t at, ch_eve
         entry *e = &t->entries[i];
         if (e->gen == t->gen || !entry_has_tuple(e, row))
             continue;
-        rekey(t, i, row);
+        if (rekey(t, i, row) != 0)
+            *err = -1;
         e->gen = t->gen;
         e->loaded = false;
         if (push_state(q, e, at) != 0)
@@ -564,17 +674,6 @@ static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_even
     return push_close(q, e, prev, at, e->loaded ? "gone_while_stopped" : "gone");
 }
 
-/* Notes the inode of a socket found gone (ch_tracker_gone_inodes). */
-static int remember_gone(ch_tracker *t, uint64_t inode)
-{
-    void *grown = reserve(t->gone, &t->gone_cap, t->ngone + 1, sizeof *t->gone, 256);
-    if (grown == NULL)
-        return -1;
-    t->gone = grown;
-    t->gone[t->ngone++] = inode;
-    return 0;
-}
-
 /* Pass 2: closes every tracked socket the sample no longer has. */
 static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
 {
@@ -596,22 +695,37 @@ static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
 
 /*
  * Owners of the fresh rows: by inode, then by the pid the OS reported with
- * the row (Windows). The lists are built for the call and freed: on a first
+ * the row (Windows); and in the same look-up the owners of the late
+ * sockets (take_inode, resume_listener) into late: a second look-up in one
+ * sample would find nothing new in the processes the first had just read. The lists are built for the call and freed: on a first
  * sample they are as long as the machine's socket table.
  */
-static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs)
+static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs, ch_owner *late)
 {
-    size_t n = t->nfresh;
-    uint64_t *inodes = malloc(n * sizeof *inodes);
-    if (inodes == NULL)
+    size_t n = t->nfresh, m = t->nlate;
+    uint64_t *inodes = malloc((n + m) * sizeof *inodes);
+    ch_owner *found = calloc(n + m, sizeof *found);
+    if (inodes == NULL || found == NULL) {
+        free(inodes);
+        free(found);
         return -1;
+    }
     bool any_pid = false;
     for (size_t i = 0; i < n; i++) {
         inodes[i] = s->rows[t->fresh[i]].inode;
         any_pid |= s->rows[t->fresh[i]].pid > 0;
     }
-    ch_procs_resolve(procs, inodes, n, t->owners);
+    for (size_t i = 0; i < m; i++) {
+        entry *e = lookup(t, t->late[i]);
+        inodes[n + i] = e != NULL ? e->inode : 0;
+    }
+    ch_procs_resolve(procs, inodes, n + m, found);
+    if (n > 0)
+        memcpy(t->owners, found, n * sizeof *found);
+    if (m > 0)
+        memcpy(late, found + n, m * sizeof *found);
     free(inodes);
+    free(found);
     if (!any_pid)
         return 0;
     int64_t *pids = malloc(n * sizeof *pids);
@@ -630,10 +744,70 @@ void ch_tracker_use_owner_facts(ch_tracker *t, ch_owner_map *m, ch_procs *procs)
     t->fact_procs = procs;
 }
 
-void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact)
+void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact, ch_events *q)
 {
-    if (t->facts != NULL && lookup(t, fact->ident) == NULL)
+    if (t->facts == NULL)
+        return;
+    entry *e = lookup(t, fact->ident);
+    if (e == NULL) {
         ch_owner_map_put(t->facts, fact);
+        return;
+    }
+    /* Open already (a sample found it in a listener's backlog, or as a
+     * TIME_WAIT entry, or its process could not be read): the fact is
+     * its owner, unless a process was seen holding it. */
+    if (e->owner == CH_OWNER_SOCKET || e->owner == CH_OWNER_EVENT || q == NULL)
+        return;
+    const ch_proc *p = ch_procs_identified(t->fact_procs, fact);
+    ch_owner owner = {p, 1, CH_OWNER_EVENT};
+    if (p != NULL && ch_events_push_owner(q, e->lifetime_id, t->cur_at > 0 ? t->cur_at : 0, owner) == 0)
+        e->owner = CH_OWNER_EVENT;
+}
+
+/* The owner inferred for a socket no process was seen holding and no
+ * event named: an accepted connection's is its listener's. Only without
+ * kernel events: with them, a connection no event named was never
+ * accepted (it died in the backlog) or was the kernel's. */
+static ch_owner inferred(const ch_tracker *t, const ch_sock *row, ch_owner owner)
+{
+    if (owner.proc != NULL || t->facts != NULL)
+        return owner;
+    const ch_proc *p = ch_listeners_owner(t->listeners, row);
+    return p != NULL ? (ch_owner){p, 1, CH_OWNER_LISTENER} : owner;
+}
+
+/* Notes the fresh listeners, which will open lifetimes first_id + i for
+ * fresh row i, with their owners, before any fresh connection is given an
+ * inferred owner: a listener and a connection it accepted may be new in
+ * one sample. Out of memory, a listener is not noted (no inference). */
+static void note_fresh_listeners(ch_tracker *t, const ch_sample *s, int64_t first_id)
+{
+    for (size_t i = 0; i < t->nfresh; i++) {
+        const ch_sock *row = &s->rows[t->fresh[i]];
+        if (row->proto == CH_TCP && row->state == CH_ST_LISTEN)
+            ch_listeners_add(t->listeners, row, first_id + (int64_t)i, t->owners[i].proc);
+    }
+}
+
+/*
+ * Gives the sockets a sample found held by a file at last (see take_inode)
+ * and the listeners of an earlier run (resume_listener) the owners found
+ * for them (owners[i] of late[i]); each found is an OWNER event.
+ */
+static int take_late(ch_tracker *t, int64_t at, const ch_owner *owners, ch_events *q)
+{
+    int rc = 0;
+    for (size_t i = 0; owners != NULL && rc == 0 && i < t->nlate; i++) {
+        entry *e = owners[i].proc != NULL ? lookup(t, t->late[i]) : NULL;
+        if (e == NULL)
+            continue;
+        rc = ch_events_push_owner(q, e->lifetime_id, at, owners[i]); /* a row with an owner keeps it */
+        e->owner = CH_OWNER_SOCKET;
+        if (entry_is_listener(e))
+            ch_listeners_set_owner(t->listeners, e->lifetime_id, owners[i].proc);
+    }
+    t->nlate = 0;
+    return rc;
 }
 
 /* Takes the fact of a socket about to open a lifetime; it names the owner
@@ -657,13 +831,27 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
         if (t->owners == NULL)
             return -1;
     }
+    if (t->nfresh == 0 && (t->nlate == 0 || procs == NULL)) {
+        t->nlate = 0;
+        return 0;
+    }
+    memset(t->owners, 0, t->nfresh * sizeof *t->owners);
+    ch_owner *late = procs != NULL ? calloc(t->nlate + 1, sizeof *late) : NULL;
+    if (procs != NULL && (late == NULL || resolve_owners(t, s, procs, late) != 0)) {
+        free(late);
+        return -1;
+    }
+    int late_rc = take_late(t, at, late, q);
+    free(late);
+    if (late_rc != 0)
+        return -1;
     if (t->nfresh == 0)
         return 0;
-    memset(t->owners, 0, t->nfresh * sizeof *t->owners);
-    if (procs != NULL && resolve_owners(t, s, procs) != 0)
-        return -1;
     for (size_t i = 0; ch_owner_map_count(t->facts) > 0 && i < t->nfresh; i++)
         t->owners[i] = with_fact(t, s->rows[t->fresh[i]].ident, t->owners[i]);
+    note_fresh_listeners(t, s, t->next_id);
+    for (size_t i = 0; t->facts == NULL && i < t->nfresh; i++)
+        t->owners[i] = inferred(t, &s->rows[t->fresh[i]], t->owners[i]);
     /* Deferred, the OPENs stay in the sample: no copy of every socket of
      * the machine on the first sample. */
     ch_open_batch batch = {.rows = s->rows, .index = t->fresh, .owners = t->owners, .first_id = t->next_id, .at = at};
@@ -674,7 +862,10 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
         if (e == NULL) {
             t->next_id--;
             rc = -1;
-        } else if (q->defer_opens) {
+            break;
+        }
+        e->owner = t->owners[i].source;
+        if (q->defer_opens) {
             batch.count++;
         } else {
             ch_event ev = {.type = CH_EV_OPEN, .state = row->state, .lifetime_id = e->lifetime_id, .at = at};
@@ -713,8 +904,9 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
         if (ch_events_keep(q) != 0)
             return -1;
     }
+    if (!t->begun) /* else ch_tracker_begin did */
+        t->ngone = t->nlate = 0;
     t->begun = false;
-    t->ngone = 0;
     if (t->consume_err != 0) {
         t->consume_err = 0;
         return -1;
@@ -732,6 +924,10 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
     t->nfresh = kept;
     if (err != 0 || continue_announced(t, s, opened_after, q) != 0 || sweep_gone(t, at, prev_last_sample, q) != 0)
         return -1;
+    /* A new socket mostly takes the descriptor number of one just closed:
+     * the cache looks there first once it has forgotten the closed one. */
+    if (procs != NULL)
+        ch_procs_forget(procs, t->gone, t->ngone);
     return open_fresh(t, s, at, procs, q);
 }
 
@@ -810,6 +1006,7 @@ static int continue_as_time_wait(ch_tracker *t, const ch_sock *row, ch_events *q
     entry *e = insert(t, row, open->lifetime_id);
     if (e == NULL)
         return -1;
+    e->owner = ch_events_opened(q, open)->owner.source;
     e->bytes_sent = close->bytes_sent; /* the entry reports no counters */
     e->bytes_received = close->bytes_received;
     ch_events_opened(q, open)->sock.ident = row->ident;
@@ -898,6 +1095,15 @@ static int join_recent_entry(ch_tracker *t, const ch_sock *s, ch_events *q)
     return ch_events_push(q, &ev) != 0 ? -1 : 1;
 }
 
+/* True when s has the cookie and addresses of a TIME_WAIT entry the last
+ * sample opened a lifetime for, not yet joined to an announcement. */
+static bool is_recent(const ch_tracker *t, const ch_sock *s)
+{
+    uint64_t tuple = tuple_key(s);
+    const recent_entry *r = t->nrecent > 0 ? bsearch(&tuple, t->recent, t->nrecent, sizeof *t->recent, cmp_key) : NULL;
+    return r != NULL && r->ident == s->ident;
+}
+
 /* Notes a connection just opened and closed from its announcement, whose
  * TIME_WAIT entry the next sample may find (continue_announced). */
 static int remember_announced(ch_tracker *t, const ch_sock *s, const ch_events *q)
@@ -925,7 +1131,7 @@ static int open_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t p
     ch_event close = {.type = CH_EV_CLOSE, .reason = "gone", .lifetime_id = id, .at = at, .last_seen = at - 1,
                       .bytes_sent = s->bytes_sent, .bytes_received = s->bytes_received,
                       .seen_by = "destroy_event_only"};
-    ch_owner owner = with_fact(t, s->ident, (ch_owner){0});
+    ch_owner owner = inferred(t, s, with_fact(t, s->ident, (ch_owner){0}));
     if (ch_events_push_open(q, &open, s, owner) != 0 || ch_events_push(q, &close) != 0)
         return -1;
     return 0;
@@ -938,6 +1144,19 @@ bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at)
     entry *e = lookup(t, s->ident);
     if (e == NULL)
         return false;
+    if (entry_is_time_wait(e)) {
+        /* The connection that left this entry, which kept its cookie (a
+         * dump or an owner event had given the connection one): a
+         * sample found the entry before the announcement was read. First
+         * found by the last sample, the entry's row is the connection's
+         * (join_recent_entry); else only its counters are new, written
+         * with the next sample. */
+        if (is_recent(t, s))
+            return false;
+        take_bytes(e, s);
+        e->bytes_due = s->bytes_sent >= 0 || s->bytes_received >= 0;
+        return true;
+    }
     if (e->destroyed_at == 0)
         e->destroyed_at = at;
     take_bytes(e, s);
@@ -969,6 +1188,7 @@ int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const cha
 void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q)
 {
     t->gen++;
+    t->ngone = t->nlate = 0; /* what the rows consumed find goes here */
     t->begun = true;
     /* The deferred opens of the last sample (a flush failed) must leave it
      * before the sampler overwrites it; out of memory they are lost. */

@@ -21,11 +21,16 @@
 
 /* ANNOUNCED: an open lifetime's connection was announced destroyed after a
  * sample had already found the TIME_WAIT entry it left (seen_by,
- * opened_after and the final counters for its row). */
-enum ch_event_type { CH_EV_OPEN, CH_EV_STATE, CH_EV_CLOSE, CH_EV_ANNOUNCED };
+ * opened_after and the final counters for its row; seen_by NULL: only the
+ * counters, for a row that already was the connection's). OWNER: the owner of a
+ * lifetime opened without one (or with one only inferred) became known
+ * later: a kernel event named it, or a later sample found the socket held
+ * by a process (an accepted connection first seen in the backlog). */
+enum ch_event_type { CH_EV_OPEN, CH_EV_STATE, CH_EV_CLOSE, CH_EV_ANNOUNCED, CH_EV_OWNER };
 
-/* The socket an OPEN opens and its owner. Kept beside the events, since
- * no other event needs one: a mass close queues small events. */
+/* The socket an OPEN opens and its owner (an OWNER's owner, its socket
+ * unused). Kept beside the events, since no other event needs one: a mass
+ * close queues small events. */
 typedef struct {
     ch_sock sock;
     ch_owner owner;          /* its process, or none */
@@ -34,7 +39,7 @@ typedef struct {
 typedef struct {
     uint8_t type;            /* enum ch_event_type */
     uint8_t state;           /* OPEN: first state; STATE: the new state */
-    uint32_t opened;         /* OPEN: its socket (ch_events_opened) */
+    uint32_t opened;         /* OPEN, OWNER: its socket and owner (ch_events_opened) */
     const char *reason;      /* CLOSE: "gone", "gone_while_stopped", "reboot" */
     int64_t lifetime_id;
     int64_t at;              /* the sample that saw it (CLOSE: found gone) */
@@ -81,7 +86,10 @@ int ch_events_push(ch_events *q, const ch_event *ev);
 /* Appends an OPEN of that socket and owner, likewise. */
 int ch_events_push_open(ch_events *q, const ch_event *ev, const ch_sock *sock, ch_owner owner);
 
-/* The socket and owner of an OPEN in items. */
+/* Appends an OWNER: that lifetime's owner became known at time at. */
+int ch_events_push_owner(ch_events *q, int64_t lifetime_id, int64_t at, ch_owner owner);
+
+/* The socket and owner of an OPEN (the owner of an OWNER) in items. */
 ch_opened *ch_events_opened(const ch_events *q, const ch_event *ev);
 
 /* Frees the queue's memory and empties it; defer_opens stays as set. */
@@ -176,8 +184,11 @@ bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at);
 void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q);
 bool ch_tracker_consume(void *ctx, const ch_sock *row);
 
-/* The inodes of the sockets the last ch_tracker_apply found gone (for the
- * attribution cache to forget); valid until the next apply. */
+/* The inodes of the sockets the last sample found gone or freed into a
+ * TIME_WAIT entry (a descriptor closed either way); valid until the next
+ * sample. ch_tracker_apply has the attribution cache (procs) forget them
+ * before it resolves the new sockets, so a new socket that took the
+ * descriptor number of one of them is found there. */
 const uint64_t *ch_tracker_gone_inodes(const ch_tracker *t, size_t *n);
 
 /*
@@ -187,13 +198,18 @@ const uint64_t *ch_tracker_gone_inodes(const ch_tracker *t, size_t *n);
  * process (gone by then, or a TIME_WAIT entry), the fact names its owner;
  * from an announcement alone (it opened and closed between samples), it
  * always does. procs gives the process record (ch_procs_identified).
- * Without this call (or with m NULL) lifetimes are attributed as before.
+ * Without this call (or with m NULL) lifetimes are attributed from /proc,
+ * and an accepted connection no process was seen holding is given the
+ * owner of the listener that accepted it, marked CH_OWNER_LISTENER
+ * (listeners.h); with facts, never: a connection no event named was
+ * accepted by nobody.
  */
 void ch_tracker_use_owner_facts(ch_tracker *t, ch_owner_map *m, ch_procs *procs);
 
-/* Takes one fact. A fact for a socket whose lifetime is open already is
- * dropped: a sample saw the socket first and attributed it then. */
-void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact);
+/* Takes one fact. A fact for a socket whose lifetime is open already names
+ * its owner when the lifetime has none yet (or only an inferred one): an
+ * OWNER event in q. A socket a sample attributed keeps that owner. */
+void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact, ch_events *q);
 
 /* Closes every tracked lifetime (the machine rebooted while we were away). */
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q);

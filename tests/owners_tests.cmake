@@ -6,6 +6,13 @@ connhist_c_test(test_owners connhist_recorder)
 connhist_py_test(test_owners_events)
 # Alone: it bursts 4,000 connections itself (to overflow the event buffer).
 set_tests_properties(${test_owners_events_TESTS} PROPERTIES RUN_SERIAL TRUE)
+# Owners inferred from listeners, owners named late, descriptors of sockets
+# freed into TIME_WAIT given back to the attribution cache; the final byte
+# counts of every closed connection.
+if(NOT WIN32)
+  connhist_py_test(test_owners_inferred)
+  connhist_py_test(test_final_bytes)
+endif()
 # A build where CMake finds no libbpf still builds, and says what it left out.
 if(NOT WIN32)
   add_test(NAME build_without_libbpf

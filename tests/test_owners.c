@@ -4,7 +4,8 @@
  * eviction and its count, removal against a reference model), the start
  * time conversion and record decoding, and what the tracker does with
  * facts (an announced socket's owner, a sampled socket /proc could not
- * attribute, a fact for a socket already tracked, a process that exited).
+ * attribute, a fact for a socket already tracked, a process that exited),
+ * and the listeners whose owners accepted connections are inferred from.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "listeners.h"
 #include "owner_map.h"
 #include "owners_decode.h"
 #include "owners_record.h"
@@ -228,7 +230,7 @@ static void test_tracker_facts(void)
      * process, read from /proc as a scan would (path, same start time). */
     ch_owner_fact me = {.ident = 501, .pid = getpid(), .start = start, .uid = (int64_t)getuid()};
     snprintf(me.name, sizeof me.name, "not-read");
-    ch_tracker_owner_fact(t, &me);
+    ch_tracker_owner_fact(t, &me, &q);
     ch_sock gone = tcp(501, 40001, 80, CH_ST_CLOSE);
     CHECK_INT(ch_tracker_destroyed(t, &gone, 1500, 1000, &q), 0);
     const ch_owner *o = owner_of(&q, 1);
@@ -261,7 +263,7 @@ static void test_tracker_facts(void)
      * path or command line; a later fact for it finds the same record. */
     ch_owner_fact ghost = {.ident = 502, .pid = 4194304 + 77, .start = 12345, .uid = 0};
     snprintf(ghost.name, sizeof ghost.name, "curl");
-    ch_tracker_owner_fact(t, &ghost);
+    ch_tracker_owner_fact(t, &ghost, &q);
     ch_sock gone2 = tcp(502, 40002, 80, CH_ST_CLOSE);
     CHECK_INT(ch_tracker_destroyed(t, &gone2, 1600, 1000, &q), 0);
     o = owner_of(&q, 2);
@@ -284,7 +286,7 @@ static void test_tracker_facts(void)
      * would keep the /proc owner (procs is not given here, so none is). */
     ch_owner_fact tw = ghost;
     tw.ident = 504;
-    ch_tracker_owner_fact(t, &tw);
+    ch_tracker_owner_fact(t, &tw, &q);
     ch_sock entry = tcp(504, 40004, 80, CH_ST_TIME_WAIT);
     ch_sock other = tcp(505, 40005, 80, CH_ST_ESTABLISHED);
     ch_sock rows[] = {entry, other};
@@ -298,11 +300,22 @@ static void test_tracker_facts(void)
     CHECK(o != NULL && o->proc == NULL);
     ch_events_clear(&q);
 
-    /* A fact read after a sample opened its socket's lifetime is dropped:
-     * the map keeps nothing that no lifetime will take. */
+    /* A fact read after a sample opened its socket's lifetime without an
+     * owner (a connection found in the backlog) names the owner late: an
+     * OWNER event, once; one for a lifetime that has an owner is dropped.
+     * The map keeps nothing that no lifetime will take. */
     ch_owner_fact late = ghost;
     late.ident = 505;
-    ch_tracker_owner_fact(t, &late);
+    ch_tracker_owner_fact(t, &late, &q);
+    ch_tracker_owner_fact(t, &late, &q);
+    ch_owner_fact again = ghost;
+    again.ident = 504;
+    ch_tracker_owner_fact(t, &again, &q);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(q.count > 0 ? q.items[0].type : -1, CH_EV_OWNER);
+    CHECK_INT(q.count > 0 ? q.items[0].lifetime_id : -1, 5);
+    o = q.count > 0 ? &ch_events_opened(&q, &q.items[0])->owner : NULL;
+    CHECK(o != NULL && o->source == CH_OWNER_EVENT && o->proc == ch_procs_identified(procs, &ghost));
     CHECK_INT(ch_owner_map_count(m), 0);
     CHECK_INT(ch_owner_map_evicted(m), 0);
 
@@ -313,6 +326,52 @@ static void test_tracker_facts(void)
     ch_procs_free(procs);
 }
 
+/* The owner of a connection's listener: by port and address (any address
+ * of the connection's family included), only when exactly one owner is
+ * possible. */
+static void test_listeners(void)
+{
+    ch_proc web = {.pid = 10}, other = {.pid = 11};
+    ch_listeners *l = ch_listeners_new();
+    CHECK(l != NULL);
+    if (l == NULL)
+        return;
+    ch_sock any4 = tcp(1, 80, 0, CH_ST_LISTEN), lo6 = tcp(2, 443, 0, CH_ST_LISTEN);
+    memset(&any4.local.bytes, 0, sizeof any4.local.bytes);
+    memset(&any4.remote.bytes, 0, sizeof any4.remote.bytes);
+    ch_addr_parse("::1", &lo6.local);
+    CHECK_INT(ch_listeners_add(l, &any4, 1, &web), 0);
+    CHECK_INT(ch_listeners_add(l, &lo6, 2, &other), 0);
+    ch_sock conn = tcp(3, 80, 50000, CH_ST_ESTABLISHED);
+    CHECK(ch_listeners_owner(l, &conn) == &web);            /* 0.0.0.0:80 accepts 127.0.0.1:80 */
+    ch_sock client = tcp(4, 50000, 80, CH_ST_ESTABLISHED);
+    CHECK(ch_listeners_owner(l, &client) == NULL);          /* no listener on its port */
+    ch_sock six = tcp(5, 443, 50001, CH_ST_TIME_WAIT);
+    ch_addr_parse("::1", &six.local);
+    ch_addr_parse("::1", &six.remote);
+    CHECK(ch_listeners_owner(l, &six) == &other);
+    ch_addr_parse("::2", &six.local);
+    CHECK(ch_listeners_owner(l, &six) == NULL);             /* ::1 does not listen on ::2 */
+    ch_sock reset = tcp(6, 80, 0, CH_ST_CLOSE);
+    CHECK(ch_listeners_owner(l, &reset) == NULL);           /* no peer: not a connection */
+    /* A second listener on port 80 of another process (SO_REUSEPORT), or
+     * of an unknown one: either could have accepted it, so none. */
+    ch_sock again = tcp(7, 80, 0, CH_ST_LISTEN);
+    CHECK_INT(ch_listeners_add(l, &again, 7, &other), 0);
+    CHECK(ch_listeners_owner(l, &conn) == NULL);
+    ch_listeners_drop(l, 7);
+    CHECK(ch_listeners_owner(l, &conn) == &web);
+    CHECK_INT(ch_listeners_add(l, &again, 8, NULL), 0);
+    CHECK(ch_listeners_owner(l, &conn) == NULL);
+    ch_listeners_drop(l, 8);
+    CHECK_INT(ch_listeners_add(l, &again, 9, &web), 0);     /* the same process twice: it */
+    CHECK(ch_listeners_owner(l, &conn) == &web);
+    ch_listeners_drop(l, 1);
+    ch_listeners_drop(l, 9);
+    CHECK(ch_listeners_owner(l, &conn) == NULL);            /* closed */
+    ch_listeners_free(l);
+}
+
 int main(void)
 {
     test_map_basics();
@@ -321,5 +380,6 @@ int main(void)
     test_clock_ticks();
     test_decode();
     test_tracker_facts();
+    test_listeners();
     return check_report("test_owners");
 }

@@ -537,6 +537,57 @@ static void test_announced_after_time_wait(void)
     ch_tracker_free(t);
 }
 
+/*
+ * The same with a TIME_WAIT entry that kept its connection's cookie (a dump
+ * or an owner event gave the connection one before it closed): the
+ * announcement, read after a sample found the entry, is joined to the
+ * entry's row as seen_by "destroy_event_time_wait" with the final counters
+ * when the entry was new in the last sample, and otherwise adds its
+ * counters at the next sample (a connection sampled ESTABLISHED, then in
+ * TIME_WAIT before its announcement was read). Before, both kept the
+ * counters in memory until the entry expired, 60 s later, and lost them
+ * when the recorder stopped first.
+ */
+static void test_announced_after_time_wait_same_cookie(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock c = tcp(70, "::1", 40020, "::1", 8080, 0);
+    ch_sock d = tcp(71, "127.0.0.1", 40021, "127.0.0.1", 8080, CH_ST_ESTABLISHED);
+    ch_sock rows1[] = {d};
+    sample_of(&s, rows1, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, 500, NULL, &q), 0); /* lifetime 1: d */
+    ch_sock rows2[] = {time_wait_entry(d, 71, CH_ST_TIME_WAIT), time_wait_entry(c, 70, CH_ST_TIME_WAIT)};
+    sample_of(&s, rows2, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0); /* d moves; lifetime 2: c's entry */
+    q.count = 0;
+    ch_sock c1 = announced(c, CH_ST_CLOSE, 65537, 12851), d1 = announced(d, CH_ST_CLOSE, 9, 33);
+    CHECK_INT(ch_tracker_destroyed(t, &c1, 2003, 2000, &q), 0);
+    CHECK_INT(ch_tracker_destroyed(t, &d1, 2004, 2000, &q), 0);
+    CHECK_INT(q.count, 1);
+    const ch_event *a = find(&q, CH_EV_ANNOUNCED, 2);
+    CHECK(a != NULL);
+    if (a != NULL) {
+        CHECK_STR(a->seen_by, "destroy_event_time_wait");
+        CHECK_INT(a->opened_after, 1000);
+        CHECK_INT(a->bytes_sent, 65537);
+        CHECK_INT(a->bytes_received, 12851);
+    }
+    q.count = 0;
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0); /* both entries again */
+    CHECK_INT(q.count, 1);
+    a = find(&q, CH_EV_ANNOUNCED, 1);
+    CHECK(a != NULL && a->seen_by == NULL && a->opened_after == -1 && a->bytes_sent == 9 && a->bytes_received == 33);
+    q.count = 0;
+    CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0); /* written once */
+    CHECK_INT(q.count, 0);
+    CHECK_INT(count(&q, CH_EV_OPEN), 0); /* never a second lifetime */
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
 /* A TIME_WAIT entry that did not come from the announced connection with
  * its four-tuple is a lifetime of its own. */
 static void test_time_wait_reuse_not_merged(void)
@@ -872,6 +923,7 @@ int main(void)
     test_destroyed_unknown();
     test_time_wait_continues_announced();
     test_announced_after_time_wait();
+    test_announced_after_time_wait_same_cookie();
     test_time_wait_reuse_not_merged();
     test_destroyed_after_sample();
     return check_report("test_tracker");

@@ -1,0 +1,89 @@
+"""Final byte counts of every closed TCP connection (issue 13): both ends,
+the one that went through TIME_WAIT included, with or without a sample
+having seen them, carry the kernel's final counters (tcpi_bytes_acked and
+tcpi_bytes_received, which count the SYN and FIN too: within 2 of what was
+sent and received), never the last sample's nor none. Known transfer sizes
+over IPv4 and IPv6 loopback, the real recorder at its default events (as
+root with BPF: owner events, which give every connection its cookie early,
+so its TIME_WAIT entry keeps it)."""
+
+import os
+import socket
+import sys
+import time
+import unittest
+
+from helpers import rows, scratch_dir
+from test_owners_events import Recorder
+
+HOSTS = ("127.0.0.1", "::1")
+
+
+def recv_exactly(s, n):
+    got = 0
+    while got < n:
+        chunk = s.recv(min(65536, n - got))
+        if not chunk:
+            break
+        got += len(chunk)
+    return got
+
+
+class FinalBytesTest(unittest.TestCase):
+    def test_known_sizes(self):
+        db = os.path.join(scratch_dir(), "connhist.db")
+        listeners = {}
+        for host in HOSTS:
+            l = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            l.bind((host, 0))
+            l.listen(64)
+            self.addCleanup(l.close)
+            listeners[host] = l
+        rec = Recorder(db)
+        made = []
+        for i in range(40):
+            host = HOSTS[i % 2]
+            l = listeners[host]
+            n, m = 1000 * i + 7, 333 * i + 1
+            c = socket.create_connection(l.getsockname()[:2])
+            a, _ = l.accept()
+            c.sendall(b"c" * n)
+            self.assertEqual(recv_exactly(a, n), n)
+            a.sendall(b"s" * m)
+            self.assertEqual(recv_exactly(c, m), m)
+            first, second = (c, a) if i % 4 < 2 else (a, c)  # either end goes to TIME_WAIT
+            first.close()
+            second.recv(1)  # the FIN
+            second.close()
+            made.append((host, n, m))
+            time.sleep(0.1)  # 4 s: some close just before a sample, some just after
+        code, err = rec.stop()
+        self.assertEqual(code, 0, err)
+        missing = []
+        # Both ends of every connection to our listeners, by the listeners' ports.
+        for host in HOSTS:
+            lport = listeners[host].getsockname()[1]
+            ends = rows(db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND local_addr = ?"
+                            " AND (local_port = ? OR remote_port = ?) AND remote_port IS NOT NULL",
+                        (host, lport, lport))
+            sizes = {(n, m) for h, n, m in made if h == host}
+            clients = [e for e in ends if e["remote_port"] == lport]
+            servers = [e for e in ends if e["local_port"] == lport]
+            self.assertEqual(len(clients), 20, clients)
+            self.assertEqual(len(servers), 20, servers)
+            for e in clients + servers:
+                sent, received = e["bytes_sent"], e["bytes_received"]
+                if sent is None or received is None:
+                    missing.append(e)
+                    continue
+                if e in servers:
+                    sent, received = received, sent
+                # The client's sent n and received m, each within 2 (SYN, FIN).
+                match = [(n, m) for n, m in sizes if n <= sent <= n + 2 and m <= received <= m + 2]
+                self.assertEqual(len(match), 1, (e, sorted(sizes)))
+        states = sorted(e["state"] for e in missing)
+        self.assertEqual(missing, [], f"{len(missing)} ends without final counters ({states})")
+
+
+if __name__ == "__main__":
+    unittest.main()
