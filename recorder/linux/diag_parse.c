@@ -95,7 +95,10 @@ static int one_message(ch_diag_dump *d, const struct nlmsghdr *h, size_t msg_len
         d->error = error;
         return CH_DIAG_ERROR;
     }
-    if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY || msg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+    /* Replies carry the request's type: TCPDIAG_GETSOCK for the one dump
+     * of TCP over both families (see sample_linux.c). */
+    bool socket_msg = h->nlmsg_type == SOCK_DIAG_BY_FAMILY || (h->nlmsg_type == TCPDIAG_GETSOCK && d->tcp);
+    if (!socket_msg || msg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
         return CH_DIAG_MORE;
     ch_sock *row = ch_sample_add(out);
     if (row == NULL) {
