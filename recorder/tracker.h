@@ -176,6 +176,12 @@ bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at);
 void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q);
 bool ch_tracker_consume(void *ctx, const ch_sock *row);
 
+/* The sample's prefetch hook (ctx: the tracker): fetches the index slots
+ * and tracked sockets of the identities ch_tracker_consume is about to
+ * look up. At 100,000 sockets the tracker's tables are far larger than the
+ * cache, and a lookup was two cache misses in a row. */
+void ch_tracker_prefetch(void *ctx, const uint64_t *idents, size_t n);
+
 /* The inodes of the sockets the last ch_tracker_apply found gone (for the
  * attribution cache to forget); valid until the next apply. */
 const uint64_t *ch_tracker_gone_inodes(const ch_tracker *t, size_t *n);
