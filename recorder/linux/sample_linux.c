@@ -88,31 +88,28 @@ static int send_dump_request(ch_sampler *s, int family, int protocol)
      * in the reply (the rows alone are about 100), and the kernel locks
      * each socket to fill it in. */
     uint8_t ext = protocol == IPPROTO_TCP && s->counters ? 1U << (INET_DIAG_INFO - 1) : 0;
-    uint32_t seq = ++s->seq;
-    if (family == AF_UNSPEC) {
-        struct {
-            struct nlmsghdr nlh;
-            struct inet_diag_req req;
-        } msg;
-        memset(&msg, 0, sizeof msg);
-        msg.nlh = (struct nlmsghdr){.nlmsg_len = sizeof msg, .nlmsg_type = TCPDIAG_GETSOCK,
-                                    .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = seq};
-        msg.req.idiag_states = s->states;
-        msg.req.idiag_ext = ext;
-        return send_request(s, &msg, sizeof msg);
-    }
+    bool tcp_once = family == AF_UNSPEC;
     struct {
         struct nlmsghdr nlh;
-        struct inet_diag_req_v2 req;
+        union {
+            struct inet_diag_req once; /* TCPDIAG_GETSOCK: TCP of both families */
+            struct inet_diag_req_v2 by_family;
+        } req;
     } msg;
     memset(&msg, 0, sizeof msg);
-    msg.nlh = (struct nlmsghdr){.nlmsg_len = sizeof msg, .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = seq};
-    msg.req.sdiag_family = (uint8_t)family;
-    msg.req.sdiag_protocol = (uint8_t)protocol;
-    msg.req.idiag_states = s->states; /* every state, TIME_WAIT and LISTEN included */
-    msg.req.idiag_ext = ext;
-    return send_request(s, &msg, sizeof msg);
+    uint32_t len = NLMSG_LENGTH(tcp_once ? sizeof msg.req.once : sizeof msg.req.by_family);
+    msg.nlh = (struct nlmsghdr){.nlmsg_len = len, .nlmsg_type = tcp_once ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY,
+                                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++s->seq};
+    if (tcp_once) {
+        msg.req.once.idiag_states = s->states;
+        msg.req.once.idiag_ext = ext;
+    } else {
+        msg.req.by_family.sdiag_family = (uint8_t)family;
+        msg.req.by_family.sdiag_protocol = (uint8_t)protocol;
+        msg.req.by_family.idiag_states = s->states; /* every state, TIME_WAIT and LISTEN included */
+        msg.req.by_family.idiag_ext = ext;
+    }
+    return send_request(s, &msg, len);
 }
 
 /*
