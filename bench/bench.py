@@ -439,7 +439,7 @@ def report(a, sizes, cap, q):
     p("| sockets (N) | held by | seen | recorder first tick wall / CPU ms | steady tick wall / CPU ms | "
       "raw sock_diag wall / CPU ms | ss -tan ms | ss -tanp ms | lsof -nPi ms | steady / raw | first / ss -tanp | "
       "ss -tan / raw | ss -tanp / raw | lsof / raw |")
-    p("|" + "---|" * 15)
+    p("|" + "---|" * 14)
     for r in sizes:
         lsof = fmt(r["lsof_wall"], nd=0) if r["lsof_wall"] is not None else f">{a.lsof_timeout * 1000:.0f}"
         p(f"| {r['n']:,} | {r['workers']} processes | {r['sockets_seen']:,} | {r['first_wall']} / {fmt(r['first_cpu'], nd=0)} | "
