@@ -319,14 +319,26 @@ def capture_phase(a):
 
 def query_phase(a):
     path = os.path.join(a.out, "gen.db")
-    log(f"query: generating {a.lifetimes:,} lifetimes into {path} through the recorder's tracker and store")
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(path + suffix):
-            os.remove(path + suffix)
-    # Progress goes to stderr; the last line on stdout is "t0 MS t_end MS lifetimes N seconds S remote ADDR",
-    # ADDR being the 10th most frequent remote.
-    out = subprocess.run([a.genstore, "--out", path, "--lifetimes", str(a.lifetimes), "--seed", "1"],
-                         stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+    # What connhist-genstore said of the database, kept beside it for --reuse-db: its last line on stdout,
+    # "t0 MS t_end MS lifetimes N seconds S remote ADDR", ADDR being the 10th most frequent remote.
+    made = path + ".gen"
+    out = None
+    if a.reuse_db and os.path.exists(path) and os.path.exists(made):
+        with open(made) as f:
+            kept = f.read().split()
+        if len(kept) >= 2 and kept[:2] == ["requested", str(a.lifetimes)]:
+            out = kept[2:]
+            log(f"query: reusing {path} ({a.lifetimes:,} lifetimes requested, as {made} says)")
+    if out is None:
+        log(f"query: generating {a.lifetimes:,} lifetimes into {path} through the recorder's tracker and store")
+        for suffix in ("", "-wal", "-shm", ".gen"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        # Progress goes to stderr.
+        out = subprocess.run([a.genstore, "--out", path, "--lifetimes", str(a.lifetimes), "--seed", "1"],
+                             stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+        with open(made, "w") as f:
+            f.write(f"requested {a.lifetimes} " + " ".join(out) + "\n")
     gen = dict(zip(out[0::2], out[1::2]))
     t0, t_end, gen_s, remote = int(gen["t0"]), int(gen["t_end"]), float(gen["seconds"]), gen["remote"]
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -353,25 +365,38 @@ def query_phase(a):
         cmd = [a.query, "--db", path] + args
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
-            lat.append((name, None, f"exit {p.returncode}: {p.stderr.strip()[:120]}"))
+            lat.append((name, None, "", f"exit {p.returncode}: {p.stderr.strip()[:120]}"))
             continue
-        wall, _ = median_runs(cmd, 3, 120)
-        lat.append((name, wall, f"{len(p.stdout):,} bytes of JSON"))
+        runs = [timed_run(cmd, 120) for _ in range(a.query_runs)]
+        walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+        if None in walls:
+            lat.append((name, None, "", "timed out"))
+            continue
+        lat.append((name, statistics.median(walls), f"{min(walls):.1f}-{max(walls):.1f}; CPU {statistics.median(cpus):.0f}",
+                    f"{len(p.stdout):,} bytes of JSON"))
     # --ndjson throughput over a window of about a million lifetimes.
     frac = min(1.0, 1e6 / lifetimes)
     nd_until = (t0 + int((t_end - t0) * frac)) // 1000
     nd_file = os.path.join(a.out, "ndjson.out")
     cmd = [a.query, "--db", path, "--ndjson", "connections", "--since", str(t0 // 1000), "--until", str(nd_until)]
-    t = time.monotonic()
-    with open(nd_file, "wb") as f:
-        subprocess.run(cmd, stdout=f, check=True)
-    nd_s = time.monotonic() - t
+    nd_runs, nd_cpus = [], []
+    for _ in range(a.query_runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.monotonic()
+        with open(nd_file, "wb") as f:
+            subprocess.run(cmd, stdout=f, check=True)
+        nd_runs.append(time.monotonic() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        nd_cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    nd_s = statistics.median(nd_runs)
     with open(nd_file, "rb") as f:
         nd_lines = sum(1 for _ in f) - 1
     os.remove(nd_file)
     r = {"lifetimes": lifetimes, "gen_s": gen_s, "bytes_per_lifetime": size / lifetimes, "remote": remote,
          "window": f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(since))} + 1 h", "latency": lat,
-         "nd_lines": nd_lines, "nd_s": nd_s, "nd_rate": nd_lines / nd_s}
+         "nd_lines": nd_lines, "nd_s": nd_s, "nd_rate": nd_lines / nd_s,
+         "nd_rates": sorted(nd_lines / x for x in nd_runs),
+         "nd_cpu_rate": nd_lines / statistics.median(nd_cpus)}
     log(f"query: {json.dumps(r)}")
     return r
 
@@ -414,7 +439,7 @@ def report(a, sizes, cap, q):
     p("| sockets (N) | held by | seen | recorder first tick wall / CPU ms | steady tick wall / CPU ms | "
       "raw sock_diag wall / CPU ms | ss -tan ms | ss -tanp ms | lsof -nPi ms | steady / raw | first / ss -tanp | "
       "ss -tan / raw | ss -tanp / raw | lsof / raw |")
-    p("|" + "---|" * 15)
+    p("|" + "---|" * 14)
     for r in sizes:
         lsof = fmt(r["lsof_wall"], nd=0) if r["lsof_wall"] is not None else f">{a.lsof_timeout * 1000:.0f}"
         p(f"| {r['n']:,} | {r['workers']} processes | {r['sockets_seen']:,} | {r['first_wall']} / {fmt(r['first_cpu'], nd=0)} | "
@@ -453,11 +478,13 @@ def report(a, sizes, cap, q):
           f"tracker and store, {q['gen_s']:.0f} s), {q['bytes_per_lifetime']:.0f} bytes per lifetime; filtered on "
           f"remote {q['remote']}, port 443, process curl, one hour ({q['window']}); median of 3 runs, "
           f"process start included.\n")
-        p("| report | latency ms | output |")
-        p("|---|---|---|")
-        for name, wall, note in q["latency"]:
-            p(f"| {name} | {fmt(wall)} | {note} |")
-        p(f"\n--ndjson connections: {q['nd_lines']:,} lifetimes in {q['nd_s']:.2f} s = {q['nd_rate']:,.0f} lifetimes/s\n")
+        p(f"| report | latency ms (median of {a.query_runs}) | fastest-slowest ms; CPU ms (median) | output |")
+        p("|---|---|---|---|")
+        for name, wall, spread, note in q["latency"]:
+            p(f"| {name} | {fmt(wall)} | {spread} | {note} |")
+        p(f"\n--ndjson connections: {q['nd_lines']:,} lifetimes in {q['nd_s']:.2f} s (median of {a.query_runs}) = "
+          f"{q['nd_rate']:,.0f} lifetimes/s (runs: {', '.join(f'{x:,.0f}' for x in q['nd_rates'])}); "
+          f"per second of its CPU time (user + system): {q['nd_cpu_rate']:,.0f}\n")
     p(targets(a, sizes, cap, q))
     return "\n".join(L)
 
@@ -480,7 +507,10 @@ def targets(a, sizes, cap, q):
 
     if big:
         t("steady tick / raw sock_diag dump" + at, ratio(big["steady_wall"], big["raw_wall"]), 1.5, unit="x")
+        # On a shared machine wall times include waiting for a core; CPU times do not.
+        t("... the same in CPU time", ratio(big["steady_cpu"], big["raw_cpu"]), 1.5, unit="x")
         t("first tick / ss -tanp" + at, ratio(big["first_wall"], big["ssp_wall"]), 0.1, unit="x")
+        t("... the same in CPU time", ratio(big["first_cpu"], big["ssp_cpu"]), 0.1, unit="x")
         t("peak resident memory" + at, big["hwm_kib"] / 1024, 16, unit=" MiB")
         t("peak resident memory when all of them close at once" + at, big["close_hwm_kib"] / 1024, 16, unit=" MiB")
     if idle:
@@ -495,9 +525,10 @@ def targets(a, sizes, cap, q):
           100.0 * cap["bounded"] / max(1, cap["total"]), 99.9, False, "%")
     if q:
         t(f"database bytes per lifetime (generated, {q['lifetimes']:,})", q["bytes_per_lifetime"], 150)
-        worst = max((w for _, w, _ in q["latency"] if w is not None), default=None)
+        worst = max((w for _, w, _, _ in q["latency"] if w is not None), default=None)
         t("slowest filtered report", worst, 50, unit=" ms")
         t("--ndjson throughput", q["nd_rate"], 500000, False, " lifetimes/s")
+        t("... per second of its CPU time", q["nd_cpu_rate"], 500000, False, " lifetimes/s")
     return "Targets of issue 17:\n\n| target | measured | target | verdict |\n|---|---|---|---|\n" + "\n".join(rows)
 
 
@@ -519,6 +550,9 @@ def main():
     ap.add_argument("--lifetimes", type=int, help="generated database size (default 10,000,000, quick 1,000,000)")
     ap.add_argument("--lsof-timeout", type=float, help="seconds (default 120, quick 30)")
     ap.add_argument("--skip", default="", help="comma-separated phases to skip: sizes,capture,query")
+    ap.add_argument("--reuse-db", action="store_true",
+                    help="query phase: keep the generated database of an earlier run of the same --lifetimes")
+    ap.add_argument("--query-runs", type=int, default=3, help="runs of each report and of --ndjson (median)")
     a = ap.parse_args()
     a.sizes = [int(x) for x in (a.sizes or ("1000,10000" if a.quick else "1000,10000,100000")).split(",")]
     a.ticks = max(4, a.ticks or (8 if a.quick else 15))

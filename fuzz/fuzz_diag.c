@@ -2,13 +2,47 @@
  * libFuzzer target: a netlink receive buffer of sock_diag replies, as
  * recv() would leave it. The first byte picks TCP or UDP rows; the dump's
  * sequence number is taken from the first message so replies count. Runs
- * the buffer twice into one sample, as two recv() calls of a dump would.
+ * the buffer twice into one sample, as two recv() calls of a dump would;
+ * then again into a sample with the tracker's hooks (consume and prefetch,
+ * which parse the buffer in slices), which must give the same rows.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "diag_parse.h"
+
+/* Hooks as the tracker's, keeping every row: prefetch checks only that it
+ * is given what a slice can hold. */
+static bool keep_row(void *ctx, const ch_sock *row)
+{
+    (void)ctx, (void)row;
+    return false;
+}
+
+static void check_prefetch(void *ctx, const uint64_t *idents, size_t n)
+{
+    (void)ctx;
+    if (n == 0 || n > 128 || idents == NULL)
+        abort();
+}
+
+/* Parses the buffer twice into sample, as two receives; returns the last code. */
+static int parse_twice(ch_diag_dump *d, const void *buf, size_t len, ch_sample *sample)
+{
+    int rc = CH_DIAG_MORE;
+    for (int pass = 0; pass < 2; pass++) {
+        rc = ch_diag_parse(d, buf, len, sample);
+        if (rc != CH_DIAG_MORE && rc != CH_DIAG_DONE && rc != CH_DIAG_ERROR)
+            abort();
+        if (rc == CH_DIAG_ERROR && d->error <= 0)
+            abort();
+        if (rc != CH_DIAG_MORE)
+            break;
+    }
+    return rc;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -24,17 +58,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t seq = 0;
     if (len >= 12)
         memcpy(&seq, (const char *)buf + 8, sizeof seq); /* nlmsg_seq */
-    ch_diag_dump d = {.seq = seq, .tcp = data[0] & 1};
-    ch_sample sample = {0};
-    for (int pass = 0; pass < 2; pass++) {
-        int rc = ch_diag_parse(&d, buf, len, &sample);
-        if (rc != CH_DIAG_MORE && rc != CH_DIAG_DONE && rc != CH_DIAG_ERROR)
-            abort();
-        if (rc == CH_DIAG_ERROR && d.error <= 0)
-            abort();
-        if (rc != CH_DIAG_MORE)
-            break;
-    }
+    ch_diag_dump d = {.seq = seq, .tcp = data[0] & 1}, d2 = d;
+    ch_sample sample = {0}, sliced = {.consume = keep_row, .prefetch = check_prefetch};
+    int rc = parse_twice(&d, buf, len, &sample);
+    if (parse_twice(&d2, buf, len, &sliced) != rc || sliced.count != sample.count ||
+        (sample.count > 0 && memcmp(sliced.rows, sample.rows, sample.count * sizeof *sample.rows) != 0))
+        abort();
+    ch_sample_free(&sliced);
     for (size_t i = 0; i < sample.count; i++) {
         const ch_sock *r = &sample.rows[i];
         if (r->state >= CH_ST_COUNT || (r->local.family != 4 && r->local.family != 6))

@@ -237,6 +237,7 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
     if (r->tracker == NULL)
         return fail("out of memory");
     r->sample.consume = ch_tracker_consume;
+    r->sample.prefetch = ch_tracker_prefetch;
     r->sample.consume_ctx = r->tracker;
     r->queue.defer_opens = true; /* a sample's new sockets are written from the sample */
     r->last_sample = h.last_sample;

@@ -93,6 +93,10 @@ typedef struct {
      * and is not kept (counted in consumed), so a sample of a machine whose
      * sockets are already known holds only what is new. */
     bool (*consume)(void *ctx, const ch_sock *row);
+    /* Optional, with consume: called with the identities of the next few
+     * rows before they are consumed, so that what consume will look up is
+     * fetched into the cache meanwhile (a hint; it changes nothing). */
+    void (*prefetch)(void *ctx, const uint64_t *idents, size_t n);
     void *consume_ctx;
     size_t consumed;
 } ch_sample;

@@ -1226,6 +1226,23 @@ bool ch_tracker_consume(void *ctx, const ch_sock *row)
     return true;
 }
 
+void ch_tracker_prefetch(void *ctx, const uint64_t *idents, size_t n)
+{
+    ch_tracker *t = ctx;
+    if (!t->begun || t->count == 0)
+        return;
+    size_t mask = t->nslots - 1;
+    /* The slots first, all of them, so that their loads overlap; then the
+     * entries they point to (a key not at its home slot is not helped). */
+    for (size_t i = 0; i < n; i++)
+        __builtin_prefetch(&t->slots[mix64(idents[i]) & mask]);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t v = t->slots[mix64(idents[i]) & mask];
+        if (v != 0)
+            __builtin_prefetch(&t->entries[v - 1], 1);
+    }
+}
+
 const uint64_t *ch_tracker_gone_inodes(const ch_tracker *t, size_t *n)
 {
     *n = t->ngone;

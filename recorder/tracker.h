@@ -184,6 +184,12 @@ bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at);
 void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q);
 bool ch_tracker_consume(void *ctx, const ch_sock *row);
 
+/* The sample's prefetch hook (ctx: the tracker): fetches the index slots
+ * and tracked sockets of the identities ch_tracker_consume is about to
+ * look up. At 100,000 sockets the tracker's tables are far larger than the
+ * cache, and a lookup was two cache misses in a row. */
+void ch_tracker_prefetch(void *ctx, const uint64_t *idents, size_t n);
+
 /* The inodes of the sockets the last sample found gone or freed into a
  * TIME_WAIT entry (a descriptor closed either way); valid until the next
  * sample. ch_tracker_apply has the attribution cache (procs) forget them

@@ -609,6 +609,29 @@ class NetlinkTroubleTest(unittest.TestCase):
         self.assertIn("netlink", run["notes"])
         assert_one_open_lifetime_each(self, db, steady)
 
+    @unittest.skipUnless(REFUSE_SHIM, "needs the refuse_netlink shim")
+    def test_refused_one_tcp_dump_asks_family_by_family(self):
+        d = scratch_dir()
+        db, refused = os.path.join(d, "by-family.db"), os.path.join(d, "refused")
+        steady = sockets_fixture(self)
+        l6 = socket.socket(socket.AF_INET6)
+        l6.bind(("::1", 0))
+        l6.listen()
+        c6 = socket.create_connection(l6.getsockname()[:2])
+        a6, _ = l6.accept()
+        steady += [l6, c6, a6]
+        self.addCleanup(lambda: [s.close() for s in (l6, c6, a6)])
+        env = dict(os.environ, LD_PRELOAD=REFUSE_SHIM, CONNHIST_REFUSE_TCPDIAG=refused)
+        r = Recorder(db, "--interval", "50ms", env=env)
+        self.addCleanup(r.kill)
+        r.wait_samples(10)
+        self.assertEqual(r.stop(), 0, r.log())
+        with open(refused) as f:
+            self.assertGreaterEqual(len(f.read().split()), 1, "the one TCP dump was never asked for")
+        [run] = rows(db, "SELECT * FROM runs")
+        self.assertEqual(run["sampler"], "netlink", "a refused TCPDIAG_GETSOCK must not push the recorder off netlink")
+        assert_one_open_lifetime_each(self, db, steady)
+
 
 @unittest.skipUnless(CLOCK_SHIM, "needs the fault_clock shim")
 class ClockJumpTest(unittest.TestCase):

@@ -33,6 +33,7 @@ struct ch_sampler {
     int fd;         /* netlink socket, or -1 when reading /proc/net */
     uint32_t seq;
     uint32_t states;  /* TCP states asked for: all, or none to probe */
+    bool tcp_once;    /* TCP of both families in one dump (TCPDIAG_GETSOCK) */
     bool counters;    /* ask tcp_info (byte counters) with TCP rows */
     char *buf;
     const char *note; /* pending ch_sampler_next_note */
@@ -60,34 +61,55 @@ static int netlink_open(void)
     return fd;
 }
 
-static int send_dump_request(ch_sampler *s, int family, int protocol)
+static int send_request(ch_sampler *s, const void *msg, size_t len)
 {
-    struct {
-        struct nlmsghdr nlh;
-        struct inet_diag_req_v2 req;
-    } msg;
-    memset(&msg, 0, sizeof msg);
-    msg.nlh.nlmsg_len = sizeof msg;
-    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-    msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-    msg.nlh.nlmsg_seq = ++s->seq;
-    msg.req.sdiag_family = (uint8_t)family;
-    msg.req.sdiag_protocol = (uint8_t)protocol;
-    msg.req.idiag_states = s->states; /* every state, TIME_WAIT and LISTEN included */
-    /* tcp_info for the byte counters: about 250 bytes more per TCP socket
-     * in the reply (the rows alone are about 100), and the kernel locks
-     * each socket to fill it in. */
-    if (protocol == IPPROTO_TCP && s->counters)
-        msg.req.idiag_ext = 1U << (INET_DIAG_INFO - 1);
     struct sockaddr_nl to = {.nl_family = AF_NETLINK};
     for (;;) {
-        ssize_t n = sendto(s->fd, &msg, sizeof msg, 0, (struct sockaddr *)&to, sizeof to);
-        if (n == (ssize_t)sizeof msg)
+        ssize_t n = sendto(s->fd, msg, len, 0, (struct sockaddr *)&to, sizeof to);
+        if (n == (ssize_t)len)
             return 0;
         if (n < 0 && errno == EINTR)
             continue;
         return -1;
     }
+}
+
+/*
+ * Asks for one dump: of (family, protocol), or with family AF_UNSPEC of
+ * TCP over both families through the original inet_diag request
+ * (TCPDIAG_GETSOCK), which the kernel answers with one walk of its TCP
+ * tables where two SOCK_DIAG_BY_FAMILY requests walk them twice, each
+ * skipping the other family's sockets: half the cost of an idle machine's
+ * dump, whose walk of the mostly empty table is most of it.
+ */
+static int send_dump_request(ch_sampler *s, int family, int protocol)
+{
+    /* tcp_info for the byte counters: about 250 bytes more per TCP socket
+     * in the reply (the rows alone are about 100), and the kernel locks
+     * each socket to fill it in. */
+    uint8_t ext = protocol == IPPROTO_TCP && s->counters ? 1U << (INET_DIAG_INFO - 1) : 0;
+    bool tcp_once = family == AF_UNSPEC;
+    struct {
+        struct nlmsghdr nlh;
+        union {
+            struct inet_diag_req once; /* TCPDIAG_GETSOCK: TCP of both families */
+            struct inet_diag_req_v2 by_family;
+        } req;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    uint32_t len = NLMSG_LENGTH(tcp_once ? sizeof msg.req.once : sizeof msg.req.by_family);
+    msg.nlh = (struct nlmsghdr){.nlmsg_len = len, .nlmsg_type = tcp_once ? TCPDIAG_GETSOCK : SOCK_DIAG_BY_FAMILY,
+                                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP, .nlmsg_seq = ++s->seq};
+    if (tcp_once) {
+        msg.req.once.idiag_states = s->states;
+        msg.req.once.idiag_ext = ext;
+    } else {
+        msg.req.by_family.sdiag_family = (uint8_t)family;
+        msg.req.by_family.sdiag_protocol = (uint8_t)protocol;
+        msg.req.by_family.idiag_states = s->states; /* every state, TIME_WAIT and LISTEN included */
+        msg.req.by_family.idiag_ext = ext;
+    }
+    return send_request(s, &msg, len);
 }
 
 /*
@@ -139,11 +161,18 @@ static void netlink_reopen(ch_sampler *s)
 
 static int netlink_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
 {
-    static const struct { int family, protocol; } dumps[] = {
+    typedef struct {
+        int family, protocol;
+    } dump_kind;
+    static const dump_kind by_family[] = {
         {AF_INET, IPPROTO_TCP}, {AF_INET6, IPPROTO_TCP}, {AF_INET, IPPROTO_UDP}, {AF_INET6, IPPROTO_UDP},
+    }, tcp_once[] = {
+        {AF_UNSPEC, IPPROTO_TCP}, {AF_INET, IPPROTO_UDP}, {AF_INET6, IPPROTO_UDP},
     };
+    const dump_kind *dumps = s->tcp_once ? tcp_once : by_family;
+    size_t ndumps = s->tcp_once ? sizeof tcp_once / sizeof tcp_once[0] : sizeof by_family / sizeof by_family[0];
     int resyncs = 0;
-    for (size_t i = 0; i < sizeof dumps / sizeof dumps[0]; i++) {
+    for (size_t i = 0; i < ndumps; i++) {
         size_t mark = out->count, consumed = out->consumed;
         int rc = 1;
         for (int attempt = 0; rc == 1 && attempt < DUMP_RETRIES; attempt++) {
@@ -193,21 +222,34 @@ static bool is_refusal(int e)
            e == EOPNOTSUPP || e == EINVAL;
 }
 
+/* One probe: the dumps, asking for no state at all, so the kernel answers
+ * each at once with no rows: it costs neither a walk of the socket tables
+ * nor memory for them. */
+static int probe_once(ch_sampler *s, char *err, size_t errn)
+{
+    ch_sample probe = {0};
+    int rc = netlink_take(s, &probe, err, errn);
+    int saved = errno;
+    ch_sample_free(&probe);
+    errno = saved;
+    return rc;
+}
+
 /* Proves the kernel answers before relying on it: a refusal ends the proof
- * at once, a transient failure is tried again. The four dumps ask for no
- * state at all, so the kernel answers each at once with no rows: the proof
- * costs neither a walk of the socket tables nor memory for them. Returns
- * 0, or -1 (errno set). */
+ * at once, a transient failure is tried again. Returns 0, or -1 (errno
+ * set). */
 static int probe_netlink(ch_sampler *s, char *err, size_t errn)
 {
-    int rc = -1;
     s->states = 0;
+    /* The one TCP dump of both families first; a kernel built without the
+     * original request (or a filter that allows only the newer one)
+     * refuses it, and is asked family by family. */
+    s->tcp_once = true;
+    int rc = probe_once(s, err, errn);
+    if (rc != 0)
+        s->tcp_once = false;
     for (int attempt = 0; rc != 0 && attempt < 3; attempt++) {
-        ch_sample probe = {0};
-        rc = netlink_take(s, &probe, err, errn);
-        int saved = errno;
-        ch_sample_free(&probe);
-        errno = saved;
+        rc = probe_once(s, err, errn);
         if (rc != 0 && is_refusal(errno))
             break;
     }
