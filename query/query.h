@@ -30,6 +30,7 @@ enum {
     OPT_OPEN = 1u << 11,
     OPT_LIMIT = 1u << 12,
     OPT_TOP = 1u << 13,
+    OPT_REMOTE_NAME = 1u << 14,
 };
 
 /* Filters; a field counts only when its bit is set in `given`. */
@@ -43,6 +44,7 @@ typedef struct {
     int64_t remote_port, local_port, port, pid, family, limit, top;
     const char *proto;               /* "tcp" or "udp" */
     const char *process;             /* GLOB pattern on the process name */
+    const char *remote_name;         /* --remote-name: GLOB pattern on DNS names, lower case */
     const char *state;               /* a known state name, upper case */
     int64_t oldest;                  /* first_seen of the oldest lifetime (INT64_MAX: none) */
     bool window_kept;                /* the window's ids are in temp.chq_window (filter_keep_window) */
@@ -106,5 +108,6 @@ int report_process(query_ctx *c, cJSON *header);
 int report_summary(query_ctx *c, cJSON *header);
 int report_timeline(query_ctx *c, cJSON *header);
 int report_coverage(query_ctx *c, cJSON *header);
+int report_names(query_ctx *c, cJSON *header);
 
 #endif

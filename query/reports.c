@@ -3,12 +3,13 @@
  * positional argument. A filter a report does not take is refused on the
  * command line rather than silently ignored.
  */
+#include "names.h"
 #include "query.h"
 
 /* Filters that narrow a set of lifetimes; most reports take all of them. */
 #define LIFETIME_FILTERS                                                                          \
     (OPT_REMOTE | OPT_REMOTE_PORT | OPT_LOCAL_PORT | OPT_PORT | OPT_PROTO | OPT_FAMILY | OPT_PID | \
-     OPT_PROCESS | OPT_STATE | OPT_OPEN)
+     OPT_PROCESS | OPT_STATE | OPT_OPEN | OPT_REMOTE_NAME)
 #define WINDOW (OPT_SINCE | OPT_UNTIL)
 
 const report chq_reports[] = {
@@ -22,5 +23,6 @@ const report chq_reports[] = {
     {"summary", report_summary, WINDOW | LIFETIME_FILTERS | OPT_TOP, NULL, true},
     {"timeline", report_timeline, WINDOW | LIFETIME_FILTERS | OPT_LIMIT, NULL, true},
     {"coverage", report_coverage, WINDOW, NULL, false},
+    {"names", report_names, WINDOW | OPT_REMOTE_NAME | OPT_PID | OPT_PROCESS | OPT_LIMIT, NULL, false},
     {NULL, NULL, 0, NULL, false},
 };

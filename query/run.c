@@ -11,6 +11,7 @@
 #include "filter.h"
 #include "header.h"
 #include "message.h"
+#include "names.h"
 #include "query.h"
 
 void chq_error(const char *fmt, ...)
@@ -113,6 +114,7 @@ int chq_main(int argc, char **argv)
     rc = run_report(&c);
     jw_flush(&w); /* after a failure too: what was printed before it, as stdio would */
     addr_text_close();
+    names_close();
     sqlite3_close(db);
     return rc;
 }
