@@ -4,8 +4,10 @@
 # tools). Only packages that are missing are installed.
 set -eu
 # libbpf-dev, bpftool and clang build the recorder's BPF owner events (Linux).
+# libpcap-dev and libldns-dev build its DNS capture; dnsmasq-base is the resolver
+# the names tests and the benchmark start on loopback (never as a service).
 PACKAGES="cmake make gcc clang pkg-config libsqlite3-dev libcjson-dev sqlite3 python3 iproute2 util-linux
-          libbpf-dev bpftool $*"
+          libbpf-dev bpftool libpcap-dev libldns-dev dnsmasq-base $*"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,330 @@
+"""DNS names (issue 14): as root on Linux the recorder captures the DNS
+answers this machine receives and every lifetime carries the names that
+resolved to its remote address before it opened ("remote_names").
+
+Each test class runs in a network and mount namespace of its own (entered
+by this process, so nothing it does is seen outside): loopback up, a
+dnsmasq on 127.0.0.1:53 with no upstream servers (--no-resolv; every name
+it answers is a --host-record, --address or --cname given here), and
+/etc/resolv.conf bind-mounted to point at it, so the client is glibc's own
+resolver (getaddrinfo), as in real programs. The recorder runs in the same
+namespace and sees only these sockets. Skipped, with the reason printed,
+where namespaces or the capture are not permitted (not root) or the
+recorder was built without the capture."""
+
+import ctypes
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+from helpers import (RECORD, WRAPPER, STALL_SECONDS, query, rows, run_samples, scratch_dir, stop_record,
+                     wait_for_samples, wait_until)
+
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+GRACE_MS = 10000  # query/names.h CHQ_NAME_GRACE_MS
+
+_entered = None  # None: not tried; "": inside; else why not
+
+
+def enter_namespace():
+    """Moves this process into new network and mount namespaces with
+    loopback up and resolv.conf pointing at 127.0.0.1. Returns "" or why not."""
+    global _entered
+    if _entered is not None:
+        return _entered
+    libc = ctypes.CDLL(None, use_errno=True)
+    conf = os.path.join(tempfile.mkdtemp(prefix="connhist-names-"), "resolv.conf")
+    with open(conf, "w") as f:
+        f.write("nameserver 127.0.0.1\noptions attempts:2 timeout:5\n")
+    if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
+        _entered = f"cannot create a network namespace: {os.strerror(ctypes.get_errno())}"
+    elif libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0 or \
+            libc.mount(conf.encode(), b"/etc/resolv.conf", None, MS_BIND, None) != 0:
+        _entered = f"cannot bind-mount a resolv.conf: {os.strerror(ctypes.get_errno())}"
+    else:
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        _entered = ""
+    return _entered
+
+
+def why_skip():
+    try:
+        version = subprocess.run([RECORD, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except OSError as e:  # not built yet: CMake lists the classes before it builds
+        return f"cannot run {RECORD}: {e}"
+    if "DNS names: libpcap" not in version:
+        return "connhist-record was built without the DNS capture: " + version.strip().splitlines()[-1]
+    if os.geteuid() != 0:
+        return "not root: creating namespaces and capturing packets need root"
+    return enter_namespace() or None
+
+
+class Resolver:
+    """dnsmasq on 127.0.0.1:53 of this namespace, answering only what it is told."""
+
+    def __init__(self, *records, ttl=600):
+        if shutil.which("dnsmasq") is None:
+            raise AssertionError("dnsmasq is missing: scripts/install-deps.sh installs dnsmasq-base")
+        self.log = tempfile.NamedTemporaryFile(prefix="connhist-dnsmasq-", suffix=".log", delete=False).name
+        cmd = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+               "--port=53", "--listen-address=127.0.0.1", "--bind-interfaces", "--pid-file=", "--user=root",
+               f"--local-ttl={ttl}", f"--auth-ttl={ttl}", "--log-facility=" + self.log] + list(records)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        # Ready when it answers (a name it has: the first record's).
+        wait_until(self.ready, lambda: time.monotonic() // 1, "dnsmasq answering", stall=60)
+
+    def ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"dnsmasq exited: {self.proc.stderr.read()}")
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.connect(("127.0.0.1", 53))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def resolve(name):
+    """The IPv4 address glibc's resolver gets for name (an A query)."""
+    return socket.getaddrinfo(name, 0, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+
+
+def dns_query(name, qid=0x1234):
+    """A DNS query for name's A record (the test's own client socket)."""
+    labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + labels + struct.pack(">HH", 1, 1)
+
+
+class NamesCase(unittest.TestCase):
+    records = ()
+    ttl = 600
+
+    @classmethod
+    def setUpClass(cls):
+        why = why_skip()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.resolver = Resolver(*cls.records, ttl=cls.ttl)
+        cls.dir = scratch_dir()
+        cls.db = os.path.join(cls.dir, "connhist.db")
+        cls.server = socket.socket()
+        cls.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        cls.server.bind(("0.0.0.0", 0))
+        cls.server.listen(64)
+        cls.port = cls.server.getsockname()[1]
+        cls.rec = subprocess.Popen(WRAPPER + [RECORD, "--db", cls.db, "--interval", "100ms", "--names", "on",
+                                              "--events", "off"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for_samples(cls.db, 2, cls.rec)
+        cls.clients = []
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "rec"):
+            rc, _, err = stop_record(cls.rec)
+            assert rc == 0, err
+        for c in getattr(cls, "clients", []):
+            c.close()
+        if hasattr(cls, "server"):
+            cls.server.close()
+        if hasattr(cls, "resolver"):
+            cls.resolver.stop()
+
+    def connect(self, addr):
+        """Connects to the server at addr and waits until a committed
+        sample has the connection; returns its client-side local port."""
+        c = socket.create_connection((addr, self.port))
+        self.clients.append(c)
+        local = c.getsockname()[1]
+        sql = ("SELECT count(*) AS n FROM v_lifetimes WHERE proto = 'tcp' AND local_port = ? AND remote_port = ?"
+               " AND remote_addr = ?")
+        wait_until(lambda: rows(self.db, sql, (local, self.port, addr))[0]["n"] > 0,
+                   lambda: run_samples(self.db, self.rec.pid), f"a sample of the connection from port {local}")
+        return local
+
+    def lifetime(self, local, *args):
+        """The client-side lifetime from local port local, as connections shows it."""
+        got = [lt for lt in query(self.db, "connections", "--local-port", str(local), *args)["lifetimes"]
+               if lt["remote_port"] == self.port]
+        self.assertEqual(len(got), 1, got)
+        return got[0]
+
+
+class ChainTest(NamesCase):
+    records = ("--host-record=a.test,127.0.0.5", "--cname=alias.test,a.test", "--cname=outer.test,alias.test",
+               "--host-record=h.test,127.0.0.6")
+
+    def test_names_and_cname_chain(self):
+        self.assertEqual(resolve("h.test"), "127.0.0.6")
+        plain = self.connect("127.0.0.6")
+        self.assertEqual(resolve("outer.test"), "127.0.0.5")
+        chained = self.connect("127.0.0.5")
+        self.assertEqual(self.lifetime(plain)["remote_names"], ["h.test"])
+        # The name asked first, then every name on the way to the address.
+        self.assertEqual(self.lifetime(chained)["remote_names"], ["outer.test", "alias.test", "a.test"])
+        answers = query(self.db, "names", "--remote-name", "outer.test")["answers"]
+        kinds = sorted((a["record_name"], a["type"], a["addr"] or a["target"]) for a in answers)
+        self.assertEqual(kinds, [("a.test", "A", "127.0.0.5"), ("alias.test", "CNAME", "a.test"),
+                                 ("outer.test", "CNAME", "alias.test")])
+        for a in answers:
+            self.assertEqual((a["name"], a["resolver"], a["client_addr"], a["proto"], a["ttl"]),
+                             ("outer.test", "127.0.0.1", "127.0.0.1", "udp", self.ttl))
+            self.assertGreaterEqual(a["times_seen"], 1)
+
+    def test_server_side_and_listener_have_none(self):
+        resolve("h.test")
+        local = self.connect("127.0.0.6")
+        listener = query(self.db, "listeners", "--local-port", str(self.port))["lifetimes"]
+        self.assertTrue(listener)
+        self.assertTrue(all(lt["remote_names"] is None for lt in listener))
+        # The server's side of the connection: its remote is the client, 127.0.0.1, never resolved.
+        server_side = [lt for lt in query(self.db, "connections", "--local-port", str(self.port),
+                                          "--remote-port", str(local))["lifetimes"]]
+        self.assertEqual([lt["remote_names"] for lt in server_side], [None])
+
+    def settle(self):
+        """Waits for three more samples: what was answered before is written."""
+        wait_for_samples(self.db, run_samples(self.db, self.rec.pid) + 3, self.rec)
+
+    def test_repeats_only_count(self):
+        for _ in range(5):
+            resolve("h.test")
+        self.settle()
+        sql = "SELECT count(*) AS n, COALESCE(SUM(times_seen), 0) AS seen FROM v_dns_answers WHERE qname = 'h.test'"
+        before = rows(self.db, sql)[0]
+        for _ in range(20):
+            resolve("h.test")
+        self.settle()
+        after = rows(self.db, sql)[0]
+        self.assertEqual(after["n"], before["n"], "a repeat in force made a new row")
+        self.assertEqual(after["seen"], before["seen"] + 20)
+
+    def test_coverage_says_recorded(self):
+        names = query(self.db, "coverage")["header"]["coverage"]["names"]
+        self.assertEqual(names["recorded"], "yes")
+        self.assertEqual(names["why_not"], [])
+        self.assertEqual(names["dropped"], 0)
+
+
+class TwoNamesTest(NamesCase):
+    """One address answered for two names at different times: each
+    connection carries the name in force when it opened, first."""
+    records = ("--host-record=first.test,127.0.0.9", "--host-record=second.test,127.0.0.9",
+               "--host-record=other.test,127.0.0.10")
+
+    def test_each_connection_its_name(self):
+        self.assertEqual(resolve("first.test"), "127.0.0.9")
+        one = self.connect("127.0.0.9")  # committed before second.test is asked
+        self.assertEqual(resolve("second.test"), "127.0.0.9")
+        two = self.connect("127.0.0.9")
+        self.assertEqual(self.lifetime(one)["remote_names"], ["first.test"])
+        self.assertEqual(self.lifetime(two)["remote_names"], ["second.test", "first.test"])
+        # And back: first.test asked again is the newest.
+        resolve("first.test")
+        three = self.connect("127.0.0.9")
+        self.assertEqual(self.lifetime(three)["remote_names"][0], "first.test")
+
+    def test_remote_name_filter(self):
+        resolve("other.test")
+        mine = self.connect("127.0.0.10")
+        for report in ("connections", "timeline"):
+            out = query(self.db, report, "--remote-name", "OTHER.*")
+            self.assertEqual(out["header"]["filters"]["remote_name"], "other.*")
+            key = "lifetimes" if report == "connections" else "events"
+            items = out[key]
+            self.assertTrue(items, report)
+            for it in items:
+                lt = it.get("lifetime", it)
+                self.assertIn("other.test", lt["remote_names"], report)
+        ports = [lt["local_port"] for lt in query(self.db, "connections", "--remote-name", "other.test")["lifetimes"]]
+        self.assertIn(mine, ports)
+        self.assertEqual(query(self.db, "connections", "--remote-name", "nothing.test")["lifetimes"], [])
+        summary = query(self.db, "summary", "--remote-name", "other.test")
+        self.assertEqual([(r["addr"], r["names"]) for r in summary["top_remote_addrs"]],
+                         [("127.0.0.10", ["other.test"])])
+        proc = query(self.db, "process", str(os.getpid()), "--remote-name", "other.test")
+        self.assertIn("other.test", proc["header"]["filters"]["remote_name"])
+
+    def test_asking_process(self):
+        """A client whose socket is sampled while it asks is named as the asker."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect(("127.0.0.1", 53))
+        port = s.getsockname()[1]
+        sql = "SELECT count(*) AS n FROM v_lifetimes WHERE proto = 'udp' AND local_port = ? AND pid = ?"
+        wait_until(lambda: rows(self.db, sql, (port, os.getpid()))[0]["n"] > 0,
+                   lambda: run_samples(self.db, self.rec.pid), "a sample of the asking socket")
+        s.send(dns_query("other.test"))
+        s.recv(512)
+        sql = "SELECT pid FROM v_dns_answers WHERE client_port = ? AND qname = 'other.test'"
+        wait_until(lambda: rows(self.db, sql, (port,)), lambda: run_samples(self.db, self.rec.pid), "the answer")
+        s.close()
+        self.assertEqual([r["pid"] for r in rows(self.db, sql, (port,))], [os.getpid()])
+        answers = query(self.db, "names", "--pid", str(os.getpid()), "--remote-name", "other.test")["answers"]
+        self.assertTrue(answers)
+        self.assertTrue(all(a["process"]["pid"] == os.getpid() for a in answers))
+
+
+class ExpiryTest(NamesCase):
+    """An answer names connections only while in force (TTL, plus the
+    documented grace): after that, a connection to the same address has
+    no name."""
+    records = ("--host-record=short.test,127.0.0.11",)
+    ttl = 1
+
+    def test_expired_answer_names_nothing(self):
+        self.assertEqual(resolve("short.test"), "127.0.0.11")
+        fresh = self.connect("127.0.0.11")
+        self.assertEqual(self.lifetime(fresh)["remote_names"], ["short.test"])
+        answer = query(self.db, "names", "--remote-name", "short.test")["answers"]
+        self.assertEqual(len(answer), 1)
+        self.assertEqual(answer[0]["ttl"], 1)
+        expires = rows(self.db, "SELECT MAX(expires) AS e FROM v_dns_answers WHERE qname = 'short.test'")[0]["e"]
+        # Connect again, without asking, once a sample is past expiry plus grace.
+        wait_until(lambda: rows(self.db, "SELECT at FROM v_last_sample")[0]["at"] > expires + GRACE_MS,
+                   lambda: run_samples(self.db, self.rec.pid), "a sample after the answer expired")
+        stale = self.connect("127.0.0.11")
+        lt = self.lifetime(stale)
+        self.assertIsNone(lt["remote_names"], lt)
+
+
+class WithoutNamesTest(unittest.TestCase):
+    """--names off: recorded without, and the coverage says why; a bad
+    --names value is one line and exit 2."""
+
+    def test_off_is_said(self):
+        d = scratch_dir()
+        db = os.path.join(d, "connhist.db")
+        p = subprocess.run(WRAPPER + [RECORD, "--db", db, "--interval", "100ms", "--duration", "300ms",
+                                      "--names", "off"], capture_output=True, text=True, timeout=STALL_SECONDS)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        names = query(db, "connections")["header"]["coverage"]["names"]
+        self.assertEqual(names["recorded"], "no")
+        self.assertEqual(names["runs_without"], 1)
+        self.assertIsNone(names["dropped"])
+        self.assertEqual(len(names["why_not"]), 1)
+        self.assertIn("--names off", names["why_not"][0])
+        self.assertIn("DNS names off: --names off", rows(db, "SELECT notes FROM runs")[0]["notes"])
+        shutil.rmtree(d)
+
+    def test_bad_value(self):
+        p = subprocess.run([RECORD, "--names", "maybe", "--once"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+        self.assertIn("'maybe'", p.stderr)
+        self.assertIn("auto, on or off", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
