@@ -15,7 +15,7 @@
 const report chq_reports[] = {
     {"connections", report_connections, WINDOW | LIFETIME_FILTERS | OPT_LIMIT, NULL, false},
     {"listeners", report_listeners,
-     WINDOW | (LIFETIME_FILTERS & ~(OPT_REMOTE | OPT_REMOTE_PORT)) | OPT_LIMIT, NULL, false},
+     WINDOW | (LIFETIME_FILTERS & ~(OPT_REMOTE | OPT_REMOTE_PORT | OPT_REMOTE_NAME)) | OPT_LIMIT, NULL, false},
     {"at", report_at, (LIFETIME_FILTERS & ~OPT_OPEN) | OPT_LIMIT, "TIME", false},
     {"port", report_port, WINDOW | (LIFETIME_FILTERS & ~OPT_LOCAL_PORT) | OPT_LIMIT, "N", true},
     {"process", report_process, WINDOW | (LIFETIME_FILTERS & ~(OPT_PID | OPT_PROCESS)) | OPT_LIMIT,

@@ -22,8 +22,10 @@ import tempfile
 import time
 import unittest
 
-from helpers import (RECORD, WRAPPER, STALL_SECONDS, query, rows, run_samples, scratch_dir, stop_record,
-                     wait_for_samples, wait_until)
+import sqlite3
+
+from helpers import (RECORD, SCHEMA, WRAPPER, STALL_SECONDS, add_lifetime, addr_id, query, rows, run_samples,
+                     scratch_dir, stop_record, wait_for_samples, wait_until)
 
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
@@ -297,6 +299,90 @@ class ExpiryTest(NamesCase):
         stale = self.connect("127.0.0.11")
         lt = self.lifetime(stale)
         self.assertIsNone(lt["remote_names"], lt)
+
+
+class JoinTest(unittest.TestCase):
+    """The join of answers to lifetimes, on a database written here
+    (schema/schema.sql): its bounds to the millisecond, the order, the
+    dual-stack spelling of an IPv4 peer. Needs no root."""
+
+    T = (int(time.time()) - 86400) * 1000  # a day ago: inside the default window
+
+    def answer(self, c, qname, addr, first_seen, expires_after, rname=None, proc_id=None, type_=1, target=None):
+        def name(n):
+            c.execute("INSERT OR IGNORE INTO dns_names(name) VALUES (?)", (n,))
+            return c.execute("SELECT name_id FROM dns_names WHERE name = ?", (n,)).fetchone()[0]
+        c.execute("INSERT INTO dns_answers(qname_id, rname_id, type, addr_id, target_id, ttl, first_seen,"
+                  " last_seen_after, expires_after, times_seen, resolver_addr_id, client_addr_id, client_port, proto,"
+                  " proc_id, run_id) VALUES (?, ?, ?, ?, ?, 60, ?, 0, ?, 1, ?, ?, 40000, 17, ?, 1)",
+                  (name(qname), name(rname or qname), type_, addr_id(c, addr), target and name(target), first_seen,
+                   expires_after, addr_id(c, "127.0.0.53"), addr_id(c, "127.0.0.1"), proc_id))
+
+    def test_join(self):
+        d = scratch_dir()
+        db = os.path.join(d, "connhist.db")
+        c = sqlite3.connect(db)
+        with open(SCHEMA) as f:
+            c.executescript(f.read())
+        T = self.T
+        c.execute("INSERT INTO runs(run_id, started_at, mode, interval_ms, host, os, sampler, version, pid, names)"
+                  " VALUES (1, ?, 'continuous', 1000, 'h', 'o', 'netlink', 'v', 1, 1)", (T - 100000,))
+        c.execute("INSERT INTO heartbeats VALUES (1, ?, ?, 100)", (T - 100000, T + 100000))
+        for pid in (100, 200):
+            c.execute("INSERT INTO processes(pid, start_time, name, first_seen) VALUES (?, 5, 'p', 0)", (pid,))
+        mine = c.execute("SELECT proc_id FROM processes WHERE pid = 100").fetchone()[0]
+        other = c.execute("SELECT proc_id FROM processes WHERE pid = 200").fetchone()[0]
+        # 192.0.2.1: old.test asked by this process at T - 50 s, new.test by another at T - 20 s,
+        # late.test after the lifetime opened; in force 60 s.
+        self.answer(c, "old.test", "192.0.2.1", T - 50000, 60000, proc_id=mine)
+        self.answer(c, "new.test", "192.0.2.1", T - 20000, 60000, proc_id=other)
+        self.answer(c, "late.test", "192.0.2.1", T + 1, 60000)
+        # 192.0.2.2: expired exactly at the edge of the grace, and one ms past it.
+        self.answer(c, "edge.test", "192.0.2.2", T - 70000, 60000)
+        self.answer(c, "gone.test", "192.0.2.2", T - 70001, 60000)
+        # 192.0.2.3 through a CNAME chain, reached by a dual-stack socket.
+        self.answer(c, "www.test", None, T - 1000, 60000, rname="www.test", type_=5, target="mid.test")
+        self.answer(c, "www.test", None, T - 1000, 60000, rname="mid.test", type_=5, target="cdn.test")
+        self.answer(c, "www.test", "192.0.2.3", T - 1000, 60000, rname="cdn.test")
+        add_lifetime(c, 1, T, remote_addr="192.0.2.1", remote_port=443, local_port=1001, pid=100, proc_start=5)
+        add_lifetime(c, 2, T, remote_addr="192.0.2.1", remote_port=443, local_port=1002)
+        add_lifetime(c, 3, T, remote_addr="192.0.2.2", remote_port=443, local_port=1003)
+        add_lifetime(c, 4, T, family=6, local_addr="::1", remote_addr="::ffff:192.0.2.3", remote_port=443,
+                     local_port=1004)
+        add_lifetime(c, 5, T, remote_addr="192.0.2.9", remote_port=443, local_port=1005)
+        c.commit()
+        c.close()
+        got = {lt["local_port"]: lt["remote_names"] for lt in query(db, "connections")["lifetimes"]}
+        self.assertEqual(got, {1001: ["old.test", "new.test"],  # its own process's answer first
+                               1002: ["new.test", "old.test"],  # else the most recent first
+                               1003: ["edge.test"],
+                               1004: ["www.test", "mid.test", "cdn.test"],
+                               1005: None})
+        # The view for the sqlite3 shell: the same pairs (without the dual-stack spelling).
+        view = rows(db, "SELECT lifetime_id, name FROM v_lifetime_names ORDER BY lifetime_id, resolved DESC")
+        self.assertEqual([(r["lifetime_id"], r["name"]) for r in view],
+                         [(1, "new.test"), (1, "old.test"), (2, "new.test"), (2, "old.test"), (3, "edge.test")])
+        ports = lambda *a: sorted(lt["local_port"] for lt in query(db, "connections", *a)["lifetimes"])  # noqa: E731
+        self.assertEqual(ports("--remote-name", "old.test"), [1001, 1002])
+        self.assertEqual(ports("--remote-name", "MID.test."), [1004])
+        self.assertEqual(ports("--remote-name", "late.test"), [])
+        self.assertEqual(ports("--remote-name", "gone.test"), [])
+        self.assertEqual(ports("--remote-name", "*.test"), [1001, 1002, 1003, 1004])
+        top = query(db, "summary")["top_remote_addrs"]
+        self.assertEqual([(t["addr"], t["names"]) for t in top],
+                         [("192.0.2.1", ["new.test", "old.test"]), ("192.0.2.2", ["edge.test"]),
+                          ("192.0.2.9", None), ("::ffff:192.0.2.3", ["www.test"])])
+        shutil.rmtree(d)
+
+    def test_bad_remote_name(self):
+        p = subprocess.run([os.environ.get("CONNHIST_QUERY", "connhist-query"), "--db", "/nonexistent.db",
+                            "connections", "--remote-name", ""], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+        self.assertIn("--remote-name", p.stderr)
+        p = subprocess.run([os.environ.get("CONNHIST_QUERY", "connhist-query"), "--db", "/nonexistent.db",
+                            "listeners", "--remote-name", "a.test"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2, p.stderr)
 
 
 class WithoutNamesTest(unittest.TestCase):
