@@ -56,8 +56,8 @@ static const char *const statement_sql[ST_COUNT] = {
     [ST_INSERT] = "INSERT INTO dns_answers(qname_id, rname_id, type, addr_id, target_id, ttl, first_seen,"
                   " last_seen_after, expires_after, times_seen, resolver_addr_id, client_addr_id, client_port, proto,"
                   " proc_id, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    [ST_REPEAT] = "UPDATE dns_answers SET last_seen_after = ?2, expires_after = ?3, times_seen = times_seen + ?4"
-                  " WHERE answer_id = ?1",
+    [ST_REPEAT] = ("UPDATE dns_answers SET last_seen_after = ?2, expires_after = ?3, times_seen = times_seen + ?4"
+                   " WHERE answer_id = ?1"),
 };
 
 struct ch_answers {
