@@ -356,10 +356,10 @@ class TestReports(Fixture):
                                    "top_processes", "new_listeners", "first_contacted_remotes"])
         self.assertEqual(r["counts"], {"lifetimes": 10, "tcp": 7, "udp": 3, "listeners": 4,
                                        "connections": 6, "open": 4, "processes": 4, "unattributed": 2})
-        self.assertEqual(r["top_remote_addrs"], [
-            {"addr": "192.168.1.10", "count": 2}, {"addr": "10.1.9.9", "count": 1},
-            {"addr": "2001:db8:1::7", "count": 1}, {"addr": "8.8.8.8", "count": 1},
-            {"addr": "::ffff:10.1.2.3", "count": 1}])
+        self.assertEqual(r["top_remote_addrs"], [  # no DNS answers in this database: names null
+            {"addr": "192.168.1.10", "count": 2, "names": None}, {"addr": "10.1.9.9", "count": 1, "names": None},
+            {"addr": "2001:db8:1::7", "count": 1, "names": None}, {"addr": "8.8.8.8", "count": 1, "names": None},
+            {"addr": "::ffff:10.1.2.3", "count": 1, "names": None}])
         self.assertEqual([p["port"] for p in r["top_remote_ports"]], [53, 443, 40000, 50000, 51000, 51001])
         self.assertEqual([(p["process"]["pid"], p["process"]["start_time"], p["count"])
                           for p in r["top_processes"]],
