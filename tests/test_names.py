@@ -400,6 +400,12 @@ class WithoutNamesTest(unittest.TestCase):
         self.assertIn("DNS names off: --names off", rows(db, "SELECT notes FROM runs")[0]["notes"])
         shutil.rmtree(d)
 
+    def test_version_says_whether_built_in(self):
+        p = subprocess.run([RECORD, "--version"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout.splitlines()[2],
+                         r"^DNS names: (libpcap capture, ldns \S+ \(.+\)|not built in \(.+\)|none on Windows)$")
+
     def test_bad_value(self):
         p = subprocess.run([RECORD, "--names", "maybe", "--once"], capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 2)
