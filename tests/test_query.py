@@ -262,7 +262,8 @@ class TestLifetimeJson(Fixture):
             "bytes_sent": None, "bytes_received": None, "seen_by": None, "opened_after": None,
             "owner_source": "socket",
             "process": {"pid": 200, "name": 'curl "quoted"', "path": None, "cmdline": None,
-                        "user": None, "uid": 1000, "start_time": s(-500)}})
+                        "user": None, "uid": 1000, "start_time": s(-500)},
+            "remote_names": None})
 
     def test_open_unattributed_listener(self):
         self.assertEqual(self.lifetime(6), {
@@ -270,7 +271,7 @@ class TestLifetimeJson(Fixture):
             "remote_addr": None, "remote_port": None, "state": "UNCONN", "states": ["UNCONN"],
             "first_seen": s(300), "last_seen": iso(LAST_SAMPLE), "closed_at": None,
             "close_reason": None, "holders": None, "bytes_sent": None, "bytes_received": None,
-            "seen_by": None, "opened_after": None, "owner_source": None, "process": None})
+            "seen_by": None, "opened_after": None, "owner_source": None, "process": None, "remote_names": None})
 
     def test_states_list_and_unicode(self):
         self.assertEqual(self.lifetime(2)["states"], ["SYN_RECV", "ESTABLISHED", "TIME_WAIT"])
@@ -410,7 +411,9 @@ class TestCoverage(Fixture):
                      {"from": s(250), "to": s(300), "ms": 50000},
                      {"from": s(400), "to": s(500), "ms": 100000}],
             "recording_now": False, "last_sample": iso(LAST_SAMPLE),
-            "pruned_before": None, "pruned": False})
+            "pruned_before": None, "pruned": False,
+            # runs written without the names columns (a recorder before version 4): not known
+            "names": {"recorded": None, "runs_without": 0, "dropped": None, "why_not": []}})
 
     def test_clipped_window(self):
         cov = self.query("summary", "--since", s(150), "--until", s(260))["header"]["coverage"]
