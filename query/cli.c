@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli_values.h"
+#include "names.h"
 #include "query.h"
 #include "timeutil.h"
 #include "usage.h"
@@ -126,6 +127,11 @@ static int set_process(query_opts *o, const char *opt, const char *val)
     return parse_pattern_value(opt, val, &o->f.process);
 }
 
+static int set_remote_name(query_opts *o, const char *opt, const char *val)
+{
+    return names_parse_pattern(opt, val, &o->f.remote_name);
+}
+
 static int set_state(query_opts *o, const char *opt, const char *val)
 {
     return parse_state_value(opt, val, &o->f.state);
@@ -191,6 +197,7 @@ static const option_def options[] = {
     {"--pid", OPT_PID, true, set_pid},
     {"--process", OPT_PROCESS, true, set_process},
     {"--state", OPT_STATE, true, set_state},
+    {"--remote-name", OPT_REMOTE_NAME, true, set_remote_name},
     {"--open", OPT_OPEN, false, set_nothing},
     {"--limit", OPT_LIMIT, true, set_limit},
     {"--top", OPT_TOP, true, set_top},

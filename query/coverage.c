@@ -11,6 +11,7 @@
  */
 #include "coverage.h"
 
+#include "names.h"
 #include "rowjson.h"
 
 typedef struct {
@@ -168,7 +169,7 @@ int coverage_json(query_ctx *c, cJSON **out)
     cJSON_AddItemToObject(cov, "gaps", a.gaps);
     cJSON_AddBoolToObject(cov, "recording_now", recording);
     json_add_time(cov, "last_sample", c->has_last_sample, c->last_sample);
-    if (add_pruned(c, cov) != 0) {
+    if (add_pruned(c, cov) != 0 || names_coverage(c, cov) != 0) {
         cJSON_Delete(cov);
         return -1;
     }

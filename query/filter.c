@@ -19,6 +19,7 @@
 
 #include "codes.h"
 #include "db.h"
+#include "names.h"
 #include "rowjson.h"
 
 #include <stdbool.h>
@@ -69,6 +70,7 @@ static void filter_terms(qsql *q, const query_filters *f, const id_window *w)
     bool driver = w != NULL;
     if (f->given & OPT_REMOTE)
         filter_remote(q, f);
+    names_filter(q, f);
     if (f->given & OPT_REMOTE_PORT)
         qsql_int(q, " AND l.remote_port = ?", f->remote_port);
     if (f->given & OPT_LOCAL_PORT)

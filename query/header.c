@@ -66,6 +66,7 @@ static cJSON *filters_json(const query_opts *o)
     add_number_if(filters, f, OPT_PID, "pid", f->pid);
     add_string_if(filters, f, OPT_PROCESS, "process", f->process);
     add_string_if(filters, f, OPT_STATE, "state", f->state);
+    add_string_if(filters, f, OPT_REMOTE_NAME, "remote_name", f->remote_name);
     if (f->given & OPT_OPEN)
         cJSON_AddTrueToObject(filters, "open");
     add_number_if(filters, f, OPT_LIMIT, "limit", f->limit);

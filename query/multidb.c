@@ -29,6 +29,7 @@
 #include "addr_text.h"
 #include "db.h"
 #include "header.h"
+#include "names.h"
 #include "platform.h"
 #include "rowjson.h"
 
@@ -281,6 +282,7 @@ static int report_on(const source *s, const query_opts *base, jw *w)
             jw_close_section(w);
     }
     addr_text_close();
+    names_close();
     sqlite3_close(db);
     return rc;
 }

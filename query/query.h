@@ -33,6 +33,7 @@ enum {
     OPT_FORMAT = 1u << 14,           /* export */
     OPT_FOLLOW = 1u << 15,
     OPT_CURSOR = 1u << 16,
+    OPT_REMOTE_NAME = 1u << 17,
 };
 
 /* Filters; a field counts only when its bit is set in `given`. */
@@ -46,6 +47,7 @@ typedef struct {
     int64_t remote_port, local_port, port, pid, family, limit, top;
     const char *proto;               /* "tcp" or "udp" */
     const char *process;             /* GLOB pattern on the process name */
+    const char *remote_name;         /* --remote-name: GLOB pattern on DNS names, lower case */
     const char *state;               /* a known state name, upper case */
     int64_t oldest;                  /* first_seen of the oldest lifetime (INT64_MAX: none) */
     bool window_kept;                /* the window's ids are in temp.chq_window (filter_keep_window) */
@@ -137,5 +139,6 @@ int export_check_args(const query_opts *o);
 
 /* Adds the at report's "note" (null, or why nothing is known at the instant). */
 void report_at_note(query_ctx *c, cJSON *header);
+int report_names(query_ctx *c, cJSON *header);
 
 #endif

@@ -6,6 +6,7 @@
  * window: "new" means never seen before).
  */
 #include "lifetime_list.h"
+#include "names.h"
 #include "rowjson.h"
 #include "stream.h"
 
@@ -49,6 +50,7 @@ static void addr_row(jw *w, sqlite3_stmt *st)
     jw_open(w, NULL, false);
     put_text_col(w, "addr", st, 0);
     put_int_col(w, "count", st, 1);
+    put_group_names(w, st, 2);
     jw_close(w);
 }
 
@@ -123,7 +125,7 @@ int report_summary(query_ctx *c, cJSON *header)
 {
     chq_start(c, header);
     if (put_counts(c) != 0 ||
-        put_top(c, "top_remote_addrs", "SELECT ra.addr, count(*)",
+        put_top(c, "top_remote_addrs", "SELECT ra.addr, count(*), " CHQ_GROUP_NAMES_COLUMNS,
                 " AND l.remote_addr_id IS NOT NULL GROUP BY l.remote_addr_id"
                 " ORDER BY count(*) DESC, ra.addr",
                 addr_row) != 0 ||

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "addr_text.h"
+#include "names.h"
 #include "timeutil.h"
 #include "utf8.h"
 
@@ -147,5 +148,6 @@ void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
     put_time_col(w, "opened_after", st, col + 24);
     put_code_col(w, "owner_source", CODE_OWNER_SOURCE, st, col + 25);
     put_process(w, "process", st, col + 14);
+    put_remote_names(w, st, col + 5, col + 9, col + 14, col + 15);
     jw_close(w);
 }

@@ -15,6 +15,7 @@
 #include "html_page.h"
 #include "message.h"
 #include "multidb.h"
+#include "names.h"
 #include "platform.h"
 #include "query.h"
 
@@ -180,6 +181,7 @@ int chq_main(int argc, char **argv)
     jw_flush(&w); /* after a failure too: what was printed before it, as stdio would */
     rc = close_output(&o, out, rc);
     addr_text_close();
+    names_close();
     sqlite3_close(db);
     return rc;
 }

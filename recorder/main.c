@@ -14,6 +14,7 @@
 #include "db.h"
 #include "message.h"
 #include "host.h"
+#include "names_source.h"
 #include "options.h"
 #include "owner_map.h"
 #include "owners.h"
@@ -64,6 +65,7 @@ typedef struct {
     ch_closes *closes;       /* announcements of closed sockets; NULL: not available */
     ch_owner_events *owners; /* kernel events naming sockets' owners; NULL: off */
     ch_owner_map *owner_facts; /* their facts, until the lifetimes take them */
+    ch_names_source names;   /* the DNS answers captured (--names) */
     char source_notes[2][CH_ERR_MAX + 120]; /* why a source is off, for the run once it begins */
     int nsource_notes;
     int64_t overruns_stored; /* lost events as last written to the run row (runs.event_overruns) */
@@ -209,6 +211,15 @@ static int open_owner_events(recorder *r)
     return 0;
 }
 
+/* Logs a note of the DNS capture and adds it to the run. */
+static void names_note(recorder *r, const char *note)
+{
+    if (note == NULL)
+        return;
+    log_msg("note: %s", note);
+    ch_store_note(r->store, note);
+}
+
 /* Adds the notes on the sources that are off to the run, which has begun. */
 static void note_sources(recorder *r)
 {
@@ -258,9 +269,12 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
     int rc = open_owner_events(r);
     if (rc != 0)
         return rc;
+    if (ch_names_source_start(&r->names, r->opt.names, r->opt.once, r->db, r->opt.interval_ms, r->store) != 0)
+        return fail("--names on: %s", r->names.off);
     if (ch_store_begin_run(r->store, run, r->err, sizeof r->err) != 0)
         return fail("%s", r->err);
     note_sources(r);
+    names_note(r, ch_names_source_begin_run(&r->names, ch_store_run_id(r->store)));
     r->ports = ch_ports_new(r->db, r->opt.watch, r->opt.nwatch, PORT_CHECK_MS);
     if (r->ports == NULL)
         return fail("out of memory");
@@ -461,6 +475,7 @@ static void tick(recorder *r)
     r->last_sample_mono = t_sampled;
     r->last_began = began;
     int64_t t_tracked = ch_mono_ms();
+    names_note(r, ch_names_source_tick(&r->names));
     int rc = ch_store_flush(r->store, &r->queue, at, r->err, sizeof r->err);
     if (rc != SQLITE_OK) {
         if (!r->write_failing++)
@@ -585,6 +600,7 @@ static int upgrade_only(recorder *r)
 
 static void cleanup(recorder *r)
 {
+    ch_names_source_stop(&r->names);
     ch_retention_free(r->retention);
     ch_ports_free(r->ports);
     ch_owner_events_close(r->owners);

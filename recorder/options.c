@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "message.h"
+#include "names_source.h"
 #include "owners.h"
 #include "timeutil.h"
 
@@ -18,7 +19,8 @@
 static const char usage[] =
     "usage: connhist-record [--db PATH] [--interval DURATION] [--once] [--duration DURATION]\n"
     "                       [--retain DURATION] [--reservation PROTO:FIRST:COUNT]...\n"
-    "                       [--sampler netlink|procfs] [--events auto|bpf|off] [--verbose]\n"
+    "                       [--sampler netlink|procfs] [--events auto|bpf|off] [--names auto|on|off]\n"
+    "                       [--verbose]\n"
     "       connhist-record [--db PATH] --upgrade\n"
     "\n"
     "Samples this machine's TCP and UDP sockets and records their lifetimes in a\n"
@@ -39,6 +41,9 @@ static const char usage[] =
     "                       events (Linux, root, BPF): auto (default: where available, not\n"
     "                       with --once), bpf (required: do not start without them) or off;\n"
     "                       default $CONNHIST_EVENTS when set\n"
+    "  --names MODE         DNS answers captured on every interface, joined to connections\n"
+    "                       (Linux, root, libpcap): auto (default: where available, not with\n"
+    "                       --once), on (required) or off; default $CONNHIST_NAMES when set\n"
     "  --verbose            one line per sample on stderr\n"
     "  --upgrade            upgrade the database to this program's schema version and exit,\n"
     "                       recording nothing (a normal start upgrades it too)\n"
@@ -129,7 +134,7 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
             fputs(usage, stdout);
             return 1;
         } else if (strcmp(a, "--version") == 0) {
-            printf("connhist-record %s\n%s\n", CONNHIST_VERSION, ch_owner_events_build());
+            printf("connhist-record %s\n%s\n%s\n", CONNHIST_VERSION, ch_owner_events_build(), ch_names_build());
             return 1;
         } else if (strcmp(a, "--once") == 0) {
             o->once = true;
@@ -160,6 +165,10 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
             if (parse_events(v, &o->events) != 0)
                 return bad("--events", v, "auto, bpf or off");
             o->events_given = true;
+        } else if ((v = value_of(argc, argv, &i, "--names")) != NULL) {
+            if (ch_names_parse_mode(v, &o->names) != 0)
+                return bad("--names", v, "auto, on or off");
+            o->names_given = true;
         } else {
             ch_message(stderr, "connhist-record: ", "unknown option '%s' (see connhist-record --help)", a);
             return 2;
@@ -168,7 +177,7 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
             return rc;
     }
     if (o->upgrade && (o->once || interval || o->duration_ms || o->nwatch || o->retain_ms || o->sampler ||
-                       o->events_given)) {
+                       o->events_given || o->names_given)) {
         fprintf(stderr, "connhist-record: --upgrade records nothing: it takes --db only (and --verbose)\n");
         return 2;
     }
@@ -179,6 +188,9 @@ int ch_record_parse_options(int argc, char **argv, ch_record_options *o)
     const char *env = getenv("CONNHIST_EVENTS"); /* the default of --events, as CONNHIST_DB is of --db */
     if (!o->events_given && env != NULL && *env != '\0' && parse_events(env, &o->events) != 0)
         return bad("CONNHIST_EVENTS", env, "auto, bpf or off");
+    env = getenv("CONNHIST_NAMES");
+    if (!o->names_given && env != NULL && *env != '\0' && ch_names_parse_mode(env, &o->names) != 0)
+        return bad("CONNHIST_NAMES", env, "auto, on or off");
     o->interval_ms = interval ? interval : o->once ? 60000 : 1000;
     return 0;
 }

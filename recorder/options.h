@@ -27,6 +27,8 @@ typedef struct {
     const char *sampler;     /* NULL: best available */
     int events;              /* enum ch_events_mode */
     bool events_given;       /* --events was on the command line */
+    int names;               /* enum ch_names_mode (names_source.h) */
+    bool names_given;
     ch_port_block watch[CH_MAX_WATCH]; /* --reservation blocks */
     size_t nwatch;
     bool verbose;

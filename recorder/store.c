@@ -114,6 +114,7 @@ struct ch_store {
     ch_addr_ids *addr_ids;
     block_bounds *blocks;   /* the blocks of the transaction in progress */
     size_t nblocks, blocks_cap;
+    ch_store_rider rider;   /* written in the same transaction; write NULL: none */
 };
 
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
@@ -666,8 +667,12 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
         rc = write_blocks(s);
     if (rc == SQLITE_OK)
         rc = write_spans(s);
+    if (rc == SQLITE_OK && s->rider.write != NULL)
+        rc = s->rider.write(s->rider.ctx, s->addr_ids, s->run_id);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (s->rider.done != NULL)
+        s->rider.done(s->rider.ctx, rc == SQLITE_OK);
     if (rc != SQLITE_OK) {
         snprintf(err, errn, "%s", sqlite3_errmsg(s->db));
         if (!sqlite3_get_autocommit(s->db))
@@ -720,6 +725,11 @@ int ch_store_event_overruns(ch_store *s, int64_t overruns)
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+void ch_store_set_rider(ch_store *s, const ch_store_rider *rider)
+{
+    s->rider = *rider;
 }
 
 int ch_store_note(ch_store *s, const char *note)

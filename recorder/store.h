@@ -7,8 +7,10 @@
 #define CH_STORE_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "addr_ids.h"
 #include "tracker.h"
 
 typedef struct {
@@ -71,6 +73,19 @@ int64_t ch_store_run_id(const ch_store *s);
  * overran since the run began (0: none lost; never called: not watched).
  * Returns 0 or -1; a failure is retried by the next call. */
 int ch_store_event_overruns(ch_store *s, int64_t overruns);
+
+/*
+ * Something else written in every sample's transaction (the DNS answers,
+ * answers.h): write runs after the lifetimes, before COMMIT, with the
+ * store's address dictionary and the run; its failure rolls the whole
+ * transaction back. done says afterwards whether it committed.
+ */
+typedef struct {
+    int (*write)(void *ctx, ch_addr_ids *ids, int64_t run_id);
+    void (*done)(void *ctx, bool committed);
+    void *ctx;
+} ch_store_rider;
+void ch_store_set_rider(ch_store *s, const ch_store_rider *rider);
 
 /* Records a note on the run (what the recorder could not do). */
 int ch_store_note(ch_store *s, const char *note);

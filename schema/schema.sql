@@ -1,4 +1,4 @@
--- connhist database schema, version 3.
+-- connhist database schema, version 4.
 --
 -- This file is the single source of the tables, indexes and views. Both
 -- programs embed it at build time and run it on a new database; the version
@@ -17,7 +17,7 @@
 -- writes the file, even the user_version below.
 PRAGMA auto_vacuum = INCREMENTAL;
 
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 
 -- One row per start of connhist-record (a continuous run or one --once run).
 CREATE TABLE IF NOT EXISTS runs (
@@ -36,8 +36,12 @@ CREATE TABLE IF NOT EXISTS runs (
     pid          INTEGER NOT NULL,    -- pid of the recorder
     uid          INTEGER,             -- user the recorder ran as
     notes        TEXT,                -- what the recorder could not do, if anything
-    event_overruns INTEGER            -- announcements of closed sockets lost to a full queue (each
+    event_overruns INTEGER,           -- announcements of closed sockets lost to a full queue (each
                                       -- followed by a full resync); NULL when none were listened to
+    names        INTEGER,             -- 1: DNS answers were captured (dns_answers), 0: not; NULL: a recorder
+                                      -- older than schema version 4
+    names_off    TEXT,                -- why they were not (or stopped being) captured; NULL when they were
+    names_dropped INTEGER             -- DNS answers lost to a full queue or capture ring; NULL when not captured
 );
 
 -- Spans of regular sampling inside a run. A span is extended on every
@@ -73,7 +77,8 @@ CREATE INDEX IF NOT EXISTS processes_name ON processes(name);
 -- The names behind the small integers that stand for them in the tables
 -- below (the views show the names): field is the column, code its value.
 CREATE TABLE IF NOT EXISTS codes (
-    field        TEXT NOT NULL,       -- 'proto', 'state', 'close_reason', 'seen_by', 'offload_state', 'owner_source'
+    field        TEXT NOT NULL,       -- 'proto', 'state', 'close_reason', 'seen_by', 'offload_state', 'owner_source',
+                                      -- 'dns_type'
     code         INTEGER NOT NULL,
     name         TEXT NOT NULL,
     PRIMARY KEY (field, code)
@@ -166,6 +171,50 @@ CREATE TABLE IF NOT EXISTS lifetime_extras (
     owner_module TEXT,                -- owning module (the service or program); NULL when unknown
     owner_module_path TEXT            -- its file path; NULL when unknown
 );
+
+-- DNS: the names this machine's programs resolved, from the DNS responses
+-- captured on every interface (Linux, as root; see schema/README.md). Every
+-- name once, here; answers refer to it by name_id. Lower case, no final dot.
+CREATE TABLE IF NOT EXISTS dns_names (
+    name_id      INTEGER PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE
+);
+
+-- One row per answer lifetime: an address (A, AAAA) or alias (CNAME) given
+-- to a client for a name, from the response that first carried it to the
+-- latest that did, deduplicated like sockets: a response that repeats it
+-- while it is still in force (within its TTL) only moves last_seen_after,
+-- expires_after and times_seen. A repeat after it expired, or after the same
+-- address was answered for another name meanwhile, starts a new row, so the
+-- rows of one address follow each other in time.
+CREATE TABLE IF NOT EXISTS dns_answers (
+    answer_id    INTEGER PRIMARY KEY,
+    qname_id     INTEGER NOT NULL REFERENCES dns_names(name_id),  -- the name the client asked for
+    rname_id     INTEGER NOT NULL REFERENCES dns_names(name_id),  -- the name of the record: qname, or a
+                                      -- name on its CNAME chain
+    type         INTEGER NOT NULL,    -- codes 'dns_type': 1 A, 28 AAAA, 5 CNAME
+    addr_id      INTEGER REFERENCES addrs(addr_id),        -- A, AAAA: the address; NULL for CNAME
+    target_id    INTEGER REFERENCES dns_names(name_id),    -- CNAME: the name it points to; NULL otherwise
+    ttl          INTEGER NOT NULL,    -- seconds, as the first response gave it
+    first_seen   INTEGER NOT NULL,    -- capture time of the first response that carried it
+    last_seen_after INTEGER NOT NULL, -- the latest, in ms after first_seen
+    expires_after INTEGER NOT NULL,   -- when it stopped being in force: the latest response's time
+                                      -- plus its TTL, in ms after first_seen
+    times_seen   INTEGER NOT NULL,    -- responses that carried it
+    resolver_addr_id INTEGER NOT NULL REFERENCES addrs(addr_id),  -- who answered
+    client_addr_id INTEGER NOT NULL REFERENCES addrs(addr_id),    -- who asked
+    client_port  INTEGER NOT NULL,    -- the asking socket's port, of the first response
+    proto        INTEGER NOT NULL,    -- 17 UDP or 6 TCP (codes 'proto')
+    proc_id      INTEGER REFERENCES processes(proc_id),  -- the asking process, when the socket of
+                                      -- client_port was recorded with an owner; NULL otherwise
+    run_id       INTEGER NOT NULL REFERENCES runs(run_id)
+);
+CREATE INDEX IF NOT EXISTS dns_answers_addr ON dns_answers(addr_id, first_seen) WHERE addr_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS dns_answers_qname ON dns_answers(qname_id);
+CREATE INDEX IF NOT EXISTS dns_answers_rname ON dns_answers(rname_id);
+CREATE INDEX IF NOT EXISTS dns_answers_first ON dns_answers(first_seen);
+INSERT OR IGNORE INTO codes(field, code, name) VALUES
+    ('dns_type', 1, 'A'), ('dns_type', 5, 'CNAME'), ('dns_type', 28, 'AAAA');
 
 -- The first_seen of the lifetimes of each block of 4,096 ids: block B holds
 -- ids B * 4096 to B * 4096 + 4095 (lifetime_id >> 12 = B). A window's
@@ -286,3 +335,45 @@ CREATE VIEW IF NOT EXISTS v_runs AS
            SUM(h.samples) AS samples, r.end_reason, r.notes
       FROM runs r LEFT JOIN heartbeats h ON h.run_id = r.run_id
      GROUP BY r.run_id;
+
+-- DNS answers with their names, addresses and times (the grace of
+-- v_lifetime_names is not applied here).
+CREATE VIEW IF NOT EXISTS v_dns_answers AS
+    SELECT a.answer_id, q.name AS qname, r.name AS rname,
+           (SELECT name FROM codes WHERE field = 'dns_type' AND code = a.type) AS type,
+           ad.addr AS addr, t.name AS target, a.ttl,
+           strftime('%Y-%m-%dT%H:%M:%fZ', a.first_seen / 1000.0, 'unixepoch') AS first_seen_utc,
+           strftime('%Y-%m-%dT%H:%M:%fZ', (a.first_seen + a.last_seen_after) / 1000.0, 'unixepoch') AS last_seen_utc,
+           strftime('%Y-%m-%dT%H:%M:%fZ', (a.first_seen + a.expires_after) / 1000.0, 'unixepoch') AS expires_utc,
+           a.times_seen, rs.addr AS resolver, c.addr AS client_addr, a.client_port,
+           (SELECT name FROM codes WHERE field = 'proto' AND code = a.proto) AS proto,
+           p.pid, p.name AS process, a.first_seen, a.first_seen + a.last_seen_after AS last_seen,
+           a.first_seen + a.expires_after AS expires, a.addr_id, a.proc_id, a.run_id
+      FROM dns_answers a
+      JOIN dns_names q ON q.name_id = a.qname_id
+      JOIN dns_names r ON r.name_id = a.rname_id
+      LEFT JOIN dns_names t ON t.name_id = a.target_id
+      LEFT JOIN addrs ad ON ad.addr_id = a.addr_id
+      JOIN addrs rs ON rs.addr_id = a.resolver_addr_id
+      JOIN addrs c ON c.addr_id = a.client_addr_id
+      LEFT JOIN processes p ON p.proc_id = a.proc_id;
+
+-- Connections joined to the names resolved to their remote address before
+-- they opened: answers first seen at or before the lifetime's first_seen
+-- and still in force then, give or take a grace of 10 s (the time between
+-- an answer and the connect, and a client caching a little past the TTL).
+-- connhist-query's "remote_names" is this list, most recent first, the
+-- asking process's own answers before others'.
+CREATE VIEW IF NOT EXISTS v_lifetime_names AS
+    SELECT l.lifetime_id, ra.addr AS remote_addr, l.remote_port,
+           strftime('%Y-%m-%dT%H:%M:%fZ', l.first_seen / 1000.0, 'unixepoch') AS first_seen_utc,
+           q.name AS name, r.name AS record_name,
+           strftime('%Y-%m-%dT%H:%M:%fZ', a.first_seen / 1000.0, 'unixepoch') AS resolved_utc,
+           a.proc_id IS NOT NULL AND a.proc_id IS l.proc_id AS same_process,
+           a.answer_id, l.first_seen, a.first_seen AS resolved
+      FROM lifetimes l
+      JOIN addrs ra ON ra.addr_id = l.remote_addr_id
+      JOIN dns_answers a ON a.addr_id = l.remote_addr_id AND a.first_seen <= l.first_seen
+                        AND l.first_seen <= a.first_seen + a.expires_after + 10000
+      JOIN dns_names q ON q.name_id = a.qname_id
+      JOIN dns_names r ON r.name_id = a.rname_id;

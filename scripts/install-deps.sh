@@ -6,8 +6,10 @@ set -eu
 # libbpf-dev, bpftool and clang build the recorder's BPF owner events (Linux).
 # chromium opens the HTML timeline in tests/test_html.py (headless, no network).
 # libssl-dev: SHA-1 of the Community ID (connhist-query export --format ecs).
+# libpcap-dev and libldns-dev build its DNS capture; dnsmasq-base is the resolver
+# the names tests and the benchmark start on loopback (never as a service).
 PACKAGES="cmake make gcc clang pkg-config libsqlite3-dev libcjson-dev libssl-dev sqlite3 python3 iproute2 util-linux
-          libbpf-dev bpftool chromium $*"
+          libbpf-dev bpftool chromium libpcap-dev libldns-dev dnsmasq-base $*"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

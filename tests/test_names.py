@@ -1,0 +1,418 @@
+"""DNS names (issue 14): as root on Linux the recorder captures the DNS
+answers this machine receives and every lifetime carries the names that
+resolved to its remote address before it opened ("remote_names").
+
+Each test class runs in a network and mount namespace of its own (entered
+by this process, so nothing it does is seen outside): loopback up, a
+dnsmasq on 127.0.0.1:53 with no upstream servers (--no-resolv; every name
+it answers is a --host-record, --address or --cname given here), and
+/etc/resolv.conf bind-mounted to point at it, so the client is glibc's own
+resolver (getaddrinfo), as in real programs. The recorder runs in the same
+namespace and sees only these sockets. Skipped, with the reason printed,
+where namespaces or the capture are not permitted (not root) or the
+recorder was built without the capture."""
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import time
+import unittest
+
+from helpers import (RECORD, SCHEMA, WRAPPER, STALL_SECONDS, add_lifetime, addr_id, query, rows, run_samples,
+                     scratch_dir, stop_record, wait_for_samples, wait_until)
+from names_fixture import Resolver, dns_query, enter_namespace, resolve
+
+GRACE_MS = 10000  # query/names.h CHQ_NAME_GRACE_MS
+
+
+def why_skip():
+    try:
+        version = subprocess.run([RECORD, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except OSError as e:  # not built yet: CMake lists the classes before it builds
+        return f"cannot run {RECORD}: {e}"
+    if "DNS names: libpcap" not in version:
+        return "connhist-record was built without the DNS capture: " + version.strip().splitlines()[-1]
+    if os.geteuid() != 0:
+        return "not root: creating namespaces and capturing packets need root"
+    return enter_namespace() or None
+
+
+class NamesCase(unittest.TestCase):
+    records = ()
+    ttl = 600
+
+    @classmethod
+    def setUpClass(cls):
+        why = why_skip()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.resolver = Resolver(*cls.records, ttl=cls.ttl)
+        cls.dir = scratch_dir()
+        cls.db = os.path.join(cls.dir, "connhist.db")
+        cls.server = socket.socket()
+        cls.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        cls.server.bind(("0.0.0.0", 0))
+        cls.server.listen(64)
+        cls.port = cls.server.getsockname()[1]
+        cls.rec = subprocess.Popen(WRAPPER + [RECORD, "--db", cls.db, "--interval", "100ms", "--names", "on",
+                                              "--events", "off"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for_samples(cls.db, 2, cls.rec)
+        cls.clients = []
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "rec"):
+            rc, _, err = stop_record(cls.rec)
+            assert rc == 0, err
+        for c in getattr(cls, "clients", []):
+            c.close()
+        if hasattr(cls, "server"):
+            cls.server.close()
+        if hasattr(cls, "resolver"):
+            cls.resolver.stop()
+
+    def connect(self, addr):
+        """Connects to the server at addr and waits until a committed
+        sample has the connection; returns its client-side local port."""
+        c = socket.create_connection((addr, self.port))
+        self.clients.append(c)
+        local = c.getsockname()[1]
+        sql = ("SELECT count(*) AS n FROM v_lifetimes WHERE proto = 'tcp' AND local_port = ? AND remote_port = ?"
+               " AND remote_addr = ?")
+        wait_until(lambda: rows(self.db, sql, (local, self.port, addr))[0]["n"] > 0,
+                   lambda: run_samples(self.db, self.rec.pid), f"a sample of the connection from port {local}")
+        return local
+
+    def lifetime(self, local, *args):
+        """The client-side lifetime from local port local, as connections shows it."""
+        got = [lt for lt in query(self.db, "connections", "--local-port", str(local), *args)["lifetimes"]
+               if lt["remote_port"] == self.port]
+        self.assertEqual(len(got), 1, got)
+        return got[0]
+
+
+class ChainTest(NamesCase):
+    records = ("--host-record=a.test,127.0.0.5", "--cname=alias.test,a.test", "--cname=outer.test,alias.test",
+               "--host-record=h.test,127.0.0.6")
+
+    def test_names_and_cname_chain(self):
+        self.assertEqual(resolve("h.test"), "127.0.0.6")
+        plain = self.connect("127.0.0.6")
+        self.assertEqual(resolve("outer.test"), "127.0.0.5")
+        chained = self.connect("127.0.0.5")
+        self.assertEqual(self.lifetime(plain)["remote_names"], ["h.test"])
+        # The name asked first, then every name on the way to the address.
+        self.assertEqual(self.lifetime(chained)["remote_names"], ["outer.test", "alias.test", "a.test"])
+        answers = query(self.db, "names", "--remote-name", "outer.test")["answers"]
+        kinds = sorted((a["record_name"], a["type"], a["addr"] or a["target"]) for a in answers)
+        self.assertEqual(kinds, [("a.test", "A", "127.0.0.5"), ("alias.test", "CNAME", "a.test"),
+                                 ("outer.test", "CNAME", "alias.test")])
+        for a in answers:
+            self.assertEqual((a["name"], a["resolver"], a["client_addr"], a["proto"], a["ttl"]),
+                             ("outer.test", "127.0.0.1", "127.0.0.1", "udp", self.ttl))
+            self.assertGreaterEqual(a["times_seen"], 1)
+
+    def test_server_side_and_listener_have_none(self):
+        resolve("h.test")
+        local = self.connect("127.0.0.6")
+        listener = query(self.db, "listeners", "--local-port", str(self.port))["lifetimes"]
+        self.assertTrue(listener)
+        self.assertTrue(all(lt["remote_names"] is None for lt in listener))
+        # The server's side of the connection: its remote is the client, 127.0.0.1, never resolved.
+        server_side = [lt for lt in query(self.db, "connections", "--local-port", str(self.port),
+                                          "--remote-port", str(local))["lifetimes"]]
+        self.assertEqual([lt["remote_names"] for lt in server_side], [None])
+
+    def settle(self):
+        """Waits for three more samples: what was answered before is written."""
+        wait_for_samples(self.db, run_samples(self.db, self.rec.pid) + 3, self.rec)
+
+    def test_repeats_only_count(self):
+        for _ in range(5):
+            resolve("h.test")
+        self.settle()
+        sql = "SELECT count(*) AS n, COALESCE(SUM(times_seen), 0) AS seen FROM v_dns_answers WHERE qname = 'h.test'"
+        before = rows(self.db, sql)[0]
+        for _ in range(20):
+            resolve("h.test")
+        self.settle()
+        after = rows(self.db, sql)[0]
+        self.assertEqual(after["n"], before["n"], "a repeat in force made a new row")
+        self.assertEqual(after["seen"], before["seen"] + 20)
+
+    def test_coverage_says_recorded(self):
+        names = query(self.db, "coverage")["header"]["coverage"]["names"]
+        self.assertEqual(names["recorded"], "yes")
+        self.assertEqual(names["why_not"], [])
+        self.assertEqual(names["dropped"], 0)
+
+
+class TwoNamesTest(NamesCase):
+    """One address answered for two names at different times: each
+    connection carries the name in force when it opened, first."""
+    records = ("--host-record=first.test,127.0.0.9", "--host-record=second.test,127.0.0.9",
+               "--host-record=other.test,127.0.0.10")
+
+    def test_each_connection_its_name(self):
+        self.assertEqual(resolve("first.test"), "127.0.0.9")
+        one = self.connect("127.0.0.9")  # committed before second.test is asked
+        self.assertEqual(resolve("second.test"), "127.0.0.9")
+        two = self.connect("127.0.0.9")
+        self.assertEqual(self.lifetime(one)["remote_names"], ["first.test"])
+        self.assertEqual(self.lifetime(two)["remote_names"], ["second.test", "first.test"])
+        # And back: first.test asked again is the newest.
+        resolve("first.test")
+        three = self.connect("127.0.0.9")
+        self.assertEqual(self.lifetime(three)["remote_names"][0], "first.test")
+
+    def test_remote_name_filter(self):
+        resolve("other.test")
+        mine = self.connect("127.0.0.10")
+        for report in ("connections", "timeline"):
+            out = query(self.db, report, "--remote-name", "OTHER.*")
+            self.assertEqual(out["header"]["filters"]["remote_name"], "other.*")
+            key = "lifetimes" if report == "connections" else "events"
+            items = out[key]
+            self.assertTrue(items, report)
+            for it in items:
+                lt = it.get("lifetime", it)
+                self.assertIn("other.test", lt["remote_names"], report)
+        ports = [lt["local_port"] for lt in query(self.db, "connections", "--remote-name", "other.test")["lifetimes"]]
+        self.assertIn(mine, ports)
+        self.assertEqual(query(self.db, "connections", "--remote-name", "nothing.test")["lifetimes"], [])
+        summary = query(self.db, "summary", "--remote-name", "other.test")
+        self.assertEqual([(r["addr"], r["names"]) for r in summary["top_remote_addrs"]],
+                         [("127.0.0.10", ["other.test"])])
+        proc = query(self.db, "process", str(os.getpid()), "--remote-name", "other.test")
+        self.assertIn("other.test", proc["header"]["filters"]["remote_name"])
+
+    def test_asking_process(self):
+        """A client whose socket is sampled while it asks is named as the asker."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect(("127.0.0.1", 53))
+        port = s.getsockname()[1]
+        sql = "SELECT count(*) AS n FROM v_lifetimes WHERE proto = 'udp' AND local_port = ? AND pid = ?"
+        wait_until(lambda: rows(self.db, sql, (port, os.getpid()))[0]["n"] > 0,
+                   lambda: run_samples(self.db, self.rec.pid), "a sample of the asking socket")
+        s.send(dns_query("other.test"))
+        s.recv(512)
+        sql = "SELECT pid FROM v_dns_answers WHERE client_port = ? AND qname = 'other.test'"
+        wait_until(lambda: rows(self.db, sql, (port,)), lambda: run_samples(self.db, self.rec.pid), "the answer")
+        s.close()
+        self.assertEqual([r["pid"] for r in rows(self.db, sql, (port,))], [os.getpid()])
+        answers = query(self.db, "names", "--pid", str(os.getpid()), "--remote-name", "other.test")["answers"]
+        self.assertTrue(answers)
+        self.assertTrue(all(a["process"]["pid"] == os.getpid() for a in answers))
+
+
+class ExpiryTest(NamesCase):
+    """An answer names connections only while in force (TTL, plus the
+    documented grace): after that, a connection to the same address has
+    no name."""
+    records = ("--host-record=short.test,127.0.0.11",)
+    ttl = 1
+
+    def test_expired_answer_names_nothing(self):
+        self.assertEqual(resolve("short.test"), "127.0.0.11")
+        fresh = self.connect("127.0.0.11")
+        self.assertEqual(self.lifetime(fresh)["remote_names"], ["short.test"])
+        answer = query(self.db, "names", "--remote-name", "short.test")["answers"]
+        self.assertEqual(len(answer), 1)
+        self.assertEqual(answer[0]["ttl"], 1)
+        expires = rows(self.db, "SELECT MAX(expires) AS e FROM v_dns_answers WHERE qname = 'short.test'")[0]["e"]
+        # Connect again, without asking, once a sample is past expiry plus grace.
+        wait_until(lambda: rows(self.db, "SELECT at FROM v_last_sample")[0]["at"] > expires + GRACE_MS,
+                   lambda: run_samples(self.db, self.rec.pid), "a sample after the answer expired")
+        stale = self.connect("127.0.0.11")
+        lt = self.lifetime(stale)
+        self.assertIsNone(lt["remote_names"], lt)
+
+
+class FloodTest(NamesCase):
+    """More distinct answers between two samples than the recorder keeps:
+    they are dropped and counted (runs.names_dropped, a note, the coverage
+    header), memory stays bounded, and sockets are still sampled."""
+    NAMES = 6000  # distinct answers in a burst; the queue keeps 4,096 (names_pcap.c)
+
+    @classmethod
+    def setUpClass(cls):
+        why = why_skip()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.hosts = os.path.join(scratch_dir(), "hosts")
+        with open(cls.hosts, "w") as f:
+            for i in range(cls.NAMES):
+                f.write(f"127.2.{i // 250}.{i % 250 + 1} f{i}.flood.test\n")
+        cls.records = (f"--addn-hosts={cls.hosts}",)
+        super().setUpClass()
+
+    def test_drops_are_counted(self):
+        q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        q.connect(("127.0.0.1", 53))
+        q.settimeout(30)
+        responses = []
+        for i in range(self.NAMES):
+            q.send(dns_query(f"f{i}.flood.test", qid=i & 0xffff))
+            responses.append(q.recv(512))
+        q.close()
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        src = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        src.bind(("127.0.0.2", 53))
+        with open(f"/proc/{self.rec.pid}/status") as f:
+            before = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        dropped = lambda: rows(self.db, "SELECT names_dropped AS d FROM runs ORDER BY run_id DESC LIMIT 1")[0]["d"]  # noqa: E731
+        bursts = 0
+        while dropped() == 0:
+            # A burst takes less than a sample interval on any machine that keeps up at all; one
+            # straddling a sample is followed by another.
+            self.assertLess(bursts, 20, "20 bursts of 6,000 answers and nothing dropped")
+            samples_before = run_samples(self.db, self.rec.pid)
+            for r in responses:
+                src.sendto(r, sink.getsockname())
+                try:
+                    sink.recv(512, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    pass
+            bursts += 1
+            wait_for_samples(self.db, samples_before + 3, self.rec)
+        src.close()
+        sink.close()
+        with open(f"/proc/{self.rec.pid}/status") as f:
+            after = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        # Bounded: the queue's two buffers and the store's waiting list hold 4,096 + 4,096 +
+        # 8,192 answers of under 900 bytes (14 MiB), touched as they fill, and SQLite's cache
+        # its few MiB: what the bursts add stays below that, however many there were.
+        self.assertLess(after - before, 32 * 1024, f"peak memory grew by {after - before} KiB")
+        names = query(self.db, "coverage")["header"]["coverage"]["names"]
+        self.assertEqual(names["recorded"], "yes")
+        self.assertGreater(names["dropped"], 0)
+        self.assertEqual(names["dropped"], dropped())
+        self.assertIn("DNS answers were dropped", rows(self.db, "SELECT notes FROM runs")[0]["notes"])
+        # Sockets are still recorded: a connection after the flood is sampled.
+        resolve("f1.flood.test")
+        self.assertEqual(self.lifetime(self.connect("127.2.0.2"))["remote_names"], ["f1.flood.test"])
+
+
+class JoinTest(unittest.TestCase):
+    """The join of answers to lifetimes, on a database written here
+    (schema/schema.sql): its bounds to the millisecond, the order, the
+    dual-stack spelling of an IPv4 peer. Needs no root."""
+
+    T = (int(time.time()) - 86400) * 1000  # a day ago: inside the default window
+
+    def answer(self, c, qname, addr, first_seen, expires_after, rname=None, proc_id=None, type_=1, target=None):
+        def name(n):
+            c.execute("INSERT OR IGNORE INTO dns_names(name) VALUES (?)", (n,))
+            return c.execute("SELECT name_id FROM dns_names WHERE name = ?", (n,)).fetchone()[0]
+        c.execute("INSERT INTO dns_answers(qname_id, rname_id, type, addr_id, target_id, ttl, first_seen,"
+                  " last_seen_after, expires_after, times_seen, resolver_addr_id, client_addr_id, client_port, proto,"
+                  " proc_id, run_id) VALUES (?, ?, ?, ?, ?, 60, ?, 0, ?, 1, ?, ?, 40000, 17, ?, 1)",
+                  (name(qname), name(rname or qname), type_, addr_id(c, addr), target and name(target), first_seen,
+                   expires_after, addr_id(c, "127.0.0.53"), addr_id(c, "127.0.0.1"), proc_id))
+
+    def test_join(self):
+        d = scratch_dir()
+        db = os.path.join(d, "connhist.db")
+        c = sqlite3.connect(db)
+        with open(SCHEMA) as f:
+            c.executescript(f.read())
+        T = self.T
+        c.execute("INSERT INTO runs(run_id, started_at, mode, interval_ms, host, os, sampler, version, pid, names)"
+                  " VALUES (1, ?, 'continuous', 1000, 'h', 'o', 'netlink', 'v', 1, 1)", (T - 100000,))
+        c.execute("INSERT INTO heartbeats VALUES (1, ?, ?, 100)", (T - 100000, T + 100000))
+        for pid in (100, 200):
+            c.execute("INSERT INTO processes(pid, start_time, name, first_seen) VALUES (?, 5, 'p', 0)", (pid,))
+        mine = c.execute("SELECT proc_id FROM processes WHERE pid = 100").fetchone()[0]
+        other = c.execute("SELECT proc_id FROM processes WHERE pid = 200").fetchone()[0]
+        # 192.0.2.1: old.test asked by this process at T - 50 s, new.test by another at T - 20 s,
+        # late.test after the lifetime opened; in force 60 s.
+        self.answer(c, "old.test", "192.0.2.1", T - 50000, 60000, proc_id=mine)
+        self.answer(c, "new.test", "192.0.2.1", T - 20000, 60000, proc_id=other)
+        self.answer(c, "late.test", "192.0.2.1", T + 1, 60000)
+        # 192.0.2.2: expired exactly at the edge of the grace, and one ms past it.
+        self.answer(c, "edge.test", "192.0.2.2", T - 70000, 60000)
+        self.answer(c, "gone.test", "192.0.2.2", T - 70001, 60000)
+        # 192.0.2.3 through a CNAME chain, reached by a dual-stack socket.
+        self.answer(c, "www.test", None, T - 1000, 60000, rname="www.test", type_=5, target="mid.test")
+        self.answer(c, "www.test", None, T - 1000, 60000, rname="mid.test", type_=5, target="cdn.test")
+        self.answer(c, "www.test", "192.0.2.3", T - 1000, 60000, rname="cdn.test")
+        add_lifetime(c, 1, T, remote_addr="192.0.2.1", remote_port=443, local_port=1001, pid=100, proc_start=5)
+        add_lifetime(c, 2, T, remote_addr="192.0.2.1", remote_port=443, local_port=1002)
+        add_lifetime(c, 3, T, remote_addr="192.0.2.2", remote_port=443, local_port=1003)
+        add_lifetime(c, 4, T, family=6, local_addr="::1", remote_addr="::ffff:192.0.2.3", remote_port=443,
+                     local_port=1004)
+        add_lifetime(c, 5, T, remote_addr="192.0.2.9", remote_port=443, local_port=1005)
+        c.commit()
+        c.close()
+        got = {lt["local_port"]: lt["remote_names"] for lt in query(db, "connections")["lifetimes"]}
+        self.assertEqual(got, {1001: ["old.test", "new.test"],  # its own process's answer first
+                               1002: ["new.test", "old.test"],  # else the most recent first
+                               1003: ["edge.test"],
+                               1004: ["www.test", "mid.test", "cdn.test"],
+                               1005: None})
+        # The view for the sqlite3 shell: the same pairs (without the dual-stack spelling).
+        view = rows(db, "SELECT lifetime_id, name FROM v_lifetime_names ORDER BY lifetime_id, resolved DESC")
+        self.assertEqual([(r["lifetime_id"], r["name"]) for r in view],
+                         [(1, "new.test"), (1, "old.test"), (2, "new.test"), (2, "old.test"), (3, "edge.test")])
+        ports = lambda *a: sorted(lt["local_port"] for lt in query(db, "connections", *a)["lifetimes"])  # noqa: E731
+        self.assertEqual(ports("--remote-name", "old.test"), [1001, 1002])
+        self.assertEqual(ports("--remote-name", "MID.test."), [1004])
+        self.assertEqual(ports("--remote-name", "late.test"), [])
+        self.assertEqual(ports("--remote-name", "gone.test"), [])
+        self.assertEqual(ports("--remote-name", "*.test"), [1001, 1002, 1003, 1004])
+        top = query(db, "summary")["top_remote_addrs"]
+        self.assertEqual([(t["addr"], t["names"]) for t in top],
+                         [("192.0.2.1", ["new.test", "old.test"]), ("192.0.2.2", ["edge.test"]),
+                          ("192.0.2.9", None), ("::ffff:192.0.2.3", ["www.test"])])
+        shutil.rmtree(d)
+
+    def test_bad_remote_name(self):
+        p = subprocess.run([os.environ.get("CONNHIST_QUERY", "connhist-query"), "--db", "/nonexistent.db",
+                            "connections", "--remote-name", ""], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+        self.assertIn("--remote-name", p.stderr)
+        p = subprocess.run([os.environ.get("CONNHIST_QUERY", "connhist-query"), "--db", "/nonexistent.db",
+                            "listeners", "--remote-name", "a.test"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2, p.stderr)
+
+
+class WithoutNamesTest(unittest.TestCase):
+    """--names off: recorded without, and the coverage says why; a bad
+    --names value is one line and exit 2."""
+
+    def test_off_is_said(self):
+        d = scratch_dir()
+        db = os.path.join(d, "connhist.db")
+        p = subprocess.run(WRAPPER + [RECORD, "--db", db, "--interval", "100ms", "--duration", "300ms",
+                                      "--names", "off"], capture_output=True, text=True, timeout=STALL_SECONDS)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        names = query(db, "connections")["header"]["coverage"]["names"]
+        self.assertEqual(names["recorded"], "no")
+        self.assertEqual(names["runs_without"], 1)
+        self.assertIsNone(names["dropped"])
+        self.assertEqual(len(names["why_not"]), 1)
+        self.assertIn("--names off", names["why_not"][0])
+        self.assertIn("DNS names off: --names off", rows(db, "SELECT notes FROM runs")[0]["notes"])
+        shutil.rmtree(d)
+
+    def test_version_says_whether_built_in(self):
+        p = subprocess.run([RECORD, "--version"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout.splitlines()[2],
+                         r"^DNS names: (libpcap capture, ldns \S+ \(.+\)|not built in \(.+\)|none on Windows)$")
+
+    def test_bad_value(self):
+        p = subprocess.run([RECORD, "--names", "maybe", "--once"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr.count("\n"), 1, p.stderr)
+        self.assertIn("'maybe'", p.stderr)
+        self.assertIn("auto, on or off", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
