@@ -12,6 +12,7 @@ namespace and sees only these sockets. Skipped, with the reason printed,
 where namespaces or the capture are not permitted (not root) or the
 recorder was built without the capture."""
 
+import json
 import os
 import shutil
 import socket
@@ -368,6 +369,31 @@ class JoinTest(unittest.TestCase):
         self.assertEqual([(t["addr"], t["names"]) for t in top],
                          [("192.0.2.1", ["new.test", "old.test"]), ("192.0.2.2", ["edge.test"]),
                           ("192.0.2.9", None), ("::ffff:192.0.2.3", ["www.test"])])
+        shutil.rmtree(d)
+
+    def test_each_database_its_own_names(self):
+        """Several databases (--db A --db B): each lifetime is joined to the
+        answers of its own database, not to those of the one read before."""
+        d = scratch_dir()
+        dbs = []
+        T = self.T
+        for host in ("a", "b"):
+            db = os.path.join(d, f"{host}.db")
+            c = sqlite3.connect(db)
+            with open(SCHEMA) as f:
+                c.executescript(f.read())
+            c.execute("INSERT INTO runs(run_id, started_at, mode, interval_ms, host, os, sampler, version, pid, names)"
+                      " VALUES (1, ?, 'continuous', 1000, ?, 'o', 'netlink', 'v', 1, 1)", (T - 100000, host))
+            c.execute("INSERT INTO heartbeats VALUES (1, ?, ?, 100)", (T - 100000, T + 100000))
+            self.answer(c, f"{host}.test", "192.0.2.1", T - 1000, 60000)
+            add_lifetime(c, 1, T, remote_addr="192.0.2.1", remote_port=443, local_port=1001)
+            c.commit()
+            c.close()
+            dbs += ["--db", db]
+        out = json.loads(subprocess.run([os.environ.get("CONNHIST_QUERY", "connhist-query")] + dbs + ["connections"],
+                                        capture_output=True, text=True, timeout=60, check=True).stdout)
+        self.assertEqual([(s["host"], [lt["remote_names"] for lt in s["lifetimes"]]) for s in out["databases"]],
+                         [("a", [["a.test"]]), ("b", [["b.test"]])])
         shutil.rmtree(d)
 
     def test_bad_remote_name(self):
