@@ -98,9 +98,11 @@ for line in sys.stdin:
 # It starts, says it is ready, and acts when it reads a line (so that a
 # test can start it before a sample and make it act right after the next:
 # starting Python takes seconds on a loaded machine). It prints its pid,
-# its start in clock ticks and the port it used.
+# its start in clock ticks, the port it used and its socket's cookie (the
+# identity sock_diag reports: the port number alone may be another
+# process's a moment later).
 ONE_SHOT = r"""
-import ctypes, json, os, socket, sys, threading
+import ctypes, json, os, socket, struct, sys, threading
 prctl = ctypes.CDLL(None).prctl
 prctl(15, b"connhist-owned", 0, 0, 0)  # PR_SET_NAME: the comm of this, the leader
 with open("/proc/self/stat") as f:
@@ -119,12 +121,13 @@ def act():
         c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         c.sendto(b"x", ("127.0.0.1", 9))
         used["port"] = c.getsockname()[1]
+    used["cookie"] = struct.unpack("Q", c.getsockopt(socket.SOL_SOCKET, 57, 8))[0]  # SO_COOKIE
     c.close()
 
 t = threading.Thread(target=act)
 t.start()
 t.join()
-print(json.dumps({"pid": os.getpid(), "ticks": ticks, "port": used["port"]}), flush=True)
+print(json.dumps({"pid": os.getpid(), "ticks": ticks, **used}), flush=True)
 """
 
 
@@ -194,8 +197,8 @@ def only_events(found):
 
 
 def udp_unseen(db):
-    return lambda shot: only_events(rows(db, "SELECT seen_by FROM v_lifetimes WHERE proto = 'udp' AND local_port = ?",
-                                         (shot["port"],)))
+    return lambda shot: only_events(rows(db, "SELECT seen_by FROM v_lifetimes WHERE proto = 'udp' AND cookie = ?",
+                                         (shot["cookie"],)))
 
 
 def listener():
@@ -372,7 +375,7 @@ class ShortConnectionsTest(unittest.TestCase):
         shot = rec.between_samples(Shot.go, udp_unseen(self.db), lambda: Shot("udp"))
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
-        [r] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'udp' AND local_port = ?", (shot["port"],))
+        [r] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'udp' AND cookie = ?", (shot["cookie"],))
         self.assertEqual(r["seen_by"], "destroy_event_only")
         self.assertEqual((r["pid"], r["proc_start"]), (shot["pid"], expected_start(self.db, shot["ticks"])))
         self.assertNotIn("socket owner events off", notes(self.db))
@@ -384,7 +387,7 @@ class ShortConnectionsTest(unittest.TestCase):
         shot = rec.between_samples(Shot.go, udp_unseen(self.db), lambda: Shot("udp"))
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
-        [r] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'udp' AND local_port = ?", (shot["port"],))
+        [r] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'udp' AND cookie = ?", (shot["cookie"],))
         self.assertEqual(r["seen_by"], "destroy_event_only")
         self.assertIsNone(r["pid"])
         self.assertIn("socket owner events off: --events off,", notes(self.db))
@@ -474,7 +477,7 @@ class UnavailableTest(unittest.TestCase):
         shot = rec.between_samples(Shot.go, udp_unseen(self.db), lambda: Shot("udp"))
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
-        [r] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'udp' AND local_port = ?", (shot["port"],))
+        [r] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'udp' AND cookie = ?", (shot["cookie"],))
         self.assertEqual(r["seen_by"], "destroy_event_only")  # still recorded
         self.assertIsNone(r["pid"])
         [line] = [n for n in notes(self.db).split("; ") if n.startswith("socket owner events off")]
