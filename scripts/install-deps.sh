@@ -3,9 +3,10 @@
 # through sudo), and the packages given as arguments (the CI jobs' extra
 # tools). Only packages that are missing are installed.
 set -eu
-# libbpf-dev, bpftool and clang build the recorder's BPF owner events (Linux).
+# libbpf-dev, bpftool and clang build the recorder's BPF owner events (Linux);
+# libssl-dev gives the chain its SHA-256 and HMAC (OpenSSL's libcrypto).
 PACKAGES="cmake make gcc clang pkg-config libsqlite3-dev libcjson-dev sqlite3 python3 iproute2 util-linux
-          libbpf-dev bpftool $*"
+          libbpf-dev bpftool libssl-dev $*"
 missing=""
 for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
