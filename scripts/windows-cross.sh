@@ -71,7 +71,7 @@ cp "$OUT/build/recorder/connhist-record.exe" "$OUT/build/query/connhist-query.ex
 cp "$OUT/build/tests/windows/test_iphlp_rows.exe" "$OUT/"
 
 # ---- one file each: only Windows' own DLLs may be imported ----------------------
-SYSTEM_DLLS="kernel32.dll advapi32.dll iphlpapi.dll ws2_32.dll shell32.dll msvcrt.dll user32.dll ntdll.dll"
+SYSTEM_DLLS="kernel32.dll advapi32.dll iphlpapi.dll ws2_32.dll shell32.dll msvcrt.dll user32.dll ntdll.dll bcrypt.dll"
 for exe in connhist-record.exe connhist-query.exe test_iphlp_rows.exe; do
     for dll in $($CROSS-objdump -p "$OUT/$exe" | sed -n 's/^[[:space:]]*DLL Name: //p' | tr 'A-Z' 'a-z'); do
         case " $SYSTEM_DLLS " in
