@@ -9,6 +9,17 @@
 -- link (its genesis); connhist-query verify reports what was recorded
 -- before that link as unchained.
 
+-- The tables must be version 3's: a file whose user_version says 3 but
+-- whose tables are something else fails here, before anything changes.
+SELECT run_id, started_at, ended_at, end_reason, mode, interval_ms, host, os, boot_id, boot_time, sampler,
+       version, pid, uid, notes, event_overruns FROM runs LIMIT 0;
+SELECT run_id, first_at, last_at, samples FROM heartbeats LIMIT 0;
+SELECT proc_id, pid, start_time, name, path, cmdline, uid, user, first_seen FROM processes LIMIT 0;
+SELECT lifetime_id, run_id, proto, family, local_addr_id, local_port, remote_addr_id, remote_port, state,
+       states, first_seen, last_seen_after, closed_after, close_reason, proc_id, holders, owner_source, uid,
+       inode, cookie, bytes_sent, bytes_received, opened_after, seen_by FROM lifetimes LIMIT 0;
+SELECT lifetime_id, at, state FROM state_changes LIMIT 0;
+
 ALTER TABLE runs ADD COLUMN chain_digest INTEGER;
 ALTER TABLE heartbeats ADD COLUMN chain_digest INTEGER;
 ALTER TABLE processes ADD COLUMN chain_digest INTEGER;

@@ -13,6 +13,7 @@ import random
 import shutil
 import signal
 import socket
+import struct
 import sqlite3
 import subprocess
 import time
@@ -50,6 +51,52 @@ def tampered(db, sql, params=()):
     c.commit()
     c.close()
     return copy
+
+
+def contract_recompute(db):
+    """The chain as schema/README.md ("The chain") defines it, recomputed
+    here with hashlib alone: {table: {rowid: short digest with its
+    children's}}, the multiset sum, the row count, and each link's hash."""
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    tables = [r[0] for r in c.execute("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE"
+                                      " 'sqlite%' AND name <> 'chain_links' ORDER BY name")]
+    total, count, shorts, folded = 0, 0, {}, {}
+    for t in tables:
+        cols = [(cid, name) for cid, name, *_ in c.execute(f"PRAGMA table_info({t})") if name != "chain_digest"]
+        has_digest = any(name == "chain_digest" for _, name, *_ in c.execute(f"PRAGMA table_info({t})"))
+        select = ", ".join(f'"{n}"' for _, n in cols)
+        rowid = "rowid" if has_digest else "NULL"
+        for row in c.execute(f"SELECT {rowid}, {select} FROM {t}"):
+            body = b"connhist-row\0" + t.encode() + b"\0"
+            for (cid, _), v in zip(cols, row[1:]):
+                if v is None:
+                    continue
+                if isinstance(v, int):
+                    body += bytes([cid, 1]) + (v & (2 ** 64 - 1)).to_bytes(8, "big")
+                elif isinstance(v, float):
+                    body += bytes([cid, 2]) + struct.pack(">d", v)
+                elif isinstance(v, str):
+                    e = v.encode()
+                    body += bytes([cid, 3]) + len(e).to_bytes(4, "big") + e
+                else:
+                    body += bytes([cid, 4]) + len(v).to_bytes(4, "big") + bytes(v)
+            d = hashlib.sha256(body).digest()
+            total = (total + int.from_bytes(d, "big")) % 2 ** 256
+            count += 1
+            short = int.from_bytes(d[:8], "big")
+            if t in ("state_changes", "lifetime_extras"):
+                folded[row[1]] = (folded.get(row[1], 0) + short) % 2 ** 64  # lifetime_id comes first
+            elif has_digest:
+                shorts.setdefault(t, {})[row[0]] = short
+    for lid, add in folded.items():
+        shorts["lifetimes"][lid] = (shorts["lifetimes"][lid] + add) % 2 ** 64
+    links, prev = [], bytes(32)
+    for seq, at, kind, nrows, mset in c.execute("SELECT seq, at, kind, rows, mset FROM chain_links ORDER BY seq"):
+        prev = hashlib.sha256(b"connhist-link\0" + prev + seq.to_bytes(8, "big") + at.to_bytes(8, "big") +
+                              nrows.to_bytes(8, "big") + bytes([kind]) + mset).digest()
+        links.append(prev)
+    c.close()
+    return shorts, total.to_bytes(32, "big"), count, links
 
 
 class Traffic:
@@ -155,6 +202,17 @@ class TamperTest(unittest.TestCase):
         samples = rows(self.db, "SELECT SUM(samples) AS n FROM heartbeats")[0]["n"]
         self.assertGreaterEqual(links["n"], samples)
         self.assertGreater(rows(self.db, "SELECT COUNT(*) AS n FROM state_changes")[0]["n"], 0)
+
+    def test_contract_recomputed_in_python(self):
+        """What the recorder wrote is what schema/README.md says, to the byte."""
+        shorts, mset, count, links = contract_recompute(self.db)
+        for table, by_id in shorts.items():
+            stored = {r["rid"]: r["chain_digest"] % 2 ** 64
+                      for r in rows(self.db, f"SELECT rowid AS rid, chain_digest FROM {table}")}
+            self.assertEqual(stored, by_id, table)
+        [head] = rows(self.db, "SELECT rows, mset FROM chain_links ORDER BY seq DESC LIMIT 1")
+        self.assertEqual((head["rows"], head["mset"]), (count, mset))
+        self.assertEqual([r["hash"] for r in rows(self.db, "SELECT hash FROM chain_links ORDER BY seq")], links)
 
     def test_closed_lifetime_remote_changed(self):
         lid = self.closed_connection()
