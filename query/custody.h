@@ -52,8 +52,10 @@ int verify_run(sqlite3 *db, const char *path, const unsigned char *key, size_t k
  * manifest. Returns the exit code. */
 int snapshot_run(sqlite3 *db, const custody_opts *o);
 
-/* The newest link of db's chain as JSON {seq, at, hash}, or JSON null. */
-cJSON *custody_head_json(sqlite3 *db);
+/* The newest link of db's chain as JSON {seq, at, hash}, or JSON null;
+ * closed: the newest link a later transaction cannot extend any more (an
+ * anchor for the live database the copy came from). */
+cJSON *custody_head_json(sqlite3 *db, bool closed);
 
 /* Prints v (compact or pretty) and a newline; 0, or 1 when stdout fails. */
 int custody_print(const cJSON *v, bool pretty);

@@ -71,12 +71,16 @@ static int file_sha256(const char *path, unsigned char out[CH_DIGEST_LEN], int64
     return rc;
 }
 
-cJSON *custody_head_json(sqlite3 *db)
+cJSON *custody_head_json(sqlite3 *db, bool closed)
 {
     sqlite3_stmt *st;
     cJSON *h = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT seq, at, hash FROM chain_links ORDER BY seq DESC LIMIT 1", -1, &st, NULL) !=
-        SQLITE_OK)
+    /* The newest link, or the newest one no later transaction can extend:
+     * the one before it, but for the first (never extended). */
+    const char *sql = closed ? "SELECT seq, at, hash FROM chain_links WHERE seq = (SELECT MAX(MAX(seq) - 1, 1)"
+                               " FROM chain_links)"
+                             : "SELECT seq, at, hash FROM chain_links ORDER BY seq DESC LIMIT 1";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return cJSON_CreateNull();
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 2) == CH_DIGEST_LEN) {
         char hex[2 * CH_DIGEST_LEN + 1];
@@ -140,7 +144,8 @@ static cJSON *manifest_json(const custody_opts *o, const unsigned char sha[CH_DI
     cJSON *span = cJSON_AddObjectToObject(m, "span");
     add_query(span, "from", copy, "SELECT MIN(started_at) FROM runs", 't');
     add_query(span, "to", copy, "SELECT at FROM v_last_sample", 't');
-    cJSON_AddItemToObject(m, "chain_head", custody_head_json(copy));
+    cJSON_AddItemToObject(m, "chain_head", custody_head_json(copy, false));
+    cJSON_AddItemToObject(m, "chain_closed", custody_head_json(copy, true));
     cJSON *versions = cJSON_AddObjectToObject(m, "versions");
     cJSON_AddStringToObject(versions, "connhist-query", CONNHIST_VERSION);
     add_query(versions, "connhist-record", copy, "SELECT DISTINCT version FROM runs ORDER BY run_id", 'l');

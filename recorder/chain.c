@@ -31,6 +31,15 @@
 
 #define DEFAULT_ANCHOR_EVERY_MS (10 * 60 * 1000)
 
+/*
+ * A link covers the transactions of up to LINK_SPAN_MS: a transaction
+ * extends the newest link (same seq, a new sum and hash) when this
+ * connection made it, it is younger than that and no anchor names it yet;
+ * else it appends the next. One link per sample would cost a 1 s recorder
+ * 87 bytes a second (7.5 MB a day) whatever the traffic.
+ */
+#define LINK_SPAN_MS (60 * 1000)
+
 typedef struct {
     sqlite3 *db;
     ch_digest *d;
@@ -41,6 +50,9 @@ typedef struct {
     ch_chain_mset m;
     unsigned char prev[CH_DIGEST_LEN];
     int64_t last_short;           /* what the last row function returned */
+    /* The newest link this connection made (it may extend it). */
+    int64_t own_seq;
+    unsigned char own_prev[CH_DIGEST_LEN];
     /* The newest committed link, and the anchors written. */
     bool have_head;
     int64_t head_seq, head_at;
@@ -113,9 +125,16 @@ static int begin_txn(chain *c)
     int64_t now = ch_now_ms();
     if (now - c->anchored_at >= c->anchor_every_ms) /* the head loaded is committed: anchor it */
         anchor(c, now);
-    c->seq = c->head_seq + 1;
-    c->at = now;
-    memcpy(c->prev, c->head_hash, CH_DIGEST_LEN);
+    if (c->head_seq == c->own_seq && c->head_seq != c->anchored_seq && now - c->head_at >= 0 &&
+        now - c->head_at < LINK_SPAN_MS) {
+        c->seq = c->head_seq; /* extends it */
+        c->at = c->head_at;
+        memcpy(c->prev, c->own_prev, CH_DIGEST_LEN);
+    } else {
+        c->seq = c->head_seq + 1;
+        c->at = now;
+        memcpy(c->prev, c->head_hash, CH_DIGEST_LEN);
+    }
     c->in_txn = c->wrote = true;
     return SQLITE_OK;
 }
@@ -124,8 +143,9 @@ static int on_commit(void *arg)
 {
     chain *c = arg;
     if (c->in_txn && c->wrote) { /* promoted now; a failing commit calls on_rollback */
-        c->head_seq = c->seq;
+        c->head_seq = c->own_seq = c->seq;
         c->head_at = c->at;
+        memcpy(c->own_prev, c->prev, CH_DIGEST_LEN);
         if (ch_chain_link_hash(c->d, c->prev, c->seq, c->at, CH_LINK_COMMIT, &c->m, c->head_hash) != 0)
             return 1; /* the link written would not be the one hashed: refuse */
         c->have_head = true;
