@@ -54,9 +54,10 @@ typedef struct {
     int64_t own_seq;
     unsigned char own_prev[CH_DIGEST_LEN];
     /* The newest committed link, and the anchors written. */
-    bool have_head;
+    bool have_head;               /* head_* are the last committed link */
     int64_t head_seq, head_at;
     unsigned char head_hash[CH_DIGEST_LEN];
+    ch_chain_mset head_m;
     int64_t anchored_seq, anchored_at, anchor_every_ms;
     char db_path[CH_PATH_MAX];
     char anchor_file[CH_PATH_MAX];
@@ -101,8 +102,8 @@ static int load_head(chain *c)
     if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 2) == CH_DIGEST_LEN &&
         sqlite3_column_bytes(st, 3) == CH_DIGEST_LEN) {
         c->head_seq = sqlite3_column_int64(st, 0);
-        c->m.rows = sqlite3_column_int64(st, 1);
-        memcpy(c->m.sum, sqlite3_column_blob(st, 2), CH_DIGEST_LEN);
+        c->head_m.rows = sqlite3_column_int64(st, 1);
+        memcpy(c->head_m.sum, sqlite3_column_blob(st, 2), CH_DIGEST_LEN);
         memcpy(c->head_hash, sqlite3_column_blob(st, 3), CH_DIGEST_LEN);
         c->head_at = sqlite3_column_int64(st, 4);
         c->have_head = true;
@@ -114,14 +115,17 @@ static int load_head(chain *c)
     return rc;
 }
 
-/* Called before the first row of every transaction is counted. */
+/* Called before the first row of every transaction is counted. The last
+ * committed link is known from the commit hook, and read again from the
+ * database after a rollback (or any doubt). */
 static int begin_txn(chain *c)
 {
     if (c->in_txn)
         return SQLITE_OK;
-    int rc = load_head(c);
+    int rc = c->have_head ? SQLITE_OK : load_head(c);
     if (rc != SQLITE_OK)
         return rc;
+    c->m = c->head_m;
     int64_t now = ch_now_ms();
     if (now - c->anchored_at >= c->anchor_every_ms) /* the head loaded is committed: anchor it */
         anchor(c, now);
@@ -145,6 +149,7 @@ static int on_commit(void *arg)
     if (c->in_txn && c->wrote) { /* promoted now; a failing commit calls on_rollback */
         c->head_seq = c->own_seq = c->seq;
         c->head_at = c->at;
+        c->head_m = c->m;
         memcpy(c->own_prev, c->prev, CH_DIGEST_LEN);
         if (ch_chain_link_hash(c->d, c->prev, c->seq, c->at, CH_LINK_COMMIT, &c->m, c->head_hash) != 0)
             return 1; /* the link written would not be the one hashed: refuse */
