@@ -13,7 +13,7 @@
 #include <stdlib.h>
 
 struct ch_digest {
-    const EVP_MD *md;
+    EVP_MD *md;           /* fetched once: an implicit fetch per message takes locks */
     EVP_MD_CTX *md_ctx;   /* plain SHA-256 */
     EVP_MAC *mac;
     EVP_MAC_CTX *mac_ctx; /* HMAC: the key is set once */
@@ -24,9 +24,9 @@ ch_digest *ch_digest_new(const unsigned char *key, size_t keylen)
     ch_digest *d = calloc(1, sizeof *d);
     if (d == NULL)
         return NULL;
-    d->md = EVP_sha256();
     if (key == NULL) {
-        d->md_ctx = EVP_MD_CTX_new();
+        d->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        d->md_ctx = d->md != NULL ? EVP_MD_CTX_new() : NULL;
         if (d->md_ctx == NULL) {
             ch_digest_free(d);
             return NULL;
@@ -51,6 +51,7 @@ void ch_digest_free(ch_digest *d)
     if (d == NULL)
         return;
     EVP_MD_CTX_free(d->md_ctx);
+    EVP_MD_free(d->md);
     EVP_MAC_CTX_free(d->mac_ctx);
     EVP_MAC_free(d->mac);
     free(d);
@@ -60,7 +61,7 @@ int ch_digest_start(ch_digest *d)
 {
     if (d->mac_ctx != NULL) /* the same key again */
         return EVP_MAC_init(d->mac_ctx, NULL, 0, NULL) == 1 ? 0 : -1;
-    return EVP_DigestInit_ex(d->md_ctx, d->md, NULL) == 1 ? 0 : -1;
+    return EVP_DigestInit_ex2(d->md_ctx, d->md, NULL) == 1 ? 0 : -1;
 }
 
 int ch_digest_add(ch_digest *d, const void *data, size_t n)

@@ -259,6 +259,8 @@ int custody_main(int argc, char **argv)
         }
         o.db_path = path;
     }
+    /* One thread: no mutex around each of the millions of column reads. */
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     sqlite3 *db = NULL;
     if (rc == 0 && ch_db_open_read(o.db_path, &db, err) != 0) {
         chq_error("%s", err);
