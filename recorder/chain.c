@@ -3,8 +3,9 @@
  * chain"). Every row of every chained table has a 32-byte digest of its
  * canonical encoding (common/chain_codec.c); the multiset of all current
  * rows' digests is kept as their sum modulo 2^256, and each committed
- * transaction appends one link: its sequence number, time, row count and
- * that sum, hashed with the previous link's hash.
+ * transaction appends a link or brings the newest one up to date (see
+ * LINK_SPAN_MS): its sequence number, time, row count and that sum,
+ * hashed with the previous link's hash.
  *
  * The recorder's writers do not know about it. Temporary triggers (they
  * live in this connection only, so a sqlite3 shell editing the file fires
@@ -14,7 +15,7 @@
  * children state_changes and lifetime_extras add theirs to their lifetime's),
  * and the transaction's link is written or brought up to date. A
  * transaction that rolls back takes its link with it; the next one starts
- * again from the last committed link, read from the database.
+ * again from the last committed link, read back from the database.
  */
 #include "chain.h"
 

@@ -3,7 +3,7 @@
  * "The chain"). Attached to the recorder's connection once, it sees every
  * row any part of the recorder inserts, changes or deletes (the store, the
  * port ranges, retention, the run's notes) through temporary triggers, and
- * appends one link per committed transaction, inside that transaction.
+ * keeps the chain's links up to date inside every transaction it commits.
  */
 #ifndef CH_CHAIN_H
 #define CH_CHAIN_H

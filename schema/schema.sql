@@ -222,13 +222,13 @@ CREATE TABLE IF NOT EXISTS port_ranges (
 CREATE INDEX IF NOT EXISTS port_ranges_ports ON port_ranges(first_port, last_port);
 
 -- The tamper-evident chain (schema/README.md, "The chain"): one link per
--- committed transaction of the recorder, each over the previous link's
--- hash and the multiset of every chained row's digest after it.
+-- minute at most of the recorder's committed transactions, each over the
+-- previous link's hash and the multiset of every chained row's digest.
 CREATE TABLE IF NOT EXISTS chain_links (
     seq          INTEGER PRIMARY KEY, -- 1, 2, ... with no gap
-    at           INTEGER NOT NULL,    -- when the transaction wrote its first row
-    kind         INTEGER NOT NULL,    -- 0 a commit; 1 the first link (genesis); 2 the first link of a keyed chain
-    rows         INTEGER NOT NULL,    -- chained rows after the transaction
+    at           INTEGER NOT NULL,    -- when its first transaction wrote its first row
+    kind         INTEGER NOT NULL,    -- 0 transactions; 1 the first link (genesis); 2 the first link of a keyed chain
+    rows         INTEGER NOT NULL,    -- chained rows after its last transaction
     mset         BLOB NOT NULL,       -- sum of their 32-byte digests modulo 2^256, big-endian
     hash         BLOB NOT NULL,       -- SHA-256 (keyed: HMAC-SHA-256) over the previous hash and the fields above
     key_id       INTEGER              -- first link of a keyed chain: fingerprint of its key; NULL otherwise
