@@ -19,8 +19,8 @@ import subprocess
 import time
 import unittest
 
-from helpers import (QUERY, WRAPPER, now_ms, rows, run_record, scratch_dir, start_record, stop_record,
-                     wait_for_samples)
+from helpers import (QUERY, WRAPPER, now_ms, rows, run_record, run_samples, scratch_dir, start_record,
+                     stop_record, wait_for_samples, wait_until)
 
 KILL_SHIM = os.environ.get("CONNHIST_FAULT_KILL_SHIM")
 CLOCK_SHIM = os.environ.get("CONNHIST_FAULT_CLOCK_SHIM")
@@ -162,6 +162,11 @@ def record_with_traffic(db, anchors=None, env_extra=None):
         for _, s in t.pairs:
             s.close()
         wait_for_samples(db, 9, p)
+        if anchors:  # several links: each periodic anchor closes one
+            def anchored():
+                with open(anchors) as f:
+                    return len(f.readlines()) >= 3
+            wait_until(anchored, lambda: run_samples(db, p.pid), "two periodic anchors")
         rc, _, err = stop_record(p)
         assert rc == 0, err
     finally:
