@@ -57,7 +57,8 @@ int snapshot_run(sqlite3 *db, const custody_opts *o);
  * anchor for the live database the copy came from). */
 cJSON *custody_head_json(sqlite3 *db, bool closed);
 
-/* Prints v (compact or pretty) and a newline; 0, or 1 when stdout fails. */
-int custody_print(const cJSON *v, bool pretty);
+/* Prints v (compact or pretty, its text made valid UTF-8 first) and a
+ * newline; 0, or 1 when stdout fails. */
+int custody_print(cJSON *v, bool pretty);
 
 #endif

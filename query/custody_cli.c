@@ -15,6 +15,7 @@
 #include "custody.h"
 #include "db.h"
 #include "query.h"
+#include "utf8.h"
 
 /* The options that take a value, wherever they stand. */
 static const char *const valued[] = {"--db", "--anchor", "--anchors", "--key", "--manifest"};
@@ -216,8 +217,28 @@ static int read_key(const char *path, unsigned char *key)
     return (int)n;
 }
 
-int custody_print(const cJSON *v, bool pretty)
+/* Names and messages from a damaged file may be any bytes: every key and
+ * string becomes valid UTF-8 before it is printed. */
+static void repair_tree(cJSON *v)
 {
+    for (cJSON *item = v; item != NULL; item = item->next) {
+        char *fixed;
+        if (item->string != NULL && !(item->type & cJSON_StringIsConst) &&
+            (fixed = utf8_repair(item->string)) != NULL) {
+            cJSON_free(item->string);
+            item->string = fixed;
+        }
+        if (cJSON_IsString(item) && (fixed = utf8_repair(item->valuestring)) != NULL) {
+            cJSON_SetValuestring(item, fixed);
+            free(fixed);
+        }
+        repair_tree(item->child);
+    }
+}
+
+int custody_print(cJSON *v, bool pretty)
+{
+    repair_tree(v);
     char *text = pretty ? cJSON_Print(v) : cJSON_PrintUnformatted(v);
     int rc = text != NULL && puts(text) >= 0 && fflush(stdout) == 0 ? 0 : 1;
     if (rc != 0)
