@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "addr_ids.h"
+#include "chain.h"
 
 #define MAX_SPANS 16
 
@@ -140,7 +141,8 @@ ch_store *ch_store_open(sqlite3 *db, char *err, size_t errn)
         }
     }
     s->addr_ids = ch_addr_ids_open(db, err, errn);
-    if (s->addr_ids == NULL) {
+    /* Every write on db from here on is chained (chain.h). */
+    if (s->addr_ids == NULL || ch_chain_attach(db, err, errn) != 0) {
         ch_store_close(s);
         return NULL;
     }

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     names        INTEGER,             -- 1: DNS answers were captured (dns_answers), 0: not; NULL: a recorder
                                       -- older than schema version 4
     names_off    TEXT,                -- why they were not (or stopped being) captured; NULL when they were
-    names_dropped INTEGER             -- DNS answers lost to a full queue or capture ring; NULL when not captured
+    names_dropped INTEGER,            -- DNS answers lost to a full queue or capture ring; NULL when not captured
+    chain_digest INTEGER              -- short digest of this row for the chain (schema/README.md, "The chain")
 );
 
 -- Spans of regular sampling inside a run. A span is extended on every
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS heartbeats (
     first_at     INTEGER NOT NULL,    -- first sample of the span
     last_at      INTEGER NOT NULL,    -- last committed sample of the span
     samples      INTEGER NOT NULL,    -- samples taken in the span
+    chain_digest INTEGER,             -- short digest of this row for the chain (schema/README.md, "The chain")
     PRIMARY KEY (run_id, first_at)
 );
 CREATE INDEX IF NOT EXISTS heartbeats_last ON heartbeats(last_at);
@@ -70,6 +72,7 @@ CREATE TABLE IF NOT EXISTS processes (
     uid          INTEGER,
     user         TEXT,                -- user name of uid; NULL when unknown
     first_seen   INTEGER NOT NULL,    -- when connhist first saw it
+    chain_digest INTEGER,             -- short digest of this row for the chain (schema/README.md, "The chain")
     UNIQUE (pid, start_time)
 );
 CREATE INDEX IF NOT EXISTS processes_name ON processes(name);
@@ -103,7 +106,8 @@ INSERT OR IGNORE INTO codes(field, code, name) VALUES
 -- dual-stack IPv6 socket is '::ffff:10.0.0.5').
 CREATE TABLE IF NOT EXISTS addrs (
     addr_id      INTEGER PRIMARY KEY,
-    addr         TEXT NOT NULL UNIQUE
+    addr         TEXT NOT NULL UNIQUE,
+    chain_digest INTEGER              -- short digest of this row for the chain (schema/README.md, "The chain")
 );
 
 -- One row per socket lifetime: from the first sample that saw the socket to
@@ -144,7 +148,8 @@ CREATE TABLE IF NOT EXISTS lifetimes (
     bytes_received INTEGER,           -- TCP bytes received (tcpi_bytes_received), likewise
     opened_after INTEGER,             -- seen_by 2 or 3: the sample before, after which it opened; NULL
                                       -- otherwise, or when there was no sample before
-    seen_by      INTEGER              -- NULL: samples only; else codes 'seen_by' (see schema/README.md)
+    seen_by      INTEGER,             -- NULL: samples only; else codes 'seen_by' (see schema/README.md)
+    chain_digest INTEGER              -- short digest of this row for the chain (schema/README.md, "The chain")
 );
 -- Each index ends, as every SQLite index does, in the rowid: one remote's
 -- (one port's, one process's) lifetimes in a window are one index range.
@@ -222,7 +227,8 @@ INSERT OR IGNORE INTO codes(field, code, name) VALUES
 CREATE TABLE IF NOT EXISTS lifetime_blocks (
     block        INTEGER PRIMARY KEY,
     min_first_seen INTEGER NOT NULL,
-    max_first_seen INTEGER NOT NULL
+    max_first_seen INTEGER NOT NULL,
+    chain_digest INTEGER              -- short digest of this row for the chain (schema/README.md, "The chain")
 );
 
 -- Every change of state after the first, with the sample that saw it.
@@ -241,7 +247,8 @@ CREATE TABLE IF NOT EXISTS prunes (
     first_at     INTEGER NOT NULL,    -- first pruning pass of the run
     last_at      INTEGER NOT NULL,    -- latest pruning pass of the run
     cutoff       INTEGER NOT NULL,    -- lifetimes closed before this are gone
-    lifetimes    INTEGER NOT NULL     -- lifetimes deleted by this run
+    lifetimes    INTEGER NOT NULL,    -- lifetimes deleted by this run
+    chain_digest INTEGER              -- short digest of this row for the chain (schema/README.md, "The chain")
 );
 
 -- Port ranges in force over time: the ephemeral range the OS gives client
@@ -258,9 +265,23 @@ CREATE TABLE IF NOT EXISTS port_ranges (
     token        INTEGER,             -- Windows reservation token; NULL elsewhere
     first_seen   INTEGER NOT NULL,    -- first check that saw it in force
     last_seen    INTEGER,             -- last check that saw it; NULL while in force, or unknown
-    closed_at    INTEGER              -- first check that found it gone; NULL while in force
+    closed_at    INTEGER,             -- first check that found it gone; NULL while in force
+    chain_digest INTEGER              -- short digest of this row for the chain (schema/README.md, "The chain")
 );
 CREATE INDEX IF NOT EXISTS port_ranges_ports ON port_ranges(first_port, last_port);
+
+-- The tamper-evident chain (schema/README.md, "The chain"): one link per
+-- minute at most of the recorder's committed transactions, each over the
+-- previous link's hash and the multiset of every chained row's digest.
+CREATE TABLE IF NOT EXISTS chain_links (
+    seq          INTEGER PRIMARY KEY, -- 1, 2, ... with no gap
+    at           INTEGER NOT NULL,    -- when its first transaction wrote its first row
+    kind         INTEGER NOT NULL,    -- 0 transactions; 1 the first link (genesis); 2 the first link of a keyed chain
+    rows         INTEGER NOT NULL,    -- chained rows after its last transaction
+    mset         BLOB NOT NULL,       -- sum of their 32-byte digests modulo 2^256, big-endian
+    hash         BLOB NOT NULL,       -- SHA-256 (keyed: HMAC-SHA-256) over the previous hash and the fields above
+    key_id       INTEGER              -- first link of a keyed chain: fingerprint of its key; NULL otherwise
+);
 
 -- The newest committed sample of any run: open lifetimes were still seen
 -- then. (Open rows are not rewritten on every sample; this is their last_seen.)

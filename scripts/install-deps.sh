@@ -5,7 +5,8 @@
 set -eu
 # libbpf-dev, bpftool and clang build the recorder's BPF owner events (Linux).
 # chromium opens the HTML timeline in tests/test_html.py (headless, no network).
-# libssl-dev: SHA-1 of the Community ID (connhist-query export --format ecs).
+# libssl-dev: SHA-1 of the Community ID (connhist-query export --format ecs),
+# SHA-256 and HMAC of the chain (OpenSSL's libcrypto).
 # libpcap-dev and libldns-dev build its DNS capture; dnsmasq-base is the resolver
 # the names tests and the benchmark start on loopback (never as a service).
 PACKAGES="cmake make gcc clang pkg-config libsqlite3-dev libcjson-dev libssl-dev sqlite3 python3 iproute2 util-linux

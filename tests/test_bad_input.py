@@ -434,7 +434,7 @@ def make_db(path, with_rows=True):
         db.execute("INSERT INTO runs (run_id, started_at, ended_at, end_reason, mode, interval_ms, host, os,"
                    " sampler, version, pid, uid) VALUES (1, ?, ?, 'signal', 'continuous', 1000, 'h', 'linux',"
                    " 'netlink', '0.1.0', 1, 0)", (T0, T0 + 100_000))
-        db.execute("INSERT INTO heartbeats VALUES (1, ?, ?, 101)", (T0, T0 + 100_000))
+        db.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, 101)", (T0, T0 + 100_000))
     db.commit()
     db.close()
 
@@ -646,7 +646,7 @@ def hostile_db(path):
                    " sampler, version, pid, uid, notes) VALUES (?, ?, ?, CAST(? AS TEXT), 'continuous', 1000,"
                    " CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), ?, 0, CAST(? AS TEXT))",
                    (run_id, t, t + 5000, text(v), text(v), text(v), text(v), text(v), 100 + i, text(v)))
-        db.execute("INSERT INTO heartbeats VALUES (?, ?, ?, 6)", (run_id, t, t + 5000))
+        db.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (?, ?, ?, 6)", (run_id, t, t + 5000))
         db.execute("INSERT INTO processes (pid, start_time, name, path, cmdline, uid, user, first_seen)"
                    " VALUES (4242, ?, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), 0, CAST(? AS TEXT), ?)",
                    (t, text(v), text(v), text(v), text(v), t))
@@ -663,7 +663,7 @@ def hostile_db(path):
                 " ?, (SELECT proc_id FROM processes WHERE pid = 4242 AND start_time = ?), 1)",
                 (lid, run_id, 1000 + i, 1 if rport else None, rport, code(db, "state", state),
                  (14 * 16 + code(db, "state", state)) * 16 + 14, t, 100 + i, t))
-            db.execute("INSERT INTO lifetime_blocks VALUES (?, ?, ?) ON CONFLICT(block) DO UPDATE SET"
+            db.execute("INSERT INTO lifetime_blocks(block, min_first_seen, max_first_seen) VALUES (?, ?, ?) ON CONFLICT(block) DO UPDATE SET"
                        " min_first_seen = min(min_first_seen, excluded.min_first_seen),"
                        " max_first_seen = max(max_first_seen, excluded.max_first_seen)", (lid >> 12, t, t))
             db.execute("INSERT INTO state_changes VALUES (?, 10, 14)", (lid,))

@@ -547,7 +547,7 @@ class FixtureTest(unittest.TestCase):
         c.execute("INSERT INTO runs(run_id, started_at, mode, interval_ms, host, os, sampler, version, pid)"
                   " VALUES (1, 1700000000000, 'continuous', 1000, 'fixture', 'Linux 6.1.0-18-amd64', 'netlink',"
                   " '0.1.0', 1)")
-        c.execute("INSERT INTO heartbeats VALUES (1, 1700000000000, 1700000010000, 11)")
+        c.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, 1700000000000, 1700000010000, 11)")
         c.execute("INSERT INTO addrs(addr_id, addr) VALUES (1, '10.0.0.5'), (65537, '192.0.2.7'),"
                   " (131073, '::ffff:198.51.100.9'), (2, '::ffff:10.0.0.5')")
         add_lifetime(c, 1, 1700000001000, local_addr="10.0.0.5", local_port=40000, remote_addr="192.0.2.7",

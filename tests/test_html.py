@@ -62,7 +62,7 @@ def add_run(db, start, heartbeats, host="html-host"):
                " version, pid, uid) VALUES (1, ?, NULL, NULL, 'continuous', 1000, ?, 'linux', 'netlink',"
                " '0.1.0', 4242, 0)", (start, host))
     for first, last in heartbeats:
-        db.execute("INSERT INTO heartbeats VALUES (1, ?, ?, ?)", (first, last, (last - first) // 1000 + 1))
+        db.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, ?)", (first, last, (last - first) // 1000 + 1))
 
 
 def add_process(db, pid, start, name, cmdline=None):

@@ -324,7 +324,7 @@ class JoinTest(unittest.TestCase):
         T = self.T
         c.execute("INSERT INTO runs(run_id, started_at, mode, interval_ms, host, os, sampler, version, pid, names)"
                   " VALUES (1, ?, 'continuous', 1000, 'h', 'o', 'netlink', 'v', 1, 1)", (T - 100000,))
-        c.execute("INSERT INTO heartbeats VALUES (1, ?, ?, 100)", (T - 100000, T + 100000))
+        c.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, 100)", (T - 100000, T + 100000))
         for pid in (100, 200):
             c.execute("INSERT INTO processes(pid, start_time, name, first_seen) VALUES (?, 5, 'p', 0)", (pid,))
         mine = c.execute("SELECT proc_id FROM processes WHERE pid = 100").fetchone()[0]
@@ -384,7 +384,7 @@ class JoinTest(unittest.TestCase):
                 c.executescript(f.read())
             c.execute("INSERT INTO runs(run_id, started_at, mode, interval_ms, host, os, sampler, version, pid, names)"
                       " VALUES (1, ?, 'continuous', 1000, ?, 'o', 'netlink', 'v', 1, 1)", (T - 100000, host))
-            c.execute("INSERT INTO heartbeats VALUES (1, ?, ?, 100)", (T - 100000, T + 100000))
+            c.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, 100)", (T - 100000, T + 100000))
             self.answer(c, f"{host}.test", "192.0.2.1", T - 1000, 60000)
             add_lifetime(c, 1, T, remote_addr="192.0.2.1", remote_port=443, local_port=1001)
             c.commit()

@@ -115,7 +115,7 @@ def build_fixture(path):
             " sampler, version, pid, uid, notes) VALUES (?,?,?,?,?,?,?,'linux','netlink','0.1.0',?,0,?)",
             (r[0], ms(r[1]), None if r[2] is None else ms(r[2]), r[3], r[4], r[5], r[6], 1000 + r[0], r[7]))
     for h in HEARTBEATS:
-        db.execute("INSERT INTO heartbeats VALUES (?,?,?,?)", (h[0], ms(h[1]), ms(h[2]), h[3]))
+        db.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (?,?,?,?)", (h[0], ms(h[1]), ms(h[2]), h[3]))
     for p in PROCESSES:
         cmd = p[4]
         db.execute(
@@ -462,7 +462,7 @@ class TestCoverage(Fixture):
             db.execute("INSERT INTO runs (run_id, started_at, mode, interval_ms, host, os, sampler,"
                        " version, pid) VALUES (1, ?, 'continuous', 5000, 'h', 'linux', 'procfs', '0.1.0', 9)",
                        (now - 60000,))
-            db.execute("INSERT INTO heartbeats VALUES (1, ?, ?, 12)", (now - 60000, now - 1000))
+            db.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, 12)", (now - 60000, now - 1000))
             db.commit()
             db.close()
             rc, out, err = run("--db", path, "coverage", "--since", iso(now - 120000))
@@ -729,7 +729,7 @@ def build_long_fixture(path):
     db.execute("INSERT INTO runs (run_id, started_at, mode, interval_ms, host, os, sampler, version, pid)"
                " VALUES (1, ?, 'continuous', 1000, 'gamma', 'linux', 'netlink', '0', 1)", (T0,))
     end = T0 + LONG_DAYS * 24 * HOUR
-    db.execute("INSERT INTO heartbeats VALUES (1, ?, ?, ?)", (T0, end, LONG_DAYS * 86400))
+    db.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, ?)", (T0, end, LONG_DAYS * 86400))
     for pid, name in ((11, "curl"), (12, "sshd"), (13, "curl")):
         db.execute("INSERT INTO processes (pid, start_time, name, first_seen) VALUES (?, ?, ?, ?)",
                    (pid, T0 - 1000, name, T0))
@@ -822,7 +822,7 @@ def build_many_states(path):
     db = create_schema(path)
     db.execute("INSERT INTO runs (run_id, started_at, mode, interval_ms, host, os, sampler, version, pid)"
                " VALUES (1, ?, 'continuous', 1000, 'delta', 'linux', 'netlink', '0', 1)", (T0,))
-    db.execute("INSERT INTO heartbeats VALUES (1, ?, ?, 100)", (T0, T0 + 100_000))
+    db.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, 100)", (T0, T0 + 100_000))
     add_lifetime(db, 1, T0, proto="udp", local_port=5353, state=MANY_STATES[-1], states=MANY_STATES,
                  last_seen=T0 + 90_000, closed_at=T0 + 91_000, close_reason="gone")
     for i, state in enumerate(MANY_STATES[1:], 1):

@@ -9,6 +9,7 @@ that the recorder survived what Wine 8 lacks (GetOwnerModuleFrom*Entry,
 GetPerTcp*ConnectionEStats, pids and creation times of 0) and said so in
 the run row.
 """
+import hashlib
 import json
 import os
 import re
@@ -158,6 +159,32 @@ class WineRecordTest(unittest.TestCase):
             n = self.rows(f"SELECT count(*) AS n FROM v_lifetimes WHERE proto = '{e[0]}' AND local_port = {e[3]}"
                           f" AND local_addr = '{e[2]}'")
             self.assertEqual(n[0]["n"], 1, e)
+
+    def test_chain_verifies(self):
+        """The chain BCrypt wrote verifies under Wine, and its link hashes
+        are plain SHA-256 as documented (recomputed here with hashlib)."""
+        q = run_exe("connhist-query.exe", "--db", wine_path(self.db), "verify")
+        self.assertEqual(q.returncode, 0, q.stdout.decode(errors="replace") + q.stderr.decode(errors="replace"))
+        doc = json.loads(q.stdout.decode("utf-8"))
+        self.assertTrue(doc["intact"])
+        links = self.rows("SELECT seq, at, kind, rows, mset, hash FROM chain_links ORDER BY seq")
+        self.assertEqual(doc["links"]["head"]["seq"], links[-1]["seq"])
+        prev = bytes(32)
+        for link in links:
+            body = (b"connhist-link\0" + prev + link["seq"].to_bytes(8, "big") + link["at"].to_bytes(8, "big") +
+                    link["rows"].to_bytes(8, "big") + bytes([link["kind"]]) + link["mset"])
+            self.assertEqual(hashlib.sha256(body).digest(), link["hash"], link["seq"])
+            prev = link["hash"]
+        copy = os.path.join(self.dir.name, "tampered.db")
+        shutil.copy(self.db, copy)
+        con = sqlite3.connect(copy)
+        con.execute("UPDATE lifetimes SET local_port = local_port + 1 WHERE lifetime_id = 1")
+        con.commit()
+        con.close()
+        q = run_exe("connhist-query.exe", "--db", wine_path(copy), "verify")
+        self.assertEqual(q.returncode, 1, q.stderr.decode(errors="replace"))
+        doc = json.loads(q.stdout.decode("utf-8"))
+        self.assertEqual([(r["table"], r["rowid"]) for r in doc["first_failure"]["rows"]], [("lifetimes", 1)])
 
     def test_query_reports_json(self):
         q = run_exe("connhist-query.exe", "--db", wine_path(self.db), "listeners")
