@@ -514,8 +514,9 @@ class FollowRotateTest(unittest.TestCase):
             def exported():
                 if not os.path.exists(out):
                     return False
-                with open(out) as f:
-                    return any(json.loads(line).get("destination", {}).get("port") == port for line in f)
+                with open(out) as f:  # whole lines only: the export may be writing the last one
+                    return any(json.loads(line).get("destination", {}).get("port") == port
+                               for line in f if line.endswith("\n"))
             wait_until(lambda: exported() or exp.poll() is not None, lambda: None,
                        "the listener in the new output file")
             listener.close()
