@@ -631,7 +631,8 @@ class DnsExportTest(unittest.TestCase):
             print(f"skipped: {why}", file=sys.stderr)
             self.skipTest(why)
         from names_fixture import Resolver
-        self.resolver = Resolver("--host-record=web.test,127.0.0.7", "--host-record=two.test,127.0.0.8", ttl=600)
+        self.resolver = Resolver("--host-record=web.test,127.0.0.7", "--host-record=two.test,127.0.0.8",
+                                 "--host-record=peer.test,127.0.0.9", ttl=600)
         self.addCleanup(self.resolver.stop)
         self.dir = scratch_dir()
         self.db = os.path.join(self.dir, "connhist.db")
@@ -662,8 +663,8 @@ class DnsExportTest(unittest.TestCase):
                    f"the answer for {name} seen {times_seen} times")
         return addr
 
-    def connect_and_wait(self, addr):
-        c = socket.create_connection((addr, self.port))
+    def connect_and_wait(self, addr, source=None):
+        c = socket.create_connection((addr, self.port), source_address=source)
         self.addCleanup(c.close)
         local = c.getsockname()[1]
         wait_until(lambda: rows(self.db, "SELECT count(*) AS n FROM lifetimes WHERE local_port = ? AND remote_port = ?",
@@ -711,6 +712,17 @@ class DnsExportTest(unittest.TestCase):
             else:
                 self.assertNotIn("destination.domain", d)
             self.assertNotIn("source.domain", d)
+        # a client whose address has a name: the accepted end (ingress) names its source
+        peer = self.resolve_and_wait("peer.test", 1)
+        local = self.connect_and_wait(self.resolve_and_wait("web.test", 1), source=(peer, 0))
+        _, docs = export(self.db)
+        ends = {flatten(d)["network.direction"]: flatten(d) for d in lifetimes_of(docs)
+                if flatten(d).get("destination.port") == self.port and flatten(d).get("source.port") == local}
+        self.assertEqual(sorted(ends), ["egress", "ingress"], ends)
+        self.assertEqual((ends["ingress"]["source.domain"], ends["ingress"]["source.ip"]), ("peer.test", peer))
+        self.assertNotIn("destination.domain", ends["ingress"])
+        self.assertEqual(ends["egress"]["destination.domain"], "web.test")
+        self.assertNotIn("source.domain", ends["egress"])
 
     def test_cursor_writes_an_answer_again_only_when_repeated(self):
         self.resolve_and_wait("web.test", 1)
