@@ -29,6 +29,7 @@
 #include "addr.h"
 #include "codes.h"
 #include "community_id.h"
+#include "names.h"
 #include "rowjson.h"
 #include "utf8.h"
 #include "timeutil.h"
@@ -98,6 +99,7 @@ struct ecs_writer {
     run_slot runs[RUN_SLOTS];
     proc_slot procs[PROC_SLOTS];
     port_spans *listeners; /* PORTS entries */
+    bool has_answers;      /* dns_answers has rows: the domain join is worth asking */
 };
 
 static bool is_null(sqlite3_stmt *st, int col)
@@ -336,9 +338,24 @@ static int add_listener(ecs_writer *e, int64_t port, int64_t start, int64_t end)
     return 0;
 }
 
+/* Whether any DNS answer is recorded: without, no lifetime has a domain
+ * and the join is not asked (the throughput of a database without names). */
+static int check_answers(ecs_writer *e)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(e->db, "SELECT EXISTS (SELECT 1 FROM dns_answers)", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    e->has_answers = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
 int ecs_learn_listeners(ecs_writer *e, int64_t min_id)
 {
     sqlite3_stmt *st;
+    if (check_answers(e) != 0)
+        return -1;
     if (sqlite3_prepare_v2(e->db,
                            "SELECT local_port, first_seen, first_seen + closed_after FROM lifetimes"
                            " WHERE lifetime_id >= ?1 AND proto = 6 AND state = 10 AND remote_addr_id IS NULL",
@@ -430,10 +447,10 @@ static void int_text(jw *w, const char *key, int64_t v)
     jw_text_n(w, key, text, (size_t)(put_decimal(text, v) - text));
 }
 
-/* One end: source or destination. bytes_col: what this end sent (-1 none).
- * DNS names: once the recorder stores them, the remote end's name is
- * written here as "domain" (issue 15; the names are another change). */
-static void put_end(jw *w, const char *key, const addr_slot *a, sqlite3_stmt *st, int port_col, int bytes_col)
+/* One end: source or destination. bytes_col: what this end sent (-1 none);
+ * domain: its DNS name (the remote end's, see remote_domain), or NULL. */
+static void put_end(jw *w, const char *key, const addr_slot *a, sqlite3_stmt *st, int port_col, int bytes_col,
+                    const char *domain)
 {
     if (a == NULL)
         return;
@@ -442,7 +459,23 @@ static void put_end(jw *w, const char *key, const addr_slot *a, sqlite3_stmt *st
     opt_int(w, "port", st, port_col);
     if (bytes_col >= 0)
         opt_int(w, "bytes", st, bytes_col);
+    if (domain != NULL)
+        jw_text(w, "domain", domain);
     jw_close(w);
+}
+
+/* The remote end's name into out: the first of the lifetime's remote_names
+ * (query/names.c: the name asked most recently for the remote address and
+ * still in force when the lifetime opened, its own process's answers
+ * first). NULL when none is known. */
+static const char *remote_domain(const ecs_writer *e, sqlite3_stmt *st, const proc_slot *p, char *out, size_t n)
+{
+    if (!e->has_answers || is_null(st, C_REMOTE_ADDR))
+        return NULL;
+    bool found = names_remote_domain(e->db, sqlite3_column_int64(st, C_REMOTE_ADDR),
+                                     sqlite3_column_int64(st, C_FIRST_SEEN), p != NULL ? &p->pid : NULL,
+                                     p != NULL ? &p->start : NULL, out, n);
+    return found ? out : NULL;
 }
 
 static void put_event(ecs_writer *e, jw *w, sqlite3_stmt *st, const char *first_seen)
@@ -497,19 +530,15 @@ static void put_network(jw *w, sqlite3_stmt *st, const addr_slot *local, const a
 
 /* process.*, user.* and host.*: who held the socket, on which machine.
  * The objects of a process and of a run are built once and reused. */
-static void put_owner(ecs_writer *e, jw *w, sqlite3_stmt *st)
+static void put_owner(jw *w, sqlite3_stmt *st, const run_slot *r, const proc_slot *p, int uid_col)
 {
-    const run_slot *r = run(e, sqlite3_column_int64(st, C_RUN_ID));
-    const proc_slot *p = is_null(st, C_PROC_ID)
-                             ? NULL
-                             : process(e, sqlite3_column_int64(st, C_PROC_ID), r != NULL ? r->host : "");
     if (p != NULL)
         jw_raw(w, "process", p->json, p->json_len);
     if (p != NULL && p->user_json != NULL) {
         jw_raw(w, "user", p->user_json, p->user_json_len);
-    } else if (!is_null(st, C_SOCKET_UID)) { /* no process: the socket's owner as the kernel says */
+    } else if (uid_col >= 0 && !is_null(st, uid_col)) { /* no process: the socket's owner as the kernel says */
         jw_open(w, "user", false);
-        int_text(w, "id", sqlite3_column_int64(st, C_SOCKET_UID));
+        int_text(w, "id", sqlite3_column_int64(st, uid_col));
         jw_close(w);
     }
     if (r != NULL)
@@ -545,6 +574,12 @@ void ecs_put(ecs_writer *e, jw *w, sqlite3_stmt *st)
     }
     const addr_slot *remote = is_null(st, C_REMOTE_ADDR) ? NULL : address(e, sqlite3_column_int64(st, C_REMOTE_ADDR));
     int dir = direction(e, st);
+    const run_slot *r = run(e, sqlite3_column_int64(st, C_RUN_ID));
+    const proc_slot *p = is_null(st, C_PROC_ID)
+                             ? NULL
+                             : process(e, sqlite3_column_int64(st, C_PROC_ID), r != NULL ? r->host : "");
+    char domain_text[256];
+    const char *domain = remote_domain(e, st, p, domain_text, sizeof domain_text);
     bool listener = remote == NULL && sqlite3_column_int64(st, C_PROTO) == PROTO_TCP &&
                     sqlite3_column_int64(st, C_STATE) == STATE_LISTEN;
     if (listener) /* seen now: rows after it may have been accepted by it */
@@ -557,14 +592,14 @@ void ecs_put(ecs_writer *e, jw *w, sqlite3_stmt *st)
     jw_text(w, "@timestamp", first_seen);
     put_event(e, w, st, first_seen);
     if (dir == 1 || listener) { /* the local end is the destination */
-        put_end(w, "source", remote, st, C_REMOTE_PORT, C_BYTES_RECEIVED);
-        put_end(w, "destination", local, st, C_LOCAL_PORT, C_BYTES_SENT);
+        put_end(w, "source", remote, st, C_REMOTE_PORT, C_BYTES_RECEIVED, domain);
+        put_end(w, "destination", local, st, C_LOCAL_PORT, C_BYTES_SENT, NULL);
     } else {
-        put_end(w, "source", local, st, C_LOCAL_PORT, C_BYTES_SENT);
-        put_end(w, "destination", remote, st, C_REMOTE_PORT, C_BYTES_RECEIVED);
+        put_end(w, "source", local, st, C_LOCAL_PORT, C_BYTES_SENT, NULL);
+        put_end(w, "destination", remote, st, C_REMOTE_PORT, C_BYTES_RECEIVED, domain);
     }
     put_network(w, st, local, remote, dir);
-    put_owner(e, w, st);
+    put_owner(w, st, r, p, C_SOCKET_UID);
     if (local != NULL) {
         jw_open(w, "related", false);
         jw_open_flat(w, "ip");
@@ -575,6 +610,159 @@ void ecs_put(ecs_writer *e, jw *w, sqlite3_stmt *st)
         jw_close(w);
     }
     put_connhist(w, st);
+    jw_close(w);
+}
+
+/* ---- DNS answers ----------------------------------------------------------- */
+
+/* Column numbers of ECS_ANSWER_COLUMNS. */
+enum {
+    A_ID, A_QNAME, A_RNAME, A_TYPE, A_ADDR, A_TARGET, A_TTL, A_FIRST_SEEN, A_LAST_SEEN, A_EXPIRES, A_TIMES_SEEN,
+    A_RESOLVER, A_CLIENT, A_CLIENT_PORT, A_PROTO, A_PROC_ID, A_RUN_ID
+};
+
+enum { DNS_PORT = 53 }; /* the capture takes only responses from port 53 (recorder/linux/names_pcap.c) */
+
+/* event.*: one answer, seen from first_seen to last_seen. */
+static void put_answer_event(ecs_writer *e, jw *w, sqlite3_stmt *st, const char *first_seen)
+{
+    char id[sizeof e->database_id + 32];
+    memcpy(id, e->database_id, e->database_id_len);
+    char *end = id + e->database_id_len;
+    memcpy(end, ":dns:", 5); /* lifetimes' ids have the number right after the database's */
+    end = put_decimal(end + 5, sqlite3_column_int64(st, A_ID));
+    jw_open(w, "event", false);
+    jw_text(w, "kind", "event");
+    jw_open_flat(w, "category");
+    jw_text(w, NULL, "network");
+    jw_close(w);
+    jw_open_flat(w, "type");
+    jw_text(w, NULL, "protocol");
+    jw_close(w);
+    jw_text(w, "action", "dns-answer");
+    jw_text(w, "module", "connhist");
+    jw_text(w, "dataset", "connhist.dns");
+    jw_text_n(w, "id", id, (size_t)(end - id));
+    jw_text(w, "start", first_seen);
+    jw_time(w, "end", true, sqlite3_column_int64(st, A_LAST_SEEN));
+    int64_t ms = sqlite3_column_int64(st, A_LAST_SEEN) - sqlite3_column_int64(st, A_FIRST_SEEN);
+    jw_int(w, "duration", ms * 1000000);
+    jw_close(w);
+}
+
+/* dns.*: the question's name and the one record. The question's type is
+ * not recorded (an A record may answer an A or an ANY question): absent. */
+static void put_dns(jw *w, sqlite3_stmt *st, const addr_slot *resolved)
+{
+    int64_t code = sqlite3_column_int64(st, A_TYPE); /* codes 'dns_type' */
+    const char *type = code == 1 ? "A" : code == 28 ? "AAAA" : code == 5 ? "CNAME" : NULL;
+    jw_open(w, "dns", false);
+    jw_text(w, "type", "answer");
+    jw_open(w, "question", false);
+    jw_text(w, "name", (const char *)sqlite3_column_text(st, A_QNAME));
+    jw_close(w);
+    jw_open(w, "answers", true);
+    jw_open(w, NULL, false);
+    jw_text(w, "name", (const char *)sqlite3_column_text(st, A_RNAME));
+    if (type != NULL)
+        jw_text(w, "type", type);
+    jw_text(w, "class", "IN");
+    if (resolved != NULL)
+        jw_text(w, "data", resolved->text);
+    else if (!is_null(st, A_TARGET))
+        jw_text(w, "data", (const char *)sqlite3_column_text(st, A_TARGET));
+    jw_int(w, "ttl", sqlite3_column_int64(st, A_TTL));
+    jw_close(w);
+    jw_close(w);
+    if (resolved != NULL) {
+        jw_open_flat(w, "resolved_ip");
+        jw_text(w, NULL, resolved->text);
+        jw_close(w);
+    }
+    jw_close(w);
+}
+
+/* client.* (who asked), server.* (the resolver) and network.*. */
+static void put_dns_ends(jw *w, sqlite3_stmt *st, const addr_slot *client, const addr_slot *server)
+{
+    if (client != NULL) {
+        jw_open(w, "client", false);
+        jw_text(w, "ip", client->text);
+        jw_int(w, "port", sqlite3_column_int64(st, A_CLIENT_PORT));
+        jw_close(w);
+    }
+    if (server != NULL) {
+        jw_open(w, "server", false);
+        jw_text(w, "ip", server->text);
+        jw_int(w, "port", DNS_PORT);
+        jw_close(w);
+    }
+    int64_t proto = sqlite3_column_int64(st, A_PROTO);
+    jw_open(w, "network", false);
+    const char *transport = code_name(CODE_PROTO, proto);
+    if (transport != NULL)
+        jw_text(w, "transport", transport);
+    if (client != NULL && client->ok)
+        jw_text(w, "type", client->addr.family == 4 ? "ipv4" : "ipv6");
+    int_text(w, "iana_number", proto);
+    jw_text(w, "protocol", "dns");
+    jw_close(w);
+}
+
+/* related.ip: every distinct address of the document. */
+static void put_related(jw *w, const addr_slot *const *addrs, int n)
+{
+    bool open = false;
+    for (int i = 0; i < n; i++) {
+        bool repeat = addrs[i] == NULL;
+        for (int j = 0; !repeat && j < i; j++)
+            repeat = addrs[j] != NULL && strcmp(addrs[j]->text, addrs[i]->text) == 0;
+        if (repeat)
+            continue;
+        if (!open) {
+            jw_open(w, "related", false);
+            jw_open_flat(w, "ip");
+            open = true;
+        }
+        jw_text(w, NULL, addrs[i]->text);
+    }
+    if (open) {
+        jw_close(w);
+        jw_close(w);
+    }
+}
+
+void ecs_put_answer(ecs_writer *e, jw *w, sqlite3_stmt *st)
+{
+    /* Copies: the three lookups may take the same cache slot. */
+    addr_slot ends[3];
+    const addr_slot *a[3] = {NULL, NULL, NULL}; /* client, server, resolved address */
+    const int cols[3] = {A_CLIENT, A_RESOLVER, A_ADDR};
+    for (int i = 0; i < 3; i++) {
+        const addr_slot *found = is_null(st, cols[i]) ? NULL : address(e, sqlite3_column_int64(st, cols[i]));
+        if (found != NULL) {
+            ends[i] = *found;
+            a[i] = &ends[i];
+        }
+    }
+    const run_slot *r = run(e, sqlite3_column_int64(st, A_RUN_ID));
+    const proc_slot *p = is_null(st, A_PROC_ID)
+                             ? NULL
+                             : process(e, sqlite3_column_int64(st, A_PROC_ID), r != NULL ? r->host : "");
+    char first_seen[CH_TIME_TEXT];
+    ch_format_time(sqlite3_column_int64(st, A_FIRST_SEEN), first_seen);
+    jw_open(w, NULL, false);
+    jw_text(w, "@timestamp", first_seen);
+    put_answer_event(e, w, st, first_seen);
+    put_dns(w, st, a[2]);
+    put_dns_ends(w, st, a[0], a[1]);
+    put_owner(w, st, r, p, -1);
+    put_related(w, a, 3);
+    jw_open(w, "connhist", false);
+    jw_int(w, "answer_id", sqlite3_column_int64(st, A_ID));
+    jw_int(w, "times_seen", sqlite3_column_int64(st, A_TIMES_SEEN));
+    jw_time(w, "expires", true, sqlite3_column_int64(st, A_EXPIRES));
+    jw_close(w);
     jw_close(w);
 }
 

@@ -2,7 +2,10 @@
  * The export cursor file (see export_cursor.h). It is a small JSON object:
  *
  *   {"connhist_export_cursor": 1, "database": "HOST:MS", "next_id": 1234,
- *    "open": [1200, 1231]}
+ *    "open": [1200, 1231], "next_answer_id": 57, "answers_last_seen": 1764838800123}
+ *
+ * The last two came with the DNS answers; a cursor without them (written
+ * before) loads as one that has exported no answer yet.
  */
 #include "export_cursor.h"
 
@@ -36,6 +39,7 @@ void cursor_free(export_cursor *c)
 {
     free(c->open);
     memset(c, 0, sizeof *c);
+    c->answers_seen = -1;
 }
 
 /* The whole file in a new NUL-terminated buffer, or NULL (errno-style
@@ -83,6 +87,30 @@ static int bad_cursor(const char *path, const char *why)
     return -1;
 }
 
+/* A whole number from min to 2^53, or -2 when v is not one. */
+static int64_t whole(const cJSON *v, int64_t min)
+{
+    if (!cJSON_IsNumber(v) || v->valuedouble < (double)min || v->valuedouble > 9007199254740992.0 ||
+        (double)(int64_t)v->valuedouble != v->valuedouble)
+        return -2;
+    return (int64_t)v->valuedouble;
+}
+
+/* The answers' part into c: absent in an older cursor (nothing exported
+ * yet). 0, or -1 when present but damaged. */
+static int load_answers(const cJSON *root, export_cursor *c)
+{
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(root, "next_answer_id");
+    const cJSON *seen = cJSON_GetObjectItemCaseSensitive(root, "answers_last_seen");
+    c->next_answer = 0;
+    c->answers_seen = -1;
+    if (next == NULL && seen == NULL)
+        return 0;
+    c->next_answer = whole(next, 0);
+    c->answers_seen = whole(seen, -1);
+    return c->next_answer < 0 || c->answers_seen < -1 ? -1 : 0;
+}
+
 /* The open list of the JSON array a into c. 0 or -1. */
 static int load_open(const cJSON *a, export_cursor *c)
 {
@@ -103,6 +131,7 @@ static int load_open(const cJSON *a, export_cursor *c)
 int cursor_load(const char *path, const char *database_id, export_cursor *c)
 {
     memset(c, 0, sizeof *c);
+    c->answers_seen = -1;
     int missing;
     char *text = read_all(path, &missing);
     if (text == NULL)
@@ -127,6 +156,8 @@ int cursor_load(const char *path, const char *database_id, export_cursor *c)
         c->next_id = (int64_t)next->valuedouble;
         if (load_open(open, c) != 0)
             rc = bad_cursor(path, "its list of open lifetimes is damaged");
+        else if (load_answers(root, c) != 0)
+            rc = bad_cursor(path, "its next_answer_id or answers_last_seen is damaged");
     }
     cJSON_Delete(root);
     if (rc != 0)
@@ -155,7 +186,8 @@ int cursor_save(const char *path, const char *database_id, const export_cursor *
     fprintf(f, ",\"next_id\":%lld,\"open\":[", (long long)c->next_id);
     for (size_t i = 0; i < c->n_open; i++)
         fprintf(f, i ? ",%lld" : "%lld", (long long)c->open[i]);
-    fputs("]}\n", f);
+    fprintf(f, "],\"next_answer_id\":%lld,\"answers_last_seen\":%lld}\n", (long long)c->next_answer,
+            (long long)c->answers_seen);
     int bad = xf_sync(f) != 0 || ferror(f);
     bad |= fclose(f) != 0;
     if (bad || xf_replace(tmp, path) != 0) {

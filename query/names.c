@@ -129,6 +129,26 @@ void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col,
         jw_null(w, "remote_names");
 }
 
+bool names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
+                         char *out, size_t n)
+{
+    if (prepare(db) != 0)
+        return false;
+    sqlite3_bind_int64(answers_st, 1, addr_id);
+    sqlite3_bind_int64(answers_st, 2, at);
+    if (pid != NULL && start != NULL) {
+        sqlite3_bind_int64(answers_st, 3, *pid);
+        sqlite3_bind_int64(answers_st, 4, *start);
+    } else {
+        sqlite3_bind_null(answers_st, 3);
+        sqlite3_bind_null(answers_st, 4);
+    }
+    const char *name = sqlite3_step(answers_st) == SQLITE_ROW ? (const char *)sqlite3_column_text(answers_st, 1) : NULL;
+    bool found = name != NULL && snprintf(out, n, "%s", name) < (int)n;
+    sqlite3_reset(answers_st);
+    return found;
+}
+
 void names_filter(qsql *q, const query_filters *f)
 {
     if (!(f->given & OPT_REMOTE_NAME))

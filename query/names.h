@@ -17,6 +17,9 @@
 
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "jsonw.h"
 #include "qsql.h"
@@ -31,6 +34,12 @@
  * process pid/start_time are the columns at, the names as a list, most
  * recent first, or null when none was seen. */
 void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col, int pid_col, int start_col);
+
+/* The first of remote_names without writing it: the name asked most
+ * recently, the process (pid, start; NULL when unknown) first, for address
+ * addr_id at time at, copied into out; false when none (or too long). */
+bool names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
+                         char *out, size_t n);
 
 /* Appends " AND ..." keeping lifetimes l one of whose names matches
  * --remote-name (f->remote_name), when given. */

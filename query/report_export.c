@@ -18,6 +18,16 @@
  * before the cursor is replaced, so a kill at any moment loses nothing; it
  * may repeat the documents of the poll it interrupted (at-least-once: the
  * same event.id again, the later copy as new as the earlier or newer).
+ *
+ * DNS answers (dns_answers) follow the lifetimes, one document each, when
+ * no filter other than the window is given (the others are about
+ * connections). A plain export writes the answers seen in the window; a
+ * cursor writes the answers recorded since, and again, with the same
+ * event.id, an answer whose last_seen moved past the latest last_seen the
+ * cursor had written (a response repeated it). An update committed with a
+ * last_seen older than that (the clock went back) is not written again: it
+ * changes only last_seen, expiry and times_seen of an answer already
+ * exported.
  */
 #include <errno.h>
 #include <signal.h>
@@ -137,15 +147,30 @@ static int reopen_if_rotated(export_run *r)
 
 /* ---- one pass -------------------------------------------------------------- */
 
-/* Steps q's rows into documents, calling on_row (when given) after each. */
-static int write_rows(export_run *r, qsql *q, const char *what, int (*on_row)(export_run *, sqlite3_stmt *))
+/* The filters that are about connections: with any, no answer is written. */
+#define NOT_ABOUT_ANSWERS                                                                                      \
+    (OPT_REMOTE | OPT_REMOTE_PORT | OPT_LOCAL_PORT | OPT_PORT | OPT_PROTO | OPT_FAMILY | OPT_PID | OPT_PROCESS | \
+     OPT_STATE | OPT_OPEN | OPT_LIMIT | OPT_REMOTE_NAME)
+
+static bool answers_wanted(const export_run *r)
+{
+    return !(r->c->o->f.given & NOT_ABOUT_ANSWERS);
+}
+
+/* Steps q's rows into documents (lifetimes, or answers with answers set),
+ * calling on_row (when given) after each. */
+static int write_docs(export_run *r, qsql *q, const char *what, bool answers,
+                      int (*on_row)(export_run *, sqlite3_stmt *))
 {
     sqlite3_stmt *st;
     if (qsql_prepare(q, r->c->db, &st) != SQLITE_OK)
         return chq_sql_fail(r->c, what);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        ecs_put(r->ecs, r->c->w, st);
+        if (answers)
+            ecs_put_answer(r->ecs, r->c->w, st);
+        else
+            ecs_put(r->ecs, r->c->w, st);
         r->written++;
         if (on_row != NULL && on_row(r, st) != 0) {
             sqlite3_finalize(st);
@@ -155,6 +180,11 @@ static int write_rows(export_run *r, qsql *q, const char *what, int (*on_row)(ex
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : chq_sql_fail(r->c, what);
+}
+
+static int write_rows(export_run *r, qsql *q, const char *what, int (*on_row)(export_run *, sqlite3_stmt *))
+{
+    return write_docs(r, q, what, false, on_row);
 }
 
 /* Runs sql on the open list's table with id bound; 0 or -1. */
@@ -222,16 +252,47 @@ static int forget_closed(export_run *r)
     return rc;
 }
 
-/* The largest lifetime_id now, or 0. */
-static int newest_id(sqlite3 *db, int64_t *out)
+/* The largest id of sql's table now (lifetimes, dns_answers), or 0. */
+static int newest_id(sqlite3 *db, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(lifetime_id), 0) FROM lifetimes", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         return -1;
     int rc = sqlite3_step(st);
     *out = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* An answer was written: the cursor's latest last_seen follows it. */
+static int note_answer(export_run *r, sqlite3_stmt *st)
+{
+    int64_t last_seen = sqlite3_column_int64(st, 8); /* ECS_ANSWER_COLUMNS: last_seen */
+    if (last_seen > r->cur.answers_seen)
+        r->cur.answers_seen = last_seen;
+    return 0;
+}
+
+/* The answers of a cursor pass: those recorded since (answer_id from
+ * next_answer to newest) and those repeated since (last_seen after the
+ * latest written), in answer_id order. */
+static int export_answers(export_run *r, int64_t newest)
+{
+    const query_filters *f = &r->c->o->f;
+    qsql q;
+    qsql_init(&q, r->c->db);
+    qsql_add(&q, "SELECT " ECS_ANSWER_COLUMNS ECS_ANSWER_FROM);
+    qsql_int(&q, " WHERE a.answer_id <= ?", newest);
+    qsql_int(&q, " AND (a.answer_id >= ?", r->cur.next_answer);
+    qsql_int(&q, " OR a.first_seen + a.last_seen_after > ?)", r->cur.answers_seen);
+    if (f->given & OPT_SINCE)
+        qsql_int(&q, " AND a.first_seen + a.last_seen_after >= ?", f->since);
+    qsql_add(&q, " ORDER BY a.answer_id");
+    if (write_docs(r, &q, "selecting DNS answers", true, note_answer) != 0)
+        return -1;
+    if (newest + 1 > r->cur.next_answer)
+        r->cur.next_answer = newest + 1;
+    return 0;
 }
 
 /*
@@ -245,8 +306,10 @@ static int export_pass(export_run *r, bool save_anyway)
 {
     query_ctx *c = r->c;
     const query_filters *f = &c->o->f;
-    int64_t newest;
-    if (newest_id(c->db, &newest) != 0 || ecs_learn_listeners(r->ecs, r->cur.next_id) != 0)
+    int64_t newest, newest_answer;
+    if (newest_id(c->db, "SELECT COALESCE(MAX(lifetime_id), 0) FROM lifetimes", &newest) != 0 ||
+        newest_id(c->db, "SELECT COALESCE(MAX(answer_id), 0) FROM dns_answers", &newest_answer) != 0 ||
+        ecs_learn_listeners(r->ecs, r->cur.next_id) != 0)
         return chq_sql_fail(c, "reading the newest lifetimes");
     r->written = 0;
     if (!r->staged) {
@@ -280,7 +343,10 @@ static int export_pass(export_run *r, bool save_anyway)
         if (write_rows(r, &q, "selecting new lifetimes", note_if_open) != 0)
             return -1;
     }
-    bool moved = r->written > 0 || newest + 1 > r->cur.next_id;
+    int64_t next_answer = r->cur.next_answer;
+    if (answers_wanted(r) && export_answers(r, newest_answer) != 0)
+        return -1;
+    bool moved = r->written > 0 || newest + 1 > r->cur.next_id || r->cur.next_answer != next_answer;
     if (newest + 1 > r->cur.next_id)
         r->cur.next_id = newest + 1;
     if (!moved && !save_anyway)
@@ -332,6 +398,16 @@ static int export_window(export_run *r)
     filter_limit(&q, &r->c->o->f);
     if (write_rows(r, &q, "selecting lifetimes", NULL) != 0)
         return -1;
+    if (answers_wanted(r)) { /* the answers seen in the window */
+        qsql_init(&q, r->c->db);
+        qsql_add(&q, "SELECT " ECS_ANSWER_COLUMNS ECS_ANSWER_FROM);
+        qsql_int(&q, " WHERE a.first_seen <= ?", r->c->o->f.until);
+        if (r->c->o->f.given & OPT_SINCE)
+            qsql_int(&q, " AND a.first_seen + a.last_seen_after >= ?", r->c->o->f.since);
+        qsql_add(&q, " ORDER BY a.answer_id");
+        if (write_docs(r, &q, "selecting DNS answers", true, NULL) != 0)
+            return -1;
+    }
     return sync_output(r);
 }
 
@@ -361,7 +437,7 @@ int export_check_args(const query_opts *o)
 int report_export(query_ctx *c, cJSON *header)
 {
     cJSON_Delete(header); /* documents only: no header line */
-    export_run r = {c, NULL, NULL, {0, NULL, 0, 0}, {0, NULL, 0, 0}, false, NULL, NULL, 0};
+    export_run r = {c, NULL, NULL, {0, NULL, 0, 0, 0, -1}, {0, NULL, 0, 0, 0, -1}, false, NULL, NULL, 0};
     if (ecs_open(c->db, &r.ecs) != 0) {
         ecs_close(r.ecs);
         return chq_sql_fail(c, "reading the runs and listeners");

@@ -15,7 +15,17 @@
   latest document as closed as the database says, nothing repeated more
   than once per kill (the documented at-least-once), and a pass after a
   clean stop repeats nothing.
+- DnsExportTest: in a network namespace of its own, a dnsmasq answers
+  glibc's resolver while the recorder captures the answers: one document
+  per DNS answer (every field checked against ECS like the lifetimes'), the
+  connection's destination.domain, and a cursor that writes an answer again
+  only when a response repeated it. Skipped, with the reason printed, where
+  namespaces or the capture are not permitted.
 - ExportArgsTest: the refusals.
+
+Documents of DNS answers (event.dataset connhist.dns) may appear in any
+export where the recorder captured the machine's own DNS traffic; the
+tests about lifetimes take the connhist.lifetime documents.
 """
 
 import base64
@@ -107,6 +117,19 @@ def flatten(doc, prefix=""):
     return out
 
 
+def field_names(doc):
+    """The leaf field names of doc, the members of an array of objects
+    (dns.answers) under the array's name: 'dns.answers.data'."""
+    names = set()
+    for k, v in flatten(doc).items():
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            for x in v:
+                names.update(k + "." + m for m in flatten(x))
+        else:
+            names.add(k)
+    return names
+
+
 def type_error(ftype, v):
     """Why v is not a value of the ECS/Elasticsearch type ftype, or None."""
     if ftype in KEYWORDS:
@@ -147,6 +170,49 @@ def unmapped(addr):
     return str(ip.ipv4_mapped) if ip.version == 6 and ip.ipv4_mapped else str(ip)
 
 
+def lifetimes_of(docs):
+    """The documents of lifetimes (not of DNS answers)."""
+    return [d for d in docs if d["event"]["dataset"] == "connhist.lifetime"]
+
+
+def check_ecs_fields(test, docs, ecs, template):
+    """Every field of docs is an ECS field of its ECS type (allowed values
+    included) or, under connhist.*, one of the index template's."""
+    for d in docs:
+        for name, v in flatten(d).items():
+            where = f"{name} = {v!r} in {d['event']['id']}"
+            if name.startswith("connhist."):
+                test.assertIn(name, template, f"{where}: not in {TEMPLATE}")
+                ftype, normalize = template[name], ["array"]
+            else:
+                test.assertIn(name, ecs, f"{where}: not an ECS field")
+                ftype, normalize = ecs[name]["type"], ecs[name].get("normalize", [])
+            values = v if isinstance(v, list) else [v]
+            if isinstance(v, list):
+                test.assertIn("array", normalize, f"{where}: ECS does not take an array here")
+                test.assertGreater(len(v), 0, where)
+            for x in values:
+                if isinstance(x, dict):  # an array of objects (dns.answers): each member checked
+                    check_ecs_fields_of(test, x, name, ecs, where)
+                    continue
+                test.assertIsNone(type_error(ftype, x), f"{where}: {type_error(ftype, x)}")
+                if not name.startswith("connhist."):
+                    allowed = [a["name"] for a in ecs[name].get("allowed_values", [])]
+                    expected = ecs[name].get("expected_values") or []
+                    if allowed:
+                        test.assertIn(x, allowed, where)
+                    if expected:
+                        test.assertIn(x, expected, where)
+
+
+def check_ecs_fields_of(test, obj, prefix, ecs, where):
+    """The members of one object of an ECS array of objects (type nested or object)."""
+    test.assertIn(ecs[prefix]["type"], ("object", "nested"), where)
+    for k, x in flatten(obj, prefix + ".").items():
+        test.assertIn(k, ecs, f"{where}: {k} is not an ECS field")
+        test.assertIsNone(type_error(ecs[k]["type"], x), f"{where}: {k} = {x!r}: {type_error(ecs[k]['type'], x)}")
+
+
 def export(db, *args, check=True):
     """Runs export --format ecs; returns (CompletedProcess, parsed documents)."""
     cmd = WRAPPER + [QUERY, "--db", db, "export", "--format", "ecs"] + list(args)
@@ -172,7 +238,8 @@ class EcsDocumentsTest(unittest.TestCase):
             wait_for_samples(cls.db, cls.base + 5, rec)
         finally:
             stop_record(rec)
-        cls.proc, cls.docs = export(cls.db)
+        cls.proc, cls.all_docs = export(cls.db)
+        cls.docs = lifetimes_of(cls.all_docs)  # the machine's DNS answers may be captured too
         cls.ecs = ecs_definitions()
         cls.template = template_fields()
 
@@ -248,33 +315,12 @@ class EcsDocumentsTest(unittest.TestCase):
 
     def test_every_field_is_ecs_or_in_the_template(self):
         self.assertGreater(len(self.docs), 5)
-        for d in self.docs:
-            for name, v in flatten(d).items():
-                where = f"{name} = {v!r} in lifetime {d['connhist']['lifetime_id']}"
-                if name.startswith("connhist."):
-                    self.assertIn(name, self.template, f"{where}: not in {TEMPLATE}")
-                    ftype, normalize = self.template[name], ["array"]
-                else:
-                    self.assertIn(name, self.ecs, f"{where}: not an ECS field")
-                    ftype, normalize = self.ecs[name]["type"], self.ecs[name].get("normalize", [])
-                values = v if isinstance(v, list) else [v]
-                if isinstance(v, list):
-                    self.assertIn("array", normalize, f"{where}: ECS does not take an array here")
-                    self.assertGreater(len(v), 0, where)
-                for x in values:
-                    self.assertIsNone(type_error(ftype, x), f"{where}: {type_error(ftype, x)}")
-                    if not name.startswith("connhist."):
-                        allowed = [a["name"] for a in self.ecs[name].get("allowed_values", [])]
-                        expected = self.ecs[name].get("expected_values") or []
-                        if allowed:
-                            self.assertIn(x, allowed, where)
-                        if expected:
-                            self.assertIn(x, expected, where)
+        check_ecs_fields(self, self.all_docs, self.ecs, self.template)
 
     def test_template_maps_ecs_fields_as_ecs_types(self):
         exported = set()
-        for d in self.docs:
-            exported.update(flatten(d))
+        for d in self.all_docs:
+            exported.update(field_names(d))
         for name, ftype in self.template.items():
             if not name.startswith("connhist."):
                 self.assertIn(name, self.ecs, f"{name} is in the template but is no ECS field")
@@ -469,7 +515,7 @@ class FollowKillTest(unittest.TestCase):
         with open(out) as f:
             text = f.read()
         self.assertTrue(text.endswith("\n"))
-        docs = [json.loads(line) for line in text.splitlines()]  # no torn line: each parses
+        docs = lifetimes_of(json.loads(line) for line in text.splitlines())  # no torn line: each parses
         lifetimes = {r["lifetime_id"]: r for r in rows(db, "SELECT lifetime_id, closed_after FROM lifetimes")}
         seen = {}
         for i, doc in enumerate(docs):
@@ -530,7 +576,7 @@ class FollowRotateTest(unittest.TestCase):
         docs = []
         for path in (out + ".1", out):
             with open(path) as f:
-                docs += [json.loads(line) for line in f]
+                docs += lifetimes_of(json.loads(line) for line in f)
         versions = [(doc["event"]["id"], doc["event"]["type"][1]) for doc in docs]
         self.assertEqual(len(versions), len(set(versions)))  # nothing written twice across the move
 
@@ -574,6 +620,150 @@ class FixtureTest(unittest.TestCase):
         self.assertEqual(udp["related.ip"], ["10.0.0.5", "198.51.100.9"])
         for absent in ("process.pid", "user.id", "event.end", "network.direction"):
             self.assertNotIn(absent, udp)
+
+
+class DnsExportTest(unittest.TestCase):
+    """Answers captured from a dnsmasq in a namespace of this test's own."""
+
+    def setUp(self):
+        from test_names import why_skip  # the same conditions as the names tests'
+        why = why_skip()
+        if why:
+            print(f"skipped: {why}", file=sys.stderr)
+            self.skipTest(why)
+        from names_fixture import Resolver
+        self.resolver = Resolver("--host-record=web.test,127.0.0.7", "--host-record=two.test,127.0.0.8",
+                                 "--host-record=peer.test,127.0.0.9", ttl=600)
+        self.addCleanup(self.resolver.stop)
+        self.dir = scratch_dir()
+        self.db = os.path.join(self.dir, "connhist.db")
+        self.server = socket.socket()
+        self.server.bind(("0.0.0.0", 0))
+        self.server.listen(16)
+        self.addCleanup(self.server.close)
+        self.port = self.server.getsockname()[1]
+        self.rec = start_record(self.db, "--interval", "100ms", "--events", "off", "--names", "on",
+                                log=os.path.join(self.dir, "rec.log"))
+        self.addCleanup(lambda: self.rec.poll() is not None or stop_record(self.rec))
+        wait_for_samples(self.db, 2, self.rec)
+
+    def samples(self):
+        return rows(self.db, "SELECT COALESCE(SUM(samples), 0) AS n FROM heartbeats")[0]["n"]
+
+    def answers(self, name):
+        """(answer_id, times_seen) of name's answers, as committed."""
+        return [(r["answer_id"], r["times_seen"]) for r in
+                rows(self.db, "SELECT answer_id, times_seen FROM v_dns_answers WHERE qname = ?", (name,))]
+
+    def resolve_and_wait(self, name, times_seen):
+        """Resolves name (glibc's resolver, this process) and waits until its
+        answer is committed having been seen times_seen times in all."""
+        from names_fixture import resolve
+        addr = resolve(name)
+        wait_until(lambda: sum(t for _, t in self.answers(name)) >= times_seen, self.samples,
+                   f"the answer for {name} seen {times_seen} times")
+        return addr
+
+    def connect_and_wait(self, addr, source=None):
+        c = socket.create_connection((addr, self.port), source_address=source)
+        self.addCleanup(c.close)
+        local = c.getsockname()[1]
+        wait_until(lambda: rows(self.db, "SELECT count(*) AS n FROM lifetimes WHERE local_port = ? AND remote_port = ?",
+                                (local, self.port))[0]["n"] > 0, self.samples, "a sample of the connection")
+        return local
+
+    def answer_docs(self, docs, name):
+        return [flatten(d) for d in docs if d["event"]["dataset"] == "connhist.dns"
+                and d["dns"]["question"]["name"] == name]
+
+    def test_answer_documents_and_the_connections_domain(self):
+        addr = self.resolve_and_wait("web.test", 1)
+        self.assertEqual(addr, "127.0.0.7")
+        local = self.connect_and_wait(addr)
+        _, docs = export(self.db)
+        check_ecs_fields(self, docs, ecs_definitions(), template_fields())
+        web = self.answer_docs(docs, "web.test")
+        self.assertEqual(len(web), 1, web)
+        a = web[0]
+        (answer_id, _), = self.answers("web.test")
+        host = rows(self.db, "SELECT host, started_at FROM runs ORDER BY run_id LIMIT 1")[0]
+        self.assertEqual(a["event.id"], f"{host['host']}:{host['started_at']}:dns:{answer_id}")
+        self.assertEqual((a["event.kind"], a["event.category"], a["event.type"], a["dns.type"]),
+                         ("event", ["network"], ["protocol"], "answer"))
+        self.assertEqual(a["dns.answers"], [{"name": "web.test", "type": "A", "class": "IN", "data": "127.0.0.7",
+                                             "ttl": 600}])
+        self.assertEqual(a["dns.resolved_ip"], ["127.0.0.7"])
+        self.assertNotIn("dns.question.type", a)  # not recorded: absent, not guessed
+        self.assertEqual((a["server.ip"], a["server.port"], a["client.ip"]), ("127.0.0.1", 53, "127.0.0.1"))
+        self.assertEqual(a["network.transport"], "udp")
+        self.assertEqual(a["network.protocol"], "dns")
+        self.assertEqual(a["@timestamp"], a["event.start"])
+        self.assertLessEqual(a["event.start"], a["event.end"])
+        self.assertEqual(sorted(a["related.ip"]), ["127.0.0.1", "127.0.0.7"])
+        if "process.pid" in a:  # the asking socket is seen only when a sample caught it
+            self.assertEqual(a["process.pid"], os.getpid())
+        # the connection: the client's end names its destination; the accepted
+        # end's remote (the client, 127.0.0.1) was never resolved
+        ends = [flatten(d) for d in lifetimes_of(docs) if flatten(d).get("destination.port") == self.port
+                and flatten(d).get("source.port") == local]
+        self.assertEqual(sorted(d["network.direction"] for d in ends), ["egress", "ingress"], ends)
+        for d in ends:
+            if d["network.direction"] == "egress":
+                self.assertEqual(d["destination.domain"], "web.test")
+            else:
+                self.assertNotIn("destination.domain", d)
+            self.assertNotIn("source.domain", d)
+        # a client whose address has a name: the accepted end (ingress) names its source
+        peer = self.resolve_and_wait("peer.test", 1)
+        local = self.connect_and_wait(self.resolve_and_wait("web.test", 1), source=(peer, 0))
+        _, docs = export(self.db)
+        ends = {flatten(d)["network.direction"]: flatten(d) for d in lifetimes_of(docs)
+                if flatten(d).get("destination.port") == self.port and flatten(d).get("source.port") == local}
+        self.assertEqual(sorted(ends), ["egress", "ingress"], ends)
+        self.assertEqual((ends["ingress"]["source.domain"], ends["ingress"]["source.ip"]), ("peer.test", peer))
+        self.assertNotIn("destination.domain", ends["ingress"])
+        self.assertEqual(ends["egress"]["destination.domain"], "web.test")
+        self.assertNotIn("source.domain", ends["egress"])
+
+    def test_cursor_writes_an_answer_again_only_when_repeated(self):
+        self.resolve_and_wait("web.test", 1)
+        cur = os.path.join(self.dir, "cursor")
+        _, first = export(self.db, "--cursor", cur)
+        self.assertEqual(len(self.answer_docs(first, "web.test")), 1)
+        with open(cur) as f:
+            saved = json.load(f)
+        self.assertGreater(saved["next_answer_id"], 0)
+        # a new name: only its answer, not web.test's again
+        self.resolve_and_wait("two.test", 1)
+        _, second = export(self.db, "--cursor", cur)
+        self.assertEqual(len(self.answer_docs(second, "two.test")), 1, second)
+        self.assertEqual(self.answer_docs(second, "web.test"), [])
+        # a response that repeats web.test moves its last_seen: the same event.id again, seen twice
+        before = self.answer_docs(first, "web.test")[0]
+        self.resolve_and_wait("web.test", 2)
+        _, third = export(self.db, "--cursor", cur)
+        again = self.answer_docs(third, "web.test")
+        self.assertEqual(len(again), 1, third)
+        self.assertEqual(again[0]["event.id"], before["event.id"])
+        self.assertEqual(again[0]["connhist.times_seen"], 2)
+        self.assertGreater(again[0]["event.end"], before["event.end"])
+        self.assertEqual(self.answer_docs(third, "two.test"), [])
+        # stopped recorder: one more pass repeats no answer
+        stop_record(self.rec)
+        export(self.db, "--cursor", cur)
+        _, last = export(self.db, "--cursor", cur)
+        self.assertEqual([d for d in last if d["event"]["dataset"] == "connhist.dns"], [])
+        # a cursor written before answers were exported (no answers part) still loads: every answer once
+        with open(cur) as f:
+            old = json.load(f)
+        del old["next_answer_id"], old["answers_last_seen"]
+        with open(cur, "w") as f:
+            json.dump(old, f)
+        _, docs = export(self.db, "--cursor", cur)
+        self.assertEqual(lifetimes_of(docs), [])
+        got = sorted(d["dns"]["question"]["name"] for d in docs if d["event"]["dataset"] == "connhist.dns")
+        want = sorted(r["qname"] for r in rows(self.db, "SELECT qname FROM v_dns_answers"))
+        self.assertEqual(got, want)
 
 
 class ExportArgsTest(unittest.TestCase):
@@ -625,7 +815,7 @@ class ExportArgsTest(unittest.TestCase):
         with open(out) as f:
             lines = f.read().splitlines()
         self.assertEqual(lines[0], '{"whole": 1}')
-        docs = [json.loads(line) for line in lines[1:]]
+        docs = lifetimes_of(json.loads(line) for line in lines[1:])
         self.assertEqual(len(docs), rows(self.db, "SELECT COUNT(*) AS n FROM lifetimes")[0]["n"])
 
 
