@@ -226,7 +226,10 @@ class RecordTest(unittest.TestCase):
         newest = rows(self.db, "SELECT MAX(MAX(first_seen, COALESCE(closed_at, 0))) AS t FROM v_lifetimes")[0]["t"]
         newest = max(newest, rows(self.db, "SELECT COALESCE(MAX(at), 0) AS t FROM state_changes")[0]["t"])
         self.assertGreaterEqual(beat, newest)
-        self.assertLessEqual(beat, self.s.stopping + 5)
+        # No sample after the stop: a sample whose dump began before the
+        # signal is dated up to one dump later (this run's own pace; seen
+        # 125 ms late under valgrind), none later than that.
+        self.assertLessEqual(beat, self.s.stopping + self.s.dump)
 
     def test_query_json_matches(self):
         port = self.s.truth["l6"]["port"]

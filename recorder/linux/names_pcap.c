@@ -28,6 +28,7 @@
 
 #include <ldns/ldns.h>
 
+#include "caps.h"
 #include "names_decode.h"
 
 #define QUEUE_CAP 4096             /* distinct answers kept between two samples */
@@ -149,20 +150,6 @@ static void *capture(void *arg)
     }
 }
 
-static bool has_capability(int bit)
-{
-    FILE *f = fopen("/proc/self/status", "re");
-    if (f == NULL)
-        return false;
-    char line[256];
-    unsigned long long caps = 0;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (sscanf(line, "CapEff: %llx", &caps) == 1)
-            break;
-    fclose(f);
-    return (caps >> bit) & 1;
-}
-
 /* Creates, activates and filters the capture. 0, or -1 with why. */
 static int activate(ch_names *n, char *why, size_t whyn)
 {
@@ -198,7 +185,7 @@ static int activate(ch_names *n, char *why, size_t whyn)
 
 ch_names *ch_names_open(char *why, size_t whyn)
 {
-    if (geteuid() != 0 && !has_capability(CAP_NET_RAW_BIT)) {
+    if (geteuid() != 0 && !ch_has_capability(CAP_NET_RAW_BIT)) {
         snprintf(why, whyn, "not running as root (capturing DNS answers needs CAP_NET_RAW)");
         return NULL;
     }

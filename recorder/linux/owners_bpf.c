@@ -33,6 +33,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "caps.h"
 #include "owners.skel.h"
 #include "owners_decode.h"
 
@@ -80,21 +81,6 @@ static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va
     return 0;
 }
 
-/* True when the effective capability set has that capability. */
-static bool has_capability(int bit)
-{
-    FILE *f = fopen("/proc/self/status", "re");
-    if (f == NULL)
-        return false;
-    char line[256];
-    unsigned long long caps = 0;
-    while (fgets(line, sizeof line, f) != NULL)
-        if (sscanf(line, "CapEff: %llx", &caps) == 1)
-            break;
-    fclose(f);
-    return (caps >> bit) & 1;
-}
-
 /* True when the kernel is locked down against reading its memory. */
 static bool locked_down(void)
 {
@@ -111,8 +97,8 @@ static bool locked_down(void)
 static void explain(int err, char *why, size_t whyn)
 {
     bool denied = err == -EPERM || err == -EACCES;
-    bool capable = has_capability(CAP_SYS_ADMIN_BIT) ||
-                   (has_capability(CAP_BPF_BIT) && has_capability(CAP_PERFMON_BIT));
+    bool capable = ch_has_capability(CAP_SYS_ADMIN_BIT) ||
+                   (ch_has_capability(CAP_BPF_BIT) && ch_has_capability(CAP_PERFMON_BIT));
     if (locked_down())
         snprintf(why, whyn, "the kernel is locked down (confidentiality): BPF may not read kernel memory");
     else if (denied && geteuid() != 0)
@@ -255,8 +241,8 @@ ch_owner_events *ch_owner_events_open(ch_owner_fact_fn fn, void *ctx, char *why,
         snprintf(why, whyn, "the kernel has no BTF type information (%s: %s)", KERNEL_BTF, strerror(errno));
         return NULL;
     }
-    if (geteuid() != 0 && !has_capability(CAP_SYS_ADMIN_BIT) &&
-        !(has_capability(CAP_BPF_BIT) && has_capability(CAP_PERFMON_BIT))) {
+    if (geteuid() != 0 && !ch_has_capability(CAP_SYS_ADMIN_BIT) &&
+        !(ch_has_capability(CAP_BPF_BIT) && ch_has_capability(CAP_PERFMON_BIT))) {
         explain(-EPERM, why, whyn); /* the kernel would refuse: not asked */
         return NULL;
     }
