@@ -835,7 +835,8 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
         t->nlate = 0;
         return 0;
     }
-    memset(t->owners, 0, t->nfresh * sizeof *t->owners);
+    if (t->nfresh > 0) /* owners may never have been allocated */
+        memset(t->owners, 0, t->nfresh * sizeof *t->owners);
     ch_owner *late = procs != NULL ? calloc(t->nlate + 1, sizeof *late) : NULL;
     if (procs != NULL && (late == NULL || resolve_owners(t, s, procs, late) != 0)) {
         free(late);

@@ -18,6 +18,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 import unittest
 
@@ -295,7 +296,11 @@ class FloodTest(NamesCase):
         # Bounded: the queue's two buffers and the store's waiting list hold 4,096 + 4,096 +
         # 8,192 answers of under 900 bytes (14 MiB), touched as they fill, and SQLite's cache
         # its few MiB: what the bursts add stays below that, however many there were.
-        self.assertLess(after - before, 32 * 1024, f"peak memory grew by {after - before} KiB")
+        # Not under AddressSanitizer: its quarantine keeps freed memory resident.
+        if os.environ.get("CONNHIST_SANITIZER") == "asan":
+            print(f"peak memory not checked under asan (grew by {after - before} KiB)", file=sys.stderr)
+        else:
+            self.assertLess(after - before, 32 * 1024, f"peak memory grew by {after - before} KiB")
         names = query(self.db, "coverage")["header"]["coverage"]["names"]
         self.assertEqual(names["recorded"], "yes")
         self.assertGreater(names["dropped"], 0)
