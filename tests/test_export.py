@@ -30,11 +30,13 @@ tests about lifetimes take the connhist.lifetime documents.
 
 import base64
 import datetime
+import fcntl
 import hashlib
 import ipaddress
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -70,24 +72,40 @@ def ecs_definitions():
     cache = os.environ.get("CONNHIST_NPM_CACHE") or os.path.join(tempfile.gettempdir(), "connhist-npm-cache")
     name = ECS_PACKAGE.replace("@", "").replace("/", "-") + ".json"
     path = os.path.join(cache, name)
-    if not os.path.exists(path):
-        os.makedirs(cache, exist_ok=True)
-        work = tempfile.mkdtemp(dir=cache)  # test classes may fetch at once: each in its own folder
-        p = subprocess.run(["npm", "pack", "--silent", ECS_PACKAGE], cwd=work, capture_output=True, text=True,
-                           timeout=600)
-        if p.returncode != 0:
-            raise AssertionError(f"npm pack {ECS_PACKAGE} failed ({p.returncode}): {p.stderr}")
-        tgz = os.path.join(work, p.stdout.strip().splitlines()[-1])
-        with tarfile.open(tgz) as t:
-            t.extract("package/generated/ecs_flat.js", work)
-        js = os.path.join(work, "package", "generated", "ecs_flat.js")
-        dump = subprocess.run(["node", "-e", "process.stdout.write(JSON.stringify(require(process.argv[1]).EcsFlat))",
-                               js], capture_output=True, text=True, timeout=120, check=True).stdout
-        with open(os.path.join(work, name), "w") as f:
-            f.write(dump)
-        os.replace(os.path.join(work, name), path)
+    os.makedirs(cache, exist_ok=True)
+    # Test classes run at once (ctest -j): one fetches, the others wait for
+    # it (two npm runs filling one npm cache at once have failed here).
+    with open(os.path.join(cache, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(path):
+            fetch_ecs_definitions(cache, name, path)
     with open(path) as f:
         return json.load(f)
+
+
+def fetch_ecs_definitions(cache, name, path):
+    """npm pack ECS_PACKAGE (three tries: the registry is on the network)
+    and EcsFlat of its generated/ecs_flat.js written to PATH as JSON."""
+    work = tempfile.mkdtemp(dir=cache)
+    for attempt in range(3):
+        p = subprocess.run(["npm", "pack", "--loglevel=error", ECS_PACKAGE], cwd=work, capture_output=True,
+                           text=True, timeout=600)
+        if p.returncode == 0:
+            break
+        time.sleep(2 * (attempt + 1))
+    else:
+        raise AssertionError(f"npm pack {ECS_PACKAGE} failed 3 times (exit {p.returncode}): "
+                             f"{p.stderr.strip() or p.stdout.strip()}")
+    tgz = os.path.join(work, p.stdout.strip().splitlines()[-1])
+    with tarfile.open(tgz) as t:
+        t.extract("package/generated/ecs_flat.js", work)
+    js = os.path.join(work, "package", "generated", "ecs_flat.js")
+    dump = subprocess.run(["node", "-e", "process.stdout.write(JSON.stringify(require(process.argv[1]).EcsFlat))",
+                           js], capture_output=True, text=True, timeout=120, check=True).stdout
+    with open(os.path.join(work, name), "w") as f:
+        f.write(dump)
+    os.replace(os.path.join(work, name), path)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def template_fields():
