@@ -50,7 +50,7 @@ asan_job() {
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=86"
     log="$root/$dir/ctest.log"
     # In parallel: every test keeps to its own sockets and tolerates others'.
-    if (cd "$dir" && ctest --output-on-failure -j"${ASAN_CTEST_JOBS:-4}") >"$log" 2>&1; then
+    if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${ASAN_CTEST_JOBS:-4}") >"$log" 2>&1; then
         tail -3 "$log"
     else
         tail -80 "$log"
@@ -84,7 +84,7 @@ valgrind_job() {
     export CONNHIST_EVENTS=off
     tests="${VALGRIND_TESTS:-^test_(query|bad_input|record|restart|retention)(\$|\.)}"
     log="$root/$dir/ctest.log"
-    if (cd "$dir" && ctest --output-on-failure -j"${VALGRIND_CTEST_JOBS:-3}" -R "$tests") >"$log" 2>&1; then
+    if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${VALGRIND_CTEST_JOBS:-3}" -R "$tests") >"$log" 2>&1; then
         tail -3 "$log"
     else
         tail -80 "$log"

@@ -68,8 +68,11 @@ FLOATS = {"float", "double", "half_float", "scaled_float"}
 
 
 def ecs_definitions():
-    """EcsFlat of ECS_PACKAGE, fetched once into $CONNHIST_NPM_CACHE."""
-    cache = os.environ.get("CONNHIST_NPM_CACHE") or os.path.join(tempfile.gettempdir(), "connhist-npm-cache")
+    """EcsFlat of ECS_PACKAGE, fetched once into $CONNHIST_NPM_CACHE, by
+    default the user's cache ($XDG_CACHE_HOME or ~/.cache, connhist/npm):
+    a pinned release, the same for every build and every run."""
+    cache = os.environ.get("CONNHIST_NPM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "connhist", "npm")
     name = ECS_PACKAGE.replace("@", "").replace("/", "-") + ".json"
     path = os.path.join(cache, name)
     os.makedirs(cache, exist_ok=True)
@@ -95,7 +98,8 @@ def fetch_ecs_definitions(cache, name, path):
         time.sleep(2 * (attempt + 1))
     else:
         raise AssertionError(f"npm pack {ECS_PACKAGE} failed 3 times (exit {p.returncode}): "
-                             f"{p.stderr.strip() or p.stdout.strip()}")
+                             f"{p.stderr.strip() or p.stdout.strip()} (the npm registry must be reachable once: "
+                             f"scripts/test.sh fetches it into {cache} before its tests, which cannot reach it)")
     tgz = os.path.join(work, p.stdout.strip().splitlines()[-1])
     with tarfile.open(tgz) as t:
         t.extract("package/generated/ecs_flat.js", work)
