@@ -75,6 +75,8 @@ typedef struct {
     int64_t last_sample;     /* newest sample taken (this run or the previous one): when it was complete */
     int64_t last_sample_mono; /* monotonic time of last_sample; 0: taken by an earlier run */
     int64_t last_began;      /* when that sample began (its dump started) */
+    int64_t before_began;    /* when the sample before it began */
+    size_t closes_mark;      /* closes read by the first read after the last tick (mark_closes) */
     int64_t last_wall, last_mono; /* both clocks at the previous tick; 0: none yet */
     int write_failing;       /* a write failed and has not succeeded since */
     int sample_failing;
@@ -252,7 +254,7 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
     r->sample.consume_ctx = r->tracker;
     r->queue.defer_opens = true; /* a sample's new sockets are written from the sample */
     r->last_sample = h.last_sample;
-    r->last_began = h.last_sample;
+    r->last_began = r->before_began = h.last_sample;
     if (ch_store_load_open(r->store, r->tracker, run->ident_is_cookie, r->err, sizeof r->err) != 0)
         return fail("%s", r->err);
     int rebooted = h.boot_id[0] != '\0' && run->boot_id != NULL && strcmp(h.boot_id, run->boot_id) != 0;
@@ -425,13 +427,34 @@ static void take_closes(recorder *r, int64_t at)
         int64_t when = close_time(r, c[i].at);
         if (when > at)
             when = at;
-        /* Not in the last sample: it opened after that dump began. */
-        if (ch_tracker_destroyed(r->tracker, &c[i].sock, when, r->last_began, &r->queue) != 0) {
+        /* Not in the last sample: it opened after that dump began, or it
+         * was destroyed while that dump ran, before the dump reached it
+         * (read only after it: mark_closes), and then it opened after the
+         * sample before began. */
+        int64_t opened_after = i < r->closes_mark ? r->before_began : r->last_began;
+        if (ch_tracker_destroyed(r->tracker, &c[i].sock, when, opened_after, &r->queue) != 0) {
             log_msg("out of memory while tracking closed sockets");
             break;
         }
     }
     ch_closes_clear(r->closes);
+    r->closes_mark = 0;
+}
+
+/*
+ * Reads the announcements queued while the tick ran and marks them: the
+ * recorder reads none while it dumps, so a socket destroyed during the dump
+ * before the dump reached it is announced only now, stamped later than the
+ * dump's end, though it may have opened before the dump began. Those read
+ * later were destroyed after the dump ended: had they opened before it
+ * began, it would have found them.
+ */
+static void mark_closes(recorder *r)
+{
+    if (r->closes == NULL)
+        return;
+    ch_closes_wait(r->closes, 0);
+    ch_closes_closed(r->closes, &r->closes_mark);
 }
 
 /* One tick: sample, diff, write. Errors are logged once per streak. */
@@ -473,6 +496,7 @@ static void tick(recorder *r)
     size_t changes = ch_events_pending(&r->queue) - before;
     r->last_sample = at;
     r->last_sample_mono = t_sampled;
+    r->before_began = r->last_began;
     r->last_began = began;
     int64_t t_tracked = ch_mono_ms();
     names_note(r, ch_names_source_tick(&r->names));
@@ -531,6 +555,7 @@ static const char *run_loop(recorder *r)
     int64_t start = ch_mono_ms(), next = start;
     for (;;) {
         tick(r);
+        mark_closes(r);
         prune(r);
         check_ports(r);
         if (r->opt.once)

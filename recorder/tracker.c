@@ -660,7 +660,12 @@ static bool was_swept(const ch_tracker *t, uint64_t key)
  * the OS announced it, else at this sample. */
 static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_events *q)
 {
-    if (e->destroyed_at != 0) {
+    /* A socket of the last run that no sample of this one saw: the kernel
+     * sends an announcement after an RCU grace period and from a work
+     * queue, so one destroyed while the recorder was stopped may still
+     * reach it after it started. Its close lies between the two runs'
+     * samples (gone_while_stopped), not at the time the news came. */
+    if (e->destroyed_at != 0 && !e->loaded) {
         /* Not after the sample that found it gone (a wall clock set back
          * since the announcement was read). */
         int64_t closed = e->destroyed_at < at ? e->destroyed_at : at;

@@ -12,6 +12,10 @@
  * most once however large the socket table. 0 or absent: never. Each injected fault
  * is appended as one line ("eintr", "intr", "enobufs") to the file named by
  * CONNHIST_FAULT_LOG, when set, so a test can prove the faults happened.
+ *
+ * "stall_tcp=MS" holds each TCP dump request MS milliseconds before sending
+ * it, noting "stall" before and "sent" after: a dump that takes long, during
+ * which a test closes a socket the dump has not reached.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -20,9 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 
 static unsigned long calls, requests;
 static int pending_intr, pending_enobufs;
@@ -67,16 +75,38 @@ static int due(const char *name, unsigned long count)
     return n > 0 && count % n == 0;
 }
 
+/* True for a request to dump TCP sockets: the old TCPDIAG_GETSOCK, or
+ * SOCK_DIAG_BY_FAMILY for IPPROTO_TCP. */
+static int is_tcp_dump(const void *buf, size_t len)
+{
+    const struct nlmsghdr *h = buf;
+    if (len < NLMSG_LENGTH(sizeof(struct inet_diag_req_v2)) || !(h->nlmsg_flags & NLM_F_DUMP))
+        return 0;
+    if (h->nlmsg_type == TCPDIAG_GETSOCK)
+        return 1;
+    const struct inet_diag_req_v2 *req = NLMSG_DATA(h);
+    return h->nlmsg_type == SOCK_DIAG_BY_FAMILY && req->sdiag_protocol == IPPROTO_TCP;
+}
+
 ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *to, socklen_t tolen)
 {
     ssize_t (*real)(int, const void *, size_t, int, const struct sockaddr *, socklen_t) =
         (ssize_t (*)(int, const void *, size_t, int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "sendto");
-    if (is_netlink(fd)) {
-        requests++;
-        pending_intr |= due("intr", requests);
-        pending_enobufs |= due("enobufs", requests);
+    if (!is_netlink(fd))
+        return real(fd, buf, len, flags, to, tolen);
+    requests++;
+    pending_intr |= due("intr", requests);
+    pending_enobufs |= due("enobufs", requests);
+    unsigned long stall = period("stall_tcp");
+    if (stall == 0 || !is_tcp_dump(buf, len))
+        return real(fd, buf, len, flags, to, tolen);
+    note("stall");
+    struct timespec ts = {.tv_sec = (time_t)(stall / 1000), .tv_nsec = (long)(stall % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-    return real(fd, buf, len, flags, to, tolen);
+    ssize_t n = real(fd, buf, len, flags, to, tolen);
+    note("sent");
+    return n;
 }
 
 /* Flags every message of a received buffer as part of an interrupted dump. */

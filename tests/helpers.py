@@ -8,6 +8,7 @@ moves any more (a hang, see STALL_SECONDS), never because something was
 slow, and bounds on times come from what the run itself measured
 (sample_pace), not from what an idle machine would do."""
 
+import contextlib
 import json
 import os
 import re
@@ -87,7 +88,7 @@ def run_samples(db, pid):
     """Samples committed so far by the run of the recorder process pid (0
     before its run row and schema exist)."""
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as c:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as c:
             return c.execute("SELECT COALESCE(SUM(samples), 0) FROM heartbeats"
                              " WHERE run_id = (SELECT MAX(run_id) FROM runs WHERE pid = ?)", (pid,)).fetchone()[0]
     except sqlite3.Error:

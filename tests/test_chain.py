@@ -30,13 +30,14 @@ DAY = 86400 * 1000
 
 def verify(db, *args):
     """Runs connhist-query verify: (exit code, parsed JSON or None, stderr)."""
-    p = subprocess.run(WRAPPER + [QUERY, "--db", db, "verify"] + list(args), capture_output=True, text=True,
-                       timeout=600)
+    p = subprocess.run(WRAPPER + [QUERY, "--db", db, "verify"] + list(args), capture_output=True, timeout=600)
+    stdout = p.stdout.decode()  # JSON: UTF-8, or the test fails
     try:
-        out = json.loads(p.stdout) if p.stdout.strip() else None
+        out = json.loads(stdout) if stdout.strip() else None
     except json.JSONDecodeError:
         out = None
-    return p.returncode, out, p.stderr
+    # A message may quote what a damaged database holds, bytes as they are.
+    return p.returncode, out, p.stderr.decode(errors="backslashreplace")
 
 
 def plain_copy(db, copy):
