@@ -9,12 +9,13 @@ so its TIME_WAIT entry keeps it)."""
 
 import os
 import socket
+import struct
 import sys
 import time
 import unittest
 
 from helpers import rows, scratch_dir
-from test_owners_events import Recorder
+from test_owners_events import Recorder, notes
 
 HOSTS = ("127.0.0.1", "::1")
 
@@ -83,6 +84,60 @@ class FinalBytesTest(unittest.TestCase):
                 self.assertEqual(len(match), 1, (e, sorted(sizes)))
         states = sorted(e["state"] for e in missing)
         self.assertEqual(missing, [], f"{len(missing)} ends without final counters ({states})")
+
+
+def cookie_of(s):
+    return struct.unpack("Q", s.getsockopt(socket.SOL_SOCKET, 57, 8))[0]  # SO_COOKIE
+
+
+def lifetimes_of(db, cookie):
+    return rows(db, "SELECT * FROM v_lifetimes WHERE cookie = ?", (cookie,))
+
+
+class PeerResetTest(unittest.TestCase):
+    """A connection reset by its peer leaves the kernel's tables at once (a
+    sample finds it gone) but is destroyed, and announced, only when its
+    process closes it, samples later. That announcement is the same socket:
+    it joins the lifetime the samples closed (by cookie) and gives it the
+    kernel's final counters, never a second lifetime."""
+
+    def test_reset_then_closed_later(self):
+        db = os.path.join(scratch_dir(), "reset.db")
+        l = socket.socket()
+        l.bind(("127.0.0.1", 0))
+        l.listen(8)
+        self.addCleanup(l.close)
+        rec = Recorder(db)
+        if "no announcements of closed sockets" in notes(db):
+            self.skipTest(f"the recorder has no announcements of closed sockets here: {notes(db)}")
+        c = socket.create_connection(l.getsockname())
+        a, _ = l.accept()
+        n, m = 5000, 700
+        c.sendall(b"c" * n)
+        self.assertEqual(recv_exactly(a, n), n)
+        a.sendall(b"s" * m)
+        self.assertEqual(recv_exactly(c, m), m)
+        cookie = cookie_of(c)
+        rec.wait_next()
+        rec.wait_next()  # a sample saw the connection: its lifetime has the cookie
+        self.assertEqual(len(lifetimes_of(db, cookie)), 1)
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        a.close()  # a reset: c leaves the tables, still held by this process
+        for _ in range(3):  # found gone, and that sample is no longer the last
+            rec.wait_next()
+        [gone] = lifetimes_of(db, cookie)
+        self.assertIsNotNone(gone["closed_at"], gone)
+        c.close()  # destroyed now: announced
+        code, err = rec.stop()
+        self.assertEqual(code, 0, err)
+        found = lifetimes_of(db, cookie)
+        self.assertEqual(len(found), 1, f"one socket, {len(found)} lifetimes: {found}")
+        [life] = found
+        self.assertEqual(life["close_reason"], "gone", life)
+        self.assertIsNotNone(life["bytes_sent"], f"no final counters: {life}")
+        # The kernel's final counters, from the announcement (the SYN counts).
+        self.assertTrue(n <= life["bytes_sent"] <= n + 2, life)
+        self.assertTrue(m <= life["bytes_received"] <= m + 2, life)
 
 
 if __name__ == "__main__":
