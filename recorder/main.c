@@ -550,9 +550,29 @@ static const char *run_loop(recorder *r)
     }
 }
 
+/*
+ * At the stop, with no sample to come: what the OS announced and the
+ * kernel events reported since the last sample, read once more, so that
+ * sockets closed just before the stop have their close times, final
+ * counters and owners (those no sample saw get rows of their own, as at
+ * any tick). Their times may be after the last sample, up to the stop.
+ */
+static void drain_at_stop(recorder *r)
+{
+    if (r->closes == NULL)
+        return;
+    ch_closes_wait(r->closes, 0);
+    ch_owner_events_read(r->owners); /* after the announcements: see tick */
+    int64_t now = ch_now_ms();
+    take_closes(r, now > r->last_sample ? now : r->last_sample + 2);
+    if (ch_tracker_close_announced(r->tracker, r->last_sample, &r->queue) != 0)
+        log_msg("out of memory while closing the sockets announced at the stop");
+}
+
 /* Writes what is still queued, trying a few times, and ends the run. */
 static int finish(recorder *r, const char *reason)
 {
+    drain_at_stop(r);
     for (int attempt = 0; ch_events_pending(&r->queue) > 0 && attempt < 5; attempt++) {
         if (ch_store_flush(r->store, &r->queue, r->last_sample, r->err, sizeof r->err) == SQLITE_OK)
             break;

@@ -1208,6 +1208,19 @@ int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t pr
     return remember_announced(t, s, q);
 }
 
+int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q)
+{
+    for (size_t i = t->count; i-- > 0;) {
+        entry *e = &t->entries[i];
+        if (e->destroyed_at == 0)
+            continue;
+        if (close_gone(t, e, e->destroyed_at, last_seen, q) != 0)
+            return -1;
+        remove_at(t, i);
+    }
+    return 0;
+}
+
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q)
 {
     for (size_t i = t->count; i-- > 0;) {

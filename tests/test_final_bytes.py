@@ -14,8 +14,8 @@ import sys
 import time
 import unittest
 
-from helpers import rows, scratch_dir
-from test_owners_events import Recorder, notes
+from helpers import rows, scratch_dir, stop_record
+from test_owners_events import UNAVAILABLE, Recorder, notes
 
 HOSTS = ("127.0.0.1", "::1")
 
@@ -138,6 +138,89 @@ class PeerResetTest(unittest.TestCase):
         # The kernel's final counters, from the announcement (the SYN counts).
         self.assertTrue(n <= life["bytes_sent"] <= n + 2, life)
         self.assertTrue(m <= life["bytes_received"] <= m + 2, life)
+
+
+class StopTest(unittest.TestCase):
+    """At its stop the recorder reads once more what the kernel announced
+    and reported since the last sample, before its last commit: a
+    connection a sample saw and one no sample saw, both closed just before
+    the stop, are closed in the record at their announced times with their
+    final counters, and (with the owner events) name this process."""
+
+    def exchange(self, l, n, m):
+        c = socket.create_connection(l.getsockname())
+        a, _ = l.accept()
+        c.sendall(b"c" * n)
+        self.assertEqual(recv_exactly(a, n), n)
+        a.sendall(b"s" * m)
+        self.assertEqual(recv_exactly(c, m), m)
+        return c, a
+
+    def attempt(self, l):
+        """One run: returns (db, cookies of the connection seen and of the one
+        unseen, the time of the stop), or None when a sample came between
+        the closes and the stop (a loaded machine)."""
+        db = os.path.join(scratch_dir(), f"stop-{time.monotonic_ns()}.db")
+        rec = Recorder(db, "--interval", "5s")
+        if "no announcements of closed sockets" in notes(db):
+            self.skipTest(f"the recorder has no announcements of closed sockets here: {notes(db)}")
+        seen = self.exchange(l, 3000, 400)
+        rec.wait_next()  # a sample saw it
+        before = rec.samples()
+        unseen = self.exchange(l, 6000, 800)
+        cookies = cookie_of(seen[0]), cookie_of(unseen[0])
+        for c, a in (seen, unseen):
+            c.close()
+            a.recv(1)  # the FIN
+            a.close()
+        time.sleep(0.05)  # announced
+        after = rec.samples()
+        stopping = int(time.time() * 1000)
+        code, _, err = stop_record_now(rec)
+        self.assertEqual(code, 0, err)
+        # A void run: a sample came between the closes and the stop, or the
+        # kernel's queue of announcements overran (a loaded machine).
+        [run] = rows(db, "SELECT event_overruns FROM runs")
+        clean = before == after == samples_of_run(db) and not run["event_overruns"]
+        return (db, cookies, stopping) if clean else None
+
+    def test_closed_just_before_stop(self):
+        l = socket.socket()
+        l.bind(("127.0.0.1", 0))
+        l.listen(8)
+        self.addCleanup(l.close)
+        for _ in range(3):
+            got = self.attempt(l)
+            if got is not None:
+                break
+        else:
+            self.fail("a sample or an overrun came between the closes and the stop in each of 3 runs")
+        db, (seen, unseen), stopping = got
+        beat = rows(db, "SELECT MAX(last_at) AS t FROM heartbeats")[0]["t"]
+        for cookie, n, m, how in ((seen, 3000, 400, "destroy_event"), (unseen, 6000, 800, "destroy_event_only")):
+            [life] = lifetimes_of(db, cookie)
+            self.assertIsNotNone(life["closed_at"], f"not closed at the stop: {life}")
+            self.assertEqual(life["seen_by"], how, life)
+            self.assertTrue(beat < life["closed_at"] <= stopping + 1000, (beat, stopping, life))
+            self.assertTrue(n <= life["bytes_sent"] <= n + 2 and m <= life["bytes_received"] <= m + 2, life)
+            if cookie == seen:  # a sample saw its descriptor
+                self.assertEqual((life["pid"], life["owner_source"]), (os.getpid(), "socket"), life)
+            elif UNAVAILABLE is None:
+                self.assertEqual((life["pid"], life["owner_source"]), (os.getpid(), "event"), life)
+            else:
+                self.assertIsNone(life["pid"], life)  # no event: nobody is named
+        print(f"closed at the stop: {len(rows(db, 'SELECT 1 FROM v_lifetimes WHERE closed_at > ?', (beat,)))}"
+              f" lifetimes after the last sample", file=sys.stderr)
+
+
+def samples_of_run(db):
+    return rows(db, "SELECT COALESCE(SUM(samples), 0) AS n FROM heartbeats")[0]["n"]
+
+
+def stop_record_now(rec):
+    """Stops the recorder at once, unlike Recorder.stop (which waits for two
+    more samples)."""
+    return stop_record(rec.proc, timeout=60)
 
 
 if __name__ == "__main__":
