@@ -163,6 +163,12 @@ static void on_owner_fact(void *ctx, const ch_owner_fact *fact)
     ch_tracker_owner_fact(r->tracker, fact, &r->queue);
 }
 
+static void on_close_fact(void *ctx, const ch_close_fact *fact)
+{
+    recorder *r = ctx;
+    ch_tracker_final_bytes(r->tracker, fact->ident, fact->bytes_sent, fact->bytes_received, &r->queue);
+}
+
 static void read_owner_events(void *ctx)
 {
     recorder *r = ctx;
@@ -200,6 +206,7 @@ static int open_owner_events(recorder *r)
         snprintf(why, sizeof why, "out of memory");
     else if ((r->owners = ch_owner_events_open(on_owner_fact, r, why, sizeof why)) != NULL) {
         ch_tracker_use_owner_facts(r->tracker, r->owner_facts, r->procs);
+        ch_owner_events_on_close(r->owners, on_close_fact, r);
         ch_closes_wait_also(r->closes, ch_owner_events_handle(r->owners), read_owner_events, r);
         return 0;
     }

@@ -227,6 +227,18 @@ void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact, ch_events *
  */
 int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q);
 
+/*
+ * A TCP connection's final byte counters from a kernel event (owners.h),
+ * read before or after its destroy announcement, or instead of it (lost in
+ * an overrun, or late: a connection reset by its peer is announced when
+ * its process closes it). A tracked socket keeps them for its close (a
+ * TIME_WAIT entry's lifetime has them written with the next sample); a
+ * lifetime a sample already closed (gone_map.h) gets them at once (an
+ * ANNOUNCED event in q). Any other socket's come with its announcement.
+ */
+void ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, int64_t bytes_received,
+                            ch_events *q);
+
 /* Closes every tracked lifetime (the machine rebooted while we were away). */
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q);
 

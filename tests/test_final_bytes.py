@@ -140,6 +140,58 @@ class PeerResetTest(unittest.TestCase):
         self.assertTrue(m <= life["bytes_received"] <= m + 2, life)
 
 
+class ResetHeldTest(unittest.TestCase):
+    """With the owner events, a reset connection still held by its process
+    when the recorder stops (never announced) has the kernel's final
+    counters all the same: the event source reports them as the connection
+    enters CLOSE."""
+
+    def attempt(self, l, n, m):
+        """One run: the lifetime of the reset connection, or None when the
+        run lost kernel events (a machine busier than its ring buffer)."""
+        db = os.path.join(scratch_dir(), f"reset-held-{time.monotonic_ns()}.db")
+        rec = Recorder(db, "--events", "bpf")
+        c = socket.create_connection(l.getsockname()[:2])
+        self.addCleanup(c.close)
+        a, _ = l.accept()
+        c.sendall(b"c" * n)
+        self.assertEqual(recv_exactly(a, n), n)
+        a.sendall(b"s" * m)
+        self.assertEqual(recv_exactly(c, m), m)
+        cookie = cookie_of(c)
+        rec.wait_next()
+        rec.wait_next()  # a sample saw it
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        a.close()
+        code, err = rec.stop()  # two samples: c is found gone, never announced
+        self.assertEqual(code, 0, err)
+        [run] = rows(db, "SELECT event_overruns, notes FROM runs")
+        if run["event_overruns"]:
+            print(f"a run lost events, again: {run['notes']}", file=sys.stderr)
+            return None
+        [life] = lifetimes_of(db, cookie)
+        return life
+
+    def test_reset_still_held_at_stop(self):
+        if UNAVAILABLE:
+            self.skipTest(UNAVAILABLE)
+        l = socket.socket(socket.AF_INET6)
+        l.bind(("::1", 0))
+        l.listen(8)
+        self.addCleanup(l.close)
+        n, m = 9000, 1234
+        for _ in range(3):
+            life = self.attempt(l, n, m)
+            if life is not None:
+                break
+        else:
+            self.fail("each of 3 runs lost kernel events")
+        self.assertIsNotNone(life["closed_at"], life)
+        self.assertIsNone(life["seen_by"], life)  # closed by a sample: no announcement came
+        self.assertIsNotNone(life["bytes_sent"], f"no final counters without the announcement: {life}")
+        self.assertTrue(n <= life["bytes_sent"] <= n + 2 and m <= life["bytes_received"] <= m + 2, life)
+
+
 class StopTest(unittest.TestCase):
     """At its stop the recorder reads once more what the kernel announced
     and reported since the last sample, before its last commit: a
