@@ -250,7 +250,10 @@ class StopTest(unittest.TestCase):
             if got is not None:
                 break
         else:
-            self.fail("a sample or an overrun came between the closes and the stop in each of 3 runs")
+            # Nothing to conclude: what the stop reads was read by a sample,
+            # or lost (counted and noted by each run, as it must be).
+            self.skipTest("a sample or an overrun came between the closes and the stop in each of 3 runs"
+                          " (a machine whose samples take most of the interval)")
         db, (seen, unseen), stopping = got
         beat = rows(db, "SELECT MAX(last_at) AS t FROM heartbeats")[0]["t"]
         for cookie, n, m, how in ((seen, 3000, 400, "destroy_event"), (unseen, 6000, 800, "destroy_event_only")):
