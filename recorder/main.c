@@ -165,6 +165,12 @@ static void on_owner_fact(void *ctx, const ch_owner_fact *fact)
     ch_tracker_owner_fact(r->tracker, fact, &r->queue);
 }
 
+static void on_close_fact(void *ctx, const ch_close_fact *fact)
+{
+    recorder *r = ctx;
+    ch_tracker_final_bytes(r->tracker, fact->ident, fact->bytes_sent, fact->bytes_received, &r->queue);
+}
+
 static void read_owner_events(void *ctx)
 {
     recorder *r = ctx;
@@ -202,6 +208,7 @@ static int open_owner_events(recorder *r)
         snprintf(why, sizeof why, "out of memory");
     else if ((r->owners = ch_owner_events_open(on_owner_fact, r, why, sizeof why)) != NULL) {
         ch_tracker_use_owner_facts(r->tracker, r->owner_facts, r->procs);
+        ch_owner_events_on_close(r->owners, on_close_fact, r);
         ch_closes_wait_also(r->closes, ch_owner_events_handle(r->owners), read_owner_events, r);
         return 0;
     }
@@ -575,9 +582,29 @@ static const char *run_loop(recorder *r)
     }
 }
 
+/*
+ * At the stop, with no sample to come: what the OS announced and the
+ * kernel events reported since the last sample, read once more, so that
+ * sockets closed just before the stop have their close times, final
+ * counters and owners (those no sample saw get rows of their own, as at
+ * any tick). Their times may be after the last sample, up to the stop.
+ */
+static void drain_at_stop(recorder *r)
+{
+    if (r->closes == NULL)
+        return;
+    ch_closes_wait(r->closes, 0);
+    ch_owner_events_read(r->owners); /* after the announcements: see tick */
+    int64_t now = ch_now_ms();
+    take_closes(r, now > r->last_sample ? now : r->last_sample + 2);
+    if (ch_tracker_close_announced(r->tracker, r->last_sample, &r->queue) != 0)
+        log_msg("out of memory while closing the sockets announced at the stop");
+}
+
 /* Writes what is still queued, trying a few times, and ends the run. */
 static int finish(recorder *r, const char *reason)
 {
+    drain_at_stop(r);
     for (int attempt = 0; ch_events_pending(&r->queue) > 0 && attempt < 5; attempt++) {
         if (ch_store_flush(r->store, &r->queue, r->last_sample, r->err, sizeof r->err) == SQLITE_OK)
             break;

@@ -36,10 +36,22 @@ typedef struct {
     char name[CH_OWNER_NAME_MAX]; /* its name then, NUL-terminated; "" when unknown */
 } ch_owner_fact;
 
+/* A TCP connection's end (Linux: its socket entered CLOSE): its final byte
+ * counters, the ones its destroy announcement carries (closes.h), had even
+ * when that announcement is lost or late. */
+typedef struct {
+    uint64_t ident;         /* the socket: ch_sock.ident of the sampler; never 0 */
+    int64_t bytes_sent;     /* sent and acknowledged, as ch_sock.bytes_sent */
+    int64_t bytes_received;
+} ch_close_fact;
+
 typedef struct ch_owner_events ch_owner_events;
 
 /* Called with each fact as the source reads it. */
 typedef void (*ch_owner_fact_fn)(void *ctx, const ch_owner_fact *fact);
+
+/* Called with each close fact as the source reads it. */
+typedef void (*ch_close_fact_fn)(void *ctx, const ch_close_fact *fact);
 
 /* What this build has, in one line for --version. */
 const char *ch_owner_events_build(void);
@@ -48,6 +60,9 @@ const char *ch_owner_events_build(void);
  * why (one line, no trailing period). */
 ch_owner_events *ch_owner_events_open(ch_owner_fact_fn fn, void *ctx, char *why, size_t whyn);
 void ch_owner_events_close(ch_owner_events *e);
+
+/* Where the close facts go (none until set). */
+void ch_owner_events_on_close(ch_owner_events *e, ch_close_fact_fn fn, void *ctx);
 
 /* A handle that becomes ready when the source wants to be read before the
  * next sample (its buffer is filling up; Linux: a file descriptor to

@@ -28,6 +28,11 @@ void ch_owner_events_close(ch_owner_events *e)
     (void)e;
 }
 
+void ch_owner_events_on_close(ch_owner_events *e, ch_close_fact_fn fn, void *ctx)
+{
+    (void)e, (void)fn, (void)ctx;
+}
+
 int ch_owner_events_handle(const ch_owner_events *e)
 {
     (void)e;

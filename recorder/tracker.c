@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gone_map.h"
 #include "listeners.h"
 
 /*
@@ -82,10 +83,10 @@ struct ch_tracker {
     size_t nfresh, fresh_cap;
     ch_owner *owners;    /* of the fresh rows (deferred opens point here) */
     size_t owners_cap;
-    /* identities the last sample found gone, sorted: their announcements,
-     * read after that sample, are late and already accounted for */
-    uint64_t *swept;
-    size_t nswept, swept_cap;
+    /* lifetimes samples closed (found gone) before their socket was
+     * announced: a late announcement joins them (gone_map.h); NULL when
+     * out of memory */
+    ch_gone_map *gone_lives;
     /* connections announced destroyed since the last sample that no sample
      * saw; their rows are still in the queue, so the TIME_WAIT entry one of
      * them left may yet continue it (see continue_announced) */
@@ -307,9 +308,11 @@ ch_tracker *ch_tracker_new(int64_t next_id)
     t->nslots = 1024;
     t->slots = calloc(t->nslots, sizeof *t->slots);
     t->listeners = ch_listeners_new();
-    if (t->slots == NULL || t->listeners == NULL) {
+    t->gone_lives = ch_gone_map_new(CH_GONE_MAP_CAP);
+    if (t->slots == NULL || t->listeners == NULL || t->gone_lives == NULL) {
         free(t->slots);
         ch_listeners_free(t->listeners);
+        ch_gone_map_free(t->gone_lives);
         free(t);
         return NULL;
     }
@@ -324,7 +327,7 @@ void ch_tracker_free(ch_tracker *t)
     free(t->slots);
     free(t->fresh);
     free(t->owners);
-    free(t->swept);
+    ch_gone_map_free(t->gone_lives);
     free(t->gone);
     free(t->announced);
     free(t->recent);
@@ -635,25 +638,18 @@ static bool adopt_vanished(ch_tracker *t, const ch_sock *row, int64_t at, ch_eve
     return false;
 }
 
-static int remember_swept(ch_tracker *t, uint64_t key)
+/* Keeps a lifetime closed without its socket's announcement for the
+ * announcement, which may come later (gone_map.h). */
+static void remember_swept(ch_tracker *t, const entry *e)
 {
-    void *grown = reserve(t->swept, &t->swept_cap, t->nswept + 1, sizeof *t->swept, 256);
-    if (grown == NULL)
-        return -1;
-    t->swept = grown;
-    t->swept[t->nswept++] = key;
-    return 0;
+    bool owned = e->owner == CH_OWNER_SOCKET || e->owner == CH_OWNER_EVENT;
+    ch_gone_map_put(t->gone_lives, &(ch_gone){.ident = e->key, .lifetime_id = e->lifetime_id, .owned = owned});
 }
 
 static int cmp_key(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
-}
-
-static bool was_swept(const ch_tracker *t, uint64_t key)
-{
-    return t->nswept > 0 && bsearch(&key, t->swept, t->nswept, sizeof key, cmp_key) != NULL;
 }
 
 /* Closes one socket the sample no longer has: at its announced time when
@@ -674,15 +670,14 @@ static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_even
                        .bytes_received = e->bytes_received, .seen_by = "destroy_event"};
         return ch_events_push(q, &ev);
     }
-    if (e->has_ident && remember_swept(t, e->key) != 0)
-        return -1;
+    if (e->has_ident)
+        remember_swept(t, e);
     return push_close(q, e, prev, at, e->loaded ? "gone_while_stopped" : "gone");
 }
 
 /* Pass 2: closes every tracked socket the sample no longer has. */
 static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
 {
-    t->nswept = 0;
     for (size_t i = t->count; i-- > 0;) {
         entry *e = &t->entries[i];
         if (e->gen == t->gen)
@@ -693,8 +688,6 @@ static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
             return -1;
         remove_at(t, i);
     }
-    if (t->nswept > 1)
-        qsort(t->swept, t->nswept, sizeof *t->swept, cmp_key);
     return 0;
 }
 
@@ -749,11 +742,27 @@ void ch_tracker_use_owner_facts(ch_tracker *t, ch_owner_map *m, ch_procs *procs)
     t->fact_procs = procs;
 }
 
+/* A fact for a socket whose lifetime a sample closed already (gone_map.h):
+ * it names that lifetime's owner when it had none yet (or only an
+ * inferred one), an OWNER event in q. */
+static void name_gone_owner(ch_tracker *t, const ch_owner_fact *fact, ch_events *q)
+{
+    ch_gone *g = ch_gone_map_find(t->gone_lives, fact->ident);
+    const ch_proc *p = g != NULL && !g->owned && q != NULL ? ch_procs_identified(t->fact_procs, fact) : NULL;
+    ch_owner owner = {p, 1, CH_OWNER_EVENT};
+    if (p != NULL && ch_events_push_owner(q, g->lifetime_id, t->cur_at > 0 ? t->cur_at : 0, owner) == 0)
+        g->owned = true;
+}
+
 void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact, ch_events *q)
 {
     if (t->facts == NULL)
         return;
     entry *e = lookup(t, fact->ident);
+    if (e == NULL && ch_gone_map_find(t->gone_lives, fact->ident) != NULL) {
+        name_gone_owner(t, fact, q);
+        return;
+    }
     if (e == NULL) {
         ch_owner_map_put(t->facts, fact);
         return;
@@ -1145,11 +1154,11 @@ static int open_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t p
 
 bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at)
 {
-    if (s->ident == 0 || was_swept(t, s->ident))
-        return true; /* nothing to take: no identity, or already closed */
+    if (s->ident == 0)
+        return true; /* nothing to join it to */
     entry *e = lookup(t, s->ident);
     if (e == NULL)
-        return false;
+        return false; /* unknown, or closed by a sample (join_gone): both need the queue */
     if (entry_is_time_wait(e)) {
         /* The connection that left this entry, which kept its cookie (a
          * dump or an owner event had given the connection one): a
@@ -1169,16 +1178,73 @@ bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at)
     return true;
 }
 
+/*
+ * The announcement of a socket whose lifetime a sample already closed
+ * (found gone): the same socket, announced late (reset by its peer, or
+ * failed to connect, and closed by its process samples later; or simply
+ * read just after that sample). It adds the kernel's final counters to
+ * that lifetime, once. Returns 1 when joined, 0 when not, -1 when out of
+ * memory.
+ */
+static int join_gone(ch_tracker *t, const ch_sock *s, ch_events *q)
+{
+    const ch_gone *g = ch_gone_map_find(t->gone_lives, s->ident);
+    if (g == NULL)
+        return 0;
+    ch_event ev = {.type = CH_EV_ANNOUNCED, .lifetime_id = g->lifetime_id, .opened_after = -1,
+                   .bytes_sent = s->bytes_sent, .bytes_received = s->bytes_received};
+    ch_gone_map_drop(t->gone_lives, s->ident);
+    if (ev.bytes_sent < 0 && ev.bytes_received < 0)
+        return 1; /* no counters (UDP): nothing to add */
+    return ch_events_push(q, &ev) != 0 ? -1 : 1;
+}
+
 int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t prev_last_sample, ch_events *q)
 {
     if (ch_tracker_destroyed_known(t, s, at))
         return 0;
-    int joined = join_recent_entry(t, s, q);
+    int joined = join_gone(t, s, q);
+    if (joined == 0)
+        joined = join_recent_entry(t, s, q);
     if (joined != 0)
         return joined < 0 ? -1 : 0;
     if (open_destroyed(t, s, at, prev_last_sample, q) != 0)
         return -1;
     return remember_announced(t, s, q);
+}
+
+void ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, int64_t bytes_received,
+                            ch_events *q)
+{
+    ch_sock counters = {.ident = ident, .bytes_sent = bytes_sent, .bytes_received = bytes_received};
+    entry *e = ident != 0 ? lookup(t, ident) : NULL;
+    if (e != NULL) {
+        take_bytes(e, &counters);
+        /* An entry's lifetime is written only on a change: these are one. */
+        if (entry_is_time_wait(e))
+            e->bytes_due = 1;
+        return;
+    }
+    const ch_gone *g = ch_gone_map_find(t->gone_lives, ident);
+    if (g == NULL || q == NULL)
+        return;
+    /* Kept in the map: its announcement, if it comes, still joins it. */
+    ch_event ev = {.type = CH_EV_ANNOUNCED, .lifetime_id = g->lifetime_id, .opened_after = -1,
+                   .bytes_sent = bytes_sent, .bytes_received = bytes_received};
+    ch_events_push(q, &ev); /* out of memory: the announcement may still bring them */
+}
+
+int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q)
+{
+    for (size_t i = t->count; i-- > 0;) {
+        entry *e = &t->entries[i];
+        if (e->destroyed_at == 0)
+            continue;
+        if (close_gone(t, e, e->destroyed_at, last_seen, q) != 0)
+            return -1;
+        remove_at(t, i);
+    }
+    return 0;
 }
 
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q)

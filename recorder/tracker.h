@@ -217,6 +217,28 @@ void ch_tracker_use_owner_facts(ch_tracker *t, ch_owner_map *m, ch_procs *procs)
  * OWNER event in q. A socket a sample attributed keeps that owner. */
 void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact, ch_events *q);
 
+/*
+ * At the recorder's stop, with no sample to come: closes every tracked
+ * lifetime the OS announced destroyed since the last sample (taken by
+ * ch_tracker_destroyed), at its announced time, with its final counters
+ * (seen_by "destroy_event"), last seen at last_seen. A connection that
+ * left a TIME_WAIT entry is closed too: the entry, if a later run finds
+ * it, is a lifetime of its own. Returns 0, or -1 when out of memory.
+ */
+int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q);
+
+/*
+ * A TCP connection's final byte counters from a kernel event (owners.h),
+ * read before or after its destroy announcement, or instead of it (lost in
+ * an overrun, or late: a connection reset by its peer is announced when
+ * its process closes it). A tracked socket keeps them for its close (a
+ * TIME_WAIT entry's lifetime has them written with the next sample); a
+ * lifetime a sample already closed (gone_map.h) gets them at once (an
+ * ANNOUNCED event in q). Any other socket's come with its announcement.
+ */
+void ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, int64_t bytes_received,
+                            ch_events *q);
+
 /* Closes every tracked lifetime (the machine rebooted while we were away). */
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q);
 

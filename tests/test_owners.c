@@ -172,6 +172,21 @@ static void test_decode(void)
     CHECK_INT(ch_owner_decode(&r, sizeof r, 100, &f), -1);
 }
 
+static void test_close_decode(void)
+{
+    struct ch_close_record r = {.cookie = 77, .bytes_acked = 9001, .bytes_received = 1235};
+    ch_close_fact f;
+    CHECK_INT(ch_close_decode(&r, sizeof r, &f), 0);
+    CHECK_INT(f.ident, 77);
+    CHECK_INT(f.bytes_sent, 9001);
+    CHECK_INT(f.bytes_received, 1235);
+    ch_owner_fact o;
+    CHECK_INT(ch_owner_decode(&r, sizeof r, 100, &o), -1); /* told apart by size */
+    CHECK_INT(ch_close_decode(&r, sizeof r + 1, &f), -1);
+    r.cookie = 0;
+    CHECK_INT(ch_close_decode(&r, sizeof r, &f), -1);
+}
+
 static ch_sock tcp(uint64_t cookie, int lport, int rport, int state)
 {
     ch_sock s;
@@ -213,6 +228,60 @@ static const ch_owner *owner_of(const ch_events *q, int64_t id)
         if (q->items[i].type == CH_EV_OPEN && q->items[i].lifetime_id == id)
             return &ch_events_opened(q, &q->items[i])->owner;
     return NULL;
+}
+
+static const ch_event *event_of(const ch_events *q, int type, int64_t id)
+{
+    for (size_t i = 0; i < q->count; i++)
+        if (q->items[i].type == type && q->items[i].lifetime_id == id)
+            return &q->items[i];
+    return NULL;
+}
+
+/* Final counters from a close fact: a tracked connection closed by a sample
+ * (no announcement) has them; a lifetime a sample closed before the fact
+ * was read gets them at once; a fact naming the owner of such a lifetime
+ * names it, once. */
+static void test_close_facts(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_procs *procs = ch_procs_new();
+    ch_owner_map *m = ch_owner_map_new(16);
+    ch_tracker_use_owner_facts(t, m, procs);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock rows[] = {tcp(601, 40601, 80, CH_ST_ESTABLISHED), tcp(602, 40602, 80, CH_ST_ESTABLISHED)};
+    rows[0].inode = rows[1].inode = 0; /* no process seen holding them */
+    for (size_t i = 0; i < 2; i++)
+        *ch_sample_add(&s) = rows[i];
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, procs, &q), 0);
+    ch_events_keep(&q);
+    q.count = 0;
+    ch_tracker_final_bytes(t, 601, 9001, 1235, &q); /* reset: no announcement to come */
+    CHECK_INT(q.count, 0);
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, procs, &q), 0);
+    const ch_event *c1 = event_of(&q, CH_EV_CLOSE, 1), *c2 = event_of(&q, CH_EV_CLOSE, 2);
+    CHECK(c1 != NULL && c1->bytes_sent == 9001 && c1->bytes_received == 1235);
+    CHECK(c2 != NULL && c2->bytes_sent == -1);
+    q.count = 0;
+    q.nopened = 0;
+    ch_tracker_final_bytes(t, 602, 50, 60, &q); /* read after the sample closed it */
+    const ch_event *a2 = event_of(&q, CH_EV_ANNOUNCED, 2);
+    CHECK(a2 != NULL && a2->bytes_sent == 50 && a2->bytes_received == 60 && a2->seen_by == NULL);
+    ch_owner_fact me = {.ident = 602, .pid = getpid(), .start = own_start(), .uid = (int64_t)getuid()};
+    ch_tracker_owner_fact(t, &me, &q);
+    const ch_event *o2 = event_of(&q, CH_EV_OWNER, 2);
+    CHECK(o2 != NULL && ch_events_opened(&q, o2)->owner.proc != NULL);
+    CHECK_INT(ch_owner_map_count(m), 0); /* not kept for a lifetime to come */
+    size_t n = q.count;
+    ch_tracker_owner_fact(t, &me, &q); /* named once */
+    CHECK_INT(q.count, n);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_owner_map_free(m);
+    ch_procs_free(procs);
+    ch_tracker_free(t);
 }
 
 static void test_tracker_facts(void)
@@ -379,7 +448,9 @@ int main(void)
     test_map_model();
     test_clock_ticks();
     test_decode();
+    test_close_decode();
     test_tracker_facts();
+    test_close_facts();
     test_listeners();
     return check_report("test_owners");
 }

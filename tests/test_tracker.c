@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "gone_map.h"
 #include "tracker.h"
 
 static ch_sock tcp(uint64_t cookie, const char *local, int lport, const char *remote, int rport, int state)
@@ -665,7 +666,7 @@ static void test_time_wait_reuse_not_merged(void)
 }
 
 /* An announcement read after the sample that already found the socket gone
- * adds nothing: the lifetime is closed. */
+ * adds its final counters to that lifetime: no second lifetime. */
 static void test_destroyed_after_sample(void)
 {
     ch_tracker *t = ch_tracker_new(1);
@@ -680,12 +681,71 @@ static void test_destroyed_after_sample(void)
     q.count = 0;
     ch_sock late = announced(a, CH_ST_CLOSE, 9, 9);
     CHECK_INT(ch_tracker_destroyed(t, &late, 2002, 2000, &q), 0);
-    CHECK_INT(q.count, 0);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(q.items[0].type, CH_EV_ANNOUNCED);
+    CHECK_INT(q.items[0].lifetime_id, 1);
+    CHECK_INT(q.items[0].bytes_sent, 9);
+    CHECK(q.items[0].seen_by == NULL); /* only the counters */
+    q.count = 0;
     CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
     CHECK_INT(q.count, 0);
     ch_events_free(&q);
     ch_sample_free(&s);
     ch_tracker_free(t);
+}
+
+/* A connection reset by its peer leaves the tables (a sample closes its
+ * lifetime) and is announced only when its process closes it, samples
+ * later: the announcement joins that lifetime by cookie, with the final
+ * counters, instead of opening a second one. */
+static void test_reset_announced_samples_later(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock a = tcp(82, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    sample_of(&s, &a, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    ch_sample_clear(&s);
+    for (int64_t at = 2000; at <= 5000; at += 1000) /* gone, and three samples more */
+        CHECK_INT(ch_tracker_apply(t, &s, at, at - 1000, NULL, &q), 0);
+    q.count = 0;
+    ch_sock late = announced(a, CH_ST_CLOSE, 5001, 700);
+    CHECK_INT(ch_tracker_destroyed(t, &late, 5500, 5000, &q), 0);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(q.items[0].type, CH_EV_ANNOUNCED);
+    CHECK_INT(q.items[0].lifetime_id, 1);
+    CHECK_INT(q.items[0].bytes_received, 700);
+    CHECK(find(&q, CH_EV_OPEN, 2) == NULL);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/* The gone map keeps at most its capacity, dropping the oldest first, and
+ * finds what it keeps after drops that shift its index. */
+static void test_gone_map(void)
+{
+    ch_gone_map *m = ch_gone_map_new(4);
+    for (uint64_t i = 1; i <= 6; i++)
+        ch_gone_map_put(m, &(ch_gone){.ident = i * 1024, .lifetime_id = (int64_t)i});
+    CHECK_INT(ch_gone_map_count(m), 4);
+    CHECK(ch_gone_map_find(m, 1024) == NULL);
+    CHECK(ch_gone_map_find(m, 2048) == NULL);
+    for (uint64_t i = 3; i <= 6; i++) {
+        const ch_gone *g = ch_gone_map_find(m, i * 1024);
+        CHECK(g != NULL && g->lifetime_id == (int64_t)i);
+    }
+    ch_gone_map_drop(m, 4096);
+    CHECK_INT(ch_gone_map_count(m), 3);
+    CHECK(ch_gone_map_find(m, 4096) == NULL);
+    CHECK(ch_gone_map_find(m, 3072) != NULL && ch_gone_map_find(m, 6144) != NULL);
+    ch_gone_map_put(m, &(ch_gone){.ident = 7, .lifetime_id = 7}); /* overwrites 3 */
+    ch_gone_map_put(m, &(ch_gone){.ident = 8, .lifetime_id = 8}); /* overwrites the dropped place */
+    CHECK_INT(ch_gone_map_count(m), 4);
+    CHECK(ch_gone_map_find(m, 3072) == NULL);
+    CHECK(ch_gone_map_find(m, 7) != NULL && ch_gone_map_find(m, 8) != NULL && ch_gone_map_find(m, 5120) != NULL);
+    ch_gone_map_free(m);
 }
 
 /* Feeds rows to a sample as a streaming sampler does: each is offered to
@@ -926,5 +986,7 @@ int main(void)
     test_announced_after_time_wait_same_cookie();
     test_time_wait_reuse_not_merged();
     test_destroyed_after_sample();
+    test_reset_announced_samples_later();
+    test_gone_map();
     return check_report("test_tracker");
 }

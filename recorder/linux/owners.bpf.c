@@ -27,6 +27,13 @@
  * call. Kernel threads and the kernel's own sockets are skipped: no
  * process owns them.
  *
+ * Apart from owners, one close record for every TCP connection that
+ * enters CLOSE (the same tracepoint, from any state but LISTEN; in
+ * whatever context the kernel moves it): its final byte counters, which
+ * the destroy announcement also carries, but which the recorder then has
+ * even when that announcement is lost or comes late (a connection reset
+ * by its peer is announced only when its process closes it).
+ *
  * Reading the cookie through bpf_get_socket_cookie makes the kernel give
  * the socket its cookie now (sock_gen_cookie): sock_diag reports the same
  * value later, and the recorder joins the record to the socket's lifetime
@@ -61,6 +68,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by the loader before the program is loaded. */
 const volatile __u32 netns_inum = 0; /* the recorder's network namespace: other namespaces' sockets are not its */
 const volatile __u64 wake_bytes = 1; /* wake the reader once this much is waiting */
+const volatile __u64 close_limit = 0; /* no close record once this much is waiting (0: no limit) */
 
 /* Records lost because the ring buffer was full (the reader fell behind). */
 __u64 dropped = 0;
@@ -118,6 +126,31 @@ static __always_inline void report(struct sock *sk)
     bpf_ringbuf_submit(r, waiting >= wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
+/* Writes the close record of the TCP socket sk, counted as dropped when
+ * the ring is full (woken as report does). The counters are read through
+ * bpf_probe_read_kernel: the verifier knows sk only as a struct sock. */
+static __always_inline void submit_close(struct sock *sk)
+{
+    /* The owner records come first: close records only repeat what the
+     * destroy announcements carry, so they leave the last part of the
+     * ring to them (a skipped one is counted as lost). */
+    if (close_limit != 0 && bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) >= close_limit) {
+        __sync_fetch_and_add(&dropped, 1);
+        return;
+    }
+    struct ch_close_record *r = bpf_ringbuf_reserve(&records, sizeof *r, 0);
+    if (r == 0) {
+        __sync_fetch_and_add(&dropped, 1);
+        return;
+    }
+    struct tcp_sock *tp = (struct tcp_sock *)sk;
+    r->cookie = bpf_get_socket_cookie(sk);
+    r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+    r->bytes_received = BPF_CORE_READ(tp, bytes_received);
+    __u64 waiting = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA);
+    bpf_ringbuf_submit(r, waiting >= wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 /* The moves a TCP socket makes only in the owning process's own call. */
 static __always_inline int by_process(int oldstate, int newstate)
 {
@@ -137,6 +170,9 @@ int BPF_PROG(on_tcp_state, struct sock *sk, int oldstate, int newstate)
 {
     if (by_process(oldstate, newstate))
         report(sk);
+    if (newstate == CH_TCP_CLOSE && oldstate != CH_TCP_LISTEN && sk != 0 && sk->sk_protocol == CH_IPPROTO_TCP &&
+        is_process_socket(sk))
+        submit_close(sk);
     return 0;
 }
 

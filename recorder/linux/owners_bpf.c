@@ -54,6 +54,8 @@ struct ch_owner_events {
     struct ring_buffer *ring;
     ch_owner_fact_fn fn;
     void *ctx;
+    ch_close_fact_fn close_fn; /* NULL: close facts are dropped */
+    void *close_ctx;
     long hz;
     size_t delivered; /* by the read in progress */
 };
@@ -123,8 +125,12 @@ static int on_record(void *ctx, void *data, size_t size)
 {
     ch_owner_events *e = ctx;
     ch_owner_fact fact;
+    ch_close_fact closed;
     if (ch_owner_decode(data, size, e->hz, &fact) == 0) {
         e->fn(e->ctx, &fact);
+        e->delivered++;
+    } else if (e->close_fn != NULL && ch_close_decode(data, size, &closed) == 0) {
+        e->close_fn(e->close_ctx, &closed);
         e->delivered++;
     }
     return 0;
@@ -138,6 +144,7 @@ static int load(struct owners_bpf **skel)
         return -errno;
     (*skel)->rodata->netns_inum = own_netns();
     (*skel)->rodata->wake_bytes = WAKE_BYTES;
+    (*skel)->rodata->close_limit = RING_BYTES / 2;
     int err = bpf_map__set_max_entries((*skel)->maps.records, RING_BYTES);
     if (err == 0)
         err = owners_bpf__load(*skel);
@@ -282,6 +289,14 @@ void ch_owner_events_close(ch_owner_events *e)
         if (e->fds[i] >= 0)
             close(e->fds[i]);
     free(e);
+}
+
+void ch_owner_events_on_close(ch_owner_events *e, ch_close_fact_fn fn, void *ctx)
+{
+    if (e == NULL)
+        return;
+    e->close_fn = fn;
+    e->close_ctx = ctx;
 }
 
 int ch_owner_events_handle(const ch_owner_events *e)

@@ -38,3 +38,16 @@ int ch_owner_decode(const void *data, size_t size, long hz, ch_owner_fact *out)
     out->name[sizeof out->name - 1] = '\0';
     return 0;
 }
+
+int ch_close_decode(const void *data, size_t size, ch_close_fact *out)
+{
+    struct ch_close_record r;
+    if (size != sizeof r)
+        return -1;
+    memcpy(&r, data, sizeof r);
+    if (r.cookie == 0 || r.bytes_acked > INT64_MAX || r.bytes_received > INT64_MAX)
+        return -1;
+    *out = (ch_close_fact){.ident = r.cookie, .bytes_sent = (int64_t)r.bytes_acked,
+                           .bytes_received = (int64_t)r.bytes_received};
+    return 0;
+}

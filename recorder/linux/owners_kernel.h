@@ -40,6 +40,13 @@ struct sock {
     __u8 sk_kern_sock : 1; /* a socket of the kernel's own (NFS, SMB), not of a process */
 };
 
+/* Read through a cast of a struct sock * of a TCP socket, as the kernel's
+ * tcp_sk() does. */
+struct tcp_sock {
+    __u64 bytes_received;
+    __u64 bytes_acked;
+};
+
 typedef struct {
     __u32 val;
 } kuid_t;

@@ -1,9 +1,11 @@
 /*
- * The record the kernel half of the owner events (owners.bpf.c) writes into
- * its ring buffer and the user half (owners_decode.c) reads: one per socket
- * a process connected, accepted or bound. Both sides compile this header,
- * so it holds fixed-width kernel types only, and its size is checked on
- * both.
+ * The records the kernel half of the owner events (owners.bpf.c) writes into
+ * its ring buffer and the user half (owners_decode.c) reads: an owner
+ * record per socket a process connected, accepted or bound, and a close
+ * record per TCP socket that enters CLOSE, with its final byte counters.
+ * The two have different sizes, which is how the reader tells them apart.
+ * Both sides compile this header, so it holds fixed-width kernel types
+ * only, and the sizes are checked on both.
  */
 #ifndef CH_OWNERS_RECORD_H
 #define CH_OWNERS_RECORD_H
@@ -21,5 +23,17 @@ struct ch_owner_record {
 };
 
 _Static_assert(sizeof(struct ch_owner_record) == 40, "the record has no padding to leak");
+
+/* A TCP socket entering CLOSE (its connection is over: reset, closed, or
+ * freed into a TIME_WAIT entry), with the counters tcp_info reports as
+ * tcpi_bytes_acked and tcpi_bytes_received, final from then on. */
+struct ch_close_record {
+    __u64 cookie;
+    __u64 bytes_acked;    /* tcp_sock.bytes_acked: sent and acknowledged, the SYN and FIN counted */
+    __u64 bytes_received; /* tcp_sock.bytes_received, the peer's SYN and FIN counted */
+};
+
+_Static_assert(sizeof(struct ch_close_record) == 24, "the record has no padding to leak");
+_Static_assert(sizeof(struct ch_close_record) != sizeof(struct ch_owner_record), "told apart by size");
 
 #endif
