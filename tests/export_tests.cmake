@@ -5,3 +5,4 @@ connhist_py_test(test_export)
 # The ECS field definitions (npm pack @elastic/ecs) are fetched once into
 # the build tree, where every run of the test finds them.
 set_property(TEST ${test_export_TESTS} APPEND PROPERTY ENVIRONMENT "CONNHIST_NPM_CACHE=${CMAKE_BINARY_DIR}/npm-cache")
+connhist_py_test(test_packaging)
