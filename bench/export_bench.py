@@ -90,13 +90,13 @@ def add_answers(src, dst):
     for row in rows:
         common = (row["first"], row["last"], row["expires"], row["times"], resolver, client, row["proc"], run_id)
         if row["q"] != row["r"]:
-            c.execute("INSERT INTO dns_answers(qname_id, rname_id, type, addr_id, target_id, ttl, first_seen,"
+            c.execute("INSERT INTO dns_answers(qname_id, rname_id, type, qtype, addr_id, target_id, ttl, first_seen,"
                       " last_seen_after, expires_after, times_seen, resolver_addr_id, client_addr_id, client_port,"
-                      " proto, proc_id, run_id) VALUES (?, ?, 5, NULL, ?, 300, ?, ?, ?, ?, ?, ?, 40000, 17, ?, ?)",
+                      " proto, proc_id, run_id) VALUES (?, ?, 5, 1, NULL, ?, 300, ?, ?, ?, ?, ?, ?, 40000, 17, ?, ?)",
                       (row["q"], row["q"], row["r"]) + common)
-        c.execute("INSERT INTO dns_answers(qname_id, rname_id, type, addr_id, target_id, ttl, first_seen,"
+        c.execute("INSERT INTO dns_answers(qname_id, rname_id, type, qtype, addr_id, target_id, ttl, first_seen,"
                   " last_seen_after, expires_after, times_seen, resolver_addr_id, client_addr_id, client_port,"
-                  " proto, proc_id, run_id) VALUES (?, ?, 1, ?, NULL, 300, ?, ?, ?, ?, ?, ?, 40000, 17, ?, ?)",
+                  " proto, proc_id, run_id) VALUES (?, ?, 1, 1, ?, NULL, 300, ?, ?, ?, ?, ?, ?, 40000, 17, ?, ?)",
                   (row["q"], row["r"], row["addr"]) + common)
     db.commit()
     db.close()
