@@ -329,8 +329,11 @@ static void read_row(sqlite3_stmt *st, name_answer *a)
 
 /* The second scan: each answer into its address's part of cache.all, from
  * the part's end (the scan is in answer_id order: the part ends up newest
- * first). end[id]: where the part of id ends, moved down as it fills. */
-static int place_answers(size_t *end, int64_t max_id)
+ * first). end[id]: where the part of id ends, moved down as it fills;
+ * left[id]: its room left. The scans are two statements, so two snapshots:
+ * an answer the recorder committed between them finds no room and waits
+ * for the next read. */
+static int place_answers(size_t *end, uint32_t *left, int64_t max_id)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(cache.db, all_sql, -1, &st, NULL) != SQLITE_OK)
@@ -338,8 +341,10 @@ static int place_answers(size_t *end, int64_t max_id)
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(st, 0);
-        if (id >= 1 && id <= max_id)
+        if (id >= 1 && id <= max_id && left[id] > 0) {
+            left[id]--;
             read_row(st, &cache.all[--end[id]]);
+        }
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : -1;
@@ -390,15 +395,18 @@ static int read_all(void)
     size_t total = 0;
     if (read_names() != 0 || read_procs() != 0 || max_addr_id(&max_id) != 0)
         return -1;
-    uint32_t *counts = calloc((size_t)max_id + 2, sizeof *counts);
+    uint32_t *counts = calloc((size_t)max_id + 2, sizeof *counts), *left = malloc(((size_t)max_id + 2) * sizeof *left);
     size_t *end = calloc((size_t)max_id + 2, sizeof *end);
-    int failed = counts == NULL || end == NULL || count_answers(counts, max_id, &total) != 0;
+    int failed = counts == NULL || left == NULL || end == NULL || count_answers(counts, max_id, &total) != 0;
+    if (!failed)
+        memcpy(left, counts, ((size_t)max_id + 2) * sizeof *left);
     cache.all = failed ? NULL : malloc((total > 0 ? total : 1) * sizeof *cache.all);
     failed = failed || cache.all == NULL;
     for (int64_t id = 1, at = 0; !failed && id <= max_id; id++)
         end[id] = (size_t)(at += counts[id]);
-    failed = failed || place_answers(end, max_id) != 0 || keep_parts(counts, end, max_id) != 0;
+    failed = failed || place_answers(end, left, max_id) != 0 || keep_parts(counts, end, max_id) != 0;
     free(counts);
+    free(left);
     free(end);
     sqlite3_stmt *st;
     if (failed || sqlite3_prepare_v2(cache.db, mapped_sql, -1, &st, NULL) != SQLITE_OK)
