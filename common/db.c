@@ -280,6 +280,8 @@ static int immutable_uri(const char *path, char *out, size_t n)
     return snprintf(out + o, n - o, "?immutable=1") < (int)(n - o) ? 0 : -1;
 }
 
+#define READ_MMAP_BYTES "1073741824" /* 1 GiB of address space, not of memory */
+
 int ch_db_open_read(const char *path, sqlite3 **out, char *err)
 {
     *out = NULL;
@@ -337,6 +339,10 @@ int ch_db_open_read(const char *path, sqlite3 **out, char *err)
         sqlite3_close(db);
         return -1;
     }
+    /* Pages read through a memory map, not copied by a read() each: a bulk
+     * report or export walks the whole file (a third of its CPU time was
+     * the copies). Where the platform has no mmap, SQLite ignores it. */
+    sqlite3_exec(db, "PRAGMA mmap_size = " READ_MMAP_BYTES, NULL, NULL, NULL);
     *out = db;
     return 0;
 }

@@ -618,7 +618,7 @@ void ecs_put(ecs_writer *e, jw *w, sqlite3_stmt *st)
 /* Column numbers of ECS_ANSWER_COLUMNS. */
 enum {
     A_ID, A_QNAME, A_RNAME, A_TYPE, A_ADDR, A_TARGET, A_TTL, A_FIRST_SEEN, A_LAST_SEEN, A_EXPIRES, A_TIMES_SEEN,
-    A_RESOLVER, A_CLIENT, A_CLIENT_PORT, A_PROTO, A_PROC_ID, A_RUN_ID
+    A_RESOLVER, A_CLIENT, A_CLIENT_PORT, A_PROTO, A_PROC_ID, A_RUN_ID, A_QTYPE
 };
 
 enum { DNS_PORT = 53 }; /* the capture takes only responses from port 53 (recorder/linux/names_pcap.c) */
@@ -650,8 +650,26 @@ static void put_answer_event(ecs_writer *e, jw *w, sqlite3_stmt *st, const char 
     jw_close(w);
 }
 
-/* dns.*: the question's name and the one record. The question's type is
- * not recorded (an A record may answer an A or an ANY question): absent. */
+/* The mnemonic of DNS type number code (RFC 1035, 3596, 9460...), or its
+ * RFC 3597 form "TYPE<n>" for the others, into out. */
+static const char *dns_type_text(int64_t code, char out[16])
+{
+    static const struct {
+        int code;
+        const char *name;
+    } known[] = {{1, "A"},     {2, "NS"},    {5, "CNAME"}, {6, "SOA"},    {12, "PTR"},   {15, "MX"},
+                 {16, "TXT"},  {28, "AAAA"}, {33, "SRV"},  {35, "NAPTR"}, {64, "SVCB"},  {65, "HTTPS"},
+                 {255, "ANY"}};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (known[i].code == code)
+            return known[i].name;
+    snprintf(out, 16, "TYPE%d", (int)(code & 0xffff));
+    return out;
+}
+
+/* dns.*: the question (its name; its type when the recorder kept it: a
+ * database of an older connhist has none, and it is left out, not
+ * guessed from the record) and the one record. */
 static void put_dns(jw *w, sqlite3_stmt *st, const addr_slot *resolved)
 {
     int64_t code = sqlite3_column_int64(st, A_TYPE); /* codes 'dns_type' */
@@ -660,6 +678,9 @@ static void put_dns(jw *w, sqlite3_stmt *st, const addr_slot *resolved)
     jw_text(w, "type", "answer");
     jw_open(w, "question", false);
     jw_text(w, "name", (const char *)sqlite3_column_text(st, A_QNAME));
+    char qtype[16];
+    if (!is_null(st, A_QTYPE))
+        jw_text(w, "type", dns_type_text(sqlite3_column_int64(st, A_QTYPE), qtype));
     jw_close(w);
     jw_open(w, "answers", true);
     jw_open(w, NULL, false);

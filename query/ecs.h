@@ -28,7 +28,7 @@
 #define ECS_ANSWER_COLUMNS                                                                                 \
     "a.answer_id, q.name, r.name, a.type, a.addr_id, t.name, a.ttl, a.first_seen,"                         \
     " a.first_seen + a.last_seen_after, a.first_seen + a.expires_after, a.times_seen, a.resolver_addr_id," \
-    " a.client_addr_id, a.client_port, a.proto, a.proc_id, a.run_id"
+    " a.client_addr_id, a.client_port, a.proto, a.proc_id, a.run_id, a.qtype"
 #define ECS_ANSWER_FROM                                                                                    \
     " FROM dns_answers a JOIN dns_names q ON q.name_id = a.qname_id JOIN dns_names r ON r.name_id = a.rname_id" \
     " LEFT JOIN dns_names t ON t.name_id = a.target_id"

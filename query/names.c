@@ -3,6 +3,10 @@
  *
  * An IPv4 peer of a dual-stack socket is stored as '::ffff:a.b.c.d' while
  * its A record says 'a.b.c.d': the join takes both (ALT_ADDR).
+ *
+ * The join of a lifetime reads its remote address's answers from memory
+ * (name_cache.h: read once per address, or all at once for a bulk report),
+ * not from SQL: only the CNAME chains of the answers in force are asked.
  */
 #include "names.h"
 
@@ -12,25 +16,14 @@
 
 #include "coverage.h"
 #include "filter.h"
+#include "name_cache.h"
 #include "rowjson.h"
 #include "stream.h"
 
 #define GRACE "10000" /* CHQ_NAME_GRACE_MS, in SQL */
 _Static_assert(CHQ_NAME_GRACE_MS == 10000, "GRACE is CHQ_NAME_GRACE_MS");
 
-/* The addr_id of the IPv4 address an '::ffff:a.b.c.d' address id x maps, or NULL. */
-#define ALT_ADDR(x)                                                                                 \
-    "(SELECT v4.addr_id FROM addrs m JOIN addrs v4 ON v4.addr = substr(m.addr, 8)"                   \
-    " WHERE m.addr_id = " x " AND m.addr LIKE '::ffff:%')"
-
-/* The answers in force for address ?1 at time ?2, asked by process (?3, ?4) first. */
-static const char answers_sql[] =
-    "SELECT a.qname_id, q.name, a.rname_id, r.name, a.first_seen FROM dns_answers a"
-    " JOIN dns_names q ON q.name_id = a.qname_id JOIN dns_names r ON r.name_id = a.rname_id"
-    " LEFT JOIN processes p ON p.proc_id = a.proc_id"
-    " WHERE a.addr_id IN (?1, " ALT_ADDR("?1") ") AND a.first_seen <= ?2"
-    " AND ?2 <= a.first_seen + a.expires_after + " GRACE
-    " ORDER BY (p.pid IS NOT NULL AND p.pid IS ?3 AND p.start_time IS ?4) DESC, a.first_seen DESC, a.answer_id DESC";
+#define ALT_ADDR CHQ_ALT_ADDR
 
 /* The CNAME of the chain asked as ?1 that pointed at name ?2, latest at ?3. */
 static const char chain_sql[] =
@@ -41,7 +34,7 @@ static const char chain_sql[] =
 #define MAX_NAMES 64 /* names listed for one lifetime */
 #define MAX_CHAIN 16
 
-static sqlite3_stmt *answers_st, *chain_st, *group_st;
+static sqlite3_stmt *chain_st, *group_st;
 
 typedef struct {
     int64_t ids[MAX_NAMES];
@@ -89,64 +82,127 @@ static void put_chain(jw *w, name_set *done, int64_t qname, int64_t rname, int64
 
 static int prepare(sqlite3 *db)
 {
-    if (answers_st != NULL && sqlite3_db_handle(answers_st) != db)
+    if (chain_st != NULL && sqlite3_db_handle(chain_st) != db)
         names_close(); /* another database's (several databases, query/multidb.c) */
-    if (answers_st == NULL && sqlite3_prepare_v2(db, answers_sql, -1, &answers_st, NULL) != SQLITE_OK)
-        return -1;
     if (chain_st == NULL && sqlite3_prepare_v2(db, chain_sql, -1, &chain_st, NULL) != SQLITE_OK)
         return -1;
     return 0;
 }
 
+/* Who opened a lifetime, for preferring its own answers. */
+typedef struct {
+    bool known;
+    int64_t pid, start;
+} asker;
+
+/* Whether answer a names a connection opened at time at. */
+static bool in_force(const name_answer *a, int64_t at)
+{
+    return a->first_seen <= at && at <= a->until;
+}
+
+static bool asked_by(const name_answer *a, const asker *who)
+{
+    return a->has_proc && who->known && a->pid == who->pid && a->start == who->start;
+}
+
+/* The first of l's answers first seen at or before at: most recent first,
+ * so a binary search. */
+static size_t first_at_or_before(const name_answers *l, int64_t at)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->v[mid].first_seen > at)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Calls fn for each answer of l in force at at, with its names, in the
+ * join's order (the process's own first, then the others; each most recent
+ * first) until it returns false. */
+static void each_in_force(const name_answers *l, int64_t at, const asker *who,
+                          bool (*fn)(void *ctx, const name_answer *a, const char *qname, const char *rname),
+                          void *ctx)
+{
+    size_t from = first_at_or_before(l, at);
+    for (int own = 1; own >= 0; own--) {
+        if (own && !who->known)
+            continue;
+        for (size_t i = from; i < l->n && l->v[i].older_until >= at; i++) { /* none older in force: stop */
+            const name_answer *a = &l->v[i];
+            if (!in_force(a, at) || asked_by(a, who) != own)
+                continue;
+            const char *q = name_cache_name(a->qname_id), *r = name_cache_name(a->rname_id);
+            if (q != NULL && r != NULL && !fn(ctx, a, q, r))
+                return;
+        }
+    }
+}
+
+typedef struct {
+    jw *w;
+    name_set done;
+    int64_t at;
+    bool open;
+} names_out;
+
+/* Writes the names of one answer: the name asked, the chain, the record's. */
+static bool put_answer_names(void *ctx, const name_answer *a, const char *qname, const char *rname)
+{
+    names_out *o = ctx;
+    if (!o->open)
+        jw_open_flat(o->w, "remote_names");
+    o->open = true;
+    put_name(o->w, &o->done, a->qname_id, qname);
+    if (a->rname_id != a->qname_id) {
+        put_chain(o->w, &o->done, a->qname_id, a->rname_id, o->at);
+        put_name(o->w, &o->done, a->rname_id, rname);
+    }
+    return true;
+}
+
 void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col, int pid_col, int start_col)
 {
-    if (sqlite3_column_type(st, addr_col) == SQLITE_NULL || prepare(sqlite3_db_handle(st)) != 0) {
+    sqlite3 *db = sqlite3_db_handle(st);
+    name_answers l;
+    if (sqlite3_column_type(st, addr_col) == SQLITE_NULL ||
+        name_cache_get(db, sqlite3_column_int64(st, addr_col), &l) != 0 || (l.n > 0 && prepare(db) != 0)) {
         jw_null(w, "remote_names");
         return;
     }
-    int64_t at = sqlite3_column_int64(st, first_seen_col);
-    sqlite3_bind_int64(answers_st, 1, sqlite3_column_int64(st, addr_col));
-    sqlite3_bind_int64(answers_st, 2, at);
-    sqlite3_bind_value(answers_st, 3, sqlite3_column_value(st, pid_col));
-    sqlite3_bind_value(answers_st, 4, sqlite3_column_value(st, start_col));
-    name_set done = {.n = 0};
-    bool open = false;
-    while (sqlite3_step(answers_st) == SQLITE_ROW) {
-        if (!open)
-            jw_open_flat(w, "remote_names");
-        open = true;
-        int64_t qname = sqlite3_column_int64(answers_st, 0), rname = sqlite3_column_int64(answers_st, 2);
-        put_name(w, &done, qname, (const char *)sqlite3_column_text(answers_st, 1));
-        if (rname != qname) {
-            put_chain(w, &done, qname, rname, at);
-            put_name(w, &done, rname, (const char *)sqlite3_column_text(answers_st, 3));
-        }
-    }
-    sqlite3_reset(answers_st);
-    if (open)
+    asker who = {sqlite3_column_type(st, pid_col) != SQLITE_NULL && sqlite3_column_type(st, start_col) != SQLITE_NULL,
+                 sqlite3_column_int64(st, pid_col), sqlite3_column_int64(st, start_col)};
+    names_out o = {w, {.n = 0}, sqlite3_column_int64(st, first_seen_col), false};
+    each_in_force(&l, o.at, &who, put_answer_names, &o);
+    if (o.open)
         jw_close(w);
     else
         jw_null(w, "remote_names");
 }
 
+/* Keeps the name asked of the first answer. */
+static bool take_first(void *ctx, const name_answer *a, const char *qname, const char *rname)
+{
+    (void)a;
+    (void)rname;
+    *(const char **)ctx = qname;
+    return false;
+}
+
 bool names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
                          char *out, size_t n)
 {
-    if (prepare(db) != 0)
+    name_answers l;
+    if (name_cache_get(db, addr_id, &l) != 0 || l.n == 0)
         return false;
-    sqlite3_bind_int64(answers_st, 1, addr_id);
-    sqlite3_bind_int64(answers_st, 2, at);
-    if (pid != NULL && start != NULL) {
-        sqlite3_bind_int64(answers_st, 3, *pid);
-        sqlite3_bind_int64(answers_st, 4, *start);
-    } else {
-        sqlite3_bind_null(answers_st, 3);
-        sqlite3_bind_null(answers_st, 4);
-    }
-    const char *name = sqlite3_step(answers_st) == SQLITE_ROW ? (const char *)sqlite3_column_text(answers_st, 1) : NULL;
-    bool found = name != NULL && snprintf(out, n, "%s", name) < (int)n;
-    sqlite3_reset(answers_st);
-    return found;
+    asker who = {pid != NULL && start != NULL, pid != NULL ? *pid : 0, start != NULL ? *start : 0};
+    const char *first = NULL;
+    each_in_force(&l, at, &who, take_first, &first);
+    return first != NULL && snprintf(out, n, "%s", first) < (int)n;
 }
 
 void names_filter(qsql *q, const query_filters *f)
@@ -262,10 +318,15 @@ void put_group_names(jw *w, sqlite3_stmt *st, int col)
         jw_null(w, "names");
 }
 
+void names_forget(void)
+{
+    name_cache_clear();
+}
+
 void names_close(void)
 {
-    sqlite3_finalize(answers_st);
+    name_cache_clear();
     sqlite3_finalize(chain_st);
     sqlite3_finalize(group_st);
-    answers_st = chain_st = group_st = NULL;
+    chain_st = group_st = NULL;
 }

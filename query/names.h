@@ -30,6 +30,12 @@
  * longer than the TTL. The view v_lifetime_names uses the same 10 s. */
 #define CHQ_NAME_GRACE_MS 10000
 
+/* In SQL: the addr_id of the IPv4 address an '::ffff:a.b.c.d' address id x
+ * maps, or NULL. */
+#define CHQ_ALT_ADDR(x)                                                                             \
+    "(SELECT v4.addr_id FROM addrs m JOIN addrs v4 ON v4.addr = substr(m.addr, 8)"                   \
+    " WHERE m.addr_id = " x " AND m.addr LIKE '::ffff:%')"
+
 /* "remote_names": for the lifetime whose remote_addr_id, first_seen and
  * process pid/start_time are the columns at, the names as a list, most
  * recent first, or null when none was seen. */
@@ -63,6 +69,10 @@ int report_names(query_ctx *c, cJSON *header);
  * opened (CHQ_GROUP_NAMES_COLUMNS at col), most recent first, at most 10;
  * null when none. */
 void put_group_names(jw *w, sqlite3_stmt *st, int col);
+
+/* Forgets the answers read so far (name_cache.h), so that the next
+ * lifetimes see what was recorded since: export --follow, every pass. */
+void names_forget(void);
 
 /* Frees what the join keeps between lifetimes (before the database closes). */
 void names_close(void);

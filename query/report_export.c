@@ -39,6 +39,8 @@
 #include "export_cursor.h"
 #include "export_file.h"
 #include "filter.h"
+#include "name_cache.h"
+#include "names.h"
 #include "qsql.h"
 #include "rowjson.h"
 
@@ -312,6 +314,9 @@ static int export_pass(export_run *r, bool save_anyway)
         ecs_learn_listeners(r->ecs, r->cur.next_id) != 0)
         return chq_sql_fail(c, "reading the newest lifetimes");
     r->written = 0;
+    names_forget(); /* the answers recorded since the last pass name its lifetimes */
+    if (answers_wanted(r))
+        name_cache_expect_bulk(); /* no filter but the window: most remote addresses will be asked */
     if (!r->staged) {
         if (stage_open(r) != 0)
             return chq_sql_fail(c, "listing the open lifetimes");

@@ -55,7 +55,7 @@ static const char *const statement_sql[ST_COUNT] = {
                  " ORDER BY lifetime_id DESC LIMIT 1",
     [ST_INSERT] = "INSERT INTO dns_answers(qname_id, rname_id, type, addr_id, target_id, ttl, first_seen,"
                   " last_seen_after, expires_after, times_seen, resolver_addr_id, client_addr_id, client_port, proto,"
-                  " proc_id, run_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                  " proc_id, run_id, qtype) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     [ST_REPEAT] = ("UPDATE dns_answers SET last_seen_after = ?2, expires_after = ?3, times_seen = times_seen + ?4"
                    " WHERE answer_id = ?1"),
 };
@@ -257,6 +257,7 @@ static int insert_row(ch_answers *a, const ch_dns_answer *f, const answer_key *k
     if (k->proc != 0)
         sqlite3_bind_int64(st, 15, k->proc);
     sqlite3_bind_int64(st, 16, run_id);
+    sqlite3_bind_int(st, 17, f->qtype); /* of the first response, like the TTL */
     int rc = run_stmt(st);
     if (rc != SQLITE_OK)
         return rc;

@@ -35,6 +35,7 @@ typedef struct {
     int64_t last_at;         /* the latest, ms UTC */
     uint32_t count;          /* responses that carried it since the last take */
     uint16_t type;           /* CH_DNS_A, CH_DNS_AAAA or CH_DNS_CNAME */
+    uint16_t qtype;          /* the question's type: 1 A, 28 AAAA, 65 HTTPS, 255 ANY, ... (any number) */
     uint8_t proto;           /* 17 (UDP) or 6 (TCP): how the response came */
     uint32_t ttl;            /* seconds, as the resolver gave it */
     ch_addr addr;            /* A, AAAA: the address; family 0 otherwise */

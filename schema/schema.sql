@@ -198,6 +198,8 @@ CREATE TABLE IF NOT EXISTS dns_answers (
     rname_id     INTEGER NOT NULL REFERENCES dns_names(name_id),  -- the name of the record: qname, or a
                                       -- name on its CNAME chain
     type         INTEGER NOT NULL,    -- codes 'dns_type': 1 A, 28 AAAA, 5 CNAME
+    qtype        INTEGER,             -- the question's type (DNS type number: 1 A, 28 AAAA, 65 HTTPS,
+                                      -- 255 ANY, ...), of the first response; NULL: not recorded
     addr_id      INTEGER REFERENCES addrs(addr_id),        -- A, AAAA: the address; NULL for CNAME
     target_id    INTEGER REFERENCES dns_names(name_id),    -- CNAME: the name it points to; NULL otherwise
     ttl          INTEGER NOT NULL,    -- seconds, as the first response gave it

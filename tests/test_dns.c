@@ -33,16 +33,17 @@ static void collect(void *ctx, const ch_dns_answer *a)
         f->got[f->n++] = *a;
 }
 
-/* A response to an A query for qname with the answer records rrs (zone
- * file lines), in wire format; *len its size. rcode 0 unless given. */
-static uint8_t *response(const char *qname, const char *const *rrs, int n, int rcode, bool qr, size_t *len)
+/* A response to a query of type qtype (its mnemonic) for qname with the
+ * answer records rrs (zone file lines), in wire format; *len its size. */
+static uint8_t *response_to(const char *qname, const char *qtype, const char *const *rrs, int n, int rcode, bool qr,
+                            size_t *len)
 {
     ldns_pkt *p = ldns_pkt_new();
     ldns_pkt_set_qr(p, qr);
     ldns_pkt_set_rcode(p, (uint8_t)rcode);
     ldns_rr *q = NULL;
     char line[300];
-    snprintf(line, sizeof line, "%s IN A", qname);
+    snprintf(line, sizeof line, "%s IN %s", qname, qtype);
     ldns_rr_new_question_frm_str(&q, line, NULL, NULL);
     ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, q);
     for (int i = 0; i < n; i++) {
@@ -54,6 +55,12 @@ static uint8_t *response(const char *qname, const char *const *rrs, int n, int r
     CHECK(ldns_pkt2wire(&wire, p, len) == LDNS_STATUS_OK);
     ldns_pkt_free(p);
     return wire;
+}
+
+/* A response to an A query (response_to); rcode 0 unless given. */
+static uint8_t *response(const char *qname, const char *const *rrs, int n, int rcode, bool qr, size_t *len)
+{
+    return response_to(qname, "A", rrs, n, rcode, qr, len);
 }
 
 /* msg behind an IPv4 header from 127.0.0.53 to 127.0.0.1 and a UDP header
@@ -77,6 +84,23 @@ static size_t packet(uint8_t *out, const uint8_t *msg, size_t len, int proto)
     return total;
 }
 
+/* The question's type is kept apart from the record's: an A record may
+ * answer an ANY question. */
+static void test_question_type(void)
+{
+    const char *rrs[] = {"any.example.test. 60 IN A 192.0.2.9"};
+    size_t len;
+    uint8_t *msg = response_to("any.example.test.", "ANY", rrs, 1, 0, true, &len);
+    uint8_t pkt[512];
+    size_t n = packet(pkt, msg, len, 17);
+    facts f = {.n = 0};
+    CHECK_INT(ch_dns_decode_packet(pkt, n, CH_LINK_RAW, 1000, collect, &f), CH_DNS_ANSWERS);
+    CHECK_INT(f.n, 1);
+    CHECK_INT(f.got[0].type, CH_DNS_A);
+    CHECK_INT(f.got[0].qtype, 255);
+    free(msg);
+}
+
 static void test_decode_chain(void)
 {
     const char *rrs[] = {"www.example.test. 300 IN CNAME Edge.CDN.test.", "edge.cdn.test. 60 IN A 192.0.2.7",
@@ -98,6 +122,8 @@ static void test_decode_chain(void)
     CHECK_INT(f.got[1].addr.family, 4);
     CHECK_INT(f.got[1].addr.bytes[3], 7);
     CHECK_INT(f.got[1].client_port, 40000);
+    for (int i = 0; i < f.n; i++)
+        CHECK_INT(f.got[i].qtype, 1); /* every record answers the A question */
     CHECK_INT(f.got[1].resolver.bytes[3], 53);
     CHECK_INT(f.got[1].at, 1000);
     CHECK_INT(f.got[1].proto, 17);
@@ -247,6 +273,7 @@ static void test_store(void)
 int main(void)
 {
     test_decode_chain();
+    test_question_type();
     test_decode_refused();
     test_decode_tcp();
     char dir[] = "/tmp/connhist-test-dns-XXXXXX", path[64], err[CH_ERR_MAX];

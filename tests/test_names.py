@@ -384,6 +384,60 @@ class JoinTest(unittest.TestCase):
                           ("192.0.2.9", None), ("::ffff:192.0.2.3", ["www.test"])])
         shutil.rmtree(d)
 
+    def test_join_from_the_full_read(self):
+        """Past a few hundred remote addresses the answers are read all at
+        once (query/name_cache.c) instead of per address: the same join,
+        the process's own answer first, the dual-stack spelling and the
+        CNAME chain included, for lifetimes read before and after the switch."""
+        d = scratch_dir()
+        db = os.path.join(d, "connhist.db")
+        c = sqlite3.connect(db)
+        with open(SCHEMA) as f:
+            c.executescript(f.read())
+        T = self.T
+        c.execute("INSERT INTO runs(run_id, started_at, mode, interval_ms, host, os, sampler, version, pid, names)"
+                  " VALUES (1, ?, 'continuous', 1000, 'h', 'o', 'netlink', 'v', 1, 1)", (T - 100000,))
+        c.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, 100)", (T - 100000, T + 100000))
+        for pid in (100, 200):
+            c.execute("INSERT INTO processes(pid, start_time, name, first_seen) VALUES (?, 5, 'p', 0)", (pid,))
+        mine = c.execute("SELECT proc_id FROM processes WHERE pid = 100").fetchone()[0]
+        other = c.execute("SELECT proc_id FROM processes WHERE pid = 200").fetchone()[0]
+        fillers = 400  # distinct addresses before the interesting ones: more than are read one by one
+        for i in range(fillers):
+            addr = f"198.18.{i // 250}.{i % 250 + 1}"
+            self.answer(c, f"f{i}.test", addr, T - 2000, 60000)
+            add_lifetime(c, i + 1, T - 1000, remote_addr=addr, remote_port=443, local_port=10000 + i)
+        self.answer(c, "old.test", "192.0.2.1", T - 50000, 60000, proc_id=mine)
+        self.answer(c, "new.test", "192.0.2.1", T - 20000, 60000, proc_id=other)
+        self.answer(c, "late.test", "192.0.2.1", T + 1, 60000)
+        self.answer(c, "www.test", None, T - 1000, 60000, rname="www.test", type_=5, target="cdn.test")
+        self.answer(c, "www.test", "192.0.2.3", T - 1000, 60000, rname="cdn.test")
+        self.answer(c, "six.test", "::ffff:192.0.2.3", T - 500, 60000)
+        n = fillers
+        add_lifetime(c, n + 1, T, remote_addr="192.0.2.1", remote_port=443, local_port=1001, pid=100, proc_start=5)
+        add_lifetime(c, n + 2, T, remote_addr="192.0.2.1", remote_port=443, local_port=1002)
+        add_lifetime(c, n + 3, T, family=6, local_addr="::1", remote_addr="::ffff:192.0.2.3", remote_port=443,
+                     local_port=1004)
+        add_lifetime(c, n + 4, T, remote_addr="192.0.2.9", remote_port=443, local_port=1005)
+        c.commit()
+        c.close()
+        lifetimes = query(db, "connections")["lifetimes"]
+        got = {lt["local_port"]: lt["remote_names"] for lt in lifetimes}
+        self.assertEqual(len(got), fillers + 4)
+        for i in range(fillers):
+            self.assertEqual(got[10000 + i], [f"f{i}.test"], i)
+        self.assertEqual({p: got[p] for p in (1001, 1002, 1004, 1005)},
+                         {1001: ["old.test", "new.test"], 1002: ["new.test", "old.test"],
+                          1004: ["six.test", "www.test", "cdn.test"], 1005: None})
+        # The ECS export (the full read at once): each lifetime's domain is its first name.
+        docs = [json.loads(line) for line in subprocess.run(
+            [os.environ.get("CONNHIST_QUERY", "connhist-query"), "--db", db, "export", "--format", "ecs"],
+            capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()]
+        domains = {doc["source"]["port"]: doc["destination"].get("domain") for doc in docs
+                   if doc["event"]["dataset"] == "connhist.lifetime"}
+        self.assertEqual(domains, {p: names[0] if names else None for p, names in got.items()})
+        shutil.rmtree(d)
+
     def test_each_database_its_own_names(self):
         """Several databases (--db A --db B): each lifetime is joined to the
         answers of its own database, not to those of the one read before."""

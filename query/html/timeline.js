@@ -39,24 +39,41 @@
   for (const p of data.processes) procs.set(p[0], p);
 
   const parsedAt = performance.now();
-  decode();
+  const codeNames = new Map(); // field -> array of names by code
+  for (const [field, code, name] of data.codes) {
+    if (!codeNames.has(field)) codeNames.set(field, []);
+    codeNames.get(field)[code] = name;
+  }
+  const codeTable = field => codeNames.get(field) || [];
+  const protoNames = codeTable('proto'), stateNames = codeTable('state'); // for barKind
+  decodeTimes();
   const decodedAt = performance.now();
+  let namesDecoded = false;
 
-  // Spells the compact rows out in place (query/html_data.c): names for
-  // codes and addr_ids, absolute times for offsets. null stays null.
-  function decode() {
-    const names = new Map(); // field -> array of names by code
-    for (const [field, code, name] of data.codes) {
-      if (!names.has(field)) names.set(field, []);
-      names.get(field)[code] = name;
+  // Absolute times for the offsets of the compact rows (query/html_data.c),
+  // in place: all the first draw needs, with the codes as they are.
+  function decodeTimes() {
+    const base = data.base;
+    for (const r of rows) {
+      r[FIRST] += base;
+      if (r[LAST] !== null) r[LAST] += r[FIRST];
+      if (r[CLOSED] !== null) r[CLOSED] += r[FIRST];
+      if (r.length > OPENED_AFTER && r[OPENED_AFTER] !== null) r[OPENED_AFTER] += base;
     }
-    const table = field => names.get(field) || [];
-    const proto = table('proto'), state = table('state'), reason = table('close_reason');
-    const seenBy = table('seen_by'), ownerSource = table('owner_source');
+  }
+
+  // Spells the rest of the rows out in place: names for codes and addr_ids.
+  // null stays null. Done after the first draw (a tenth of a second or
+  // more at 100,000 lifetimes), or before when something needs the names
+  // sooner: the details of a bar, the filter, lanes by remote end.
+  function ensureNames() {
+    if (namesDecoded) return;
+    namesDecoded = true;
+    const proto = codeTable('proto'), state = codeTable('state'), reason = codeTable('close_reason');
+    const seenBy = codeTable('seen_by'), ownerSource = codeTable('owner_source');
     const name = (t, code) => code === null ? null : (t[code] ?? null);
     const addrs = new Map(data.addrs);
     const addr = id => id === null ? null : (addrs.get(id) ?? null);
-    const base = data.base;
     const stateLists = new Map(); // one array for each distinct list
     for (const r of rows) {
       r[PROTO] = name(proto, r[PROTO]);
@@ -70,13 +87,9 @@
         stateLists.set(key, states);
       }
       r[STATES] = states;
-      r[FIRST] += base;
-      if (r[LAST] !== null) r[LAST] += r[FIRST];
-      if (r[CLOSED] !== null) r[CLOSED] += r[FIRST];
       r[REASON] = name(reason, r[REASON]);
       r[OWNER_SOURCE] = name(ownerSource, r[OWNER_SOURCE]);
       if (r.length > SEEN_BY) r[SEEN_BY] = name(seenBy, r[SEEN_BY]);
-      if (r.length > OPENED_AFTER && r[OPENED_AFTER] !== null) r[OPENED_AFTER] += base;
     }
   }
 
@@ -134,11 +147,13 @@
   let drawn = 0, frame = 0;
   let pending = false;
 
+  // The kind of a row's bar, from its codes (before ensureNames).
   function barKind(r) {
-    const listener = r[RADDR] === null && (r[PROTO] === 'udp' || r[STATE] === 'LISTEN');
+    const udp = protoNames[r[PROTO]] === 'udp';
+    const listener = r[RADDR] === null && (udp || stateNames[r[STATE]] === 'LISTEN');
     if (listener) return LISTENER;
     if (r[RADDR] === null) return OTHER;
-    return r[PROTO] === 'udp' ? UDP : TCP;
+    return udp ? UDP : TCP;
   }
 
   function endpoint(addr, port) {
@@ -165,6 +180,7 @@
   }
 
   function buildSearchText() {
+    ensureNames();
     searchText = new Array(n);
     for (let i = 0; i < n; i++) {
       const r = rows[i];
@@ -202,6 +218,7 @@
   // so that bars overlapping in time sit one above the other.
   function layout() {
     const mode = laneSelect.value;
+    if (mode !== 'process') ensureNames(); // lanes named by the remote end's text
     const byKey = new Map();
     lanes = [];
     const keep = filtered();
@@ -600,6 +617,7 @@
   }
 
   function showTip(i, px, py) {
+    ensureNames();
     const r = rows[i];
     const p = r[PROC] === null ? null : procs.get(r[PROC]);
     tip.textContent = '';
@@ -795,4 +813,9 @@
   // and of that, this script's own time (parsing the data, layout, drawing).
   document.body.dataset.firstDrawMs = performance.now().toFixed(1);
   document.body.dataset.scriptMs = (performance.now() - scriptStart).toFixed(1);
+  window.setTimeout(() => {
+    const namesAt = performance.now();
+    ensureNames();
+    timing.namesMs = (performance.now() - namesAt).toFixed(1);
+  }, 0);
 })();

@@ -113,6 +113,7 @@ enum ch_dns_decoded ch_dns_decode_message(const uint8_t *msg, size_t len, const 
     if (ldns_pkt_qr(pkt) && question != NULL && ldns_rr_list_rr_count(question) >= 1) {
         rc = CH_DNS_ANSWERS;
         ldns_rdf *qname = ldns_rr_owner(ldns_rr_list_rr(question, 0));
+        a.qtype = (uint16_t)ldns_rr_get_type(ldns_rr_list_rr(question, 0));
         if (answers != NULL && ldns_pkt_get_rcode(pkt) == LDNS_RCODE_NOERROR && name_text(qname, a.qname) == 0) {
             ldns_rdf *chain[MAX_CHAIN];
             int n = follow_chain(answers, qname, chain);
