@@ -45,6 +45,10 @@
  * member named key or (key NULL) an element. */
 void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col);
 
+/* Forgets what put_lifetime learnt of the database it wrote from; called
+ * before that database is closed. */
+void rowjson_close(void);
+
 /* Writes the states column col of the lifetime whose id is in column id_col
  * as the flat array "states", oldest first: state names, or their codes
  * (codes.h) when as_codes. */
