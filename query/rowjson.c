@@ -164,7 +164,7 @@ void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
     put_int_col(w, "family", st, col + 2);
     put_addr_col(w, "local_addr", st, col + 3);
     put_int_col(w, "local_port", st, col + 4);
-    put_addr_col(w, "remote_addr", st, col + 5);
+    put_text_col(w, "remote_addr", st, col + 26);
     put_int_col(w, "remote_port", st, col + 6);
     put_code_col(w, "state", CODE_STATE, st, col + 7);
     put_states(w, st, col + 8, col, false);
