@@ -186,6 +186,8 @@ static int upgrade_schema(sqlite3 *db, const char *path, int from, char *err)
     return 0;
 }
 
+#define CH_DB_READ_MMAP "268435456" /* 256 MiB */
+
 /* Opens target (path, or a URI naming it) with flags and checks the schema.
  * 0, or -1 with a message naming path. */
 static int open_checked(const char *path, const char *target, int flags, sqlite3 **out, int *version, char *err)
@@ -337,6 +339,11 @@ int ch_db_open_read(const char *path, sqlite3 **out, char *err)
         sqlite3_close(db);
         return -1;
     }
+    /* Pages read through a mapping instead of a pread and a copy each: a
+     * report of a million lifetimes reads some 100 MiB of pages, and the
+     * system calls were a tenth of its CPU time. SQLite maps at most this
+     * much (its build may cap it lower) and falls back to reads beyond. */
+    sqlite3_exec(db, "PRAGMA mmap_size = " CH_DB_READ_MMAP, NULL, NULL, NULL);
     *out = db;
     return 0;
 }
