@@ -283,6 +283,7 @@ static int report_on(const source *s, const query_opts *base, jw *w)
     }
     addr_text_close();
     names_close();
+    rowjson_close();
     sqlite3_close(db);
     return rc;
 }

@@ -125,6 +125,37 @@ void put_process(jw *w, const char *key, sqlite3_stmt *st, int col)
     jw_close(w);
 }
 
+/*
+ * Whether the database of st holds any DNS answer, asked once per database
+ * at its first lifetime (inside the report's read transaction, so the
+ * answer holds for every row of it). A database recorded without --names
+ * (most of them) then writes "remote_names": null without a lookup a row:
+ * that lookup was half of a bulk --ndjson's CPU time.
+ */
+static sqlite3 *answers_db;
+static bool answers_any;
+
+static bool has_answers(sqlite3_stmt *st)
+{
+    sqlite3 *db = sqlite3_db_handle(st);
+    if (db == answers_db)
+        return answers_any;
+    sqlite3_stmt *q;
+    answers_any = true; /* cannot tell: look up every row, as before */
+    if (sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM dns_answers)", -1, &q, NULL) == SQLITE_OK) {
+        if (sqlite3_step(q) == SQLITE_ROW)
+            answers_any = sqlite3_column_int(q, 0) != 0;
+        sqlite3_finalize(q);
+    }
+    answers_db = db;
+    return answers_any;
+}
+
+void rowjson_close(void)
+{
+    answers_db = NULL;
+}
+
 void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
 {
     jw_open(w, key, false);
@@ -133,7 +164,7 @@ void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
     put_int_col(w, "family", st, col + 2);
     put_addr_col(w, "local_addr", st, col + 3);
     put_int_col(w, "local_port", st, col + 4);
-    put_addr_col(w, "remote_addr", st, col + 5);
+    put_text_col(w, "remote_addr", st, col + 26);
     put_int_col(w, "remote_port", st, col + 6);
     put_code_col(w, "state", CODE_STATE, st, col + 7);
     put_states(w, st, col + 8, col, false);
@@ -148,6 +179,9 @@ void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
     put_time_col(w, "opened_after", st, col + 24);
     put_code_col(w, "owner_source", CODE_OWNER_SOURCE, st, col + 25);
     put_process(w, "process", st, col + 14);
-    put_remote_names(w, st, col + 5, col + 9, col + 14, col + 15);
+    if (has_answers(st))
+        put_remote_names(w, st, col + 5, col + 9, col + 14, col + 15);
+    else
+        jw_null(w, "remote_names");
     jw_close(w);
 }

@@ -30,12 +30,16 @@
     " l.remote_port, l.state, l.states, l.first_seen,"                                              \
     " COALESCE(l.first_seen + l.last_seen_after, " CHQ_LAST_SAMPLE_SQL "), l.first_seen + l.closed_after," \
     " l.close_reason, l.holders, p.pid, p.start_time, p.name, p.path, p.cmdline, p.user, p.uid,"     \
-    " l.bytes_sent, l.bytes_received, l.seen_by, l.opened_after, l.owner_source"
-#define CHQ_LIFETIME_NCOLS 26
+    " l.bytes_sent, l.bytes_received, l.seen_by, l.opened_after, l.owner_source, ra.addr"
+#define CHQ_LIFETIME_NCOLS 27
 
-/* Lifetimes l with the remote address's text (ra, for grouping and sorting
- * by it; SQLite leaves the join out where ra is not used) and process p.
- * Lifetime lists write addresses from their ids (addr_text.h). */
+/* Lifetimes l with the remote address's text (ra: the lifetime's
+ * remote_addr, and for grouping and sorting by it; SQLite leaves the join
+ * out where ra is not used) and process p. The local address is written
+ * from its id (addr_text.h: a machine has few, its cache always holds them);
+ * the remote one comes with the row, a seek in the same statement, where
+ * the cache of a hundred thousand remotes missed often and each miss cost a
+ * statement of its own. */
 #define CHQ_LIFETIME_JOINS                                                 \
     " LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id"                 \
     " LEFT JOIN processes p ON p.proc_id = l.proc_id"
@@ -44,6 +48,10 @@
 /* Writes a lifetime from CHQ_LIFETIME_COLUMNS starting at column col, as a
  * member named key or (key NULL) an element. */
 void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col);
+
+/* Forgets what put_lifetime learnt of the database it wrote from; called
+ * before that database is closed. */
+void rowjson_close(void);
 
 /* Writes the states column col of the lifetime whose id is in column id_col
  * as the flat array "states", oldest first: state names, or their codes

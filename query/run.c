@@ -16,6 +16,7 @@
 #include "message.h"
 #include "multidb.h"
 #include "names.h"
+#include "rowjson.h"
 #include "platform.h"
 #include "query.h"
 
@@ -182,6 +183,7 @@ int chq_main(int argc, char **argv)
     rc = close_output(&o, out, rc);
     addr_text_close();
     names_close();
+    rowjson_close();
     sqlite3_close(db);
     return rc;
 }

@@ -441,6 +441,16 @@ class JoinTest(unittest.TestCase):
     def test_each_database_its_own_names(self):
         """Several databases (--db A --db B): each lifetime is joined to the
         answers of its own database, not to those of the one read before."""
+        self.check_two_databases(("a", "b"), [("a", [["a.test"]]), ("b", [["b.test"]])])
+
+    def test_database_without_answers_first(self):
+        """A database with no answer at all is written without the lookup
+        (query/rowjson.c asks once per database): the next database, which
+        has answers, must still be looked up (its handle may reuse the
+        first one's memory)."""
+        self.check_two_databases(("b",), [("a", [None]), ("b", [["b.test"]])])
+
+    def check_two_databases(self, answered, expected):
         d = scratch_dir()
         dbs = []
         T = self.T
@@ -452,7 +462,8 @@ class JoinTest(unittest.TestCase):
             c.execute("INSERT INTO runs(run_id, started_at, mode, interval_ms, host, os, sampler, version, pid, names)"
                       " VALUES (1, ?, 'continuous', 1000, ?, 'o', 'netlink', 'v', 1, 1)", (T - 100000, host))
             c.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, 100)", (T - 100000, T + 100000))
-            self.answer(c, f"{host}.test", "192.0.2.1", T - 1000, 60000)
+            if host in answered:
+                self.answer(c, f"{host}.test", "192.0.2.1", T - 1000, 60000)
             add_lifetime(c, 1, T, remote_addr="192.0.2.1", remote_port=443, local_port=1001)
             c.commit()
             c.close()
@@ -460,7 +471,7 @@ class JoinTest(unittest.TestCase):
         out = json.loads(subprocess.run([os.environ.get("CONNHIST_QUERY", "connhist-query")] + dbs + ["connections"],
                                         capture_output=True, text=True, timeout=60, check=True).stdout)
         self.assertEqual([(s["host"], [lt["remote_names"] for lt in s["lifetimes"]]) for s in out["databases"]],
-                         [("a", [["a.test"]]), ("b", [["b.test"]])])
+                         expected)
         shutil.rmtree(d)
 
     def test_bad_remote_name(self):
