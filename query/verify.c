@@ -3,8 +3,10 @@
  * "The chain") from the database alone, read-only, and says what holds and
  * where it first does not:
  *
- *  - the links: numbered 1, 2, ... with no gap, each one's hash recomputed
- *    from the previous hash and its fields equal to the hash it stores;
+ *  - the links: numbered 1, 2, ... with no gap but the one pruning left
+ *    after the first link (which a chained prunes row records, with the
+ *    hash the next link follows), each one's hash recomputed from the
+ *    previous hash and its fields equal to the hash it stores;
  *  - the rows: every chained row's digest recomputed from its content; a
  *    row whose short digest (with its children's) differs from the one
  *    beside it is named, with its times, as is a row nobody chained (NULL)
@@ -44,6 +46,9 @@ typedef struct {
     int genesis_kind;
     int64_t key_id;
     unsigned char head_mset[CH_DIGEST_LEN], head_hash[CH_DIGEST_LEN];
+    /* Links 2 to pruned_before - 1 pruned (a prunes row says so); 0: none. */
+    int64_t pruned_before;
+    unsigned char pruned_prev[CH_DIGEST_LEN];
     bool unreadable;
 } verifier;
 
@@ -101,8 +106,37 @@ static void check_anchor_at(verifier *v, int64_t seq, int64_t at, const unsigned
     }
 }
 
+/* The newest record of links pruned (prunes.links_before and links_prev):
+ * the first link is followed by link links_before, whose previous hash is
+ * links_prev. Its row is chained, so check_rows vouches for it. */
+static void read_pruned(verifier *v)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(v->db, "SELECT links_before, links_prev FROM prunes WHERE links_before IS NOT NULL"
+                                  " ORDER BY links_before DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return; /* a database from before the column: nothing pruned */
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == CH_DIGEST_LEN) {
+        v->pruned_before = sqlite3_column_int64(st, 0);
+        memcpy(v->pruned_prev, sqlite3_column_blob(st, 1), CH_DIGEST_LEN);
+    }
+    sqlite3_finalize(st);
+}
+
+/* Whether the gap before link seq, after link 1, is the recorded pruning;
+ * if so prev becomes the hash link seq follows. */
+static bool pruned_gap(verifier *v, int64_t seq, const chq_anchor *anchors, int nanchors, bool *reached,
+                       unsigned char prev[CH_DIGEST_LEN])
+{
+    if (v->head_seq != 1 || v->pruned_before != seq || seq <= 2)
+        return false;
+    memcpy(prev, v->pruned_prev, CH_DIGEST_LEN);
+    check_anchor_at(v, seq - 1, -1, prev, anchors, nanchors, reached);
+    return true;
+}
+
 static void check_links(verifier *v, const chq_anchor *anchors, int nanchors, bool *reached)
 {
+    read_pruned(v);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(v->db, "SELECT seq, at, kind, rows, mset, hash, key_id FROM chain_links ORDER BY seq", -1,
                            &st, NULL) != SQLITE_OK) {
@@ -116,7 +150,7 @@ static void check_links(verifier *v, const chq_anchor *anchors, int nanchors, bo
         int kind = sqlite3_column_int(st, 2);
         ch_chain_mset m = {.rows = sqlite3_column_int64(st, 3)};
         v->nlinks++;
-        if (seq != v->head_seq + 1)
+        if (seq != v->head_seq + 1 && !pruned_gap(v, seq, anchors, nanchors, reached, prev))
             link_failure(v, v->head_seq + 1, -1, "link %lld is missing (the next one is %lld)", v->head_seq + 1, seq);
         if ((seq == 1) != (kind == CH_LINK_GENESIS || kind == CH_LINK_GENESIS_KEYED) ||
             (kind != CH_LINK_COMMIT && kind != CH_LINK_GENESIS && kind != CH_LINK_GENESIS_KEYED))
@@ -381,6 +415,13 @@ static cJSON *links_json(verifier *v)
     cJSON_AddStringToObject(head, "hash", hex);
     cJSON_AddNumberToObject(head, "rows", (double)v->head_rows);
     cJSON_AddItemToObject(l, "head", v->nlinks > 0 ? head : (cJSON_Delete(head), cJSON_CreateNull()));
+    if (v->pruned_before > 2) {
+        cJSON *p = cJSON_AddObjectToObject(l, "pruned");
+        cJSON_AddNumberToObject(p, "from", 2);
+        cJSON_AddNumberToObject(p, "to", (double)(v->pruned_before - 1));
+    } else {
+        cJSON_AddNullToObject(l, "pruned");
+    }
     return l;
 }
 
@@ -404,9 +445,11 @@ static cJSON *anchors_json(verifier *v, const chq_anchor *anchors, int nanchors,
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "seq", (double)anchors[i].seq);
         cJSON_AddStringToObject(o, "hash", hex);
+        bool pruned = !reached[i] && anchors[i].seq > 1 && anchors[i].seq < v->pruned_before - 1;
         cJSON_AddBoolToObject(o, "reached", reached[i]);
+        cJSON_AddBoolToObject(o, "pruned", pruned);
         cJSON_AddItemToArray(a, o);
-        if (!reached[i]) {
+        if (!reached[i] && !pruned) {
             char reason[160];
             snprintf(reason, sizeof reason, "the chain ends at link %lld, before the anchor at link %lld: links were removed",
                      (long long)v->head_seq, (long long)anchors[i].seq);
