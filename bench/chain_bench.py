@@ -43,6 +43,17 @@ def tick_phase(a):
     try:
         time.sleep(2)
         for r in range(a.rounds):
+            if a.together:  # every recorder over the same sockets at once: the same changes per tick
+                recs = {name: Recorder(exe, os.path.join(a.out, f"tick-{name}.db"), "1s")
+                        for name, exe in [("base", a.base_record), ("chain", a.record)] + others}
+                for name, rec in recs.items():
+                    rec.wait_ticks(a.ticks)
+                for name, rec in recs.items():
+                    rec.stop()
+                    cpu, changes = steady_cpu_ms(rec)
+                    log(f"round {r + 1} {name}: {cpu:.1f} ms CPU per steady tick, {changes} changes per tick")
+                    results[name].append((cpu, changes))
+                continue
             for name, exe in [("base", a.base_record), ("chain", a.record)] + others:
                 rec = Recorder(exe, os.path.join(a.out, f"tick-{name}.db"), "1s")
                 rec.wait_ticks(a.ticks)
@@ -122,6 +133,9 @@ def main():
     ap.add_argument("--lifetimes", type=int, default=1000000)
     ap.add_argument("--also", action="append", default=[], metavar="NAME=EXE",
                     help="another recorder in the tick phase's rounds (e.g. an earlier chained build)")
+    ap.add_argument("--together", action="store_true",
+                    help="tick: run the recorders at the same time over the same load (the same changes per tick)"
+                         " rather than one after the other")
     ap.add_argument("--skip", default="", help="comma-separated phases to skip: tick,store,verify")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))

@@ -28,10 +28,13 @@ V3_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "c
 DAY = 86400 * 1000
 
 
-def verify(db, *args):
-    """Runs connhist-query verify: (exit code, parsed JSON or None, stderr)."""
+def verify(db, *args, split=True):
+    """Runs connhist-query verify: (exit code, parsed JSON or None, stderr).
+    split: its lifetimes are read by two threads however few they are (as
+    on a large database), else by one."""
+    env = dict(os.environ, CONNHIST_VERIFY_SPLIT="2" if split else "1000000000")
     p = subprocess.run(WRAPPER + [QUERY, "--db", db, "verify"] + list(args), capture_output=True, text=True,
-                       timeout=600)
+                       timeout=600, env=env)
     try:
         out = json.loads(p.stdout) if p.stdout.strip() else None
     except json.JSONDecodeError:
@@ -187,6 +190,11 @@ class TamperTest(unittest.TestCase):
     def assert_broken(self, db, *args, rows_named=None):
         rc, out, err = verify(db, *args)
         self.assertEqual(rc, 1, (out, err))
+        # One thread finds the same as two (which name the rows in another order).
+        rc1, out1, err1 = verify(db, *args, split=False)
+        failure = lambda o: (o["first_failure"]["link"], o["first_failure"]["reason"],  # noqa: E731
+                             sorted(json.dumps(r, sort_keys=True) for r in o["first_failure"].get("rows", [])))
+        self.assertEqual((rc1, failure(out1)), (rc, failure(out)), err1)
         self.assertFalse(out["intact"])
         self.assertIsNotNone(out["first_failure"])
         if rows_named is not None:
@@ -205,6 +213,8 @@ class TamperTest(unittest.TestCase):
     def test_untouched_is_intact(self):
         rc, out, err = verify(self.db, "--anchors", self.anchors)
         self.assertEqual(rc, 0, (out, err))
+        self.assertEqual(verify(self.db, "--anchors", self.anchors, split=False), (rc, out, err),
+                         "one thread or two: the same report")
         self.assertTrue(out["intact"])
         self.assertEqual(out["failures"], [])
         links = rows(self.db, "SELECT COUNT(*) AS n, MAX(seq) AS head FROM chain_links")[0]
