@@ -7,7 +7,11 @@
  * LINK_SPAN_MS): its sequence number, time, row count and that sum,
  * hashed with the previous link's hash.
  *
- * The recorder's writers do not know about it. Temporary triggers (they
+ * The store's hot writers (lifetimes, state changes, processes) chain
+ * their rows in their own statements, built by ch_chain_prepare: the row's
+ * values go to ch_chain_new / ch_chain_put / ch_chain_upd, and the store
+ * writes the link once before its COMMIT (ch_chain_write_link). Every
+ * other writer does not know about the chain: temporary triggers (they
  * live in this connection only, so a sqlite3 shell editing the file fires
  * none) call the functions below with each changed row's old and new
  * values: the sum loses the old digest and gains the new one, the row's

@@ -2,8 +2,9 @@
  * The tamper-evident chain, written by the recorder (schema/README.md,
  * "The chain"). Attached to the recorder's connection once, it sees every
  * row any part of the recorder inserts, changes or deletes (the store, the
- * port ranges, retention, the run's notes) through temporary triggers, and
- * keeps the chain's links up to date inside every transaction it commits.
+ * port ranges, retention, the run's notes) through temporary triggers, or
+ * through the store's own statements (ch_chain_prepare, below), and keeps
+ * the chain's links up to date inside every transaction it commits.
  */
 #ifndef CH_CHAIN_H
 #define CH_CHAIN_H
