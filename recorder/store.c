@@ -166,6 +166,11 @@ ch_store *ch_store_open(sqlite3 *db, char *err, size_t errn)
         return NULL;
     }
     s->db = db;
+    /* An INSERT ... SELECT that reads its own table (a process's or a state
+     * change's NOT EXISTS probe) first copies its row to a temporary table:
+     * in memory, not a temporary file written at every row. Set before the
+     * chain's temporary triggers: changing it drops the temp schema. */
+    sqlite3_exec(db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
     /* Every write on db from here on is chained (chain.h). */
     s->chain = ch_chain_attach(db, err, errn);
     for (int i = 0; s->chain != NULL && i < ST_COUNT; i++) {
