@@ -38,11 +38,23 @@ def steady_cpu_ms(rec, first=3):
 
 def tick_phase(a):
     load = Load(a.sockets, a.sockets * a.churn_pct / 100.0)
-    results = {"base": [], "chain": []}
+    others = [tuple(x.split("=", 1)) for x in a.also]
+    results = {name: [] for name in ["base", "chain"] + [n for n, _ in others]}
     try:
         time.sleep(2)
         for r in range(a.rounds):
-            for name, exe in (("base", a.base_record), ("chain", a.record)):
+            if a.together:  # every recorder over the same sockets at once: the same changes per tick
+                recs = {name: Recorder(exe, os.path.join(a.out, f"tick-{name}.db"), "1s")
+                        for name, exe in [("base", a.base_record), ("chain", a.record)] + others}
+                for name, rec in recs.items():
+                    rec.wait_ticks(a.ticks)
+                for name, rec in recs.items():
+                    rec.stop()
+                    cpu, changes = steady_cpu_ms(rec)
+                    log(f"round {r + 1} {name}: {cpu:.1f} ms CPU per steady tick, {changes} changes per tick")
+                    results[name].append((cpu, changes))
+                continue
+            for name, exe in [("base", a.base_record), ("chain", a.record)] + others:
                 rec = Recorder(exe, os.path.join(a.out, f"tick-{name}.db"), "1s")
                 rec.wait_ticks(a.ticks)
                 rec.stop()
@@ -53,6 +65,9 @@ def tick_phase(a):
         load.stop()
     base = statistics.mean(c for c, _ in results["base"])
     chain = statistics.mean(c for c, _ in results["chain"])
+    for name in results:
+        log(f"{name}: mean {statistics.mean(c for c, _ in results[name]):.1f} ms per steady tick,"
+            f" {(statistics.mean(c for c, _ in results[name]) - base) / base * 100:.1f}% over base")
     return {"base_ms": base, "chain_ms": chain, "share": (chain - base) / base,
             "changes": statistics.median(ch for _, ch in results["chain"]), "rounds": results}
 
@@ -116,6 +131,11 @@ def main():
     ap.add_argument("--ticks", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--lifetimes", type=int, default=1000000)
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=EXE",
+                    help="another recorder in the tick phase's rounds (e.g. an earlier chained build)")
+    ap.add_argument("--together", action="store_true",
+                    help="tick: run the recorders at the same time over the same load (the same changes per tick)"
+                         " rather than one after the other")
     ap.add_argument("--skip", default="", help="comma-separated phases to skip: tick,store,verify")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))

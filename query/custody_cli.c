@@ -284,7 +284,9 @@ int custody_main(int argc, char **argv)
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     sqlite3 *db = NULL;
     if (rc == 0 && ch_db_open_read(o.db_path, &db, err) != 0) {
-        chq_error("%s", err);
+        char *fixed = utf8_repair(err); /* SQLite quotes a damaged schema's bytes as they are */
+        chq_error("%s", fixed != NULL ? fixed : err);
+        free(fixed);
         rc = 1;
     }
     if (rc == 0)

@@ -3,8 +3,10 @@
  * "The chain") from the database alone, read-only, and says what holds and
  * where it first does not:
  *
- *  - the links: numbered 1, 2, ... with no gap, each one's hash recomputed
- *    from the previous hash and its fields equal to the hash it stores;
+ *  - the links: numbered 1, 2, ... with no gap but the one pruning left
+ *    after the first link (which a chained prunes row records, with the
+ *    hash the next link follows), each one's hash recomputed from the
+ *    previous hash and its fields equal to the hash it stores;
  *  - the rows: every chained row's digest recomputed from its content; a
  *    row whose short digest (with its children's) differs from the one
  *    beside it is named, with its times, as is a row nobody chained (NULL)
@@ -13,6 +15,12 @@
  *    row count of the newest link (rows deleted, added or re-digested);
  *  - the anchors given: the chain reaches each one's sequence number with
  *    the same hash (a chain cut short, or rewritten, does not).
+ *
+ * Everything is read in one read transaction: a recorder committing
+ * meanwhile is not seen. A large lifetimes table is split in two by id, the
+ * lower half checked by a second thread on a second connection, used only
+ * when it sees the same newest link (and so, the link's sum vouching for
+ * every row, the same rows); else one thread does it all.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +28,16 @@
 
 #include "chain_codec.h"
 #include "custody.h"
+#include "db.h"
+#include "worker.h"
 #include "rowjson.h"
 #include "timeutil.h"
 
 #define MAX_NAMED 20  /* rows named per failure */
 #define MAX_FAILURES 50
+/* Lifetime ids below which one thread reads them all; the tests lower it
+ * with $CONNHIST_VERIFY_SPLIT (ids) to check the split on small files. */
+#define SPLIT_MIN_IDS 100000
 
 typedef struct {
     sqlite3 *db;
@@ -44,7 +57,15 @@ typedef struct {
     int genesis_kind;
     int64_t key_id;
     unsigned char head_mset[CH_DIGEST_LEN], head_hash[CH_DIGEST_LEN];
+    /* Links 2 to pruned_before - 1 pruned (a prunes row says so); 0: none. */
+    int64_t pruned_before;
+    unsigned char pruned_prev[CH_DIGEST_LEN];
     bool unreadable;
+    /* The share of the rows this verifier reads: of table split (-1: none
+     * split) only the keys lo <= key < hi; split_only: no other table. */
+    int split;
+    bool split_only;
+    int64_t lo, hi;
 } verifier;
 
 /* Records a failure at link (its time at, -1 when unknown). */
@@ -101,8 +122,37 @@ static void check_anchor_at(verifier *v, int64_t seq, int64_t at, const unsigned
     }
 }
 
+/* The newest record of links pruned (prunes.links_before and links_prev):
+ * the first link is followed by link links_before, whose previous hash is
+ * links_prev. Its row is chained, so check_rows vouches for it. */
+static void read_pruned(verifier *v)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(v->db, "SELECT links_before, links_prev FROM prunes WHERE links_before IS NOT NULL"
+                                  " ORDER BY links_before DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return; /* a database from before the column: nothing pruned */
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 1) == CH_DIGEST_LEN) {
+        v->pruned_before = sqlite3_column_int64(st, 0);
+        memcpy(v->pruned_prev, sqlite3_column_blob(st, 1), CH_DIGEST_LEN);
+    }
+    sqlite3_finalize(st);
+}
+
+/* Whether the gap before link seq, after link 1, is the recorded pruning;
+ * if so prev becomes the hash link seq follows. */
+static bool pruned_gap(verifier *v, int64_t seq, const chq_anchor *anchors, int nanchors, bool *reached,
+                       unsigned char prev[CH_DIGEST_LEN])
+{
+    if (v->head_seq != 1 || v->pruned_before != seq || seq <= 2)
+        return false;
+    memcpy(prev, v->pruned_prev, CH_DIGEST_LEN);
+    check_anchor_at(v, seq - 1, -1, prev, anchors, nanchors, reached);
+    return true;
+}
+
 static void check_links(verifier *v, const chq_anchor *anchors, int nanchors, bool *reached)
 {
+    read_pruned(v);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(v->db, "SELECT seq, at, kind, rows, mset, hash, key_id FROM chain_links ORDER BY seq", -1,
                            &st, NULL) != SQLITE_OK) {
@@ -116,7 +166,7 @@ static void check_links(verifier *v, const chq_anchor *anchors, int nanchors, bo
         int kind = sqlite3_column_int(st, 2);
         ch_chain_mset m = {.rows = sqlite3_column_int64(st, 3)};
         v->nlinks++;
-        if (seq != v->head_seq + 1)
+        if (seq != v->head_seq + 1 && !pruned_gap(v, seq, anchors, nanchors, reached, prev))
             link_failure(v, v->head_seq + 1, -1, "link %lld is missing (the next one is %lld)", v->head_seq + 1, seq);
         if ((seq == 1) != (kind == CH_LINK_GENESIS || kind == CH_LINK_GENESIS_KEYED) ||
             (kind != CH_LINK_COMMIT && kind != CH_LINK_GENESIS && kind != CH_LINK_GENESIS_KEYED))
@@ -196,15 +246,19 @@ typedef struct {
     sqlite3_value *vals[CH_CHAIN_MAX_COLS];
 } child_cursor;
 
-static sqlite3_stmt *select_table(verifier *v, const ch_chain_table *t, const char *key, bool digest)
+static sqlite3_stmt *select_table(verifier *v, const ch_chain_table *t, const char *key, bool digest, bool ranged)
 {
     char sql[4096];
     size_t n = (size_t)snprintf(sql, sizeof sql, "SELECT %s", key);
     for (int i = 0; i < t->ncols && n < sizeof sql; i++)
         n += (size_t)snprintf(sql + n, sizeof sql - n, ", \"%s\"", t->cols[i]);
     if (n < sizeof sql)
-        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s FROM \"%s\" ORDER BY %s", digest ? ", chain_digest" : "",
-                              t->name, key);
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s FROM \"%s\"", digest ? ", chain_digest" : "", t->name);
+    if (n < sizeof sql && ranged)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, " WHERE %s >= %lld AND %s < %lld", key, (long long)v->lo, key,
+                              (long long)v->hi);
+    if (n < sizeof sql)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, " ORDER BY %s", key);
     sqlite3_stmt *st = NULL;
     if (n >= sizeof sql || sqlite3_prepare_v2(v->db, sql, -1, &st, NULL) != SQLITE_OK) {
         fail_sql(v, t->name);
@@ -264,8 +318,9 @@ static int64_t take_children(verifier *v, child_cursor *cs, int n, int64_t key, 
 static void check_table(verifier *v, int ti)
 {
     const ch_chain_table *t = &v->tables.t[ti];
-    if (t->parent >= 0)
-        return; /* read with its parent */
+    if (t->parent >= 0 || (v->split_only && ti != v->split))
+        return; /* read with its parent, or by the other thread */
+    bool ranged = ti == v->split;
     child_cursor cs[4];
     int n = 0;
     const char *key = t->has_rowid ? "rowid" : "NULL";
@@ -277,12 +332,12 @@ static void check_table(verifier *v, int ti)
         cs[n] = (child_cursor){.t = c};
         char ckey[80];
         snprintf(ckey, sizeof ckey, "\"%s\"", c->cols[c->parent_key]);
-        cs[n].st = select_table(v, c, ckey, false);
+        cs[n].st = select_table(v, c, ckey, false, ranged);
         if (cs[n].st == NULL || child_next(v, &cs[n]) != 0)
             goto done;
         n++;
     }
-    sqlite3_stmt *st = select_table(v, t, key, t->has_digest);
+    sqlite3_stmt *st = select_table(v, t, key, t->has_digest, ranged);
     if (st == NULL)
         goto done;
     sqlite3_value *vals[CH_CHAIN_MAX_COLS];
@@ -311,11 +366,131 @@ done:
         sqlite3_finalize(cs[i].st);
 }
 
-static void check_rows(verifier *v)
+/* ---- the second thread ------------------------------------------------ */
+
+/* The newest link's stored hash as db sees it; false when there is none. */
+static bool stored_head(sqlite3 *db, unsigned char hash[CH_DIGEST_LEN])
+{
+    sqlite3_stmt *st;
+    bool ok = false;
+    if (sqlite3_prepare_v2(db, "SELECT hash FROM chain_links ORDER BY seq DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return false;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == CH_DIGEST_LEN) {
+        memcpy(hash, sqlite3_column_blob(st, 0), CH_DIGEST_LEN);
+        ok = true;
+    }
+    sqlite3_finalize(st);
+    return ok;
+}
+
+/* Where lifetimes splits in two: the middle of its ids; 0 when it is too
+ * small to be worth a thread. */
+static int64_t split_point(verifier *v, int ti)
+{
+    sqlite3_stmt *st;
+    int64_t mid = 0;
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT MIN(rowid), MAX(rowid) FROM \"%s\"", v->tables.t[ti].name);
+    if (sqlite3_prepare_v2(v->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER) {
+        int64_t lo = sqlite3_column_int64(st, 0), hi = sqlite3_column_int64(st, 1);
+        const char *env = getenv("CONNHIST_VERIFY_SPLIT");
+        int64_t min_ids = env != NULL && atoll(env) > 0 ? atoll(env) : SPLIT_MIN_IDS;
+        if (hi - lo >= min_ids)
+            mid = lo + (hi - lo) / 2;
+    }
+    sqlite3_finalize(st);
+    return mid;
+}
+
+static void worker_rows(void *arg)
+{
+    verifier *w = arg;
+    check_table(w, w->split);
+}
+
+/* A verifier of the ids below mid of table ti, on its own connection to
+ * path in a read transaction that sees what v sees; false when there is
+ * none (v then reads everything). */
+static bool start_half(verifier *v, verifier *w, const char *path, const unsigned char *key, size_t keylen, int ti,
+                       int64_t mid)
+{
+    char err[CH_ERR_MAX];
+    unsigned char mine[CH_DIGEST_LEN], theirs[CH_DIGEST_LEN];
+    *w = (verifier){.failures = cJSON_CreateArray(), .named = cJSON_CreateArray(), .tables = v->tables,
+                    .split = ti, .split_only = true, .lo = INT64_MIN, .hi = mid};
+    bool same = ch_db_open_read(path, &w->db, err) == 0 &&
+                sqlite3_exec(w->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK && stored_head(v->db, mine) &&
+                stored_head(w->db, theirs) && memcmp(mine, theirs, CH_DIGEST_LEN) == 0 &&
+                (w->d = ch_digest_new(key, keylen)) != NULL;
+    if (!same) {
+        ch_digest_free(w->d);
+        sqlite3_close(w->db);
+        cJSON_Delete(w->failures);
+        cJSON_Delete(w->named);
+    }
+    return same;
+}
+
+/* Takes in what the other half found. */
+static void merge_half(verifier *v, verifier *w)
+{
+    ch_chain_mset sum = v->rows;
+    ch_chain_mset_add(&sum, w->rows.sum);
+    sum.rows = v->rows.rows + w->rows.rows;
+    v->rows = sum;
+    for (int i = 0; i < v->tables.n; i++)
+        v->table_rows[i] += w->table_rows[i];
+    cJSON *named = v->named;
+    v->named = w->named; /* the lower ids first */
+    cJSON *r;
+    while ((r = cJSON_DetachItemFromArray(named, 0)) != NULL) {
+        if (cJSON_GetArraySize(v->named) < MAX_NAMED)
+            cJSON_AddItemToArray(v->named, r);
+        else
+            cJSON_Delete(r);
+    }
+    cJSON_Delete(named);
+    v->mismatched += w->mismatched;
+    cJSON *f;
+    cJSON_ArrayForEach(f, w->failures) {
+        const cJSON *reason = cJSON_GetObjectItemCaseSensitive(f, "reason");
+        fail(v, 0, -1, cJSON_IsString(reason) ? reason->valuestring : "the second thread failed", NULL);
+    }
+    v->unreadable = v->unreadable || w->unreadable;
+    if (w->first != NULL && !w->first_listed)
+        cJSON_Delete(w->first);
+    cJSON_Delete(w->failures);
+    ch_digest_free(w->d);
+    sqlite3_close(w->db);
+}
+
+static void check_rows(verifier *v, const char *path, const unsigned char *key, size_t keylen)
 {
     v->named = cJSON_CreateArray();
+    int ti = 0;
+    while (ti < v->tables.n && strcmp(v->tables.t[ti].name, "lifetimes") != 0)
+        ti++;
+    int64_t mid = ti < v->tables.n ? split_point(v, ti) : 0;
+    verifier half;
+    chq_worker *worker = NULL;
+    if (mid != 0 && start_half(v, &half, path, key, keylen, ti, mid)) {
+        worker = chq_worker_start(worker_rows, &half);
+        if (worker == NULL) {
+            merge_half(v, &half); /* nothing read: v reads it all */
+        } else {
+            v->split = ti;
+            v->lo = mid;
+            v->hi = INT64_MAX;
+        }
+    }
     for (int i = 0; i < v->tables.n && !v->unreadable; i++)
         check_table(v, i);
+    if (worker != NULL) {
+        chq_worker_join(worker);
+        merge_half(v, &half);
+    }
     bool sum_ok = memcmp(v->rows.sum, v->head_mset, CH_DIGEST_LEN) == 0;
     bool count_ok = v->rows.rows == v->head_rows;
     if (v->mismatched == 0 && sum_ok && count_ok) {
@@ -381,6 +556,13 @@ static cJSON *links_json(verifier *v)
     cJSON_AddStringToObject(head, "hash", hex);
     cJSON_AddNumberToObject(head, "rows", (double)v->head_rows);
     cJSON_AddItemToObject(l, "head", v->nlinks > 0 ? head : (cJSON_Delete(head), cJSON_CreateNull()));
+    if (v->pruned_before > 2) {
+        cJSON *p = cJSON_AddObjectToObject(l, "pruned");
+        cJSON_AddNumberToObject(p, "from", 2);
+        cJSON_AddNumberToObject(p, "to", (double)(v->pruned_before - 1));
+    } else {
+        cJSON_AddNullToObject(l, "pruned");
+    }
     return l;
 }
 
@@ -404,9 +586,11 @@ static cJSON *anchors_json(verifier *v, const chq_anchor *anchors, int nanchors,
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "seq", (double)anchors[i].seq);
         cJSON_AddStringToObject(o, "hash", hex);
+        bool pruned = !reached[i] && anchors[i].seq > 1 && anchors[i].seq < v->pruned_before - 1;
         cJSON_AddBoolToObject(o, "reached", reached[i]);
+        cJSON_AddBoolToObject(o, "pruned", pruned);
         cJSON_AddItemToArray(a, o);
-        if (!reached[i]) {
+        if (!reached[i] && !pruned) {
             char reason[160];
             snprintf(reason, sizeof reason, "the chain ends at link %lld, before the anchor at link %lld: links were removed",
                      (long long)v->head_seq, (long long)anchors[i].seq);
@@ -447,7 +631,8 @@ static int check_key(verifier *v, const char *path, bool keyed)
 int verify_run(sqlite3 *db, const char *path, const unsigned char *key, size_t keylen, const chq_anchor *anchors,
                int nanchors, cJSON **out)
 {
-    verifier v = {.db = db, .failures = cJSON_CreateArray()};
+    verifier v = {.db = db, .failures = cJSON_CreateArray(), .split = -1};
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot of a live database */
     char err[512];
     v.d = ch_digest_new(key, keylen);
     if (v.d == NULL) {
@@ -469,7 +654,7 @@ int verify_run(sqlite3 *db, const char *path, const unsigned char *key, size_t k
     if (v.nlinks == 0 && !v.unreadable)
         fail(&v, 0, -1, "there is no chain: nothing in this database is vouched for", NULL);
     else if (!v.unreadable)
-        check_rows(&v);
+        check_rows(&v, path, key, keylen);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "database", path);
     cJSON *anchors_out = anchors_json(&v, anchors, nanchors, reached);
@@ -487,5 +672,7 @@ int verify_run(sqlite3 *db, const char *path, const unsigned char *key, size_t k
     *out = o;
     free(reached);
     ch_digest_free(v.d);
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     return v.nfailures == 0 ? 0 : 1;
 }

@@ -7,7 +7,11 @@
  * LINK_SPAN_MS): its sequence number, time, row count and that sum,
  * hashed with the previous link's hash.
  *
- * The recorder's writers do not know about it. Temporary triggers (they
+ * The store's hot writers (lifetimes, state changes, processes) chain
+ * their rows in their own statements, built by ch_chain_prepare: the row's
+ * values go to ch_chain_new / ch_chain_put / ch_chain_upd, and the store
+ * writes the link once before its COMMIT (ch_chain_write_link). Every
+ * other writer does not know about the chain: temporary triggers (they
  * live in this connection only, so a sqlite3 shell editing the file fires
  * none) call the functions below with each changed row's old and new
  * values: the sum loses the old digest and gains the new one, the row's
@@ -41,7 +45,7 @@
  */
 #define LINK_SPAN_MS (60 * 1000)
 
-typedef struct {
+struct ch_chain {
     sqlite3 *db;
     ch_digest *d;
     ch_chain_tables tables;
@@ -51,6 +55,14 @@ typedef struct {
     ch_chain_mset m;
     unsigned char prev[CH_DIGEST_LEN];
     int64_t last_short;           /* what the last row function returned */
+    /* Rows chained since the link was last written (ch_chain_write_link). */
+    bool dirty;
+    /* A child row inserted by a statement of ch_chain_prepare, whose short
+     * digest waits for its parent's UPDATE (see fn_put). */
+    bool pending;
+    int pending_parent;
+    int64_t pending_key, pending_short;
+    int key_col[CH_CHAIN_MAX_TABLES]; /* a child's parent key among its parent's columns */
     /* The newest link this connection made (it may extend it). */
     int64_t own_seq;
     unsigned char own_prev[CH_DIGEST_LEN];
@@ -62,7 +74,8 @@ typedef struct {
     int64_t anchored_seq, anchored_at, anchor_every_ms;
     char db_path[CH_PATH_MAX];
     char anchor_file[CH_PATH_MAX];
-} chain;
+};
+typedef struct ch_chain chain;
 
 /* ---- anchors ---------------------------------------------------------- */
 
@@ -147,6 +160,10 @@ static int begin_txn(chain *c)
 static int on_commit(void *arg)
 {
     chain *c = arg;
+    if (c->in_txn && (c->dirty || c->pending)) { /* a writer owes the link, or a parent's digest */
+        c->in_txn = c->wrote = c->dirty = c->pending = false;
+        return 1;
+    }
     if (c->in_txn && c->wrote) { /* promoted now; a failing commit calls on_rollback */
         c->head_seq = c->own_seq = c->seq;
         c->head_at = c->at;
@@ -163,7 +180,7 @@ static int on_commit(void *arg)
 static void on_rollback(void *arg)
 {
     chain *c = arg;
-    c->in_txn = c->wrote = false;
+    c->in_txn = c->wrote = c->dirty = c->pending = false;
     c->have_head = false; /* read again at the next transaction */
 }
 
@@ -217,6 +234,7 @@ static void fn_row(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         s = ch_chain_fold(0, (int64_t)(0 - (uint64_t)s));
     }
     c->last_short = s;
+    c->dirty = true;
     sqlite3_result_int64(ctx, s);
 }
 
@@ -243,6 +261,7 @@ static void fn_change(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     ch_chain_mset_sub(&c->m, old);
     ch_chain_mset_add(&c->m, now);
     c->last_short = (int64_t)((uint64_t)ch_chain_short(now) - (uint64_t)ch_chain_short(old));
+    c->dirty = true;
     sqlite3_result_int64(ctx, c->last_short);
 }
 
@@ -285,8 +304,92 @@ static void fn_link(sqlite3_context *ctx, int argc, sqlite3_value **argv)
             sqlite3_result_error(ctx, "chain: the digest library failed", -1);
             return;
         }
+        c->dirty = false; /* the link written is the sum so far */
         sqlite3_result_blob(ctx, hash, CH_DIGEST_LEN, SQLITE_TRANSIENT);
     }
+}
+
+/* ---- SQL functions of the statements of ch_chain_prepare --------------- */
+
+/* Checks the table and the number of values, and begins the transaction's
+ * link; NULL (with the error set) when it cannot. */
+static const ch_chain_table *fast_begin(chain *c, sqlite3_context *ctx, int argc, sqlite3_value **argv, int fixed,
+                                        int per_col)
+{
+    const ch_chain_table *t = table_arg(c, ctx, argv[0]);
+    if (t == NULL)
+        return NULL;
+    if (argc != fixed + per_col * t->ncols) {
+        sqlite3_result_error(ctx, "chain: wrong number of values", -1);
+        return NULL;
+    }
+    int rc = begin_txn(c);
+    if (rc != SQLITE_OK) {
+        sqlite3_result_error_code(ctx, rc);
+        return NULL;
+    }
+    c->dirty = true;
+    return t;
+}
+
+/* ch_chain_new(TABLE, values...): a row inserted; returns its short
+ * digest (the value of its chain_digest). */
+static void fn_new(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    chain *c = sqlite3_user_data(ctx);
+    const ch_chain_table *t = fast_begin(c, ctx, argc, argv, 1, 1);
+    unsigned char dg[CH_DIGEST_LEN];
+    if (t == NULL || row_digest(c, ctx, t, argv + 1, dg) != 0)
+        return;
+    ch_chain_mset_add(&c->m, dg);
+    sqlite3_result_int64(ctx, ch_chain_short(dg));
+}
+
+/* ch_chain_put(TABLE, RET, values...): a row inserted into a table without
+ * chain_digest; returns RET (the value of one of its columns). A child's
+ * short digest waits for its parent's UPDATE (fn_upd), which must come
+ * before the COMMIT. */
+static void fn_put(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    chain *c = sqlite3_user_data(ctx);
+    const ch_chain_table *t = fast_begin(c, ctx, argc, argv, 2, 1);
+    unsigned char dg[CH_DIGEST_LEN];
+    if (t == NULL || row_digest(c, ctx, t, argv + 2, dg) != 0)
+        return;
+    ch_chain_mset_add(&c->m, dg);
+    if (t->parent >= 0) {
+        int64_t key = sqlite3_value_int64(argv[2 + t->parent_key]);
+        if (c->pending && (c->pending_parent != t->parent || c->pending_key != key)) {
+            sqlite3_result_error(ctx, "chain: a child row's parent was not updated", -1);
+            return;
+        }
+        c->pending_short = ch_chain_fold(c->pending ? c->pending_short : 0, ch_chain_short(dg));
+        c->pending = true;
+        c->pending_parent = t->parent;
+        c->pending_key = key;
+    }
+    sqlite3_result_value(ctx, argv[1]);
+}
+
+/* ch_chain_upd(TABLE, chain_digest, old values..., new values...): a row
+ * changed; returns its new chain_digest (with a waiting child's). */
+static void fn_upd(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    chain *c = sqlite3_user_data(ctx);
+    const ch_chain_table *t = fast_begin(c, ctx, argc, argv, 2, 2);
+    unsigned char old[CH_DIGEST_LEN], now[CH_DIGEST_LEN];
+    if (t == NULL || row_digest(c, ctx, t, argv + 2, old) != 0 || row_digest(c, ctx, t, argv + 2 + t->ncols, now) != 0)
+        return;
+    ch_chain_mset_sub(&c->m, old);
+    ch_chain_mset_add(&c->m, now);
+    int64_t d = ch_chain_fold(sqlite3_value_int64(argv[1]),
+                              (int64_t)((uint64_t)ch_chain_short(now) - (uint64_t)ch_chain_short(old)));
+    int i = (int)(t - c->tables.t);
+    if (c->pending && c->pending_parent == i && sqlite3_value_int64(argv[2 + c->key_col[i]]) == c->pending_key) {
+        d = ch_chain_fold(d, c->pending_short);
+        c->pending = false;
+    }
+    sqlite3_result_int64(ctx, d);
 }
 
 /* Released with the connection: the last anchor, then everything. */
@@ -411,6 +514,127 @@ static int install_triggers(chain *c, char *err, size_t errn)
         snprintf(err, errn, "cannot install the chain's triggers: %s", sqlite3_errmsg(c->db));
     free(b.p);
     return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* ---- the hot writers' statements --------------------------------------- */
+
+static const char *given(const ch_chain_write *w, const char *col)
+{
+    for (const ch_chain_value *v = w->values; v->col != NULL; v++)
+        if (strcmp(v->col, col) == 0)
+            return v->expr;
+    return NULL;
+}
+
+/* Column k's value in a row the INSERT writes: the one given, else NULL,
+ * which the column must default to. NULL when it does not. */
+static const char *inserted(sqlite3 *db, const ch_chain_table *t, const ch_chain_write *w, int k)
+{
+    const char *e = given(w, t->cols[k]);
+    if (e != NULL)
+        return e;
+    sqlite3_stmt *st;
+    int plain = 0;
+    if (sqlite3_prepare_v2(db, "SELECT dflt_value IS NULL AND pk = 0 FROM pragma_table_info(?1) WHERE name = ?2", -1,
+                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, t->cols[k], -1, SQLITE_STATIC);
+        plain = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    return plain ? "NULL" : NULL;
+}
+
+/* INSERT INTO t(given..., chain_digest) SELECT exprs..., ch_chain_new(i,
+ * every column's value) [FROM] [WHERE]; for a table without chain_digest
+ * the last value given goes through ch_chain_put instead. */
+static int put_insert(sbuf *b, chain *c, int i, const ch_chain_write *w)
+{
+    const ch_chain_table *t = &c->tables.t[i];
+    sbuf all = {0};
+    for (int k = 0; k < t->ncols; k++) {
+        const char *e = inserted(c->db, t, w, k);
+        if (e == NULL) {
+            free(all.p);
+            return -1;
+        }
+        put(&all, ", %s", e);
+    }
+    put(b, "INSERT INTO main.\"%s\"(", t->name);
+    for (const ch_chain_value *v = w->values; v->col != NULL; v++)
+        put(b, "%s\"%s\"", v == w->values ? "" : ", ", v->col);
+    put(b, "%s) SELECT ", t->has_digest ? ", chain_digest" : "");
+    for (const ch_chain_value *v = w->values; v->col != NULL; v++) {
+        bool last = v[1].col == NULL;
+        if (last && !t->has_digest)
+            put(b, "%sch_chain_put(%d, %s%s)", v == w->values ? "" : ", ", i, v->expr, all.p ? all.p : "");
+        else
+            put(b, "%s%s", v == w->values ? "" : ", ", v->expr);
+    }
+    if (t->has_digest)
+        put(b, ", ch_chain_new(%d%s)", i, all.p ? all.p : "");
+    if (all.failed)
+        b->failed = true;
+    free(all.p);
+    return 0;
+}
+
+/* UPDATE t SET given..., chain_digest = ch_chain_upd(i, chain_digest, old
+ * values..., new values...) [WHERE]. */
+static int put_update(sbuf *b, chain *c, int i, const ch_chain_write *w)
+{
+    const ch_chain_table *t = &c->tables.t[i];
+    if (!t->has_digest)
+        return -1;
+    put(b, "UPDATE main.\"%s\" SET ", t->name);
+    for (const ch_chain_value *v = w->values; v->col != NULL; v++)
+        put(b, "\"%s\" = %s, ", v->col, v->expr);
+    put(b, "chain_digest = ch_chain_upd(%d, chain_digest", i);
+    for (int k = 0; k < t->ncols; k++)
+        put(b, ", \"%s\"", t->cols[k]);
+    for (int k = 0; k < t->ncols; k++) {
+        const char *e = given(w, t->cols[k]);
+        put(b, ", %s", e != NULL ? e : "");
+        if (e == NULL)
+            put(b, "\"%s\"", t->cols[k]);
+    }
+    put(b, ")");
+    return 0;
+}
+
+int ch_chain_prepare(ch_chain *c, const ch_chain_write *w, sqlite3_stmt **st, char *err, size_t errn)
+{
+    int i = 0;
+    while (i < c->tables.n && strcmp(c->tables.t[i].name, w->table) != 0)
+        i++;
+    sbuf b = {0};
+    int rc = i == c->tables.n ? -1 : w->update ? put_update(&b, c, i, w) : put_insert(&b, c, i, w);
+    if (rc == 0 && w->from != NULL)
+        put(&b, " FROM %s", w->from);
+    if (rc == 0 && w->where != NULL)
+        put(&b, " WHERE %s", w->where);
+    if (rc != 0 || b.failed) {
+        snprintf(err, errn, "chain: cannot write %s %s (%s)", w->update ? "an UPDATE of" : "an INSERT into", w->table,
+                 rc != 0 ? "an unknown table, or a column left to a default" : "out of memory");
+        free(b.p);
+        return -1;
+    }
+    char drop[64];
+    snprintf(drop, sizeof drop, "DROP TRIGGER IF EXISTS temp.chain_%s_%d", w->update ? "upd" : "ins", i);
+    rc = sqlite3_exec(c->db, drop, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(c->db, b.p, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK)
+        snprintf(err, errn, "chain: cannot prepare %s: %s", b.p, sqlite3_errmsg(c->db));
+    free(b.p);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+int ch_chain_write_link(ch_chain *c)
+{
+    if (!c->in_txn || !c->dirty)
+        return SQLITE_OK;
+    return sqlite3_exec(c->db, link_upsert, NULL, NULL, NULL);
 }
 
 /* ---- the first link --------------------------------------------------- */
@@ -551,7 +775,8 @@ static int register_functions(chain *c)
         void (*fn)(sqlite3_context *, int, sqlite3_value **);
     } fns[] = {
         {"ch_chain_row", -1, fn_row},   {"ch_chain_change", -1, fn_change}, {"ch_chain_last", 0, fn_last},
-        {"ch_chain_fold", 2, fn_fold}, {"ch_chain_link", 1, fn_link},
+        {"ch_chain_fold", 2, fn_fold}, {"ch_chain_new", -1, fn_new},       {"ch_chain_put", -1, fn_put},
+        {"ch_chain_upd", -1, fn_upd},  {"ch_chain_link", 1, fn_link},
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         /* The last one owns the state: freed when the connection closes. */
@@ -582,27 +807,41 @@ static int read_settings(chain *c, unsigned char *key, int *keylen, char *err, s
     return 0;
 }
 
-int ch_chain_attach(sqlite3 *db, char *err, size_t errn)
+/* Where each parent's key is among its columns (for fn_upd). */
+static void parent_keys(chain *c)
+{
+    for (int i = 0; i < c->tables.n; i++) {
+        const ch_chain_table *t = &c->tables.t[i];
+        if (t->parent < 0)
+            continue;
+        const ch_chain_table *p = &c->tables.t[t->parent];
+        for (int k = 0; k < p->ncols; k++)
+            if (strcmp(p->cols[k], t->cols[t->parent_key]) == 0)
+                c->key_col[t->parent] = k;
+    }
+}
+
+ch_chain *ch_chain_attach(sqlite3 *db, char *err, size_t errn)
 {
     chain *c = calloc(1, sizeof *c);
     unsigned char key[CH_DIGEST_KEY_MAX + 1];
     int keylen = 0;
     if (c == NULL) {
         snprintf(err, errn, "out of memory");
-        return -1;
+        return NULL;
     }
     c->db = db;
     const char *path = sqlite3_db_filename(db, "main");
     snprintf(c->db_path, sizeof c->db_path, "%s", path != NULL ? path : "");
     if (read_settings(c, key, &keylen, err, errn) != 0) {
         free(c);
-        return -1;
+        return NULL;
     }
     c->d = ch_digest_new(keylen > 0 ? key : NULL, (size_t)keylen);
     if (c->d == NULL) {
         snprintf(err, errn, "the digest library (%s) refused SHA-256", ch_digest_library());
         free(c);
-        return -1;
+        return NULL;
     }
     int64_t key_id = keylen > 0 ? ch_chain_key_id(c->d) : 0, first_id = 0;
     int kind = 0;
@@ -611,7 +850,7 @@ int ch_chain_attach(sqlite3 *db, char *err, size_t errn)
         if (found < 0)
             snprintf(err, errn, "cannot read the chain: %s", sqlite3_errmsg(db));
         chain_free(c);
-        return -1;
+        return NULL;
     }
     if (found && (kind == CH_LINK_GENESIS_KEYED) != (keylen > 0)) {
         snprintf(err, errn, kind == CH_LINK_GENESIS_KEYED
@@ -619,26 +858,27 @@ int ch_chain_attach(sqlite3 *db, char *err, size_t errn)
                                 : "%s: its chain was begun without a key: unset CONNHIST_CHAIN_KEY",
                  c->db_path);
         chain_free(c);
-        return -1;
+        return NULL;
     }
     if (found && keylen > 0 && first_id != key_id) {
         snprintf(err, errn, "%s: its chain was begun with another key than the one in $CONNHIST_CHAIN_KEY", c->db_path);
         chain_free(c);
-        return -1;
+        return NULL;
     }
     if (register_functions(c) != 0) {
         snprintf(err, errn, "cannot register the chain's functions: %s", sqlite3_errmsg(db));
         chain_free(c);
-        return -1;
+        return NULL;
     }
     /* From here on c belongs to the connection. */
     if (!found && genesis(c, keylen > 0, key_id, err, errn) != 0)
-        return -1;
+        return NULL;
     if (install_triggers(c, err, errn) != 0)
-        return -1;
+        return NULL;
+    parent_keys(c);
     sqlite3_commit_hook(db, on_commit, c);
     sqlite3_rollback_hook(db, on_rollback, c);
     if (load_head(c) == SQLITE_OK) /* the head at start is an anchor too */
         anchor(c, ch_now_ms());
-    return 0;
+    return c;
 }

@@ -8,6 +8,12 @@
  * processes no lifetime refers to any more, then frees some pages.
  * Heartbeats and runs are kept: they are small, and they still say when the
  * recorder was watching.
+ *
+ * The chain's links go too, as a recorded operation (schema/README.md,
+ * "Pruning"): the links 2 to K - 1, K the newest link begun before the
+ * cutoff (so each of them ended before it), are deleted, and the run's
+ * prunes row, which is chained, says so and keeps the hash of link K - 1
+ * that link K follows. The first link stays: it says how the chain began.
  */
 #include "retention.h"
 
@@ -17,13 +23,19 @@
 #define BATCH 500
 #define PASS_EVERY_MS 60000
 
-enum { RS_CHANGES, RS_EXTRAS, RS_LIFETIMES, RS_BLOCKS, RS_PROCESSES, RS_NOTE, RS_COUNT };
+enum { RS_CHANGES, RS_EXTRAS, RS_LIFETIMES, RS_BLOCKS, RS_PROCESSES, RS_NOTE, RS_LINKS_NOTE, RS_LINKS, RS_COUNT };
 
 /* The oldest BATCH lifetimes closed before the cutoff ?1 (LIMIT ?2). */
 #define PRUNABLE                                                                                        \
     "SELECT lifetime_id FROM lifetimes"                                                                 \
     " WHERE lifetime_id < (SELECT (MAX(block) + 1) << 12 FROM lifetime_blocks WHERE min_first_seen < ?1)" \
     " AND first_seen < ?1 AND first_seen + closed_after < ?1 ORDER BY lifetime_id LIMIT ?2"
+
+/* K: the newest link begun before the cutoff ?1 whose link before is still
+ * there and is not the first: NULL when nothing is left to prune. */
+#define LINKS_BEFORE                                                                                          \
+    "(SELECT l.seq FROM chain_links l WHERE l.seq > 2 AND l.at <= ?1"                                         \
+    " AND EXISTS (SELECT 1 FROM chain_links b WHERE b.seq = l.seq - 1) ORDER BY l.seq DESC LIMIT 1)"
 
 static const char *const retention_sql[RS_COUNT] = {
     [RS_CHANGES] = "DELETE FROM state_changes WHERE lifetime_id IN (" PRUNABLE ")",
@@ -36,6 +48,10 @@ static const char *const retention_sql[RS_COUNT] = {
     [RS_NOTE] = "INSERT INTO prunes(run_id, first_at, last_at, cutoff, lifetimes) VALUES (?3, ?4, ?4, ?1, ?2)"
                 " ON CONFLICT(run_id) DO UPDATE SET last_at = excluded.last_at,"
                 " cutoff = MAX(cutoff, excluded.cutoff), lifetimes = lifetimes + excluded.lifetimes",
+    [RS_LINKS_NOTE] = "UPDATE prunes SET links_before = " LINKS_BEFORE ","
+                      " links_prev = (SELECT hash FROM chain_links WHERE seq = " LINKS_BEFORE " - 1)"
+                      " WHERE run_id = ?3 AND " LINKS_BEFORE " IS NOT NULL",
+    [RS_LINKS] = "DELETE FROM chain_links WHERE seq > 1 AND seq < (SELECT links_before FROM prunes WHERE run_id = ?3)",
 };
 
 struct ch_retention {
@@ -79,7 +95,7 @@ static int run_batch_stmt(ch_retention *r, int i, int64_t cutoff, int64_t n, int
     sqlite3_stmt *st = r->st[i];
     sqlite3_bind_int64(st, 1, cutoff);
     sqlite3_bind_int64(st, 2, n);
-    if (i == RS_NOTE) {
+    if (i >= RS_NOTE) {
         sqlite3_bind_int64(st, 3, r->run_id);
         sqlite3_bind_int64(st, 4, now);
     }
@@ -101,6 +117,7 @@ int ch_retention_step(ch_retention *r, int64_t now, char *err, size_t errn)
         run_batch_stmt(r, RS_BLOCKS, cutoff, deleted, now) >= 0 &&
         run_batch_stmt(r, RS_PROCESSES, cutoff, BATCH, now) >= 0 &&
         run_batch_stmt(r, RS_NOTE, cutoff, deleted, now) >= 0 &&
+        run_batch_stmt(r, RS_LINKS_NOTE, cutoff, 0, now) >= 0 && run_batch_stmt(r, RS_LINKS, cutoff, 0, now) >= 0 &&
         sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
         r->in_pass = deleted == BATCH;
         r->next_pass = now + PASS_EVERY_MS;

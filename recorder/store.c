@@ -44,42 +44,74 @@ enum {
     ST_COUNT
 };
 
+/* The statements whose rows the chain's triggers digest (few a sample). */
 static const char *const statement_sql[ST_COUNT] = {
-    [ST_PROC] = "INSERT OR IGNORE INTO processes(pid, start_time, name, path, cmdline, uid, user, first_seen)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_PROC_ID] = "SELECT proc_id FROM processes WHERE pid = ?1 AND start_time = ?2",
-    [ST_OPEN] = "INSERT INTO lifetimes(lifetime_id, run_id, proto, family, local_addr_id, local_port,"
-                " remote_addr_id, remote_port, state, states, first_seen, proc_id, holders, uid, inode, cookie,"
-                " bytes_sent, bytes_received, opened_after, seen_by, owner_source)"
-                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
     [ST_EXTRAS] = "INSERT INTO lifetime_extras(lifetime_id, local_scope, remote_scope, created_at, offload_state,"
                   " owner_module, owner_module_path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    /* states keeps its first 15 (2^56: 14 used, room for one more). */
-    [ST_STATE] = "UPDATE lifetimes SET state = ?2,"
-                 " states = CASE WHEN states < 72057594037927936 THEN states * 16 + ?2 ELSE states END,"
-                 " bytes_sent = COALESCE(?3, bytes_sent), bytes_received = COALESCE(?4, bytes_received)"
-                 " WHERE lifetime_id = ?1",
-    [ST_CHANGE] = "INSERT OR IGNORE INTO state_changes(lifetime_id, at, state)"
-                  " SELECT ?1, ?2 - first_seen, ?3 FROM lifetimes WHERE lifetime_id = ?1",
-    [ST_CLOSE] = "UPDATE lifetimes SET last_seen_after = ?2 - first_seen, closed_after = ?3 - first_seen,"
-                 " close_reason = ?4,"
-                 " bytes_sent = COALESCE(?5, bytes_sent), bytes_received = COALESCE(?6, bytes_received),"
-                 " seen_by = COALESCE(?7, seen_by)"
-                 " WHERE lifetime_id = ?1 AND closed_after IS NULL",
-    /* A TIME_WAIT entry's row learns of the connection it came from (with
-     * seen_by NULL: only its final counters). */
-    [ST_ANNOUNCED] = "UPDATE lifetimes SET seen_by = COALESCE(?2, seen_by), opened_after = COALESCE(?3, opened_after),"
-                     " bytes_sent = COALESCE(?4, bytes_sent), bytes_received = COALESCE(?5, bytes_received)"
-                     " WHERE lifetime_id = ?1",
-    /* A late owner: only for a row without one, or with one only inferred
-     * (a row of an earlier run may have had its owner all along). */
-    [ST_OWNER] = "UPDATE lifetimes SET proc_id = ?2, holders = ?3, owner_source = ?4"
-                 " WHERE lifetime_id = ?1 AND (proc_id IS NULL OR owner_source = 3)",
     [ST_BEAT] = "INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (?1, ?2, ?3, ?4)"
                 " ON CONFLICT(run_id, first_at) DO UPDATE SET last_at = excluded.last_at, samples = excluded.samples",
     [ST_BLOCK] = "INSERT INTO lifetime_blocks(block, min_first_seen, max_first_seen) VALUES (?1, ?2, ?3)"
                  " ON CONFLICT(block) DO UPDATE SET min_first_seen = min(min_first_seen, excluded.min_first_seen),"
                  " max_first_seen = max(max_first_seen, excluded.max_first_seen)",
+};
+
+/*
+ * The hot ones: each row's digest is computed in the statement that writes
+ * it (chain.h, ch_chain_prepare). A process is written only when it is not
+ * there yet (its proc_id given, so that its digest covers it); a state
+ * change before its lifetime's UPDATE, which takes in its digest.
+ */
+static const ch_chain_value proc_values[] = {
+    {"proc_id", "(SELECT IFNULL(MAX(proc_id), 0) + 1 FROM processes)"},
+    {"pid", "?1"}, {"start_time", "?2"}, {"name", "?3"}, {"path", "?4"}, {"cmdline", "?5"}, {"uid", "?6"},
+    {"user", "?7"}, {"first_seen", "?8"}, {NULL, NULL},
+};
+static const ch_chain_value open_values[] = {
+    {"lifetime_id", "?1"}, {"run_id", "?2"}, {"proto", "?3"}, {"family", "?4"}, {"local_addr_id", "?5"},
+    {"local_port", "?6"}, {"remote_addr_id", "?7"}, {"remote_port", "?8"}, {"state", "?9"}, {"states", "?9"},
+    {"first_seen", "?10"}, {"proc_id", "?11"}, {"holders", "?12"}, {"uid", "?13"}, {"inode", "?14"},
+    {"cookie", "?15"}, {"bytes_sent", "?16"}, {"bytes_received", "?17"}, {"opened_after", "?18"},
+    {"seen_by", "?19"}, {"owner_source", "?20"}, {NULL, NULL},
+};
+/* states keeps its first 15 (2^56: 14 used, room for one more). */
+static const ch_chain_value state_values[] = {
+    {"state", "?2"},
+    {"states", "CASE WHEN states < 72057594037927936 THEN states * 16 + ?2 ELSE states END"},
+    {"bytes_sent", "COALESCE(?3, bytes_sent)"}, {"bytes_received", "COALESCE(?4, bytes_received)"}, {NULL, NULL},
+};
+static const ch_chain_value change_values[] = {
+    {"lifetime_id", "?1"}, {"at", "?2 - lifetimes.first_seen"}, {"state", "?3"}, {NULL, NULL},
+};
+static const ch_chain_value close_values[] = {
+    {"last_seen_after", "?2 - first_seen"}, {"closed_after", "?3 - first_seen"}, {"close_reason", "?4"},
+    {"bytes_sent", "COALESCE(?5, bytes_sent)"}, {"bytes_received", "COALESCE(?6, bytes_received)"},
+    {"seen_by", "COALESCE(?7, seen_by)"}, {NULL, NULL},
+};
+/* A TIME_WAIT entry's row learns of the connection it came from (with
+ * seen_by NULL: only its final counters). */
+static const ch_chain_value announced_values[] = {
+    {"seen_by", "COALESCE(?2, seen_by)"}, {"opened_after", "COALESCE(?3, opened_after)"},
+    {"bytes_sent", "COALESCE(?4, bytes_sent)"}, {"bytes_received", "COALESCE(?5, bytes_received)"}, {NULL, NULL},
+};
+static const ch_chain_value owner_values[] = {
+    {"proc_id", "?2"}, {"holders", "?3"}, {"owner_source", "?4"}, {NULL, NULL},
+};
+
+static const ch_chain_write chained_writes[ST_COUNT] = {
+    [ST_PROC] = {"processes", false, proc_values, NULL,
+                 "NOT EXISTS (SELECT 1 FROM processes WHERE pid = ?1 AND start_time = ?2)"},
+    [ST_OPEN] = {"lifetimes", false, open_values, NULL, NULL},
+    [ST_STATE] = {"lifetimes", true, state_values, NULL, "lifetime_id = ?1"},
+    [ST_CHANGE] = {"state_changes", false, change_values, "lifetimes",
+                   "lifetimes.lifetime_id = ?1 AND NOT EXISTS (SELECT 1 FROM state_changes s WHERE"
+                   " s.lifetime_id = ?1 AND s.at = ?2 - lifetimes.first_seen AND s.state = ?3)"},
+    [ST_CLOSE] = {"lifetimes", true, close_values, NULL, "lifetime_id = ?1 AND closed_after IS NULL"},
+    [ST_ANNOUNCED] = {"lifetimes", true, announced_values, NULL, "lifetime_id = ?1"},
+    /* A late owner: only for a row without one, or with one only inferred
+     * (a row of an earlier run may have had its owner all along). */
+    [ST_OWNER] = {"lifetimes", true, owner_values, NULL,
+                  "lifetime_id = ?1 AND (proc_id IS NULL OR owner_source = 3)"},
 };
 
 /* A process written by the transaction in progress, and its proc_id. */
@@ -113,6 +145,7 @@ struct ch_store {
     written_proc *written;
     size_t written_cap, nwritten;
     ch_addr_ids *addr_ids;
+    ch_chain *chain;
     block_bounds *blocks;   /* the blocks of the transaction in progress */
     size_t nblocks, blocks_cap;
     ch_store_rider rider;   /* written in the same transaction; write NULL: none */
@@ -133,16 +166,26 @@ ch_store *ch_store_open(sqlite3 *db, char *err, size_t errn)
         return NULL;
     }
     s->db = db;
-    for (int i = 0; i < ST_COUNT; i++) {
-        if (sqlite3_prepare_v3(db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
-            snprintf(err, errn, "cannot prepare statement: %s", sqlite3_errmsg(db));
+    /* An INSERT ... SELECT that reads its own table (a process's or a state
+     * change's NOT EXISTS probe) first copies its row to a temporary table:
+     * in memory, not a temporary file written at every row. Set before the
+     * chain's temporary triggers: changing it drops the temp schema. */
+    sqlite3_exec(db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
+    /* Every write on db from here on is chained (chain.h). */
+    s->chain = ch_chain_attach(db, err, errn);
+    for (int i = 0; s->chain != NULL && i < ST_COUNT; i++) {
+        int rc = statement_sql[i] != NULL
+                     ? sqlite3_prepare_v3(db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL)
+                     : ch_chain_prepare(s->chain, &chained_writes[i], &s->st[i], err, errn);
+        if (rc != SQLITE_OK) {
+            if (statement_sql[i] != NULL)
+                snprintf(err, errn, "cannot prepare statement: %s", sqlite3_errmsg(db));
             ch_store_close(s);
             return NULL;
         }
     }
-    s->addr_ids = ch_addr_ids_open(db, err, errn);
-    /* Every write on db from here on is chained (chain.h). */
-    if (s->addr_ids == NULL || ch_chain_attach(db, err, errn) != 0) {
+    s->addr_ids = s->chain != NULL ? ch_addr_ids_open(db, err, errn) : NULL;
+    if (s->addr_ids == NULL) {
         ch_store_close(s);
         return NULL;
     }
@@ -532,21 +575,22 @@ static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
     return rc == SQLITE_OK ? write_extras(s, ev, k, has_remote) : rc;
 }
 
+/* The state change first: the lifetime's UPDATE takes in its digest. */
 static int write_state(ch_store *s, const ch_event *ev)
 {
     int code = state_code(ev->state);
-    sqlite3_stmt *st = s->st[ST_STATE];
+    sqlite3_stmt *st = s->st[ST_CHANGE];
+    sqlite3_bind_int64(st, 1, ev->lifetime_id);
+    sqlite3_bind_int64(st, 2, ev->at);
+    sqlite3_bind_int(st, 3, code);
+    int rc = run_stmt(st);
+    if (rc != SQLITE_OK)
+        return rc;
+    st = s->st[ST_STATE];
     sqlite3_bind_int64(st, 1, ev->lifetime_id);
     sqlite3_bind_int(st, 2, code);
     bind_int_or_null(st, 3, ev->bytes_sent, ev->bytes_sent >= 0);
     bind_int_or_null(st, 4, ev->bytes_received, ev->bytes_received >= 0);
-    int rc = run_stmt(st);
-    if (rc != SQLITE_OK)
-        return rc;
-    st = s->st[ST_CHANGE];
-    sqlite3_bind_int64(st, 1, ev->lifetime_id);
-    sqlite3_bind_int64(st, 2, ev->at);
-    sqlite3_bind_int(st, 3, code);
     return run_stmt(st);
 }
 
@@ -671,6 +715,8 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
         rc = write_spans(s);
     if (rc == SQLITE_OK && s->rider.write != NULL)
         rc = s->rider.write(s->rider.ctx, s->addr_ids, s->run_id);
+    if (rc == SQLITE_OK)
+        rc = ch_chain_write_link(s->chain);
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (s->rider.done != NULL)

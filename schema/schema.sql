@@ -182,7 +182,8 @@ CREATE TABLE IF NOT EXISTS lifetime_extras (
 -- name once, here; answers refer to it by name_id. Lower case, no final dot.
 CREATE TABLE IF NOT EXISTS dns_names (
     name_id      INTEGER PRIMARY KEY,
-    name         TEXT NOT NULL UNIQUE
+    name         TEXT NOT NULL UNIQUE,
+    chain_digest INTEGER              -- short digest of this row for the chain (schema/README.md, "The chain")
 );
 
 -- One row per answer lifetime: an address (A, AAAA) or alias (CNAME) given
@@ -214,7 +215,8 @@ CREATE TABLE IF NOT EXISTS dns_answers (
     proto        INTEGER NOT NULL,    -- 17 UDP or 6 TCP (codes 'proto')
     proc_id      INTEGER REFERENCES processes(proc_id),  -- the asking process, when the socket of
                                       -- client_port was recorded with an owner; NULL otherwise
-    run_id       INTEGER NOT NULL REFERENCES runs(run_id)
+    run_id       INTEGER NOT NULL REFERENCES runs(run_id),
+    chain_digest INTEGER              -- short digest of this row for the chain (schema/README.md, "The chain")
 );
 CREATE INDEX IF NOT EXISTS dns_answers_addr ON dns_answers(addr_id, first_seen) WHERE addr_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS dns_answers_qname ON dns_answers(qname_id);
@@ -250,7 +252,9 @@ CREATE TABLE IF NOT EXISTS prunes (
     last_at      INTEGER NOT NULL,    -- latest pruning pass of the run
     cutoff       INTEGER NOT NULL,    -- lifetimes closed before this are gone
     lifetimes    INTEGER NOT NULL,    -- lifetimes deleted by this run
-    chain_digest INTEGER              -- short digest of this row for the chain (schema/README.md, "The chain")
+    chain_digest INTEGER,             -- short digest of this row for the chain (schema/README.md, "The chain")
+    links_before INTEGER,             -- the chain's links 2 to links_before - 1 were pruned; NULL: none by this run
+    links_prev   BLOB                 -- the hash of link links_before - 1, which link links_before follows
 );
 
 -- Port ranges in force over time: the ephemeral range the OS gives client

@@ -36,3 +36,5 @@ ALTER TABLE lifetimes ADD COLUMN chain_digest INTEGER;
 ALTER TABLE lifetime_blocks ADD COLUMN chain_digest INTEGER;
 ALTER TABLE prunes ADD COLUMN chain_digest INTEGER;
 ALTER TABLE port_ranges ADD COLUMN chain_digest INTEGER;
+ALTER TABLE prunes ADD COLUMN links_before INTEGER;
+ALTER TABLE prunes ADD COLUMN links_prev BLOB;

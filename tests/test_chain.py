@@ -28,9 +28,13 @@ V3_FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "c
 DAY = 86400 * 1000
 
 
-def verify(db, *args):
-    """Runs connhist-query verify: (exit code, parsed JSON or None, stderr)."""
-    p = subprocess.run(WRAPPER + [QUERY, "--db", db, "verify"] + list(args), capture_output=True, timeout=600)
+def verify(db, *args, split=True):
+    """Runs connhist-query verify: (exit code, parsed JSON or None, stderr).
+    split: its lifetimes are read by two threads however few they are (as
+    on a large database), else by one."""
+    env = dict(os.environ, CONNHIST_VERIFY_SPLIT="2" if split else "1000000000")
+    p = subprocess.run(WRAPPER + [QUERY, "--db", db, "verify"] + list(args), capture_output=True, timeout=600,
+                       env=env)
     stdout = p.stdout.decode()  # JSON: UTF-8, or the test fails
     try:
         out = json.loads(stdout) if stdout.strip() else None
@@ -188,6 +192,11 @@ class TamperTest(unittest.TestCase):
     def assert_broken(self, db, *args, rows_named=None):
         rc, out, err = verify(db, *args)
         self.assertEqual(rc, 1, (out, err))
+        # One thread finds the same as two (which name the rows in another order).
+        rc1, out1, err1 = verify(db, *args, split=False)
+        failure = lambda o: (o["first_failure"]["link"], o["first_failure"]["reason"],  # noqa: E731
+                             sorted(json.dumps(r, sort_keys=True) for r in o["first_failure"].get("rows", [])))
+        self.assertEqual((rc1, failure(out1)), (rc, failure(out)), err1)
         self.assertFalse(out["intact"])
         self.assertIsNotNone(out["first_failure"])
         if rows_named is not None:
@@ -206,6 +215,8 @@ class TamperTest(unittest.TestCase):
     def test_untouched_is_intact(self):
         rc, out, err = verify(self.db, "--anchors", self.anchors)
         self.assertEqual(rc, 0, (out, err))
+        self.assertEqual(verify(self.db, "--anchors", self.anchors, split=False), (rc, out, err),
+                         "one thread or two: the same report")
         self.assertTrue(out["intact"])
         self.assertEqual(out["failures"], [])
         links = rows(self.db, "SELECT COUNT(*) AS n, MAX(seq) AS head FROM chain_links")[0]
@@ -347,6 +358,73 @@ class TamperTest(unittest.TestCase):
         self.assertEqual(rc, 2, err)
 
 
+class SyslogAnchorTest(unittest.TestCase):
+    """The anchors as the system log receives them, end to end: the
+    recorder sends them to a syslog socket (here the test's own receiver,
+    through $CONNHIST_CHAIN_SYSLOG: no syslog daemon or journald runs in CI;
+    the default /dev/log is glibc's syslog(3), the same format), and the
+    lines received, as they are, are verify's --anchors and --anchor."""
+
+    def receive(self, rx):
+        """The datagrams waiting at rx, as text lines."""
+        got = []
+        while True:
+            try:
+                got.append(rx.recv(4096).decode())
+            except BlockingIOError:
+                return got
+
+    def test_anchors_from_the_log_catch_the_last_links_deleted(self):
+        d = scratch_dir()
+        db, early, log = (os.path.join(d, n) for n in ("chain.db", "early.db", "syslog.txt"))
+        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        rx.bind(os.path.join(d, "log.sock"))
+        rx.setblocking(False)
+        self.addCleanup(rx.close)
+        env = dict(os.environ, CONNHIST_CHAIN_SYSLOG=os.path.join(d, "log.sock"), CONNHIST_CHAIN_ANCHOR_EVERY="1s")
+        t = Traffic()
+        lines = []
+        try:
+            p = start_record(db, "--interval", "100ms", env=env, log=os.path.join(d, "rec.log"))
+            t.connect(2)
+            wait_for_samples(db, 3, p)
+            snap = subprocess.run(WRAPPER + [QUERY, "--db", db, "snapshot", early], capture_output=True, text=True)
+            self.assertEqual(snap.returncode, 0, snap.stderr)
+            t.half_close()
+            def two_more_anchors():  # each closes a link: the copy is links behind
+                lines.extend(self.receive(rx))
+                return len(lines) >= 3
+            wait_until(two_more_anchors, lambda: run_samples(db, p.pid), "anchors at the syslog socket")
+            rc, _, err = stop_record(p)
+            self.assertEqual(rc, 0, err)
+        finally:
+            t.close()
+        lines.extend(self.receive(rx))  # and the one of the run's end
+        for line in lines:
+            self.assertRegex(line, r"^<29>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d connhist-record\[%d\]: connhist chain"
+                                   r" head seq=\d+ hash=[0-9a-f]{64} at=\S+ db=%s$" % (p.pid, db))
+        with open(log, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        head = rows(db, "SELECT seq, hex(hash) AS h FROM chain_links ORDER BY seq DESC LIMIT 1")[0]
+        self.assertIn(f"seq={head['seq']} hash={head['h'].lower()}", lines[-1], "the run's end anchors its head")
+        rc, out, err = verify(db, "--anchors", log)
+        self.assertEqual(rc, 0, (out, err))
+        self.assertEqual(len(out["anchors"]), len(lines))
+        self.assertTrue(all(a["reached"] for a in out["anchors"]))
+        # The copy taken earlier is the recording with its last links deleted
+        # together with every row they wrote: a consistent chain on its own ...
+        self.assertLess(rows(early, "SELECT MAX(seq) AS s FROM chain_links")[0]["s"], head["seq"])
+        rc, out, err = verify(early)
+        self.assertEqual(rc, 0, (out, err))
+        # ... which the anchors from the log catch, the last one alone too.
+        for args in (["--anchors", log], ["--anchor", lines[-1].split("seq=")[1].split()[0] + ":" +
+                                          lines[-1].split("hash=")[1].split()[0]]):
+            rc, out, err = verify(early, *args)
+            self.assertEqual(rc, 1, (args, out, err))
+            self.assertFalse(out["intact"])
+            self.assertFalse(out["anchors"][-1]["reached"])
+
+
 class PruneTest(unittest.TestCase):
     @unittest.skipUnless(CLOCK_SHIM, "needs the fault_clock shim (CONNHIST_FAULT_CLOCK_SHIM)")
     def test_pruned_database_verifies(self):
@@ -358,7 +436,10 @@ class PruneTest(unittest.TestCase):
         with open(offset, "w") as f:
             f.write(str(-2 * DAY))
         env = dict(os.environ, LD_PRELOAD=CLOCK_SHIM, CONNHIST_CLOCK_OFFSET_FILE=offset)
-        record_with_traffic(db, env_extra={k: env[k] for k in ("LD_PRELOAD", "CONNHIST_CLOCK_OFFSET_FILE")})
+        anchors = os.path.join(d, "anchors.log")  # and several links, each closed by an anchor
+        record_with_traffic(db, anchors, env_extra={k: env[k] for k in ("LD_PRELOAD", "CONNHIST_CLOCK_OFFSET_FILE")})
+        old_links = rows(db, "SELECT MAX(seq) AS n FROM chain_links")[0]["n"]
+        self.assertGreaterEqual(old_links, 4)
         old = rows(db, "SELECT COUNT(*) AS n FROM lifetimes WHERE closed_after IS NOT NULL")[0]["n"]
         self.assertGreater(old, 0)
         self.assertEqual(verify(db)[0], 0)
@@ -375,6 +456,29 @@ class PruneTest(unittest.TestCase):
         self.assertEqual(rc, 0, (out, err))
         self.assertTrue(out["intact"])
         self.assertGreaterEqual(rows(db, "SELECT lifetimes FROM prunes")[0]["lifetimes"], old)
+        # The old links went too, but the first and the one the chain goes on from.
+        [pr] = rows(db, "SELECT links_before, links_prev FROM prunes")
+        self.assertEqual(pr["links_before"], old_links, "the last link of the old run is where the chain goes on")
+        seqs = [r["seq"] for r in rows(db, "SELECT seq FROM chain_links ORDER BY seq")]
+        self.assertEqual(seqs[:2], [1, old_links])
+        self.assertEqual(seqs[1:], list(range(old_links, old_links + len(seqs) - 1)))
+        self.assertEqual(out["links"]["pruned"], {"from": 2, "to": old_links - 1})
+        # The old run's anchors: those of pruned links are said to be, the one before the kept link is checked.
+        rc, out, err = verify(db, "--anchors", anchors)
+        self.assertEqual(rc, 0, (out, err))
+        by_seq = {a["seq"]: a for a in out["anchors"]}
+        self.assertTrue(all(a["pruned"] and not a["reached"] for s, a in by_seq.items() if 1 < s < old_links - 1))
+        self.assertTrue(all(a["reached"] and not a["pruned"] for s, a in by_seq.items()
+                            if s == 1 or s >= old_links - 1))
+        self.assertTrue(any(1 < s < old_links - 1 for s in by_seq), by_seq)
+        # The pruning is vouched for: a link more deleted, or the record of it changed, is caught.
+        rc, out, _ = verify(tampered(db, "DELETE FROM chain_links WHERE seq = ?", (old_links,)))
+        self.assertEqual(rc, 1)
+        self.assertEqual(out["first_failure"]["link"], 2)
+        rc, out, _ = verify(tampered(db, "UPDATE prunes SET links_before = links_before + 1"))
+        self.assertEqual(rc, 1)
+        self.assertIn("prunes", [r["table"] for r in out["first_failure"].get("rows", [])] +
+                      [r["table"] for f in out["failures"] for r in f.get("rows", [])])
 
 
 class KillTest(unittest.TestCase):

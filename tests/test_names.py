@@ -160,6 +160,32 @@ class ChainTest(NamesCase):
         self.assertEqual(names["dropped"], 0)
 
 
+class TamperEvidentTest(NamesCase):
+    """The DNS tables are in the tamper-evident chain (issue 16): each row
+    keeps its chain_digest, and a name or an answer changed afterwards is
+    named by verify."""
+    records = ("--host-record=kept.test,127.0.0.11",)
+
+    def test_names_chained_and_changes_named(self):
+        from test_chain import tampered, verify
+        self.assertEqual(resolve("kept.test"), "127.0.0.11")
+        wait_for_samples(self.db, run_samples(self.db, self.rec.pid) + 3, self.rec)
+        [a] = rows(self.db, "SELECT answer_id, qname_id, a.chain_digest FROM dns_answers a"
+                            " JOIN dns_names ON name_id = qname_id WHERE name = 'kept.test'")
+        self.assertIsNotNone(a["chain_digest"])
+        self.assertEqual(rows(self.db, "SELECT COUNT(*) AS n FROM dns_names WHERE chain_digest IS NULL")[0]["n"], 0)
+        rc, out, err = verify(self.db)
+        self.assertEqual(rc, 0, (out, err))
+        self.assertGreater(out["rows"]["tables"]["dns_answers"], 0)
+        for table, sql, rowid in [
+                ("dns_answers", "UPDATE dns_answers SET ttl = ttl + 1 WHERE answer_id = ?", a["answer_id"]),
+                ("dns_names", "UPDATE dns_names SET name = 'other.test' WHERE name_id = ?", a["qname_id"])]:
+            rc, out, err = verify(tampered(self.db, sql, (rowid,)))
+            self.assertEqual(rc, 1, (table, out, err))
+            named = [(r["table"], r.get("rowid")) for r in out["first_failure"]["rows"]]
+            self.assertIn((table, rowid), named, out["first_failure"])
+
+
 class TwoNamesTest(NamesCase):
     """One address answered for two names at different times: each
     connection carries the name in force when it opened, first."""
