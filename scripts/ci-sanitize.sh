@@ -22,7 +22,10 @@ status=0
 asan_job() {
     dir=build-asan
     flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
-    CC=clang cmake -S . -B "$dir" -DCONNHIST_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="$flags" >/dev/null
+    # Instrumented programs start and run slower: each Python test may take
+    # twice its usual time.
+    CC=clang cmake -S . -B "$dir" -DCONNHIST_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="$flags" \
+        -DCONNHIST_PY_TEST_TIMEOUT=600 >/dev/null
     cmake --build "$dir" -j2 >/dev/null
     # The tests' LD_PRELOAD shims load before the ASan runtime: allowed, as
     # they only wrap libc calls. exitcode=86 tells a sanitizer report from
