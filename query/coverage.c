@@ -11,6 +11,9 @@
  */
 #include "coverage.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "names.h"
 #include "rowjson.h"
 
@@ -151,6 +154,65 @@ static void add_totals(cJSON *cov, const coverage_acc *a)
     cJSON_AddNumberToObject(cov, "fraction", fraction);
 }
 
+/* True when the array of strings already holds text. */
+static bool has_string(const cJSON *array, const char *text)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, array)
+        if (cJSON_IsString(item) && strcmp(item->valuestring, text) == 0)
+            return true;
+    return false;
+}
+
+/* Adds each note of notes (joined with "; ", as the recorder writes a
+ * run's notes) to the array, once. */
+static int add_notes_of(cJSON *array, const char *notes)
+{
+    for (const char *p = notes; p != NULL && *p != '\0';) {
+        const char *end = strstr(p, "; ");
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        char *one = malloc(n + 1);
+        if (one == NULL)
+            return -1;
+        memcpy(one, p, n);
+        one[n] = '\0';
+        int rc = has_string(array, one) || cJSON_AddItemToArray(array, cJSON_CreateString(one)) ? 0 : -1;
+        free(one);
+        if (rc != 0)
+            return -1;
+        p = end != NULL ? end + 2 : NULL;
+    }
+    return 0;
+}
+
+/*
+ * What the window's runs could not record, and why: the distinct notes of
+ * their runs ("socket owner events off: not running as root ...", "DNS
+ * names off: ...", events lost), one entry each, so that every report
+ * says what its rows lack.
+ */
+static int add_run_notes(query_ctx *c, cJSON *cov)
+{
+    qsql q;
+    qsql_init(&q, c->db);
+    qsql_add(&q, "SELECT DISTINCT r.notes FROM runs r WHERE r.notes IS NOT NULL");
+    coverage_runs_where(&q, &c->o->f);
+    qsql_add(&q, " ORDER BY r.started_at, r.run_id");
+    sqlite3_stmt *st;
+    if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
+        return chq_sql_fail(c, "reading runs");
+    cJSON *notes = cJSON_AddArrayToObject(cov, "notes");
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (add_notes_of(notes, (const char *)sqlite3_column_text(st, 0)) != 0) {
+            sqlite3_finalize(st);
+            chq_error("out of memory reading the runs' notes");
+            return -1;
+        }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : chq_sql_fail(c, "reading runs");
+}
+
 int coverage_json(query_ctx *c, cJSON **out)
 {
     const query_filters *f = &c->o->f;
@@ -169,7 +231,7 @@ int coverage_json(query_ctx *c, cJSON **out)
     cJSON_AddItemToObject(cov, "gaps", a.gaps);
     cJSON_AddBoolToObject(cov, "recording_now", recording);
     json_add_time(cov, "last_sample", c->has_last_sample, c->last_sample);
-    if (add_pruned(c, cov) != 0 || names_coverage(c, cov) != 0) {
+    if (add_pruned(c, cov) != 0 || names_coverage(c, cov) != 0 || add_run_notes(c, cov) != 0) {
         cJSON_Delete(cov);
         return -1;
     }

@@ -23,7 +23,7 @@ import tempfile
 import time
 import unittest
 
-from helpers import RECORD, WRAPPER, rows, scratch_dir, stop_record, wait_for_samples
+from helpers import QUERY, RECORD, WRAPPER, rows, scratch_dir, stop_record, wait_for_samples
 
 INTERVAL = "2s"
 HZ = os.sysconf("SC_CLK_TCK")
@@ -483,6 +483,11 @@ class UnavailableTest(unittest.TestCase):
         [line] = [n for n in notes(self.db).split("; ") if n.startswith("socket owner events off")]
         self.assertIn(reason, line)
         print(f"note: {line}", file=sys.stderr)
+        # Every report's coverage says so too.
+        p = subprocess.run(WRAPPER + [QUERY, "--db", self.db, "connections"], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(line, json.loads(p.stdout)["header"]["coverage"]["notes"])
 
     def test_without_capabilities(self):
         """As root but without CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN, the

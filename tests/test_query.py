@@ -413,7 +413,15 @@ class TestCoverage(Fixture):
             "recording_now": False, "last_sample": iso(LAST_SAMPLE),
             "pruned_before": None, "pruned": False,
             # runs written without the names columns (a recorder before version 4): not known
-            "names": {"recorded": None, "runs_without": 0, "dropped": None, "why_not": []}})
+            "names": {"recorded": None, "runs_without": 0, "dropped": None, "why_not": []},
+            # the distinct notes of the runs overlapping the window (run 4)
+            "notes": ["no netlink: used procfs"]})
+
+    def test_notes_of_the_window(self):
+        self.assertEqual(self.query("connections", "--since", s(0), "--until", s(240))["header"]["coverage"]["notes"],
+                         [])  # run 4, the only one with a note, began after the window
+        self.assertEqual(self.query("summary", "--since", s(245), "--until", s(255))["header"]["coverage"]["notes"],
+                         ["no netlink: used procfs"])  # run 4 lies in this one
 
     def test_clipped_window(self):
         cov = self.query("summary", "--since", s(150), "--until", s(260))["header"]["coverage"]
