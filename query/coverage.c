@@ -16,6 +16,7 @@
 
 #include "names.h"
 #include "rowjson.h"
+#include "utf8.h"
 
 typedef struct {
     const query_filters *f;
@@ -165,24 +166,29 @@ static bool has_string(const cJSON *array, const char *text)
 }
 
 /* Adds each note of notes (joined with "; ", as the recorder writes a
- * run's notes) to the array, once. */
-static int add_notes_of(cJSON *array, const char *notes)
+ * run's notes) to the array, once; bytes that are not UTF-8 (a damaged or
+ * hostile database) become U+FFFD. */
+static int add_notes_of(cJSON *array, const char *raw)
 {
-    for (const char *p = notes; p != NULL && *p != '\0';) {
+    char *repaired = utf8_repair(raw); /* NULL: raw is valid UTF-8 */
+    const char *notes = repaired != NULL ? repaired : raw;
+    int rc = 0;
+    for (const char *p = notes; rc == 0 && *p != '\0';) {
         const char *end = strstr(p, "; ");
         size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
         char *one = malloc(n + 1);
-        if (one == NULL)
-            return -1;
+        if (one == NULL) {
+            rc = -1;
+            break;
+        }
         memcpy(one, p, n);
         one[n] = '\0';
-        int rc = has_string(array, one) || cJSON_AddItemToArray(array, cJSON_CreateString(one)) ? 0 : -1;
+        rc = has_string(array, one) || cJSON_AddItemToArray(array, cJSON_CreateString(one)) ? 0 : -1;
         free(one);
-        if (rc != 0)
-            return -1;
-        p = end != NULL ? end + 2 : NULL;
+        p = end != NULL ? end + 2 : p + n;
     }
-    return 0;
+    free(repaired);
+    return rc;
 }
 
 /*

@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "coverage.h"
@@ -19,6 +20,7 @@
 #include "name_cache.h"
 #include "rowjson.h"
 #include "stream.h"
+#include "utf8.h"
 
 #define GRACE "10000" /* CHQ_NAME_GRACE_MS, in SQL */
 _Static_assert(CHQ_NAME_GRACE_MS == 10000, "GRACE is CHQ_NAME_GRACE_MS");
@@ -250,8 +252,12 @@ static int add_why_not(query_ctx *c, cJSON *names)
         return chq_sql_fail(c, "reading runs");
     cJSON *why = cJSON_AddArrayToObject(names, "why_not");
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        cJSON_AddItemToArray(why, cJSON_CreateString((const char *)sqlite3_column_text(st, 0)));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *raw = (const char *)sqlite3_column_text(st, 0);
+        char *repaired = utf8_repair(raw); /* a damaged database's bytes; NULL: valid as it is */
+        cJSON_AddItemToArray(why, cJSON_CreateString(repaired != NULL ? repaired : raw));
+        free(repaired);
+    }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : chq_sql_fail(c, "reading runs");
 }

@@ -8,7 +8,7 @@
 #     build-valgrind/: no errors, no definite leaks.
 # SANITIZE_JOBS picks "asan", "valgrind" or both (default); VALGRIND_TESTS is
 # the ctest regex of the tests run under valgrind. The tests run in parallel
-# (ASAN_CTEST_JOBS, default 6: most of them wait on a recorder;
+# (ASAN_CTEST_JOBS, default 4: most of them wait on a recorder;
 # VALGRIND_CTEST_JOBS, default 3: valgrind keeps a core busy per program).
 set -eu
 cd "$(dirname "$0")/.."
@@ -53,7 +53,7 @@ asan_job() {
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=86"
     log="$root/$dir/ctest.log"
     # In parallel: every test keeps to its own sockets and tolerates others'.
-    if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${ASAN_CTEST_JOBS:-6}") >"$log" 2>&1; then
+    if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${ASAN_CTEST_JOBS:-4}") >"$log" 2>&1; then
         tail -3 "$log"
     else
         tail -80 "$log"

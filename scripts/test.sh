@@ -18,7 +18,7 @@
 # windows, which keep cores busy, run one after another beside them: most
 # tests wait on a recorder and leave the cores idle, and every test
 # tolerates a loaded machine. ctest runs each
-# build's tests in parallel (CTEST_JOBS, default 6). Nothing is niced here:
+# build's tests in parallel (CTEST_JOBS, default 4). Nothing is niced here:
 # on a shared machine, run the whole script under nice.
 #
 # Each phase writes build-ci/PHASE.log; the end of a failed phase's log is
@@ -57,7 +57,7 @@ python3 -c 'import sys; sys.path.insert(0, "tests"); import test_export; test_ex
 
 # The fault campaigns at full length in one build, shorter in the others.
 short="CONNHIST_SOAK_SECONDS=20 CONNHIST_FAULT_KILLS=20"
-jobs="${CTEST_JOBS:-6}"
+jobs="${CTEST_JOBS:-4}"
 
 # phase NAME COMMAND...: runs COMMAND, output in build-ci/NAME.log, and
 # records its status and wall time. Returns COMMAND's success.

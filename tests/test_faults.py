@@ -559,9 +559,17 @@ def sockets_fixture(test):
     return socks
 
 
-def assert_one_open_lifetime_each(test, db, socks):
+def assert_one_open_lifetime_each(test, db, socks, misses_allowed=False):
+    """Each socket of socks has one lifetime, open. misses_allowed (the
+    procfs sampler): /proc/net/tcp is read in pages, and a socket may be
+    missed by a read while other sockets come and go (schema/README.md):
+    then closed rows of it may come before its one open row."""
     for s in socks:
-        found = rows(db, "SELECT closed_at, states FROM v_lifetimes WHERE inode = ?", (inode(s),))
+        found = rows(db, "SELECT closed_at, states FROM v_lifetimes WHERE inode = ? ORDER BY lifetime_id",
+                     (inode(s),))
+        if misses_allowed and len(found) > 1:
+            figures(f"procfs: {s.getsockname()} missed by {len(found) - 1} reads")
+            found = found[-1:]
         test.assertEqual(len(found), 1, f"{s}: {found}")
         test.assertIsNone(found[0]["closed_at"])
         test.assertNotIn(",", found[0]["states"])
@@ -674,7 +682,7 @@ class NetlinkTroubleTest(unittest.TestCase):
         [run] = rows(db, "SELECT * FROM runs")
         self.assertEqual(run["sampler"], "procfs")
         self.assertIn("netlink", run["notes"])
-        assert_one_open_lifetime_each(self, db, steady)
+        assert_one_open_lifetime_each(self, db, steady, misses_allowed=True)
 
     @unittest.skipUnless(REFUSE_SHIM, "needs the refuse_netlink shim")
     def test_refused_one_tcp_dump_asks_family_by_family(self):
