@@ -6,7 +6,8 @@
 #  2. the integration tests with both programs under valgrind memcheck
 #     (through CONNHIST_WRAPPER, see tests/helpers.py), from a plain build in
 #     build-valgrind/: no errors, no definite leaks.
-# SANITIZE_JOBS picks "asan", "valgrind" or both (default); VALGRIND_TESTS is
+# SANITIZE_JOBS picks "asan", "valgrind" or both (default), or "asan_build"
+# alone (scripts/test.sh builds it beside other phases); VALGRIND_TESTS is
 # the ctest regex of the tests run under valgrind. The tests run in parallel
 # (ASAN_CTEST_JOBS, default 4: most of them wait on a recorder;
 # VALGRIND_CTEST_JOBS, default 3: valgrind keeps a core busy per program).
@@ -19,14 +20,19 @@ sh scripts/install-deps.sh libclang-rt-14-dev valgrind
 
 status=0
 
-asan_job() {
-    dir=build-asan
+asan_build_job() {
     flags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
     # Instrumented programs start and run slower: each Python test may take
     # twice its usual time.
-    CC=clang cmake -S . -B "$dir" -DCONNHIST_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="$flags" \
+    CC=clang cmake -S . -B build-asan -DCONNHIST_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="$flags" \
         -DCONNHIST_PY_TEST_TIMEOUT=600 >/dev/null
-    cmake --build "$dir" -j2 >/dev/null
+    cmake --build build-asan -j2 >/dev/null
+    echo "built build-asan"
+}
+
+asan_job() {
+    dir=build-asan
+    asan_build_job
     # The tests' LD_PRELOAD shims load before the ASan runtime: allowed, as
     # they only wrap libc calls. exitcode=86 tells a sanitizer report from
     # the programs' own exit codes (1, 2), which the tests check.

@@ -14,8 +14,9 @@
 #   asan     every test under AddressSanitizer + UBSan, campaigns short;
 #   valgrind the integration tests with both programs under valgrind memcheck;
 #   fuzz     each libFuzzer target, time-boxed (scripts/ci-fuzz.sh).
-# gcc and then asan run one after another. Fuzzing, valgrind, clang and
-# windows, which keep cores busy, run one after another beside them: most
+# gcc, asan and clang run one after another. The asan build, fuzzing,
+# valgrind and windows, which keep cores busy, run one after another beside
+# them: most
 # tests wait on a recorder and leave the cores idle, and every test
 # tolerates a loaded machine. ctest runs each
 # build's tests in parallel (CTEST_JOBS, default 4). Nothing is niced here:
@@ -121,7 +122,8 @@ clang_smoke() {
         env $short sh ../scripts/isolated.sh ctest --output-on-failure -j"$jobs" -R '^test_(record|query)\.')
 }
 
-# Phases that mostly wait, one after another.
+# Phases that mostly wait, one after another: gcc's tests, then asan's
+# (built in the other lane meanwhile), then clang's.
 waiting_lane() {
     if [ "$quick" -eq 1 ]; then
         # shellcheck disable=SC2086 # one word per variable
@@ -129,21 +131,26 @@ waiting_lane() {
         return
     fi
     build_and_test gcc
+    while [ ! -e "$logs/asan-build.done" ]; do sleep 2; done
     # shellcheck disable=SC2086
     phase asan env SANITIZE_JOBS=asan $short sh scripts/ci-sanitize.sh || true
-}
-
-# Phases that keep the cores busy, beside them, at the same priority (a
-# lower one would starve them whenever something else loads the machine).
-busy_lane() {
-    phase fuzz sh scripts/ci-fuzz.sh || true
-    phase valgrind env SANITIZE_JOBS=valgrind VALGRIND_TESTS='^test_(query|record|restart|retention)($|\.)' \
-        sh scripts/ci-sanitize.sh || true
     if phase clang-build env CC=clang scripts/build.sh build-clang; then
         phase clang-tests clang_smoke || true
     else
         skipped clang-tests "the build failed"
     fi
+}
+
+# Phases that keep the cores busy, beside them, at the same priority (a
+# lower one would starve them whenever something else loads the machine).
+# The asan build comes first, while gcc's tests mostly wait; asan's tests
+# build again what is missing if it failed.
+busy_lane() {
+    phase asan-build env SANITIZE_JOBS=asan_build sh scripts/ci-sanitize.sh || true
+    touch "$logs/asan-build.done"
+    phase fuzz sh scripts/ci-fuzz.sh || true
+    phase valgrind env SANITIZE_JOBS=valgrind VALGRIND_TESTS='^test_(query|record|restart|retention)($|\.)' \
+        sh scripts/ci-sanitize.sh || true
     phase windows sh scripts/windows-cross.sh || true
 }
 
