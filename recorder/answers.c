@@ -295,8 +295,13 @@ static int write_fact(ch_answers *a, ch_addr_ids *ids, const ch_dns_answer *f, i
             a->nlast++;
         *last = (addr_last){k.addr, k.qname};
     }
-    if (row->used && f->at <= row->expires && f->at >= row->first_seen && !other_name)
-        return extend_row(a, f, row);
+    if (row->used && f->at <= row->expires && f->at >= row->first_seen && !other_name) {
+        rc = extend_row(a, f, row);
+        /* No row changed: --retain deleted it (the wall clock went back past
+         * the cutoff), and the response starts a new one. */
+        if (rc != SQLITE_OK || sqlite3_changes(a->db) > 0)
+            return rc;
+    }
     return insert_row(a, f, &k, run_id, row);
 }
 

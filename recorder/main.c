@@ -317,11 +317,11 @@ static void prune(recorder *r)
 {
     if (r->retention == NULL)
         return;
-    int n = ch_retention_step(r->retention, ch_now_ms(), r->err, sizeof r->err);
-    if (n < 0)
+    ch_pruned n;
+    if (ch_retention_step(r->retention, ch_now_ms(), &n, r->err, sizeof r->err) < 0)
         log_msg("%s", r->err);
-    else if (n > 0 && r->opt.verbose)
-        log_msg("pruned %d closed lifetimes", n);
+    else if (r->opt.verbose && (n.lifetimes > 0 || n.answers > 0))
+        log_msg("pruned %d closed lifetimes and %d DNS answers", n.lifetimes, n.answers);
 }
 
 /* Says once, in the log and in the run row, what the sampler could not do. */

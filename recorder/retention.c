@@ -9,6 +9,13 @@
  * Heartbeats and runs are kept: they are small, and they still say when the
  * recorder was watching.
  *
+ * DNS answers go by the same cutoff, BATCH at a time, once they stopped
+ * being in force before it (first_seen + expires_after): no response can
+ * extend such a row any more, so the recorder's table of rows in force
+ * never names a deleted one for long (answers.c starts a new row if it
+ * does). Names and addresses stay: the recorder keeps their ids, and they
+ * are small.
+ *
  * The chain's links go too, as a recorded operation (schema/README.md,
  * "Pruning"): the links 2 to K - 1, K the newest link begun before the
  * cutoff (so each of them ended before it), are deleted, and the run's
@@ -23,7 +30,7 @@
 #define BATCH 500
 #define PASS_EVERY_MS 60000
 
-enum { RS_CHANGES, RS_EXTRAS, RS_LIFETIMES, RS_BLOCKS, RS_PROCESSES, RS_NOTE, RS_LINKS_NOTE, RS_LINKS, RS_COUNT };
+enum { RS_CHANGES, RS_EXTRAS, RS_LIFETIMES, RS_BLOCKS, RS_PROCESSES, RS_ANSWERS, RS_NOTE, RS_LINKS_NOTE, RS_LINKS, RS_COUNT };
 
 /* The oldest BATCH lifetimes closed before the cutoff ?1 (LIMIT ?2). */
 #define PRUNABLE                                                                                        \
@@ -45,6 +52,8 @@ static const char *const retention_sql[RS_COUNT] = {
     [RS_PROCESSES] = "DELETE FROM processes WHERE proc_id IN (SELECT p.proc_id FROM processes p"
                      " WHERE p.first_seen < ?1 AND NOT EXISTS (SELECT 1 FROM lifetimes l"
                      " WHERE l.proc_id = p.proc_id) LIMIT ?2)",
+    [RS_ANSWERS] = "DELETE FROM dns_answers WHERE answer_id IN (SELECT answer_id FROM dns_answers"
+                   " WHERE first_seen < ?1 AND first_seen + expires_after < ?1 ORDER BY first_seen LIMIT ?2)",
     [RS_NOTE] = "INSERT INTO prunes(run_id, first_at, last_at, cutoff, lifetimes) VALUES (?3, ?4, ?4, ?1, ?2)"
                 " ON CONFLICT(run_id) DO UPDATE SET last_at = excluded.last_at,"
                 " cutoff = MAX(cutoff, excluded.cutoff), lifetimes = lifetimes + excluded.lifetimes",
@@ -104,26 +113,29 @@ static int run_batch_stmt(ch_retention *r, int i, int64_t cutoff, int64_t n, int
     return rc == SQLITE_DONE ? sqlite3_changes(r->db) : -1;
 }
 
-int ch_retention_step(ch_retention *r, int64_t now, char *err, size_t errn)
+int ch_retention_step(ch_retention *r, int64_t now, ch_pruned *out, char *err, size_t errn)
 {
+    *out = (ch_pruned){0, 0};
     if (!r->in_pass && now < r->next_pass)
         return 0;
     int64_t cutoff = now - r->retain_ms;
-    int deleted = -1;
+    int deleted = -1, answers = -1;
     if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
         run_batch_stmt(r, RS_CHANGES, cutoff, BATCH, now) >= 0 &&
         run_batch_stmt(r, RS_EXTRAS, cutoff, BATCH, now) >= 0 &&
         (deleted = run_batch_stmt(r, RS_LIFETIMES, cutoff, BATCH, now)) >= 0 &&
         run_batch_stmt(r, RS_BLOCKS, cutoff, deleted, now) >= 0 &&
         run_batch_stmt(r, RS_PROCESSES, cutoff, BATCH, now) >= 0 &&
+        (answers = run_batch_stmt(r, RS_ANSWERS, cutoff, BATCH, now)) >= 0 &&
         run_batch_stmt(r, RS_NOTE, cutoff, deleted, now) >= 0 &&
         run_batch_stmt(r, RS_LINKS_NOTE, cutoff, 0, now) >= 0 && run_batch_stmt(r, RS_LINKS, cutoff, 0, now) >= 0 &&
         sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
-        r->in_pass = deleted == BATCH;
+        r->in_pass = deleted == BATCH || answers == BATCH;
         r->next_pass = now + PASS_EVERY_MS;
-        if (deleted > 0)
+        if (deleted > 0 || answers > 0)
             sqlite3_exec(r->db, "PRAGMA incremental_vacuum(200)", NULL, NULL, NULL); /* pages */
-        return deleted;
+        *out = (ch_pruned){deleted, answers};
+        return 0;
     }
     snprintf(err, errn, "pruning failed, will retry: %s", sqlite3_errmsg(r->db));
     if (!sqlite3_get_autocommit(r->db))

@@ -3,6 +3,8 @@
 # reason, where that or the capture is not permitted).
 if(NOT WIN32)
   connhist_py_test(test_names)
+  set_property(TEST ${test_names_TESTS} APPEND PROPERTY ENVIRONMENT
+    "CONNHIST_FAULT_CLOCK_SHIM=$<TARGET_FILE:fault_clock>")
 endif()
 # Unit tests of the decoding and the answer store (built where the capture is).
 if(CONNHIST_NAMES_BUILT)

@@ -186,6 +186,40 @@ class TamperEvidentTest(NamesCase):
             self.assertIn((table, rowid), named, out["first_failure"])
 
 
+class RetainTest(NamesCase):
+    """--retain prunes DNS answers that stopped being in force before its
+    cutoff, inside the chain: the pruned database verifies clean."""
+    records = ("--host-record=gone.test,127.0.0.12",)
+    ttl = 1
+
+    @unittest.skipUnless(os.environ.get("CONNHIST_FAULT_CLOCK_SHIM"), "needs the fault_clock shim")
+    def test_expired_answers_pruned_and_verified(self):
+        from test_chain import verify
+        self.assertEqual(resolve("gone.test"), "127.0.0.12")
+        sql = "SELECT COUNT(*) AS n FROM dns_answers JOIN dns_names ON name_id = qname_id WHERE name = 'gone.test'"
+        wait_until(lambda: rows(self.db, sql)[0]["n"] > 0, lambda: run_samples(self.db, self.rec.pid),
+                   "the answer for gone.test")
+        rc, _, err = stop_record(self.rec)  # the class's recorder: this class has one test
+        del type(self).rec
+        self.assertEqual(rc, 0, err)
+        copy = self.db
+        names = rows(copy, "SELECT COUNT(*) AS n FROM dns_names")[0]["n"]
+        # A run a day later (its clock moved by the shim) with --retain 1m.
+        offset = os.path.join(self.dir, "offset")
+        with open(offset, "w") as f:
+            f.write(str(86400000))
+        env = dict(os.environ, LD_PRELOAD=os.environ["CONNHIST_FAULT_CLOCK_SHIM"], CONNHIST_CLOCK_OFFSET_FILE=offset)
+        p = subprocess.run(WRAPPER + [RECORD, "--db", copy, "--once", "--retain", "1m", "--verbose", "--names",
+                                      "off", "--events", "off"], capture_output=True, text=True, timeout=300, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stderr, r"pruned \d+ closed lifetimes and [1-9]\d* DNS answers")
+        self.assertEqual(rows(copy, sql)[0]["n"], 0)
+        self.assertEqual(rows(copy, "SELECT COUNT(*) AS n FROM dns_names")[0]["n"], names)  # names stay
+        rc, out, err = verify(copy)
+        self.assertEqual(rc, 0, (out, err))
+        self.assertTrue(out["intact"])
+
+
 class TwoNamesTest(NamesCase):
     """One address answered for two names at different times: each
     connection carries the name in force when it opened, first."""

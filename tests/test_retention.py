@@ -1,13 +1,14 @@
 """--retain: closed lifetimes older than the retention are pruned in small
 batches while sampling goes on, open ones never are, space is given back,
-and reports over the pruned past say so."""
+and reports over the pruned past say so. DNS answers go by the same cutoff
+once they stopped being in force before it."""
 
 import os
 import socket
 import sqlite3
 import unittest
 
-from helpers import add_lifetime, add_state_change, now_ms, query, read_log, rows, run_record, scratch_dir, start_record, stop_record, wait_until
+from helpers import add_lifetime, add_state_change, addr_id, now_ms, query, read_log, rows, run_record, scratch_dir, start_record, stop_record, wait_until
 
 DAY = 86400000
 OLD = 3000  # old closed lifetimes: several batches
@@ -32,6 +33,37 @@ def age_database(db):
     c.close()  # the last connection checkpoints: the rows are in the file now
 
 
+OLD_ANSWERS = 700  # more than one batch
+
+
+def add_answers(db):
+    """Adds DNS answers as a capturing recorder would have written them:
+    OLD_ANSWERS that stopped being in force 100 days ago (to be pruned), one
+    first seen 100 days ago that is in force until tomorrow (a long TTL,
+    repeated: kept), and one of an hour ago (kept). Returns the kept ones'
+    names."""
+    t = now_ms() - 100 * DAY
+    c = sqlite3.connect(db)
+    with c:
+        run = c.execute("SELECT MIN(run_id) FROM runs").fetchone()[0]
+
+        def answer(name, addr, first_seen, expires_after):
+            c.execute("INSERT OR IGNORE INTO dns_names(name) VALUES (?)", (name,))
+            [name_id] = c.execute("SELECT name_id FROM dns_names WHERE name = ?", (name,)).fetchone()
+            c.execute("INSERT INTO dns_answers(qname_id, rname_id, type, addr_id, ttl, first_seen, last_seen_after,"
+                      " expires_after, times_seen, resolver_addr_id, client_addr_id, client_port, proto, run_id)"
+                      " VALUES (?, ?, 1, ?, 60, ?, 0, ?, 1, ?, ?, 40000, 17, ?)",
+                      (name_id, name_id, addr_id(c, addr), first_seen, expires_after, addr_id(c, "127.0.0.53"),
+                       addr_id(c, "127.0.0.1"), run))
+
+        for i in range(OLD_ANSWERS):
+            answer(f"old{i}.test", "192.0.2.7", t + i, 60000)
+        answer("long.test", "192.0.2.8", t, 101 * DAY)
+        answer("recent.test", "192.0.2.9", now_ms() - 3600000, 60000)
+    c.close()
+    return {"long.test", "recent.test"}
+
+
 class RetentionTest(unittest.TestCase):
     def test_prunes_old_closed_only_and_reports_say_pruned(self):
         db = os.path.join(scratch_dir(), "retain.db")
@@ -46,6 +78,8 @@ class RetentionTest(unittest.TestCase):
         self.assertEqual(run_record(db, "--once").returncode, 0)
         real = {r["lifetime_id"] for r in rows(db, "SELECT lifetime_id FROM v_lifetimes")}
         age_database(db)
+        kept_answers = add_answers(db)
+        names_before = rows(db, "SELECT COUNT(*) AS n FROM dns_names")[0]["n"]
 
         # Recording with --retain until the old lifetimes are pruned, however
         # many samples that takes on this machine.
@@ -55,7 +89,8 @@ class RetentionTest(unittest.TestCase):
 
         def pruned():
             try:
-                return rows(db, "SELECT COALESCE(SUM(lifetimes), 0) AS n FROM prunes")[0]["n"] >= OLD
+                return (rows(db, "SELECT COALESCE(SUM(lifetimes), 0) AS n FROM prunes")[0]["n"] >= OLD and
+                        rows(db, "SELECT COUNT(*) AS n FROM dns_answers")[0]["n"] == len(kept_answers))
             except sqlite3.Error:
                 return False
 
@@ -74,6 +109,13 @@ class RetentionTest(unittest.TestCase):
         self.assertEqual(rows(db, "SELECT count(*) AS n FROM state_changes WHERE lifetime_id NOT IN"
                               " (SELECT lifetime_id FROM lifetimes)")[0]["n"], 0)
         self.assertEqual(rows(db, "SELECT count(*) AS n FROM processes WHERE pid = 4242")[0]["n"], 0)
+        # DNS answers: those no longer in force before the cutoff went, in
+        # batches; the one in force across it and the recent one stay, and
+        # so do the names (the recorder keeps their ids).
+        self.assertEqual({r["name"] for r in rows(db, "SELECT name FROM dns_answers JOIN dns_names"
+                                                      " ON name_id = qname_id")}, kept_answers)
+        self.assertEqual(rows(db, "SELECT COUNT(*) AS n FROM dns_names")[0]["n"], names_before)
+        self.assertRegex(err, r"pruned \d+ closed lifetimes and 500 DNS answers")
         # The recent closed lifetime and the open listener are kept (found
         # by inode: another process may have used either port number since).
         self.assertEqual(len(rows(db, "SELECT * FROM v_lifetimes WHERE inode = ? AND closed_at IS NOT NULL",
