@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,6 +353,64 @@ out:
     free(owners);
 }
 
+/* In a child: a file and a socket open; after the parent's first lookup,
+ * the file closed and a socket opened in its descriptor. Each socket's
+ * inode goes up the pipe. */
+static void closed_file_child(int cmd, int resp)
+{
+    int f = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    int a = loopback_socket(AF_INET, SOCK_DGRAM);
+    uint64_t ia = f >= 0 && a >= 0 ? inode_of(a) : 0;
+    char c;
+    if (write(resp, &ia, sizeof ia) != sizeof ia || read(cmd, &c, 1) != 1)
+        _exit(1);
+    close(f);
+    int b = loopback_socket(AF_INET, SOCK_DGRAM);
+    uint64_t ib = b == f ? inode_of(b) : 0; /* the lowest free descriptor: the file's */
+    if (write(resp, &ib, sizeof ib) != sizeof ib)
+        _exit(1);
+    while (read(cmd, &c, 1) < 0 && errno == EINTR)
+        ;
+    _exit(0);
+}
+
+/* A file closed and a socket opened in its descriptor between two lookups
+ * leave the process's descriptor count as it was: the socket is found all
+ * the same. A cache of its own: the read that finds it is rationed by the
+ * time earlier ones took. */
+static void test_descriptor_of_a_closed_file(void)
+{
+    ch_procs *cache = ch_procs_new();
+    int cmd[2], resp[2];
+    CHECK(cache != NULL);
+    if (!cache || pipe2(cmd, O_CLOEXEC) != 0 || pipe2(resp, O_CLOEXEC) != 0) {
+        ch_procs_free(cache);
+        return;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        close(cmd[1]);
+        close(resp[0]);
+        closed_file_child(cmd[0], resp[1]);
+    }
+    close(cmd[0]);
+    close(resp[1]);
+    uint64_t ia = 0, ib = 0;
+    ch_owner o;
+    CHECK(child > 0 && read(resp[0], &ia, sizeof ia) == sizeof ia && ia != 0);
+    CHECK(ch_procs_resolve(cache, &ia, 1, &o) > 0);
+    CHECK(o.proc != NULL && o.proc->pid == child);
+    CHECK(write(cmd[1], "x", 1) == 1);
+    CHECK(read(resp[0], &ib, sizeof ib) == sizeof ib && ib != 0);
+    CHECK(ch_procs_resolve(cache, &ib, 1, &o) > 0);
+    CHECK(o.proc != NULL && o.proc->pid == child && o.holders == 1);
+    close(cmd[1]);
+    close(resp[0]);
+    if (child > 0)
+        waitpid(child, NULL, 0);
+    ch_procs_free(cache);
+}
+
 /*
  * The inode table fills up to 7/8 before it grows: n unknown inodes (no
  * process holds them) filling it that far are remembered, found again
@@ -391,6 +450,7 @@ int main(void)
 {
     test_full_inode_table(56);  /* 64 slots, 7/8 full */
     test_full_inode_table(896); /* 1024 slots */
+    test_descriptor_of_a_closed_file();
     ch_procs *cache = ch_procs_new();
     CHECK(cache != NULL);
     if (!cache)
