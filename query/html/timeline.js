@@ -33,7 +33,7 @@
 
   const data = JSON.parse(document.getElementById('chq-data').textContent);
   const header = data.header;
-  const rows = data.lifetimes;
+  const rows = rowsOf(data.lifetimes);
   const n = rows.length;
   const procs = new Map();
   for (const p of data.processes) procs.set(p[0], p);
@@ -49,6 +49,31 @@
   decodeTimes();
   const decodedAt = performance.now();
   let namesDecoded = false;
+
+  // The rows (one array a lifetime, the columns above) from the page's
+  // columns (query/html_data.c): the ids and first_seen offsets summed up
+  // from their differences, closed_at counted from first_seen again, a
+  // states list of 0 made the row's one state. Times stay offsets (see
+  // decodeTimes).
+  function rowsOf(lt) {
+    const count = lt.count, cols = lt.columns, states = lt.states;
+    const none = new Array(count).fill(null);
+    const c = cols.map(v => v || none);
+    const id = c[ID], first = c[FIRST], last = c[LAST], closed = c[CLOSED];
+    const out = new Array(count);
+    let curId = 0, curFirst = 0;
+    for (let i = 0; i < count; i++) {
+      curId += id[i];
+      curFirst += first[i];
+      const l = last[i];
+      const cl = closed[i] === null ? null : closed[i] + (l !== null ? l : 0);
+      const s = states[i];
+      out[i] = [curId, c[1][i], c[2][i], c[3][i], c[4][i], c[5][i], c[6][i], c[7][i],
+        s === 0 ? [c[STATE][i]] : s, curFirst, l, cl, c[12][i], c[13][i], c[14][i],
+        c[15][i], c[16][i], c[17][i], c[18][i], c[19][i]];
+    }
+    return out;
+  }
 
   // Absolute times for the offsets of the compact rows (query/html_data.c),
   // in place: all the first draw needs, with the codes as they are.
