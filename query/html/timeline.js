@@ -52,9 +52,10 @@
 
   // The rows (one array a lifetime, the columns above) from the page's
   // columns (query/html_data.c): the ids and first_seen offsets summed up
-  // from their differences, closed_at counted from first_seen again, a
-  // states list of 0 made the row's one state. Times stay offsets (see
-  // decodeTimes).
+  // from their differences, closed_at counted from first_seen again. A
+  // states list of 0 (the row's one state) stays 0 until ensureNames: a
+  // hundred thousand small arrays fewer before the first draw. Times stay
+  // offsets (see decodeTimes).
   function rowsOf(lt) {
     const count = lt.count, cols = lt.columns, states = lt.states;
     const none = new Array(count).fill(null);
@@ -67,9 +68,8 @@
       curFirst += first[i];
       const l = last[i];
       const cl = closed[i] === null ? null : closed[i] + (l !== null ? l : 0);
-      const s = states[i];
       out[i] = [curId, c[1][i], c[2][i], c[3][i], c[4][i], c[5][i], c[6][i], c[7][i],
-        s === 0 ? [c[STATE][i]] : s, curFirst, l, cl, c[12][i], c[13][i], c[14][i],
+        states[i], curFirst, l, cl, c[12][i], c[13][i], c[14][i],
         c[15][i], c[16][i], c[17][i], c[18][i], c[19][i]];
     }
     return out;
@@ -104,11 +104,12 @@
       r[PROTO] = name(proto, r[PROTO]);
       r[LADDR] = addr(r[LADDR]);
       r[RADDR] = addr(r[RADDR]);
+      const codes = r[STATES] === 0 ? [r[STATE]] : r[STATES]; // 0: the one state
       r[STATE] = name(state, r[STATE]);
-      const key = r[STATES].length === 1 ? r[STATES][0] : r[STATES].join();
+      const key = codes.length === 1 ? codes[0] : codes.join();
       let states = stateLists.get(key);
       if (states === undefined) {
-        states = r[STATES].map(c => name(state, c));
+        states = codes.map(c => name(state, c));
         stateLists.set(key, states);
       }
       r[STATES] = states;
