@@ -57,10 +57,11 @@
   // hundred thousand small arrays fewer before the first draw. Times stay
   // offsets (see decodeTimes).
   function rowsOf(lt) {
-    const count = lt.count, cols = lt.columns, states = lt.states;
+    const count = lt.count, states = lt.states;
     const none = new Array(count).fill(null);
-    const c = cols.map(v => v || none);
-    const id = c[ID], first = c[FIRST], last = c[LAST], closed = c[CLOSED];
+    // One local a column: the loop below is the page's largest before its first draw.
+    const [id, c1, c2, c3, c4, c5, c6, c7, , first, last, closed, c12, c13, c14, c15, c16, c17, c18, c19] =
+      lt.columns.map(v => v || none);
     const out = new Array(count);
     let curId = 0, curFirst = 0;
     for (let i = 0; i < count; i++) {
@@ -68,9 +69,8 @@
       curFirst += first[i];
       const l = last[i];
       const cl = closed[i] === null ? null : closed[i] + (l !== null ? l : 0);
-      out[i] = [curId, c[1][i], c[2][i], c[3][i], c[4][i], c[5][i], c[6][i], c[7][i],
-        states[i], curFirst, l, cl, c[12][i], c[13][i], c[14][i],
-        c[15][i], c[16][i], c[17][i], c[18][i], c[19][i]];
+      out[i] = [curId, c1[i], c2[i], c3[i], c4[i], c5[i], c6[i], c7[i], states[i], curFirst, l, cl,
+        c12[i], c13[i], c14[i], c15[i], c16[i], c17[i], c18[i], c19[i]];
     }
     return out;
   }
