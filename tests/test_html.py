@@ -173,16 +173,31 @@ ID, PROTO, FAMILY, LADDR, LPORT, RADDR, RPORT, STATE, STATES, FIRST, LAST, CLOSE
 
 
 def lifetimes(data):
-    """The page's lifetime rows spelled out, as the page does it: the null
-    columns left out at the end put back, names for codes and addr_ids,
-    absolute times for the offsets."""
+    """The page's lifetime rows spelled out, as the page does it: rows made
+    of the columns (ids and first_seen summed from their differences, a
+    states list of 0 the row's one state, closed_at counted from
+    last_seen or else first_seen), names for codes and addr_ids, absolute
+    times for the offsets."""
     names = {(f, c): n for f, c, n in data["codes"]}
     addrs = dict((i, a) for i, a in data["addrs"])
     name = lambda field, c: None if c is None else names[(field, c)]
     base = data["base"]
+    lt = data["lifetimes"]
+    n = lt["count"]
+    cols = [[None] * n if c is None else c for c in lt["columns"]]
+    for c in cols:
+        if len(c) != n:
+            raise AssertionError("a column of %d values for %d lifetimes" % (len(c), n))
     out = []
-    for r in data["lifetimes"]:
-        r = list(r) + [None] * (20 - len(r))
+    cur_id = cur_first = 0
+    for i in range(n):
+        r = [c[i] for c in cols]
+        cur_id += r[ID]
+        cur_first += r[FIRST]
+        r[ID], r[FIRST] = cur_id, cur_first
+        r[STATES] = [r[STATE]] if lt["states"][i] == 0 else lt["states"][i]
+        if r[CLOSED] is not None:
+            r[CLOSED] += r[LAST] if r[LAST] is not None else 0
         for col, field in ((PROTO, "proto"), (STATE, "state"), (REASON, "close_reason"), (SEEN_BY, "seen_by"),
                            (OWNER_SOURCE, "owner_source")):
             r[col] = name(field, r[col])

@@ -2,7 +2,8 @@
 be checked without Filebeat, Vector or Elasticsearch (none is in Debian or
 npm): each file parses (YAML, TOML, JSON, the systemd unit's command line),
 the shippers read the file the export service writes and the README
-documents, take event.id as the document id with the operation "index",
+documents, take event.id as the document id (a copy: both shippers would
+remove the field they take it from) with the operation "index",
 and write to the index the template's patterns cover; the template maps
 every field a real export writes (a real recorder, real answers in SQLite)
 with a type compatible with its value.
@@ -115,18 +116,36 @@ class ConfigsTest(unittest.TestCase):
         self.assertEqual(inp["type"], "filestream")
         self.assertTrue(any(fnmatch.fnmatch(out, p) for p in inp["paths"]), inp["paths"])
         nd, = [p["ndjson"] for p in inp["parsers"] if "ndjson" in p]
-        self.assertEqual(nd["document_id"], "event.id")
-        ops = [p["add_fields"]["fields"]["op_type"] for p in inp["processors"] if "add_fields" in p]
+        self.assertEqual(nd["target"], "")  # the document's fields at the top level, where event.id is looked up
+        # Not the parser's document_id: Filebeat's reader finds a dotted key
+        # (mapstr GetValue) but deletes it from the indexed document
+        # (libbeat/reader/readjson/json.go); the id goes to @metadata._id,
+        # which the Elasticsearch output sends as _id, by a copy.
+        self.assertNotIn("document_id", nd)
+        copies = [f for p in inp["processors"] if "copy_fields" in p for f in p["copy_fields"]["fields"]]
+        self.assertEqual(copies, [{"from": "event.id", "to": "@metadata._id"}])
+        # The output sends "create" for a document with an id unless
+        # @metadata.op_type is "index": a close would then be refused as a conflict.
+        ops = [p["add_fields"]["fields"]["op_type"] for p in inp["processors"]
+               if "add_fields" in p and p["add_fields"]["target"] == "@metadata"]
         self.assertEqual(ops, ["index"])
+        self.assertFalse(any("event" in str(p.get("drop_fields", {}).get("fields")) for p in inp["processors"]))
 
         vec = tomllib.loads(load("vector", "connhist.toml").decode())
         src, = vec["sources"].values()
         self.assertEqual(src["type"], "file")
         self.assertTrue(any(fnmatch.fnmatch(out, p) for p in src["include"]), src["include"])
         sink, = vec["sinks"].values()
-        self.assertEqual((sink["type"], sink["id_key"], sink["bulk"]["action"]), ("elasticsearch", "event.id", "index"))
-        # The sink reads what the transform makes of what the source reads.
+        # Vector's sink removes the id_key field from the document it sends:
+        # the id is a copy of event.id made by the transform, not event.id.
+        self.assertEqual((sink["type"], sink["bulk"]["action"]), ("elasticsearch", "index"))
+        self.assertNotEqual(sink["id_key"], "event.id")
         transform, = vec["transforms"].items()
+        remap = [l.strip() for l in transform[1]["source"].splitlines() if l.strip()]
+        self.assertIn(f".{sink['id_key']} = string!(.event.id)", remap)
+        self.assertLess(remap.index(". = parse_json!(string!(.message))"),
+                        remap.index(f".{sink['id_key']} = string!(.event.id)"))
+        # The sink reads what the transform makes of what the source reads.
         self.assertEqual(transform[1]["inputs"], list(vec["sources"]))
         self.assertEqual(sink["inputs"], [transform[0]])
 
@@ -197,6 +216,11 @@ class ExportAgainstTemplateTest(unittest.TestCase):
                 self.assertIn(field, mapped, f"{field} is exported but the template does not map it")
                 self.assertTrue(compatible(mapped[field], value), (field, mapped[field], value))
         # The fields the issue names are among them (a template that maps nothing would pass the loop).
+        # The document id must be a string: Filebeat's output takes
+        # @metadata._id only as one, Vector's sink only bytes.
+        for doc in docs:
+            self.assertIsInstance(doc["event"]["id"], str)
+        self.assertEqual(len({d["event"]["id"] for d in docs}), len(docs))
         for field in ("destination.domain", "dns.question.type", "network.community_id", "process.entity_id",
                       "event.duration", "source.bytes", "host.os.kernel"):
             self.assertIn(field, seen)

@@ -33,7 +33,7 @@
 
   const data = JSON.parse(document.getElementById('chq-data').textContent);
   const header = data.header;
-  const rows = data.lifetimes;
+  const rows = rowsOf(data.lifetimes);
   const n = rows.length;
   const procs = new Map();
   for (const p of data.processes) procs.set(p[0], p);
@@ -49,6 +49,31 @@
   decodeTimes();
   const decodedAt = performance.now();
   let namesDecoded = false;
+
+  // The rows (one array a lifetime, the columns above) from the page's
+  // columns (query/html_data.c): the ids and first_seen offsets summed up
+  // from their differences, closed_at counted from first_seen again. A
+  // states list of 0 (the row's one state) stays 0 until ensureNames: a
+  // hundred thousand small arrays fewer before the first draw. Times stay
+  // offsets (see decodeTimes).
+  function rowsOf(lt) {
+    const count = lt.count, states = lt.states;
+    const none = new Array(count).fill(null);
+    // One local a column: the loop below is the page's largest before its first draw.
+    const [id, c1, c2, c3, c4, c5, c6, c7, , first, last, closed, c12, c13, c14, c15, c16, c17, c18, c19] =
+      lt.columns.map(v => v || none);
+    const out = new Array(count);
+    let curId = 0, curFirst = 0;
+    for (let i = 0; i < count; i++) {
+      curId += id[i];
+      curFirst += first[i];
+      const l = last[i];
+      const cl = closed[i] === null ? null : closed[i] + (l !== null ? l : 0);
+      out[i] = [curId, c1[i], c2[i], c3[i], c4[i], c5[i], c6[i], c7[i], states[i], curFirst, l, cl,
+        c12[i], c13[i], c14[i], c15[i], c16[i], c17[i], c18[i], c19[i]];
+    }
+    return out;
+  }
 
   // Absolute times for the offsets of the compact rows (query/html_data.c),
   // in place: all the first draw needs, with the codes as they are.
@@ -79,11 +104,12 @@
       r[PROTO] = name(proto, r[PROTO]);
       r[LADDR] = addr(r[LADDR]);
       r[RADDR] = addr(r[RADDR]);
+      const codes = r[STATES] === 0 ? [r[STATE]] : r[STATES]; // 0: the one state
       r[STATE] = name(state, r[STATE]);
-      const key = r[STATES].length === 1 ? r[STATES][0] : r[STATES].join();
+      const key = codes.length === 1 ? codes[0] : codes.join();
       let states = stateLists.get(key);
       if (states === undefined) {
-        states = r[STATES].map(c => name(state, c));
+        states = codes.map(c => name(state, c));
         stateLists.set(key, states);
       }
       r[STATES] = states;
