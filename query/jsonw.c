@@ -33,7 +33,6 @@ void jw_html_safe(jw *w)
 /* Hands n bytes to the FILE, with '<' escaped when html_safe. */
 static void write_out(jw *w, const char *p, size_t n)
 {
-    w->handed += n;
     while (w->html_safe && n > 0) {
         const char *lt = memchr(p, '<', n);
         if (lt == NULL)
@@ -270,19 +269,6 @@ void jw_put(jw *w, const char *key, const cJSON *v)
         cJSON_free(text);
     }
     child_end(w, line, keyed);
-}
-
-uint64_t jw_position(const jw *w)
-{
-    return w->handed + w->len;
-}
-
-const char *jw_written_since(const jw *w, uint64_t pos, size_t *n)
-{
-    if (pos < w->handed)
-        return NULL;
-    *n = (size_t)(jw_position(w) - pos);
-    return w->buf + (pos - w->handed);
 }
 
 void jw_raw(jw *w, const char *key, const char *json, size_t len)

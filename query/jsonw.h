@@ -48,7 +48,6 @@ typedef struct {
     const char *tag_value; /* its value; NULL is null */
     bool tag_rows;         /* main-list elements and ndjson lines carry it too */
     bool html_safe; /* '<' written as \u003c (jw_html_safe) */
-    uint64_t handed; /* bytes handed to the FILE so far (jw_position) */
     size_t len;    /* bytes waiting in buf */
     char buf[JW_BUF_SIZE];
 } jw;
@@ -116,15 +115,6 @@ bool jw_in_section(const jw *w);
  * makes it), as a member named key or an element: for a value written again
  * and again, built once. Not for --pretty output. */
 void jw_raw(jw *w, const char *key, const char *json, size_t len);
-
-/* Where the next byte goes, counted from the start of the output: with
- * jw_written_since, for rendering a value once and writing it again with
- * jw_raw. */
-uint64_t jw_position(const jw *w);
-
-/* The n bytes written since position pos, or NULL when some of them were
- * handed to the FILE already (then they cannot be taken back). */
-const char *jw_written_since(const jw *w, uint64_t pos, size_t *n);
 
 /* Closes the outer object, ends the document and flushes it. */
 void jw_end(jw *w);

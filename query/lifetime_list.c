@@ -24,7 +24,6 @@ int lifetime_list(query_ctx *c, const char *key, bool main, qsql *q)
 {
     qsql_add(q, " ORDER BY l.lifetime_id"); /* recording order: first_seen order, see filter.c */
     filter_limit(q, &c->o->f);
-    rowjson_forget();
     return stream_list(c, key, main, q, lifetime_row, "selecting lifetimes");
 }
 

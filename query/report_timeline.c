@@ -59,6 +59,5 @@ int report_timeline(query_ctx *c, cJSON *header)
     qsql_add(&q, " ORDER BY 1, 2, 4");
     filter_limit(&q, f);
     chq_start(c, header);
-    rowjson_forget();
     return stream_list(c, "events", true, &q, event_row, "timeline");
 }

@@ -108,18 +108,6 @@ void put_states(jw *w, sqlite3_stmt *st, int col, int id_col, bool as_codes)
     jw_close(w);
 }
 
-/* The members of a process from CHQ_PROCESS_COLUMNS at column col. */
-static void put_process_members(jw *w, sqlite3_stmt *st, int col)
-{
-    put_int_col(w, "pid", st, col);
-    put_text_col(w, "name", st, col + 2);
-    put_text_col(w, "path", st, col + 3);
-    put_text_col(w, "cmdline", st, col + 4);
-    put_text_col(w, "user", st, col + 5);
-    put_int_col(w, "uid", st, col + 6);
-    put_time_col(w, "start_time", st, col + 1);
-}
-
 void put_process(jw *w, const char *key, sqlite3_stmt *st, int col)
 {
     if (is_null(st, col)) {
@@ -127,88 +115,14 @@ void put_process(jw *w, const char *key, sqlite3_stmt *st, int col)
         return;
     }
     jw_open(w, key, false);
-    put_process_members(w, st, col);
+    put_int_col(w, "pid", st, col);
+    put_text_col(w, "name", st, col + 2);
+    put_text_col(w, "path", st, col + 3);
+    put_text_col(w, "cmdline", st, col + 4);
+    put_text_col(w, "user", st, col + 5);
+    put_int_col(w, "uid", st, col + 6);
+    put_time_col(w, "start_time", st, col + 1);
     jw_close(w);
-}
-
-/*
- * The processes of a lifetime list, each rendered once: a bulk --ndjson
- * writes a million lifetimes of a few thousand processes, and writing the
- * same seven members again for each was a tenth of its CPU. A process row
- * is one (pid, start_time) (UNIQUE in the schema) and one statement reads
- * one snapshot, so what was rendered holds for the rest of the statement;
- * another statement starts again. Compact and ndjson output only: pretty
- * output's bytes depend on the depth.
- */
-#define PROC_SLOTS 4096     /* direct-mapped: a slot keeps the last process hashed to it */
-#define PROC_JSON_MAX 4096  /* a longer one (a long command line) is rendered every time */
-
-typedef struct {
-    int64_t pid, start;
-    size_t len; /* 0: empty */
-    char *json;
-} proc_slot;
-
-static proc_slot proc_cache[PROC_SLOTS];
-static sqlite3_stmt *proc_cache_st; /* the statement the cache was filled from */
-
-static void proc_cache_forget(void)
-{
-    for (size_t i = 0; i < PROC_SLOTS; i++) {
-        free(proc_cache[i].json);
-        proc_cache[i] = (proc_slot){0, 0, 0, NULL};
-    }
-    proc_cache_st = NULL;
-}
-
-static proc_slot *proc_cache_slot(int64_t pid, int64_t start)
-{
-    uint64_t h = ((uint64_t)pid * 0x9E3779B97F4A7C15u) ^ ((uint64_t)start * 0xC2B2AE3D27D4EB4Fu);
-    return &proc_cache[(h >> 40) & (PROC_SLOTS - 1)];
-}
-
-/* Keeps the n bytes of json as the rendering of slot s's process. */
-static void proc_cache_keep(proc_slot *s, int64_t pid, int64_t start, const char *json, size_t n)
-{
-    if (n == 0 || n > PROC_JSON_MAX)
-        return;
-    char *copy = realloc(s->json, n);
-    if (copy == NULL)
-        return; /* s->json is still s's: the slot keeps its process */
-    memcpy(copy, json, n);
-    *s = (proc_slot){pid, start, n, copy};
-}
-
-/* put_process, from the cache when this statement wrote the process before. */
-static void put_lifetime_process(jw *w, sqlite3_stmt *st, int col)
-{
-    if (w->mode == JW_PRETTY || is_null(st, col) || is_null(st, col + 1)) {
-        put_process(w, "process", st, col);
-        return;
-    }
-    if (st != proc_cache_st) {
-        proc_cache_forget();
-        proc_cache_st = st;
-    }
-    int64_t pid = sqlite3_column_int64(st, col), start = sqlite3_column_int64(st, col + 1);
-    proc_slot *s = proc_cache_slot(pid, start);
-    if (s->len > 0 && s->pid == pid && s->start == start) {
-        jw_raw(w, "process", s->json, s->len);
-        return;
-    }
-    jw_open(w, "process", false);
-    uint64_t from = jw_position(w) - 1; /* its '{': jw_open wrote it last */
-    put_process_members(w, st, col);
-    jw_close(w);
-    size_t n;
-    const char *json = jw_written_since(w, from, &n);
-    if (json != NULL)
-        proc_cache_keep(s, pid, start, json, n);
-}
-
-void rowjson_forget(void)
-{
-    proc_cache_forget();
 }
 
 /*
@@ -240,7 +154,6 @@ static bool has_answers(sqlite3_stmt *st)
 void rowjson_close(void)
 {
     answers_db = NULL;
-    proc_cache_forget();
 }
 
 void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
@@ -265,7 +178,7 @@ void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
     put_code_col(w, "seen_by", CODE_SEEN_BY, st, col + 23);
     put_time_col(w, "opened_after", st, col + 24);
     put_code_col(w, "owner_source", CODE_OWNER_SOURCE, st, col + 25);
-    put_lifetime_process(w, st, col + 14);
+    put_process(w, "process", st, col + 14);
     if (has_answers(st))
         put_remote_names(w, st, col + 5, col + 9, col + 14, col + 15);
     else

@@ -53,12 +53,6 @@ void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col);
  * before that database is closed. */
 void rowjson_close(void);
 
-/* Forgets the processes put_lifetime rendered (it keeps them for the
- * statement it read them from): called before a statement whose lifetimes
- * put_lifetime writes, since a new statement may get a freed one's address
- * and see rows changed since. */
-void rowjson_forget(void);
-
 /* Writes the states column col of the lifetime whose id is in column id_col
  * as the flat array "states", oldest first: state names, or their codes
  * (codes.h) when as_codes. */
