@@ -6,7 +6,8 @@
  *
  * The join of a lifetime reads its remote address's answers from memory
  * (name_cache.h: read once per address, or all at once for a bulk report),
- * not from SQL: only the CNAME chains of the answers in force are asked.
+ * not from SQL, and so are the CNAME chains of the answers in force
+ * (cname_cache.h).
  */
 #include "names.h"
 
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cname_cache.h"
 #include "coverage.h"
 #include "filter.h"
 #include "name_cache.h"
@@ -27,16 +29,10 @@ _Static_assert(CHQ_NAME_GRACE_MS == 10000, "GRACE is CHQ_NAME_GRACE_MS");
 
 #define ALT_ADDR CHQ_ALT_ADDR
 
-/* The CNAME of the chain asked as ?1 that pointed at name ?2, latest at ?3. */
-static const char chain_sql[] =
-    "SELECT c.rname_id, n.name FROM dns_answers c JOIN dns_names n ON n.name_id = c.rname_id"
-    " WHERE c.qname_id = ?1 AND c.target_id = ?2 AND c.type = 5 AND c.first_seen <= ?3"
-    " ORDER BY c.first_seen DESC LIMIT 1";
-
 #define MAX_NAMES 64 /* names listed for one lifetime */
 #define MAX_CHAIN 16
 
-static sqlite3_stmt *chain_st, *group_st;
+static sqlite3_stmt *group_st;
 
 typedef struct {
     int64_t ids[MAX_NAMES];
@@ -56,39 +52,23 @@ static void put_name(jw *w, name_set *done, int64_t id, const char *name)
 }
 
 /* The names between qname and rname on the chain, from qname's side. */
-static void put_chain(jw *w, name_set *done, int64_t qname, int64_t rname, int64_t at)
+static void put_chain(jw *w, name_set *done, sqlite3 *db, int64_t qname, int64_t rname, int64_t at)
 {
     int64_t ids[MAX_CHAIN];
     char names[MAX_CHAIN][256];
     int n = 0;
     for (int64_t cur = rname; n < MAX_CHAIN;) {
-        sqlite3_bind_int64(chain_st, 1, qname);
-        sqlite3_bind_int64(chain_st, 2, cur);
-        sqlite3_bind_int64(chain_st, 3, at);
-        if (sqlite3_step(chain_st) != SQLITE_ROW) {
-            sqlite3_reset(chain_st);
+        const char *text;
+        if (cname_cache_step(db, qname, cur, at, &cur, &text) != 1)
             break;
-        }
-        cur = sqlite3_column_int64(chain_st, 0);
-        const char *text = (const char *)sqlite3_column_text(chain_st, 1);
-        snprintf(names[n], sizeof names[n], "%s", text != NULL ? text : "");
+        snprintf(names[n], sizeof names[n], "%s", text);
         ids[n++] = cur;
-        sqlite3_reset(chain_st);
         if (cur == qname)
             break;
     }
     for (int i = n; i-- > 0;)
         if (ids[i] != qname)
             put_name(w, done, ids[i], names[i]);
-}
-
-static int prepare(sqlite3 *db)
-{
-    if (chain_st != NULL && sqlite3_db_handle(chain_st) != db)
-        names_close(); /* another database's (several databases, query/multidb.c) */
-    if (chain_st == NULL && sqlite3_prepare_v2(db, chain_sql, -1, &chain_st, NULL) != SQLITE_OK)
-        return -1;
-    return 0;
 }
 
 /* Who opened a lifetime, for preferring its own answers. */
@@ -147,6 +127,7 @@ static void each_in_force(const name_answers *l, int64_t at, const asker *who,
 
 typedef struct {
     jw *w;
+    sqlite3 *db;
     name_set done;
     int64_t at;
     bool open;
@@ -161,7 +142,7 @@ static bool put_answer_names(void *ctx, const name_answer *a, const char *qname,
     o->open = true;
     put_name(o->w, &o->done, a->qname_id, qname);
     if (a->rname_id != a->qname_id) {
-        put_chain(o->w, &o->done, a->qname_id, a->rname_id, o->at);
+        put_chain(o->w, &o->done, o->db, a->qname_id, a->rname_id, o->at);
         put_name(o->w, &o->done, a->rname_id, rname);
     }
     return true;
@@ -172,13 +153,13 @@ void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col,
     sqlite3 *db = sqlite3_db_handle(st);
     name_answers l;
     if (sqlite3_column_type(st, addr_col) == SQLITE_NULL ||
-        name_cache_get(db, sqlite3_column_int64(st, addr_col), &l) != 0 || (l.n > 0 && prepare(db) != 0)) {
+        name_cache_get(db, sqlite3_column_int64(st, addr_col), &l) != 0) {
         jw_null(w, "remote_names");
         return;
     }
     asker who = {sqlite3_column_type(st, pid_col) != SQLITE_NULL && sqlite3_column_type(st, start_col) != SQLITE_NULL,
                  sqlite3_column_int64(st, pid_col), sqlite3_column_int64(st, start_col)};
-    names_out o = {w, {.n = 0}, sqlite3_column_int64(st, first_seen_col), false};
+    names_out o = {w, db, {.n = 0}, sqlite3_column_int64(st, first_seen_col), false};
     each_in_force(&l, o.at, &who, put_answer_names, &o);
     if (o.open)
         jw_close(w);
@@ -304,6 +285,10 @@ static const char group_sql[] =
 
 void put_group_names(jw *w, sqlite3_stmt *st, int col)
 {
+    if (group_st != NULL && sqlite3_db_handle(group_st) != sqlite3_db_handle(st)) {
+        sqlite3_finalize(group_st); /* another database's (several databases, query/multidb.c) */
+        group_st = NULL;
+    }
     if (group_st == NULL && sqlite3_prepare_v2(sqlite3_db_handle(st), group_sql, -1, &group_st, NULL) != SQLITE_OK) {
         jw_null(w, "names");
         return;
@@ -327,12 +312,12 @@ void put_group_names(jw *w, sqlite3_stmt *st, int col)
 void names_forget(void)
 {
     name_cache_clear();
+    cname_cache_clear();
 }
 
 void names_close(void)
 {
-    name_cache_clear();
-    sqlite3_finalize(chain_st);
+    names_forget();
     sqlite3_finalize(group_st);
-    chain_st = group_st = NULL;
+    group_st = NULL;
 }

@@ -510,6 +510,43 @@ class JoinTest(unittest.TestCase):
         first one's memory)."""
         self.check_two_databases(("b",), [("a", [None]), ("b", [["b.test"]])])
 
+    def test_chain_as_it_was(self):
+        """A CNAME chain is followed as it was when the lifetime opened
+        (query/cname_cache.c reads a name's CNAME records once, for every
+        lifetime): www.test pointed through mid1.test, later through
+        mid2.test. Of two CNAMEs first seen at the same moment the first
+        recorded is taken, as the SQL it replaced did."""
+        d = scratch_dir()
+        db = os.path.join(d, "connhist.db")
+        c = sqlite3.connect(db)
+        with open(SCHEMA) as f:
+            c.executescript(f.read())
+        T = self.T
+        c.execute("INSERT INTO runs(run_id, started_at, mode, interval_ms, host, os, sampler, version, pid, names)"
+                  " VALUES (1, ?, 'continuous', 1000, 'h', 'o', 'netlink', 'v', 1, 1)", (T - 100000,))
+        c.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, 100)", (T - 100000, T + 100000))
+        for at, mid in ((T - 50000, "mid1.test"), (T - 20000, "mid2.test")):
+            self.answer(c, "www.test", None, at, 60000, rname="www.test", type_=5, target=mid)
+            self.answer(c, "www.test", None, at, 60000, rname=mid, type_=5, target="cdn.test")
+            self.answer(c, "www.test", "192.0.2.5", at, 60000, rname="cdn.test")
+        self.answer(c, "q.test", None, T - 10000, 60000, rname="first.test", type_=5, target="tgt.test")
+        self.answer(c, "q.test", None, T - 10000, 60000, rname="second.test", type_=5, target="tgt.test")
+        self.answer(c, "q.test", "192.0.2.6", T - 10000, 60000, rname="tgt.test")
+        add_lifetime(c, 1, T - 30000, remote_addr="192.0.2.5", remote_port=443, local_port=1001)
+        add_lifetime(c, 2, T, remote_addr="192.0.2.5", remote_port=443, local_port=1002)
+        add_lifetime(c, 3, T, remote_addr="192.0.2.6", remote_port=443, local_port=1003)
+        c.commit()
+        c.close()
+        for args in ((), ("--ndjson",)):
+            out = subprocess.run([os.environ.get("CONNHIST_QUERY", "connhist-query"), "--db", db, *args, "connections"],
+                                 capture_output=True, text=True, timeout=60, check=True).stdout
+            docs = [json.loads(line) for line in out.splitlines()] if args else json.loads(out)["lifetimes"]
+            got = {lt["local_port"]: lt["remote_names"] for lt in docs if "local_port" in lt}
+            self.assertEqual(got, {1001: ["www.test", "mid1.test", "cdn.test"],
+                                   1002: ["www.test", "mid2.test", "cdn.test"],
+                                   1003: ["q.test", "first.test", "tgt.test"]}, args)
+        shutil.rmtree(d)
+
     def check_two_databases(self, answered, expected):
         d = scratch_dir()
         dbs = []
