@@ -63,6 +63,32 @@ def paired(results, name):
     return statistics.mean(d), sd, T95[min(len(d) - 2, len(T95) - 1)] * sd / len(d) ** 0.5
 
 
+def adjusted(results, name):
+    """The chain's share with the rounds' changes per tick accounted for: a
+    least-squares fit of CPU per tick = a + b * changes + d * (recorder is
+    name), over the baseline's rounds and name's; returns d over the
+    baseline's mean (a recorder that fell behind does more work a tick)."""
+    pts = [(ch, 0.0, c) for c, ch in results["base"]] + [(ch, 1.0, c) for c, ch in results[name]]
+    n = len(pts)
+    if n < 4:
+        return float("nan")
+    # Normal equations of the 3-parameter fit, solved by Cramer's rule.
+    sx = [[sum(p[i] * p[j] for p in pts) if i < 2 and j < 2 else 0 for j in range(2)] for i in range(2)]
+    m = [[n, sum(p[0] for p in pts), sum(p[1] for p in pts)],
+         [sum(p[0] for p in pts), sx[0][0], sum(p[0] * p[1] for p in pts)],
+         [sum(p[1] for p in pts), sum(p[0] * p[1] for p in pts), sx[1][1]]]
+    y = [sum(p[2] for p in pts), sum(p[0] * p[2] for p in pts), sum(p[1] * p[2] for p in pts)]
+
+    def det(a):
+        return (a[0][0] * (a[1][1] * a[2][2] - a[1][2] * a[2][1]) - a[0][1] * (a[1][0] * a[2][2] - a[1][2] * a[2][0])
+                + a[0][2] * (a[1][0] * a[2][1] - a[1][1] * a[2][0]))
+    dm = det(m)
+    if dm == 0:
+        return float("nan")
+    d = det([[m[r][0], m[r][1], y[r]] for r in range(3)]) / dm
+    return d / statistics.mean(c for c, _ in results["base"])
+
+
 def tick_phase(a):
     load = Load(a.sockets, a.sockets * a.churn_pct / 100.0)
     recs = recorders(a)
@@ -101,6 +127,7 @@ def tick_phase(a):
             f" {(statistics.mean(c for c, _ in results[name]) - base) / base * 100:.1f}% over base")
     return {"base_ms": base, "chain_ms": chain, "share": (chain - base) / base,
             "paired": {name: paired(results, name) for name in results if name != "base"},
+            "adjusted": {name: adjusted(results, name) for name in results if name != "base"},
             "changes": statistics.median(ch for _, ch in results["chain"]), "rounds": results}
 
 
@@ -248,6 +275,7 @@ def main():
             print(f"{name} over base, round by round: mean {100 * mean:+.1f}%, sd {100 * sd:.1f}%, 95% interval"
                   f" {100 * (mean - half):+.1f}% to {100 * (mean + half):+.1f}% ({len(t['rounds'][name])} rounds):"
                   f" {verdict}")
+            print(f"{name} over base at equal changes per tick (fit over all rounds): {100 * t['adjusted'][name]:+.1f}%")
     if a.perf:
         for name, (shares, top) in perf_phase(a).items():
             print(f"\nperf, {name} recorder, {a.perf} s of steady ticks: "
