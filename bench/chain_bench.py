@@ -261,7 +261,7 @@ def main():
     if "tick" not in skip:
         t = tick_phase(a)
         print(f"\nSteady tick at {a.sockets:,} sockets, {a.churn_pct}% churn/s ({t['changes']} changes per tick),"
-              f" {a.ticks} ticks x {a.rounds} rounds each, alternated:")
+              f" {a.ticks} ticks x {a.rounds} rounds each, {'together' if a.together else 'alternated'}:")
         print("| recorder | CPU per steady tick @ changes per tick, each round (ms) | mean |")
         print("|---|---|---|")
         for name in ("base", "chain"):
