@@ -629,10 +629,11 @@ int ch_chain_prepare(ch_chain *c, const ch_chain_write *w, sqlite3_stmt **st, ch
     while (i < c->tables.n && strcmp(c->tables.t[i].name, w->table) != 0)
         i++;
     sbuf b = {0};
-    int rc = c->off                ? put_plain(&b, w)
-             : i == c->tables.n    ? -1
-             : w->update           ? put_update(&b, c, i, w)
-                                   : put_insert(&b, c, i, w);
+    int rc = -1;
+    if (c->off)
+        rc = put_plain(&b, w);
+    else if (i < c->tables.n)
+        rc = w->update ? put_update(&b, c, i, w) : put_insert(&b, c, i, w);
     if (rc == 0 && w->from != NULL)
         put(&b, " FROM %s", w->from);
     if (rc == 0 && w->where != NULL)
