@@ -98,7 +98,7 @@ class Load:
 class Recorder:
     """connhist-record --verbose on a fresh database; one record per tick."""
 
-    def __init__(self, exe, db, interval):
+    def __init__(self, exe, db, interval, env=None):
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(db + suffix):
                 os.remove(db + suffix)
@@ -108,7 +108,7 @@ class Recorder:
         self.cond = threading.Condition()
         self.started = time.monotonic()
         self.proc = subprocess.Popen([exe, "--db", db, "--interval", interval, "--verbose"],
-                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                                     stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 

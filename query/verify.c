@@ -109,15 +109,19 @@ static void link_failure(verifier *v, int64_t seq, int64_t at, const char *fmt, 
     fail(v, seq, at, reason, NULL);
 }
 
+/* What became of an anchor: its link not in the chain, there with the
+ * anchor's hash (reached), or there with another (the chain rewritten). */
+enum { ANCHOR_MISSED, ANCHOR_REACHED, ANCHOR_DIFFERS };
+
 /* Checks each anchor against link seq, whose recomputed hash is hash. */
 static void check_anchor_at(verifier *v, int64_t seq, int64_t at, const unsigned char hash[CH_DIGEST_LEN],
-                            const chq_anchor *anchors, int nanchors, bool *reached)
+                            const chq_anchor *anchors, int nanchors, unsigned char *reached)
 {
     for (int i = 0; i < nanchors; i++) {
         if (anchors[i].seq != seq)
             continue;
-        reached[i] = true;
-        if (memcmp(anchors[i].hash, hash, CH_DIGEST_LEN) != 0)
+        reached[i] = memcmp(anchors[i].hash, hash, CH_DIGEST_LEN) == 0 ? ANCHOR_REACHED : ANCHOR_DIFFERS;
+        if (reached[i] == ANCHOR_DIFFERS)
             fail(v, seq, at, "the anchor's hash is not this link's: the chain up to it was rewritten", NULL);
     }
 }
@@ -140,7 +144,7 @@ static void read_pruned(verifier *v)
 
 /* Whether the gap before link seq, after link 1, is the recorded pruning;
  * if so prev becomes the hash link seq follows. */
-static bool pruned_gap(verifier *v, int64_t seq, const chq_anchor *anchors, int nanchors, bool *reached,
+static bool pruned_gap(verifier *v, int64_t seq, const chq_anchor *anchors, int nanchors, unsigned char *reached,
                        unsigned char prev[CH_DIGEST_LEN])
 {
     if (v->head_seq != 1 || v->pruned_before != seq || seq <= 2)
@@ -150,7 +154,7 @@ static bool pruned_gap(verifier *v, int64_t seq, const chq_anchor *anchors, int 
     return true;
 }
 
-static void check_links(verifier *v, const chq_anchor *anchors, int nanchors, bool *reached)
+static void check_links(verifier *v, const chq_anchor *anchors, int nanchors, unsigned char *reached)
 {
     read_pruned(v);
     sqlite3_stmt *st;
@@ -577,7 +581,7 @@ static cJSON *rows_json(verifier *v)
     return r;
 }
 
-static cJSON *anchors_json(verifier *v, const chq_anchor *anchors, int nanchors, const bool *reached)
+static cJSON *anchors_json(verifier *v, const chq_anchor *anchors, int nanchors, const unsigned char *reached)
 {
     cJSON *a = cJSON_CreateArray();
     for (int i = 0; i < nanchors; i++) {
@@ -586,11 +590,13 @@ static cJSON *anchors_json(verifier *v, const chq_anchor *anchors, int nanchors,
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "seq", (double)anchors[i].seq);
         cJSON_AddStringToObject(o, "hash", hex);
-        bool pruned = !reached[i] && anchors[i].seq > 1 && anchors[i].seq < v->pruned_before - 1;
-        cJSON_AddBoolToObject(o, "reached", reached[i]);
+        bool missed = reached[i] == ANCHOR_MISSED;
+        bool pruned = missed && anchors[i].seq > 1 && anchors[i].seq < v->pruned_before - 1;
+        cJSON_AddBoolToObject(o, "reached", reached[i] == ANCHOR_REACHED);
+        cJSON_AddBoolToObject(o, "rewritten", reached[i] == ANCHOR_DIFFERS);
         cJSON_AddBoolToObject(o, "pruned", pruned);
         cJSON_AddItemToArray(a, o);
-        if (!reached[i] && !pruned) {
+        if (missed && !pruned) {
             char reason[160];
             snprintf(reason, sizeof reason, "the chain ends at link %lld, before the anchor at link %lld: links were removed",
                      (long long)v->head_seq, (long long)anchors[i].seq);
@@ -646,7 +652,7 @@ int verify_run(sqlite3 *db, const char *path, const unsigned char *key, size_t k
         cJSON_Delete(v.failures);
         return rc;
     }
-    bool *reached = calloc((size_t)nanchors + 1, sizeof *reached);
+    unsigned char *reached = calloc((size_t)nanchors + 1, sizeof *reached); /* ANCHOR_MISSED */
     if (ch_chain_tables_read(db, &v.tables, err, sizeof err) != 0)
         fail(&v, 0, -1, err, NULL);
     else

@@ -47,6 +47,7 @@
 
 struct ch_chain {
     sqlite3 *db;
+    bool off;                     /* $CONNHIST_CHAIN_OFF: statements without the chain */
     ch_digest *d;
     ch_chain_tables tables;
     /* The transaction in progress. */
@@ -602,13 +603,37 @@ static int put_update(sbuf *b, chain *c, int i, const ch_chain_write *w)
     return 0;
 }
 
+/* The same statement without the chain ($CONNHIST_CHAIN_OFF): the store's
+ * SQL as it is, less the digest, so that the difference is the chain's. */
+static int put_plain(sbuf *b, const ch_chain_write *w)
+{
+    put(b, w->update ? "UPDATE main.\"%s\" SET " : "INSERT INTO main.\"%s\"(", w->table);
+    for (const ch_chain_value *v = w->values; v->col != NULL; v++) {
+        const char *sep = v == w->values ? "" : ", ";
+        if (w->update)
+            put(b, "%s\"%s\" = %s", sep, v->col, v->expr);
+        else
+            put(b, "%s\"%s\"", sep, v->col);
+    }
+    if (!w->update) {
+        put(b, ") SELECT ");
+        for (const ch_chain_value *v = w->values; v->col != NULL; v++)
+            put(b, "%s%s", v == w->values ? "" : ", ", v->expr);
+    }
+    return 0;
+}
+
 int ch_chain_prepare(ch_chain *c, const ch_chain_write *w, sqlite3_stmt **st, char *err, size_t errn)
 {
     int i = 0;
     while (i < c->tables.n && strcmp(c->tables.t[i].name, w->table) != 0)
         i++;
     sbuf b = {0};
-    int rc = i == c->tables.n ? -1 : w->update ? put_update(&b, c, i, w) : put_insert(&b, c, i, w);
+    int rc = -1;
+    if (c->off)
+        rc = put_plain(&b, w);
+    else if (i < c->tables.n)
+        rc = w->update ? put_update(&b, c, i, w) : put_insert(&b, c, i, w);
     if (rc == 0 && w->from != NULL)
         put(&b, " FROM %s", w->from);
     if (rc == 0 && w->where != NULL)
@@ -621,7 +646,7 @@ int ch_chain_prepare(ch_chain *c, const ch_chain_write *w, sqlite3_stmt **st, ch
     }
     char drop[64];
     snprintf(drop, sizeof drop, "DROP TRIGGER IF EXISTS temp.chain_%s_%d", w->update ? "upd" : "ins", i);
-    rc = sqlite3_exec(c->db, drop, NULL, NULL, NULL);
+    rc = c->off ? SQLITE_OK : sqlite3_exec(c->db, drop, NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v3(c->db, b.p, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
     if (rc != SQLITE_OK)
@@ -632,7 +657,7 @@ int ch_chain_prepare(ch_chain *c, const ch_chain_write *w, sqlite3_stmt **st, ch
 
 int ch_chain_write_link(ch_chain *c)
 {
-    if (!c->in_txn || !c->dirty)
+    if (c->off || !c->in_txn || !c->dirty)
         return SQLITE_OK;
     return sqlite3_exec(c->db, link_upsert, NULL, NULL, NULL);
 }
@@ -767,6 +792,12 @@ static int first_link(sqlite3 *db, int *kind, int64_t *key_id)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
 }
 
+static void fn_off(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc, (void)argv;
+    sqlite3_result_int(ctx, 1);
+}
+
 static int register_functions(chain *c)
 {
     struct {
@@ -821,8 +852,69 @@ static void parent_keys(chain *c)
     }
 }
 
+/*
+ * $CONNHIST_CHAIN_OFF=1, for benchmarks only: the store's statements
+ * without the chain, to measure what the chain costs in one build. A chain
+ * cannot be paused (rows written without it would break it), so a database
+ * that has one is refused; the run's notes say the chain was off, and a
+ * chain begun later on that database reports those rows as unchained.
+ * Returns 1 (off), 0 (not set, empty or 0) or -1 with a message.
+ */
+static int chain_off(sqlite3 *db, char *err, size_t errn)
+{
+    const char *off = getenv("CONNHIST_CHAIN_OFF");
+    if (off == NULL || *off == '\0' || strcmp(off, "0") == 0)
+        return 0;
+    if (strcmp(off, "1") != 0) {
+        snprintf(err, errn, "CONNHIST_CHAIN_OFF: '%s' is not 0 or 1 (1: record without the chain, for benchmarks)",
+                 off);
+        return -1;
+    }
+    int kind = 0;
+    int64_t key_id = 0;
+    int found = first_link(db, &kind, &key_id);
+    if (found != 0) {
+        const char *path = sqlite3_db_filename(db, "main");
+        snprintf(err, errn, found > 0 ? "CONNHIST_CHAIN_OFF: %s has a chain, which cannot be paused: record to a new"
+                                        " database, or unset CONNHIST_CHAIN_OFF"
+                                      : "CONNHIST_CHAIN_OFF: cannot read the chain of %s",
+                 path != NULL ? path : "");
+        return -1;
+    }
+    return 1;
+}
+
+/* The handle of a connection whose chain is off: it only builds the plain
+ * statements. Owned by the connection, as a chained one is (through a
+ * function that does nothing but say so). */
+static ch_chain *attach_off(sqlite3 *db, char *err, size_t errn)
+{
+    chain *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        snprintf(err, errn, "out of memory");
+        return NULL;
+    }
+    c->db = db;
+    c->off = true;
+    if (sqlite3_create_function_v2(db, "ch_chain_off", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, c, fn_off, NULL, NULL,
+                                   chain_free) != SQLITE_OK) {
+        snprintf(err, errn, "cannot register the chain's functions: %s", sqlite3_errmsg(db));
+        return NULL; /* sqlite3_create_function_v2 freed c */
+    }
+    return c;
+}
+
+bool ch_chain_is_off(const ch_chain *c)
+{
+    return c->off;
+}
+
 ch_chain *ch_chain_attach(sqlite3 *db, char *err, size_t errn)
 {
+    int off = chain_off(db, err, errn);
+    if (off != 0)
+        return off > 0 ? attach_off(db, err, errn) : NULL;
+
     chain *c = calloc(1, sizeof *c);
     unsigned char key[CH_DIGEST_KEY_MAX + 1];
     int keylen = 0;

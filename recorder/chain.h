@@ -28,6 +28,11 @@ typedef struct ch_chain ch_chain;
  */
 ch_chain *ch_chain_attach(sqlite3 *db, char *err, size_t errn);
 
+/* True when $CONNHIST_CHAIN_OFF=1 attached no chain (benchmarks only: the
+ * store's statements as they are, without the digests; a database that
+ * has a chain is refused). */
+bool ch_chain_is_off(const ch_chain *c);
+
 /*
  * The hot writers (the store's lifetimes, state changes and processes)
  * skip the triggers: their statements, built by ch_chain_prepare, compute

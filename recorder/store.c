@@ -392,6 +392,11 @@ int ch_store_begin_run(ch_store *s, const ch_run_info *r, char *err, size_t errn
         return -1;
     }
     s->run_id = sqlite3_last_insert_rowid(s->db);
+    if (ch_chain_is_off(s->chain) &&
+        ch_store_note(s, "chain off ($CONNHIST_CHAIN_OFF, for benchmarks): nothing of this run is vouched for") != 0) {
+        snprintf(err, errn, "cannot record the run: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
     s->interval_ms = r->interval_ms;
     s->ident_is_cookie = r->ident_is_cookie;
     return 0;

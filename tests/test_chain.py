@@ -4,7 +4,10 @@ anyone with the sqlite3 shell could), each of which connhist-query verify
 must report (exit 1, naming the rows or the link); a pruned database, a
 recorder killed in the middle of a commit, a database upgraded from version
 3 and a snapshot taken while recording must verify clean (exit 0); random
-byte flips must make it fail cleanly (exit 1 or 2, never a crash)."""
+byte flips must make it fail cleanly (exit 1 or 2, never a crash). Also:
+a whole chain recomputed after a change is caught by the anchors (and by
+verify --key for a keyed chain), the key file's checks, the anchors through
+glibc's syslog(3) to /dev/log, and a recording with the chain off."""
 
 import hashlib
 import json
@@ -19,7 +22,7 @@ import subprocess
 import time
 import unittest
 
-from helpers import (QUERY, WRAPPER, now_ms, rows, run_record, run_samples, scratch_dir, start_record,
+from helpers import (QUERY, RECORD, WRAPPER, now_ms, rows, run_record, run_samples, scratch_dir, start_record,
                      stop_record, wait_for_samples, wait_until)
 
 KILL_SHIM = os.environ.get("CONNHIST_FAULT_KILL_SHIM")
@@ -113,6 +116,30 @@ def contract_recompute(db):
         links.append(prev)
     c.close()
     return shorts, total.to_bytes(32, "big"), count, links
+
+
+def rewritten(db, sql, params=()):
+    """tampered(db, sql), then the whole chain made consistent again over
+    the changed rows, as an intruder who read schema/README.md would, with
+    plain SHA-256: every row's short digest, the newest link's row count and
+    multiset, and every link's hash. Only anchors (or a key) can tell."""
+    copy = tampered(db, sql, params)
+    shorts, mset, count, _ = contract_recompute(copy)
+    c = sqlite3.connect(copy)
+    for table, by_id in shorts.items():
+        for rowid, short in by_id.items():
+            signed = short - 2 ** 64 if short >= 2 ** 63 else short
+            c.execute(f"UPDATE {table} SET chain_digest = ? WHERE rowid = ?", (signed, rowid))
+    c.execute("UPDATE chain_links SET rows = ?, mset = ? WHERE seq = (SELECT MAX(seq) FROM chain_links)",
+              (count, mset))
+    prev = bytes(32)
+    for seq, at, kind, nrows, m in list(c.execute("SELECT seq, at, kind, rows, mset FROM chain_links ORDER BY seq")):
+        prev = hashlib.sha256(b"connhist-link\0" + prev + seq.to_bytes(8, "big") + at.to_bytes(8, "big") +
+                              nrows.to_bytes(8, "big") + bytes([kind]) + m).digest()
+        c.execute("UPDATE chain_links SET hash = ? WHERE seq = ?", (prev, seq))
+    c.commit()
+    c.close()
+    return copy
 
 
 class Traffic:
@@ -337,6 +364,23 @@ class TamperTest(unittest.TestCase):
         self.assertEqual(out["first_failure"]["link"], head - 3)  # its rows are newer than its new head
         self.assertEqual([a["reached"] for a in out["anchors"]], [False])
 
+    def test_whole_chain_rewritten_caught_by_anchors(self):
+        """A row changed and every digest and link recomputed to match: the
+        chain alone holds (the threat model's limit without a key), the
+        anchors the recorder logged do not."""
+        lid = self.closed_connection()
+        db = rewritten(self.db, "UPDATE lifetimes SET remote_port = remote_port + 1 WHERE lifetime_id = ?", (lid,))
+        self.assertNotEqual(rows(db, "SELECT remote_port FROM lifetimes WHERE lifetime_id = ?", (lid,)),
+                            rows(self.db, "SELECT remote_port FROM lifetimes WHERE lifetime_id = ?", (lid,)))
+        rc, out, err = verify(db)
+        self.assertEqual(rc, 0, (out, err))
+        out = self.assert_broken(db, "--anchors", self.anchors)
+        # The rewrite changed the newest link: the run's last anchor, its
+        # head, is there with another hash (anchors of links before it are reached).
+        self.assertEqual([(a["reached"], a["rewritten"]) for a in out["anchors"]],
+                         [(True, False)] * (len(out["anchors"]) - 1) + [(False, True)], out["anchors"])
+        self.assertIn("rewritten", out["first_failure"]["reason"])
+
     def test_link_rewritten(self):
         """A link's time moved: its hash no longer matches; the link is named."""
         db = tampered(self.db, "UPDATE chain_links SET at = at - 1000 WHERE seq = 3")
@@ -358,21 +402,22 @@ class TamperTest(unittest.TestCase):
         self.assertEqual(rc, 2, err)
 
 
+def received(rx):
+    """The datagrams waiting at the syslog socket rx, as text lines."""
+    got = []
+    while True:
+        try:
+            got.append(rx.recv(4096).decode())
+        except BlockingIOError:
+            return got
+
+
 class SyslogAnchorTest(unittest.TestCase):
     """The anchors as the system log receives them, end to end: the
     recorder sends them to a syslog socket (here the test's own receiver,
     through $CONNHIST_CHAIN_SYSLOG: no syslog daemon or journald runs in CI;
     the default /dev/log is glibc's syslog(3), the same format), and the
     lines received, as they are, are verify's --anchors and --anchor."""
-
-    def receive(self, rx):
-        """The datagrams waiting at rx, as text lines."""
-        got = []
-        while True:
-            try:
-                got.append(rx.recv(4096).decode())
-            except BlockingIOError:
-                return got
 
     def test_anchors_from_the_log_catch_the_last_links_deleted(self):
         d = scratch_dir()
@@ -392,14 +437,14 @@ class SyslogAnchorTest(unittest.TestCase):
             self.assertEqual(snap.returncode, 0, snap.stderr)
             t.half_close()
             def two_more_anchors():  # each closes a link: the copy is links behind
-                lines.extend(self.receive(rx))
+                lines.extend(received(rx))
                 return len(lines) >= 3
             wait_until(two_more_anchors, lambda: run_samples(db, p.pid), "anchors at the syslog socket")
             rc, _, err = stop_record(p)
             self.assertEqual(rc, 0, err)
         finally:
             t.close()
-        lines.extend(self.receive(rx))  # and the one of the run's end
+        lines.extend(received(rx))  # and the one of the run's end
         for line in lines:
             self.assertRegex(line, r"^<29>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d connhist-record\[%d\]: connhist chain"
                                    r" head seq=\d+ hash=[0-9a-f]{64} at=\S+ db=%s$" % (p.pid, db))
@@ -423,6 +468,83 @@ class SyslogAnchorTest(unittest.TestCase):
             self.assertEqual(rc, 1, (args, out, err))
             self.assertFalse(out["intact"])
             self.assertFalse(out["anchors"][-1]["reached"])
+
+
+# In a mount namespace of its own, /dev becomes a small tmpfs with the
+# devices a program needs and, as /dev/log, the test's receiver socket
+# ($D/log.sock): the recorder's syslog(3) reaches it as it would journald
+# or rsyslogd. Mounts made there end with the namespace (private mounts).
+DEV_LOG_SCRIPT = """set -e
+mount --bind /dev "$D/dev0"
+mount -t tmpfs -o mode=755,size=64k connhist-test-dev /dev
+for n in null zero random urandom; do : > /dev/$n; mount --bind "$D/dev0/$n" /dev/$n; done
+: > /dev/log
+mount --bind "$D/log.sock" /dev/log
+exec "$@"
+"""
+
+
+def mount_namespace_refused():
+    """Why this process cannot make a mount namespace with /dev replaced, or None."""
+    if shutil.which("unshare") is None:
+        return "no unshare(1)"
+    p = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=4k connhist-test-probe /mnt"],
+                       capture_output=True, text=True)
+    return None if p.returncode == 0 else "unshare -m with a tmpfs mount refused: " + p.stderr.strip()
+
+
+class SystemLogTest(unittest.TestCase):
+    """The default path of the anchors on Linux: glibc's syslog(3) to
+    /dev/log (no CONNHIST_CHAIN_SYSLOG), received by the test's own socket
+    mounted as /dev/log in a mount namespace of the recorder's own."""
+
+    def test_anchors_through_syslog3(self):
+        why = mount_namespace_refused()
+        if why:
+            self.skipTest(why)
+        d = scratch_dir()
+        db, log = os.path.join(d, "chain.db"), os.path.join(d, "syslog.txt")
+        os.mkdir(os.path.join(d, "dev0"))
+        rx = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        rx.bind(os.path.join(d, "log.sock"))
+        rx.setblocking(False)
+        self.addCleanup(rx.close)
+        env = {k: v for k, v in os.environ.items() if k != "CONNHIST_CHAIN_SYSLOG"}
+        env.update(D=d, CONNHIST_CHAIN_ANCHOR_EVERY="1s")
+        with open(os.path.join(d, "rec.log"), "w") as f:
+            p = subprocess.Popen(["unshare", "-m", "sh", "-c", DEV_LOG_SCRIPT, "sh"] + WRAPPER +
+                                 [RECORD, "--db", db, "--interval", "100ms"], stdout=subprocess.PIPE, stderr=f,
+                                 text=True, env=env)
+        p.log_path = os.path.join(d, "rec.log")
+        lines = []
+        try:
+            wait_for_samples(db, 3, p)
+
+            def two_anchors():
+                lines.extend(received(rx))
+                # An anchor a second, 10 samples a second: 100 samples without
+                # two means they go elsewhere.
+                if len(lines) < 2 and run_samples(db, p.pid) > 100:
+                    raise AssertionError(f"{len(lines)} anchors at /dev/log after 100 samples: {lines}")
+                return len(lines) >= 2
+            wait_until(two_anchors, lambda: run_samples(db, p.pid), "anchors at /dev/log")
+        finally:
+            rc, _, err = stop_record(p)
+        self.assertEqual(rc, 0, err)
+        lines.extend(received(rx))  # and the one of the run's end
+        # glibc's format: "<PRI>Mmm dd hh:mm:ss TAG[PID]: MESSAGE", facility
+        # daemon, level notice (29), the recorder's own pid.
+        for line in lines:
+            self.assertRegex(line, r"^<29>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d connhist-record\[%d\]: connhist chain"
+                                   r" head seq=\d+ hash=[0-9a-f]{64} at=\S+ db=%s$" % (p.pid, db))
+        head = rows(db, "SELECT seq, hex(hash) AS h FROM chain_links ORDER BY seq DESC LIMIT 1")[0]
+        self.assertIn(f"seq={head['seq']} hash={head['h'].lower()}", lines[-1], "the run's end anchors its head")
+        with open(log, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        rc, out, err = verify(db, "--anchors", log)
+        self.assertEqual(rc, 0, (out, err))
+        self.assertEqual(len(out["anchors"]), len(lines))
+        self.assertTrue(all(a["reached"] for a in out["anchors"]))
 
 
 class PruneTest(unittest.TestCase):
@@ -571,36 +693,130 @@ class UpgradeTest(unittest.TestCase):
 
 
 class KeyTest(unittest.TestCase):
+    """A keyed chain (HMAC-SHA-256 with a key file readable by its owner
+    only): the key file's checks, verify with and without the key, and a
+    rewrite by someone without the key."""
+
+    def key_file(self, d, name="key", size=32, mode=0o600):
+        key = os.path.join(d, name)
+        with open(key, "wb") as f:
+            f.write(os.urandom(size))
+        os.chmod(key, mode)
+        return key
+
+    def assert_refused(self, db, key, *expected):
+        p = run_record(db, "--once", env=dict(os.environ, CONNHIST_CHAIN_KEY=key))
+        self.assertNotEqual(p.returncode, 0, (key, p.stderr))
+        for e in (key,) + expected:
+            self.assertIn(e, p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+
+    def test_key_file_refused(self):
+        d = scratch_dir()
+        db = os.path.join(d, "refused.db")
+        # Readable or writable by the group or others: refused, the mode named.
+        for mode in (0o644, 0o640, 0o604, 0o620, 0o602, 0o660):
+            self.assert_refused(db, self.key_file(d, mode=mode), "%03o" % mode, "chmod 600")
+        self.assert_refused(db, self.key_file(d, size=8), "8 bytes")
+        self.assert_refused(db, self.key_file(d, size=1025), "1025 bytes")
+        self.assert_refused(db, d, "not a regular file")
+        self.assert_refused(db, os.path.join(d, "missing"), "cannot be read")
+        if os.geteuid() == 0:  # a key of another user (root may give it away)
+            other = self.key_file(d, name="others")
+            os.chown(other, 12345, -1)
+            self.assert_refused(db, other, "owned by uid 12345")
+        # Nothing was chained by the refused starts.
+        self.assertFalse(os.path.exists(db) and rows(db, "SELECT COUNT(*) AS n FROM chain_links")[0]["n"], db)
+        # 0400 is private too.
+        p = run_record(db, "--once", env=dict(os.environ, CONNHIST_CHAIN_KEY=self.key_file(d, mode=0o400)))
+        self.assertEqual(p.returncode, 0, p.stderr)
+
     def test_keyed_chain(self):
         d = scratch_dir()
         db = os.path.join(d, "keyed.db")
-        key = os.path.join(d, "key")
-        with open(key, "wb") as f:
-            f.write(os.urandom(32))
-        os.chmod(key, 0o644)
-        p = run_record(db, "--once", env=dict(os.environ, CONNHIST_CHAIN_KEY=key))
-        self.assertNotEqual(p.returncode, 0)
-        self.assertIn(key, p.stderr)
-        self.assertIn("644", p.stderr)
-        os.chmod(key, 0o600)
-        os.remove(db)
-        p = run_record(db, "--once", env=dict(os.environ, CONNHIST_CHAIN_KEY=key))
-        self.assertEqual(p.returncode, 0, p.stderr)
+        key = self.key_file(d)
+        anchors = os.path.join(d, "anchors.log")
+        port = record_with_traffic(db, anchors, env_extra={"CONNHIST_CHAIN_KEY": key})
         self.assertEqual(rows(db, "SELECT kind FROM chain_links WHERE seq = 1")[0]["kind"], 2)
-        rc, _, err = verify(db)
-        self.assertEqual(rc, 2, err)
+        self.assertIsNotNone(rows(db, "SELECT key_id FROM chain_links WHERE seq = 1")[0]["key_id"])
+        # Without its key verify cannot check it: a usage error, not "intact".
+        rc, out, err = verify(db)
+        self.assertEqual(rc, 2, (out, err))
         self.assertIn("--key", err)
-        rc, out, err = verify(db, "--key", key)
+        rc, out, err = verify(db, "--key", key, "--anchors", anchors)
         self.assertEqual(rc, 0, (out, err))
         self.assertTrue(out["links"]["keyed"])
-        other = os.path.join(d, "other")
-        with open(other, "wb") as f:
-            f.write(os.urandom(32))
-        self.assertEqual(verify(db, "--key", other)[0], 2)
-        # Without the key nobody can begin again: a start without it is refused.
+        self.assertTrue(all(a["reached"] for a in out["anchors"]))
+        # Another key is refused, as a key for an unkeyed chain is.
+        rc, _, err = verify(db, "--key", self.key_file(d, name="other"))
+        self.assertEqual(rc, 2, err)
+        plain = os.path.join(d, "plain.db")
+        self.assertEqual(run_record(plain, "--once").returncode, 0)
+        rc, _, err = verify(plain, "--key", key)
+        self.assertEqual(rc, 2, err)
+        # A row changed, then every digest and link recomputed as the
+        # contract says but without the key: the key finds it, without anchors.
+        [lid] = [r["lifetime_id"] for r in rows(
+            db, "SELECT lifetime_id FROM v_lifetimes WHERE closed_at IS NOT NULL AND proto = 'tcp'"
+                " AND (local_port = ?1 OR remote_port = ?1) LIMIT 1", (port,))]
+        for changed in (tampered, rewritten):
+            copy = changed(db, "UPDATE lifetimes SET remote_port = remote_port + 1 WHERE lifetime_id = ?", (lid,))
+            rc, out, err = verify(copy, "--key", key)
+            self.assertEqual(rc, 1, (changed.__name__, out, err))
+            self.assertFalse(out["intact"])
+        # Without the key nobody can go on: a start without it, or with
+        # another, is refused.
         p = run_record(db, "--once")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("CONNHIST_CHAIN_KEY", p.stderr)
+        p = run_record(db, "--once", env=dict(os.environ, CONNHIST_CHAIN_KEY=self.key_file(d, name="third")))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("another key", p.stderr)
+
+
+class ChainOffTest(unittest.TestCase):
+    """$CONNHIST_CHAIN_OFF=1 (for benchmarks): the same statements without
+    the chain. Its database says so and never verifies as intact; a chain
+    begun on it later reports those rows as unchained; a database that has a
+    chain is refused (a chain cannot be paused)."""
+
+    def test_chain_off_is_marked_and_unchained(self):
+        d = scratch_dir()
+        db = os.path.join(d, "off.db")
+        record_with_traffic(db, env_extra={"CONNHIST_CHAIN_OFF": "1"})
+        [run] = rows(db, "SELECT run_id, notes FROM runs")
+        self.assertIn("chain off", run["notes"])
+        self.assertEqual(rows(db, "SELECT COUNT(*) AS n FROM chain_links")[0]["n"], 0)
+        counts = rows(db, "SELECT (SELECT COUNT(*) FROM lifetimes) AS n, (SELECT COUNT(*) FROM lifetimes"
+                          " WHERE closed_after IS NOT NULL) AS closed, (SELECT COUNT(*) FROM state_changes) AS changes,"
+                          " (SELECT COUNT(*) FROM lifetimes WHERE chain_digest IS NOT NULL) AS digests")[0]
+        # The store's statements did their work without the digests.
+        self.assertGreater(counts["closed"], 0, counts)
+        self.assertGreater(counts["changes"], 0, counts)
+        self.assertEqual(counts["digests"], 0, counts)
+        rc, out, err = verify(db)
+        self.assertEqual(rc, 1, (out, err))
+        self.assertFalse(out["intact"])
+        self.assertIn("no chain", out["first_failure"]["reason"])
+        # The chain cannot be switched off on a chained database ...
+        chained = os.path.join(d, "chained.db")
+        self.assertEqual(run_record(chained, "--once").returncode, 0)
+        p = run_record(chained, "--once", env=dict(os.environ, CONNHIST_CHAIN_OFF="1"))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(chained, p.stderr)
+        self.assertIn("cannot be paused", p.stderr)
+        self.assertEqual(rows(chained, "SELECT COUNT(*) AS n FROM runs")[0]["n"], 1)
+        p = run_record(chained, "--once", env=dict(os.environ, CONNHIST_CHAIN_OFF="yes"))
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("'yes'", p.stderr)
+        # ... and a chain begun after it vouches for the rows from then on:
+        # what the chainless run wrote is reported as unchained.
+        p = run_record(db, "--once")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rc, out, err = verify(db)
+        self.assertEqual(rc, 0, (out, err))
+        self.assertEqual(out["unchained"]["runs"], 1)
+        self.assertEqual(out["unchained"]["lifetimes"], counts["n"])
 
 
 class SnapshotTest(unittest.TestCase):

@@ -186,6 +186,26 @@ class WineRecordTest(unittest.TestCase):
         doc = json.loads(q.stdout.decode("utf-8"))
         self.assertEqual([(r["table"], r["rowid"]) for r in doc["first_failure"]["rows"]], [("lifetimes", 1)])
 
+    def test_anchors_in_the_event_log(self):
+        """The anchors go to the Application event log (RegisterEventSourceW,
+        ReportEventW). Wine 8's ReportEventW writes no log: it traces each
+        string on its eventlog debug channel, so the anchors are read from
+        that trace here; the run's last names the head, which verify reaches."""
+        db = os.path.join(self.dir.name, "anchored.db")
+        p = subprocess.run([WINE, os.path.join(WIN_DIR, "connhist-record.exe"), "--once", "--db", wine_path(db)],
+                           env=dict(ENV, WINEDEBUG="-all,trace+eventlog"), capture_output=True, timeout=300)
+        err = p.stderr.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, err)
+        heads = re.findall(r'trace:eventlog:ReportEventW L"connhist chain head seq=(\d+) hash=([0-9a-f]{64}) at=', err)
+        self.assertTrue(heads, err[-2000:])
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        seq, h = con.execute("SELECT seq, lower(hex(hash)) FROM chain_links ORDER BY seq DESC LIMIT 1").fetchone()
+        con.close()
+        self.assertEqual(heads[-1], (str(seq), h), "the run's end anchors its head")
+        q = run_exe("connhist-query.exe", "--db", wine_path(db), "verify", "--anchor", f"{seq}:{h}")
+        self.assertEqual(q.returncode, 0, q.stdout.decode(errors="replace") + q.stderr.decode(errors="replace"))
+        self.assertTrue(json.loads(q.stdout.decode("utf-8"))["anchors"][0]["reached"])
+
     def test_query_reports_json(self):
         q = run_exe("connhist-query.exe", "--db", wine_path(self.db), "listeners")
         self.assertEqual(q.returncode, 0, q.stderr.decode(errors="replace"))
