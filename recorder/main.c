@@ -609,7 +609,9 @@ static void drain_at_stop(recorder *r)
 static int finish(recorder *r, const char *reason)
 {
     drain_at_stop(r);
-    for (int attempt = 0; ch_events_pending(&r->queue) > 0 && attempt < 5; attempt++) {
+    /* The DNS answers captured since the last sample ride on this flush. */
+    bool answers = ch_names_source_drain(&r->names);
+    for (int attempt = 0; (ch_events_pending(&r->queue) > 0 || answers) && attempt < 5; attempt++) {
         if (ch_store_flush(r->store, &r->queue, r->last_sample, r->err, sizeof r->err) == SQLITE_OK)
             break;
         ch_host_sleep_ms(1000);

@@ -63,6 +63,11 @@ void ch_names_close(ch_names *n);
  */
 const ch_dns_answer *ch_names_take(ch_names *n, size_t *count);
 
+/* At the stop, before the last take: waits until what arrived so far has
+ * been read (the kernel hands its ring over a block at a time, a little
+ * late), so that the last take has it. */
+void ch_names_settle(ch_names *n);
+
 /* Answers lost since the capture was opened: the queue between two samples
  * was full, or the kernel's ring was (packets it dropped are counted as
  * one answer each). */

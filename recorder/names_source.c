@@ -49,6 +49,17 @@ int ch_names_source_start(ch_names_source *ns, int mode, bool once, sqlite3 *db,
     return mode == CH_NAMES_ON ? -1 : 0;
 }
 
+bool ch_names_source_drain(ch_names_source *ns)
+{
+    if (ns->capture != NULL) {
+        ch_names_settle(ns->capture);
+        size_t n;
+        const ch_dns_answer *facts = ch_names_take(ns->capture, &n);
+        ch_answers_add(ns->answers, facts, n);
+    }
+    return ns->answers != NULL && ch_answers_pending(ns->answers) > 0;
+}
+
 /* Writes the run's names columns. */
 static void store_state(ch_names_source *ns, int64_t dropped)
 {

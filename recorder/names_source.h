@@ -58,6 +58,10 @@ const char *ch_names_source_begin_run(ch_names_source *ns, int64_t run_id);
  */
 const char *ch_names_source_tick(ch_names_source *ns);
 
+/* At the stop, before the last flush: takes what the capture read since
+ * the last sample, up to now. Returns whether answers wait to be written. */
+bool ch_names_source_drain(ch_names_source *ns);
+
 /* Stops the capture (the answers still waiting are written by the last flush first). */
 void ch_names_source_stop(ch_names_source *ns);
 

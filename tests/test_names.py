@@ -88,6 +88,18 @@ class NamesCase(unittest.TestCase):
                    lambda: run_samples(self.db, self.rec.pid), f"a sample of the connection from port {local}")
         return local
 
+    def resolve_recorded(self, name):
+        """Resolves name and waits until the recorder has written the
+        answer: the capture hands answers over on its own thread, which a
+        loaded machine may run a few samples after the connection that
+        follows is written. Returns the address."""
+        sql = "SELECT COALESCE(SUM(times_seen), 0) AS n FROM v_dns_answers WHERE qname = ?"
+        before = rows(self.db, sql, (name,))[0]["n"]
+        addr = resolve(name)
+        wait_until(lambda: rows(self.db, sql, (name,))[0]["n"] > before, lambda: run_samples(self.db, self.rec.pid),
+                   f"the answer for {name}")
+        return addr
+
     def lifetime(self, local, *args):
         """The client-side lifetime from local port local, as connections shows it."""
         got = [lt for lt in query(self.db, "connections", "--local-port", str(local), *args)["lifetimes"]
@@ -101,9 +113,9 @@ class ChainTest(NamesCase):
                "--host-record=h.test,127.0.0.6")
 
     def test_names_and_cname_chain(self):
-        self.assertEqual(resolve("h.test"), "127.0.0.6")
+        self.assertEqual(self.resolve_recorded("h.test"), "127.0.0.6")
         plain = self.connect("127.0.0.6")
-        self.assertEqual(resolve("outer.test"), "127.0.0.5")
+        self.assertEqual(self.resolve_recorded("outer.test"), "127.0.0.5")
         chained = self.connect("127.0.0.5")
         self.assertEqual(self.lifetime(plain)["remote_names"], ["h.test"])
         # The name asked first, then every name on the way to the address.
@@ -220,6 +232,24 @@ class RetainTest(NamesCase):
         self.assertTrue(out["intact"])
 
 
+class StopTest(NamesCase):
+    """The answers captured after the last sample are written at the stop,
+    not lost with the run."""
+    records = ("--host-record=late.test,127.0.0.13",)
+
+    def test_answer_after_the_last_sample(self):
+        db = os.path.join(self.dir, "stop.db")
+        rec = subprocess.Popen(WRAPPER + [RECORD, "--db", db, "--interval", "1h", "--names", "on", "--events", "off"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_for_samples(db, 1, rec)  # the first sample; the next is an hour away
+        self.assertEqual(resolve("late.test"), "127.0.0.13")
+        rc, _, err = stop_record(rec)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(rows(db, "SELECT SUM(samples) AS n FROM heartbeats")[0]["n"], 1)
+        got = rows(db, "SELECT addr, times_seen FROM v_dns_answers WHERE qname = 'late.test'")
+        self.assertEqual([r["addr"] for r in got], ["127.0.0.13"], got)
+
+
 class TwoNamesTest(NamesCase):
     """One address answered for two names at different times: each
     connection carries the name in force when it opened, first."""
@@ -227,19 +257,19 @@ class TwoNamesTest(NamesCase):
                "--host-record=other.test,127.0.0.10")
 
     def test_each_connection_its_name(self):
-        self.assertEqual(resolve("first.test"), "127.0.0.9")
+        self.assertEqual(self.resolve_recorded("first.test"), "127.0.0.9")
         one = self.connect("127.0.0.9")  # committed before second.test is asked
-        self.assertEqual(resolve("second.test"), "127.0.0.9")
+        self.assertEqual(self.resolve_recorded("second.test"), "127.0.0.9")
         two = self.connect("127.0.0.9")
         self.assertEqual(self.lifetime(one)["remote_names"], ["first.test"])
         self.assertEqual(self.lifetime(two)["remote_names"], ["second.test", "first.test"])
         # And back: first.test asked again is the newest.
-        resolve("first.test")
+        self.resolve_recorded("first.test")
         three = self.connect("127.0.0.9")
         self.assertEqual(self.lifetime(three)["remote_names"][0], "first.test")
 
     def test_remote_name_filter(self):
-        resolve("other.test")
+        self.resolve_recorded("other.test")
         mine = self.connect("127.0.0.10")
         for report in ("connections", "timeline"):
             out = query(self.db, report, "--remote-name", "OTHER.*")
@@ -286,7 +316,7 @@ class ExpiryTest(NamesCase):
     ttl = 1
 
     def test_expired_answer_names_nothing(self):
-        self.assertEqual(resolve("short.test"), "127.0.0.11")
+        self.assertEqual(self.resolve_recorded("short.test"), "127.0.0.11")
         fresh = self.connect("127.0.0.11")
         self.assertEqual(self.lifetime(fresh)["remote_names"], ["short.test"])
         answer = query(self.db, "names", "--remote-name", "short.test")["answers"]

@@ -18,12 +18,14 @@
 #define _GNU_SOURCE
 #include "names.h"
 
+#include <errno.h>
 #include <pcap/pcap.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ldns/ldns.h>
@@ -225,6 +227,16 @@ void ch_names_close(ch_names *n)
     free(n->filling.items);
     free(n->taken.items);
     free(n);
+}
+
+void ch_names_settle(ch_names *n)
+{
+    (void)n;
+    /* Two block timeouts: the block in progress is handed over, and the
+     * thread has read it. A signal (the stop itself) does not cut it short. */
+    struct timespec left = {0, 2 * CAPTURE_TIMEOUT_MS * 1000000L};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR)
+        ;
 }
 
 const ch_dns_answer *ch_names_take(ch_names *n, size_t *count)
