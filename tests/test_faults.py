@@ -841,8 +841,11 @@ class AttributionRaceTest(unittest.TestCase):
                 attributed += 1
                 self.assertEqual((row["pid"], row["proc_start"]), (pid, boot + ticks * 1000 // hz),
                                  f"socket inode {ino} recorded with the wrong owner")
-        # Most children live shorter than a busy machine's tick: only some can be attributed.
-        self.assertGreaterEqual(attributed, 10 + 2 * reused, f"too few attributed: {attributed} of {len(truth)}")
+        # Most children live shorter than a busy machine's tick: how many of
+        # them can be attributed depends on the load (13 of 40 under ASan at
+        # load 25). The children held until attributed (both ends of each
+        # reused pid) must be, and one more: the check above is not vacuous.
+        self.assertGreaterEqual(attributed, 1 + 2 * reused, f"too few attributed: {attributed} of {len(truth)}")
         figures(f"attribution: {len(truth)} sockets of short-lived processes, {attributed} attributed (all to "
                 f"the right pid and start time), {unattributed} without owner, {reused} pids reused, "
                 f"{self.unattributed_holds} held children not attributed")
