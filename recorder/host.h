@@ -40,6 +40,10 @@ void ch_host_private_files(void);
  */
 void ch_host_catch_stop(void);
 bool ch_host_stop_requested(void);
+
+/* A wait that can miss a stop request (one that arrives just before it
+ * starts) checks again at least this often. */
+#define STOP_CHECK_MS 1000
 void ch_host_stop_done(void);
 
 /* Sleeps ms milliseconds, or less when a stop is requested. */

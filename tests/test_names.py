@@ -241,6 +241,7 @@ class StopTest(NamesCase):
         db = os.path.join(self.dir, "stop.db")
         rec = subprocess.Popen(WRAPPER + [RECORD, "--db", db, "--interval", "1h", "--names", "on", "--events", "off"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(rec.kill)  # never left behind by a failure
         wait_for_samples(db, 1, rec)  # the first sample; the next is an hour away
         self.assertEqual(resolve("late.test"), "127.0.0.13")
         rc, _, err = stop_record(rec)

@@ -30,6 +30,7 @@
 #include <linux/sock_diag.h>
 
 #include "diag_parse.h"
+#include "host.h"
 #include "timeutil.h"
 
 #define CLOSES_BUF_SIZE (64 * 1024)
@@ -169,12 +170,16 @@ void ch_closes_wait(ch_closes *w, int64_t ms)
 {
     int64_t deadline = ch_mono_ms() + ms;
     drain(w);
-    while (!w->overrun_pending) {
+    /* A stop request cuts a poll short only when it arrives during the
+     * poll; one that arrives while announcements are read is seen at the
+     * next turn, within STOP_CHECK_MS (at --interval 1h the recorder waited
+     * out the hour). */
+    while (!w->overrun_pending && !ch_host_stop_requested()) {
         int64_t left = deadline - ch_mono_ms();
         if (left <= 0)
             return;
         struct pollfd p[2] = {{.fd = w->fd, .events = POLLIN}, {.fd = w->also_fd, .events = POLLIN}};
-        int rc = poll(p, w->also_fd >= 0 ? 2 : 1, left > 60000 ? 60000 : (int)left);
+        int rc = poll(p, w->also_fd >= 0 ? 2 : 1, left > STOP_CHECK_MS ? STOP_CHECK_MS : (int)left);
         if (rc < 0 && errno == EINTR)
             return; /* a signal: the caller checks for a stop */
         if (rc < 0)

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timeutil.h"
+
 static volatile sig_atomic_t stop_signal;
 
 /* Reads a small file into out without its trailing newline. */
@@ -119,8 +121,13 @@ void ch_host_stop_done(void)
 
 void ch_host_sleep_ms(int64_t ms)
 {
-    if (ms <= 0 || stop_signal)
-        return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL); /* a signal cuts it short (EINTR) */
+    /* A signal cuts a nanosleep short (EINTR) only when it arrives during
+     * it: the flag is checked again every STOP_CHECK_MS. */
+    int64_t end = ch_mono_ms() + ms;
+    for (int64_t left = ms; left > 0 && !stop_signal; left = end - ch_mono_ms()) {
+        int64_t part = left < STOP_CHECK_MS ? left : STOP_CHECK_MS;
+        struct timespec ts = {part / 1000, (part % 1000) * 1000000};
+        if (nanosleep(&ts, NULL) != 0)
+            return;
+    }
 }

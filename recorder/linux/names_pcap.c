@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pcap/pcap.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,7 +204,15 @@ ch_names *ch_names_open(char *why, size_t whyn)
         ch_names_close(n);
         return NULL;
     }
+    /* The thread takes no signal: a stop request (SIGTERM, SIGINT) must cut
+     * the main loop's wait short, which it does only in the thread that
+     * handles it; delivered here, a recorder at --interval 1h went on
+     * waiting for the hour. The thread inherits the mask it is created with. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     int rc = pthread_create(&n->thread, NULL, capture, n);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(why, whyn, "cannot start the capture thread: %s", strerror(rc));
         ch_names_close(n);
