@@ -348,32 +348,44 @@ def query_phase(a):
     since = (t0 + (t_end - t0) // 2) // 1000
     until = since + 3600
     w = ["--since", str(since), "--until", str(until)]
+    # Each question with the `connections` filter that selects the lifetimes it is about: the issue's
+    # "selective question" is one whose answer is under 1,000 lifetimes, so each is counted. Port 443 is
+    # a third of the traffic (thousands an hour): it is kept as a larger answer, and port 123 asks the
+    # same question selectively. coverage is about runs, not lifetimes.
     questions = [
-        ("connections --remote", ["connections", "--remote", remote] + w),
-        ("connections --port 443", ["connections", "--port", "443"] + w),
-        ("connections --process curl", ["connections", "--process", "curl"] + w),
-        ("listeners --port 8010", ["listeners", "--port", "8010"] + w),
-        ("at T --remote", ["at", str(since + 1800), "--remote", remote]),
-        ("port 443", ["port", "443"] + w),
-        ("process curl", ["process", "curl"] + w),
-        ("summary --remote", ["summary", "--remote", remote] + w),
-        ("timeline --remote", ["timeline", "--remote", remote] + w),
-        ("coverage", ["coverage"] + w),
+        ("connections --remote", ["connections", "--remote", remote] + w, ["--remote", remote] + w),
+        ("connections --port 443", ["connections", "--port", "443"] + w, ["--port", "443"] + w),
+        ("connections --port 123", ["connections", "--port", "123"] + w, ["--port", "123"] + w),
+        ("connections --process curl", ["connections", "--process", "curl"] + w, ["--process", "curl"] + w),
+        ("listeners --port 8010", ["listeners", "--port", "8010"] + w, ["--port", "8010"] + w),
+        ("at T --remote", ["at", str(since + 1800), "--remote", remote], None),
+        ("port 443", ["port", "443"] + w, ["--port", "443"] + w),
+        ("port 123", ["port", "123"] + w, ["--port", "123"] + w),
+        ("process curl", ["process", "curl"] + w, ["--process", "curl"] + w),
+        ("summary --remote", ["summary", "--remote", remote] + w, ["--remote", remote] + w),
+        ("timeline --remote", ["timeline", "--remote", remote] + w, ["--remote", remote] + w),
+        ("coverage", ["coverage"] + w, None),
     ]
     lat = []
-    for name, args in questions:
+    for name, args, matching in questions:
         cmd = [a.query, "--db", path] + args
         p = subprocess.run(cmd, capture_output=True, text=True)
         if p.returncode != 0:
-            lat.append((name, None, "", f"exit {p.returncode}: {p.stderr.strip()[:120]}"))
+            lat.append((name, None, "", f"exit {p.returncode}: {p.stderr.strip()[:120]}", None, None))
             continue
+        answer = None
+        if matching is not None:
+            c = subprocess.run([a.query, "--db", path, "--ndjson", "connections"] + matching,
+                               capture_output=True, text=True, check=True)
+            answer = sum(1 for line in c.stdout.splitlines()[1:] if line.strip())
         runs = [timed_run(cmd, 120) for _ in range(a.query_runs)]
         walls, cpus = [w for w, _ in runs], [c for _, c in runs]
         if None in walls:
-            lat.append((name, None, "", "timed out"))
+            lat.append((name, None, "", "timed out", None, answer))
             continue
+        about = f"{answer:,} lifetimes, " if answer is not None else ""
         lat.append((name, statistics.median(walls), f"{min(walls):.1f}-{max(walls):.1f}; CPU {statistics.median(cpus):.0f}",
-                    f"{len(p.stdout):,} bytes of JSON"))
+                    f"{about}{len(p.stdout):,} bytes of JSON", statistics.median(cpus), answer))
     # --ndjson throughput over a window of about a million lifetimes.
     frac = min(1.0, 1e6 / lifetimes)
     nd_until = (t0 + int((t_end - t0) * frac)) // 1000
@@ -476,11 +488,11 @@ def report(a, sizes, cap, q):
     if q:
         p(f"Queries: generated database of {q['lifetimes']:,} lifetimes (connhist-genstore, through the recorder's "
           f"tracker and store, {q['gen_s']:.0f} s), {q['bytes_per_lifetime']:.0f} bytes per lifetime; filtered on "
-          f"remote {q['remote']}, port 443, process curl, one hour ({q['window']}); median of 3 runs, "
+          f"remote {q['remote']}, ports 443 and 123, process curl, one hour ({q['window']}); median of 3 runs, "
           f"process start included.\n")
         p(f"| report | latency ms (median of {a.query_runs}) | fastest-slowest ms; CPU ms (median) | output |")
         p("|---|---|---|---|")
-        for name, wall, spread, note in q["latency"]:
+        for name, wall, spread, note, _, _ in q["latency"]:
             p(f"| {name} | {fmt(wall)} | {spread} | {note} |")
         p(f"\n--ndjson connections: {q['nd_lines']:,} lifetimes in {q['nd_s']:.2f} s (median of {a.query_runs}) = "
           f"{q['nd_rate']:,.0f} lifetimes/s (runs: {', '.join(f'{x:,.0f}' for x in q['nd_rates'])}); "
@@ -525,8 +537,13 @@ def targets(a, sizes, cap, q):
           100.0 * cap["bounded"] / max(1, cap["total"]), 99.9, False, "%")
     if q:
         t(f"database bytes per lifetime (generated, {q['lifetimes']:,})", q["bytes_per_lifetime"], 150)
-        worst = max((w for _, w, _, _ in q["latency"] if w is not None), default=None)
-        t("slowest filtered report", worst, 50, unit=" ms")
+        # Selective: an answer under 1,000 lifetimes (the issue's definition); coverage, about runs, too.
+        selective = [x for x in q["latency"] if x[1] is not None and (x[5] is None or x[5] < 1000)]
+        t("slowest selective report (answer under 1,000 lifetimes)", max((x[1] for x in selective), default=None),
+          50, unit=" ms")
+        t("... the same in CPU time", max((x[4] for x in selective), default=None), 50, unit=" ms")
+        t("slowest filtered report of any size", max((x[1] for x in q["latency"] if x[1] is not None), default=None),
+          50, unit=" ms")
         t("--ndjson throughput", q["nd_rate"], 500000, False, " lifetimes/s")
         t("... per second of its CPU time", q["nd_cpu_rate"], 500000, False, " lifetimes/s")
     return "Targets of issue 17:\n\n| target | measured | target | verdict |\n|---|---|---|---|\n" + "\n".join(rows)
