@@ -101,6 +101,7 @@ static int append(cname_row **v, size_t *n, size_t *cap)
     memcpy(copy, text != NULL ? text : "", len);
     (*v)[(*n)++] = (cname_row){sqlite3_column_int64(cache.rows, 0), sqlite3_column_int64(cache.rows, 1),
                                sqlite3_column_int64(cache.rows, 2), sqlite3_column_int64(cache.rows, 3), copy};
+    /* cppcheck-suppress memleak ; copy is (*v)[*n - 1].rname now, freed with the rows */
     return 0;
 }
 

@@ -65,6 +65,7 @@ static char *read_all(const char *path, int *missing)
             buf = grown;
             cap *= 2;
         }
+        /* cppcheck-suppress nullPointerArithmeticRedundantCheck ; buf is not NULL inside the loop */
         size_t n = fread(buf + len, 1, cap - 1 - len, f);
         len += n;
         if (n == 0)

@@ -13,8 +13,9 @@
 #   windows  the Windows programs cross-built, their tests under Wine;
 #   asan     every test under AddressSanitizer + UBSan, campaigns short;
 #   valgrind the integration tests with both programs under valgrind memcheck;
-#   fuzz     each libFuzzer target, time-boxed (scripts/ci-fuzz.sh).
-# gcc, asan and clang run one after another. The asan build, fuzzing,
+#   fuzz     each libFuzzer target, time-boxed (scripts/ci-fuzz.sh);
+#   lint     cppcheck over the programs' sources (scripts/lint.sh).
+# gcc, asan, clang and lint run one after another. The asan build, fuzzing,
 # valgrind and windows, which keep cores busy, run one after another beside
 # them: most
 # tests wait on a recorder and leave the cores idle, and every test
@@ -45,7 +46,7 @@ t0=$(date +%s)
 # wait on each other for apt's lock.
 extra=""
 if [ "$quick" -eq 0 ]; then
-    extra="libclang-rt-14-dev valgrind gcc-mingw-w64-x86-64 wine64 dpkg-dev"
+    extra="libclang-rt-14-dev valgrind gcc-mingw-w64-x86-64 wine64 dpkg-dev cppcheck clang-format clang-tidy"
     command -v npm >/dev/null || extra="$extra npm" # npm may come from elsewhere than Debian
 fi
 # shellcheck disable=SC2086 # one word per package
@@ -139,6 +140,7 @@ waiting_lane() {
     else
         skipped clang-tests "the build failed"
     fi
+    phase lint sh scripts/lint.sh || true
 }
 
 # Phases that keep the cores busy, beside them, at the same priority (a
