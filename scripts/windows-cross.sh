@@ -46,21 +46,8 @@ if [ ! -f "$DEPS/lib/libsqlite3.a" ]; then
     cp "$DEPS/sqlite/sqlite3.h" "$DEPS/include/"
 fi
 
-# ---- cJSON: the Debian source package ----------------------------------------
-if [ ! -f "$DEPS/lib/libcjson.a" ]; then
-    SRCLIST=/etc/apt/sources.list.d/connhist-deb-src.sources
-    if ! grep -rqs "^Types:.*deb-src" /etc/apt/sources.list.d/ /etc/apt/sources.list; then
-        # The same mirrors as the binary entries, for source packages.
-        sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | $SUDO tee "$SRCLIST" >/dev/null
-        $SUDO apt-get update -qq
-    fi
-    rm -rf "$DEPS/cjson" && mkdir -p "$DEPS/cjson" "$DEPS/include/cjson" "$DEPS/lib"
-    (cd "$DEPS/cjson" && apt-get source -qq cjson >/dev/null 2>&1)
-    src=$(ls -d "$DEPS"/cjson/cjson-*/ | head -n 1)
-    $CROSS-gcc -O2 -c "$src/cJSON.c" -o "$DEPS/cjson/cJSON.o"
-    $CROSS-ar rcs "$DEPS/lib/libcjson.a" "$DEPS/cjson/cJSON.o"
-    cp "$src/cJSON.h" "$DEPS/include/cjson/"
-fi
+# ---- cJSON: the Debian source package (scripts/cjson-archive.sh) ---------------
+sh scripts/cjson-archive.sh $CROSS-gcc $CROSS-ar "$DEPS"
 
 # ---- build ---------------------------------------------------------------------
 cmake -S . -B "$OUT/build" -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/mingw-w64.cmake" -DCMAKE_BUILD_TYPE=Release \
