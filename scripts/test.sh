@@ -15,9 +15,9 @@
 #   valgrind the integration tests with both programs under valgrind memcheck;
 #   fuzz     each libFuzzer target, time-boxed (scripts/ci-fuzz.sh);
 #   lint     cppcheck over the programs' sources (scripts/lint.sh).
-# gcc, asan, clang and lint run one after another. The asan build, fuzzing,
-# valgrind and windows, which keep cores busy, run one after another beside
-# them: most
+# gcc, asan, clang, lint and windows run one after another. The asan build,
+# fuzzing and valgrind, which keep cores busy, run one after another beside
+# them (valgrind, the longest phase, is what the run waits for): most
 # tests wait on a recorder and leave the cores idle, and every test
 # tolerates a loaded machine. ctest runs each
 # build's tests in parallel (CTEST_JOBS, default 4). Nothing is niced here:
@@ -141,6 +141,7 @@ waiting_lane() {
         skipped clang-tests "the build failed"
     fi
     phase lint sh scripts/lint.sh || true
+    phase windows sh scripts/windows-cross.sh || true
 }
 
 # Phases that keep the cores busy, beside them, at the same priority (a
@@ -153,7 +154,6 @@ busy_lane() {
     phase fuzz sh scripts/ci-fuzz.sh || true
     phase valgrind env SANITIZE_JOBS=valgrind VALGRIND_TESTS='^test_(query|record|restart|retention)($|\.)' \
         sh scripts/ci-sanitize.sh || true
-    phase windows sh scripts/windows-cross.sh || true
 }
 
 if [ "$quick" -eq 1 ]; then
