@@ -178,6 +178,24 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window)
     filter_terms(q, f, NULL);
 }
 
+int filter_window_rows(sqlite3 *db, const query_filters *f, int64_t *out)
+{
+    qsql q;
+    qsql_init(&q, db);
+    qsql_add(&q, "SELECT COALESCE((MAX(block) - MIN(block) + 1) << 12, 0) FROM lifetime_blocks WHERE 1");
+    if (f->given & OPT_SINCE)
+        qsql_int(&q, " AND max_first_seen >= ?", f->since - CH_LONG_LIFETIME_MS);
+    qsql_int(&q, " AND min_first_seen <= ?", f->until);
+    sqlite3_stmt *st;
+    int rc = qsql_prepare(&q, db, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
 /*
  * A window reaching back to the oldest lifetime (less an hour) selects
  * nothing the plain scan of first_seen <= until would not: that scan then

@@ -63,8 +63,9 @@ static struct {
     sqlite3_stmt *one;
     bool checked, empty, complete; /* empty: no answer has an address */
     int64_t answers;               /* the newest answer_id: about how many there are */
+    int64_t addresses;             /* the newest addr_id: at most that many distinct remotes */
     size_t lazily;                 /* addresses read one by one */
-    bool bulk;                     /* name_cache_expect_bulk: read all at the first address */
+    int64_t expected;              /* name_cache_expect: lifetimes about to be asked for */
     id_table names, addrs, procs;  /* procs: only for the full read */
     name_answer *all;              /* the full read's answers, in address order */
 } cache = {.names = {.size = sizeof(name_slot)}, .addrs = {.size = sizeof(addr_slot)}, .procs = {.size = sizeof(proc_slot)}};
@@ -421,6 +422,15 @@ static int read_all(void)
 
 /* ---- the interface ------------------------------------------------------- */
 
+/* Whether reading the addresses of this many lifetimes one by one costs
+ * at least what the full read does: at most one read per distinct address,
+ * and there are no more of those than the dictionary holds. */
+static bool worth_all(int64_t lifetimes)
+{
+    int64_t reads = lifetimes < cache.addresses ? lifetimes : cache.addresses;
+    return reads > 0 && reads * LAZY_COST >= cache.answers;
+}
+
 /* On first use with db: whether any answer has an address, and about how many. */
 static int check(sqlite3 *db)
 {
@@ -431,11 +441,13 @@ static int check(sqlite3 *db)
     cache.db = db;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM dns_answers WHERE addr_id IS NOT NULL),"
-                               " (SELECT MAX(answer_id) FROM dns_answers)", -1, &st, NULL) != SQLITE_OK)
+                               " (SELECT MAX(answer_id) FROM dns_answers), (SELECT MAX(addr_id) FROM addrs)",
+                           -1, &st, NULL) != SQLITE_OK)
         return -1;
     int rc = sqlite3_step(st);
     cache.empty = rc != SQLITE_ROW || sqlite3_column_int(st, 0) == 0;
     cache.answers = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+    cache.addresses = rc == SQLITE_ROW ? sqlite3_column_int64(st, 2) : 0;
     sqlite3_finalize(st);
     cache.checked = rc == SQLITE_ROW;
     return cache.checked ? 0 : -1;
@@ -452,7 +464,7 @@ int name_cache_get(sqlite3 *db, int64_t addr_id, name_answers *out)
     if (s == NULL || s->id != addr_id) {
         if (cache.complete)
             return 0; /* every address with answers is in the table */
-        bool all = cache.bulk || (cache.lazily >= LAZY_MIN && (int64_t)cache.lazily * LAZY_COST >= cache.answers);
+        bool all = worth_all(cache.expected) || (cache.lazily >= LAZY_MIN && worth_all((int64_t)cache.lazily));
         if ((all ? read_all() : read_one(addr_id)) != 0)
             return -1;
         s = find(&cache.addrs, addr_id);
@@ -463,9 +475,12 @@ int name_cache_get(sqlite3 *db, int64_t addr_id, name_answers *out)
     return 0;
 }
 
-void name_cache_expect_bulk(void)
+void name_cache_expect(sqlite3 *db, int64_t lifetimes)
 {
-    cache.bulk = true;
+    if (cache.db != db)
+        name_cache_clear(); /* as check() would at the first address, which would forget this */
+    cache.db = db;
+    cache.expected = lifetimes;
 }
 
 const char *name_cache_name(int64_t name_id)
@@ -487,7 +502,6 @@ void name_cache_clear(void)
     cache.one = NULL;
     cache.db = NULL;
     cache.checked = cache.empty = cache.complete = false;
-    cache.answers = 0;
+    cache.answers = cache.addresses = cache.expected = 0;
     cache.lazily = 0;
-    cache.bulk = false;
 }

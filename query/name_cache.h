@@ -42,9 +42,12 @@ typedef struct {
  * database error or out of memory (out then empty). */
 int name_cache_get(sqlite3 *db, int64_t addr_id, name_answers *out);
 
-/* Says that most addresses will be asked for (an export of every
- * lifetime): the first read is the full one. Until name_cache_clear. */
-void name_cache_expect_bulk(void);
+/* Says that about this many lifetimes, of addresses as varied as the
+ * recorded traffic, are about to be asked for (a bulk report: every
+ * lifetime of a window, no filter narrowing the addresses). When reading
+ * their addresses one by one would cost more than reading every answer,
+ * the first read is the full one. Until name_cache_clear or another db. */
+void name_cache_expect(sqlite3 *db, int64_t lifetimes);
 
 /* The text of name name_id of an answer name_cache_get gave (owned by the
  * cache, valid until it is cleared); NULL when dns_names has no such name

@@ -309,6 +309,21 @@ void put_group_names(jw *w, sqlite3_stmt *st, int col)
         jw_null(w, "names");
 }
 
+/* The filters other than the window and --limit. */
+#define NARROWING                                                                                              \
+    (OPT_REMOTE | OPT_REMOTE_PORT | OPT_LOCAL_PORT | OPT_PORT | OPT_PROTO | OPT_FAMILY | OPT_PID | OPT_PROCESS | \
+     OPT_STATE | OPT_OPEN | OPT_REMOTE_NAME)
+
+void names_expect_window(sqlite3 *db, const query_filters *f)
+{
+    int64_t rows;
+    if ((f->given & NARROWING) || filter_window_rows(db, f, &rows) != SQLITE_OK)
+        return; /* no hint: the cache's own count decides */
+    if ((f->given & OPT_LIMIT) && f->limit < rows)
+        rows = f->limit;
+    name_cache_expect(db, rows);
+}
+
 void names_forget(void)
 {
     name_cache_clear();

@@ -70,6 +70,13 @@ int report_names(query_ctx *c, cJSON *header);
  * null when none. */
 void put_group_names(jw *w, sqlite3_stmt *st, int col);
 
+/* Before a report writes every lifetime of f's window: when no filter but
+ * the window and --limit is given, tells the name cache how many lifetimes
+ * to expect (name_cache_expect), so that a large report reads every answer
+ * in one pass from the start. Any other filter may narrow the remote
+ * addresses to a few: the cache then finds out as it goes. */
+void names_expect_window(sqlite3 *db, const query_filters *f);
+
 /* Forgets the answers read so far (name_cache.h), so that the next
  * lifetimes see what was recorded since: export --follow, every pass. */
 void names_forget(void);
