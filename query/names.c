@@ -176,16 +176,16 @@ static bool take_first(void *ctx, const name_answer *a, const char *qname, const
     return false;
 }
 
-bool names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
-                         char *out, size_t n)
+const char *names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
+                                size_t max)
 {
     name_answers l;
     if (name_cache_get(db, addr_id, &l) != 0 || l.n == 0)
-        return false;
+        return NULL;
     asker who = {pid != NULL && start != NULL, pid != NULL ? *pid : 0, start != NULL ? *start : 0};
     const char *first = NULL;
     each_in_force(&l, at, &who, take_first, &first);
-    return first != NULL && snprintf(out, n, "%s", first) < (int)n;
+    return first != NULL && strlen(first) < max ? first : NULL;
 }
 
 void names_filter(qsql *q, const query_filters *f)

@@ -43,9 +43,10 @@ void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col,
 
 /* The first of remote_names without writing it: the name asked most
  * recently, the process (pid, start; NULL when unknown) first, for address
- * addr_id at time at, copied into out; false when none (or too long). */
-bool names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
-                         char *out, size_t n);
+ * addr_id at time at; NULL when none, or when it is max bytes or longer.
+ * The text is the name cache's: valid until names_forget. */
+const char *names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
+                                size_t max);
 
 /* Appends " AND ..." keeping lifetimes l one of whose names matches
  * --remote-name (f->remote_name), when given. */
