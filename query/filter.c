@@ -180,12 +180,13 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window)
 
 int filter_window_rows(sqlite3 *db, const query_filters *f, int64_t *out)
 {
-    qsql q;
+    int64_t lo = (f->given & OPT_SINCE) ? f->since - CH_LONG_LIFETIME_MS : INT64_MIN;
+    qsql q; /* MIN and MAX each a subquery of its own: each walks the blocks from one end (id_range's) */
     qsql_init(&q, db);
-    qsql_add(&q, "SELECT COALESCE((MAX(block) - MIN(block) + 1) << 12, 0) FROM lifetime_blocks WHERE 1");
-    if (f->given & OPT_SINCE)
-        qsql_int(&q, " AND max_first_seen >= ?", f->since - CH_LONG_LIFETIME_MS);
-    qsql_int(&q, " AND min_first_seen <= ?", f->until);
+    qsql_int(&q, "SELECT COALESCE(((SELECT MAX(block) FROM lifetime_blocks WHERE max_first_seen >= ?", lo);
+    qsql_int(&q, " AND min_first_seen <= ?)", f->until);
+    qsql_int(&q, " - (SELECT MIN(block) FROM lifetime_blocks WHERE max_first_seen >= ?", lo);
+    qsql_int(&q, " AND min_first_seen <= ?) + 1) << 12, 0)", f->until);
     sqlite3_stmt *st;
     int rc = qsql_prepare(&q, db, &st);
     if (rc != SQLITE_OK)
