@@ -148,7 +148,8 @@ static bool put_answer_names(void *ctx, const name_answer *a, const char *qname,
     return true;
 }
 
-void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col, int pid_col, int start_col)
+void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col, const int64_t *pid,
+                      const int64_t *start)
 {
     sqlite3 *db = sqlite3_db_handle(st);
     name_answers l;
@@ -157,8 +158,7 @@ void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col,
         jw_null(w, "remote_names");
         return;
     }
-    asker who = {sqlite3_column_type(st, pid_col) != SQLITE_NULL && sqlite3_column_type(st, start_col) != SQLITE_NULL,
-                 sqlite3_column_int64(st, pid_col), sqlite3_column_int64(st, start_col)};
+    asker who = {pid != NULL && start != NULL, pid != NULL ? *pid : 0, start != NULL ? *start : 0};
     names_out o = {w, db, {.n = 0}, sqlite3_column_int64(st, first_seen_col), false};
     each_in_force(&l, o.at, &who, put_answer_names, &o);
     if (o.open)

@@ -36,10 +36,12 @@
     "(SELECT v4.addr_id FROM addrs m JOIN addrs v4 ON v4.addr = substr(m.addr, 8)"                   \
     " WHERE m.addr_id = " x " AND m.addr LIKE '::ffff:%')"
 
-/* "remote_names": for the lifetime whose remote_addr_id, first_seen and
- * process pid/start_time are the columns at, the names as a list, most
- * recent first, or null when none was seen. */
-void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col, int pid_col, int start_col);
+/* "remote_names": for the lifetime whose remote_addr_id and first_seen
+ * are the columns at, and whose process has pid and start (NULL when it
+ * has none), the names as a list, most recent first, or null when none was
+ * seen. */
+void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col, const int64_t *pid,
+                      const int64_t *start);
 
 /* The first of remote_names without writing it: the name asked most
  * recently, the process (pid, start; NULL when unknown) first, for address
