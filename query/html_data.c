@@ -90,8 +90,8 @@ enum {
     ROW_OPENED_AFTER = 19, ROW_WIDTH = 20
 };
 static const int row_source[ROW_WIDTH] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,
-                                          10, 11, 12, LC_PROC_ID, LC_OWNER_SOURCE, 13, LC_BYTES_SENT,
-                                          LC_BYTES_RECEIVED, LC_SEEN_BY, LC_OPENED_AFTER};
+                                          10, 11, 12, LCOL_PROC_ID, LCOL_OWNER_SOURCE, 13, LCOL_BYTES_SENT,
+                                          LCOL_BYTES_RECEIVED, LCOL_SEEN_BY, LCOL_OPENED_AFTER};
 #define NO_VALUE INT64_MIN /* null: no column holds it (times are ms, codes and ids small) */
 
 /* The lifetimes of the page column by column, as written (see
@@ -237,7 +237,7 @@ static int write_lifetimes(query_ctx *c, id_list *procs, id_list *addrs)
         if (cols.n == 0)
             base = sqlite3_column_int64(st, 9);
         put_row_states(c->w, st);
-        if (add_row(&cols, st, base) != 0 || collect(procs, st, LC_PROC_ID) != 0 ||
+        if (add_row(&cols, st, base) != 0 || collect(procs, st, LCOL_PROC_ID) != 0 ||
             collect(addrs, st, 3) != 0 || collect(addrs, st, 5) != 0) {
             sqlite3_finalize(st);
             free_columns(&cols);

@@ -182,30 +182,30 @@ void rowjson_close(void)
 void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
 {
     const chq_process *p =
-        is_null(st, col + LC_PROC_ID) ? NULL : proc_cache_get(sqlite3_db_handle(st), sqlite3_column_int64(st, col + LC_PROC_ID));
+        is_null(st, col + LCOL_PROC_ID) ? NULL : proc_cache_get(sqlite3_db_handle(st), sqlite3_column_int64(st, col + LCOL_PROC_ID));
     jw_open(w, key, false);
-    put_int_col(w, "id", st, col + LC_ID);
-    put_code_col(w, "proto", CODE_PROTO, st, col + LC_PROTO);
-    put_int_col(w, "family", st, col + LC_FAMILY);
-    put_addr_col(w, "local_addr", st, col + LC_LOCAL_ADDR);
-    put_int_col(w, "local_port", st, col + LC_LOCAL_PORT);
-    put_addr_col(w, "remote_addr", st, col + LC_REMOTE_ADDR);
-    put_int_col(w, "remote_port", st, col + LC_REMOTE_PORT);
-    put_code_col(w, "state", CODE_STATE, st, col + LC_STATE);
-    put_states(w, st, col + LC_STATES, col + LC_ID, false);
-    put_time_col(w, "first_seen", st, col + LC_FIRST_SEEN);
-    put_time_col(w, "last_seen", st, col + LC_LAST_SEEN);
-    put_time_col(w, "closed_at", st, col + LC_CLOSED_AT);
-    put_code_col(w, "close_reason", CODE_CLOSE_REASON, st, col + LC_CLOSE_REASON);
-    put_int_col(w, "holders", st, col + LC_HOLDERS);
-    put_int_col(w, "bytes_sent", st, col + LC_BYTES_SENT);
-    put_int_col(w, "bytes_received", st, col + LC_BYTES_RECEIVED);
-    put_code_col(w, "seen_by", CODE_SEEN_BY, st, col + LC_SEEN_BY);
-    put_time_col(w, "opened_after", st, col + LC_OPENED_AFTER);
-    put_code_col(w, "owner_source", CODE_OWNER_SOURCE, st, col + LC_OWNER_SOURCE);
+    put_int_col(w, "id", st, col + LCOL_ID);
+    put_code_col(w, "proto", CODE_PROTO, st, col + LCOL_PROTO);
+    put_int_col(w, "family", st, col + LCOL_FAMILY);
+    put_addr_col(w, "local_addr", st, col + LCOL_LOCAL_ADDR);
+    put_int_col(w, "local_port", st, col + LCOL_LOCAL_PORT);
+    put_addr_col(w, "remote_addr", st, col + LCOL_REMOTE_ADDR);
+    put_int_col(w, "remote_port", st, col + LCOL_REMOTE_PORT);
+    put_code_col(w, "state", CODE_STATE, st, col + LCOL_STATE);
+    put_states(w, st, col + LCOL_STATES, col + LCOL_ID, false);
+    put_time_col(w, "first_seen", st, col + LCOL_FIRST_SEEN);
+    put_time_col(w, "last_seen", st, col + LCOL_LAST_SEEN);
+    put_time_col(w, "closed_at", st, col + LCOL_CLOSED_AT);
+    put_code_col(w, "close_reason", CODE_CLOSE_REASON, st, col + LCOL_CLOSE_REASON);
+    put_int_col(w, "holders", st, col + LCOL_HOLDERS);
+    put_int_col(w, "bytes_sent", st, col + LCOL_BYTES_SENT);
+    put_int_col(w, "bytes_received", st, col + LCOL_BYTES_RECEIVED);
+    put_code_col(w, "seen_by", CODE_SEEN_BY, st, col + LCOL_SEEN_BY);
+    put_time_col(w, "opened_after", st, col + LCOL_OPENED_AFTER);
+    put_code_col(w, "owner_source", CODE_OWNER_SOURCE, st, col + LCOL_OWNER_SOURCE);
     put_cached_process(w, "process", p);
     if (has_answers(st))
-        put_remote_names(w, st, col + LC_REMOTE_ADDR, col + LC_FIRST_SEEN, p != NULL ? &p->pid : NULL,
+        put_remote_names(w, st, col + LCOL_REMOTE_ADDR, col + LCOL_FIRST_SEEN, p != NULL ? &p->pid : NULL,
                          p != NULL ? &p->start : NULL);
     else
         jw_null(w, "remote_names");

@@ -23,7 +23,7 @@
 #define CHQ_PROCESS_COLUMNS "p.pid, p.start_time, p.name, p.path, p.cmdline, p.user, p.uid"
 #define CHQ_PROCESS_NCOLS 7
 
-/* The lifetime columns, in the order put_lifetime reads them (LC_* below).
+/* The lifetime columns, in the order put_lifetime reads them (LCOL_* below).
  * Only the lifetimes table's own: the process comes from proc_cache.h by
  * l.proc_id and the addresses' text from addr_text.h by id, each read once
  * for the many lifetimes that share it, where joining processes and addrs
@@ -35,9 +35,9 @@
     " l.close_reason, l.holders, l.proc_id, l.bytes_sent, l.bytes_received, l.seen_by, l.opened_after,"  \
     " l.owner_source"
 enum {
-    LC_ID, LC_PROTO, LC_FAMILY, LC_LOCAL_ADDR, LC_LOCAL_PORT, LC_REMOTE_ADDR, LC_REMOTE_PORT, LC_STATE, LC_STATES,
-    LC_FIRST_SEEN, LC_LAST_SEEN, LC_CLOSED_AT, LC_CLOSE_REASON, LC_HOLDERS, LC_PROC_ID, LC_BYTES_SENT,
-    LC_BYTES_RECEIVED, LC_SEEN_BY, LC_OPENED_AFTER, LC_OWNER_SOURCE,
+    LCOL_ID, LCOL_PROTO, LCOL_FAMILY, LCOL_LOCAL_ADDR, LCOL_LOCAL_PORT, LCOL_REMOTE_ADDR, LCOL_REMOTE_PORT, LCOL_STATE, LCOL_STATES,
+    LCOL_FIRST_SEEN, LCOL_LAST_SEEN, LCOL_CLOSED_AT, LCOL_CLOSE_REASON, LCOL_HOLDERS, LCOL_PROC_ID, LCOL_BYTES_SENT,
+    LCOL_BYTES_RECEIVED, LCOL_SEEN_BY, LCOL_OPENED_AFTER, LCOL_OWNER_SOURCE,
     CHQ_LIFETIME_NCOLS
 };
 
