@@ -1,12 +1,14 @@
 /*
  * Address text by addr_id (see addr_text.h). Direct-mapped: a slot per id
- * modulo the size, the last id read there wins. The table is sized for the
- * dictionary when first used (ids count up from 1: below the size, no two
- * share a slot), and calloc'd, so a small report touches only the pages of
- * the ids it writes. A miss costs a statement; once the misses have cost
- * about what reading the whole dictionary costs (MISS_COST rows of the scan
- * each), the dictionary is read in one scan. Text that does not fit a slot
- * (only a hand-edited dictionary holds such) is written uncached.
+ * modulo the size, the last id read there wins; a miss costs a statement.
+ * The table starts small (SLOTS_MIN): a selective report writes a few
+ * hundred remotes, and each new page of a large table costs a page fault
+ * (20 us on the VMs here, more than the statement). Once the misses have
+ * cost about what reading the whole dictionary costs (MISS_COST rows of the
+ * scan each), the table is made as large as the dictionary (ids count up
+ * from 1: below the size, no two share a slot; at most SLOTS_MAX) and the
+ * dictionary read into it in one scan. Text that does not fit a slot (only
+ * a hand-edited dictionary holds such) is written uncached.
  */
 #include "addr_text.h"
 
@@ -45,7 +47,19 @@ static void keep(int64_t id, const char *text)
     }
 }
 
-/* On first use with db: the table, sized for its dictionary. 0 or -1. */
+/* A table of n slots (a power of two), empty. 0 or -1. */
+static int make_table(size_t n)
+{
+    slot *grown = calloc(n, sizeof *grown);
+    if (grown == NULL)
+        return -1;
+    free(cache.slots);
+    cache.slots = grown;
+    cache.mask = n - 1;
+    return 0;
+}
+
+/* On first use with db: its dictionary's size, and the small table. 0 or -1. */
 static int start(sqlite3 *db)
 {
     if (cache.db == db)
@@ -57,21 +71,20 @@ static int start(sqlite3 *db)
         return -1;
     cache.max_id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
-    size_t n = SLOTS_MIN;
-    while (n < SLOTS_MAX && (int64_t)n <= cache.max_id)
-        n *= 2;
-    cache.slots = calloc(n, sizeof *cache.slots);
-    cache.mask = n - 1;
-    return cache.slots != NULL ? 0 : -1;
+    return make_table(SLOTS_MIN);
 }
 
-/* Reads the whole dictionary into the table (when it fits without two ids
- * sharing a slot; else every miss stays a statement). */
+/* The table made as large as the dictionary (at most SLOTS_MAX), and the
+ * whole dictionary read into it when it fits without two ids sharing a
+ * slot (else every miss stays a statement). */
 static void scan(void)
 {
     cache.scanned = true;
+    size_t n = SLOTS_MIN;
+    while (n < SLOTS_MAX && (int64_t)n <= cache.max_id)
+        n *= 2;
     sqlite3_stmt *st;
-    if (cache.max_id > (int64_t)cache.mask ||
+    if (cache.max_id > (int64_t)n - 1 || make_table(n) != 0 ||
         sqlite3_prepare_v2(cache.db, "SELECT addr_id, addr FROM addrs", -1, &st, NULL) != SQLITE_OK)
         return;
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -96,6 +109,7 @@ void put_addr_col(jw *w, const char *key, sqlite3_stmt *st, int col)
     }
     if (!cache.scanned && ++cache.misses * MISS_COST >= (size_t)cache.max_id && cache.misses >= SLOTS_MIN / 8) {
         scan();
+        s = &cache.slots[(uint64_t)id & cache.mask];
         if (id != 0 && s->id == id) {
             jw_text(w, key, s->text);
             return;

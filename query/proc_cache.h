@@ -14,7 +14,7 @@
 
 /* A row of the processes table; text NULL where the column is NULL. */
 typedef struct {
-    int64_t proc_id; /* 0: an empty slot (ids start at 1) */
+    int64_t proc_id;
     int64_t pid, start, uid;
     bool has_uid;
     char *name, *path, *cmdline, *user;
