@@ -3,10 +3,12 @@
  *
  * Two tables, both open addressing on an id: the names (name_id to its
  * text, each name once however many answers carry it) and the addresses
- * (addr_id to its answers). Reading one address costs a query; reading all
- * costs a pass over dns_answers: the cache switches to the pass once the
- * addresses read one by one, at about LAZY_COST answers' worth each, would
- * cost more than the pass itself.
+ * read one by one (addr_id to its answers). Reading one address costs a
+ * query; reading all costs a pass over dns_answers, after which an index by
+ * addr_id finds each address's part of one array: the cache switches to
+ * the pass once the addresses read one by one, at about LAZY_COST answers'
+ * worth each, would cost more than the pass itself, or from the start when
+ * the report said it will ask for that many (name_cache_expect).
  */
 #include "name_cache.h"
 

@@ -6,8 +6,9 @@
  *
  * An address's answers are read from the database the first time it is
  * asked for (its own and, for '::ffff:a.b.c.d', those of a.b.c.d), most
- * recent first. Once many distinct addresses were asked for (a bulk
- * report), every answer of the database is read in one pass instead. The
+ * recent first. Once many distinct addresses were asked for, or when a
+ * bulk report says it will ask for them (name_cache_expect), every answer
+ * of the database is read in one pass instead. The
  * cache belongs to one database connection at a time: asked with another,
  * it starts again. What was recorded after an address was read is not
  * seen until name_cache_clear (export --follow clears it every pass).
