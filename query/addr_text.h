@@ -1,7 +1,8 @@
 /*
  * The text of the addresses of the addrs dictionary (schema version 3), for
  * writing lifetimes: a bulk report would otherwise look up two addresses per
- * lifetime in the database. A small cache keeps the recent ones.
+ * lifetime in the database (or join addrs, a seek per row). A cache keeps
+ * them by id, the whole dictionary once a report asks for many.
  */
 #ifndef CHQ_ADDR_TEXT_H
 #define CHQ_ADDR_TEXT_H

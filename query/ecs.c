@@ -44,7 +44,13 @@ enum {
 enum { STATE_SYN_SENT = 2, STATE_SYN_RECV = 3, STATE_LISTEN = 10, STATE_NEW_SYN_RECV = 12 };
 enum { PROTO_TCP = 6 };
 
-#define ADDR_SLOTS 65536 /* a power of two: about 5 MB, room for a busy server's remotes */
+/* The address cache is direct-mapped by addr_id, as many slots as the
+ * dictionary has ids (a power of two; ids count up from 1, so none share a
+ * slot) within these bounds: about 5 to 20 MB. With 65,536 slots, the
+ * 100,000 remotes of a busy server's month missed a third of the time, a
+ * statement each (a tenth of an export's CPU). */
+#define ADDR_SLOTS_MIN 65536
+#define ADDR_SLOTS_MAX 262144
 #define RUN_SLOTS 256   /* a power of two */
 #define PROC_SLOTS 4096 /* a power of two */
 #define PORTS 65536
@@ -95,7 +101,8 @@ struct ecs_writer {
     sqlite3_stmt *addr_lookup, *run_lookup, *proc_lookup;
     char database_id[300];
     size_t database_id_len;
-    addr_slot addrs[ADDR_SLOTS];
+    addr_slot *addrs;      /* addr_mask + 1 slots */
+    size_t addr_mask;
     run_slot runs[RUN_SLOTS];
     proc_slot procs[PROC_SLOTS];
     port_spans *listeners; /* PORTS entries */
@@ -127,7 +134,7 @@ static int read_database_id(ecs_writer *e)
 /* The address of addr_id id, or NULL when the dictionary has none. */
 static const addr_slot *address(ecs_writer *e, int64_t id)
 {
-    addr_slot *s = &e->addrs[(uint64_t)id & (ADDR_SLOTS - 1)];
+    addr_slot *s = &e->addrs[(uint64_t)id & e->addr_mask];
     if (s->id == id && id != 0)
         return s;
     sqlite3_bind_int64(e->addr_lookup, 1, id);
@@ -464,18 +471,16 @@ static void put_end(jw *w, const char *key, const addr_slot *a, sqlite3_stmt *st
     jw_close(w);
 }
 
-/* The remote end's name into out: the first of the lifetime's remote_names
+/* The remote end's name: the first of the lifetime's remote_names
  * (query/names.c: the name asked most recently for the remote address and
  * still in force when the lifetime opened, its own process's answers
- * first). NULL when none is known. */
-static const char *remote_domain(const ecs_writer *e, sqlite3_stmt *st, const proc_slot *p, char *out, size_t n)
+ * first), if shorter than 256 bytes. NULL when none is known. */
+static const char *remote_domain(const ecs_writer *e, sqlite3_stmt *st, const proc_slot *p)
 {
     if (!e->has_answers || is_null(st, C_REMOTE_ADDR))
         return NULL;
-    bool found = names_remote_domain(e->db, sqlite3_column_int64(st, C_REMOTE_ADDR),
-                                     sqlite3_column_int64(st, C_FIRST_SEEN), p != NULL ? &p->pid : NULL,
-                                     p != NULL ? &p->start : NULL, out, n);
-    return found ? out : NULL;
+    return names_remote_domain(e->db, sqlite3_column_int64(st, C_REMOTE_ADDR), sqlite3_column_int64(st, C_FIRST_SEEN),
+                               p != NULL ? &p->pid : NULL, p != NULL ? &p->start : NULL, 256);
 }
 
 static void put_event(ecs_writer *e, jw *w, sqlite3_stmt *st, const char *first_seen)
@@ -578,8 +583,7 @@ void ecs_put(ecs_writer *e, jw *w, sqlite3_stmt *st)
     const proc_slot *p = is_null(st, C_PROC_ID)
                              ? NULL
                              : process(e, sqlite3_column_int64(st, C_PROC_ID), r != NULL ? r->host : "");
-    char domain_text[256];
-    const char *domain = remote_domain(e, st, p, domain_text, sizeof domain_text);
+    const char *domain = remote_domain(e, st, p);
     bool listener = remote == NULL && sqlite3_column_int64(st, C_PROTO) == PROTO_TCP &&
                     sqlite3_column_int64(st, C_STATE) == STATE_LISTEN;
     if (listener) /* seen now: rows after it may have been accepted by it */
@@ -794,6 +798,22 @@ const char *ecs_database_id(const ecs_writer *e)
     return e->database_id;
 }
 
+/* The address cache, sized for the dictionary as it is now. */
+static int alloc_addrs(ecs_writer *e)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(e->db, "SELECT COALESCE(MAX(addr_id), 0) FROM addrs", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int64_t max_id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    size_t slots = ADDR_SLOTS_MIN;
+    while (slots < ADDR_SLOTS_MAX && (int64_t)slots <= max_id)
+        slots *= 2;
+    e->addrs = calloc(slots, sizeof *e->addrs);
+    e->addr_mask = slots - 1;
+    return e->addrs != NULL ? 0 : -1;
+}
+
 int ecs_open(sqlite3 *db, ecs_writer **out)
 {
     ecs_writer *e = calloc(1, sizeof *e);
@@ -802,7 +822,7 @@ int ecs_open(sqlite3 *db, ecs_writer **out)
         return -1;
     e->db = db;
     e->listeners = calloc(PORTS, sizeof *e->listeners);
-    if (e->listeners == NULL ||
+    if (e->listeners == NULL || alloc_addrs(e) != 0 ||
         sqlite3_prepare_v2(db, "SELECT addr FROM addrs WHERE addr_id = ?1", -1, &e->addr_lookup, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db, "SELECT host, os FROM runs WHERE run_id = ?1", -1, &e->run_lookup, NULL) !=
             SQLITE_OK ||
@@ -829,5 +849,6 @@ void ecs_close(ecs_writer *e)
             free(e->listeners[i].spans);
         free(e->listeners);
     }
+    free(e->addrs);
     free(e);
 }

@@ -178,6 +178,25 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window)
     filter_terms(q, f, NULL);
 }
 
+int filter_window_rows(sqlite3 *db, const query_filters *f, int64_t *out)
+{
+    int64_t lo = (f->given & OPT_SINCE) ? f->since - CH_LONG_LIFETIME_MS : INT64_MIN;
+    qsql q; /* MIN and MAX each a subquery of its own: each walks the blocks from one end (id_range's) */
+    qsql_init(&q, db);
+    qsql_int(&q, "SELECT COALESCE(((SELECT MAX(block) FROM lifetime_blocks WHERE max_first_seen >= ?", lo);
+    qsql_int(&q, " AND min_first_seen <= ?)", f->until);
+    qsql_int(&q, " - (SELECT MIN(block) FROM lifetime_blocks WHERE max_first_seen >= ?", lo);
+    qsql_int(&q, " AND min_first_seen <= ?) + 1) << 12, 0)", f->until);
+    sqlite3_stmt *st;
+    int rc = qsql_prepare(&q, db, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
 /*
  * A window reaching back to the oldest lifetime (less an hour) selects
  * nothing the plain scan of first_seen <= until would not: that scan then

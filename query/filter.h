@@ -52,6 +52,14 @@ int filter_keep_window(sqlite3 *db, query_filters *f);
  */
 void filter_owner(qsql *q, const query_filters *f, int64_t proc_id);
 
+/*
+ * About how many lifetimes the window of f holds, from the ids of the
+ * lifetime_blocks that meet it (an upper bound but for the few longer than
+ * an hour, which start before those blocks), without reading a lifetime.
+ * Returns an SQLite status.
+ */
+int filter_window_rows(sqlite3 *db, const query_filters *f, int64_t *out);
+
 /* Whether a query with this window is driven by filter_overlap's id list. */
 bool filter_bounded(const query_filters *f, int window);
 

@@ -83,14 +83,15 @@ static void unique_ids(id_list *l)
 }
 
 /* The positions of a lifetime in the page's rows (timeline.js), and for
- * each the column of CHQ_LIFETIME_COLUMNS (then l.proc_id) it comes from;
+ * each the column of CHQ_LIFETIME_COLUMNS it comes from;
  * ROW_STATES is written apart. */
 enum {
     ROW_ID = 0, ROW_STATE = 7, ROW_STATES = 8, ROW_FIRST = 9, ROW_LAST = 10, ROW_CLOSED = 11,
     ROW_OPENED_AFTER = 19, ROW_WIDTH = 20
 };
 static const int row_source[ROW_WIDTH] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,
-                                          10, 11, 12, CHQ_LIFETIME_NCOLS, 25, 13, 21, 22, 23, 24};
+                                          10, 11, 12, LCOL_PROC_ID, LCOL_OWNER_SOURCE, 13, LCOL_BYTES_SENT,
+                                          LCOL_BYTES_RECEIVED, LCOL_SEEN_BY, LCOL_OPENED_AFTER};
 #define NO_VALUE INT64_MIN /* null: no column holds it (times are ms, codes and ids small) */
 
 /* The lifetimes of the page column by column, as written (see
@@ -217,7 +218,7 @@ static int write_lifetimes(query_ctx *c, id_list *procs, id_list *addrs)
     const query_filters *f = &c->o->f;
     qsql q;
     qsql_init(&q, c->db);
-    qsql_add(&q, "SELECT " CHQ_LIFETIME_COLUMNS ", l.proc_id");
+    qsql_add(&q, "SELECT " CHQ_LIFETIME_COLUMNS);
     filter_from(&q, filter_bounded(f, FILTER_WINDOW));
     qsql_add(&q, " WHERE 1");
     filter_lifetimes(&q, f, FILTER_WINDOW);
@@ -236,7 +237,7 @@ static int write_lifetimes(query_ctx *c, id_list *procs, id_list *addrs)
         if (cols.n == 0)
             base = sqlite3_column_int64(st, 9);
         put_row_states(c->w, st);
-        if (add_row(&cols, st, base) != 0 || collect(procs, st, CHQ_LIFETIME_NCOLS) != 0 ||
+        if (add_row(&cols, st, base) != 0 || collect(procs, st, LCOL_PROC_ID) != 0 ||
             collect(addrs, st, 3) != 0 || collect(addrs, st, 5) != 0) {
             sqlite3_finalize(st);
             free_columns(&cols);

@@ -3,10 +3,12 @@
  *
  * Two tables, both open addressing on an id: the names (name_id to its
  * text, each name once however many answers carry it) and the addresses
- * (addr_id to its answers). Reading one address costs a query; reading all
- * costs a pass over dns_answers: the cache switches to the pass once the
- * addresses read one by one, at about LAZY_COST answers' worth each, would
- * cost more than the pass itself.
+ * read one by one (addr_id to its answers). Reading one address costs a
+ * query; reading all costs a pass over dns_answers, after which an index by
+ * addr_id finds each address's part of one array: the cache switches to
+ * the pass once the addresses read one by one, at about LAZY_COST answers'
+ * worth each, would cost more than the pass itself, or from the start when
+ * the report said it will ask for that many (name_cache_expect).
  */
 #include "name_cache.h"
 
@@ -63,10 +65,19 @@ static struct {
     sqlite3_stmt *one;
     bool checked, empty, complete; /* empty: no answer has an address */
     int64_t answers;               /* the newest answer_id: about how many there are */
+    int64_t addresses;             /* the newest addr_id: at most that many distinct remotes */
     size_t lazily;                 /* addresses read one by one */
-    bool bulk;                     /* name_cache_expect_bulk: read all at the first address */
+    int64_t expected;              /* name_cache_expect: lifetimes about to be asked for */
     id_table names, addrs, procs;  /* procs: only for the full read */
-    name_answer *all;              /* the full read's answers, in address order */
+    /* The full read: every answer in address order, address id's part
+     * from all[part_from[id]] up to all[part_to[id]] (ids up to max_id).
+     * An index by id, as the ids are dense: a probe of the addrs table per
+     * lifetime missed the processor's caches (8.5% of an export). The
+     * addrs table then holds only the mapped addresses given the answers
+     * of their IPv4 address. */
+    name_answer *all;
+    size_t *part_from, *part_to;
+    int64_t max_id;
 } cache = {.names = {.size = sizeof(name_slot)}, .addrs = {.size = sizeof(addr_slot)}, .procs = {.size = sizeof(proc_slot)}};
 
 /* ---- the tables ---------------------------------------------------------- */
@@ -159,6 +170,13 @@ static int newer_first(const void *x, const void *y)
     return a->answer_id > b->answer_id ? -1 : a->answer_id < b->answer_id;
 }
 
+/* Sets older_until along answers v, sorted most recent first. */
+static void link_older(name_answer *v, size_t n)
+{
+    for (size_t i = n; i-- > 0;)
+        v[i].older_until = i + 1 < n && v[i + 1].older_until > v[i].until ? v[i + 1].older_until : v[i].until;
+}
+
 /* Puts v into slot s as addr_id's answers: sorted first when it is the
  * slot's own (a part of the full read's array comes sorted). */
 static void fill(addr_slot *s, int64_t addr_id, name_answer *v, size_t n, bool owned)
@@ -166,8 +184,7 @@ static void fill(addr_slot *s, int64_t addr_id, name_answer *v, size_t n, bool o
     if (owned && n > 1)
         qsort(v, n, sizeof *v, newer_first);
     *s = (addr_slot){addr_id, v, n, owned};
-    for (size_t i = n; i-- > 0;)
-        v[i].older_until = i + 1 < n && v[i + 1].older_until > v[i].until ? v[i + 1].older_until : v[i].until;
+    link_older(v, n);
 }
 
 /* Hands v to addr_id's slot, which must be empty. */
@@ -217,28 +234,28 @@ static int read_one(int64_t addr_id)
     return keep(addr_id, v, n, true);
 }
 
-/* An '::ffff:a.b.c.d' address takes a.b.c.d's answers beside its own. */
+/* Address id's part of the full read (n 0 when none). */
+static name_answers part(int64_t id)
+{
+    if (id < 1 || id > cache.max_id)
+        return (name_answers){NULL, 0};
+    return (name_answers){cache.all + cache.part_from[id], cache.part_to[id] - cache.part_from[id]};
+}
+
+/* After the full read, an '::ffff:a.b.c.d' address takes a.b.c.d's
+ * answers beside its own, in an array of its own in the addrs table. */
 static int add_mapped(int64_t mapped, int64_t v4)
 {
-    if (cache.addrs.cap == 0)
+    name_answers from = part(v4), own = part(mapped);
+    if (from.n == 0)
         return 0;
-    const addr_slot *from = find(&cache.addrs, v4);
-    if (from->id != v4 || from->n == 0)
-        return 0;
-    addr_slot *to = find(&cache.addrs, mapped);
-    size_t own = to->id == mapped ? to->n : 0;
-    name_answer *v = malloc((own + from->n) * sizeof *v);
+    name_answer *v = malloc((own.n + from.n) * sizeof *v);
     if (v == NULL)
         return -1;
-    if (own > 0)
-        memcpy(v, to->v, own * sizeof *v);
-    memcpy(v + own, from->v, from->n * sizeof *v);
-    if (own == 0)
-        return keep(mapped, v, from->n, true);
-    if (to->owned)
-        free(to->v);
-    fill(to, mapped, v, own + from->n, true);
-    return 0;
+    if (own.n > 0)
+        memcpy(v, own.v, own.n * sizeof *v);
+    memcpy(v + own.n, from.v, from.n * sizeof *v);
+    return keep(mapped, v, own.n + from.n, true);
 }
 
 /* Drops the addresses read one by one. */
@@ -251,10 +268,14 @@ static void forget_addrs(void)
     }
     free(cache.addrs.slots);
     free(cache.all);
+    free(cache.part_from);
+    free(cache.part_to);
     free(cache.procs.slots);
     cache.addrs = (id_table){.size = sizeof(addr_slot)};
     cache.procs = (id_table){.size = sizeof(proc_slot)};
     cache.all = NULL;
+    cache.part_from = cache.part_to = NULL;
+    cache.max_id = 0;
 }
 
 /* Every name, into the names table. */
@@ -350,28 +371,22 @@ static int place_answers(size_t *end, uint32_t *left, int64_t max_id)
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Hands each address its part of cache.all, sorted (the scan's order is
- * only nearly the join's: answer_id, not first_seen). Address id's part
- * ends where the counts before and with it add up to, and starts at
- * end[id], where place_answers stopped. */
-static int keep_parts(const uint32_t *counts, const size_t *end, int64_t max_id)
+/* Sorts each address's part of cache.all (the scan's order is only nearly
+ * the join's: answer_id, not first_seen). Address id's part starts at
+ * part_from[id], where place_answers stopped, and ends at part_to[id],
+ * where the counts before and with it add up to. */
+static void sort_parts(void)
 {
-    size_t bound = 0;
-    for (int64_t id = 1; id <= max_id; id++) {
-        bound += counts[id];
-        if (bound == end[id])
-            continue;
-        name_answer *v = cache.all + end[id];
-        size_t n = bound - end[id];
+    for (int64_t id = 1; id <= cache.max_id; id++) {
+        name_answers p = part(id);
+        name_answer *v = cache.all + cache.part_from[id];
         bool sorted = true;
-        for (size_t i = 1; sorted && i < n; i++)
+        for (size_t i = 1; sorted && i < p.n; i++)
             sorted = newer_first(&v[i - 1], &v[i]) < 0;
         if (!sorted)
-            qsort(v, n, sizeof *v, newer_first);
-        if (keep(id, v, n, false) != 0)
-            return -1;
+            qsort(v, p.n, sizeof *v, newer_first);
+        link_older(v, p.n);
     }
-    return 0;
 }
 
 static int max_addr_id(int64_t *out)
@@ -395,19 +410,25 @@ static int read_all(void)
     size_t total = 0;
     if (read_names() != 0 || read_procs() != 0 || max_addr_id(&max_id) != 0)
         return -1;
-    uint32_t *counts = calloc((size_t)max_id + 2, sizeof *counts), *left = malloc(((size_t)max_id + 2) * sizeof *left);
-    size_t *end = calloc((size_t)max_id + 2, sizeof *end);
-    int failed = counts == NULL || left == NULL || end == NULL || count_answers(counts, max_id, &total) != 0;
+    size_t ids = (size_t)max_id + 2;
+    uint32_t *counts = calloc(ids, sizeof *counts), *left = malloc(ids * sizeof *left);
+    cache.part_from = calloc(ids, sizeof *cache.part_from);
+    cache.part_to = calloc(ids, sizeof *cache.part_to);
+    int failed = counts == NULL || left == NULL || cache.part_from == NULL || cache.part_to == NULL ||
+                 count_answers(counts, max_id, &total) != 0;
     if (!failed)
-        memcpy(left, counts, ((size_t)max_id + 2) * sizeof *left);
+        memcpy(left, counts, ids * sizeof *left);
     cache.all = failed ? NULL : malloc((total > 0 ? total : 1) * sizeof *cache.all);
     failed = failed || cache.all == NULL;
     for (int64_t id = 1, at = 0; !failed && id <= max_id; id++)
-        end[id] = (size_t)(at += counts[id]);
-    failed = failed || place_answers(end, left, max_id) != 0 || keep_parts(counts, end, max_id) != 0;
+        cache.part_from[id] = cache.part_to[id] = (size_t)(at += counts[id]);
+    failed = failed || place_answers(cache.part_from, left, max_id) != 0;
+    if (!failed) {
+        cache.max_id = max_id;
+        sort_parts();
+    }
     free(counts);
     free(left);
-    free(end);
     sqlite3_stmt *st;
     if (failed || sqlite3_prepare_v2(cache.db, mapped_sql, -1, &st, NULL) != SQLITE_OK)
         return -1;
@@ -421,6 +442,15 @@ static int read_all(void)
 
 /* ---- the interface ------------------------------------------------------- */
 
+/* Whether reading the addresses of this many lifetimes one by one costs
+ * at least what the full read does: at most one read per distinct address,
+ * and there are no more of those than the dictionary holds. */
+static bool worth_all(int64_t lifetimes)
+{
+    int64_t reads = lifetimes < cache.addresses ? lifetimes : cache.addresses;
+    return reads > 0 && reads * LAZY_COST >= cache.answers;
+}
+
 /* On first use with db: whether any answer has an address, and about how many. */
 static int check(sqlite3 *db)
 {
@@ -431,11 +461,13 @@ static int check(sqlite3 *db)
     cache.db = db;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM dns_answers WHERE addr_id IS NOT NULL),"
-                               " (SELECT MAX(answer_id) FROM dns_answers)", -1, &st, NULL) != SQLITE_OK)
+                               " (SELECT MAX(answer_id) FROM dns_answers), (SELECT MAX(addr_id) FROM addrs)",
+                           -1, &st, NULL) != SQLITE_OK)
         return -1;
     int rc = sqlite3_step(st);
     cache.empty = rc != SQLITE_ROW || sqlite3_column_int(st, 0) == 0;
     cache.answers = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+    cache.addresses = rc == SQLITE_ROW ? sqlite3_column_int64(st, 2) : 0;
     sqlite3_finalize(st);
     cache.checked = rc == SQLITE_ROW;
     return cache.checked ? 0 : -1;
@@ -448,24 +480,38 @@ int name_cache_get(sqlite3 *db, int64_t addr_id, name_answers *out)
         return -1;
     if (cache.empty)
         return 0;
-    const addr_slot *s = cache.addrs.cap > 0 ? find(&cache.addrs, addr_id) : NULL;
-    if (s == NULL || s->id != addr_id) {
-        if (cache.complete)
-            return 0; /* every address with answers is in the table */
-        bool all = cache.bulk || (cache.lazily >= LAZY_MIN && (int64_t)cache.lazily * LAZY_COST >= cache.answers);
-        if ((all ? read_all() : read_one(addr_id)) != 0)
-            return -1;
-        s = find(&cache.addrs, addr_id);
-        if (s->id != addr_id)
-            return 0;
+    const addr_slot *s = cache.addrs.used > 0 ? find(&cache.addrs, addr_id) : NULL;
+    if (s != NULL && s->id == addr_id) {
+        *out = (name_answers){s->v, s->n};
+        return 0;
     }
-    *out = (name_answers){s->v, s->n};
+    if (!cache.complete) {
+        bool all = worth_all(cache.expected) || (cache.lazily >= LAZY_MIN && worth_all((int64_t)cache.lazily));
+        if (!all) {
+            if (read_one(addr_id) != 0)
+                return -1;
+            s = find(&cache.addrs, addr_id);
+            *out = (name_answers){s->v, s->n};
+            return 0;
+        }
+        if (read_all() != 0)
+            return -1;
+        s = cache.addrs.used > 0 ? find(&cache.addrs, addr_id) : NULL;
+        if (s != NULL && s->id == addr_id) { /* a mapped address */
+            *out = (name_answers){s->v, s->n};
+            return 0;
+        }
+    }
+    *out = part(addr_id); /* the full read: every address with answers */
     return 0;
 }
 
-void name_cache_expect_bulk(void)
+void name_cache_expect(sqlite3 *db, int64_t lifetimes)
 {
-    cache.bulk = true;
+    if (cache.db != db)
+        name_cache_clear(); /* as check() would at the first address, which would forget this */
+    cache.db = db;
+    cache.expected = lifetimes;
 }
 
 const char *name_cache_name(int64_t name_id)
@@ -487,7 +533,6 @@ void name_cache_clear(void)
     cache.one = NULL;
     cache.db = NULL;
     cache.checked = cache.empty = cache.complete = false;
-    cache.answers = 0;
+    cache.answers = cache.addresses = cache.expected = 0;
     cache.lazily = 0;
-    cache.bulk = false;
 }

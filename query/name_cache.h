@@ -6,8 +6,9 @@
  *
  * An address's answers are read from the database the first time it is
  * asked for (its own and, for '::ffff:a.b.c.d', those of a.b.c.d), most
- * recent first. Once many distinct addresses were asked for (a bulk
- * report), every answer of the database is read in one pass instead. The
+ * recent first. Once many distinct addresses were asked for, or when a
+ * bulk report says it will ask for them (name_cache_expect), every answer
+ * of the database is read in one pass instead. The
  * cache belongs to one database connection at a time: asked with another,
  * it starts again. What was recorded after an address was read is not
  * seen until name_cache_clear (export --follow clears it every pass).
@@ -42,9 +43,12 @@ typedef struct {
  * database error or out of memory (out then empty). */
 int name_cache_get(sqlite3 *db, int64_t addr_id, name_answers *out);
 
-/* Says that most addresses will be asked for (an export of every
- * lifetime): the first read is the full one. Until name_cache_clear. */
-void name_cache_expect_bulk(void);
+/* Says that about this many lifetimes, of addresses as varied as the
+ * recorded traffic, are about to be asked for (a bulk report: every
+ * lifetime of a window, no filter narrowing the addresses). When reading
+ * their addresses one by one would cost more than reading every answer,
+ * the first read is the full one. Until name_cache_clear or another db. */
+void name_cache_expect(sqlite3 *db, int64_t lifetimes);
 
 /* The text of name name_id of an answer name_cache_get gave (owned by the
  * cache, valid until it is cleared); NULL when dns_names has no such name

@@ -148,7 +148,8 @@ static bool put_answer_names(void *ctx, const name_answer *a, const char *qname,
     return true;
 }
 
-void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col, int pid_col, int start_col)
+void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col, const int64_t *pid,
+                      const int64_t *start)
 {
     sqlite3 *db = sqlite3_db_handle(st);
     name_answers l;
@@ -157,8 +158,7 @@ void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col,
         jw_null(w, "remote_names");
         return;
     }
-    asker who = {sqlite3_column_type(st, pid_col) != SQLITE_NULL && sqlite3_column_type(st, start_col) != SQLITE_NULL,
-                 sqlite3_column_int64(st, pid_col), sqlite3_column_int64(st, start_col)};
+    asker who = {pid != NULL && start != NULL, pid != NULL ? *pid : 0, start != NULL ? *start : 0};
     names_out o = {w, db, {.n = 0}, sqlite3_column_int64(st, first_seen_col), false};
     each_in_force(&l, o.at, &who, put_answer_names, &o);
     if (o.open)
@@ -176,16 +176,16 @@ static bool take_first(void *ctx, const name_answer *a, const char *qname, const
     return false;
 }
 
-bool names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
-                         char *out, size_t n)
+const char *names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
+                                size_t max)
 {
     name_answers l;
     if (name_cache_get(db, addr_id, &l) != 0 || l.n == 0)
-        return false;
+        return NULL;
     asker who = {pid != NULL && start != NULL, pid != NULL ? *pid : 0, start != NULL ? *start : 0};
     const char *first = NULL;
     each_in_force(&l, at, &who, take_first, &first);
-    return first != NULL && snprintf(out, n, "%s", first) < (int)n;
+    return first != NULL && strlen(first) < max ? first : NULL;
 }
 
 void names_filter(qsql *q, const query_filters *f)
@@ -307,6 +307,21 @@ void put_group_names(jw *w, sqlite3_stmt *st, int col)
         jw_close(w);
     else
         jw_null(w, "names");
+}
+
+/* The filters other than the window and --limit. */
+#define NARROWING                                                                                              \
+    (OPT_REMOTE | OPT_REMOTE_PORT | OPT_LOCAL_PORT | OPT_PORT | OPT_PROTO | OPT_FAMILY | OPT_PID | OPT_PROCESS | \
+     OPT_STATE | OPT_OPEN | OPT_REMOTE_NAME)
+
+void names_expect_window(sqlite3 *db, const query_filters *f)
+{
+    int64_t rows;
+    if ((f->given & NARROWING) || filter_window_rows(db, f, &rows) != SQLITE_OK)
+        return; /* no hint: the cache's own count decides */
+    if ((f->given & OPT_LIMIT) && f->limit < rows)
+        rows = f->limit;
+    name_cache_expect(db, rows);
 }
 
 void names_forget(void)

@@ -36,16 +36,19 @@
     "(SELECT v4.addr_id FROM addrs m JOIN addrs v4 ON v4.addr = substr(m.addr, 8)"                   \
     " WHERE m.addr_id = " x " AND m.addr LIKE '::ffff:%')"
 
-/* "remote_names": for the lifetime whose remote_addr_id, first_seen and
- * process pid/start_time are the columns at, the names as a list, most
- * recent first, or null when none was seen. */
-void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col, int pid_col, int start_col);
+/* "remote_names": for the lifetime whose remote_addr_id and first_seen
+ * are the columns at, and whose process has pid and start (NULL when it
+ * has none), the names as a list, most recent first, or null when none was
+ * seen. */
+void put_remote_names(jw *w, sqlite3_stmt *st, int addr_col, int first_seen_col, const int64_t *pid,
+                      const int64_t *start);
 
 /* The first of remote_names without writing it: the name asked most
  * recently, the process (pid, start; NULL when unknown) first, for address
- * addr_id at time at, copied into out; false when none (or too long). */
-bool names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
-                         char *out, size_t n);
+ * addr_id at time at; NULL when none, or when it is max bytes or longer.
+ * The text is the name cache's: valid until names_forget. */
+const char *names_remote_domain(sqlite3 *db, int64_t addr_id, int64_t at, const int64_t *pid, const int64_t *start,
+                                size_t max);
 
 /* Appends " AND ..." keeping lifetimes l one of whose names matches
  * --remote-name (f->remote_name), when given. */
@@ -69,6 +72,13 @@ int report_names(query_ctx *c, cJSON *header);
  * opened (CHQ_GROUP_NAMES_COLUMNS at col), most recent first, at most 10;
  * null when none. */
 void put_group_names(jw *w, sqlite3_stmt *st, int col);
+
+/* Before a report writes every lifetime of f's window: when no filter but
+ * the window and --limit is given, tells the name cache how many lifetimes
+ * to expect (name_cache_expect), so that a large report reads every answer
+ * in one pass from the start. Any other filter may narrow the remote
+ * addresses to a few: the cache then finds out as it goes. */
+void names_expect_window(sqlite3 *db, const query_filters *f);
 
 /* Forgets the answers read so far (name_cache.h), so that the next
  * lifetimes see what was recorded since: export --follow, every pass. */

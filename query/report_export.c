@@ -315,8 +315,8 @@ static int export_pass(export_run *r, bool save_anyway)
         return chq_sql_fail(c, "reading the newest lifetimes");
     r->written = 0;
     names_forget(); /* the answers recorded since the last pass name its lifetimes */
-    if (answers_wanted(r))
-        name_cache_expect_bulk(); /* no filter but the window: most remote addresses will be asked */
+    if (answers_wanted(r) && newest >= r->cur.next_id) /* no filter: most remote addresses will be asked */
+        name_cache_expect(c->db, newest - r->cur.next_id + 1 + (int64_t)r->cur.n_open);
     if (!r->staged) {
         if (stage_open(r) != 0)
             return chq_sql_fail(c, "listing the open lifetimes");
@@ -393,6 +393,7 @@ static int follow(export_run *r)
 /* Plain export: the window's lifetimes, in recording order. */
 static int export_window(export_run *r)
 {
+    names_expect_window(r->c->db, &r->c->o->f);
     qsql q;
     qsql_init(&q, r->c->db);
     qsql_add(&q, "SELECT " ECS_COLUMNS);

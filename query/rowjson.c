@@ -8,6 +8,7 @@
 
 #include "addr_text.h"
 #include "names.h"
+#include "proc_cache.h"
 #include "timeutil.h"
 #include "utf8.h"
 
@@ -125,6 +126,27 @@ void put_process(jw *w, const char *key, sqlite3_stmt *st, int col)
     jw_close(w);
 }
 
+/* The same members as put_process, from the process cache. */
+static void put_cached_process(jw *w, const char *key, const chq_process *p)
+{
+    if (p == NULL) {
+        jw_null(w, key);
+        return;
+    }
+    jw_open(w, key, false);
+    jw_int(w, "pid", p->pid);
+    jw_text(w, "name", p->name);
+    jw_text(w, "path", p->path);
+    jw_text(w, "cmdline", p->cmdline);
+    jw_text(w, "user", p->user);
+    if (p->has_uid)
+        jw_int(w, "uid", p->uid);
+    else
+        jw_null(w, "uid");
+    jw_time(w, "start_time", true, p->start);
+    jw_close(w);
+}
+
 /*
  * Whether the database of st holds any DNS answer, asked once per database
  * at its first lifetime (inside the report's read transaction, so the
@@ -154,33 +176,37 @@ static bool has_answers(sqlite3_stmt *st)
 void rowjson_close(void)
 {
     answers_db = NULL;
+    proc_cache_close();
 }
 
 void put_lifetime(jw *w, const char *key, sqlite3_stmt *st, int col)
 {
+    const chq_process *p =
+        is_null(st, col + LCOL_PROC_ID) ? NULL : proc_cache_get(sqlite3_db_handle(st), sqlite3_column_int64(st, col + LCOL_PROC_ID));
     jw_open(w, key, false);
-    put_int_col(w, "id", st, col);
-    put_code_col(w, "proto", CODE_PROTO, st, col + 1);
-    put_int_col(w, "family", st, col + 2);
-    put_addr_col(w, "local_addr", st, col + 3);
-    put_int_col(w, "local_port", st, col + 4);
-    put_text_col(w, "remote_addr", st, col + 26);
-    put_int_col(w, "remote_port", st, col + 6);
-    put_code_col(w, "state", CODE_STATE, st, col + 7);
-    put_states(w, st, col + 8, col, false);
-    put_time_col(w, "first_seen", st, col + 9);
-    put_time_col(w, "last_seen", st, col + 10);
-    put_time_col(w, "closed_at", st, col + 11);
-    put_code_col(w, "close_reason", CODE_CLOSE_REASON, st, col + 12);
-    put_int_col(w, "holders", st, col + 13);
-    put_int_col(w, "bytes_sent", st, col + 21);
-    put_int_col(w, "bytes_received", st, col + 22);
-    put_code_col(w, "seen_by", CODE_SEEN_BY, st, col + 23);
-    put_time_col(w, "opened_after", st, col + 24);
-    put_code_col(w, "owner_source", CODE_OWNER_SOURCE, st, col + 25);
-    put_process(w, "process", st, col + 14);
+    put_int_col(w, "id", st, col + LCOL_ID);
+    put_code_col(w, "proto", CODE_PROTO, st, col + LCOL_PROTO);
+    put_int_col(w, "family", st, col + LCOL_FAMILY);
+    put_addr_col(w, "local_addr", st, col + LCOL_LOCAL_ADDR);
+    put_int_col(w, "local_port", st, col + LCOL_LOCAL_PORT);
+    put_addr_col(w, "remote_addr", st, col + LCOL_REMOTE_ADDR);
+    put_int_col(w, "remote_port", st, col + LCOL_REMOTE_PORT);
+    put_code_col(w, "state", CODE_STATE, st, col + LCOL_STATE);
+    put_states(w, st, col + LCOL_STATES, col + LCOL_ID, false);
+    put_time_col(w, "first_seen", st, col + LCOL_FIRST_SEEN);
+    put_time_col(w, "last_seen", st, col + LCOL_LAST_SEEN);
+    put_time_col(w, "closed_at", st, col + LCOL_CLOSED_AT);
+    put_code_col(w, "close_reason", CODE_CLOSE_REASON, st, col + LCOL_CLOSE_REASON);
+    put_int_col(w, "holders", st, col + LCOL_HOLDERS);
+    put_int_col(w, "bytes_sent", st, col + LCOL_BYTES_SENT);
+    put_int_col(w, "bytes_received", st, col + LCOL_BYTES_RECEIVED);
+    put_code_col(w, "seen_by", CODE_SEEN_BY, st, col + LCOL_SEEN_BY);
+    put_time_col(w, "opened_after", st, col + LCOL_OPENED_AFTER);
+    put_code_col(w, "owner_source", CODE_OWNER_SOURCE, st, col + LCOL_OWNER_SOURCE);
+    put_cached_process(w, "process", p);
     if (has_answers(st))
-        put_remote_names(w, st, col + 5, col + 9, col + 14, col + 15);
+        put_remote_names(w, st, col + LCOL_REMOTE_ADDR, col + LCOL_FIRST_SEEN, p != NULL ? &p->pid : NULL,
+                         p != NULL ? &p->start : NULL);
     else
         jw_null(w, "remote_names");
     jw_close(w);

@@ -23,23 +23,27 @@
 #define CHQ_PROCESS_COLUMNS "p.pid, p.start_time, p.name, p.path, p.cmdline, p.user, p.uid"
 #define CHQ_PROCESS_NCOLS 7
 
-/* The lifetime columns, in the order put_lifetime reads them; the process
- * comes last (null when the lifetime has no owner). */
+/* The lifetime columns, in the order put_lifetime reads them (LCOL_* below).
+ * Only the lifetimes table's own: the process comes from proc_cache.h by
+ * l.proc_id and the addresses' text from addr_text.h by id, each read once
+ * for the many lifetimes that share it, where joining processes and addrs
+ * cost two seeks a row (a quarter of a bulk --ndjson's CPU time). */
 #define CHQ_LIFETIME_COLUMNS                                                                        \
     "l.lifetime_id, l.proto, l.family, l.local_addr_id, l.local_port, l.remote_addr_id,"             \
     " l.remote_port, l.state, l.states, l.first_seen,"                                              \
     " COALESCE(l.first_seen + l.last_seen_after, " CHQ_LAST_SAMPLE_SQL "), l.first_seen + l.closed_after," \
-    " l.close_reason, l.holders, p.pid, p.start_time, p.name, p.path, p.cmdline, p.user, p.uid,"     \
-    " l.bytes_sent, l.bytes_received, l.seen_by, l.opened_after, l.owner_source, ra.addr"
-#define CHQ_LIFETIME_NCOLS 27
+    " l.close_reason, l.holders, l.proc_id, l.bytes_sent, l.bytes_received, l.seen_by, l.opened_after,"  \
+    " l.owner_source"
+enum {
+    LCOL_ID, LCOL_PROTO, LCOL_FAMILY, LCOL_LOCAL_ADDR, LCOL_LOCAL_PORT, LCOL_REMOTE_ADDR, LCOL_REMOTE_PORT, LCOL_STATE, LCOL_STATES,
+    LCOL_FIRST_SEEN, LCOL_LAST_SEEN, LCOL_CLOSED_AT, LCOL_CLOSE_REASON, LCOL_HOLDERS, LCOL_PROC_ID, LCOL_BYTES_SENT,
+    LCOL_BYTES_RECEIVED, LCOL_SEEN_BY, LCOL_OPENED_AFTER, LCOL_OWNER_SOURCE,
+    CHQ_LIFETIME_NCOLS
+};
 
-/* Lifetimes l with the remote address's text (ra: the lifetime's
- * remote_addr, and for grouping and sorting by it; SQLite leaves the join
- * out where ra is not used) and process p. The local address is written
- * from its id (addr_text.h: a machine has few, its cache always holds them);
- * the remote one comes with the row, a seek in the same statement, where
- * the cache of a hundred thousand remotes missed often and each miss cost a
- * statement of its own. */
+/* Lifetimes l with the remote address's text (ra: for the queries that
+ * group or sort by it) and process p (for --process). SQLite leaves a join
+ * out where neither is used: CHQ_LIFETIME_COLUMNS uses neither. */
 #define CHQ_LIFETIME_JOINS                                                 \
     " LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id"                 \
     " LEFT JOIN processes p ON p.proc_id = l.proc_id"

@@ -916,6 +916,99 @@ class TestPlans(Fixture):
                 self.assertEqual(strip(json.loads(out)), strip(json.loads(plain)))
 
 
+CACHE_PROCS = 5000  # proc_ids 1..5000: i and i + 4096 share a slot of the process cache (query/proc_cache.c)
+CACHE_LIFETIMES = 6000
+LONG_ADDR = "x" * 60  # a hand-edited dictionary's text, longer than any address: never cached
+
+
+def cache_rows(host):
+    """The lifetimes of build_cache_fixture for host: (id, proc_id or None, remote text or None). Owners
+    alternate between processes that share a cache slot; the remotes are 3,000 distinct addresses, more
+    than the address cache looks up one by one before it reads the whole dictionary."""
+    flip = host == "two"  # the second database: the same ids, other processes and addresses
+    rows = []
+    for i in range(1, CACHE_LIFETIMES + 1):
+        proc = None if i % 11 == 0 else (5 if i % 2 else 4101) if i < 200 else (i * 7919) % CACHE_PROCS + 1
+        remote = None if i % 13 == 0 else LONG_ADDR if i == 77 else "198.51.%d.%d" % (((i * 31) % 3000) // 250, (i * 31) % 250 + (3 if flip else 1))
+        rows.append((i, proc, remote))
+    return rows
+
+
+def build_cache_fixture(path, host="one"):
+    db = create_schema(path)
+    db.execute("INSERT INTO runs (run_id, started_at, mode, interval_ms, host, os, sampler, version, pid)"
+               " VALUES (1, ?, 'continuous', 1000, ?, 'linux', 'netlink', '0', 1)", (T0, host))
+    db.execute("INSERT INTO heartbeats(run_id, first_at, last_at, samples) VALUES (1, ?, ?, 2)", (T0, T0 + HOUR))
+    for i in range(1, CACHE_PROCS + 1):
+        n = CACHE_PROCS + 1 - i if host == "two" else i
+        db.execute("INSERT INTO processes (proc_id, pid, start_time, name, path, cmdline, uid, user, first_seen)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (i, 1000 + n, T0 - n, "p%d" % n, None if n % 5 == 0 else "/bin/p%d" % n, "p%d --%s" % (n, host),
+                    None if n % 7 == 0 else n % 3, None if n % 7 == 0 else "u%d" % (n % 3), T0))
+    for lifetime_id, proc, remote in cache_rows(host):
+        c = db.execute("SELECT pid, start_time FROM processes WHERE proc_id = ?", (proc,)).fetchone() if proc else None
+        add_lifetime(db, lifetime_id, T0 + lifetime_id, local_addr="10.0.0.5", local_port=40000,
+                     remote_addr=remote, remote_port=None if remote is None else 443,
+                     pid=None if c is None else c[0], proc_start=None if c is None else c[1])
+    db.commit()
+    db.close()
+
+
+class TestCachedColumns(Fixture):
+    """Lifetimes carry their process and remote address from caches by id (query/proc_cache.c,
+    query/addr_text.c), not from a join: every row must still be the database's own, through slot
+    collisions, the switch to reading the whole address dictionary, text too long for a slot, and a
+    second database whose ids mean other processes and addresses."""
+    build = staticmethod(build_cache_fixture)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.db2 = os.path.join(cls.tmp.name, "two.db")
+        build_cache_fixture(cls.db2, "two")
+
+    def expected(self, path):
+        """id -> (process as the tool writes it, remote_addr), from the database by SQL."""
+        c = sqlite3.connect(path)
+        out = {}
+        for row in c.execute("SELECT l.lifetime_id, p.pid, p.name, p.path, p.cmdline, p.user, p.uid, p.start_time, ra.addr"
+                             " FROM lifetimes l LEFT JOIN processes p ON p.proc_id = l.proc_id"
+                             " LEFT JOIN addrs ra ON ra.addr_id = l.remote_addr_id"):
+            proc = None if row[1] is None else {"pid": row[1], "name": row[2], "path": row[3], "cmdline": row[4],
+                                                 "user": row[5], "uid": row[6], "start_time": iso(row[7])}
+            out[row[0]] = (proc, row[8])
+        c.close()
+        return out
+
+    def check(self, lifetimes, path):
+        want = self.expected(path)
+        self.assertEqual(len(lifetimes), CACHE_LIFETIMES)
+        for l in lifetimes:
+            self.assertEqual((l["process"], l["remote_addr"]), want[l["id"]], l["id"])
+        self.assertEqual({l["remote_addr"] for l in lifetimes if l["id"] == 77}, {LONG_ADDR})
+
+    def test_connections(self):
+        self.check(self.query("connections")["lifetimes"], self.db)
+
+    def test_ndjson_and_timeline(self):
+        rc, out, err = run("--db", self.db, "--ndjson", "connections")
+        self.assertEqual((rc, err), (0, ""))
+        self.check([json.loads(l) for l in out.splitlines()[1:]], self.db)
+        events = self.query("timeline")["events"]
+        self.check([e["lifetime"] for e in events if e["event"] == "open"], self.db)
+
+    def test_two_databases(self):
+        rc, out, err = run("--db", self.db, "--db", self.db2, "--ndjson", "connections")
+        self.assertEqual((rc, err), (0, ""))
+        rows = [json.loads(l) for l in out.splitlines()]
+        by_host = {"one": [], "two": []}
+        for r in rows:
+            if "id" in r:
+                by_host[r.pop("host")].append(r)
+        self.check(by_host["one"], self.db)
+        self.check(by_host["two"], self.db2)
+
+
 if __name__ == "__main__":
     if not QUERY or not SCHEMA:
         sys.exit("set CONNHIST_QUERY and CONNHIST_SCHEMA")
