@@ -19,6 +19,7 @@ directory to keep the screenshots and pages in (default: the scratch
 directory, removed at the end).
 """
 
+import base64
 import json
 import os
 import random
@@ -172,41 +173,83 @@ ID, PROTO, FAMILY, LADDR, LPORT, RADDR, RPORT, STATE, STATES, FIRST, LAST, CLOSE
     HOLDERS, SENT, RECV, SEEN_BY, OPENED_AFTER = range(20)
 
 
+def unpack_column(text, count):
+    """A packed column of the page (query/html_data.c) as a list of count
+    values, None for null; written here from the format's description, not
+    from the page's decoder."""
+    if text is None:
+        return [None] * count
+    raw = base64.b64decode(text, validate=True)
+    pos = 0
+
+    def varint():
+        nonlocal pos
+        u = shift = 0
+        while True:
+            byte = raw[pos]
+            pos += 1
+            u |= (byte & 127) << shift
+            shift += 7
+            if byte < 128:
+                return u
+
+    differences = varint() == 1
+    out, prev, entry = [], 0, None
+    while len(out) < count:
+        u = varint()
+        if u % 2 == 0:
+            code = u // 2
+            entry = None if code == 0 else ((code - 1) // 2 if (code - 1) % 2 == 0 else -(code // 2))
+            times = 1
+        else:
+            if not out:
+                raise AssertionError("a packed column starts with a run")
+            times = (u - 1) // 2 + 1
+        for _ in range(times):
+            if entry is None:
+                out.append(None)
+            elif differences:
+                prev += entry
+                out.append(prev)
+            else:
+                out.append(entry)
+    if len(out) != count or pos != len(raw):
+        raise AssertionError("a packed column of %d values (%d of %d bytes read) for %d lifetimes"
+                             % (len(out), pos, len(raw), count))
+    return out
+
+
 def lifetimes(data):
-    """The page's lifetime rows spelled out, as the page does it: rows made
-    of the columns (ids and first_seen summed from their differences, a
-    states list of 0 the row's one state, closed_at counted from
-    last_seen or else first_seen), names for codes and addr_ids, absolute
-    times for the offsets."""
+    """The page's lifetime rows spelled out, as the page does it: the
+    packed columns unpacked, a row's states its state unless "states" lists
+    it, last_seen counted from first_seen and closed_at from last_seen or
+    else first_seen, names for codes and addr_ids."""
     names = {(f, c): n for f, c, n in data["codes"]}
     addrs = dict((i, a) for i, a in data["addrs"])
     name = lambda field, c: None if c is None else names[(field, c)]
-    base = data["base"]
     lt = data["lifetimes"]
     n = lt["count"]
-    cols = [[None] * n if c is None else c for c in lt["columns"]]
-    for c in cols:
-        if len(c) != n:
-            raise AssertionError("a column of %d values for %d lifetimes" % (len(c), n))
+    if lt["columns"][STATES] is not None:
+        raise AssertionError("the states come in their own list, not as a column")
+    cols = [unpack_column(c, n) for c in lt["columns"]]
+    states = {}
+    for i, codes in lt["states"]:
+        if i in states or not 0 <= i < n:
+            raise AssertionError("states listed twice or for no row: %d" % i)
+        states[i] = codes
     out = []
-    cur_id = cur_first = 0
     for i in range(n):
         r = [c[i] for c in cols]
-        cur_id += r[ID]
-        cur_first += r[FIRST]
-        r[ID], r[FIRST] = cur_id, cur_first
-        r[STATES] = [r[STATE]] if lt["states"][i] == 0 else lt["states"][i]
+        r[STATES] = states.get(i, [r[STATE]])
+        if r[LAST] is not None:
+            r[LAST] += r[FIRST]
         if r[CLOSED] is not None:
-            r[CLOSED] += r[LAST] if r[LAST] is not None else 0
+            r[CLOSED] += r[LAST] if r[LAST] is not None else r[FIRST]
         for col, field in ((PROTO, "proto"), (STATE, "state"), (REASON, "close_reason"), (SEEN_BY, "seen_by"),
                            (OWNER_SOURCE, "owner_source")):
             r[col] = name(field, r[col])
         r[LADDR], r[RADDR] = addrs.get(r[LADDR]), addrs.get(r[RADDR])
         r[STATES] = [name("state", c) for c in r[STATES]]
-        r[FIRST] += base
-        r[LAST] = None if r[LAST] is None else r[FIRST] + r[LAST]
-        r[CLOSED] = None if r[CLOSED] is None else r[FIRST] + r[CLOSED]
-        r[OPENED_AFTER] = None if r[OPENED_AFTER] is None else base + r[OPENED_AFTER]
         out.append(r)
     return out
 
