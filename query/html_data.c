@@ -17,8 +17,9 @@
  * owner_source, holders, bytes_sent, bytes_received, seen_by, opened_after.
  * "columns" holds one string for each (null for the states, and for a
  * column with no value at all): the base64 of the column's values packed
- * as below. last_seen counts from first_seen, and closed_at from
- * last_seen (or first_seen when that is unknown), so both are short.
+ * as below. closed_at counts from first_seen, and last_seen back from
+ * closed_at (or on from first_seen when the lifetime is open), so both are
+ * short, and the first draw needs first_seen and closed_at only.
  * "states" lists only the rows whose states are not just their state
  * column: [[row, [codes...]], ...].
  *
@@ -140,8 +141,10 @@ static int64_t value_or_none(sqlite3_stmt *st, int col)
     return v > EXACT_MAX || v < -EXACT_MAX ? NO_VALUE : v;
 }
 
-/* Appends one row: last_seen from first_seen, closed_at from last_seen
- * (else first_seen), the short differences a page is mostly made of. */
+/* Appends one row, with closed_at counted from first_seen (the bar's
+ * length) and last_seen back from closed_at (else from first_seen): short
+ * numbers, and the first draw reads neither first_seen nor closed_at
+ * through last_seen. */
 static int add_row(lifetime_columns *c, sqlite3_stmt *st)
 {
     if (c->n == c->cap && grow_columns(c) != 0)
@@ -155,13 +158,14 @@ static int add_row(lifetime_columns *c, sqlite3_stmt *st)
         c->col[k][i] = v;
     }
     int64_t first = c->col[ROW_FIRST][i];
-    int64_t last = c->col[ROW_LAST][i];
+    int64_t closed = c->col[ROW_CLOSED][i];
+    int64_t *last = &c->col[ROW_LAST][i];
     if (first == NO_VALUE)
         return 0; /* the schema makes this impossible; the others stay absolute */
-    if (last != NO_VALUE)
-        c->col[ROW_LAST][i] = last - first;
-    if (c->col[ROW_CLOSED][i] != NO_VALUE)
-        c->col[ROW_CLOSED][i] -= last != NO_VALUE ? last : first;
+    if (*last != NO_VALUE)
+        *last = closed != NO_VALUE ? closed - *last : *last - first;
+    if (closed != NO_VALUE)
+        c->col[ROW_CLOSED][i] = closed - first;
     return 0;
 }
 

@@ -222,8 +222,8 @@ def unpack_column(text, count):
 def lifetimes(data):
     """The page's lifetime rows spelled out, as the page does it: the
     packed columns unpacked, a row's states its state unless "states" lists
-    it, last_seen counted from first_seen and closed_at from last_seen or
-    else first_seen, names for codes and addr_ids."""
+    it, closed_at counted from first_seen and last_seen back from closed_at
+    (on from first_seen when open), names for codes and addr_ids."""
     names = {(f, c): n for f, c, n in data["codes"]}
     addrs = dict((i, a) for i, a in data["addrs"])
     name = lambda field, c: None if c is None else names[(field, c)]
@@ -241,10 +241,10 @@ def lifetimes(data):
     for i in range(n):
         r = [c[i] for c in cols]
         r[STATES] = states.get(i, [r[STATE]])
-        if r[LAST] is not None:
-            r[LAST] += r[FIRST]
         if r[CLOSED] is not None:
-            r[CLOSED] += r[LAST] if r[LAST] is not None else r[FIRST]
+            r[CLOSED] += r[FIRST]
+        if r[LAST] is not None:
+            r[LAST] = r[CLOSED] - r[LAST] if r[CLOSED] is not None else r[FIRST] + r[LAST]
         for col, field in ((PROTO, "proto"), (STATE, "state"), (REASON, "close_reason"), (SEEN_BY, "seen_by"),
                            (OWNER_SOURCE, "owner_source")):
             r[col] = name(field, r[col])

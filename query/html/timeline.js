@@ -41,14 +41,10 @@
   const header = data.header;
   const n = data.lifetimes.count;
   const parsedAt = performance.now();
-  const cols = data.lifetimes.columns.map(c => unpackColumn(c, n));
-  // last_seen and closed_at are written as offsets (query/html_data.c).
-  const first = cols[FIRST], last = cols[LAST], closed = cols[CLOSED];
-  for (let i = 0; i < n; i++) {
-    const l = last[i];
-    if (l === l) last[i] = first[i] + l; // not NaN
-    closed[i] += last[i] === last[i] ? last[i] : first[i];
-  }
+  // The columns decoded so far (col): the first draw decodes only those it
+  // reads (first_seen, closed_at, proto, state, the lane key's).
+  const cols = new Array(WIDTH).fill(null);
+  const first = col(FIRST), closed = col(CLOSED);
   const procs = new Map();
   for (const p of data.processes) procs.set(p[0], p);
   const codeNames = new Map(); // field -> array of names by code
@@ -58,6 +54,20 @@
   }
   const codeTable = field => codeNames.get(field) || [];
   let addrs = null, stateLists = null; // made when first needed (addrText, row)
+
+  // Column k, decoded at its first use: closed_at is written as its
+  // offset from first_seen, last_seen as its offset back from closed_at
+  // (else from first_seen): see query/html_data.c.
+  function col(k) {
+    if (cols[k] !== null) return cols[k];
+    const v = unpackColumn(data.lifetimes.columns[k], n);
+    if (k === CLOSED || k === LAST) {
+      const f = col(FIRST), c = k === LAST ? col(CLOSED) : null;
+      for (let i = 0; i < n; i++) v[i] = c !== null && c[i] === c[i] ? c[i] - v[i] : f[i] + v[i];
+    }
+    cols[k] = v;
+    return v;
+  }
 
   // The bytes of a base64 string: the engine's own decoder where it has
   // one, else atob's binary string.
@@ -71,37 +81,39 @@
   // A packed column (query/html_data.c: LEB128 varints; the first says
   // values or differences; then values, 2 * (zigzag + 1) or 0 for null,
   // and runs of the one before) as a Float64Array of count values, NaN
-  // for null; null (a column without values) all NaN. Arithmetic, not
-  // bit operators: values reach 2^53.
+  // for null; null (a column without values) all NaN. One loop with the
+  // varint read inline (it runs before the first draw, mostly not yet
+  // optimised), and arithmetic, not bit operators: values reach 2^53.
   function unpackColumn(text, count) {
     const out = new Float64Array(count);
     if (text === null) return out.fill(NaN);
     const b = bytesOf(text), len = b.length;
-    let p = 0;
-    function varint() {
-      let u = 0, scale = 1, byte;
-      do {
-        if (p >= len) throw new Error('connhist: a packed column ends early');
-        byte = b[p++];
-        u += (byte & 127) * scale;
-        scale *= 128;
-      } while (byte >= 128);
-      return u;
-    }
-    const differences = varint() === 1;
-    let prev = 0, x = NaN, i = 0; // x: the last entry, a value or difference; NaN: null
+    const bad = what => new Error('connhist: a packed column ' + what);
+    if (len === 0 || b[0] > 1) throw bad('of an unknown kind');
+    const differences = b[0] === 1;
+    let p = 1, prev = 0, x = NaN, i = 0; // x: the last entry, a value or difference; NaN: null
     while (i < count) {
-      const u = varint();
-      let times = 1;
+      if (p >= len) throw bad('ends early');
+      let u = b[p++];
+      if (u >= 128) {
+        let scale = 128, byte = u;
+        u &= 127;
+        while (byte >= 128) {
+          if (p >= len) throw bad('ends early');
+          byte = b[p++];
+          u += (byte & 127) * scale;
+          scale *= 128;
+        }
+      }
+      let end = i + 1;
       if (u % 2 === 1) { // the entry before, again
-        if (i === 0) throw new Error('connhist: a packed column starts with a run');
-        times = (u - 1) / 2 + 1;
+        if (i === 0) throw bad('starts with a run');
+        end = i + (u - 1) / 2 + 1;
+        if (end > count) throw bad('runs past its rows');
       } else {
         const code = u / 2, z = code - 1;
         x = code === 0 ? NaN : z % 2 === 0 ? z / 2 : -code / 2;
       }
-      const end = i + times;
-      if (end > count) throw new Error('connhist: a packed column runs past its rows');
       if (x !== x) {
         for (; i < end; i++) out[i] = NaN;
       } else if (differences) {
@@ -110,7 +122,7 @@
         for (; i < end; i++) out[i] = x;
       }
     }
-    if (p !== len) throw new Error('connhist: a packed column has bytes left over');
+    if (p !== len) throw bad('has bytes left over');
     return out;
   }
 
@@ -128,18 +140,18 @@
     if (stateLists === null) stateLists = new Map(data.lifetimes.states);
     const state = codeTable('state');
     const name = (t, code) => code !== code ? null : (t[code] ?? null);
-    const num = k => cols[k][i] === cols[k][i] ? cols[k][i] : null;
+    const num = k => col(k)[i] === col(k)[i] ? col(k)[i] : null;
     const r = new Array(WIDTH);
     for (let k = 0; k < WIDTH; k++) r[k] = num(k);
-    r[PROTO] = name(codeTable('proto'), cols[PROTO][i]);
-    r[STATE] = name(state, cols[STATE][i]);
+    r[PROTO] = name(codeTable('proto'), col(PROTO)[i]);
+    r[STATE] = name(state, col(STATE)[i]);
     const codes = stateLists.get(i); // else the one state
     r[STATES] = codes === undefined ? (r[STATE] === null ? [] : [r[STATE]]) : codes.map(c => name(state, c));
-    r[REASON] = name(codeTable('close_reason'), cols[REASON][i]);
-    r[OWNER_SOURCE] = name(codeTable('owner_source'), cols[OWNER_SOURCE][i]);
-    r[SEEN_BY] = name(codeTable('seen_by'), cols[SEEN_BY][i]);
-    r[LADDR] = addrText(cols[LADDR][i]);
-    r[RADDR] = addrText(cols[RADDR][i]);
+    r[REASON] = name(codeTable('close_reason'), col(REASON)[i]);
+    r[OWNER_SOURCE] = name(codeTable('owner_source'), col(OWNER_SOURCE)[i]);
+    r[SEEN_BY] = name(codeTable('seen_by'), col(SEEN_BY)[i]);
+    r[LADDR] = addrText(col(LADDR)[i]);
+    r[RADDR] = addrText(col(RADDR)[i]);
     return r;
   }
 
@@ -154,7 +166,7 @@
     : Date.parse(header.coverage.last_sample);
   {
     const protoNames = codeTable('proto'), stateNames = codeTable('state');
-    const proto = cols[PROTO], state = cols[STATE], raddr = cols[RADDR];
+    const proto = col(PROTO), state = col(STATE), raddr = col(RADDR);
     for (let i = 0; i < n; i++) {
       const s = start[i], c = closed[i];
       open[i] = c !== c ? 1 : 0;
@@ -213,24 +225,29 @@
     return (p[P_NAME] === null ? '?' : p[P_NAME]) + ' (' + p[P_PID] + ')';
   }
 
-  // The key of the lane lifetime i belongs to: its proc_id (-1: none), its
-  // remote addr_id (-1: none), or its remote end and protocol ('': none).
-  // Numbers: no text is looked up before the lanes are known.
-  function laneKey(i, mode) {
-    const key = mode === 'process' ? cols[PROC][i] : cols[RADDR][i];
-    if (key !== key) return mode === 'remote-port' ? '' : -1;
-    return mode === 'remote-port' ? key + ' ' + cols[RPORT][i] + ' ' + cols[PROTO][i] : key;
+  // The key of lifetime i's lane, as a function of i: its proc_id (-1:
+  // none), its remote addr_id (-1: none), or its remote end and protocol
+  // ('': none). Numbers: no text is looked up before the lanes are known.
+  function laneKeys(mode) {
+    if (mode === 'process') {
+      const proc = col(PROC);
+      return i => proc[i] === proc[i] ? proc[i] : -1;
+    }
+    const raddr = col(RADDR);
+    if (mode === 'remote') return i => raddr[i] === raddr[i] ? raddr[i] : -1;
+    const rport = col(RPORT), proto = col(PROTO);
+    return i => raddr[i] === raddr[i] ? raddr[i] + ' ' + rport[i] + ' ' + proto[i] : '';
   }
 
   // The label of a lane, from the key and one of its lifetimes.
   function laneLabel(key, mode, i) {
     if (mode === 'process') return processLabel(key === -1 ? null : procs.get(key));
     if (key === -1 || key === '') return '(no remote end)';
-    const addr = addrText(cols[RADDR][i]);
+    const addr = addrText(col(RADDR)[i]);
     if (addr === null) return '(address not in the page)';
     if (mode === 'remote') return addr;
-    const port = cols[RPORT][i] === cols[RPORT][i] ? cols[RPORT][i] : null;
-    const proto = codeTable('proto')[cols[PROTO][i]];
+    const port = col(RPORT)[i] === col(RPORT)[i] ? col(RPORT)[i] : null;
+    const proto = codeTable('proto')[col(PROTO)[i]];
     return endpoint(addr, port) + ' ' + (proto ?? null);
   }
 
@@ -272,7 +289,7 @@
   // first lifetime) and packs each lane's bars into at most MAX_ROWS rows,
   // so that bars overlapping in time sit one above the other.
   function layout() {
-    const mode = laneSelect.value;
+    const mode = laneSelect.value, keyOf = laneKeys(mode);
     const byKey = new Map();
     lanes = [];
     const keep = filtered();
@@ -280,7 +297,7 @@
     laidOut.fill(0);
     const members = [];
     for (const i of keep) {
-      const key = laneKey(i, mode);
+      const key = keyOf(i);
       let l = byKey.get(key);
       if (l === undefined) {
         l = lanes.length;
@@ -828,7 +845,7 @@
   window.chqTimeline = {
     where: function (id) {
       for (let i = 0; i < n; i++) {
-        if (cols[ID][i] !== id) continue;
+        if (col(ID)[i] !== id) continue;
         const g = barBox(i);
         if (g === null) return null;
         const b = canvas.getBoundingClientRect();
