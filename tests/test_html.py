@@ -327,6 +327,36 @@ class TestHtmlOutput(Scratch):
         self.assertEqual([(g["from"], g["to"]) for g in data["header"]["coverage"]["gaps"]],
                          [(iso(T0 + 100_000), iso(T0 + 160_000)), (iso(T0 + 300_000), iso(T0 + 400_000))])
 
+    def test_packed_columns_hold_edge_values(self):
+        """Byte counts at and beyond 2^53 (beyond: null, the page could not
+        hold them exactly), ids and ports going down as well as up, runs of
+        one value and of one difference, and a column with no value at all."""
+        db_path = os.path.join(self.dir, "edges.db")
+        db = create_db(db_path)
+        add_run(db, T0, [(T0, T0 + 100_000)])
+        sent = {1: 2 ** 53, 2: 2 ** 53 + 1, 3: -(2 ** 53), 4: 2 ** 62, 5: 0}
+        ids = [1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 40, 41]
+        for k, lid in enumerate(ids):
+            first = T0 + (3 - k % 4) * 1000 if k < 4 else T0 + k * 1000  # first_seen falls, then climbs
+            add_lifetime(db, lid, first, local_port=60000 - 7 * k if k < 6 else 30000 + k % 2,
+                         remote_addr="10.0.0.%d" % (k % 3) if k % 5 else None, remote_port=443,
+                         last_seen=first + 900 if k % 3 else None, closed_at=first + 1000 if k % 2 else None,
+                         close_reason="gone" if k % 2 else None, bytes_sent=sent.get(lid))
+        db.commit()
+        db.close()
+        path, html = self.page(db_path, "timeline", "--until", iso(T0 + 100_000))
+        data = page_data(html)
+        self.assertIsNone(data["lifetimes"]["columns"][SEEN_BY], "a column without a value is one null")
+        rows = {r[ID]: r for r in lifetimes(data)}
+        self.assertEqual(sorted(rows), ids)
+        want = {r["lifetime_id"]: r for r in db_rows(db_path, "SELECT * FROM v_lifetimes")}
+        for lid, r in rows.items():
+            w = want[lid]
+            self.assertEqual((r[LPORT], r[RADDR], r[RPORT]), (w["local_port"], w["remote_addr"], w["remote_port"]))
+            self.assertEqual((r[FIRST], r[LAST], r[CLOSED]), (w["first_seen"], w["last_seen"], w["closed_at"]))
+            self.assertEqual(r[REASON], w["close_reason"])
+        self.assertEqual([rows[i][SENT] for i in (1, 2, 3, 4, 5, 9)], [2 ** 53, None, -(2 ** 53), None, 0, None])
+
     def test_script_end_in_a_name_stays_data(self):
         path, html = self.page(self.db, "timeline")
         # The template's two </script> tags and no third from the data.
@@ -455,6 +485,18 @@ class TestHtmlInBrowser(Scratch):
                 print("Chromium ran without a network namespace of its own (not root, or unshare refused)",
                       file=sys.stderr)
 
+    def test_page_reads_every_lifetime_as_written(self):
+        """The page's decoder (timeline.js) against this file's reading of
+        the format: every column of every lifetime."""
+        path, html = self.page(self.db, "timeline", "--until", iso(T0 + 600_000))
+        rows = lifetimes(page_data(html))
+        with cdp.Browser() as b:
+            page = self.open(b, path)
+            for r in rows:
+                self.assertEqual(page.evaluate("chqTimeline.lifetime(%d)" % r[ID]), r, r[ID])
+            self.assertIsNone(page.evaluate("chqTimeline.lifetime(999)"))
+            self.check_clean(page, path)
+
     def test_hover_shows_the_lifetime_under_the_pointer(self):
         path, html = self.page(self.db, "timeline", "--until", iso(T0 + 600_000))
         with cdp.Browser() as b:
@@ -554,6 +596,13 @@ class TestHtmlLarge(Scratch):
             # A redraw after a zoom, timed by the page itself.
             redraw_ms = page.evaluate("(() => { const t = performance.now(); chqTimeline.setView(%d, %d);"
                                       " return performance.now() - t; })()" % (T0, T0 + 43_200_000))
+            # The first draw decoded only the columns it reads; the rest follow in idle moments.
+            self.assertLess(st["columnsAtFirstDraw"], 10)
+            page.evaluate("new Promise(r => { const t = setInterval(() => { if (document.body.dataset"
+                          ".columnsDecodedMs) { clearInterval(t); r(1); } }, 50); })")
+            rows = lifetimes(page_data(html))
+            for r in rows[::max(1, n // 50)] + rows[-1:]:
+                self.assertEqual(page.evaluate("chqTimeline.lifetime(%d)" % r[ID]), r, r[ID])
             self.assertEqual(page.console_errors, [])
             self.assertEqual(page.requests, ["file://" + path])
         print("html timeline, %d lifetimes: page %.1f MB written in %.2f s; first draw %.0f ms after the"

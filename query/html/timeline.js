@@ -44,6 +44,7 @@
   // The columns decoded so far (col): the first draw decodes only those it
   // reads (first_seen, closed_at, proto, state, the lane key's).
   const cols = new Array(WIDTH).fill(null);
+  let noValues = null;
   const first = col(FIRST), closed = col(CLOSED);
   const procs = new Map();
   for (const p of data.processes) procs.set(p[0], p);
@@ -60,6 +61,10 @@
   // (else from first_seen): see query/html_data.c.
   function col(k) {
     if (cols[k] !== null) return cols[k];
+    if (data.lifetimes.columns[k] === null) { // no value at all (and the states): one array for all
+      if (noValues === null) noValues = new Float64Array(n).fill(NaN);
+      return (cols[k] = noValues);
+    }
     const v = unpackColumn(data.lifetimes.columns[k], n);
     if (k === CLOSED || k === LAST) {
       const f = col(FIRST), c = k === LAST ? col(CLOSED) : null;
@@ -81,12 +86,11 @@
   // A packed column (query/html_data.c: LEB128 varints; the first says
   // values or differences; then values, 2 * (zigzag + 1) or 0 for null,
   // and runs of the one before) as a Float64Array of count values, NaN
-  // for null; null (a column without values) all NaN. One loop with the
+  // for null. One loop with the
   // varint read inline (it runs before the first draw, mostly not yet
   // optimised), and arithmetic, not bit operators: values reach 2^53.
   function unpackColumn(text, count) {
     const out = new Float64Array(count);
-    if (text === null) return out.fill(NaN);
     const b = bytesOf(text), len = b.length;
     const bad = what => new Error('connhist: a packed column ' + what);
     if (len === 0 || b[0] > 1) throw bad('of an unknown kind');
@@ -842,16 +846,26 @@
   }
 
   // What the tests drive: where a lifetime's bar is on screen, the view.
+  // The index of the lifetime with this id, or -1.
+  function indexOf(id) {
+    const ids = col(ID);
+    for (let i = 0; i < n; i++) if (ids[i] === id) return i;
+    return -1;
+  }
+
+  // What the tests drive: where a lifetime's bar is on screen, a lifetime
+  // as the page read it, the view.
   window.chqTimeline = {
     where: function (id) {
-      for (let i = 0; i < n; i++) {
-        if (col(ID)[i] !== id) continue;
-        const g = barBox(i);
-        if (g === null) return null;
-        const b = canvas.getBoundingClientRect();
-        return { x: b.left + g.x + g.w / 2, y: b.top + g.y + g.h / 2 };
-      }
-      return null;
+      const i = indexOf(id);
+      const g = i < 0 ? null : barBox(i);
+      if (g === null) return null;
+      const b = canvas.getBoundingClientRect();
+      return { x: b.left + g.x + g.w / 2, y: b.top + g.y + g.h / 2 };
+    },
+    lifetime: function (id) {
+      const i = indexOf(id);
+      return i < 0 ? null : row(i);
     },
     setView: function (from, to) {
       view.from = from;
@@ -878,4 +892,21 @@
   // and of that, this script's own time (parsing the data, layout, drawing).
   document.body.dataset.firstDrawMs = performance.now().toFixed(1);
   document.body.dataset.scriptMs = (performance.now() - scriptStart).toFixed(1);
+  timing.columnsAtFirstDraw = cols.filter(c => c !== null).length;
+  decodeTheRest();
+
+  // The columns the first draw did not need, one an idle moment after it,
+  // so that the first hover or filter does not wait for them.
+  function decodeTheRest() {
+    const k = cols.indexOf(null);
+    if (k < 0) {
+      timing.columnsDecodedMs = performance.now().toFixed(1);
+      return;
+    }
+    const later = window.requestIdleCallback || (f => window.setTimeout(f, 0));
+    later(() => {
+      col(k);
+      decodeTheRest();
+    });
+  }
 })();
