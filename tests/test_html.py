@@ -497,6 +497,18 @@ class TestHtmlInBrowser(Scratch):
             self.assertIsNone(page.evaluate("chqTimeline.lifetime(999)"))
             self.check_clean(page, path)
 
+    def test_process_page_draws_lanes_by_remote_address(self):
+        path, html = self.page(self.db, "process", "curl", "--until", iso(T0 + 600_000))
+        rows = lifetimes(page_data(html))
+        with cdp.Browser() as b:
+            page = self.open(b, path)
+            st = self.stats(page)
+            self.assertEqual(len(rows), 4)
+            self.assertEqual((st["lifetimes"], st["barsDrawn"]), (4, 4))
+            self.assertEqual(st["lanes"], len({r[RADDR] for r in rows}))
+            self.assertEqual(page.evaluate("document.getElementById('lanes').value"), "remote")
+            self.check_clean(page, path)
+
     def test_hover_shows_the_lifetime_under_the_pointer(self):
         path, html = self.page(self.db, "timeline", "--until", iso(T0 + 600_000))
         with cdp.Browser() as b:
