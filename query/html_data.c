@@ -4,7 +4,7 @@
  *
  *   {"header": {...the report's header...},
  *    "lanes": "process" | "remote",   the page's first choice of lanes
- *    "lifetimes": {"states": [[row, [codes]], ...], "count": N,
+ *    "lifetimes": {"state_lists": [[codes], ...], "count": N,
  *                  "columns": ["base64", ..., null, ...]},
  *    "addrs": [[addr_id, text], ...],
  *    "codes": [[field, code, name], ...],
@@ -15,13 +15,14 @@
  * id, proto, family, local_addr, local_port, remote_addr, remote_port,
  * state, (states), first_seen, last_seen, closed_at, close_reason, proc_id,
  * owner_source, holders, bytes_sent, bytes_received, seen_by, opened_after.
- * "columns" holds one string for each (null for the states, and for a
- * column with no value at all): the base64 of the column's values packed
+ * "columns" holds one string for each (null for a column with no value
+ * at all): the base64 of the column's values packed
  * as below. closed_at counts from first_seen, and last_seen back from
  * closed_at (or on from first_seen when the lifetime is open), so both are
  * short, and the first draw needs first_seen and closed_at only.
- * "states" lists only the rows whose states are not just their state
- * column: [[row, [codes...]], ...].
+ * The states column holds a number a row: 0 when its states are just its
+ * state column (the usual list of one), else k for the k-th list of
+ * "state_lists", where each distinct list is written once.
  *
  * A packed column (pack_column) is a sequence of LEB128 varints. The
  * first says how values are written: 0 as they are, 1 as the difference
@@ -97,7 +98,7 @@ static void unique_ids(id_list *l)
 
 /* The positions of a lifetime in the page's rows (timeline.js), and for
  * each the column of CHQ_LIFETIME_COLUMNS (then l.proc_id) it comes from;
- * ROW_STATES is written apart. */
+ * ROW_STATES holds the number of the row's list (state_number). */
 enum {
     ROW_ID = 0, ROW_STATE = 7, ROW_STATES = 8, ROW_FIRST = 9, ROW_LAST = 10, ROW_CLOSED = 11,
     ROW_OPENED_AFTER = 19, ROW_WIDTH = 20
@@ -118,8 +119,6 @@ static int grow_columns(lifetime_columns *c)
 {
     size_t cap = c->cap ? 2 * c->cap : 4096;
     for (int k = 0; k < ROW_WIDTH; k++) {
-        if (k == ROW_STATES)
-            continue;
         int64_t *p = realloc(c->col[k], cap * sizeof *p);
         if (p == NULL)
             return -1;
@@ -145,18 +144,20 @@ static int64_t value_or_none(sqlite3_stmt *st, int col)
  * length) and last_seen back from closed_at (else from first_seen): short
  * numbers, and the first draw reads neither first_seen nor closed_at
  * through last_seen. */
-static int add_row(lifetime_columns *c, sqlite3_stmt *st)
+static int add_row(lifetime_columns *c, sqlite3_stmt *st, int64_t states)
 {
     if (c->n == c->cap && grow_columns(c) != 0)
         return -1;
     size_t i = c->n++;
     for (int k = 0; k < ROW_WIDTH; k++) {
         if (k == ROW_STATES)
-            continue;
+            continue; /* the caller's */
         int64_t v = value_or_none(st, row_source[k]);
         c->any[k] = c->any[k] || v != NO_VALUE;
         c->col[k][i] = v;
     }
+    c->col[ROW_STATES][i] = states;
+    c->any[ROW_STATES] = c->any[ROW_STATES] || states != 0;
     int64_t first = c->col[ROW_FIRST][i];
     int64_t closed = c->col[ROW_CLOSED][i];
     int64_t *last = &c->col[ROW_LAST][i];
@@ -277,7 +278,7 @@ static int write_columns(jw *w, lifetime_columns *c)
     int rc = 0;
     jw_open(w, "columns", true);
     for (int k = 0; k < ROW_WIDTH && rc == 0; k++) {
-        if (k == ROW_STATES || !c->any[k]) {
+        if (!c->any[k]) {
             jw_null(w, NULL);
             continue;
         }
@@ -294,19 +295,72 @@ static int write_columns(jw *w, lifetime_columns *c)
     return rc;
 }
 
-/* Writes row i's states when they are not just its state column (the
- * usual list of one): [i, [codes...]]. */
-static void put_row_states(jw *w, sqlite3_stmt *st, size_t i)
+/* The distinct lists of states written to "state_lists", by their packed
+ * value (query/codes.h): an open-addressing table, as a page may have many
+ * lists (every order of states a connection went through). */
+typedef struct {
+    int64_t *key;    /* packed value + 1; 0: an empty slot */
+    int64_t *number; /* the list's number in "state_lists", from 1 */
+    size_t cap, used;
+    int64_t lists;   /* lists written */
+} state_table;
+
+static size_t slot_of(const state_table *t, int64_t key)
+{
+    size_t h = (size_t)((uint64_t)key * UINT64_C(0x9E3779B97F4A7C15) >> 20) & (t->cap - 1);
+    while (t->key[h] != 0 && t->key[h] != key)
+        h = (h + 1) & (t->cap - 1);
+    return h;
+}
+
+static int grow_table(state_table *t)
+{
+    state_table bigger = {NULL, NULL, t->cap ? 2 * t->cap : 64, t->used, t->lists};
+    bigger.key = calloc(bigger.cap, sizeof *bigger.key);
+    bigger.number = calloc(bigger.cap, sizeof *bigger.number);
+    if (bigger.key == NULL || bigger.number == NULL) {
+        free(bigger.key);
+        free(bigger.number);
+        return -1;
+    }
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->key[i] == 0)
+            continue;
+        size_t h = slot_of(&bigger, t->key[i]);
+        bigger.key[h] = t->key[i];
+        bigger.number[h] = t->number[i];
+    }
+    free(t->key);
+    free(t->number);
+    *t = bigger;
+    return 0;
+}
+
+/* The number of the row's list of states (0: just its state column, the
+ * usual list of one), writing the list to "state_lists" when it is new. A
+ * list too long to pack (CODES_STATES_FULL) is written for its row alone;
+ * -1: out of memory. */
+static int64_t state_number(jw *w, state_table *t, sqlite3_stmt *st)
 {
     int64_t packed = sqlite3_column_int64(st, 8);
     int codes[16];
-    if (packed < CODES_STATES_FULL && codes_unpack_states(packed, codes) == 1 &&
-        sqlite3_column_type(st, 7) != SQLITE_NULL && codes[0] == sqlite3_column_int64(st, 7))
-        return;
-    jw_open(w, NULL, true);
-    jw_int(w, NULL, (int64_t)i);
+    bool full = packed >= CODES_STATES_FULL;
+    if (!full && codes_unpack_states(packed, codes) == 1 && sqlite3_column_type(st, 7) != SQLITE_NULL &&
+        codes[0] == sqlite3_column_int64(st, 7))
+        return 0;
+    size_t h = 0;
+    if (!full) {
+        if (2 * (t->used + 1) > t->cap && grow_table(t) != 0)
+            return -1;
+        h = slot_of(t, packed + 1);
+        if (t->key[h] != 0)
+            return t->number[h];
+        t->key[h] = packed + 1;
+        t->number[h] = t->lists + 1;
+        t->used++;
+    }
     put_states(w, st, 8, 0, true);
-    jw_close(w);
+    return ++t->lists;
 }
 
 /* Adds the non-NULL column col of st to l. */
@@ -317,10 +371,10 @@ static int collect(id_list *l, sqlite3_stmt *st, int col)
     return add_id(l, sqlite3_column_int64(st, col));
 }
 
-/* Writes "lifetimes" (the rows' states, then their other columns),
- * collecting their proc_ids and addr_ids. The states are written as the
- * rows are read (a long list may need a query of its own); the other
- * columns are kept until the end, 160 bytes a lifetime. */
+/* Writes "lifetimes" (the lists of states, then the columns), collecting
+ * the proc_ids and addr_ids. A list of states is written when a row first
+ * has it (a long list may need a query of its own); the columns are kept
+ * until the end, 160 bytes a lifetime. */
 static int write_lifetimes(query_ctx *c, id_list *procs, id_list *addrs)
 {
     const query_filters *f = &c->o->f;
@@ -336,21 +390,26 @@ static int write_lifetimes(query_ctx *c, id_list *procs, id_list *addrs)
     if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
         return chq_sql_fail(c, "selecting lifetimes");
     jw_open(c->w, "lifetimes", false);
-    jw_open(c->w, "states", true);
+    jw_open(c->w, "state_lists", true);
     lifetime_columns cols;
     memset(&cols, 0, sizeof cols);
+    state_table lists = {NULL, NULL, 0, 0, 0};
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        put_row_states(c->w, st, cols.n);
-        if (add_row(&cols, st) != 0 || collect(procs, st, CHQ_LIFETIME_NCOLS) != 0 ||
+        int64_t states = state_number(c->w, &lists, st);
+        if (states < 0 || add_row(&cols, st, states) != 0 || collect(procs, st, CHQ_LIFETIME_NCOLS) != 0 ||
             collect(addrs, st, 3) != 0 || collect(addrs, st, 5) != 0) {
             sqlite3_finalize(st);
             free_columns(&cols);
+            free(lists.key);
+            free(lists.number);
             chq_error("out of memory holding the lifetimes of the page");
             return -1;
         }
     }
     sqlite3_finalize(st);
+    free(lists.key);
+    free(lists.number);
     jw_close(c->w);
     if (rc != SQLITE_DONE) {
         free_columns(&cols);

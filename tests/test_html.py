@@ -173,6 +173,11 @@ ID, PROTO, FAMILY, LADDR, LPORT, RADDR, RPORT, STATE, STATES, FIRST, LAST, CLOSE
     HOLDERS, SENT, RECV, SEEN_BY, OPENED_AFTER = range(20)
 
 
+def code_of(data, field, name):
+    """The code of a name in the page's "codes"."""
+    return next(c for f, c, n in data["codes"] if (f, n) == (field, name))
+
+
 def unpack_column(text, count):
     """A packed column of the page (query/html_data.c) as a list of count
     values, None for null; written here from the format's description, not
@@ -221,26 +226,23 @@ def unpack_column(text, count):
 
 def lifetimes(data):
     """The page's lifetime rows spelled out, as the page does it: the
-    packed columns unpacked, a row's states its state unless "states" lists
-    it, closed_at counted from first_seen and last_seen back from closed_at
+    packed columns unpacked, a row's states its state unless its number in
+    the states column names one of "state_lists", closed_at counted from first_seen and last_seen back from closed_at
     (on from first_seen when open), names for codes and addr_ids."""
     names = {(f, c): n for f, c, n in data["codes"]}
     addrs = dict((i, a) for i, a in data["addrs"])
     name = lambda field, c: None if c is None else names[(field, c)]
     lt = data["lifetimes"]
     n = lt["count"]
-    if lt["columns"][STATES] is not None:
-        raise AssertionError("the states come in their own list, not as a column")
     cols = [unpack_column(c, n) for c in lt["columns"]]
-    states = {}
-    for i, codes in lt["states"]:
-        if i in states or not 0 <= i < n:
-            raise AssertionError("states listed twice or for no row: %d" % i)
-        states[i] = codes
+    lists = lt["state_lists"]
     out = []
     for i in range(n):
         r = [c[i] for c in cols]
-        r[STATES] = states.get(i, [r[STATE]])
+        k = r[STATES] or 0  # 0 (or none): the one state; else the k-th list
+        if not 0 <= k <= len(lists):
+            raise AssertionError("lifetime %d: no list of states %d" % (r[ID], k))
+        r[STATES] = lists[k - 1] if k else [r[STATE]]
         if r[CLOSED] is not None:
             r[CLOSED] += r[FIRST]
         if r[LAST] is not None:
@@ -341,7 +343,8 @@ class TestHtmlOutput(Scratch):
             add_lifetime(db, lid, first, local_port=60000 - 7 * k if k < 6 else 30000 + k % 2,
                          remote_addr="10.0.0.%d" % (k % 3) if k % 5 else None, remote_port=443,
                          last_seen=first + 900 if k % 3 else None, closed_at=first + 1000 if k % 2 else None,
-                         close_reason="gone" if k % 2 else None, bytes_sent=sent.get(lid))
+                         close_reason="gone" if k % 2 else None, bytes_sent=sent.get(lid),
+                         states="SYN_SENT,ESTABLISHED" if k % 4 == 1 else None)
         db.commit()
         db.close()
         path, html = self.page(db_path, "timeline", "--until", iso(T0 + 100_000))
@@ -355,6 +358,10 @@ class TestHtmlOutput(Scratch):
             self.assertEqual((r[LPORT], r[RADDR], r[RPORT]), (w["local_port"], w["remote_addr"], w["remote_port"]))
             self.assertEqual((r[FIRST], r[LAST], r[CLOSED]), (w["first_seen"], w["last_seen"], w["closed_at"]))
             self.assertEqual(r[REASON], w["close_reason"])
+            self.assertEqual(",".join(r[STATES]), w["states"])
+        # The list shared by three lifetimes is written once.
+        self.assertEqual(data["lifetimes"]["state_lists"], [[code_of(data, "state", "SYN_SENT"),
+                                                              code_of(data, "state", "ESTABLISHED")]])
         self.assertEqual([rows[i][SENT] for i in (1, 2, 3, 4, 5, 9)], [2 ** 53, None, -(2 ** 53), None, 0, None])
 
     def test_script_end_in_a_name_stays_data(self):

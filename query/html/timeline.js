@@ -54,14 +54,14 @@
     codeNames.get(field)[code] = name;
   }
   const codeTable = field => codeNames.get(field) || [];
-  let addrs = null, stateLists = null; // made when first needed (addrText, row)
+  let addrs = null; // made when first needed (addrText)
 
   // Column k, decoded at its first use: closed_at is written as its
   // offset from first_seen, last_seen as its offset back from closed_at
   // (else from first_seen): see query/html_data.c.
   function col(k) {
     if (cols[k] !== null) return cols[k];
-    if (data.lifetimes.columns[k] === null) { // no value at all (and the states): one array for all
+    if (data.lifetimes.columns[k] === null) { // no value at all: one array for all such
       if (noValues === null) noValues = new Float64Array(n).fill(NaN);
       return (cols[k] = noValues);
     }
@@ -141,7 +141,6 @@
   // Lifetime i as a row of names and absolute times, null for unknown, in
   // the columns above: for a hover's details and the filter's text.
   function row(i) {
-    if (stateLists === null) stateLists = new Map(data.lifetimes.states);
     const state = codeTable('state');
     const name = (t, code) => code !== code ? null : (t[code] ?? null);
     const num = k => col(k)[i] === col(k)[i] ? col(k)[i] : null;
@@ -149,8 +148,9 @@
     for (let k = 0; k < WIDTH; k++) r[k] = num(k);
     r[PROTO] = name(codeTable('proto'), col(PROTO)[i]);
     r[STATE] = name(state, col(STATE)[i]);
-    const codes = stateLists.get(i); // else the one state
-    r[STATES] = codes === undefined ? (r[STATE] === null ? [] : [r[STATE]]) : codes.map(c => name(state, c));
+    const list = col(STATES)[i]; // 0 (or none): the one state; else its list
+    r[STATES] = list > 0 ? data.lifetimes.state_lists[list - 1].map(c => name(state, c))
+      : r[STATE] === null ? [] : [r[STATE]];
     r[REASON] = name(codeTable('close_reason'), col(REASON)[i]);
     r[OWNER_SOURCE] = name(codeTable('owner_source'), col(OWNER_SOURCE)[i]);
     r[SEEN_BY] = name(codeTable('seen_by'), col(SEEN_BY)[i]);
