@@ -4,8 +4,8 @@
  *
  *   {"header": {...the report's header...},
  *    "lanes": "process" | "remote",   the page's first choice of lanes
- *    "lifetimes": {"states": [...], "count": N, "columns": [...]},
- *    "base": first_seen of the first lifetime (epoch ms; null: none),
+ *    "lifetimes": {"state_lists": [[codes], ...], "count": N,
+ *                  "columns": ["base64", ..., null, ...]},
  *    "addrs": [[addr_id, text], ...],
  *    "codes": [[field, code, name], ...],
  *    "processes": [[proc_id, pid, name, path, cmdline, user, uid,
@@ -15,20 +15,34 @@
  * id, proto, family, local_addr, local_port, remote_addr, remote_port,
  * state, (states), first_seen, last_seen, closed_at, close_reason, proc_id,
  * owner_source, holders, bytes_sent, bytes_received, seen_by, opened_after.
- * "columns" holds one array of N values for each (null for the states,
- * which are in "states", and for a column with no value at all). Numbers
- * in flat arrays are what the page's JSON.parse reads fastest, and the
- * page is a quarter smaller than with a row an array: the id and
- * first_seen are differences from the row before (first_seen's first from
- * "base"), last_seen counts from first_seen, closed_at from last_seen (or
- * first_seen when that is unknown), opened_after from "base"; a row's
- * states are 0 when they are the one state of its state column.
+ * "columns" holds one string for each (null for a column with no value
+ * at all): the base64 of the column's values packed
+ * as below. closed_at counts from first_seen, and last_seen back from
+ * closed_at (or on from first_seen when the lifetime is open), so both are
+ * short, and the first draw needs first_seen and closed_at only.
+ * The states column holds a number a row: 0 when its states are just its
+ * state column (the usual list of one), else k for the k-th list of
+ * "state_lists", where each distinct list is written once.
+ *
+ * A packed column (pack_column) is a sequence of LEB128 varints. The
+ * first says how values are written: 0 as they are, 1 as the difference
+ * from the previous value that was not null (the first from 0); the
+ * writer takes whichever is shorter. Then each varint u is either a value
+ * (u even: u/2 is 0 for null, else the zigzag of the value or difference,
+ * plus 1) or a run (u odd: the previous value or difference occurs
+ * (u-1)/2 + 1 more times). Runs make a column of one protocol, or of ids
+ * counting up by one, a few bytes long. The page decodes a column into a
+ * Float64Array (NaN for null) in one loop, without a JavaScript value a
+ * row: at 100,000 lifetimes that is some 1.2 MB and a few milliseconds,
+ * where the same numbers as JSON were 4.7 MB and the largest part of the
+ * page's time to its first draw (the HTML parser's pass, then
+ * JSON.parse). Numbers beyond 2^53 (what a page's numbers hold exactly)
+ * are written as null.
  *
  * The database's own compactness carries over: addresses are addr_ids and
  * protocols, states, close reasons, seen_by and owner sources are codes,
  * each spelled out once in "addrs" and "codes"; a process is written once
- * however many lifetimes it held. 100,000 lifetimes make a page of some
- * 4.7 MB. null is unknown, as in the JSON reports.
+ * however many lifetimes it held. null is unknown, as in the JSON reports.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -84,7 +98,7 @@ static void unique_ids(id_list *l)
 
 /* The positions of a lifetime in the page's rows (timeline.js), and for
  * each the column of CHQ_LIFETIME_COLUMNS it comes from;
- * ROW_STATES is written apart. */
+ * ROW_STATES holds the number of the row's list (state_number). */
 enum {
     ROW_ID = 0, ROW_STATE = 7, ROW_STATES = 8, ROW_FIRST = 9, ROW_LAST = 10, ROW_CLOSED = 11,
     ROW_OPENED_AFTER = 19, ROW_WIDTH = 20
@@ -106,8 +120,6 @@ static int grow_columns(lifetime_columns *c)
 {
     size_t cap = c->cap ? 2 * c->cap : 4096;
     for (int k = 0; k < ROW_WIDTH; k++) {
-        if (k == ROW_STATES)
-            continue;
         int64_t *p = realloc(c->col[k], cap * sizeof *p);
         if (p == NULL)
             return -1;
@@ -117,46 +129,46 @@ static int grow_columns(lifetime_columns *c)
     return 0;
 }
 
+#define EXACT_MAX ((int64_t)1 << 53) /* the largest integer a page's number holds exactly */
+
+/* A value of the row, NO_VALUE for null and for what the page could not
+ * hold exactly (beyond 2^53: 9 PB of bytes, or 285,000 years of ms). */
 static int64_t value_or_none(sqlite3_stmt *st, int col)
 {
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? NO_VALUE : sqlite3_column_int64(st, col);
+    if (sqlite3_column_type(st, col) == SQLITE_NULL)
+        return NO_VALUE;
+    int64_t v = sqlite3_column_int64(st, col);
+    return v > EXACT_MAX || v < -EXACT_MAX ? NO_VALUE : v;
 }
 
-/* Appends one row. Times and ids are differences, the small numbers a page
- * is mostly made of: the id and first_seen from the previous row's (rows
- * come in lifetime_id order, which is nearly first_seen order),
- * last_seen from first_seen, closed_at from last_seen (else first_seen),
- * opened_after from base. */
-static int add_row(lifetime_columns *c, sqlite3_stmt *st, int64_t base)
+/* Appends one row, with closed_at counted from first_seen (the bar's
+ * length) and last_seen back from closed_at (else from first_seen): short
+ * numbers, and the first draw reads neither first_seen nor closed_at
+ * through last_seen. */
+static int add_row(lifetime_columns *c, sqlite3_stmt *st, int64_t states)
 {
     if (c->n == c->cap && grow_columns(c) != 0)
         return -1;
     size_t i = c->n++;
     for (int k = 0; k < ROW_WIDTH; k++) {
         if (k == ROW_STATES)
-            continue;
+            continue; /* the caller's */
         int64_t v = value_or_none(st, row_source[k]);
         c->any[k] = c->any[k] || v != NO_VALUE;
         c->col[k][i] = v;
     }
+    c->col[ROW_STATES][i] = states;
+    c->any[ROW_STATES] = c->any[ROW_STATES] || states != 0;
     int64_t first = c->col[ROW_FIRST][i];
-    int64_t last = c->col[ROW_LAST][i];
-    c->col[ROW_FIRST][i] = first - base;
-    if (last != NO_VALUE)
-        c->col[ROW_LAST][i] = last - first;
-    if (c->col[ROW_CLOSED][i] != NO_VALUE)
-        c->col[ROW_CLOSED][i] -= last != NO_VALUE ? last : first;
-    if (c->col[ROW_OPENED_AFTER][i] != NO_VALUE)
-        c->col[ROW_OPENED_AFTER][i] -= base;
+    int64_t closed = c->col[ROW_CLOSED][i];
+    int64_t *last = &c->col[ROW_LAST][i];
+    if (first == NO_VALUE)
+        return 0; /* the schema makes this impossible; the others stay absolute */
+    if (*last != NO_VALUE)
+        *last = closed != NO_VALUE ? closed - *last : *last - first;
+    if (closed != NO_VALUE)
+        c->col[ROW_CLOSED][i] = closed - first;
     return 0;
-}
-
-/* Replaces the id and first_seen columns by their differences from the
- * row before (the first from 0). */
-static void difference(int64_t *v, size_t n)
-{
-    for (size_t i = n; i-- > 1;)
-        v[i] -= v[i - 1];
 }
 
 static void free_columns(lifetime_columns *c)
@@ -165,40 +177,191 @@ static void free_columns(lifetime_columns *c)
         free(c->col[k]);
 }
 
-/* Writes the columns other than the states: an array each, or null. */
-static void write_columns(jw *w, lifetime_columns *c)
+/* A growing buffer of bytes: a packed column, then its base64. */
+typedef struct {
+    unsigned char *p;
+    size_t n, cap;
+} byte_buf;
+
+static int reserve(byte_buf *b, size_t more)
 {
-    difference(c->col[ROW_ID], c->n);
-    difference(c->col[ROW_FIRST], c->n);
+    if (b->n + more <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + more)
+        cap *= 2;
+    unsigned char *p = realloc(b->p, cap);
+    if (p == NULL)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int put_varint(byte_buf *b, uint64_t u)
+{
+    if (reserve(b, 10) != 0)
+        return -1;
+    while (u >= 0x80) {
+        b->p[b->n++] = (unsigned char)(u | 0x80);
+        u >>= 7;
+    }
+    b->p[b->n++] = (unsigned char)u;
+    return 0;
+}
+
+/* A value's varint (see the file's comment): 2 * (zigzag + 1). Values and
+ * differences are within 2^54 (value_or_none), so nothing overflows. */
+static uint64_t value_code(int64_t v)
+{
+    uint64_t zigzag = v < 0 ? (((uint64_t)-(v + 1)) << 1) | 1 : (uint64_t)v << 1;
+    return (zigzag + 1) << 1;
+}
+
+/* Packs column v of n values into b (emptied first), as they are or as
+ * differences (the file's comment). */
+static int pack_column(byte_buf *b, const int64_t *v, size_t n, bool differences)
+{
+    b->n = 0;
+    if (put_varint(b, differences ? 1 : 0) != 0)
+        return -1;
+    int64_t prev = 0;
+    uint64_t last = 0, run = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t code = 0; /* null */
+        if (v[i] != NO_VALUE) {
+            code = value_code(differences ? v[i] - prev : v[i]);
+            prev = v[i];
+        }
+        if (i > 0 && code == last) {
+            run++;
+            continue;
+        }
+        if (run > 0 && put_varint(b, ((run - 1) << 1) | 1) != 0)
+            return -1;
+        run = 0;
+        if (put_varint(b, code) != 0)
+            return -1;
+        last = code;
+    }
+    return run > 0 ? put_varint(b, ((run - 1) << 1) | 1) : 0;
+}
+
+/* Writes the bytes of b as one JSON string of their base64 (RFC 4648,
+ * with padding: what the page's atob reads). */
+static int put_base64(jw *w, const byte_buf *b, byte_buf *text)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    text->n = 0;
+    if (reserve(text, (b->n + 2) / 3 * 4 + 2) != 0)
+        return -1;
+    unsigned char *o = text->p;
+    *o++ = '"';
+    for (size_t i = 0; i < b->n; i += 3) {
+        size_t left = b->n - i;
+        uint32_t x = (uint32_t)b->p[i] << 16 | (left > 1 ? (uint32_t)b->p[i + 1] << 8 : 0) |
+                     (left > 2 ? b->p[i + 2] : 0);
+        *o++ = (unsigned char)digits[x >> 18];
+        *o++ = (unsigned char)digits[x >> 12 & 63];
+        *o++ = left > 1 ? (unsigned char)digits[x >> 6 & 63] : '=';
+        *o++ = left > 2 ? (unsigned char)digits[x & 63] : '=';
+    }
+    *o++ = '"';
+    jw_raw(w, NULL, (const char *)text->p, (size_t)(o - text->p));
+    return 0;
+}
+
+/* Writes the columns other than the states: each packed the shorter way,
+ * in base64, or null. */
+static int write_columns(jw *w, lifetime_columns *c)
+{
+    byte_buf plain = {NULL, 0, 0}, diff = {NULL, 0, 0}, text = {NULL, 0, 0};
+    int rc = 0;
     jw_open(w, "columns", true);
-    for (int k = 0; k < ROW_WIDTH; k++) {
-        if (k == ROW_STATES || !c->any[k]) {
+    for (int k = 0; k < ROW_WIDTH && rc == 0; k++) {
+        if (!c->any[k]) {
             jw_null(w, NULL);
             continue;
         }
-        jw_open(w, NULL, true);
-        for (size_t i = 0; i < c->n; i++) {
-            if (c->col[k][i] == NO_VALUE)
-                jw_null(w, NULL);
-            else
-                jw_int(w, NULL, c->col[k][i]);
-        }
-        jw_close(w);
+        rc = pack_column(&plain, c->col[k], c->n, false);
+        if (rc == 0)
+            rc = pack_column(&diff, c->col[k], c->n, true);
+        if (rc == 0)
+            rc = put_base64(w, diff.n < plain.n ? &diff : &plain, &text);
     }
     jw_close(w);
+    free(plain.p);
+    free(diff.p);
+    free(text.p);
+    return rc;
 }
 
-/* A row's states: 0 for the common list of one state, the row's state
- * (a page of 100,000 lifetimes is 200 kB shorter), else the codes. */
-static void put_row_states(jw *w, sqlite3_stmt *st)
+/* The distinct lists of states written to "state_lists", by their packed
+ * value (query/codes.h): an open-addressing table, as a page may have many
+ * lists (every order of states a connection went through). */
+typedef struct {
+    int64_t *key;    /* packed value + 1; 0: an empty slot */
+    int64_t *number; /* the list's number in "state_lists", from 1 */
+    size_t cap, used;
+    int64_t lists;   /* lists written */
+} state_table;
+
+static size_t slot_of(const state_table *t, int64_t key)
+{
+    size_t h = (size_t)((uint64_t)key * UINT64_C(0x9E3779B97F4A7C15) >> 20) & (t->cap - 1);
+    while (t->key[h] != 0 && t->key[h] != key)
+        h = (h + 1) & (t->cap - 1);
+    return h;
+}
+
+static int grow_table(state_table *t)
+{
+    state_table bigger = {NULL, NULL, t->cap ? 2 * t->cap : 64, t->used, t->lists};
+    bigger.key = calloc(bigger.cap, sizeof *bigger.key);
+    bigger.number = calloc(bigger.cap, sizeof *bigger.number);
+    if (bigger.key == NULL || bigger.number == NULL) {
+        free(bigger.key);
+        free(bigger.number);
+        return -1;
+    }
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->key[i] == 0)
+            continue;
+        size_t h = slot_of(&bigger, t->key[i]);
+        bigger.key[h] = t->key[i];
+        bigger.number[h] = t->number[i];
+    }
+    free(t->key);
+    free(t->number);
+    *t = bigger;
+    return 0;
+}
+
+/* The number of the row's list of states (0: just its state column, the
+ * usual list of one), writing the list to "state_lists" when it is new. A
+ * list too long to pack (CODES_STATES_FULL) is written for its row alone;
+ * -1: out of memory. */
+static int64_t state_number(jw *w, state_table *t, sqlite3_stmt *st)
 {
     int64_t packed = sqlite3_column_int64(st, 8);
     int codes[16];
-    if (packed < CODES_STATES_FULL && codes_unpack_states(packed, codes) == 1 &&
-        sqlite3_column_type(st, 7) != SQLITE_NULL && codes[0] == sqlite3_column_int64(st, 7))
-        jw_int(w, NULL, 0);
-    else
-        put_states(w, st, 8, 0, true);
+    bool full = packed >= CODES_STATES_FULL;
+    if (!full && codes_unpack_states(packed, codes) == 1 && sqlite3_column_type(st, 7) != SQLITE_NULL &&
+        codes[0] == sqlite3_column_int64(st, 7))
+        return 0;
+    size_t h = 0;
+    if (!full) {
+        if (2 * (t->used + 1) > t->cap && grow_table(t) != 0)
+            return -1;
+        h = slot_of(t, packed + 1);
+        if (t->key[h] != 0)
+            return t->number[h];
+        t->key[h] = packed + 1;
+        t->number[h] = t->lists + 1;
+        t->used++;
+    }
+    put_states(w, st, 8, 0, true);
+    return ++t->lists;
 }
 
 /* Adds the non-NULL column col of st to l. */
@@ -209,10 +372,10 @@ static int collect(id_list *l, sqlite3_stmt *st, int col)
     return add_id(l, sqlite3_column_int64(st, col));
 }
 
-/* Writes "lifetimes" (the states of each row, then its other columns) and
- * "base", collecting their proc_ids and addr_ids. The states are written
- * as the rows are read (a long list may need a query of its own); the
- * other columns are kept until the end, 160 bytes a lifetime. */
+/* Writes "lifetimes" (the lists of states, then the columns), collecting
+ * the proc_ids and addr_ids. A list of states is written when a row first
+ * has it (a long list may need a query of its own); the columns are kept
+ * until the end, 160 bytes a lifetime. */
 static int write_lifetimes(query_ctx *c, id_list *procs, id_list *addrs)
 {
     const query_filters *f = &c->o->f;
@@ -228,37 +391,39 @@ static int write_lifetimes(query_ctx *c, id_list *procs, id_list *addrs)
     if (qsql_prepare(&q, c->db, &st) != SQLITE_OK)
         return chq_sql_fail(c, "selecting lifetimes");
     jw_open(c->w, "lifetimes", false);
-    jw_open(c->w, "states", true);
+    jw_open(c->w, "state_lists", true);
     lifetime_columns cols;
     memset(&cols, 0, sizeof cols);
-    int64_t base = 0;
+    state_table lists = {NULL, NULL, 0, 0, 0};
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (cols.n == 0)
-            base = sqlite3_column_int64(st, 9);
-        put_row_states(c->w, st);
-        if (add_row(&cols, st, base) != 0 || collect(procs, st, LCOL_PROC_ID) != 0 ||
+        int64_t states = state_number(c->w, &lists, st);
+        if (states < 0 || add_row(&cols, st, states) != 0 || collect(procs, st, LCOL_PROC_ID) != 0 ||
             collect(addrs, st, 3) != 0 || collect(addrs, st, 5) != 0) {
             sqlite3_finalize(st);
             free_columns(&cols);
+            free(lists.key);
+            free(lists.number);
             chq_error("out of memory holding the lifetimes of the page");
             return -1;
         }
     }
     sqlite3_finalize(st);
+    free(lists.key);
+    free(lists.number);
     jw_close(c->w);
     if (rc != SQLITE_DONE) {
         free_columns(&cols);
         return chq_sql_fail(c, "selecting lifetimes");
     }
     jw_int(c->w, "count", (int64_t)cols.n);
-    write_columns(c->w, &cols);
+    int packed = write_columns(c->w, &cols);
     free_columns(&cols);
     jw_close(c->w);
-    if (cols.n > 0)
-        jw_int(c->w, "base", base);
-    else
-        jw_null(c->w, "base");
+    if (packed != 0) {
+        chq_error("out of memory packing the lifetimes of the page");
+        return -1;
+    }
     return 0;
 }
 

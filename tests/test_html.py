@@ -19,6 +19,7 @@ directory to keep the screenshots and pages in (default: the scratch
 directory, removed at the end).
 """
 
+import base64
 import json
 import os
 import random
@@ -172,41 +173,85 @@ ID, PROTO, FAMILY, LADDR, LPORT, RADDR, RPORT, STATE, STATES, FIRST, LAST, CLOSE
     HOLDERS, SENT, RECV, SEEN_BY, OPENED_AFTER = range(20)
 
 
+def code_of(data, field, name):
+    """The code of a name in the page's "codes"."""
+    return next(c for f, c, n in data["codes"] if (f, n) == (field, name))
+
+
+def unpack_column(text, count):
+    """A packed column of the page (query/html_data.c) as a list of count
+    values, None for null; written here from the format's description, not
+    from the page's decoder."""
+    if text is None:
+        return [None] * count
+    raw = base64.b64decode(text, validate=True)
+    pos = 0
+
+    def varint():
+        nonlocal pos
+        u = shift = 0
+        while True:
+            byte = raw[pos]
+            pos += 1
+            u |= (byte & 127) << shift
+            shift += 7
+            if byte < 128:
+                return u
+
+    differences = varint() == 1
+    out, prev, entry = [], 0, None
+    while len(out) < count:
+        u = varint()
+        if u % 2 == 0:
+            code = u // 2
+            entry = None if code == 0 else ((code - 1) // 2 if (code - 1) % 2 == 0 else -(code // 2))
+            times = 1
+        else:
+            if not out:
+                raise AssertionError("a packed column starts with a run")
+            times = (u - 1) // 2 + 1
+        for _ in range(times):
+            if entry is None:
+                out.append(None)
+            elif differences:
+                prev += entry
+                out.append(prev)
+            else:
+                out.append(entry)
+    if len(out) != count or pos != len(raw):
+        raise AssertionError("a packed column of %d values (%d of %d bytes read) for %d lifetimes"
+                             % (len(out), pos, len(raw), count))
+    return out
+
+
 def lifetimes(data):
-    """The page's lifetime rows spelled out, as the page does it: rows made
-    of the columns (ids and first_seen summed from their differences, a
-    states list of 0 the row's one state, closed_at counted from
-    last_seen or else first_seen), names for codes and addr_ids, absolute
-    times for the offsets."""
+    """The page's lifetime rows spelled out, as the page does it: the
+    packed columns unpacked, a row's states its state unless its number in
+    the states column names one of "state_lists", closed_at counted from first_seen and last_seen back from closed_at
+    (on from first_seen when open), names for codes and addr_ids."""
     names = {(f, c): n for f, c, n in data["codes"]}
     addrs = dict((i, a) for i, a in data["addrs"])
     name = lambda field, c: None if c is None else names[(field, c)]
-    base = data["base"]
     lt = data["lifetimes"]
     n = lt["count"]
-    cols = [[None] * n if c is None else c for c in lt["columns"]]
-    for c in cols:
-        if len(c) != n:
-            raise AssertionError("a column of %d values for %d lifetimes" % (len(c), n))
+    cols = [unpack_column(c, n) for c in lt["columns"]]
+    lists = lt["state_lists"]
     out = []
-    cur_id = cur_first = 0
     for i in range(n):
         r = [c[i] for c in cols]
-        cur_id += r[ID]
-        cur_first += r[FIRST]
-        r[ID], r[FIRST] = cur_id, cur_first
-        r[STATES] = [r[STATE]] if lt["states"][i] == 0 else lt["states"][i]
+        k = r[STATES] or 0  # 0 (or none): the one state; else the k-th list
+        if not 0 <= k <= len(lists):
+            raise AssertionError("lifetime %d: no list of states %d" % (r[ID], k))
+        r[STATES] = lists[k - 1] if k else [r[STATE]]
         if r[CLOSED] is not None:
-            r[CLOSED] += r[LAST] if r[LAST] is not None else 0
+            r[CLOSED] += r[FIRST]
+        if r[LAST] is not None:
+            r[LAST] = r[CLOSED] - r[LAST] if r[CLOSED] is not None else r[FIRST] + r[LAST]
         for col, field in ((PROTO, "proto"), (STATE, "state"), (REASON, "close_reason"), (SEEN_BY, "seen_by"),
                            (OWNER_SOURCE, "owner_source")):
             r[col] = name(field, r[col])
         r[LADDR], r[RADDR] = addrs.get(r[LADDR]), addrs.get(r[RADDR])
         r[STATES] = [name("state", c) for c in r[STATES]]
-        r[FIRST] += base
-        r[LAST] = None if r[LAST] is None else r[FIRST] + r[LAST]
-        r[CLOSED] = None if r[CLOSED] is None else r[FIRST] + r[CLOSED]
-        r[OPENED_AFTER] = None if r[OPENED_AFTER] is None else base + r[OPENED_AFTER]
         out.append(r)
     return out
 
@@ -283,6 +328,41 @@ class TestHtmlOutput(Scratch):
         self.assertEqual(data["lanes"], "process")
         self.assertEqual([(g["from"], g["to"]) for g in data["header"]["coverage"]["gaps"]],
                          [(iso(T0 + 100_000), iso(T0 + 160_000)), (iso(T0 + 300_000), iso(T0 + 400_000))])
+
+    def test_packed_columns_hold_edge_values(self):
+        """Byte counts at and beyond 2^53 (beyond: null, the page could not
+        hold them exactly), ids and ports going down as well as up, runs of
+        one value and of one difference, and a column with no value at all."""
+        db_path = os.path.join(self.dir, "edges.db")
+        db = create_db(db_path)
+        add_run(db, T0, [(T0, T0 + 100_000)])
+        sent = {1: 2 ** 53, 2: 2 ** 53 + 1, 3: -(2 ** 53), 4: 2 ** 62, 5: 0}
+        ids = [1, 2, 3, 4, 5, 9, 10, 11, 12, 13, 40, 41]
+        for k, lid in enumerate(ids):
+            first = T0 + (3 - k % 4) * 1000 if k < 4 else T0 + k * 1000  # first_seen falls, then climbs
+            add_lifetime(db, lid, first, local_port=60000 - 7 * k if k < 6 else 30000 + k % 2,
+                         remote_addr="10.0.0.%d" % (k % 3) if k % 5 else None, remote_port=443,
+                         last_seen=first + 900 if k % 3 else None, closed_at=first + 1000 if k % 2 else None,
+                         close_reason="gone" if k % 2 else None, bytes_sent=sent.get(lid),
+                         states="SYN_SENT,ESTABLISHED" if k % 4 == 1 else None)
+        db.commit()
+        db.close()
+        path, html = self.page(db_path, "timeline", "--until", iso(T0 + 100_000))
+        data = page_data(html)
+        self.assertIsNone(data["lifetimes"]["columns"][SEEN_BY], "a column without a value is one null")
+        rows = {r[ID]: r for r in lifetimes(data)}
+        self.assertEqual(sorted(rows), ids)
+        want = {r["lifetime_id"]: r for r in db_rows(db_path, "SELECT * FROM v_lifetimes")}
+        for lid, r in rows.items():
+            w = want[lid]
+            self.assertEqual((r[LPORT], r[RADDR], r[RPORT]), (w["local_port"], w["remote_addr"], w["remote_port"]))
+            self.assertEqual((r[FIRST], r[LAST], r[CLOSED]), (w["first_seen"], w["last_seen"], w["closed_at"]))
+            self.assertEqual(r[REASON], w["close_reason"])
+            self.assertEqual(",".join(r[STATES]), w["states"])
+        # The list shared by three lifetimes is written once.
+        self.assertEqual(data["lifetimes"]["state_lists"], [[code_of(data, "state", "SYN_SENT"),
+                                                              code_of(data, "state", "ESTABLISHED")]])
+        self.assertEqual([rows[i][SENT] for i in (1, 2, 3, 4, 5, 9)], [2 ** 53, None, -(2 ** 53), None, 0, None])
 
     def test_script_end_in_a_name_stays_data(self):
         path, html = self.page(self.db, "timeline")
@@ -412,6 +492,30 @@ class TestHtmlInBrowser(Scratch):
                 print("Chromium ran without a network namespace of its own (not root, or unshare refused)",
                       file=sys.stderr)
 
+    def test_page_reads_every_lifetime_as_written(self):
+        """The page's decoder (timeline.js) against this file's reading of
+        the format: every column of every lifetime."""
+        path, html = self.page(self.db, "timeline", "--until", iso(T0 + 600_000))
+        rows = lifetimes(page_data(html))
+        with cdp.Browser() as b:
+            page = self.open(b, path)
+            for r in rows:
+                self.assertEqual(page.evaluate("chqTimeline.lifetime(%d)" % r[ID]), r, r[ID])
+            self.assertIsNone(page.evaluate("chqTimeline.lifetime(999)"))
+            self.check_clean(page, path)
+
+    def test_process_page_draws_lanes_by_remote_address(self):
+        path, html = self.page(self.db, "process", "curl", "--until", iso(T0 + 600_000))
+        rows = lifetimes(page_data(html))
+        with cdp.Browser() as b:
+            page = self.open(b, path)
+            st = self.stats(page)
+            self.assertEqual(len(rows), 4)
+            self.assertEqual((st["lifetimes"], st["barsDrawn"]), (4, 4))
+            self.assertEqual(st["lanes"], len({r[RADDR] for r in rows}))
+            self.assertEqual(page.evaluate("document.getElementById('lanes').value"), "remote")
+            self.check_clean(page, path)
+
     def test_hover_shows_the_lifetime_under_the_pointer(self):
         path, html = self.page(self.db, "timeline", "--until", iso(T0 + 600_000))
         with cdp.Browser() as b:
@@ -511,6 +615,13 @@ class TestHtmlLarge(Scratch):
             # A redraw after a zoom, timed by the page itself.
             redraw_ms = page.evaluate("(() => { const t = performance.now(); chqTimeline.setView(%d, %d);"
                                       " return performance.now() - t; })()" % (T0, T0 + 43_200_000))
+            # The first draw decoded only the columns it reads; the rest follow in idle moments.
+            self.assertLess(st["columnsAtFirstDraw"], 10)
+            page.evaluate("new Promise(r => { const t = setInterval(() => { if (document.body.dataset"
+                          ".columnsDecodedMs) { clearInterval(t); r(1); } }, 50); })")
+            rows = lifetimes(page_data(html))
+            for r in rows[::max(1, n // 50)] + rows[-1:]:
+                self.assertEqual(page.evaluate("chqTimeline.lifetime(%d)" % r[ID]), r, r[ID])
             self.assertEqual(page.console_errors, [])
             self.assertEqual(page.requests, ["file://" + path])
         print("html timeline, %d lifetimes: page %.1f MB written in %.2f s; first draw %.0f ms after the"

@@ -13,6 +13,13 @@
  * data-* attributes (and in the title) for the tests, which compare them
  * with the database.
  *
+ * The first draw is what a reader waits for, so it reads only numbers:
+ * the lifetimes come as packed columns, decoded each into a Float64Array
+ * (NaN for null) in one loop, and the layout and the drawing index them.
+ * No object is made a lifetime, and no name or address text is looked up,
+ * until a hover, the filter or lanes by remote end need them (row(i),
+ * buildSearchText).
+ *
  * Everything is local: the page loads nothing (see the policy in
  * timeline.html), and text from the data is only ever set as textContent.
  */
@@ -20,11 +27,10 @@
   'use strict';
   const scriptStart = performance.now();
 
-  // The columns of a lifetime row and of a process row (query/html_data.c).
-  // Null columns at the end of a row are left out (read them with col()).
+  // The columns of a lifetime (query/html_data.c) and of a process row.
   const ID = 0, PROTO = 1, LADDR = 3, LPORT = 4, RADDR = 5, RPORT = 6, STATE = 7, STATES = 8,
     FIRST = 9, LAST = 10, CLOSED = 11, REASON = 12, PROC = 13, OWNER_SOURCE = 14, HOLDERS = 15,
-    SENT = 16, RECV = 17, SEEN_BY = 18, OPENED_AFTER = 19;
+    SENT = 16, RECV = 17, SEEN_BY = 18, OPENED_AFTER = 19, WIDTH = 20;
   const P_PID = 1, P_NAME = 2, P_PATH = 3, P_CMDLINE = 4, P_USER = 5, P_UID = 6, P_START = 7;
 
   const LABEL_W = 210, AXIS_H = 26, LANE_PAD = 2, MAX_ROWS = 8, MIN_SPAN = 10;
@@ -33,90 +39,124 @@
 
   const data = JSON.parse(document.getElementById('chq-data').textContent);
   const header = data.header;
-  const rows = rowsOf(data.lifetimes);
-  const n = rows.length;
+  const n = data.lifetimes.count;
+  const parsedAt = performance.now();
+  // The columns decoded so far (col): the first draw decodes only those it
+  // reads (first_seen, closed_at, proto, state, the lane key's).
+  const cols = new Array(WIDTH).fill(null);
+  let noValues = null;
+  const first = col(FIRST), closed = col(CLOSED);
   const procs = new Map();
   for (const p of data.processes) procs.set(p[0], p);
-
-  const parsedAt = performance.now();
   const codeNames = new Map(); // field -> array of names by code
   for (const [field, code, name] of data.codes) {
     if (!codeNames.has(field)) codeNames.set(field, []);
     codeNames.get(field)[code] = name;
   }
   const codeTable = field => codeNames.get(field) || [];
-  const protoNames = codeTable('proto'), stateNames = codeTable('state'); // for barKind
-  decodeTimes();
-  const decodedAt = performance.now();
-  let namesDecoded = false;
+  let addrs = null; // made when first needed (addrText)
 
-  // The rows (one array a lifetime, the columns above) from the page's
-  // columns (query/html_data.c): the ids and first_seen offsets summed up
-  // from their differences, closed_at counted from first_seen again. A
-  // states list of 0 (the row's one state) stays 0 until ensureNames: a
-  // hundred thousand small arrays fewer before the first draw. Times stay
-  // offsets (see decodeTimes).
-  function rowsOf(lt) {
-    const count = lt.count, states = lt.states;
-    const none = new Array(count).fill(null);
-    // One local a column: the loop below is the page's largest before its first draw.
-    const [id, c1, c2, c3, c4, c5, c6, c7, , first, last, closed, c12, c13, c14, c15, c16, c17, c18, c19] =
-      lt.columns.map(v => v || none);
-    const out = new Array(count);
-    let curId = 0, curFirst = 0;
-    for (let i = 0; i < count; i++) {
-      curId += id[i];
-      curFirst += first[i];
-      const l = last[i];
-      const cl = closed[i] === null ? null : closed[i] + (l !== null ? l : 0);
-      out[i] = [curId, c1[i], c2[i], c3[i], c4[i], c5[i], c6[i], c7[i], states[i], curFirst, l, cl,
-        c12[i], c13[i], c14[i], c15[i], c16[i], c17[i], c18[i], c19[i]];
+  // Column k, decoded at its first use: closed_at is written as its
+  // offset from first_seen, last_seen as its offset back from closed_at
+  // (else from first_seen): see query/html_data.c.
+  function col(k) {
+    if (cols[k] !== null) return cols[k];
+    if (data.lifetimes.columns[k] === null) { // no value at all: one array for all such
+      if (noValues === null) noValues = new Float64Array(n).fill(NaN);
+      return (cols[k] = noValues);
     }
+    const v = unpackColumn(data.lifetimes.columns[k], n);
+    if (k === CLOSED || k === LAST) {
+      const f = col(FIRST), c = k === LAST ? col(CLOSED) : null;
+      for (let i = 0; i < n; i++) v[i] = c !== null && c[i] === c[i] ? c[i] - v[i] : f[i] + v[i];
+    }
+    cols[k] = v;
+    return v;
+  }
+
+  // The bytes of a base64 string: the engine's own decoder where it has
+  // one, else atob's binary string.
+  function bytesOf(text) {
+    if (typeof Uint8Array.fromBase64 === 'function') return Uint8Array.fromBase64(text);
+    const s = atob(text), out = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
     return out;
   }
 
-  // Absolute times for the offsets of the compact rows (query/html_data.c),
-  // in place: all the first draw needs, with the codes as they are.
-  function decodeTimes() {
-    const base = data.base;
-    for (const r of rows) {
-      r[FIRST] += base;
-      if (r[LAST] !== null) r[LAST] += r[FIRST];
-      if (r[CLOSED] !== null) r[CLOSED] += r[FIRST];
-      if (r.length > OPENED_AFTER && r[OPENED_AFTER] !== null) r[OPENED_AFTER] += base;
+  // A packed column (query/html_data.c: LEB128 varints; the first says
+  // values or differences; then values, 2 * (zigzag + 1) or 0 for null,
+  // and runs of the one before) as a Float64Array of count values, NaN
+  // for null. One loop with the
+  // varint read inline (it runs before the first draw, mostly not yet
+  // optimised), and arithmetic, not bit operators: values reach 2^53.
+  function unpackColumn(text, count) {
+    const out = new Float64Array(count);
+    const b = bytesOf(text), len = b.length;
+    const bad = what => new Error('connhist: a packed column ' + what);
+    if (len === 0 || b[0] > 1) throw bad('of an unknown kind');
+    const differences = b[0] === 1;
+    let p = 1, prev = 0, x = NaN, i = 0; // x: the last entry, a value or difference; NaN: null
+    while (i < count) {
+      if (p >= len) throw bad('ends early');
+      let u = b[p++];
+      if (u >= 128) {
+        let scale = 128, byte = u;
+        u &= 127;
+        while (byte >= 128) {
+          if (p >= len) throw bad('ends early');
+          byte = b[p++];
+          u += (byte & 127) * scale;
+          scale *= 128;
+        }
+      }
+      let end = i + 1;
+      if (u % 2 === 1) { // the entry before, again
+        if (i === 0) throw bad('starts with a run');
+        end = i + (u - 1) / 2 + 1;
+        if (end > count) throw bad('runs past its rows');
+      } else {
+        const code = u / 2, z = code - 1;
+        x = code === 0 ? NaN : z % 2 === 0 ? z / 2 : -code / 2;
+      }
+      if (x !== x) {
+        for (; i < end; i++) out[i] = NaN;
+      } else if (differences) {
+        for (; i < end; i++) { prev += x; out[i] = prev; }
+      } else {
+        for (; i < end; i++) out[i] = x;
+      }
     }
+    if (p !== len) throw bad('has bytes left over');
+    return out;
   }
 
-  // Spells the rest of the rows out in place: names for codes and addr_ids.
-  // null stays null. Done after the first draw (a tenth of a second or
-  // more at 100,000 lifetimes), or before when something needs the names
-  // sooner: the details of a bar, the filter, lanes by remote end.
-  function ensureNames() {
-    if (namesDecoded) return;
-    namesDecoded = true;
-    const proto = codeTable('proto'), state = codeTable('state'), reason = codeTable('close_reason');
-    const seenBy = codeTable('seen_by'), ownerSource = codeTable('owner_source');
-    const name = (t, code) => code === null ? null : (t[code] ?? null);
-    const addrs = new Map(data.addrs);
-    const addr = id => id === null ? null : (addrs.get(id) ?? null);
-    const stateLists = new Map(); // one array for each distinct list
-    for (const r of rows) {
-      r[PROTO] = name(proto, r[PROTO]);
-      r[LADDR] = addr(r[LADDR]);
-      r[RADDR] = addr(r[RADDR]);
-      const codes = r[STATES] === 0 ? [r[STATE]] : r[STATES]; // 0: the one state
-      r[STATE] = name(state, r[STATE]);
-      const key = codes.length === 1 ? codes[0] : codes.join();
-      let states = stateLists.get(key);
-      if (states === undefined) {
-        states = codes.map(c => name(state, c));
-        stateLists.set(key, states);
-      }
-      r[STATES] = states;
-      r[REASON] = name(reason, r[REASON]);
-      r[OWNER_SOURCE] = name(ownerSource, r[OWNER_SOURCE]);
-      if (r.length > SEEN_BY) r[SEEN_BY] = name(seenBy, r[SEEN_BY]);
-    }
+  // The text of an addr_id (NaN: none), from "addrs", read into a map the
+  // first time an address is shown.
+  function addrText(id) {
+    if (id !== id) return null;
+    if (addrs === null) addrs = new Map(data.addrs);
+    return addrs.get(id) ?? null;
+  }
+
+  // Lifetime i as a row of names and absolute times, null for unknown, in
+  // the columns above: for a hover's details and the filter's text.
+  function row(i) {
+    const state = codeTable('state');
+    const name = (t, code) => code !== code ? null : (t[code] ?? null);
+    const num = k => col(k)[i] === col(k)[i] ? col(k)[i] : null;
+    const r = new Array(WIDTH);
+    for (let k = 0; k < WIDTH; k++) r[k] = num(k);
+    r[PROTO] = name(codeTable('proto'), col(PROTO)[i]);
+    r[STATE] = name(state, col(STATE)[i]);
+    const list = col(STATES)[i]; // 0 (or none): the one state; else its list
+    r[STATES] = list > 0 ? data.lifetimes.state_lists[list - 1].map(c => name(state, c))
+      : r[STATE] === null ? [] : [r[STATE]];
+    r[REASON] = name(codeTable('close_reason'), col(REASON)[i]);
+    r[OWNER_SOURCE] = name(codeTable('owner_source'), col(OWNER_SOURCE)[i]);
+    r[SEEN_BY] = name(codeTable('seen_by'), col(SEEN_BY)[i]);
+    r[LADDR] = addrText(col(LADDR)[i]);
+    r[RADDR] = addrText(col(RADDR)[i]);
+    return r;
   }
 
   const until = Date.parse(header.window.until);
@@ -124,19 +164,25 @@
   const gaps = (header.coverage.gaps || []).map(g => [Date.parse(g.from), Date.parse(g.to)]);
 
   // Each bar: [start, end], its kind, and whether it is still open.
-  const start = new Float64Array(n), end = new Float64Array(n);
+  const start = first, end = new Float64Array(n);
   const kind = new Uint8Array(n), open = new Uint8Array(n);
   let dataMin = Infinity, dataMax = header.coverage.last_sample === null ? -Infinity
     : Date.parse(header.coverage.last_sample);
-  for (let i = 0; i < n; i++) {
-    const r = rows[i];
-    start[i] = r[FIRST];
-    open[i] = r[CLOSED] === null ? 1 : 0;
-    end[i] = open[i] ? Math.max(until, r[FIRST]) : r[CLOSED];
-    if (r[FIRST] < dataMin) dataMin = r[FIRST];
-    if ((open[i] ? r[FIRST] : end[i]) > dataMax) dataMax = open[i] ? r[FIRST] : end[i];
-    kind[i] = barKind(r);
+  {
+    const protoNames = codeTable('proto'), stateNames = codeTable('state');
+    const proto = col(PROTO), state = col(STATE), raddr = col(RADDR);
+    for (let i = 0; i < n; i++) {
+      const s = start[i], c = closed[i];
+      open[i] = c !== c ? 1 : 0;
+      end[i] = open[i] ? Math.max(until, s) : c;
+      if (s < dataMin) dataMin = s;
+      if ((open[i] ? s : c) > dataMax) dataMax = open[i] ? s : c;
+      // The kind of bar, from the codes.
+      const udp = protoNames[proto[i]] === 'udp', remote = raddr[i] === raddr[i];
+      kind[i] = remote ? (udp ? UDP : TCP) : udp || stateNames[state[i]] === 'LISTEN' ? LISTENER : OTHER;
+    }
   }
+  const decodedAt = performance.now();
 
   // The whole window: from --since (else the first lifetime or first
   // recorded moment) to --until.
@@ -173,15 +219,6 @@
   let drawn = 0, frame = 0;
   let pending = false;
 
-  // The kind of a row's bar, from its codes (before ensureNames).
-  function barKind(r) {
-    const udp = protoNames[r[PROTO]] === 'udp';
-    const listener = r[RADDR] === null && (udp || stateNames[r[STATE]] === 'LISTEN');
-    if (listener) return LISTENER;
-    if (r[RADDR] === null) return OTHER;
-    return udp ? UDP : TCP;
-  }
-
   function endpoint(addr, port) {
     if (addr === null) return port === null ? '?' : '*:' + port;
     return (addr.indexOf(':') >= 0 ? '[' + addr + ']' : addr) + (port === null ? '' : ':' + port);
@@ -192,27 +229,40 @@
     return (p[P_NAME] === null ? '?' : p[P_NAME]) + ' (' + p[P_PID] + ')';
   }
 
-  // The key of the lane a lifetime belongs to: its proc_id (-1: none), or
-  // the text of its remote end ('': none).
-  function laneKey(r, mode) {
-    if (mode === 'process') return r[PROC] === null ? -1 : r[PROC];
-    if (r[RADDR] === null) return '';
-    return mode === 'remote' ? r[RADDR] : endpoint(r[RADDR], r[RPORT]) + ' ' + r[PROTO];
+  // The key of lifetime i's lane, as a function of i: its proc_id (-1:
+  // none), its remote addr_id (-1: none), or its remote end and protocol
+  // ('': none). Numbers: no text is looked up before the lanes are known.
+  function laneKeys(mode) {
+    if (mode === 'process') {
+      const proc = col(PROC);
+      return i => proc[i] === proc[i] ? proc[i] : -1;
+    }
+    const raddr = col(RADDR);
+    if (mode === 'remote') return i => raddr[i] === raddr[i] ? raddr[i] : -1;
+    const rport = col(RPORT), proto = col(PROTO);
+    return i => raddr[i] === raddr[i] ? raddr[i] + ' ' + rport[i] + ' ' + proto[i] : '';
   }
 
-  function laneLabel(key, mode) {
+  // The label of a lane, from the key and one of its lifetimes.
+  function laneLabel(key, mode, i) {
     if (mode === 'process') return processLabel(key === -1 ? null : procs.get(key));
-    return key === '' ? '(no remote end)' : key;
+    if (key === -1 || key === '') return '(no remote end)';
+    const addr = addrText(col(RADDR)[i]);
+    if (addr === null) return '(address not in the page)';
+    if (mode === 'remote') return addr;
+    const port = col(RPORT)[i] === col(RPORT)[i] ? col(RPORT)[i] : null;
+    const proto = codeTable('proto')[col(PROTO)[i]];
+    return endpoint(addr, port) + ' ' + (proto ?? null);
   }
 
+  // The filter's text of each lifetime, made at the first filter.
   function buildSearchText() {
-    ensureNames();
     searchText = new Array(n);
     for (let i = 0; i < n; i++) {
-      const r = rows[i];
+      const r = row(i);
       const p = r[PROC] === null ? null : procs.get(r[PROC]);
       const parts = ['#' + r[ID], r[PROTO], endpoint(r[LADDR], r[LPORT]), endpoint(r[RADDR], r[RPORT]),
-        (r[STATES] || []).join(' '), r[REASON] || '', open[i] ? 'open' : 'closed'];
+        r[STATES].join(' '), r[REASON] || '', open[i] ? 'open' : 'closed'];
       if (p) parts.push(p[P_NAME] || '', String(p[P_PID]), p[P_PATH] || '', p[P_CMDLINE] || '', p[P_USER] || '');
       else parts.push('(no process)');
       searchText[i] = parts.join(' ').toLowerCase();
@@ -243,8 +293,7 @@
   // first lifetime) and packs each lane's bars into at most MAX_ROWS rows,
   // so that bars overlapping in time sit one above the other.
   function layout() {
-    const mode = laneSelect.value;
-    if (mode !== 'process') ensureNames(); // lanes named by the remote end's text
+    const mode = laneSelect.value, keyOf = laneKeys(mode);
     const byKey = new Map();
     lanes = [];
     const keep = filtered();
@@ -252,12 +301,12 @@
     laidOut.fill(0);
     const members = [];
     for (const i of keep) {
-      const key = laneKey(rows[i], mode);
+      const key = keyOf(i);
       let l = byKey.get(key);
       if (l === undefined) {
         l = lanes.length;
         byKey.set(key, l);
-        lanes.push({ label: laneLabel(key, mode), bars: null, rows: 1, top: 0, height: 0 });
+        lanes.push({ label: laneLabel(key, mode, i), bars: null, rows: 1, top: 0, height: 0 });
         members.push([]);
       }
       members[l].push(i);
@@ -628,11 +677,6 @@
     return best;
   }
 
-  // Column k of row r, null when the row leaves it out.
-  function col(r, k) {
-    return k < r.length ? r[k] : null;
-  }
-
   function addRow(table, name, value) {
     if (value === null || value === undefined || value === '') return;
     const tr = table.insertRow();
@@ -643,8 +687,7 @@
   }
 
   function showTip(i, px, py) {
-    ensureNames();
-    const r = rows[i];
+    const r = row(i);
     const p = r[PROC] === null ? null : procs.get(r[PROC]);
     tip.textContent = '';
     const table = document.createElement('table');
@@ -658,11 +701,11 @@
       (r[REASON] ? ' (' + r[REASON] + ')' : ''));
     addRow(table, 'duration', open[i] ? 'at least ' + duration((r[LAST] || r[FIRST]) - r[FIRST])
       : duration(r[CLOSED] - r[FIRST]));
-    addRow(table, 'bytes sent', col(r, SENT));
-    addRow(table, 'bytes received', col(r, RECV));
-    addRow(table, 'holders', col(r, HOLDERS));
-    addRow(table, 'seen by', col(r, SEEN_BY));
-    addRow(table, 'opened after', col(r, OPENED_AFTER) === null ? null : iso(r[OPENED_AFTER]));
+    addRow(table, 'bytes sent', r[SENT]);
+    addRow(table, 'bytes received', r[RECV]);
+    addRow(table, 'holders', r[HOLDERS]);
+    addRow(table, 'seen by', r[SEEN_BY]);
+    addRow(table, 'opened after', r[OPENED_AFTER] === null ? null : iso(r[OPENED_AFTER]));
     if (p) {
       addRow(table, 'process', processLabel(p));
       addRow(table, 'path', p[P_PATH]);
@@ -803,16 +846,26 @@
   }
 
   // What the tests drive: where a lifetime's bar is on screen, the view.
+  // The index of the lifetime with this id, or -1.
+  function indexOf(id) {
+    const ids = col(ID);
+    for (let i = 0; i < n; i++) if (ids[i] === id) return i;
+    return -1;
+  }
+
+  // What the tests drive: where a lifetime's bar is on screen, a lifetime
+  // as the page read it, the view.
   window.chqTimeline = {
     where: function (id) {
-      for (let i = 0; i < n; i++) {
-        if (rows[i][ID] !== id) continue;
-        const g = barBox(i);
-        if (g === null) return null;
-        const b = canvas.getBoundingClientRect();
-        return { x: b.left + g.x + g.w / 2, y: b.top + g.y + g.h / 2 };
-      }
-      return null;
+      const i = indexOf(id);
+      const g = i < 0 ? null : barBox(i);
+      if (g === null) return null;
+      const b = canvas.getBoundingClientRect();
+      return { x: b.left + g.x + g.w / 2, y: b.top + g.y + g.h / 2 };
+    },
+    lifetime: function (id) {
+      const i = indexOf(id);
+      return i < 0 ? null : row(i);
     },
     setView: function (from, to) {
       view.from = from;
@@ -839,9 +892,21 @@
   // and of that, this script's own time (parsing the data, layout, drawing).
   document.body.dataset.firstDrawMs = performance.now().toFixed(1);
   document.body.dataset.scriptMs = (performance.now() - scriptStart).toFixed(1);
-  window.setTimeout(() => {
-    const namesAt = performance.now();
-    ensureNames();
-    timing.namesMs = (performance.now() - namesAt).toFixed(1);
-  }, 0);
+  timing.columnsAtFirstDraw = cols.filter(c => c !== null).length;
+  decodeTheRest();
+
+  // The columns the first draw did not need, one an idle moment after it,
+  // so that the first hover or filter does not wait for them.
+  function decodeTheRest() {
+    const k = cols.indexOf(null);
+    if (k < 0) {
+      timing.columnsDecodedMs = performance.now().toFixed(1);
+      return;
+    }
+    const later = window.requestIdleCallback || (f => window.setTimeout(f, 0));
+    later(() => {
+      col(k);
+      decodeTheRest();
+    });
+  }
 })();
