@@ -862,9 +862,10 @@ static int reserve_entries(ch_tracker *t, size_t n)
  * with the lifetime id it was given (the order and ids are those inserting
  * them one by one in open_fresh would give, a later row of one identity
  * winning the index). With trim (the sample they are in), every
- * PLACE_STEP rows the rows no longer needed are given back: a first
- * sample's rows (112 bytes a socket) and its entries (64) are then never
- * resident together. Cannot fail: reserve_entries made the room.
+ * PLACE_STEP rows the rows no longer needed are given back, and at the
+ * end all of them: a first sample's rows (112 bytes a socket) and its
+ * entries (64) are then never resident together. Cannot fail:
+ * reserve_entries made the room.
  */
 static void place_pending(ch_tracker *t, ch_sample *trim)
 {
@@ -886,6 +887,8 @@ static void place_pending(ch_tracker *t, ch_sample *trim)
             ch_sample_truncate(trim, t->fresh[i]);
     }
     t->count = base + n;
+    if (trim != NULL) /* nothing needs its rows any more */
+        ch_sample_truncate(trim, 0);
 }
 
 /* Places the pending entries before anything reads the tracker. */
