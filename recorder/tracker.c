@@ -859,13 +859,13 @@ static int reserve_entries(ch_tracker *t, size_t n)
 
 /*
  * Makes the pending fresh rows entries, last first, each at the place and
- * with the lifetime id it was given (the order and ids are those inserting
- * them one by one in open_fresh would give, a later row of one identity
- * winning the index). With trim (the sample they are in), every
- * PLACE_STEP rows the rows no longer needed are given back, and at the
- * end all of them: a first sample's rows (112 bytes a socket) and its
- * entries (64) are then never resident together. Cannot fail:
- * reserve_entries made the room.
+ * with the lifetime id it was given, then indexes them (the order, ids and
+ * index are those inserting them one by one in open_fresh would give, a
+ * later row of one identity winning the index). With trim (the sample
+ * they are in), every PLACE_STEP rows the rows no longer needed are given
+ * back, and at the end all of them: a first sample's rows (112 bytes a
+ * socket) and its entries (64) are then never resident together. Cannot
+ * fail: reserve_entries made the room.
  */
 static void place_pending(ch_tracker *t, ch_sample *trim)
 {
@@ -880,15 +880,15 @@ static void place_pending(ch_tracker *t, ch_sample *trim)
         e->owner = t->owners[i].source;
         e->bytes_due = 0;
         e->destroyed_at = 0;
-        size_t slot = find_slot(t, e->key);
-        if (t->slots[slot] == 0)
-            t->slots[slot] = (uint32_t)(base + i + 1);
         if (trim != NULL && (n - i) % PLACE_STEP == 0)
             ch_sample_truncate(trim, t->fresh[i]);
     }
-    t->count = base + n;
     if (trim != NULL) /* nothing needs its rows any more */
         ch_sample_truncate(trim, 0);
+    /* The index last: its slots, touched at random, are resident at once. */
+    for (size_t i = 0; i < n; i++)
+        t->slots[find_slot(t, t->entries[base + i].key)] = (uint32_t)(base + i + 1);
+    t->count = base + n;
 }
 
 /* Places the pending entries before anything reads the tracker. */
