@@ -9,6 +9,8 @@
 # own, so no other recorder sees the sockets:
 #   unshare -n sh bench/first_tick_rss.sh build/recorder/connhist-record OTHER... ss
 # Give two recorders twice each (A B ss A B ss) for an A/B in the same load.
+# Each recorder's lifetimes are summed up as a digest of everything but ids
+# and times: recorders that record the same print the same digest.
 # WORKERS=N holds N x 10,000 sockets instead of 10 x 10,000.
 set -e
 here=$(dirname "$0")
@@ -34,7 +36,12 @@ for exe in "$@"; do
     fi
     rm -f "$db" "$db-wal" "$db-shm"
     /usr/bin/time -f "$exe maxrss_kb=%M user_s=%U sys_s=%S wall_s=%e" "$exe" --db "$db" --once 2>&1 | tail -1
-    echo "lifetimes: $(sqlite3 "$db" 'SELECT count(*) FROM lifetimes')"
+    # What was recorded, but for ids and times: the same digest for two
+    # recorders means they recorded the same lifetimes with the same owners.
+    digest=$(sqlite3 "$db" "SELECT proto, family, local_addr, local_port, remote_addr, remote_port, state,
+        pid, proc_start, holders, owner_source, socket_uid, inode, cookie FROM v_lifetimes
+        ORDER BY cookie, local_addr, local_port" | md5sum | cut -c1-12)
+    echo "lifetimes: $(sqlite3 "$db" 'SELECT count(*) FROM lifetimes') (digest $digest)"
 done
 kill $pids
 wait
