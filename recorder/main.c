@@ -520,6 +520,10 @@ static void tick(recorder *r)
         log_msg("writing to %s works again after %d failed attempts", r->db_path, r->write_failing);
         r->write_failing = 0;
     }
+    size_t seen = r->sample.count + r->sample.consumed;
+    /* The new sockets' entries, once their OPENs are written (or kept):
+     * the sample's rows are given back meanwhile. */
+    ch_tracker_settle(r->tracker, &r->sample, &r->queue);
     if (rc == SQLITE_OK)
         ch_sample_trim(&r->sample); /* the opens written from it are gone from the queue */
     if (r->closes != NULL)
@@ -528,7 +532,7 @@ static void tick(recorder *r)
     if (r->opt.verbose) {
         int64_t t_end = ch_mono_ms();
         log_msg("sample: %zu sockets, %zu changes, %zu queued, %lld ms (dump %lld, track %lld, write %lld)",
-                r->sample.count + r->sample.consumed, changes, ch_events_pending(&r->queue), (long long)(t_end - t0), (long long)(t_sampled - t0),
+                seen, changes, ch_events_pending(&r->queue), (long long)(t_end - t0), (long long)(t_sampled - t0),
                 (long long)(t_tracked - t_sampled), (long long)(t_end - t_tracked));
     }
 }

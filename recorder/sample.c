@@ -74,6 +74,21 @@ void ch_sample_trim(ch_sample *s)
     s->cap = keep;
 }
 
+void ch_sample_truncate(ch_sample *s, size_t n)
+{
+    if (n >= s->count)
+        return;
+    s->count = n;
+    size_t keep = n > 1024 ? n : 1024;
+    if (keep >= s->cap)
+        return;
+    ch_sock *rows = realloc(s->rows, keep * sizeof *rows);
+    if (rows == NULL)
+        return; /* keeping more is not wrong */
+    s->rows = rows;
+    s->cap = keep;
+}
+
 void ch_sample_free(ch_sample *s)
 {
     free(s->rows);

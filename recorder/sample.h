@@ -110,6 +110,9 @@ void ch_sample_clear(ch_sample *s);
  * the rows not consumed): capacity beyond twice this sample's rows, when it
  * uses under a quarter. Only once nothing points into the rows any more. */
 void ch_sample_trim(ch_sample *s);
+/* Drops the rows from n on and gives their memory back (what the
+ * tracker took in from a first sample: see ch_tracker_settle). */
+void ch_sample_truncate(ch_sample *s, size_t n);
 void ch_sample_free(ch_sample *s);
 
 /* True when the row has a peer (not a listener, not unconnected UDP). */

@@ -81,8 +81,14 @@ struct ch_tracker {
     /* scratch reused across samples */
     uint32_t *fresh;     /* rows of the current sample not yet tracked */
     size_t nfresh, fresh_cap;
-    ch_owner *owners;    /* of the fresh rows (deferred opens point here) */
+    ch_owner *owners;    /* of the fresh rows (deferred opens point here), then of the late ones */
     size_t owners_cap;
+    /* The fresh rows of the last sample whose OPENs are deferred (see
+     * place_pending): fresh[i] of pending_rows is to be entry count + i,
+     * lifetime pending_first_id + i; npending 0: none. */
+    size_t npending;
+    const ch_sock *pending_rows;
+    int64_t pending_first_id;
     /* lifetimes samples closed (found gone) before their socket was
      * announced: a late announcement joins them (gone_map.h); NULL when
      * out of memory */
@@ -338,7 +344,7 @@ void ch_tracker_free(ch_tracker *t)
 
 size_t ch_tracker_count(const ch_tracker *t)
 {
-    return t->count;
+    return t->count + t->npending;
 }
 
 /* Slot holding key, or the empty slot where it would go. */
@@ -428,6 +434,7 @@ static void remove_at(ch_tracker *t, size_t idx)
 }
 
 static int remember_gone(ch_tracker *t, uint64_t inode);
+static void settle(ch_tracker *t);
 
 /* Re-keys an entry (a socket that moved to an address-keyed TIME_WAIT row,
  * which reports no counters: the connection's last ones are kept). */
@@ -449,6 +456,7 @@ static int rekey(ch_tracker *t, size_t idx, const ch_sock *s)
 
 int ch_tracker_load(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
 {
+    settle(t);
     if (lookup(t, sock_key(s)) != NULL)
         return 0; /* two open rows for one socket: keep the first */
     entry *e = insert(t, s, lifetime_id);
@@ -692,22 +700,20 @@ static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
 }
 
 /*
- * Owners of the fresh rows: by inode, then by the pid the OS reported with
- * the row (Windows); and in the same look-up the owners of the late
- * sockets (take_inode, resume_listener) into late: a second look-up in one
- * sample would find nothing new in the processes the first had just read. The lists are built for the call and freed: on a first
- * sample they are as long as the machine's socket table.
+ * Owners of the fresh rows into owners[0, nfresh): by inode, then by the
+ * pid the OS reported with the row (Windows); and in the same look-up the
+ * owners of the late sockets (take_inode, resume_listener) into the nlate
+ * after them: a second look-up in one sample would find nothing new in the
+ * processes the first had just read. The list of inodes is built for the
+ * call and freed: on a first sample it is as long as the machine's socket
+ * table.
  */
-static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs, ch_owner *late)
+static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs)
 {
     size_t n = t->nfresh, m = t->nlate;
     uint64_t *inodes = malloc((n + m) * sizeof *inodes);
-    ch_owner *found = calloc(n + m, sizeof *found);
-    if (inodes == NULL || found == NULL) {
-        free(inodes);
-        free(found);
+    if (inodes == NULL)
         return -1;
-    }
     bool any_pid = false;
     for (size_t i = 0; i < n; i++) {
         inodes[i] = s->rows[t->fresh[i]].inode;
@@ -717,13 +723,8 @@ static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs, ch
         entry *e = lookup(t, t->late[i]);
         inodes[n + i] = e != NULL ? e->inode : 0;
     }
-    ch_procs_resolve(procs, inodes, n + m, found);
-    if (n > 0)
-        memcpy(t->owners, found, n * sizeof *found);
-    if (m > 0)
-        memcpy(late, found + n, m * sizeof *found);
+    ch_procs_resolve(procs, inodes, n + m, t->owners);
     free(inodes);
-    free(found);
     if (!any_pid)
         return 0;
     int64_t *pids = malloc(n * sizeof *pids);
@@ -756,6 +757,7 @@ static void name_gone_owner(ch_tracker *t, const ch_owner_fact *fact, ch_events 
 
 void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact, ch_events *q)
 {
+    settle(t);
     if (t->facts == NULL)
         return;
     entry *e = lookup(t, fact->ident);
@@ -835,13 +837,91 @@ static ch_owner with_fact(ch_tracker *t, uint64_t ident, ch_owner owner)
     return p != NULL ? (ch_owner){p, 1, CH_OWNER_EVENT} : owner;
 }
 
+/*
+ * Makes room for n more entries, in the array and in the index, without
+ * touching it: at a first sample the room is taken only after the flush
+ * (place_pending), while the sample's rows are given back.
+ */
+static int reserve_entries(ch_tracker *t, size_t n)
+{
+    while ((t->count + n) * 2 > t->nslots)
+        if (grow_index(t) != 0)
+            return -1;
+    void *grown = reserve(t->entries, &t->cap, t->count + n, sizeof *t->entries, 1024);
+    if (grown == NULL)
+        return -1;
+    t->entries = grown;
+    return 0;
+}
+
+/* Rows given back to the sample at a time while the pending entries are placed. */
+#define PLACE_STEP 4096
+
+/*
+ * Makes the pending fresh rows entries, last first, each at the place and
+ * with the lifetime id it was given, then indexes them (the order, ids and
+ * index are those inserting them one by one in open_fresh would give, a
+ * later row of one identity winning the index). With trim (the sample
+ * they are in), every PLACE_STEP rows the rows no longer needed are given
+ * back, and at the end all of them: a first sample's rows (112 bytes a
+ * socket) and its entries (64) are then never resident together. Cannot
+ * fail: reserve_entries made the room.
+ */
+static void place_pending(ch_tracker *t, ch_sample *trim)
+{
+    size_t n = t->npending, base = t->count;
+    t->npending = 0;
+    for (size_t i = n; i-- > 0;) {
+        entry *e = &t->entries[base + i];
+        entry_take_row(e, &t->pending_rows[t->fresh[i]]);
+        e->lifetime_id = t->pending_first_id + (int64_t)i;
+        e->gen = t->gen;
+        e->loaded = false;
+        e->owner = t->owners[i].source;
+        e->bytes_due = 0;
+        e->destroyed_at = 0;
+        if (trim != NULL && (n - i) % PLACE_STEP == 0)
+            ch_sample_truncate(trim, t->fresh[i]);
+    }
+    if (trim != NULL) /* nothing needs its rows any more */
+        ch_sample_truncate(trim, 0);
+    /* The index last: its slots, touched at random, are resident at once. */
+    for (size_t i = 0; i < n; i++)
+        t->slots[find_slot(t, t->entries[base + i].key)] = (uint32_t)(base + i + 1);
+    t->count = base + n;
+}
+
+/* Places the pending entries before anything reads the tracker. */
+static void settle(ch_tracker *t)
+{
+    if (t->npending > 0)
+        place_pending(t, NULL);
+}
+
+void ch_tracker_settle(ch_tracker *t, ch_sample *s, ch_events *q)
+{
+    if (t->npending == 0)
+        return;
+    /* The deferred opens leave the sample first (a flush failed). */
+    bool written = q->opens.count == 0 || ch_events_keep(q) == 0;
+    place_pending(t, written ? s : NULL);
+    if (written && t->owners_cap > PLACE_STEP) { /* a first sample's: give them back too */
+        free(t->owners);
+        free(t->fresh);
+        t->owners = NULL;
+        t->fresh = NULL;
+        t->owners_cap = t->fresh_cap = t->nfresh = 0;
+    }
+}
+
 /* Pass 3: opens lifetimes for the fresh rows, attributing them in one batch. */
 static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *procs, ch_events *q)
 {
-    if (t->nfresh > t->owners_cap) {
+    size_t need = t->nfresh + t->nlate + 1; /* the late ones' owners follow the fresh ones' */
+    if (need > t->owners_cap) {
         free(t->owners);
-        t->owners = malloc(t->nfresh * sizeof *t->owners);
-        t->owners_cap = t->owners ? t->nfresh : 0;
+        t->owners = malloc(need * sizeof *t->owners);
+        t->owners_cap = t->owners ? need : 0;
         if (t->owners == NULL)
             return -1;
     }
@@ -849,16 +929,10 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
         t->nlate = 0;
         return 0;
     }
-    if (t->nfresh > 0) /* owners may never have been allocated */
-        memset(t->owners, 0, t->nfresh * sizeof *t->owners);
-    ch_owner *late = procs != NULL ? calloc(t->nlate + 1, sizeof *late) : NULL;
-    if (procs != NULL && (late == NULL || resolve_owners(t, s, procs, late) != 0)) {
-        free(late);
+    memset(t->owners, 0, need * sizeof *t->owners);
+    if (procs != NULL && resolve_owners(t, s, procs) != 0)
         return -1;
-    }
-    int late_rc = take_late(t, at, late, q);
-    free(late);
-    if (late_rc != 0)
+    if (take_late(t, at, procs != NULL ? t->owners + t->nfresh : NULL, q) != 0)
         return -1;
     if (t->nfresh == 0)
         return 0;
@@ -868,8 +942,19 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
     for (size_t i = 0; t->facts == NULL && i < t->nfresh; i++)
         t->owners[i] = inferred(t, &s->rows[t->fresh[i]], t->owners[i]);
     /* Deferred, the OPENs stay in the sample: no copy of every socket of
-     * the machine on the first sample. */
+     * the machine on the first sample; nor are their entries made before
+     * the flush (place_pending). */
     ch_open_batch batch = {.rows = s->rows, .index = t->fresh, .owners = t->owners, .first_id = t->next_id, .at = at};
+    if (q->defer_opens) {
+        if (reserve_entries(t, t->nfresh) != 0)
+            return -1;
+        t->npending = batch.count = t->nfresh;
+        t->pending_rows = s->rows;
+        t->pending_first_id = t->next_id;
+        t->next_id += (int64_t)t->nfresh;
+        q->opens = batch;
+        return 0;
+    }
     int rc = 0;
     for (size_t i = 0; i < t->nfresh && rc == 0; i++) {
         const ch_sock *row = &s->rows[t->fresh[i]];
@@ -880,15 +965,9 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
             break;
         }
         e->owner = t->owners[i].source;
-        if (q->defer_opens) {
-            batch.count++;
-        } else {
-            ch_event ev = {.type = CH_EV_OPEN, .state = row->state, .lifetime_id = e->lifetime_id, .at = at};
-            rc = ch_events_push_open(q, &ev, row, t->owners[i]);
-        }
+        ch_event ev = {.type = CH_EV_OPEN, .state = row->state, .lifetime_id = e->lifetime_id, .at = at};
+        rc = ch_events_push_open(q, &ev, row, t->owners[i]);
     }
-    if (q->defer_opens)
-        q->opens = batch;
     return rc;
 }
 
@@ -907,6 +986,7 @@ static void date_consumed(ch_tracker *t, ch_events *q, int64_t at)
 int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev_last_sample,
                      ch_procs *procs, ch_events *q)
 {
+    settle(t);
     /* A socket no sample saw was missing from the last sample's dump when
      * the dump reached it: it opened after that dump began. */
     int64_t opened_after = prev_last_sample;
@@ -1154,6 +1234,7 @@ static int open_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t p
 
 bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at)
 {
+    settle(t);
     if (s->ident == 0)
         return true; /* nothing to join it to */
     entry *e = lookup(t, s->ident);
@@ -1216,6 +1297,7 @@ int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t pr
 void ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, int64_t bytes_received,
                             ch_events *q)
 {
+    settle(t);
     ch_sock counters = {.ident = ident, .bytes_sent = bytes_sent, .bytes_received = bytes_received};
     entry *e = ident != 0 ? lookup(t, ident) : NULL;
     if (e != NULL) {
@@ -1236,6 +1318,7 @@ void ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, i
 
 int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q)
 {
+    settle(t);
     for (size_t i = t->count; i-- > 0;) {
         entry *e = &t->entries[i];
         if (e->destroyed_at == 0)
@@ -1249,6 +1332,7 @@ int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q)
 
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q)
 {
+    settle(t);
     for (size_t i = t->count; i-- > 0;) {
         if (push_close(q, &t->entries[i], last_seen, at, reason) != 0)
             return -1;
@@ -1259,6 +1343,7 @@ int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const cha
 
 void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q)
 {
+    settle(t);
     t->gen++;
     t->ngone = t->nlate = 0; /* what the rows consumed find goes here */
     t->begun = true;

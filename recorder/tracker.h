@@ -142,6 +142,18 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
                      ch_procs *procs, ch_events *q);
 
 /*
+ * With q->defer_opens, the tracker takes in the sample's new sockets only
+ * after their OPENs were written (or copied out of the sample: a flush
+ * failed): call this after ch_store_flush, with the sample applied and the
+ * queue. It gives back the sample's rows as it goes, so that at a first
+ * sample the rows and the tracker's entries of every socket of the machine
+ * are never held at once; the sample is then empty. Any other call of the
+ * tracker does the same without giving anything back, so the sample must
+ * stay untouched until one of them.
+ */
+void ch_tracker_settle(ch_tracker *t, ch_sample *s, ch_events *q);
+
+/*
  * Takes the OS's announcement that a socket was destroyed at time at (after
  * prev_last_sample: when the newest sample began). A tracked socket is closed at that
  * exact time by the next ch_tracker_apply, with its final byte counters —

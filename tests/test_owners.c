@@ -398,6 +398,38 @@ static void test_tracker_facts(void)
 /* The owner of a connection's listener: by port and address (any address
  * of the connection's family included), only when exactly one owner is
  * possible. */
+/*
+ * The attribution cache by inode: a socket this process holds on two
+ * descriptors is its, with one holder; the same inode plus 2^32 (the
+ * cache keeps 32 bits: socket inodes on Linux never need more) is nobody's
+ * and never looked up; a second look-up comes from the cache, and a
+ * forgotten inode is looked up again.
+ */
+static void test_resolve_inodes(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), again = fd >= 0 ? dup(fd) : -1;
+    struct stat st;
+    CHECK(again >= 0 && fstat(fd, &st) == 0);
+    uint64_t inodes[] = {(uint64_t)st.st_ino, (uint64_t)st.st_ino + (1ULL << 32), 0};
+    ch_owner owners[3];
+    ch_procs *p = ch_procs_new();
+    CHECK(ch_procs_resolve(p, inodes, 3, owners) > 0);
+    CHECK(owners[0].proc != NULL && owners[0].proc->pid == getpid());
+    CHECK_INT(owners[0].holders, 1);
+    CHECK_INT(owners[0].source, CH_OWNER_SOCKET);
+    CHECK(owners[1].proc == NULL && owners[1].source == CH_OWNER_UNKNOWN);
+    CHECK(owners[2].proc == NULL);
+    CHECK_INT(ch_procs_resolve(p, inodes, 3, owners), 0); /* cached */
+    CHECK(owners[0].proc != NULL && owners[1].proc == NULL);
+    CHECK_INT(ch_procs_resolve(p, inodes + 1, 1, owners), 0); /* never looked up */
+    ch_procs_forget(p, inodes, 1);
+    CHECK(ch_procs_resolve(p, inodes, 1, owners) > 0);
+    CHECK(owners[0].proc != NULL);
+    ch_procs_free(p);
+    close(again);
+    close(fd);
+}
+
 static void test_listeners(void)
 {
     ch_proc web = {.pid = 10}, other = {.pid = 11};
@@ -443,6 +475,7 @@ static void test_listeners(void)
 
 int main(void)
 {
+    test_resolve_inodes();
     test_map_basics();
     test_map_eviction();
     test_map_model();

@@ -967,8 +967,92 @@ static void test_deferred_opens(void)
     ch_tracker_free(plain);
 }
 
+/* A sample of n connections, cookies 1..n, with one connection twice
+ * (the same identity in one sample: the later row keeps the index). */
+static void many_of(ch_sample *s, int n)
+{
+    ch_sample_clear(s);
+    for (int i = 0; i < n; i++)
+        *ch_sample_add(s) = tcp((uint64_t)i + 1, "10.0.0.1", 1 + i % 60000, "10.0.0.2", 80, CH_ST_ESTABLISHED);
+    *ch_sample_add(s) = tcp(7, "10.0.0.1", 7, "10.0.0.2", 80, CH_ST_CLOSE_WAIT);
+}
+
+/*
+ * A first sample's new sockets become entries only once their OPENs are
+ * written (ch_tracker_settle), the sample's rows given back meanwhile: the
+ * tracker then holds what a tracker that took them in at once holds, under
+ * the same lifetime ids (the next samples' events are the same), and the
+ * sample is empty, its memory back to the minimum. When the flush failed,
+ * the OPENs are first copied out of the sample, in order.
+ */
+static void test_settle(void)
+{
+    enum { N = 10000 }; /* more than a step of rows given back */
+    ch_tracker *plain = ch_tracker_new(1), *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events ref = {0}, q = {.defer_opens = true};
+    many_of(&s, N);
+    CHECK_INT(ch_tracker_apply(plain, &s, 1000, -1, NULL, &ref), 0);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    CHECK_INT(q.opens.count, N + 1);
+    CHECK_INT(ch_tracker_count(t), ch_tracker_count(plain));
+    ch_events_clear(&q); /* written */
+    ch_tracker_settle(t, &s, &q);
+    CHECK_INT(s.count, 0);
+    CHECK_INT(s.cap, 1024);
+    CHECK_INT(ch_tracker_count(t), ch_tracker_count(plain));
+    ch_tracker_settle(t, &s, &q); /* nothing pending: nothing happens */
+    CHECK_INT(ch_tracker_count(t), N + 1);
+
+    /* The next sample: a third gone (cookie 7 with both its rows), one
+     * changed state. Both trackers report the same, in the same order. */
+    ch_sample_clear(&s);
+    for (int i = 0; i < N; i++)
+        if (i % 3 != 0)
+            *ch_sample_add(&s) = tcp((uint64_t)i + 1, "10.0.0.1", 1 + i % 60000, "10.0.0.2", 80,
+                                     i == 1 ? CH_ST_FIN_WAIT1 : CH_ST_ESTABLISHED);
+    ch_events a = {0}, b = {0};
+    CHECK_INT(ch_tracker_apply(plain, &s, 2000, 1000, NULL, &a), 0);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &b), 0);
+    CHECK_INT(b.count, a.count);
+    CHECK_INT(count(&b, CH_EV_CLOSE), (N + 2) / 3 + 1);
+    CHECK_INT(count(&b, CH_EV_STATE), 1);
+    for (size_t i = 0; i < a.count && i < b.count; i++) {
+        CHECK_INT(b.items[i].type, a.items[i].type);
+        CHECK_INT(b.items[i].lifetime_id, a.items[i].lifetime_id);
+        CHECK_INT(b.items[i].state, a.items[i].state);
+    }
+    ch_events_free(&a);
+    ch_events_free(&b);
+
+    /* A flush that failed: the OPENs leave the sample for the queue first. */
+    ch_tracker *failed = ch_tracker_new(1);
+    ch_events kept = {.defer_opens = true};
+    many_of(&s, 3);
+    CHECK_INT(ch_tracker_apply(failed, &s, 1000, -1, NULL, &kept), 0);
+    ch_tracker_settle(failed, &s, &kept);
+    CHECK_INT(kept.opens.count, 0);
+    CHECK_INT(kept.count, 4);
+    CHECK_INT(s.count, 0);
+    for (size_t i = 0; i < kept.count; i++) {
+        CHECK_INT(kept.items[i].type, CH_EV_OPEN);
+        CHECK_INT(kept.items[i].lifetime_id, (int64_t)i + 1);
+        CHECK_INT(ch_events_opened(&kept, &kept.items[i])->sock.ident, i < 3 ? i + 1 : 7);
+    }
+    CHECK_INT(ch_tracker_count(failed), 4);
+    ch_events_free(&kept);
+    ch_tracker_free(failed);
+
+    ch_events_free(&q);
+    ch_events_free(&ref);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+    ch_tracker_free(plain);
+}
+
 int main(void)
 {
+    test_settle();
     test_deferred_opens();
     test_streaming();
     test_sample_dates();

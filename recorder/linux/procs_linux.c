@@ -41,18 +41,30 @@
 /* ---- tables ------------------------------------------------------------ */
 
 /*
- * One remembered inode. While a scan runs, `pending` marks the inodes it
- * is looking for, and last_pid keeps a process that holds the socket on
- * two descriptors from being counted twice.
+ * One remembered inode, 24 bytes: the table holds one per socket of the
+ * machine, at the first sample beside every socket's row. While a scan
+ * runs, `pending` marks the inodes it is looking for, and last_pid keeps a
+ * process that holds the socket on two descriptors from being counted
+ * twice. Socket inode numbers are 32-bit on Linux (get_next_ino(), and
+ * sock_diag's idiag_inode is a __u32): a larger one is never cached, and
+ * its socket gets no owner (cacheable).
  */
 typedef struct {
-    uint64_t inode;      /* 0: empty slot */
-    const ch_proc *proc; /* oldest holder; NULL: unattributable */
+    uint32_t inode;      /* 0: empty slot */
     int32_t last_pid;    /* last process credited during a scan; 0: none */
-    int32_t holders;
+    const ch_proc *proc; /* oldest holder; NULL: unattributable */
     int32_t fd;          /* its descriptor in the owner, -1 unknown (see seen_proc) */
+    uint16_t holders;    /* saturates at UINT16_MAX */
     bool pending;
 } inode_entry;
+
+_Static_assert(sizeof(inode_entry) <= 24, "an inode entry stays small");
+
+/* True when an inode can be cached (see inode_entry). */
+static bool cacheable(uint64_t inode)
+{
+    return inode != 0 && inode <= UINT32_MAX;
+}
 
 /*
  * A process as the last look at /proc found it, kept so that a lookup can
@@ -79,7 +91,7 @@ typedef struct {
 /* Open addressing with linear probing, at most 7/8 full: it holds an entry
  * per socket of the machine, and inode numbers are dense, so Fibonacci
  * hashing spreads them evenly and probe runs stay short (at 100,000
- * sockets: 4 MiB instead of 8 at most half full). Deleted from in place
+ * sockets: 3 MiB instead of 6 at most half full). Deleted from in place
  * (inode_remove_slot). */
 #define INODE_LOAD_EIGHTHS 7
 typedef struct {
@@ -168,7 +180,7 @@ static size_t table_cap_for(size_t need, size_t eighths)
 
 static inode_entry *inode_find(const inode_table *t, uint64_t inode)
 {
-    if (t->cap == 0)
+    if (t->cap == 0 || !cacheable(inode))
         return NULL;
     for (size_t i = hash_slot(inode, t->cap);; i = (i + 1) & (t->cap - 1)) {
         if (t->slots[i].inode == inode)
@@ -178,9 +190,9 @@ static inode_entry *inode_find(const inode_table *t, uint64_t inode)
     }
 }
 
-/* Returns the entry of inode (non-zero), adding a blank one when missing.
+/* Returns the entry of inode (cacheable), adding a blank one when missing.
  * The caller has reserved room with inode_reserve. */
-static inode_entry *inode_put(inode_table *t, uint64_t inode)
+static inode_entry *inode_put(inode_table *t, uint32_t inode)
 {
     size_t i = hash_slot(inode, t->cap);
     while (t->slots[i].inode != 0 && t->slots[i].inode != inode)
@@ -696,8 +708,10 @@ static void credit_hits(ch_procs *p, const proc_stat *st, const ch_proc *owner)
         inode_entry *e = p->hits[i];
         if (e->last_pid != (int32_t)st->pid) {
             e->last_pid = (int32_t)st->pid;
-            if (e->holders++ == 0 && p->pending_left > 0)
+            if (e->holders == 0 && p->pending_left > 0)
                 p->pending_left--;
+            if (e->holders < UINT16_MAX)
+                e->holders++;
         }
         if (owner && older_than(st->pid, st->start_ticks, e->proc)) {
             e->proc = owner;
@@ -981,14 +995,14 @@ static size_t mark_unknown(ch_procs *p, const uint64_t *inodes, size_t n)
 {
     size_t unknown = 0;
     for (size_t i = 0; i < n; i++)
-        if (inodes[i] != 0 && !inode_find(&p->inodes, inodes[i]))
+        if (cacheable(inodes[i]) && !inode_find(&p->inodes, inodes[i]))
             unknown++;
     if (unknown == 0 || inode_reserve(&p->inodes, unknown) != 0)
         return 0;
     p->pending_left = 0;
     for (size_t i = 0; i < n; i++) {
-        if (inodes[i] != 0 && !inode_find(&p->inodes, inodes[i])) {
-            inode_put(&p->inodes, inodes[i])->pending = true;
+        if (cacheable(inodes[i]) && !inode_find(&p->inodes, inodes[i])) {
+            inode_put(&p->inodes, (uint32_t)inodes[i])->pending = true;
             p->pending_left++;
         }
     }
