@@ -7,11 +7,17 @@
  * UDP per family; where the kernel refuses the one TCP request, TCP per
  * family too (four requests).
  *
- *   rawdump [REPEATS]
+ *   rawdump [REPEATS [PAUSE_MS]]
  *
  * prints one line: "sockets N wall_ms MEDIAN cpu_ms MEAN repeats R requests Q",
  * where MEDIAN is the median wall time of one full dump (all Q requests, 3
  * or 4) and MEAN the process CPU time (user + system) per dump.
+ *
+ * With PAUSE_MS the dumps are that far apart, as a recorder's ticks are: the
+ * floor of an idle recorder at a 1 s interval is "rawdump 60 1000". Back to
+ * back, the kernel walks a TCP hash table (2 MiB of buckets with 262,144
+ * entries) that the previous dump left in the CPU's caches; a second later
+ * it is cold again, and on an idle machine that walk is most of the dump.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -133,6 +139,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "rawdump: repeats '%s' is not valid (expected 1 to 10000)\n", argv[1]);
         return 2;
     }
+    int pause_ms = argc > 2 ? atoi(argv[2]) : 0;
+    if (pause_ms < 0 || pause_ms > 60000 || (argc > 2 && pause_ms == 0 && strcmp(argv[2], "0") != 0)) {
+        fprintf(stderr, "rawdump: pause '%s' is not valid (expected milliseconds, 0 to 60000)\n", argv[2]);
+        return 2;
+    }
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     char *buf = malloc(RECV_BUF);
     if (fd < 0 || buf == NULL) {
@@ -146,6 +157,8 @@ int main(int argc, char **argv)
     long sockets = 0;
     double cpu0 = cpu_ms();
     for (int r = 0; r < repeats; r++) {
+        if (pause_ms > 0)
+            nanosleep(&(struct timespec){pause_ms / 1000, pause_ms % 1000 * 1000000L}, NULL);
         double t0 = now_ms();
         sockets = dump_all(fd, buf, tcp_once);
         walls[r] = now_ms() - t0;
