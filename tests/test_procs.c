@@ -172,7 +172,7 @@ static void test_own_sockets(ch_procs *cache, const ch_proc **me)
     close(gone);
 
     uint64_t inodes[] = {inode_of(tcp), inode_of(udp), tcp6 >= 0 ? inode_of(tcp6) : 0,
-                         0, (1ULL << 62) + 12345, gone_inode};
+                         0, UINT32_MAX - 12345, gone_inode};
     ch_owner owners[6];
     CHECK(ch_procs_resolve(cache, inodes, 6, owners) > 0);
     check_is_me(&owners[0]);
@@ -331,7 +331,7 @@ static void test_holes_and_forget(ch_procs *cache, const ch_proc *me)
         goto out;
     size_t nkeep = 0, ndrop = 0;
     for (size_t i = 0; i < N; i++) {
-        fake[i] = (1ULL << 61) + 7919 * (uint64_t)i; /* owned by nobody */
+        fake[i] = 0xc0000000u + 7919 * (uint64_t)i; /* owned by nobody (inodes are 32-bit) */
         if (i % 3 == 0)
             keep[nkeep++] = fake[i];
         else
@@ -426,7 +426,7 @@ static void test_full_inode_table(size_t n)
     if (!cache || !inodes || !odd || !owners)
         goto out;
     for (size_t i = 0; i < n; i++)
-        inodes[i] = 0x7f0000000000ULL + i; /* dense, as the kernel numbers them; held by nobody */
+        inodes[i] = 0xf0000000u + i; /* dense, as the kernel numbers them; held by nobody */
     CHECK(ch_procs_resolve(cache, inodes, n, owners) > 0);
     CHECK_INT(ch_procs_resolve(cache, inodes, n, owners), 0);
     for (size_t i = 0; i < n / 2; i++)
