@@ -153,20 +153,34 @@ def db_counts(path):
 
 
 def timed_run(cmd, timeout):
-    """Wall ms and CPU ms (user+sys of the child) of one run; wall None on timeout."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Wall ms and CPU ms (user+sys of the child) of one run; wall None on timeout.
+
+    The wait blocks in the kernel (waitid, then wait4 for the child's own
+    rusage). Popen.wait(timeout=...) polls with sleeps that double from
+    0.5 ms, which rounded every wall time up to the next of 7.5, 15.5,
+    31.5 or 63.5 ms: a 33 ms report was reported as 64."""
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        return None, None
+    lock, state = threading.Lock(), {"exited": False, "killed": False}
+
+    def kill():
+        with lock:  # never after the child is reaped (its pid could be another process's by then)
+            if not state["exited"]:
+                state["killed"] = True
+                p.kill()
+
+    killer = threading.Timer(timeout, kill)
+    killer.start()
+    os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)  # exited, not yet reaped
     wall = (time.monotonic() - t0) * 1000
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
-    return wall, cpu
+    with lock:
+        state["exited"] = True
+    killer.cancel()
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
+    if state["killed"]:
+        return None, None
+    return wall, (ru.ru_utime + ru.ru_stime) * 1000
 
 
 def median_runs(cmd, repeats, timeout):
