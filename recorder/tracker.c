@@ -871,6 +871,8 @@ static void place_pending(ch_tracker *t, ch_sample *trim)
 {
     size_t n = t->npending, base = t->count;
     t->npending = 0;
+    if (trim != NULL && trim->rows != t->pending_rows)
+        trim = NULL; /* not the sample the rows are in: nothing of it to give back */
     for (size_t i = n; i-- > 0;) {
         entry *e = &t->entries[base + i];
         entry_take_row(e, &t->pending_rows[t->fresh[i]]);
@@ -880,8 +882,10 @@ static void place_pending(ch_tracker *t, ch_sample *trim)
         e->owner = t->owners[i].source;
         e->bytes_due = 0;
         e->destroyed_at = 0;
-        if (trim != NULL && (n - i) % PLACE_STEP == 0)
+        if (trim != NULL && (n - i) % PLACE_STEP == 0) {
             ch_sample_truncate(trim, t->fresh[i]);
+            t->pending_rows = trim->rows; /* realloc may have moved them */
+        }
     }
     if (trim != NULL) /* nothing needs its rows any more */
         ch_sample_truncate(trim, 0);
