@@ -10,6 +10,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -76,6 +77,15 @@ class Resolver:
 def resolve(name):
     """The IPv4 address glibc's resolver gets for name (an A query)."""
     return socket.getaddrinfo(name, 0, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+
+
+def resolve_in_child(name):
+    """resolve(name), asked by a child process of its own (in this
+    process's namespaces), so that the answer is never this process's."""
+    code = ("import socket, sys; "
+            "print(socket.getaddrinfo(sys.argv[1], 0, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])")
+    out = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, timeout=60, check=True)
+    return out.stdout.strip()
 
 
 def dns_query(name, qid=0x1234):
