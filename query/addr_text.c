@@ -24,6 +24,7 @@
 
 typedef struct {
     int64_t id; /* 0: empty (addr_ids start at 1) */
+    unsigned char len; /* of text */
     char text[CH_ADDR_TEXT];
 } slot;
 
@@ -43,6 +44,7 @@ static void keep(int64_t id, const char *text)
     slot *s = &cache.slots[(uint64_t)id & cache.mask];
     if (id != 0 && n < sizeof s->text) {
         s->id = id;
+        s->len = (unsigned char)n;
         memcpy(s->text, text, n + 1);
     }
 }
@@ -104,14 +106,14 @@ void put_addr_col(jw *w, const char *key, sqlite3_stmt *st, int col)
     int64_t id = sqlite3_column_int64(st, col);
     slot *s = &cache.slots[(uint64_t)id & cache.mask];
     if (id != 0 && s->id == id) {
-        jw_text(w, key, s->text);
+        jw_text_n(w, key, s->text, s->len);
         return;
     }
     if (!cache.scanned && ++cache.misses * MISS_COST >= (size_t)cache.max_id && cache.misses >= SLOTS_MIN / 8) {
         scan();
         s = &cache.slots[(uint64_t)id & cache.mask];
         if (id != 0 && s->id == id) {
-            jw_text(w, key, s->text);
+            jw_text_n(w, key, s->text, s->len);
             return;
         }
     }

@@ -93,9 +93,8 @@ static void indent(jw *w, int levels)
 }
 
 /* Keys are the report's own constant ASCII names: nothing to escape. */
-static void print_key(jw *w, const char *key)
+static void print_key(jw *w, const char *key, size_t n)
 {
-    size_t n = strlen(key);
     char *p = room(w, n + 4);
     *p++ = '"';
     memcpy(p, key, n);
@@ -112,7 +111,7 @@ static void put_string(jw *w, const char *s, size_t n);
 /* Prints the section's tag at the start of an ndjson line, before its key: "host":"a", */
 static void put_tag(jw *w)
 {
-    print_key(w, w->tag_key);
+    print_key(w, w->tag_key, strlen(w->tag_key));
     if (w->tag_value == NULL)
         put_bytes(w, "null", 4);
     else
@@ -125,7 +124,7 @@ static void put_tag(jw *w)
  * indentation inside a printed container, or the start of an ndjson line
  * under a hidden one. Reports whether the child is such a line.
  */
-static inline void child_begin(jw *w, const char *key, bool *line, bool *keyed)
+static inline void child_begin(jw *w, const char *key, size_t keylen, bool *line, bool *keyed)
 {
     jw_level *parent = &w->stack[w->depth - 1];
     *line = parent->hidden;
@@ -134,7 +133,7 @@ static inline void child_begin(jw *w, const char *key, bool *line, bool *keyed)
         if (parent->count++ > 0)
             put_char(w, ',');
         if (key != NULL && !parent->is_array)
-            print_key(w, key);
+            print_key(w, key, keylen);
         return;
     }
     if (parent->hidden) {
@@ -142,7 +141,7 @@ static inline void child_begin(jw *w, const char *key, bool *line, bool *keyed)
             put_char(w, '{');
             if (parent->tagged)
                 put_tag(w);
-            print_key(w, key);
+            print_key(w, key, keylen);
             *keyed = true;
         }
     } else {
@@ -154,7 +153,7 @@ static inline void child_begin(jw *w, const char *key, bool *line, bool *keyed)
         if (w->mode == JW_PRETTY && !parent->flat)
             indent(w, w->depth);
         if (key != NULL && !parent->is_array)
-            print_key(w, key);
+            print_key(w, key, keylen);
     }
     parent->count++;
 }
@@ -181,11 +180,11 @@ void jw_begin(jw *w)
     push(w, false, w->mode == JW_NDJSON, false, false);
 }
 
-void jw_open(jw *w, const char *key, bool is_array)
+void jw_open_k(jw *w, const char *key, size_t keylen, bool is_array)
 {
     bool line, keyed;
     bool tag = w->stack[w->depth - 1].tagged && key == NULL && !is_array;
-    child_begin(w, key, &line, &keyed);
+    child_begin(w, key, keylen, &line, &keyed);
     push(w, is_array, false, line, keyed);
     if (tag)
         jw_text(w, w->tag_key, w->tag_value);
@@ -226,9 +225,9 @@ bool jw_in_section(const jw *w)
     return w->in_section;
 }
 
-void jw_open_flat(jw *w, const char *key)
+void jw_open_flat_k(jw *w, const char *key, size_t keylen)
 {
-    jw_open(w, key, true);
+    jw_open_k(w, key, keylen, true);
     w->stack[w->depth - 1].flat = true;
 }
 
@@ -257,7 +256,7 @@ static void print_shifted(jw *w, const char *text)
 void jw_put(jw *w, const char *key, const cJSON *v)
 {
     bool line, keyed;
-    child_begin(w, key, &line, &keyed);
+    child_begin(w, key, jw_keylen(key), &line, &keyed);
     char *text = w->mode == JW_PRETTY ? cJSON_Print(v) : cJSON_PrintUnformatted(v);
     if (text == NULL) {
         put_str(w, "null"); /* out of memory: keep the document valid */
@@ -271,10 +270,10 @@ void jw_put(jw *w, const char *key, const cJSON *v)
     child_end(w, line, keyed);
 }
 
-void jw_raw(jw *w, const char *key, const char *json, size_t len)
+void jw_raw_k(jw *w, const char *key, size_t keylen, const char *json, size_t len)
 {
     bool line, keyed;
-    child_begin(w, key, &line, &keyed);
+    child_begin(w, key, keylen, &line, &keyed);
     put_bytes(w, json, len);
     child_end(w, line, keyed);
 }
@@ -405,48 +404,48 @@ static void put_string(jw *w, const char *s, size_t n)
     put_char(w, '"');
 }
 
-void jw_null(jw *w, const char *key)
+void jw_null_k(jw *w, const char *key, size_t keylen)
 {
     bool line, keyed;
-    child_begin(w, key, &line, &keyed);
+    child_begin(w, key, keylen, &line, &keyed);
     put_bytes(w, "null", 4);
     child_end(w, line, keyed);
 }
 
-void jw_int(jw *w, const char *key, int64_t v)
+void jw_int_k(jw *w, const char *key, size_t keylen, int64_t v)
 {
     bool line, keyed;
-    child_begin(w, key, &line, &keyed);
+    child_begin(w, key, keylen, &line, &keyed);
     put_number(w, v);
     child_end(w, line, keyed);
 }
 
-void jw_text_n(jw *w, const char *key, const char *text, size_t len)
+void jw_text_n_k(jw *w, const char *key, size_t keylen, const char *text, size_t len)
 {
     bool line, keyed;
-    child_begin(w, key, &line, &keyed);
+    child_begin(w, key, keylen, &line, &keyed);
     put_string(w, text, len);
     child_end(w, line, keyed);
 }
 
-void jw_text(jw *w, const char *key, const char *text)
+void jw_text_k(jw *w, const char *key, size_t keylen, const char *text)
 {
     if (text == NULL)
-        jw_null(w, key);
+        jw_null_k(w, key, keylen);
     else
-        jw_text_n(w, key, text, strlen(text));
+        jw_text_n_k(w, key, keylen, text, strlen(text));
 }
 
-void jw_time(jw *w, const char *key, bool known, int64_t ms)
+void jw_time_k(jw *w, const char *key, size_t keylen, bool known, int64_t ms)
 {
     if (!known) {
-        jw_null(w, key);
+        jw_null_k(w, key, keylen);
         return;
     }
     char text[CH_TIME_TEXT];
     ch_format_time(ms, text);
     bool line, keyed;
-    child_begin(w, key, &line, &keyed);
+    child_begin(w, key, keylen, &line, &keyed);
     put_char(w, '"');
     put_str(w, text); /* digits, '-', ':', '.', 'T', 'Z': nothing to escape */
     put_char(w, '"');
