@@ -525,6 +525,8 @@ def report(a, sizes, cap, q):
 def targets(a, sizes, cap, q):
     big = max(sizes, key=lambda r: r["n"]) if sizes else None
     idle = min(sizes, key=lambda r: r["n"]) if sizes else None
+    if idle and idle["n"] > a.idle_max:  # no size ran idle (without churn)
+        idle = None
     at = f" (at N={big['n']:,}{'' if big and big['n'] >= 100000 else '; the target is for 100,000'})" if big else ""
     rows = []
 
