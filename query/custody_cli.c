@@ -282,6 +282,7 @@ int custody_main(int argc, char **argv)
     }
     /* One thread: no mutex around each of the millions of column reads. */
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* no global lock around each allocation */
     sqlite3 *db = NULL;
     if (rc == 0 && ch_db_open_read(o.db_path, &db, err) != 0) {
         char *fixed = utf8_repair(err); /* SQLite quotes a damaged schema's bytes as they are */

@@ -141,6 +141,7 @@ int chq_main(int argc, char **argv)
      * the millions of column reads of a long report. Refused (harmlessly)
      * when SQLite was already initialized. */
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); /* no global lock around each allocation */
     char path[CH_PATH_MAX], err[CH_ERR_MAX];
     if (o.ndb > 1 || (o.ndb == 1 && ch_path_kind(o.db_path) == CH_PATH_DIR)) {
         if (o.html || o.output != NULL || o.report->run == report_export) {

@@ -687,6 +687,12 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc == 1 ? 0 : 2;
     ch_host_private_files();
+    /* The database is used by this thread alone (the capture thread hands
+     * its answers over), so SQLite need not lock the connection around each
+     * call, nor count every allocation under a global lock. Before SQLite
+     * is initialized, or refused harmlessly. */
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if (r.opt.upgrade) {
         rc = upgrade_only(&r);
         cleanup(&r);
