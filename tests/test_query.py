@@ -906,6 +906,27 @@ class TestPlans(Fixture):
         c.close()
         self.assertEqual(indexes, used)
 
+    def test_window_from_the_oldest_ends_at_until(self):
+        """A window that reaches back to the oldest lifetime is a scan in id
+        order, which stops at the last block of ids begun by --until (ids
+        follow first_seen) instead of reading the rest of history."""
+        since, until = T0 - HOUR, T0 + 2 * DAY
+        args = ["connections", "--since", str(since // 1000), "--until", str(until // 1000)]
+        plan = self.plans(args)
+        self.assertTrue(any("l USING INTEGER PRIMARY KEY (rowid<?)" in l for l in plan), "\n".join(plan))
+        self.assertEqual([l for l in plan if l.startswith("SCAN l")], [], "\n".join(plan))
+        rc, out, err = run("--db", self.db, *args)
+        self.assertEqual(rc, 0, err)
+        got = [lt["id"] for lt in json.loads(out)["lifetimes"]]
+        c = sqlite3.connect(self.db)
+        want = [r[0] for r in c.execute("SELECT lifetime_id FROM lifetimes WHERE first_seen <= ?"
+                                        " AND (closed_after IS NULL OR first_seen + closed_after >= ?)"
+                                        " ORDER BY lifetime_id", (until, since))]
+        later = c.execute("SELECT COUNT(*) FROM lifetimes WHERE first_seen > ?", (until,)).fetchone()[0]
+        c.close()
+        self.assertEqual(got, want)
+        self.assertTrue(want and later > 0, (len(want), later))  # the window ends before history does
+
     def test_explain_changes_no_output(self):
         env = dict(os.environ, CONNHIST_EXPLAIN="1")
         for args, _ in self.CASES:
