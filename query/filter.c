@@ -175,8 +175,10 @@ void filter_lifetimes(qsql *q, const query_filters *f, int window)
         else if (filter_bounded(f, window))
             filter_overlap(q, f, f->since, f->until);
         else if (f->given & OPT_UNTIL) /* the scan from the oldest stops at the last block that began by until */
-            qsql_int(q, " AND l.lifetime_id <= (SELECT ((MAX(block) + 1) << 12) - 1 FROM lifetime_blocks"
-                        " WHERE min_first_seen <= ?)", f->until);
+            qsql_int(q,
+                     " AND l.lifetime_id <= (SELECT ((MAX(block) + 1) << 12) - 1 FROM lifetime_blocks"
+                     " WHERE min_first_seen <= ?)",
+                     f->until);
     }
     filter_terms(q, f, NULL);
 }
