@@ -7,9 +7,9 @@
  * Plain SHA-256 goes through libcrypto's SHA256_Init/Update/Final, the
  * same implementation (and the same CPU instructions) as EVP's, without
  * EVP's providers: the first EVP fetch initialises the provider machinery
- * (every algorithm's name, the configuration file), 2 MiB of a recorder's
- * resident memory (bench/README.md, branch mem5), resident through its
- * first tick; a recorder without a chain key never needs it. These
+ * (every algorithm's name, the configuration file), 1.4 MiB of the
+ * recorder's peak at its first tick (bench/README.md, branch mem5); a
+ * recorder without a chain key never needs it. These
  * functions are deprecated in OpenSSL 3 but still built by default (Debian
  * included); HMAC keeps EVP.
  */

@@ -821,8 +821,8 @@ class ChainOffTest(unittest.TestCase):
 
 class ProvidersTest(unittest.TestCase):
     """An unkeyed chain hashes with libcrypto's SHA-256 functions alone and
-    never initialises OpenSSL's providers (2 MiB of the recorder's first
-    tick, bench/README.md, branch mem5): a configuration that makes every
+    never initialises OpenSSL's providers (1.4 MiB of the recorder's peak at
+    its first tick, bench/README.md, branch mem5): a configuration that makes every
     provider fetch fail (OPENSSL_CONF naming a provider module that is not
     there, with config_diagnostics) stops a keyed start, which needs EVP's
     HMAC, but not an unkeyed one, whose digests are still the contract's
