@@ -1,6 +1,6 @@
 /*
  * SHA-256 and HMAC-SHA-256 from the platform's own maintained library:
- * OpenSSL's libcrypto (EVP) on Linux (platform_digest_openssl.c), Windows'
+ * OpenSSL's libcrypto on Linux (platform_digest_openssl.c), Windows'
  * BCrypt in the .exe (platform_digest_windows.c). Nothing here is a hash of
  * our own: this is only the neutral interface the chain (recorder/chain.c)
  * and its verifier (query/verify.c) share.

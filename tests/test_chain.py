@@ -819,6 +819,50 @@ class ChainOffTest(unittest.TestCase):
         self.assertEqual(out["unchained"]["lifetimes"], counts["n"])
 
 
+class ProvidersTest(unittest.TestCase):
+    """An unkeyed chain hashes with libcrypto's SHA-256 functions alone and
+    never initialises OpenSSL's providers (1.4 MiB of the recorder's peak at
+    its first tick, bench/README.md, branch mem5): a configuration that makes every
+    provider fetch fail (OPENSSL_CONF naming a provider module that is not
+    there, with config_diagnostics) stops a keyed start, which needs EVP's
+    HMAC, but not an unkeyed one, whose digests are still the contract's
+    (recomputed with hashlib) and verify clean."""
+
+    def test_unkeyed_chain_without_providers(self):
+        d = scratch_dir()
+        conf = os.path.join(d, "openssl.cnf")
+        with open(conf, "w") as f:
+            f.write("config_diagnostics = 1\nopenssl_conf = init\n[init]\nproviders = provs\n"
+                    "[provs]\nmissing = missing_sect\n[missing_sect]\n"
+                    f"module = {os.path.join(d, 'missing.so')}\nactivate = 1\n")
+        env = dict(os.environ, OPENSSL_CONF=conf)
+        key = os.path.join(d, "key")
+        with open(key, "wb") as f:
+            f.write(os.urandom(32))
+        os.chmod(key, 0o600)
+        p = run_record(os.path.join(d, "keyed.db"), "--once", env=dict(env, CONNHIST_CHAIN_KEY=key))
+        self.assertNotEqual(p.returncode, 0, "the configuration should stop EVP")
+        self.assertIn("refused", p.stderr)
+        db = os.path.join(d, "plain.db")
+        with socket.create_server(("127.0.0.1", 0)) as srv:
+            c = socket.create_connection(srv.getsockname())
+            a, _ = srv.accept()
+            p = run_record(db, "--once", env=env)
+            port = srv.getsockname()[1]
+            c.close()
+            a.close()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(rows(db, "SELECT lifetime_id FROM v_lifetimes WHERE local_port = ?1 OR remote_port = ?1",
+                                  (port,))), 3)
+        shorts, mset, count, links = contract_recompute(db)
+        [head] = rows(db, "SELECT rows, mset FROM chain_links ORDER BY seq DESC LIMIT 1")
+        self.assertEqual((head["rows"], head["mset"]), (count, mset))
+        self.assertEqual([r["hash"] for r in rows(db, "SELECT hash FROM chain_links ORDER BY seq")], links)
+        rc, out, err = verify(db)
+        self.assertEqual(rc, 0, (out, err))
+        self.assertTrue(out["intact"])
+
+
 class SnapshotTest(unittest.TestCase):
     def test_snapshot_while_recording(self):
         d = scratch_dir()
