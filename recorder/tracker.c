@@ -537,7 +537,7 @@ static int take_inode(ch_tracker *t, entry *e, uint64_t inode)
 
 static int remember_fresh(ch_tracker *t, size_t row)
 {
-    if (row > UINT32_MAX)
+    if (row >= UINT32_MAX)
         return -1;
     void *grown = reserve(t->fresh, &t->fresh_cap, t->nfresh + 1, sizeof *t->fresh, 256);
     if (grown == NULL)
@@ -625,6 +625,55 @@ static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t p
         if (seen_again(t, e, row, at, q) != 0)
             return -1;
     }
+    return 0;
+}
+
+typedef struct {
+    uint64_t key;
+    size_t at; /* its place in t->fresh */
+} fresh_key;
+
+static int cmp_fresh_key(const void *a, const void *b)
+{
+    const fresh_key *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/*
+ * Drops the repeats among the fresh rows, keeping the first, as
+ * mark_present keeps a tracked socket's first row. A dump may list a socket
+ * twice when its table changes under it (/proc/net/tcp is read in pieces);
+ * two entries of one key would leave the index naming only one of them,
+ * and removing the other would unname that one too (three lifetimes for
+ * one socket). Returns 0, or -1 when out of memory.
+ */
+static int drop_fresh_repeats(ch_tracker *t, const ch_sample *s)
+{
+    if (t->nfresh < 2)
+        return 0;
+    fresh_key *v = malloc(t->nfresh * sizeof *v);
+    if (v == NULL)
+        return -1;
+    for (size_t i = 0; i < t->nfresh; i++)
+        v[i] = (fresh_key){sock_key(&s->rows[t->fresh[i]]), i};
+    qsort(v, t->nfresh, sizeof *v, cmp_fresh_key);
+    size_t repeats = 0;
+    for (size_t i = 1; i < t->nfresh; i++) {
+        if (v[i].key == v[i - 1].key) {
+            t->fresh[v[i].at] = UINT32_MAX; /* never a row: remember_fresh refuses it */
+            repeats++;
+        }
+    }
+    free(v);
+    if (repeats == 0)
+        return 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < t->nfresh; i++)
+        if (t->fresh[i] != UINT32_MAX)
+            t->fresh[kept++] = t->fresh[i];
+    t->nfresh = kept;
     return 0;
 }
 
@@ -1010,7 +1059,7 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
         t->consume_err = 0;
         return -1;
     }
-    if (mark_present(t, s, at, prev_last_sample, q) != 0)
+    if (mark_present(t, s, at, prev_last_sample, q) != 0 || drop_fresh_repeats(t, s) != 0)
         return -1;
     /* Rows without identity may continue a socket that just vanished. */
     size_t kept = 0;
