@@ -11,6 +11,7 @@
 #ifndef CH_PROCS_H
 #define CH_PROCS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,16 @@ void ch_procs_free(ch_procs *p);
  * unattributable; out of memory, new inodes get no owner and are retried.
  */
 size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner *owners);
+
+/*
+ * True when ch_procs_resolve found no owner for inode but a later call may:
+ * that lookup could not afford to read every process (on Linux, reading
+ * them all is rationed to a tenth of the time, and a socket can hide in a
+ * descriptor number a file had). The inode is looked up again when asked
+ * again; false once a lookup read everything it could, and where the OS
+ * reports owners with the sockets.
+ */
+bool ch_procs_may_find_later(const ch_procs *p, uint64_t inode);
 
 /*
  * Resolves owners from the pids the OS reported with the rows (Windows

@@ -54,6 +54,13 @@ typedef struct {
     int64_t lifetime_id;
 } announced;
 
+/* A tracked socket left without an owner that a later look-up in the
+ * processes may still find (ch_procs_may_find_later). */
+typedef struct {
+    uint64_t key;
+    uint64_t inode; /* the socket's when it was left: another one is not looked up */
+} retry_entry;
+
 /* A TIME_WAIT entry a sample found under a new cookie. */
 typedef struct {
     uint64_t tuple;      /* tuple_key of its addresses; first, for cmp_key */
@@ -116,6 +123,10 @@ struct ch_tracker {
      * backlog): their owners are looked up when the sample is applied */
     uint64_t *late;
     size_t nlate, late_cap;
+    /* sockets the last apply left without an owner that a later look-up
+     * may find: asked again, with the late ones, at the next apply */
+    retry_entry *retry;
+    size_t nretry, retry_cap;
 };
 
 /*
@@ -338,6 +349,7 @@ void ch_tracker_free(ch_tracker *t)
     free(t->announced);
     free(t->recent);
     free(t->late);
+    free(t->retry);
     ch_listeners_free(t->listeners);
     free(t);
 }
@@ -875,6 +887,61 @@ static int take_late(ch_tracker *t, int64_t at, const ch_owner *owners, ch_event
     return rc;
 }
 
+/* Notes a socket left without an owner whose inode the processes' cache
+ * may yet find. Out of memory, it is not asked again (it keeps no owner). */
+static void add_retry(ch_tracker *t, uint64_t key, uint64_t inode, ch_procs *procs)
+{
+    if (inode == 0 || !ch_procs_may_find_later(procs, inode))
+        return;
+    void *grown = reserve(t->retry, &t->retry_cap, t->nretry + 1, sizeof *t->retry, 16);
+    if (grown == NULL)
+        return;
+    t->retry = grown;
+    t->retry[t->nretry++] = (retry_entry){key, inode};
+}
+
+static bool owner_wanted(uint8_t source)
+{
+    return source == CH_OWNER_UNKNOWN || source == CH_OWNER_LISTENER;
+}
+
+/* The late sockets (owners[i] of late[i]) left without an owner that may
+ * yet be found. */
+static void retry_late(ch_tracker *t, const ch_owner *owners, ch_procs *procs)
+{
+    for (size_t i = 0; i < t->nlate; i++) {
+        const entry *e = owners[i].proc == NULL ? lookup(t, t->late[i]) : NULL;
+        if (e != NULL && !e->loaded)
+            add_retry(t, e->key, e->inode, procs);
+    }
+}
+
+/* The fresh rows left without an owner (or with an inferred one) that may
+ * yet be found. */
+static void retry_fresh(ch_tracker *t, const ch_sample *s, ch_procs *procs)
+{
+    for (size_t i = 0; i < t->nfresh; i++)
+        if (owner_wanted(t->owners[i].source))
+            add_retry(t, sock_key(&s->rows[t->fresh[i]]), s->rows[t->fresh[i]].inode, procs);
+}
+
+/*
+ * Asks again, with the late ones, for the owners the last apply could not
+ * find but a later look-up may: sockets still tracked with the same inode
+ * and still without an owner (an event may have named it since).
+ */
+static int requeue_retries(ch_tracker *t)
+{
+    size_t n = t->nretry;
+    t->nretry = 0;
+    for (size_t i = 0; i < n; i++) {
+        const entry *e = lookup(t, t->retry[i].key);
+        if (e != NULL && e->inode == t->retry[i].inode && owner_wanted(e->owner) && remember_late(t, e->key) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Takes the fact of a socket about to open a lifetime; it names the owner
  * when nothing else did. */
 static ch_owner with_fact(ch_tracker *t, uint64_t ident, ch_owner owner)
@@ -985,6 +1052,8 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
     memset(t->owners, 0, need * sizeof *t->owners);
     if (procs != NULL && resolve_owners(t, s, procs) != 0)
         return -1;
+    if (procs != NULL)
+        retry_late(t, t->owners + t->nfresh, procs);
     if (take_late(t, at, procs != NULL ? t->owners + t->nfresh : NULL, q) != 0)
         return -1;
     if (t->nfresh == 0)
@@ -994,6 +1063,8 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
     note_fresh_listeners(t, s, t->next_id);
     for (size_t i = 0; t->facts == NULL && i < t->nfresh; i++)
         t->owners[i] = inferred(t, &s->rows[t->fresh[i]], t->owners[i]);
+    if (procs != NULL)
+        retry_fresh(t, s, procs);
     /* Deferred, the OPENs stay in the sample: no copy of every socket of
      * the machine on the first sample; nor are their entries made before
      * the flush (place_pending). */
@@ -1076,6 +1147,8 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
      * the cache looks there first once it has forgotten the closed one. */
     if (procs != NULL)
         ch_procs_forget(procs, t->gone, t->ngone);
+    if (procs != NULL && requeue_retries(t) != 0)
+        return -1;
     return open_fresh(t, s, at, procs, q);
 }
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "hidden_socket.h"
 
 /* ---- what the test knows independently ----------------------------------- */
 
@@ -88,39 +89,6 @@ static void own_comm(char *out, size_t n)
         out[strcspn(out, "\n")] = '\0';
     if (f)
         fclose(f);
-}
-
-static uint64_t inode_of(int fd)
-{
-    struct stat st;
-    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
-}
-
-/* A loopback socket bound to an ephemeral port (listening for TCP), or -1. */
-static int loopback_socket(int family, int type)
-{
-    int fd = socket(family, type | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_storage ss = {0};
-    socklen_t len;
-    if (family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_addr = in6addr_loopback;
-        len = sizeof *a;
-    } else {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = sizeof *a;
-    }
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
-        (type == SOCK_STREAM && listen(fd, 8) != 0)) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /* ---- the checks ------------------------------------------------------------ */
@@ -353,61 +321,56 @@ out:
     free(owners);
 }
 
-/* In a child: a file and a socket open; after the parent's first lookup,
- * the file closed and a socket opened in its descriptor. Each socket's
- * inode goes up the pipe. */
-static void closed_file_child(int cmd, int resp)
-{
-    int f = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    int a = loopback_socket(AF_INET, SOCK_DGRAM);
-    uint64_t ia = f >= 0 && a >= 0 ? inode_of(a) : 0;
-    char c;
-    if (write(resp, &ia, sizeof ia) != sizeof ia || read(cmd, &c, 1) != 1)
-        _exit(1);
-    close(f);
-    int b = loopback_socket(AF_INET, SOCK_DGRAM);
-    uint64_t ib = b == f ? inode_of(b) : 0; /* the lowest free descriptor: the file's */
-    if (write(resp, &ib, sizeof ib) != sizeof ib)
-        _exit(1);
-    while (read(cmd, &c, 1) < 0 && errno == EINTR)
-        ;
-    _exit(0);
-}
-
 /* A file closed and a socket opened in its descriptor between two lookups
  * leave the process's descriptor count as it was: the socket is found all
- * the same. A cache of its own: the read that finds it is rationed by the
- * time earlier ones took. */
+ * the same, by the read of every process, which is allowed (its clock
+ * stands still: it costs nothing). */
 static void test_descriptor_of_a_closed_file(void)
 {
     ch_procs *cache = ch_procs_new();
-    int cmd[2], resp[2];
-    CHECK(cache != NULL);
-    if (!cache || pipe2(cmd, O_CLOEXEC) != 0 || pipe2(resp, O_CLOEXEC) != 0) {
-        ch_procs_free(cache);
-        return;
-    }
-    pid_t child = fork();
-    if (child == 0) {
-        close(cmd[1]);
-        close(resp[0]);
-        closed_file_child(cmd[0], resp[1]);
-    }
-    close(cmd[0]);
-    close(resp[1]);
-    uint64_t ia = 0, ib = 0;
+    hider h;
     ch_owner o;
-    CHECK(child > 0 && read(resp[0], &ia, sizeof ia) == sizeof ia && ia != 0);
-    CHECK(ch_procs_resolve(cache, &ia, 1, &o) > 0);
-    CHECK(o.proc != NULL && o.proc->pid == child);
-    CHECK(write(cmd[1], "x", 1) == 1);
-    CHECK(read(resp[0], &ib, sizeof ib) == sizeof ib && ib != 0);
-    CHECK(ch_procs_resolve(cache, &ib, 1, &o) > 0);
-    CHECK(o.proc != NULL && o.proc->pid == child && o.holders == 1);
-    close(cmd[1]);
-    close(resp[0]);
-    if (child > 0)
-        waitpid(child, NULL, 0);
+    CHECK(cache != NULL && hider_start(&h) == 0);
+    CHECK(ch_procs_resolve(cache, &h.first, 1, &o) > 0);
+    CHECK(o.proc != NULL && o.proc->pid == h.pid);
+    CHECK(hider_swap(&h) == 0);
+    CHECK(ch_procs_resolve(cache, &h.second, 1, &o) > 0);
+    CHECK(o.proc != NULL && o.proc->pid == h.pid && o.holders == 1);
+    CHECK(!ch_procs_may_find_later(cache, h.second));
+    hider_stop(&h);
+    ch_procs_free(cache);
+}
+
+/*
+ * Reading every process is rationed to a tenth of the time. A socket only
+ * such a read can find, looked up while the ration is spent, has no owner
+ * yet but is not written off: it may be found later, and is looked up
+ * again when asked again, until a read of every process settles it.
+ */
+static void test_rationed_full_read(void)
+{
+    ch_procs *cache = ch_procs_new();
+    hider h;
+    ch_owner o;
+    uint64_t nobody = 0xf1000000u; /* held by no process */
+    CHECK(cache != NULL && hider_start(&h) == 0);
+    CHECK(ch_procs_resolve(cache, &h.first, 1, &o) > 0);
+    clock_cpu_step(1000000000); /* the next full read takes 1 s of CPU: none for the next 9 s */
+    CHECK(ch_procs_resolve(cache, &nobody, 1, &o) > 0);
+    clock_cpu_step(0);
+    CHECK(o.proc == NULL && !ch_procs_may_find_later(cache, nobody));
+    CHECK(hider_swap(&h) == 0);
+    for (int i = 0; i < 2; i++) { /* asked twice while the ration is spent */
+        CHECK(ch_procs_resolve(cache, &h.second, 1, &o) > 0);
+        CHECK(o.proc == NULL && o.holders == 0);
+        CHECK(ch_procs_may_find_later(cache, h.second));
+    }
+    clock_skip(9000000000LL);
+    CHECK(ch_procs_resolve(cache, &h.second, 1, &o) > 0);
+    CHECK(o.proc != NULL && o.proc->pid == h.pid && o.holders == 1);
+    CHECK(!ch_procs_may_find_later(cache, h.second));
+    CHECK_INT(ch_procs_resolve(cache, &h.second, 1, &o), 0);
+    hider_stop(&h);
     ch_procs_free(cache);
 }
 
@@ -451,6 +414,7 @@ int main(void)
     test_full_inode_table(56);  /* 64 slots, 7/8 full */
     test_full_inode_table(896); /* 1024 slots */
     test_descriptor_of_a_closed_file();
+    test_rationed_full_read();
     ch_procs *cache = ch_procs_new();
     CHECK(cache != NULL);
     if (!cache)

@@ -8,6 +8,8 @@
 
 #include "check.h"
 #include "gone_map.h"
+#include "hidden_socket.h"
+#include "procs.h"
 #include "tracker.h"
 
 static ch_sock tcp(uint64_t cookie, const char *local, int lport, const char *remote, int rport, int state)
@@ -1091,8 +1093,58 @@ static void test_settle(void)
     ch_tracker_free(plain);
 }
 
+/*
+ * A socket whose owner the processes' cache could not find, because its
+ * read of every process was rationed away (test_procs), is asked for again
+ * at the next samples: once such a read is allowed, its lifetime gets the
+ * owner (an OWNER event). The cache's clocks are the test's.
+ */
+static void test_owner_asked_again(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_procs *procs = ch_procs_new();
+    ch_sample s = {0};
+    ch_events q = {0};
+    hider h;
+    ch_owner o;
+    uint64_t nobody = 0xf2000000u;
+    CHECK(t != NULL && procs != NULL && hider_start(&h) == 0);
+    CHECK(ch_procs_resolve(procs, &h.first, 1, &o) > 0); /* the child read whole */
+    /* The next read of every process takes 1 s: none for 9 s. */
+    clock_cpu_step(1000000000);
+    CHECK(ch_procs_resolve(procs, &nobody, 1, &o) > 0);
+    clock_cpu_step(0);
+    CHECK(hider_swap(&h) == 0);
+    ch_sock u = tcp(51, "127.0.0.1", 5353, "0.0.0.0", 0, CH_ST_UNCONN);
+    u.proto = CH_UDP;
+    u.inode = h.second;
+    sample_of(&s, &u, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, procs, &q), 0);
+    CHECK_INT(count(&q, CH_EV_OPEN), 1);
+    CHECK(q.count > 0 && ch_events_opened(&q, &q.items[0])->owner.proc == NULL);
+    q.count = 0;
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, procs, &q), 0); /* still rationed */
+    CHECK_INT(q.count, 0);
+    clock_skip(9000000000LL);
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, procs, &q), 0);
+    CHECK_INT(q.count, 1);
+    const ch_event *ev = find(&q, CH_EV_OWNER, 1);
+    const ch_opened *named = ev != NULL ? ch_events_opened(&q, ev) : NULL;
+    CHECK(named != NULL && named->owner.proc != NULL && named->owner.proc->pid == h.pid);
+    CHECK(named != NULL && named->owner.source == CH_OWNER_SOCKET);
+    q.count = 0;
+    CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, procs, &q), 0); /* settled: not asked again */
+    CHECK_INT(q.count, 0);
+    hider_stop(&h);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_procs_free(procs);
+    ch_tracker_free(t);
+}
+
 int main(void)
 {
+    test_owner_asked_again();
     test_settle();
     test_deferred_opens();
     test_streaming();

@@ -58,6 +58,8 @@ typedef struct {
     int32_t fd;       /* its descriptor in the owner, -1 unknown (see seen_proc) */
     uint16_t holders; /* saturates at UINT16_MAX */
     bool pending;
+    /* found in no process by a lookup that could not read them all: looked up again when asked again */
+    bool unsure;
 } inode_entry;
 
 _Static_assert(sizeof(inode_entry) <= 20, "an inode entry stays small");
@@ -152,8 +154,10 @@ struct ch_procs {
     bool fd_count;
     size_t pending_left; /* pending inodes no process was found holding yet */
     /* The last read of every process a lookup fell back to (see
-     * scan_processes): when it ended and how long it took, monotonic ms. */
+     * scan_processes): when it ended (monotonic ms) and the CPU time it
+     * took (this thread's, ms). */
     int64_t fallback_end, fallback_ms;
+    bool read_all; /* the last scan read every process it could, or found every inode */
     char *text;
     size_t text_cap;
 };
@@ -899,20 +903,23 @@ static int list_processes(ch_procs *p, int proc_dir_fd, DIR *d)
  * kind of descriptor there is not found (it gets no owner, never a wrong
  * one). Returns the number of processes looked at.
  */
-static int64_t mono_ms(void)
+static int64_t clock_ms(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Reading every process is allowed while such reads take at most a tenth
  * of the time: a socket whose process exited between the dump and the
  * lookup makes one and finds nothing, and a machine where that happens on
- * every sample must not pay a full read on each. */
+ * every sample must not pay a full read on each. Their cost is the CPU
+ * time they took, not their wall time, which a busy machine stretches:
+ * the ration is what the recorder spends, not how long others kept it
+ * waiting. */
 static bool fallback_due(const ch_procs *p)
 {
-    return p->fallback_end == 0 || mono_ms() - p->fallback_end >= 9 * p->fallback_ms;
+    return p->fallback_end == 0 || clock_ms(CLOCK_MONOTONIC) - p->fallback_end >= 9 * p->fallback_ms;
 }
 
 /* Reads whole every process this lookup did not, until no inode is
@@ -923,16 +930,17 @@ static bool fallback_due(const ch_procs *p)
  * completed before accept() returned it). */
 static void read_the_rest(ch_procs *p, int proc_dir)
 {
-    int64_t start = mono_ms();
+    int64_t cpu = clock_ms(CLOCK_THREAD_CPUTIME_ID);
     for (size_t i = 0; i < p->nseen && p->pending_left > 0; i++)
         if (!p->seen[i].read)
             read_process(p, proc_dir, &p->seen[i], true);
-    p->fallback_end = mono_ms();
-    p->fallback_ms = p->fallback_end - start;
+    p->fallback_ms = clock_ms(CLOCK_THREAD_CPUTIME_ID) - cpu;
+    p->fallback_end = clock_ms(CLOCK_MONOTONIC);
 }
 
 static size_t scan_processes(ch_procs *p)
 {
+    p->read_all = false;
     DIR *d = open_dir_at(AT_FDCWD, "/proc");
     if (!d)
         return 0;
@@ -964,8 +972,10 @@ static size_t scan_processes(ch_procs *p)
     for (size_t i = 0; i < p->nseen && p->pending_left > 0; i++)
         if (p->seen[i].changed && !p->seen[i].read)
             read_process(p, proc_dir, &p->seen[i], true);
-    if (p->pending_left > 0 && fallback_due(p))
+    bool fell_back = p->pending_left > 0 && fallback_due(p);
+    if (fell_back)
         read_the_rest(p, proc_dir);
+    p->read_all = fell_back || p->pending_left == 0;
     closedir(d);
     return p->nseen;
 }
@@ -1022,21 +1032,34 @@ void ch_procs_free(ch_procs *p)
     free(p);
 }
 
-/* Adds a pending entry for every requested inode never looked up. Returns
- * how many requested inodes were unknown; 0 also when memory ran out
- * (nothing is added then, and they simply get no owner this time). */
+/* True when a requested inode must be looked up: never looked up, or not
+ * found by a lookup that could not read every process. */
+static bool needs_lookup(const ch_procs *p, uint64_t inode)
+{
+    if (!cacheable(inode))
+        return false;
+    const inode_entry *e = inode_find(&p->inodes, inode);
+    return e == NULL || e->unsure;
+}
+
+/* Makes every requested inode that needs a lookup pending (adding an
+ * entry for those never looked up). Returns how many there are; 0 also
+ * when memory ran out (nothing is added then, and they simply get no
+ * owner this time). */
 static size_t mark_unknown(ch_procs *p, const uint64_t *inodes, size_t n)
 {
     size_t unknown = 0;
     for (size_t i = 0; i < n; i++)
-        if (cacheable(inodes[i]) && !inode_find(&p->inodes, inodes[i]))
+        if (needs_lookup(p, inodes[i]))
             unknown++;
     if (unknown == 0 || inode_reserve(&p->inodes, unknown) != 0)
         return 0;
     p->pending_left = 0;
     for (size_t i = 0; i < n; i++) {
-        if (cacheable(inodes[i]) && !inode_find(&p->inodes, inodes[i])) {
-            inode_put(&p->inodes, (uint32_t)inodes[i])->pending = true;
+        if (needs_lookup(p, inodes[i])) {
+            inode_entry *e = inode_put(&p->inodes, (uint32_t)inodes[i]);
+            e->pending = true;
+            e->unsure = false;
             p->pending_left++;
         }
     }
@@ -1044,7 +1067,8 @@ static size_t mark_unknown(ch_procs *p, const uint64_t *inodes, size_t n)
 }
 
 /* Ends a scan: what it found for each pending inode is final, and an inode
- * no process held is remembered as unattributable. */
+ * no process held is remembered as unattributable; as unsure when the scan
+ * did not read every process (see fallback_due). */
 static void settle_pending(ch_procs *p, const uint64_t *inodes, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -1052,8 +1076,10 @@ static void settle_pending(ch_procs *p, const uint64_t *inodes, size_t n)
         if (!e || !e->pending)
             continue;
         e->pending = false;
-        if (!e->proc)
+        if (!e->proc) {
             e->holders = 0;
+            e->unsure = !p->read_all;
+        }
     }
 }
 
@@ -1072,6 +1098,12 @@ size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner 
                                  : (ch_owner){NULL, 0, CH_OWNER_UNKNOWN};
     }
     return scanned;
+}
+
+bool ch_procs_may_find_later(const ch_procs *p, uint64_t inode)
+{
+    const inode_entry *e = p != NULL ? inode_find(&p->inodes, inode) : NULL;
+    return e != NULL && e->unsure;
 }
 
 /* A record of what an event said of a process that has exited. */
