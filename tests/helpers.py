@@ -8,11 +8,13 @@ moves any more (a hang, see STALL_SECONDS), never because something was
 slow, and bounds on times come from what the run itself measured
 (sample_pace), not from what an idle machine would do."""
 
+import atexit
 import contextlib
 import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -35,8 +37,24 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-def scratch_dir():
-    return tempfile.mkdtemp(prefix="connhist-test-")
+_scratch_dirs = []
+
+
+def scratch_dir(prefix="connhist-test-"):
+    """A new directory for a test's files, removed when the test program
+    ends, unless CONNHIST_KEEP_SCRATCH is set (to look at them after a
+    failure)."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    _scratch_dirs.append(path)
+    return path
+
+
+@atexit.register
+def _remove_scratch_dirs():
+    if os.environ.get("CONNHIST_KEEP_SCRATCH"):
+        return
+    for path in _scratch_dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def run_record(db, *args, env=None, timeout=600):

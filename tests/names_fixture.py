@@ -11,10 +11,9 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
-from helpers import wait_until
+from helpers import scratch_dir, wait_until
 
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
@@ -29,7 +28,7 @@ def enter_namespace():
     if _entered is not None:
         return _entered
     libc = ctypes.CDLL(None, use_errno=True)
-    conf = os.path.join(tempfile.mkdtemp(prefix="connhist-names-"), "resolv.conf")
+    conf = os.path.join(scratch_dir("connhist-names-"), "resolv.conf")
     with open(conf, "w") as f:
         f.write("nameserver 127.0.0.1\noptions attempts:2 timeout:5\n")
     if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
@@ -49,7 +48,7 @@ class Resolver:
     def __init__(self, *records, ttl=600):
         if shutil.which("dnsmasq") is None:
             raise AssertionError("dnsmasq is missing: scripts/install-deps.sh installs dnsmasq-base")
-        self.log = tempfile.NamedTemporaryFile(prefix="connhist-dnsmasq-", suffix=".log", delete=False).name
+        self.log = os.path.join(scratch_dir("connhist-dnsmasq-"), "dnsmasq.log")
         cmd = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
                "--port=53", "--listen-address=127.0.0.1", "--bind-interfaces", "--pid-file=", "--user=root",
                f"--local-ttl={ttl}", f"--auth-ttl={ttl}", "--log-facility=" + self.log] + list(records)

@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -469,7 +468,7 @@ class UnavailableTest(unittest.TestCase):
             self.skipTest(UNAVAILABLE)
         if not shutil.which("setpriv"):
             self.skipTest("needs setpriv (util-linux)")
-        self.tmp = tempfile.mkdtemp(prefix="connhist-test-")
+        self.tmp = scratch_dir()
         self.db = os.path.join(self.tmp, "connhist.db")
 
     def check_off(self, prefix, reason, **how):
