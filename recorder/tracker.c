@@ -640,17 +640,16 @@ static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t p
     return 0;
 }
 
-typedef struct {
-    uint64_t key;
-    size_t at; /* its place in t->fresh */
-} fresh_key;
-
-static int cmp_fresh_key(const void *a, const void *b)
+/* Makes room for n owners in t->owners (its contents are not kept).
+ * Returns 0, or -1 when out of memory. */
+static int reserve_owners(ch_tracker *t, size_t n)
 {
-    const fresh_key *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return x->at < y->at ? -1 : x->at > y->at;
+    if (n <= t->owners_cap)
+        return 0;
+    free(t->owners);
+    t->owners = malloc(n * sizeof *t->owners);
+    t->owners_cap = t->owners ? n : 0;
+    return t->owners ? 0 : -1;
 }
 
 /*
@@ -659,32 +658,33 @@ static int cmp_fresh_key(const void *a, const void *b)
  * twice when its table changes under it (/proc/net/tcp is read in pieces);
  * two entries of one key would leave the index naming only one of them,
  * and removing the other would unname that one too (three lifetimes for
- * one socket). Returns 0, or -1 when out of memory.
+ * one socket). The keys seen go to a hash set in the room the fresh rows'
+ * owners take next (open_fresh), so that a first sample's 100,000 rows
+ * cost neither memory of their own nor a sort (glibc's qsort copies the
+ * array). Returns 0, or -1 when out of memory.
  */
 static int drop_fresh_repeats(ch_tracker *t, const ch_sample *s)
 {
     if (t->nfresh < 2)
         return 0;
-    fresh_key *v = malloc(t->nfresh * sizeof *v);
-    if (v == NULL)
+    size_t nslots = 2 * t->nfresh + 1;        /* at most half full */
+    size_t owners = t->nfresh + t->nlate + 1; /* what open_fresh needs */
+    size_t scratch = (nslots * sizeof(uint64_t) + sizeof *t->owners - 1) / sizeof *t->owners;
+    if (reserve_owners(t, owners > scratch ? owners : scratch) != 0)
         return -1;
-    for (size_t i = 0; i < t->nfresh; i++)
-        v[i] = (fresh_key){sock_key(&s->rows[t->fresh[i]]), i};
-    qsort(v, t->nfresh, sizeof *v, cmp_fresh_key);
-    size_t repeats = 0;
-    for (size_t i = 1; i < t->nfresh; i++) {
-        if (v[i].key == v[i - 1].key) {
-            t->fresh[v[i].at] = UINT32_MAX; /* never a row: remember_fresh refuses it */
-            repeats++;
-        }
-    }
-    free(v);
-    if (repeats == 0)
-        return 0;
+    uint64_t *seen = (uint64_t *)(void *)t->owners; /* malloc's room suits any type; keys are never 0 */
+    memset(seen, 0, nslots * sizeof *seen);
     size_t kept = 0;
-    for (size_t i = 0; i < t->nfresh; i++)
-        if (t->fresh[i] != UINT32_MAX)
-            t->fresh[kept++] = t->fresh[i];
+    for (size_t i = 0; i < t->nfresh; i++) {
+        uint64_t key = sock_key(&s->rows[t->fresh[i]]);
+        size_t j = (size_t)(mix64(key) % nslots);
+        while (seen[j] != 0 && seen[j] != key)
+            j = j + 1 < nslots ? j + 1 : 0;
+        if (seen[j] == key)
+            continue; /* a repeat */
+        seen[j] = key;
+        t->fresh[kept++] = t->fresh[i];
+    }
     t->nfresh = kept;
     return 0;
 }
@@ -1038,13 +1038,8 @@ void ch_tracker_settle(ch_tracker *t, ch_sample *s, ch_events *q)
 static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *procs, ch_events *q)
 {
     size_t need = t->nfresh + t->nlate + 1; /* the late ones' owners follow the fresh ones' */
-    if (need > t->owners_cap) {
-        free(t->owners);
-        t->owners = malloc(need * sizeof *t->owners);
-        t->owners_cap = t->owners ? need : 0;
-        if (t->owners == NULL)
-            return -1;
-    }
+    if (reserve_owners(t, need) != 0)
+        return -1;
     if (t->nfresh == 0 && (t->nlate == 0 || procs == NULL)) {
         t->nlate = 0;
         return 0;
