@@ -693,6 +693,10 @@ int main(int argc, char **argv)
      * is initialized, or refused harmlessly. */
     sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    /* The sorts that build a new database's indexes (store.c, a bulk
+     * flush) keep 128 KiB of keys in memory before they spill to a file,
+     * not the default 1 MiB. */
+    sqlite3_config(SQLITE_CONFIG_PMASZ, 32);
     if (r.opt.upgrade) {
         rc = upgrade_only(&r);
         cleanup(&r);

@@ -149,6 +149,7 @@ struct ch_store {
     block_bounds *blocks;   /* the blocks of the transaction in progress */
     size_t nblocks, blocks_cap;
     ch_store_rider rider;   /* written in the same transaction; write NULL: none */
+    bool bulk_failed;       /* a bulk flush failed: the rows go in one by one from now on */
 };
 
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
@@ -698,6 +699,99 @@ static void checkpoint(ch_store *s)
     sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
+/*
+ * A new database's first sample writes every socket of the machine at once
+ * (100,000 OPENs at 100,000 sockets). Inserted one by one, the rows reach
+ * each index of lifetimes in random order through the 512 KiB page cache:
+ * most of that sample's cost. Such a flush drops those indexes inside its
+ * own transaction and builds them again after the rows, one sort each:
+ * the database is the same, committed or rolled back as one.
+ */
+#define BULK_OPENS 10000
+
+typedef struct {
+    char **name, **sql; /* of each index of lifetimes: its name, its CREATE INDEX */
+    size_t n;
+} dropped_indexes;
+
+static void free_dropped(dropped_indexes *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        sqlite3_free(d->name[i]);
+        sqlite3_free(d->sql[i]);
+    }
+    free(d->name);
+    free(d->sql);
+    *d = (dropped_indexes){0};
+}
+
+/* True when the flush is a bulk one: many OPENs and no lifetime yet.
+ * Not after a bulk flush failed: what failed may be the sorts' temporary
+ * file, and the same flush is tried again. */
+static bool bulk_flush(ch_store *s, const ch_events *q)
+{
+    if (s->bulk_failed || q->count + q->opens.count < BULK_OPENS)
+        return false;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT NOT EXISTS (SELECT 1 FROM lifetimes)", -1, &st, NULL) != SQLITE_OK)
+        return false;
+    bool empty = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+    sqlite3_finalize(st);
+    return empty;
+}
+
+/* Reads the indexes of lifetimes into d (SQLite's own, without a
+ * statement, are not among them). */
+static int read_lifetime_indexes(ch_store *s, dropped_indexes *d)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'lifetimes' "
+                                "AND sql IS NOT NULL",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char **names = realloc(d->name, (d->n + 1) * sizeof *names);
+        if (names != NULL)
+            d->name = names;
+        char **sqls = names != NULL ? realloc(d->sql, (d->n + 1) * sizeof *sqls) : NULL;
+        if (sqls != NULL)
+            d->sql = sqls;
+        char *name = sqls != NULL ? sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0)) : NULL;
+        char *sql = name != NULL ? sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 1)) : NULL;
+        if (sql == NULL) {
+            sqlite3_free(name);
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        d->name[d->n] = name;
+        d->sql[d->n++] = sql;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Drops the indexes of lifetimes, keeping in d how to build them again. */
+static int drop_lifetime_indexes(ch_store *s, dropped_indexes *d)
+{
+    int rc = read_lifetime_indexes(s, d);
+    for (size_t i = 0; rc == SQLITE_OK && i < d->n; i++) {
+        char *drop = sqlite3_mprintf("DROP INDEX \"%w\"", d->name[i]);
+        rc = drop != NULL ? sqlite3_exec(s->db, drop, NULL, NULL, NULL) : SQLITE_NOMEM;
+        sqlite3_free(drop);
+    }
+    return rc;
+}
+
+static int rebuild_indexes(ch_store *s, const dropped_indexes *d)
+{
+    int rc = SQLITE_OK;
+    for (size_t i = 0; rc == SQLITE_OK && i < d->n; i++)
+        rc = sqlite3_exec(s->db, d->sql[i], NULL, NULL, NULL);
+    return rc;
+}
+
 int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size_t errn)
 {
     note_sample(s, sample_at);
@@ -706,7 +800,13 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
         s->nwritten = 0;
     }
     s->nblocks = 0;
+    dropped_indexes dropped = {0};
+    bool bulk = bulk_flush(s, q);
+    if (bulk) /* the sorts spill to a file, not to memory */
+        sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK && bulk)
+        rc = drop_lifetime_indexes(s, &dropped);
     for (size_t i = 0; rc == SQLITE_OK && i < q->count; i++)
         rc = write_event(s, q, &q->items[i]);
     for (size_t i = 0; rc == SQLITE_OK && i < q->opens.count; i++) {
@@ -714,6 +814,9 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
         ch_event ev = ch_events_open_at(q, i, &o);
         rc = write_open(s, &ev, &o);
     }
+    if (rc == SQLITE_OK)
+        rc = rebuild_indexes(s, &dropped);
+    free_dropped(&dropped);
     if (rc == SQLITE_OK)
         rc = write_blocks(s);
     if (rc == SQLITE_OK)
@@ -730,6 +833,12 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
         snprintf(err, errn, "%s", sqlite3_errmsg(s->db));
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (bulk) { /* outside the transaction, as it was set */
+        sqlite3_exec(s->db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
+        s->bulk_failed = rc != SQLITE_OK;
+    }
+    if (rc != SQLITE_OK) {
         ch_addr_ids_forget(s->addr_ids); /* the addresses it added are gone */
         /* A WAL that filled the disk can only be reused once checkpointed. */
         if ((rc & 0xff) == SQLITE_FULL)
