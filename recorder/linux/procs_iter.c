@@ -274,5 +274,12 @@ int ch_sockfiles_read(ch_sockfiles *s, ch_task_sockets_fn fn, void *ctx)
     if (rc == 0)
         rc = give(s, fn, ctx) != 0;
     s->task = (ch_task_sockets){0};
+    /* Given back before the first sample is written, the recorder's
+     * peak: a process may hold 10,000 sockets. */
+    free(s->fds);
+    free(s->inodes);
+    s->fds = NULL;
+    s->inodes = NULL;
+    s->cap = 0;
     return rc;
 }
