@@ -114,6 +114,7 @@ static int start(recorder *r)
     r->procs = ch_procs_new();
     if (r->store == NULL || r->procs == NULL)
         return fail("%s", r->store ? "out of memory" : r->err);
+    ch_procs_prepare(r->procs); /* while the recorder is small */
     return 0;
 }
 
@@ -224,7 +225,8 @@ static int open_owner_events(recorder *r)
     return 0;
 }
 
-/* Logs a note of the DNS capture and adds it to the run. */
+/* Logs a note (of the DNS capture, or of the holder look-ups) and adds it
+ * to the run. */
 static void names_note(recorder *r, const char *note)
 {
     if (note == NULL)
@@ -511,6 +513,7 @@ static void tick(recorder *r)
     r->last_began = began;
     int64_t t_tracked = ch_mono_ms();
     names_note(r, ch_names_source_tick(&r->names));
+    names_note(r, ch_procs_next_note(r->procs)); /* which way the first look-up read holders */
     int rc = ch_store_flush(r->store, &r->queue, at, r->err, sizeof r->err);
     if (rc != SQLITE_OK) {
         if (!r->write_failing++)

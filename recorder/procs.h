@@ -98,6 +98,20 @@ const ch_proc *ch_procs_identified(ch_procs *p, const ch_owner_fact *fact);
  * records are kept (see ch_proc). */
 void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone);
 
+/*
+ * Readies now what the first look-up will read holders with (Linux: loads
+ * the BPF iterator, in a child process whose peak memory, the kernel's BTF
+ * read in, adds to the recorder's own as it is then: best while it is
+ * small, before the first sample). Optional: the first look-up that needs
+ * it does it otherwise.
+ */
+void ch_procs_prepare(ch_procs *p);
+
+/* A note for the run on how holders are read (Linux: which source, or why
+ * not the faster one), once, after the first look-up that needed it; then
+ * NULL. */
+const char *ch_procs_next_note(ch_procs *p);
+
 /* Milliseconds since the epoch at which the machine booted, or -1. */
 int64_t ch_boot_time_ms(void);
 

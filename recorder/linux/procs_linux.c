@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include "procs.h"
+#include "procs_iter.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -160,6 +161,12 @@ struct ch_procs {
     bool read_all; /* the last scan read every process it could, or found every inode */
     char *text;
     size_t text_cap;
+    /* The pass over every process's sockets in the kernel (procs_iter.h),
+     * tried at the first look-up that reads processes whole; the note
+     * saying which way holders are read, for the run, until taken. */
+    ch_sockfiles *iter;
+    bool iter_tried, note_taken;
+    char note[400];
 };
 
 /* What /proc/PID/stat says about a process that matters here. */
@@ -922,6 +929,121 @@ static bool fallback_due(const ch_procs *p)
     return p->fallback_end == 0 || clock_ms(CLOCK_MONOTONIC) - p->fallback_end >= 9 * p->fallback_ms;
 }
 
+/* ---- reading every process through the kernel's iterator ------------------ */
+
+/* True when the pass is there to read from, tried (and the note written)
+ * the first time it is wanted. */
+static bool iter_ready(ch_procs *p)
+{
+    if (!p->iter_tried) {
+        char why[300] = "";
+        p->iter_tried = true;
+        p->iter = ch_sockfiles_open(why, sizeof why);
+        if (p->iter)
+            snprintf(p->note, sizeof p->note, "socket holders read by a BPF iterator over the processes' files");
+        else
+            snprintf(p->note, sizeof p->note, "socket holders read from /proc/PID/fd: no BPF iterator (%s)", why);
+    }
+    return p->iter != NULL;
+}
+
+/* Most listed processes were never read (the first look-up): one pass
+ * over them all costs less than reading their descriptors one by one. A
+ * few new processes are read through /proc, as the pass walks every file
+ * of the machine. */
+static bool mostly_new(const ch_procs *p)
+{
+    size_t fresh = 0;
+    for (size_t i = 0; i < p->nseen; i++)
+        fresh += p->seen[i].nfd < 0;
+    return fresh > 0 && fresh >= p->nseen / 2;
+}
+
+typedef struct {
+    ch_procs *p;
+    int proc_dir;
+} iter_pass;
+
+/* Collects into p->hits the pending inodes among a process's sockets.
+ * Returns 0, or -1 when the list could not grow. */
+static int collect_named_hits(ch_procs *p, const ch_task_sockets *t)
+{
+    p->nhits = 0;
+    for (size_t i = 0; i < t->nsockets; i++) {
+        inode_entry *e = inode_find(&p->inodes, t->inodes[i]);
+        if (e && e->pending && add_hit(p, e, t->fds[i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * One process as the pass named it, read as read_process reads it whole:
+ * its descriptors are the pass's, its details /proc's. When /proc/PID is
+ * another process by now (or the start times disagree), it is read through
+ * /proc instead.
+ */
+static int on_task_sockets(void *ctx, const ch_task_sockets *t)
+{
+    iter_pass *pass = ctx;
+    ch_procs *p = pass->p;
+    seen_proc *sp = seen_find(p, t->pid);
+    if (!sp || sp->read)
+        return 0; /* not listed (newer than the look-up), or already read */
+    char name[24];
+    snprintf(name, sizeof name, "%lld", (long long)sp->pid);
+    int pid_dir = openat(pass->proc_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    proc_stat st;
+    if (pid_dir < 0 || read_stat(pid_dir, &st) != 0 || st.start_ticks != t->start_ticks) {
+        if (pid_dir >= 0)
+            close(pid_dir);
+        sp->fresh_hit |= sp->nfd < 0 && read_process(p, pass->proc_dir, sp, true) > 0;
+        return 0;
+    }
+    st.pid = sp->pid;
+    bool never_read = sp->nfd < 0;
+    sp->start_ticks = st.start_ticks;
+    sp->ppid = st.ppid;
+    sp->nfd = t->nfd;
+    sp->nholes = 0;
+    sp->read = true;
+    const ch_proc *owner = NULL;
+    if (collect_named_hits(p, t) != 0)
+        sp->nfd = -1; /* read it whole next time */
+    else if (p->nhits > 0 && confirm_process(p, pid_dir, &st, &owner) == 0) {
+        credit_hits(p, &st, owner);
+        sp->fresh_hit = never_read;
+    }
+    close(pid_dir);
+    return 0;
+}
+
+/*
+ * Reads whole, in one pass of the iterator, every process this look-up has
+ * not read. A pass that went through marks the listed processes it did not
+ * name as read with no descriptors (kernel threads, zombies: /proc/PID/fd
+ * lists nothing there either); one that broke off leaves them to /proc.
+ */
+static void read_by_iter(ch_procs *p, int proc_dir)
+{
+    size_t unread = 0;
+    for (size_t i = 0; i < p->nseen; i++)
+        unread += !p->seen[i].read;
+    if (unread == 0 || p->pending_left == 0 || !iter_ready(p))
+        return;
+    iter_pass pass = {p, proc_dir};
+    if (ch_sockfiles_read(p->iter, on_task_sockets, &pass) < 0)
+        return;
+    for (size_t i = 0; i < p->nseen; i++) {
+        seen_proc *sp = &p->seen[i];
+        if (!sp->read) {
+            sp->read = true;
+            sp->nfd = 0;
+            sp->nholes = 0;
+        }
+    }
+}
+
 /* Reads whole every process this lookup did not, until no inode is
  * pending. An unchanged descriptor count does not prove that a process
  * holds no new socket: a file closed and a socket opened in its number
@@ -931,6 +1053,7 @@ static bool fallback_due(const ch_procs *p)
 static void read_the_rest(ch_procs *p, int proc_dir)
 {
     int64_t cpu = clock_ms(CLOCK_THREAD_CPUTIME_ID);
+    read_by_iter(p, proc_dir);
     for (size_t i = 0; i < p->nseen && p->pending_left > 0; i++)
         if (!p->seen[i].read)
             read_process(p, proc_dir, &p->seen[i], true);
@@ -949,9 +1072,13 @@ static size_t scan_processes(ch_procs *p)
         closedir(d);
         return 0;
     }
+    if (mostly_new(p))
+        read_by_iter(p, proc_dir);
     for (size_t i = 0; i < p->nseen; i++) {
         seen_proc *sp = &p->seen[i];
-        if (sp->nfd < 0) {
+        if (sp->read) {
+            continue;
+        } else if (sp->nfd < 0) {
             sp->fresh_hit = read_process(p, proc_dir, sp, true) > 0;
         } else if (sp->nholes > 0) {
             read_process(p, proc_dir, sp, false);
@@ -1029,7 +1156,22 @@ void ch_procs_free(ch_procs *p)
         seen_drop(&p->seen[i]);
     free(p->seen);
     free(p->text);
+    ch_sockfiles_close(p->iter);
     free(p);
+}
+
+void ch_procs_prepare(ch_procs *p)
+{
+    if (p)
+        iter_ready(p);
+}
+
+const char *ch_procs_next_note(ch_procs *p)
+{
+    if (!p || !p->iter_tried || p->note_taken)
+        return NULL;
+    p->note_taken = true;
+    return p->note;
 }
 
 /* True when a requested inode must be looked up: never looked up, or not

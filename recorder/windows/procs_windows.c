@@ -195,6 +195,19 @@ done:
     return r;
 }
 
+/* The socket tables name each owner's pid: nothing to ready, one way
+ * only, nothing to note. */
+void ch_procs_prepare(ch_procs *p)
+{
+    (void)p;
+}
+
+const char *ch_procs_next_note(ch_procs *p)
+{
+    (void)p;
+    return NULL;
+}
+
 /* Windows has no owner events (owners.h): nothing is ever identified by one. */
 const ch_proc *ch_procs_identified(ch_procs *p, const ch_owner_fact *fact)
 {
