@@ -62,12 +62,17 @@ class HoldersSourceTest(unittest.TestCase):
         env.update(env_extra)
         p = run_record(db, "--once", env=env)
         self.assertEqual(p.returncode, 0, p.stderr)
-        ports = self.info["tcp"] + [self.info["udp"]]
-        marks = ",".join("?" * len(ports))
-        found = rows(db, f"""SELECT proto, local_port, remote_port, state, pid, proc_start, holders, owner_source
-                             FROM v_lifetimes WHERE local_addr = '127.0.0.1'
-                             AND (local_port IN ({marks}) OR remote_port IN ({marks}))
-                             ORDER BY proto, local_port, remote_port""", ports + ports)
+        # Exactly these four sockets: other tests' sockets on loopback may
+        # share a port number (UDP's are apart from TCP's, and a client's
+        # port is unique only with its remote end).
+        (lport, cport), uport = self.info["tcp"], self.info["udp"]
+        found = rows(db, """SELECT proto, local_port, remote_port, state, pid, proc_start, holders, owner_source
+                            FROM v_lifetimes WHERE local_addr = '127.0.0.1'
+                            AND ((proto = 'tcp' AND local_port = ?1 AND remote_port IS NULL)
+                              OR (proto = 'tcp' AND local_port = ?1 AND remote_port = ?2)
+                              OR (proto = 'tcp' AND local_port = ?2 AND remote_port = ?1)
+                              OR (proto = 'udp' AND local_port = ?3 AND remote_port IS NULL))
+                            ORDER BY proto, local_port, remote_port""", (lport, cport, uport))
         notes = rows(db, "SELECT notes FROM runs")[0]["notes"] or ""
         return found, notes
 
