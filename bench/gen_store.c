@@ -487,7 +487,9 @@ static int open_socket(generator *g, int64_t opened, int64_t at, bool listening)
 {
     ch_sock row;
     memset(&row, 0, sizeof row);
+#if CH_SOCK_OS_FIELDS
     row.offload = -1;
+#endif
     row.bytes_sent = row.bytes_received = -1;
     sim m = {.opened_at = opened};
     int64_t remote;

@@ -51,7 +51,9 @@ ch_sock *ch_sample_add(ch_sample *s)
     }
     ch_sock *row = &s->rows[s->count++];
     memset(row, 0, sizeof *row);
+#if CH_SOCK_OS_FIELDS
     row->offload = -1;
+#endif
     row->bytes_sent = row->bytes_received = -1;
     return row;
 }

@@ -330,7 +330,9 @@ static void row_from_stmt(sqlite3_stmt *st, int ident_is_cookie, ch_sock *s)
     s->ident = ident_is_cookie ? (uint64_t)sqlite3_column_int64(st, 9) : s->inode;
     s->local_scope = (uint32_t)sqlite3_column_int64(st, 10);
     s->remote_scope = (uint32_t)sqlite3_column_int64(st, 11);
+#if CH_SOCK_OS_FIELDS
     s->offload = -1;
+#endif
     s->bytes_sent = s->bytes_received = -1;
 }
 
@@ -527,18 +529,20 @@ static int write_blocks(ch_store *s)
 /* A lifetime's lifetime_extras row, when the sampler reported any of it. */
 static int write_extras(ch_store *s, const ch_event *ev, const ch_sock *k, int has_remote)
 {
-    int offload = k->proto == CH_TCP && ch_offload_name(k->offload) != NULL;
+    int offload = k->proto == CH_TCP && ch_offload_name(ch_sock_offload(k)) != NULL;
     int remote_scope = has_remote && k->remote_scope != 0;
-    if (k->local_scope == 0 && !remote_scope && k->created == 0 && !offload && k->module == NULL)
+    int64_t created = ch_sock_created(k);
+    const ch_module *module = ch_sock_module(k);
+    if (k->local_scope == 0 && !remote_scope && created == 0 && !offload && module == NULL)
         return SQLITE_OK;
     sqlite3_stmt *st = s->st[ST_EXTRAS];
     sqlite3_bind_int64(st, 1, ev->lifetime_id);
     bind_int_or_null(st, 2, k->local_scope, k->local_scope != 0);
     bind_int_or_null(st, 3, k->remote_scope, remote_scope);
-    bind_int_or_null(st, 4, k->created, k->created != 0);
-    bind_int_or_null(st, 5, k->offload, offload);
-    bind_text_or_null(st, 6, k->module != NULL ? k->module->name : NULL);
-    bind_text_or_null(st, 7, k->module != NULL ? k->module->path : NULL);
+    bind_int_or_null(st, 4, created, created != 0);
+    bind_int_or_null(st, 5, ch_sock_offload(k), offload);
+    bind_text_or_null(st, 6, module != NULL ? module->name : NULL);
+    bind_text_or_null(st, 7, module != NULL ? module->path : NULL);
     return run_stmt(st);
 }
 

@@ -778,7 +778,7 @@ static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs)
     bool any_pid = false;
     for (size_t i = 0; i < n; i++) {
         inodes[i] = s->rows[t->fresh[i]].inode;
-        any_pid |= s->rows[t->fresh[i]].pid > 0;
+        any_pid |= ch_sock_pid(&s->rows[t->fresh[i]]) > 0;
     }
     for (size_t i = 0; i < m; i++) {
         entry *e = lookup(t, t->late[i]);
@@ -792,7 +792,7 @@ static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs)
     if (pids == NULL)
         return -1;
     for (size_t i = 0; i < n; i++)
-        pids[i] = s->rows[t->fresh[i]].pid;
+        pids[i] = ch_sock_pid(&s->rows[t->fresh[i]]);
     ch_procs_resolve_pids(procs, pids, n, t->owners);
     free(pids);
     return 0;
@@ -979,7 +979,7 @@ static int reserve_entries(ch_tracker *t, size_t n)
  * index are those inserting them one by one in open_fresh would give, a
  * later row of one identity winning the index). With trim (the sample
  * they are in), every PLACE_STEP rows the rows no longer needed are given
- * back, and at the end all of them: a first sample's rows (112 bytes a
+ * back, and at the end all of them: a first sample's rows (88 bytes a
  * socket) and its entries (64) are then never resident together. Cannot
  * fail: reserve_entries made the room.
  */

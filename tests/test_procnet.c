@@ -45,7 +45,7 @@ static void test_captured_tables(void)
         CHECK_INT(l->inode, 10811);
         CHECK_INT(l->ident, 10811);
         CHECK(!ch_sock_has_remote(l));
-        CHECK_INT(l->offload, -1); /* unknown, never a made-up "in_host" */
+        CHECK_INT(ch_sock_offload(l), -1); /* unknown, never a made-up "in_host" */
         CHECK_INT(l->bytes_sent, -1);
     }
     const ch_sock *e = find_row(&s, CH_TCP, 4, 34848, 47001);

@@ -91,7 +91,9 @@ static void queue_opens(ch_events *q)
         k.ident = (uint64_t)i + 1;
         k.inode = (uint64_t)i + 100;
         k.uid = 1000;
+#if CH_SOCK_OS_FIELDS
         k.offload = -1;
+#endif
         k.bytes_sent = k.bytes_received = -1;
         ch_event ev = {.type = CH_EV_OPEN, .state = CH_ST_ESTABLISHED, .lifetime_id = i + 1, .at = 1000 + i / 1000};
         CHECK_INT(ch_events_push_open(q, &ev, &k, (ch_owner){NULL, 0, CH_OWNER_UNKNOWN}), 0);

@@ -83,7 +83,6 @@ int ch_procnet_parse_line(const char *line, int proto, int family, ch_sock *out)
         return 0;
     memset(out, 0, sizeof *out);
     out->bytes_sent = out->bytes_received = -1; /* /proc/net has no byte counters */
-    out->offload = -1;                          /* nor offload states (a Windows notion) */
     out->proto = (uint8_t)proto;
     skip_field(&p); /* "N:" slot number */
     skip_spaces(&p);
