@@ -64,6 +64,9 @@ struct ch_chain {
     int pending_parent;
     int64_t pending_key, pending_short;
     int key_col[CH_CHAIN_MAX_TABLES]; /* a child's parent key among its parent's columns */
+    /* The triggers ch_chain_prepare dropped (bit i: table i), its
+     * statements chaining those writes instead (see ch_chain_rearm). */
+    uint32_t unarmed_ins, unarmed_upd;
     /* The newest link this connection made (it may extend it). */
     int64_t own_seq;
     unsigned char own_prev[CH_DIGEST_LEN];
@@ -647,12 +650,46 @@ int ch_chain_prepare(ch_chain *c, const ch_chain_write *w, sqlite3_stmt **st, ch
     char drop[64];
     snprintf(drop, sizeof drop, "DROP TRIGGER IF EXISTS temp.chain_%s_%d", w->update ? "upd" : "ins", i);
     rc = c->off ? SQLITE_OK : sqlite3_exec(c->db, drop, NULL, NULL, NULL);
+    if (!c->off)
+        *(w->update ? &c->unarmed_upd : &c->unarmed_ins) |= 1u << i;
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v3(c->db, b.p, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
     if (rc != SQLITE_OK)
         snprintf(err, errn, "chain: cannot prepare %s: %s", b.p, sqlite3_errmsg(c->db));
     free(b.p);
     return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Drops the chain's triggers that exist ("IF EXISTS": any of them). */
+static int drop_triggers(chain *c, uint32_t ins, uint32_t del, uint32_t upd)
+{
+    int rc = SQLITE_OK;
+    for (int i = 0; rc == SQLITE_OK && i < c->tables.n; i++) {
+        const char *kinds[3] = {ins >> i & 1 ? "ins" : NULL, del >> i & 1 ? "del" : NULL, upd >> i & 1 ? "upd" : NULL};
+        for (int k = 0; rc == SQLITE_OK && k < 3; k++) {
+            char drop[64];
+            snprintf(drop, sizeof drop, "DROP TRIGGER IF EXISTS temp.chain_%s_%d", kinds[k] ? kinds[k] : "", i);
+            rc = kinds[k] ? sqlite3_exec(c->db, drop, NULL, NULL, NULL) : SQLITE_OK;
+        }
+    }
+    return rc;
+}
+
+int ch_chain_rearm(ch_chain *c, char *err, size_t errn)
+{
+    if (c->off)
+        return 0;
+    if (drop_triggers(c, UINT32_MAX, UINT32_MAX, UINT32_MAX) != SQLITE_OK) {
+        snprintf(err, errn, "cannot drop the chain's triggers: %s", sqlite3_errmsg(c->db));
+        return -1;
+    }
+    if (install_triggers(c, err, errn) != 0)
+        return -1;
+    if (drop_triggers(c, c->unarmed_ins, 0, c->unarmed_upd) != SQLITE_OK) {
+        snprintf(err, errn, "cannot drop the chain's triggers: %s", sqlite3_errmsg(c->db));
+        return -1;
+    }
+    return 0;
 }
 
 int ch_chain_write_link(ch_chain *c)

@@ -70,4 +70,13 @@ int ch_chain_prepare(ch_chain *c, const ch_chain_write *w, sqlite3_stmt **st, ch
  * chained since it last was. An SQLite code. */
 int ch_chain_write_link(ch_chain *c);
 
+/*
+ * Puts the chain's temporary triggers back as ch_chain_attach and
+ * ch_chain_prepare left them, after something dropped the connection's
+ * temporary schema (changing PRAGMA temp_store does). Until it returns 0,
+ * writes through other statements than ch_chain_prepare's are not chained:
+ * the caller writes nothing then. Returns 0, or -1 with a message in err.
+ */
+int ch_chain_rearm(ch_chain *c, char *err, size_t errn);
+
 #endif

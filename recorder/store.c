@@ -150,6 +150,7 @@ struct ch_store {
     size_t nblocks, blocks_cap;
     ch_store_rider rider;   /* written in the same transaction; write NULL: none */
     bool bulk_failed;       /* a bulk flush failed: the rows go in one by one from now on */
+    bool rearm_due;         /* the chain's triggers must be put back before anything is written */
 };
 
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
@@ -788,6 +789,29 @@ static int drop_lifetime_indexes(ch_store *s, dropped_indexes *d)
     return rc;
 }
 
+/*
+ * Where SQLite keeps temporary data: in memory (the store's usual way: a
+ * NOT EXISTS probe's copy of a row, statement journals), or in a file for
+ * a bulk flush's sorts, which would otherwise hold every key of an index in
+ * memory (4.5 MiB at 100,000 sockets). Changing it drops the connection's
+ * temporary schema, the chain's triggers with it: they are put back, and
+ * until they are nothing is written (rearm_due). Returns 0 or -1.
+ */
+static int set_temp_store(ch_store *s, const char *mode, char *err, size_t errn)
+{
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA temp_store = %s", mode);
+    s->rearm_due = true;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errn, "%s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    if (ch_chain_rearm(s->chain, err, errn) != 0)
+        return -1;
+    s->rearm_due = false;
+    return 0;
+}
+
 static int rebuild_indexes(ch_store *s, const dropped_indexes *d)
 {
     int rc = SQLITE_OK;
@@ -805,9 +829,16 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
     }
     s->nblocks = 0;
     dropped_indexes dropped = {0};
+    if (s->rearm_due && ch_chain_rearm(s->chain, err, errn) != 0)
+        return SQLITE_ERROR; /* nothing is written past the chain */
+    s->rearm_due = false;
     bool bulk = bulk_flush(s, q);
-    if (bulk) /* the sorts spill to a file, not to memory */
-        sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
+    if (bulk && set_temp_store(s, "FILE", err, errn) != 0) {
+        s->bulk_failed = true;
+        if (s->rearm_due)
+            return SQLITE_ERROR;
+        bulk = false;
+    }
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc == SQLITE_OK && bulk)
         rc = drop_lifetime_indexes(s, &dropped);
@@ -839,7 +870,8 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
     if (bulk) { /* outside the transaction, as it was set */
-        sqlite3_exec(s->db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
+        char why[256];
+        set_temp_store(s, "MEMORY", why, sizeof why); /* failed: rearm_due, the next flush tries again */
         s->bulk_failed = rc != SQLITE_OK;
     }
     if (rc != SQLITE_OK) {

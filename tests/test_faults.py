@@ -939,18 +939,24 @@ class SoakTest(unittest.TestCase):
         # Quiet: thousands open, nothing changes; the database must not grow.
         count = "SELECT (SELECT count(*) FROM lifetimes) + (SELECT count(*) FROM state_changes) AS n"
         quiet_start, quiet_events = self.db_pages(db), rows(db, count)[0]["n"]
+        ownerless = {row["lifetime_id"] for row in rows(db, "SELECT lifetime_id FROM lifetimes WHERE proc_id IS NULL")}
         spans_before = len(self.spans(db, r.pid))
         r.wait_samples(25)
         quiet_growth = self.db_pages(db) - quiet_start
         # Allowed for, as the run measured them: rows for the sockets other
-        # processes opened meanwhile, and heartbeat spans begun after a
+        # processes opened meanwhile, owners found late, and heartbeat spans begun after a
         # starved tick (a sample more than two intervals after the previous
         # one starts a new row: its table and two indexes may each take a page).
         spans = self.spans(db, r.pid)
         new_spans = len(spans) - spans_before
         for a, b in zip(spans[spans_before - 1:], spans[spans_before:]):
             self.assertGreater(b["first_at"] - a["last_at"], 2 * b["interval_ms"], f"a span without a gap: {spans}")
-        quiet_allowed = 2 + (rows(db, count)[0]["n"] - quiet_events) * 1024 // 4096 + 3 * new_spans
+        # Owners found late, for other processes' sockets whose look-up was
+        # rationed away under load (an UPDATE, and an entry in the owners'
+        # index): a page each at the most.
+        late_owners = sum(1 for row in rows(db, "SELECT lifetime_id FROM lifetimes WHERE proc_id IS NOT NULL")
+                          if row["lifetime_id"] in ownerless)
+        quiet_allowed = 2 + (rows(db, count)[0]["n"] - quiet_events) * 1024 // 4096 + 3 * new_spans + late_owners
         # Churn: 20 connections reset and 20 opened every 100 ms. Resident
         # memory is read every 2 s, with the machine's socket count (the
         # recorder's memory follows it: other processes' sockets count too).
