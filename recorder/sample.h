@@ -56,10 +56,12 @@ typedef struct {
  * holds one row per socket of the machine), and read through the ch_sock_
  * functions below as "not reported".
  */
+#ifndef CH_SOCK_OS_FIELDS /* a build may set it for every object (the fuzz build: fuzz/CMakeLists.txt) */
 #ifdef _WIN32
 #define CH_SOCK_OS_FIELDS 1
 #else
 #define CH_SOCK_OS_FIELDS 0
+#endif
 #endif
 
 typedef struct {
