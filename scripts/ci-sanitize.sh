@@ -92,6 +92,9 @@ valgrind_job() {
     # valgrind does not model bpf(2) as libbpf calls it (attribute sizes,
     # newer commands): it would report libbpf's syscalls, not our code.
     export CONNHIST_EVENTS=off
+    # Nor the BPF iterator that reads the holders of sockets (the switch
+    # kept for tests, recorder/linux/procs_iter.h): /proc/PID/fd instead.
+    export CONNHIST_PROCS_SOURCE=proc
     tests="${VALGRIND_TESTS:-^test_(query|bad_input|record|restart|retention)(\$|\.)}"
     log="$root/$dir/ctest.log"
     if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${VALGRIND_CTEST_JOBS:-3}" -R "$tests") >"$log" 2>&1; then
@@ -108,7 +111,7 @@ valgrind_job() {
         find "$logs" -name 'vg.*.log' -size +0 | head -5 | xargs cat | head -120
         status=1
     fi
-    unset CONNHIST_WRAPPER CONNHIST_SANITIZER CONNHIST_EVENTS
+    unset CONNHIST_WRAPPER CONNHIST_SANITIZER CONNHIST_EVENTS CONNHIST_PROCS_SOURCE
 }
 
 for job in $jobs; do
