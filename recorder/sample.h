@@ -50,18 +50,16 @@ typedef struct {
 } ch_module;
 
 /*
- * CH_SOCK_OS_FIELDS: the row has the fields only Windows reports (the
- * owning pid, offload state, creation time and module). Elsewhere they are
- * left out of the row, which is 88 bytes instead of 112 (a first sample
- * holds one row per socket of the machine), and read through the ch_sock_
- * functions below as "not reported".
+ * CH_SOCK_OS_FIELDS: the row has the fields only some OS reports with a
+ * socket (Windows: the owning pid, offload state, creation time and
+ * module). The build sets it for every object where they are needed
+ * (CMakeLists.txt: Windows, and the fuzz build, which runs the Windows
+ * sampler's pure half). Elsewhere they are left out of the row, which is 88
+ * bytes instead of 112 (a first sample holds one row per socket of the
+ * machine), and read through the ch_sock_ functions below as "not reported".
  */
-#ifndef CH_SOCK_OS_FIELDS /* a build may set it for every object (the fuzz build: fuzz/CMakeLists.txt) */
-#ifdef _WIN32
-#define CH_SOCK_OS_FIELDS 1
-#else
+#ifndef CH_SOCK_OS_FIELDS
 #define CH_SOCK_OS_FIELDS 0
-#endif
 #endif
 
 typedef struct {
