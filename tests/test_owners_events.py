@@ -190,6 +190,12 @@ def ends(db, host, lport, cport):
     return client, server
 
 
+def losses(db):
+    """What the runs said they lost, for a failure's message: an owner
+    missing beside a loss is not the same bug as one missing without."""
+    return [(r["notes"], r["event_overruns"]) for r in rows(db, "SELECT notes, event_overruns FROM runs")]
+
+
 def only_events(found):
     """True when rows were found and no sample saw any of them."""
     return bool(found) and all(r["seen_by"] is not None for r in found)
@@ -277,7 +283,7 @@ class ShortConnectionsTest(unittest.TestCase):
                 [listener] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND local_port = ?"
                                            " AND state = 'LISTEN'", (lport,))
                 for r in (client[0], server[0], listener):
-                    self.assertEqual((r["pid"], r["proc_start"]), (srv.pid, start), r)
+                    self.assertEqual((r["pid"], r["proc_start"]), (srv.pid, start), (r, losses(self.db)))
                     self.assertEqual(r["holders"], 1)
                 # How each owner is known: the listener's fd was seen, the others only by events.
                 self.assertEqual([r["owner_source"] for r in (client[0], server[0], listener)],
@@ -314,7 +320,7 @@ class ShortConnectionsTest(unittest.TestCase):
         self.assertEqual(len(client), 1, client)
         self.assertIn(client[0]["seen_by"], ("destroy_event_only", "destroy_event_time_wait"))  # no sample saw it
         self.assertEqual((client[0]["pid"], client[0]["proc_start"]),
-                         (shot["pid"], expected_start(self.db, shot["ticks"])))
+                         (shot["pid"], expected_start(self.db, shot["ticks"])), (client[0], losses(self.db)))
         [p] = rows(self.db, "SELECT * FROM processes WHERE pid = ? AND start_time = ?",
                    (shot["pid"], client[0]["proc_start"]))
         self.assertEqual(p["name"], "connhist-owned")
