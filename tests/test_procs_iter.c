@@ -270,8 +270,10 @@ static void test_fallback_both_ways(void)
     ch_procs *a = resolve(&h.first, 1, &first[0], 0, note, sizeof note);
     ch_procs *b = resolve(&h.first, 1, &first[1], 1, note, sizeof note);
     CHECK_INT(hider_swap(&h), 0);
-    CHECK(a && ch_procs_resolve(a, &h.second, 1, &second[0]) > 0);
-    CHECK(b && ch_procs_resolve(b, &h.second, 1, &second[1]) > 0);
+    for (int ask = 0; ask < 2; ask++) { /* only a socket asked again calls for a full read */
+        CHECK(a && ch_procs_resolve(a, &h.second, 1, &second[0]) > 0);
+        CHECK(b && ch_procs_resolve(b, &h.second, 1, &second[1]) > 0);
+    }
     check_same_owner(&first[0], &first[1]);
     check_same_owner(&second[0], &second[1]);
     CHECK(second[0].proc && second[0].proc->pid == h.pid);

@@ -86,7 +86,9 @@ typedef struct {
     uint64_t start_ticks; /* from its stat when read; 0 before */
     int64_t ppid;
     int64_t nfd;    /* descriptors at its last read; -1: never read (or must be read whole) */
-    int32_t *holes; /* descriptors of its sockets closed since that read */
+    /* descriptors of its sockets closed since that read, and (as -1 - fd)
+     * of sockets that read found and the cache did not know (see keep_unknown) */
+    int32_t *holes;
     uint32_t nholes, holes_cap;
     bool changed;   /* this lookup: descriptors changed beyond its holes */
     bool read;      /* this lookup: read whole */
@@ -148,12 +150,17 @@ struct ch_procs {
     inode_entry **hits;
     int32_t *hit_fds; /* the descriptor of each hit */
     size_t nhits, hits_cap;
+    /* The descriptors of the process being read that hold a socket the
+     * cache does not know (see keep_unknown). */
+    int32_t *unknown;
+    size_t nunknown, unknown_cap;
     /* The processes of the last lookup, and whether st_size of a
      * /proc/PID/fd directory counts its descriptors (Linux 6.2+). */
     seen_proc *seen;
     size_t nseen, seen_cap;
     bool fd_count;
     size_t pending_left; /* pending inodes no process was found holding yet */
+    size_t again_left;   /* of those, the ones asked again (unsure after an earlier look-up) */
     /* The last read of every process a lookup fell back to (see
      * scan_processes): when it ended (monotonic ms) and the CPU time it
      * took (this thread's, ms). */
@@ -622,21 +629,43 @@ static int64_t fd_count(const ch_procs *p, int fd_dir)
     return (int64_t)st.st_size;
 }
 
+/* Notes descriptor fd of the process being read as holding a socket the
+ * cache does not know. Out of memory, it is not noted: the socket is then
+ * found as it was before keep_unknown, by a later read. */
+static void add_unknown(ch_procs *p, int32_t fd)
+{
+    if (p->nunknown == p->unknown_cap) {
+        size_t cap = p->unknown_cap ? p->unknown_cap * 2 : 64;
+        int32_t *grown = realloc(p->unknown, cap * sizeof *grown);
+        if (!grown)
+            return;
+        p->unknown = grown;
+        p->unknown_cap = cap;
+    }
+    p->unknown[p->nunknown++] = fd;
+}
+
 /* Reads descriptor `fd` of the fd directory fd_dir: adds a hit when it is a
- * pending socket. Returns 1 when the descriptor is open, 0 when not, -1
- * when the hit list could not grow. */
-static int read_fd(ch_procs *p, int fd_dir, const char *name, int32_t fd)
+ * pending socket, and notes it (add_unknown) when it is a socket the cache
+ * does not know and note_unknown is set. Returns 1 when the descriptor is
+ * open, 0 when not, -1 when the hit list could not grow. */
+static int read_fd(ch_procs *p, int fd_dir, const char *name, int32_t fd, bool note_unknown)
 {
     char link[64]; /* "socket:[" + 20 digits + "]" fits; others may be cut */
     ssize_t n = readlinkat(fd_dir, name, link, sizeof link - 1);
     if (n <= 0)
         return 0;
     link[n] = '\0';
-    inode_entry *e = inode_find(&p->inodes, socket_inode(link, n));
+    uint64_t inode = socket_inode(link, n);
+    inode_entry *e = inode_find(&p->inodes, inode);
     if (e && e->pending && add_hit(p, e, fd) != 0)
         return -1;
+    if (!e && note_unknown && cacheable(inode))
+        add_unknown(p, fd);
     return 1;
 }
+
+static void keep_unknown(ch_procs *p, seen_proc *sp);
 
 /* Collects into p->hits the pending inodes the process holds, reading
  * every descriptor, and sets sp->nfd. Returns 0, or -1 when the list could
@@ -655,13 +684,14 @@ static int collect_hits(ch_procs *p, int pid_dir, seen_proc *sp)
     while (rc == 0 && (de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        rc = read_fd(p, fd_dir, de->d_name, (int32_t)strtol(de->d_name, NULL, 10));
+        rc = read_fd(p, fd_dir, de->d_name, (int32_t)strtol(de->d_name, NULL, 10), true);
         seen += rc > 0;
         rc = rc < 0 ? -1 : 0;
     }
     closedir(d);
     sp->nfd = count >= 0 ? count : seen;
     sp->nholes = 0;
+    keep_unknown(p, sp);
     return rc;
 }
 
@@ -683,10 +713,15 @@ static int collect_hole_hits(ch_procs *p, int pid_dir, seen_proc *sp)
     int64_t count = fd_count(p, fd_dir), expected = sp->nfd;
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < sp->nholes; i++) {
+        /* A socket the last read found unknown is kept one look-up only. */
+        bool kept = sp->holes[i] < 0;
+        int32_t fd = kept ? -1 - sp->holes[i] : sp->holes[i];
         char name[16];
-        snprintf(name, sizeof name, "%d", (int)sp->holes[i]);
-        rc = read_fd(p, fd_dir, name, sp->holes[i]);
-        expected += rc > 0 ? 0 : -1; /* a hole still empty: one descriptor fewer */
+        snprintf(name, sizeof name, "%d", (int)fd);
+        rc = read_fd(p, fd_dir, name, fd, !kept);
+        /* A hole still empty: one descriptor fewer (a kept one was counted
+         * open: its socket closed since). */
+        expected += rc > 0 ? 0 : -1;
         rc = rc < 0 ? -1 : 0;
     }
     close(fd_dir);
@@ -694,6 +729,7 @@ static int collect_hole_hits(ch_procs *p, int pid_dir, seen_proc *sp)
     if (!sp->changed)
         sp->nfd = count;
     sp->nholes = 0;
+    keep_unknown(p, sp);
     return rc;
 }
 
@@ -754,6 +790,10 @@ static void credit_hits(ch_procs *p, const proc_stat *st, const ch_proc *owner)
             e->last_pid = (int32_t)st->pid;
             if (e->holders == 0 && p->pending_left > 0)
                 p->pending_left--;
+            if (e->unsure) {
+                e->unsure = false;
+                p->again_left--;
+            }
             if (e->holders < UINT16_MAX)
                 e->holders++;
         }
@@ -850,6 +890,33 @@ static void add_hole(ch_procs *p, const ch_proc *owner, int32_t fd)
         sp->holes_cap = cap;
     }
     sp->holes[sp->nholes++] = fd;
+}
+
+/*
+ * Keeps the descriptors p->unknown names as holes of sp for its next read.
+ * A socket the cache does not know was opened after the sample this
+ * look-up serves (or is not a TCP or UDP socket); the next sample may ask
+ * about it, and by then its descriptor is no hole and the process's count
+ * may be what its holes explain (a socket closed, another opened). Without
+ * this, only a read of every process would find it. Kept holes beyond
+ * MAX_HOLES are let go (a later read finds them).
+ */
+static void keep_unknown(ch_procs *p, seen_proc *sp)
+{
+    size_t n = p->nunknown;
+    p->nunknown = 0;
+    if (sp->nholes + n > sp->holes_cap) {
+        size_t cap = sp->holes_cap ? sp->holes_cap : 8;
+        while (cap < sp->nholes + n && cap < MAX_HOLES)
+            cap *= 2;
+        int32_t *holes = realloc(sp->holes, cap * sizeof *holes);
+        if (!holes)
+            return;
+        sp->holes = holes;
+        sp->holes_cap = (uint32_t)cap;
+    }
+    for (size_t i = 0; i < n && sp->nholes < sp->holes_cap; i++)
+        sp->holes[sp->nholes++] = -1 - p->unknown[i];
 }
 
 /*
@@ -964,8 +1031,9 @@ typedef struct {
     int proc_dir;
 } iter_pass;
 
-/* Collects into p->hits the pending inodes among a process's sockets.
- * Returns 0, or -1 when the list could not grow. */
+/* Collects into p->hits the pending inodes among a process's sockets, and
+ * notes those the cache does not know (add_unknown). Returns 0, or -1 when
+ * the list could not grow. */
 static int collect_named_hits(ch_procs *p, const ch_task_sockets *t)
 {
     p->nhits = 0;
@@ -973,6 +1041,8 @@ static int collect_named_hits(ch_procs *p, const ch_task_sockets *t)
         inode_entry *e = inode_find(&p->inodes, t->inodes[i]);
         if (e && e->pending && add_hit(p, e, t->fds[i]) != 0)
             return -1;
+        if (!e && cacheable(t->inodes[i]))
+            add_unknown(p, t->fds[i]);
     }
     return 0;
 }
@@ -1008,7 +1078,9 @@ static int on_task_sockets(void *ctx, const ch_task_sockets *t)
     sp->nholes = 0;
     sp->read = true;
     const ch_proc *owner = NULL;
-    if (collect_named_hits(p, t) != 0)
+    int rc = collect_named_hits(p, t);
+    keep_unknown(p, sp);
+    if (rc != 0)
         sp->nfd = -1; /* read it whole next time */
     else if (p->nhits > 0 && confirm_process(p, pid_dir, &st, &owner) == 0) {
         credit_hits(p, &st, owner);
@@ -1099,10 +1171,18 @@ static size_t scan_processes(ch_procs *p)
     for (size_t i = 0; i < p->nseen && p->pending_left > 0; i++)
         if (p->seen[i].changed && !p->seen[i].read)
             read_process(p, proc_dir, &p->seen[i], true);
-    bool fell_back = p->pending_left > 0 && fallback_due(p);
+    /* What is still pending after that is mostly a socket that opened in the
+     * descriptor of one that closed while the dump ran: the dump saw both,
+     * so the descriptor is no hole yet and the count did not change. The
+     * next look-up finds it in that hole, so only an inode asked again
+     * (unsure since an earlier look-up) is worth reading every process. */
+    bool fell_back = p->again_left > 0 && fallback_due(p);
     if (fell_back)
         read_the_rest(p, proc_dir);
-    p->read_all = fell_back || p->pending_left == 0;
+    bool every = true; /* every listed process was read whole (the first look-up) */
+    for (size_t i = 0; i < p->nseen && every; i++)
+        every = p->seen[i].read;
+    p->read_all = fell_back || every || p->pending_left == 0;
     closedir(d);
     return p->nseen;
 }
@@ -1152,6 +1232,7 @@ void ch_procs_free(ch_procs *p)
     free(p->users);
     free(p->hits);
     free(p->hit_fds);
+    free(p->unknown);
     for (size_t i = 0; i < p->nseen; i++)
         seen_drop(&p->seen[i]);
     free(p->seen);
@@ -1196,13 +1277,15 @@ static size_t mark_unknown(ch_procs *p, const uint64_t *inodes, size_t n)
             unknown++;
     if (unknown == 0 || inode_reserve(&p->inodes, unknown) != 0)
         return 0;
-    p->pending_left = 0;
+    p->pending_left = p->again_left = 0;
     for (size_t i = 0; i < n; i++) {
         if (needs_lookup(p, inodes[i])) {
             inode_entry *e = inode_put(&p->inodes, (uint32_t)inodes[i]);
-            e->pending = true;
-            e->unsure = false;
+            if (e->pending) /* asked twice in one call */
+                continue;
+            e->pending = true; /* unsure stays set while it is looked up again */
             p->pending_left++;
+            p->again_left += e->unsure;
         }
     }
     return unknown;
