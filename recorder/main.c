@@ -80,6 +80,14 @@ typedef struct {
     int64_t last_wall, last_mono; /* both clocks at the previous tick; 0: none yet */
     int write_failing;       /* a write failed and has not succeeded since */
     int sample_failing;
+    /* The TCP tables are left out of a sample while the kernel's count of
+     * their moves (owners.h) stands where it stood when they were last
+     * dumped (tcp_unmoved). */
+    uint64_t tcp_moves;      /* the count then */
+    bool tcp_moves_known;    /* false: dump them */
+    int64_t tcp_dumped_mono; /* when that sample began */
+    int64_t tcp_due_mono;    /* when a timer it reported runs out; INT64_MAX: none */
+    bool noted_unmoved;
     char err[CH_ERR_MAX];
 } recorder;
 
@@ -471,6 +479,34 @@ static void mark_closes(recorder *r)
 }
 
 /* One tick: sample, diff, write. Errors are logged once per streak. */
+/* The TCP tables are dumped at least this often, moved or not. */
+#define TCP_DUMP_AT_LEAST_MS 10000
+
+/*
+ * True when this sample, beginning at now (monotonic ms), may leave out the
+ * TCP tables: kernel events counted no move of them since their last dump
+ * (moves, read before this sample: the count the dump would cover), no
+ * timer that dump reported has run out, and it is less than
+ * TCP_DUMP_AT_LEAST_MS old. Not after lost announcements or a failed
+ * sample, which a full sample must follow.
+ */
+static bool tcp_unmoved(const recorder *r, bool counted, uint64_t moves, int64_t now)
+{
+    return counted && r->tcp_moves_known && moves == r->tcp_moves && !r->resync && r->sample_failing == 0 &&
+           now < r->tcp_due_mono && now - r->tcp_dumped_mono < TCP_DUMP_AT_LEAST_MS;
+}
+
+/* After a sample that dumped the TCP tables, begun at began (monotonic):
+ * the count its dump covers and when a timer it reported runs out. */
+static void tcp_dumped(recorder *r, bool counted, uint64_t moves, int64_t began)
+{
+    r->tcp_moves = moves;
+    r->tcp_moves_known = counted;
+    r->tcp_dumped_mono = began;
+    int64_t timer = ch_sampler_tcp_timer_ms(r->sampler);
+    r->tcp_due_mono = timer >= 0 ? began + timer : INT64_MAX;
+}
+
 static void tick(recorder *r)
 {
     if (r->closes != NULL)
@@ -483,6 +519,13 @@ static void tick(recorder *r)
     take_closes(r, at);
     size_t before = ch_events_pending(&r->queue);
     ch_tracker_begin(r->tracker, at, &r->queue); /* known rows are marked as they are read */
+    uint64_t moves = 0;
+    bool counted = r->owners != NULL && ch_owner_events_tcp_moves(r->owners, &moves);
+    size_t kept = 0;
+    bool unmoved = tcp_unmoved(r, counted, moves, t0) && ch_sampler_leave_out_tcp(r->sampler, true) &&
+                   ch_tracker_keep_unmoved(r->tracker, CH_TCP, &kept);
+    if (!unmoved)
+        ch_sampler_leave_out_tcp(r->sampler, false);
     if (ch_sampler_take(r->sampler, &r->sample, r->err, sizeof r->err) != 0) {
         take_notes(r);
         if (!r->sample_failing++)
@@ -490,6 +533,14 @@ static void tick(recorder *r)
         return;
     }
     take_notes(r);
+    if (!unmoved)
+        tcp_dumped(r, counted, moves, t0);
+    else if (!r->noted_unmoved) {
+        r->noted_unmoved = true;
+        names_note(r, "TCP tables dumped only after kernel events counted a move of them (a change of state, a "
+                      "SYN-ACK sent again), when a timer the last dump reported ran out, and at least every 10 s; "
+                      "the samples in between found the TCP sockets of the last dump as it left them");
+    }
     /* Again, for the sockets the dump found that opened while it ran (a
      * long dump, of a machine with many sockets): their events were
      * written before the dump reached them. */
@@ -523,7 +574,7 @@ static void tick(recorder *r)
         log_msg("writing to %s works again after %d failed attempts", r->db_path, r->write_failing);
         r->write_failing = 0;
     }
-    size_t seen = r->sample.count + r->sample.consumed;
+    size_t seen = r->sample.count + r->sample.consumed + kept;
     /* The new sockets' entries, once their OPENs are written (or kept):
      * the sample's rows are given back meanwhile. */
     ch_tracker_settle(r->tracker, &r->sample, &r->queue);
@@ -534,9 +585,10 @@ static void tick(recorder *r)
     r->resync = false; /* this sample was a full one */
     if (r->opt.verbose) {
         int64_t t_end = ch_mono_ms();
-        log_msg("sample: %zu sockets, %zu changes, %zu queued, %lld ms (dump %lld, track %lld, write %lld)",
+        log_msg("sample: %zu sockets, %zu changes, %zu queued, %lld ms (dump %lld, track %lld, write %lld)%s",
                 seen, changes, ch_events_pending(&r->queue), (long long)(t_end - t0), (long long)(t_sampled - t0),
-                (long long)(t_tracked - t_sampled), (long long)(t_end - t_tracked));
+                (long long)(t_tracked - t_sampled), (long long)(t_end - t_tracked),
+                unmoved ? ", TCP unmoved" : "");
     }
 }
 

@@ -22,6 +22,7 @@
 #ifndef CH_OWNERS_H
 #define CH_OWNERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,5 +76,16 @@ size_t ch_owner_events_read(ch_owner_events *e);
 /* Facts the source lost since it was opened: its buffer was full because
  * the recorder read too late. */
 int64_t ch_owner_events_lost(const ch_owner_events *e);
+
+/*
+ * How many times the TCP tables of the recorder's namespace moved since the
+ * source was opened (Linux: a TCP socket changed state, or a half-open
+ * connection's SYN-ACK was sent again), into *moves. While the count
+ * stands still, a new dump of the TCP tables finds the same sockets in the
+ * same states as the last, but for the ends of the TIME_WAIT entries and
+ * half-open requests the dump reports timers for. Returns false when the
+ * source cannot tell (none, or the count could not be read).
+ */
+bool ch_owner_events_tcp_moves(const ch_owner_events *e, uint64_t *moves);
 
 #endif

@@ -50,3 +50,9 @@ int64_t ch_owner_events_lost(const ch_owner_events *e)
     (void)e;
     return 0;
 }
+
+bool ch_owner_events_tcp_moves(const ch_owner_events *e, uint64_t *moves)
+{
+    (void)e, (void)moves;
+    return false;
+}

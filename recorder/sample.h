@@ -200,6 +200,21 @@ bool ch_sampler_ident_is_stable(const ch_sampler *s);
  * dump several times longer). */
 void ch_sampler_byte_counters(ch_sampler *s, bool in_samples);
 
+/*
+ * Leaves the TCP tables out of the next sample (that one only), where the
+ * sampler can: returns true when it will (Linux netlink), false when the
+ * sample has them all the same. The recorder asks it when kernel events
+ * say the TCP tables did not move since they were last dumped (owners.h),
+ * so that a dump would find what the last one found.
+ */
+bool ch_sampler_leave_out_tcp(ch_sampler *s, bool leave_out);
+
+/* Of the last sample with the TCP tables: in how many ms, from when that
+ * sample began, the soonest timer it reported ends a TIME_WAIT entry or a
+ * half-open request, or sends a SYN-ACK again (changes no event
+ * announces); -1 when none, or where the sampler does not say. */
+int64_t ch_sampler_tcp_timer_ms(const ch_sampler *s);
+
 /* The next note on what the sampler could not do, each said once (the
  * recorder logs it and adds it to the run row); NULL when none is pending. */
 const char *ch_sampler_next_note(ch_sampler *s);

@@ -1504,6 +1504,25 @@ bool ch_tracker_consume(void *ctx, const ch_sock *row)
     return true;
 }
 
+bool ch_tracker_keep_unmoved(ch_tracker *t, int proto, size_t *kept)
+{
+    *kept = 0;
+    if (!t->begun)
+        return false;
+    for (size_t i = 0; i < t->count; i++) {
+        const entry *e = &t->entries[i];
+        if (e->proto == proto && (e->destroyed_at != 0 || e->bytes_due || e->loaded))
+            return false;
+    }
+    for (size_t i = 0; i < t->count; i++) {
+        if (t->entries[i].proto == proto) {
+            t->entries[i].gen = t->gen;
+            (*kept)++;
+        }
+    }
+    return true;
+}
+
 void ch_tracker_prefetch(void *ctx, const uint64_t *idents, size_t n)
 {
     ch_tracker *t = ctx;

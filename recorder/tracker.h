@@ -195,6 +195,17 @@ bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at);
  */
 void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q);
 bool ch_tracker_consume(void *ctx, const ch_sock *row);
+/*
+ * For a sample taken without the tables of proto (ch_sampler_leave_out_tcp:
+ * a dump of them would find what the last one found): marks every tracked
+ * socket of proto as seen again, unchanged, and returns how many in *kept.
+ * Call it after ch_tracker_begin, before the sample is taken. Returns
+ * false, marking none, when one of them waits for what only a dump
+ * settles: announced destroyed (gone, or freed into a TIME_WAIT entry),
+ * given final counters to write with its next sample, or seeded from the
+ * database and not confirmed yet.
+ */
+bool ch_tracker_keep_unmoved(ch_tracker *t, int proto, size_t *kept);
 
 /* The sample's prefetch hook (ctx: the tracker): fetches the index slots
  * and tracked sockets of the identities ch_tracker_consume is about to

@@ -878,6 +878,64 @@ static void test_streaming(void)
 }
 
 /*
+ * A sample without the TCP tables (the kernel counted no move of them):
+ * every tracked TCP socket is kept as it was, the UDP ones go by the
+ * sample; not while a TCP socket waits for what only a dump settles (an
+ * announcement), which then closes it as announced.
+ */
+static void test_keep_unmoved(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {.consume = ch_tracker_consume};
+    s.consume_ctx = t;
+    ch_events q = {0};
+    ch_sock a = tcp(61, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    ch_sock b = tcp(62, "10.0.0.1", 40002, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    ch_sock u = tcp(63, "0.0.0.0", 5353, "0.0.0.0", 0, CH_ST_UNCONN);
+    u.proto = CH_UDP;
+    ch_sock v = u;
+    v.ident = 64;
+    v.local_port = 5354;
+    ch_sock rows[] = {a, b, u, v};
+    size_t kept = 99;
+    CHECK(!ch_tracker_keep_unmoved(t, CH_TCP, &kept)); /* no sample begun */
+    CHECK_INT(kept, 0);
+
+    ch_tracker_begin(t, 1000, &q);
+    stream_of(&s, rows, 4);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    CHECK_INT(count(&q, CH_EV_OPEN), 4);
+    q.count = 0;
+
+    /* The UDP dump alone, v gone: a and b kept, v closed. */
+    ch_tracker_begin(t, 2000, &q);
+    CHECK(ch_tracker_keep_unmoved(t, CH_TCP, &kept));
+    CHECK_INT(kept, 2);
+    stream_of(&s, &u, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
+    CHECK_INT(q.count, 1);
+    CHECK(find(&q, CH_EV_CLOSE, 4) != NULL);
+    CHECK_INT(ch_tracker_count(t), 3);
+    q.count = 0;
+
+    /* a announced destroyed: refused, nothing marked; the full sample
+     * then closes a at its announced time. */
+    CHECK(ch_tracker_destroyed_known(t, &a, 2500));
+    ch_tracker_begin(t, 3000, &q);
+    CHECK(!ch_tracker_keep_unmoved(t, CH_TCP, &kept));
+    CHECK_INT(kept, 0);
+    ch_sock left[] = {b, u};
+    stream_of(&s, left, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
+    CHECK_INT(q.count, 1);
+    const ch_event *closed = find(&q, CH_EV_CLOSE, 1);
+    CHECK(closed != NULL && closed->at == 2500);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/*
  * A streamed sample is dated when it was complete (what the dump found may
  * have happened while it ran), and a connection no sample saw opened after
  * the previous sample began (the dump may have passed it by just before).
@@ -1150,6 +1208,7 @@ int main(void)
     test_settle();
     test_deferred_opens();
     test_streaming();
+    test_keep_unmoved();
     test_sample_dates();
     test_sample_trim();
     test_destroyed_as_read();

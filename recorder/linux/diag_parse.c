@@ -39,6 +39,17 @@ static void diag_to_row(const struct inet_diag_msg *m, int tcp, ch_sock *row)
     row->uid = m->idiag_uid;
 }
 
+/* The rows whose timer ends them, or may, with no change of state the
+ * kernel would announce: TIME_WAIT entries (their substate TIME_WAIT or
+ * FIN_WAIT2) and half-open requests (SYN_RECV). */
+static void note_timer(ch_diag_dump *d, const struct inet_diag_msg *m)
+{
+    bool timed = m->idiag_state == CH_ST_TIME_WAIT || m->idiag_state == CH_ST_FIN_WAIT2 ||
+                 m->idiag_state == CH_ST_SYN_RECV || m->idiag_state == CH_ST_NEW_SYN_RECV;
+    if (timed && m->idiag_timer != 0 && m->idiag_expires < d->soonest_timer_ms)
+        d->soonest_timer_ms = m->idiag_expires;
+}
+
 /* Reads a 64-bit counter at off inside an attribute payload of len bytes,
  * or -1 when an older kernel's shorter tcp_info does not reach it. */
 static int64_t counter_at(const unsigned char *p, size_t len, size_t off)
@@ -107,6 +118,8 @@ static int one_message(ch_diag_dump *d, const struct nlmsghdr *h, size_t msg_len
     }
     diag_to_row(NLMSG_DATA(h), d->tcp, row);
     read_attributes(h, msg_len, NULL, row);
+    if (d->tcp)
+        note_timer(d, NLMSG_DATA(h));
     if (out->consume != NULL && out->consume(out->consume_ctx, row)) {
         out->count--; /* taken care of: the slot serves the next row */
         out->consumed++;

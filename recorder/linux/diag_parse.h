@@ -19,6 +19,10 @@ typedef struct {
     int tcp;           /* nonzero: rows are TCP, else UDP */
     bool interrupted;  /* a reply carried NLM_F_DUMP_INTR: redo the dump */
     int error;         /* with CH_DIAG_ERROR: the kernel's errno, or ENOMEM */
+    /* TCP: the soonest end a row's timer announces, in ms from when the
+     * kernel wrote the row: a TIME_WAIT entry's, a half-open request's next
+     * SYN-ACK or end. Set it to UINT32_MAX (none) before the dump. */
+    uint32_t soonest_timer_ms;
 } ch_diag_dump;
 
 enum { CH_DIAG_ERROR = -1, CH_DIAG_MORE = 0, CH_DIAG_DONE = 1 };

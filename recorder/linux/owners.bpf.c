@@ -34,6 +34,14 @@
  * even when that announcement is lost or comes late (a connection reset
  * by its peer is announced only when its process closes it).
  *
+ * And a count of the moves of the TCP tables (tcp_moves): every change of
+ * state of a TCP socket of the namespace, the kernel's own included, and
+ * every SYN-ACK sent again for a connection still half open (its request
+ * lives on, which only a dump shows). While it stands still, a dump of the
+ * TCP tables would find what the last one found, but for the timers that
+ * end TIME_WAIT entries and half-open requests (the recorder dates those
+ * from the dump itself).
+ *
  * Reading the cookie through bpf_get_socket_cookie makes the kernel give
  * the socket its cookie now (sock_gen_cookie): sock_diag reports the same
  * value later, and the recorder joins the record to the socket's lifetime
@@ -73,6 +81,9 @@ const volatile __u64 close_limit = 0; /* no close record once this much is waiti
 /* Records lost because the ring buffer was full (the reader fell behind). */
 __u64 dropped = 0;
 
+/* Moves of the namespace's TCP tables since the program was loaded. */
+__u64 tcp_moves = 0;
+
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
     __uint(max_entries, 512 * 1024);
@@ -86,13 +97,18 @@ struct {
     __type(value, __u8);
 } reported SEC(".maps");
 
+static __always_inline int in_namespace(struct sock *sk)
+{
+    return netns_inum == 0 || sk->__sk_common.skc_net.net->ns.inum == netns_inum;
+}
+
 static __always_inline int is_process_socket(struct sock *sk)
 {
     if (sk->sk_protocol != CH_IPPROTO_TCP && sk->sk_protocol != CH_IPPROTO_UDP)
         return 0;
     if (BPF_CORE_READ_BITFIELD(sk, sk_kern_sock))
         return 0;
-    return netns_inum == 0 || sk->__sk_common.skc_net.net->ns.inum == netns_inum;
+    return in_namespace(sk);
 }
 
 /* Records that the current process acted on sk, the first time only. */
@@ -168,11 +184,22 @@ static __always_inline int by_process(int oldstate, int newstate)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_tcp_state, struct sock *sk, int oldstate, int newstate)
 {
+    if (sk != 0 && sk->sk_protocol == CH_IPPROTO_TCP && in_namespace(sk))
+        __sync_fetch_and_add(&tcp_moves, 1);
     if (by_process(oldstate, newstate))
         report(sk);
     if (newstate == CH_TCP_CLOSE && oldstate != CH_TCP_LISTEN && sk != 0 && sk->sk_protocol == CH_IPPROTO_TCP &&
         is_process_socket(sk))
         submit_close(sk);
+    return 0;
+}
+
+/* A SYN-ACK sent again: sk is the listener, its request still half open. */
+SEC("tp_btf/tcp_retransmit_synack")
+int BPF_PROG(on_synack_again, const struct sock *sk)
+{
+    if (sk != 0 && in_namespace((struct sock *)sk))
+        __sync_fetch_and_add(&tcp_moves, 1);
     return 0;
 }
 

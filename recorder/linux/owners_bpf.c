@@ -46,7 +46,7 @@
 
 /* The descriptors the loading child hands over: they keep the program
  * attached and its maps alive. */
-enum { FD_RING, FD_BSS, FD_LINK_STATE, FD_LINK_SEND, FD_LINK_RECV, NFDS };
+enum { FD_RING, FD_BSS, FD_LINK_STATE, FD_LINK_SYNACK, FD_LINK_SEND, FD_LINK_RECV, NFDS };
 #define CH_OWNER_WHY_MAX 512
 
 struct ch_owner_events {
@@ -168,7 +168,8 @@ static void load_and_hand_over(int sock)
         explain(err, why, sizeof why);
     } else {
         int fds[NFDS] = {bpf_map__fd(skel->maps.records), bpf_map__fd(skel->maps.bss),
-                         bpf_link__fd(skel->links.on_tcp_state), bpf_link__fd(skel->links.on_send),
+                         bpf_link__fd(skel->links.on_tcp_state), bpf_link__fd(skel->links.on_synack_again),
+                         bpf_link__fd(skel->links.on_send),
                          bpf_link__fd(skel->links.on_recv)};
         memset(control, 0, sizeof control);
         msg.msg_control = control;
@@ -320,4 +321,14 @@ int64_t ch_owner_events_lost(const ch_owner_events *e)
     if (e == NULL || bpf_map_lookup_elem(e->fds[FD_BSS], &zero, &bss) != 0)
         return 0;
     return (int64_t)bss.dropped;
+}
+
+bool ch_owner_events_tcp_moves(const ch_owner_events *e, uint64_t *moves)
+{
+    struct owners_bpf__bss bss;
+    int zero = 0;
+    if (e == NULL || bpf_map_lookup_elem(e->fds[FD_BSS], &zero, &bss) != 0)
+        return false;
+    *moves = bss.tcp_moves;
+    return true;
 }

@@ -35,6 +35,8 @@ struct ch_sampler {
     uint32_t states;  /* TCP states asked for: all, or none to probe */
     bool tcp_once;    /* TCP of both families in one dump (TCPDIAG_GETSOCK) */
     bool counters;    /* ask tcp_info (byte counters) with TCP rows */
+    bool leave_out_tcp; /* the next take dumps UDP only (ch_sampler_leave_out_tcp) */
+    int64_t tcp_timer_ms; /* of the last TCP dump (ch_sampler_tcp_timer_ms) */
     char *buf;
     const char *note; /* pending ch_sampler_next_note */
     char fallback_note[160];
@@ -119,7 +121,7 @@ static int send_dump_request(ch_sampler *s, int family, int protocol)
  */
 static int receive_dump(ch_sampler *s, int protocol, ch_sample *out, char *err, size_t errn)
 {
-    ch_diag_dump d = {.seq = s->seq, .tcp = protocol == IPPROTO_TCP};
+    ch_diag_dump d = {.seq = s->seq, .tcp = protocol == IPPROTO_TCP, .soonest_timer_ms = UINT32_MAX};
     for (;;) {
         ssize_t n = recv(s->fd, s->buf, RECV_BUF_SIZE, 0);
         if (n < 0) {
@@ -131,8 +133,12 @@ static int receive_dump(ch_sampler *s, int protocol, ch_sample *out, char *err, 
             return -1;
         }
         int rc = ch_diag_parse(&d, s->buf, (size_t)n, out);
-        if (rc == CH_DIAG_DONE)
+        if (rc == CH_DIAG_DONE) {
+            if (d.tcp && d.soonest_timer_ms != UINT32_MAX &&
+                (s->tcp_timer_ms < 0 || d.soonest_timer_ms < s->tcp_timer_ms))
+                s->tcp_timer_ms = d.soonest_timer_ms;
             return d.interrupted ? 1 : 0;
+        }
         if (rc == CH_DIAG_ERROR) {
             if (d.error == ENOMEM)
                 snprintf(err, errn, "out of memory for socket rows");
@@ -172,7 +178,12 @@ static int netlink_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
     const dump_kind *dumps = s->tcp_once ? tcp_once : by_family;
     size_t ndumps = s->tcp_once ? sizeof tcp_once / sizeof tcp_once[0] : sizeof by_family / sizeof by_family[0];
     int resyncs = 0;
-    for (size_t i = 0; i < ndumps; i++) {
+    size_t first = 0;
+    if (s->leave_out_tcp)
+        first = s->tcp_once ? 1 : 2; /* the UDP dumps come after the TCP ones */
+    else
+        s->tcp_timer_ms = -1;
+    for (size_t i = first; i < ndumps; i++) {
         size_t mark = out->count, consumed = out->consumed;
         int rc = 1;
         for (int attempt = 0; rc == 1 && attempt < DUMP_RETRIES; attempt++) {
@@ -197,7 +208,7 @@ static int netlink_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
             netlink_reopen(s);
             out->count = 0;
             out->consumed = 0;
-            i = (size_t)-1;
+            i = first - 1;
             continue;
         }
         /* IPv6 may be absent from the kernel: an empty answer, not a failure. */
@@ -266,6 +277,7 @@ ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
     }
     s->fd = -1;
     s->states = ~0U;
+    s->tcp_timer_ms = -1;
     s->counters = true;
     if (force == NULL || strcmp(force, "netlink") == 0) {
         s->buf = malloc(RECV_BUF_SIZE);
@@ -316,11 +328,25 @@ const char *ch_sampler_next_note(ch_sampler *s)
     return note;
 }
 
+bool ch_sampler_leave_out_tcp(ch_sampler *s, bool leave_out)
+{
+    s->leave_out_tcp = leave_out && s->fd >= 0 && s->states == ~0U;
+    return s->leave_out_tcp;
+}
+
+int64_t ch_sampler_tcp_timer_ms(const ch_sampler *s)
+{
+    return s->fd >= 0 ? s->tcp_timer_ms : -1;
+}
+
 int ch_sampler_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
 {
     ch_sample_clear(out);
-    if (s->fd >= 0)
-        return netlink_take(s, out, err, errn);
+    if (s->fd >= 0) {
+        int rc = netlink_take(s, out, err, errn);
+        s->leave_out_tcp = false; /* for one take */
+        return rc;
+    }
     return ch_procnet_read("/proc/net", out, err, errn);
 }
 

@@ -182,6 +182,18 @@ void ch_sampler_byte_counters(ch_sampler *s, bool in_samples)
     s->counters = in_samples; /* Windows announces no closes: the recorder leaves it on */
 }
 
+bool ch_sampler_leave_out_tcp(ch_sampler *s, bool leave_out)
+{
+    (void)s, (void)leave_out;
+    return false; /* Windows announces nothing that would say the tables did not move */
+}
+
+int64_t ch_sampler_tcp_timer_ms(const ch_sampler *s)
+{
+    (void)s;
+    return -1;
+}
+
 const char *ch_sampler_next_note(ch_sampler *s)
 {
     return s->next_note < s->nnotes ? s->notes[s->next_note++] : NULL;
