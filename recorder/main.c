@@ -585,10 +585,9 @@ static void tick(recorder *r)
     r->resync = false; /* this sample was a full one */
     if (r->opt.verbose) {
         int64_t t_end = ch_mono_ms();
-        log_msg("sample: %zu sockets, %zu changes, %zu queued, %lld ms (dump %lld, track %lld, write %lld)%s",
-                seen, changes, ch_events_pending(&r->queue), (long long)(t_end - t0), (long long)(t_sampled - t0),
-                (long long)(t_tracked - t_sampled), (long long)(t_end - t_tracked),
-                unmoved ? ", TCP unmoved" : "");
+        log_msg("sample: %zu sockets, %zu changes, %zu queued, %lld ms (dump %lld, track %lld, write %lld)%s", seen,
+                changes, ch_events_pending(&r->queue), (long long)(t_end - t0), (long long)(t_sampled - t0),
+                (long long)(t_tracked - t_sampled), (long long)(t_end - t_tracked), unmoved ? ", TCP unmoved" : "");
     }
 }
 

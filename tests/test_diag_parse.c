@@ -29,9 +29,14 @@ typedef struct {
 static void add_socket(reply *r, int state, int timer, uint32_t expires, uint32_t cookie)
 {
     struct nlmsghdr h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct inet_diag_msg)),
-                         .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_MULTI, .nlmsg_seq = SEQ};
-    struct inet_diag_msg m = {.idiag_family = 2, .idiag_state = (uint8_t)state, .idiag_timer = (uint8_t)timer,
-                              .idiag_expires = expires, .idiag_inode = cookie};
+                         .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                         .nlmsg_flags = NLM_F_MULTI,
+                         .nlmsg_seq = SEQ};
+    struct inet_diag_msg m = {.idiag_family = 2,
+                              .idiag_state = (uint8_t)state,
+                              .idiag_timer = (uint8_t)timer,
+                              .idiag_expires = expires,
+                              .idiag_inode = cookie};
     m.id.idiag_cookie[0] = cookie;
     m.id.idiag_sport = htons(40000);
     char *at = (char *)r->buf + r->len;
@@ -42,8 +47,8 @@ static void add_socket(reply *r, int state, int timer, uint32_t expires, uint32_
 
 static void add_done(reply *r)
 {
-    struct nlmsghdr h = {.nlmsg_len = NLMSG_LENGTH(sizeof(int)), .nlmsg_type = NLMSG_DONE,
-                         .nlmsg_flags = NLM_F_MULTI, .nlmsg_seq = SEQ};
+    struct nlmsghdr h = {
+        .nlmsg_len = NLMSG_LENGTH(sizeof(int)), .nlmsg_type = NLMSG_DONE, .nlmsg_flags = NLM_F_MULTI, .nlmsg_seq = SEQ};
     memcpy((char *)r->buf + r->len, &h, sizeof h);
     memset((char *)r->buf + r->len + sizeof h, 0, sizeof(int));
     r->len += NLMSG_ALIGN(h.nlmsg_len);
@@ -66,8 +71,8 @@ static void test_soonest_timer(void)
     add_socket(&r, CH_ST_ESTABLISHED, 1, 200, 1); /* a retransmit: any move it makes is announced */
     add_socket(&r, CH_ST_LISTEN, 0, 0, 2);
     add_socket(&r, CH_ST_TIME_WAIT, 3, 59000, 3);
-    add_socket(&r, CH_ST_FIN_WAIT2, 3, 2500, 4);   /* a FIN_WAIT2 entry */
-    add_socket(&r, CH_ST_FIN_WAIT2, 0, 0, 5);      /* a socket waiting for its peer, no timer */
+    add_socket(&r, CH_ST_FIN_WAIT2, 3, 2500, 4); /* a FIN_WAIT2 entry */
+    add_socket(&r, CH_ST_FIN_WAIT2, 0, 0, 5);    /* a socket waiting for its peer, no timer */
     add_done(&r);
     CHECK_INT(soonest(&r, 1, 5), 2500);
 

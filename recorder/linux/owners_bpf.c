@@ -167,10 +167,9 @@ static void load_and_hand_over(int sock)
     if (err != 0) {
         explain(err, why, sizeof why);
     } else {
-        int fds[NFDS] = {bpf_map__fd(skel->maps.records), bpf_map__fd(skel->maps.bss),
+        int fds[NFDS] = {bpf_map__fd(skel->maps.records),        bpf_map__fd(skel->maps.bss),
                          bpf_link__fd(skel->links.on_tcp_state), bpf_link__fd(skel->links.on_synack_again),
-                         bpf_link__fd(skel->links.on_send),
-                         bpf_link__fd(skel->links.on_recv)};
+                         bpf_link__fd(skel->links.on_send),      bpf_link__fd(skel->links.on_recv)};
         memset(control, 0, sizeof control);
         msg.msg_control = control;
         msg.msg_controllen = sizeof control;

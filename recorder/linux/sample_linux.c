@@ -35,7 +35,7 @@ struct ch_sampler {
     uint32_t states;  /* TCP states asked for: all, or none to probe */
     bool tcp_once;    /* TCP of both families in one dump (TCPDIAG_GETSOCK) */
     bool counters;    /* ask tcp_info (byte counters) with TCP rows */
-    bool leave_out_tcp; /* the next take dumps UDP only (ch_sampler_leave_out_tcp) */
+    bool leave_out_tcp;   /* the next take dumps UDP only (ch_sampler_leave_out_tcp) */
     int64_t tcp_timer_ms; /* of the last TCP dump (ch_sampler_tcp_timer_ms) */
     char *buf;
     const char *note; /* pending ch_sampler_next_note */
