@@ -550,7 +550,7 @@ static void attribute(generator *g)
         g->lifetimes++;
         ch_opened *o = ch_events_opened(&g->queue, ev);
         uint64_t serial = o->sock.ident - COOKIE_BASE;
-        if (ev->seen_by != NULL || o->sock.inode == 0 || o->owner.proc != NULL || serial >= g->serials)
+        if (ev->seen_by != CH_SEEN_BY_SAMPLES || o->sock.inode == 0 || o->owner.proc != NULL || serial >= g->serials)
             continue;
         int k = g->owner_of[serial];
         if (k >= 0)

@@ -285,7 +285,7 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
         if (gone <= h.last_sample) /* the wall clock went back since */
             gone = h.last_sample + 1;
         log_msg("the machine rebooted since the last run: closing %zu open lifetimes", ch_tracker_count(r->tracker));
-        if (ch_tracker_close_all(r->tracker, h.last_sample, gone, "reboot", &r->queue) != 0)
+        if (ch_tracker_close_all(r->tracker, h.last_sample, gone, CH_CLOSE_REBOOT, &r->queue) != 0)
             return fail("out of memory");
     }
     open_closes(r);

@@ -245,21 +245,10 @@ static int run_stmt(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-/* The codes of the schema's codes table (schema/schema.sql) for the
- * tracker's names: position + 1; 0 for NULL or a name it does not list. */
-static const char *const close_reasons[] = {"gone", "gone_while_stopped", "reboot", "readdressed"};
-static const char *const seen_by_kinds[] = {"destroy_event", "destroy_event_only", "destroy_event_time_wait"};
-#define N_OF(a) ((int)(sizeof(a) / sizeof(a)[0]))
 #define STATE_CODE_UNKNOWN 15
 
-static int code_of(const char *const *names, int n, const char *name)
-{
-    for (int i = 0; name != NULL && i < n; i++)
-        if (strcmp(names[i], name) == 0)
-            return i + 1;
-    return 0;
-}
-
+/* A code of the schema's codes table; 0 is NULL (the tracker's close
+ * reasons and seen_by kinds are those codes: tracker.h). */
 static void bind_code(sqlite3_stmt *st, int i, int code)
 {
     bind_int_or_null(st, i, code, code != 0);
@@ -579,8 +568,8 @@ static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
     bind_int_or_null(st, 14, (int64_t)k->inode, k->inode != 0);
     bind_int_or_null(st, 15, (int64_t)k->ident, s->ident_is_cookie && k->ident != 0);
     bind_bytes(st, 16, k->proto, k->bytes_sent, k->bytes_received);
-    bind_int_or_null(st, 18, ev->opened_after, ev->seen_by != NULL && ev->opened_after >= 0);
-    bind_code(st, 19, code_of(seen_by_kinds, N_OF(seen_by_kinds), ev->seen_by));
+    bind_int_or_null(st, 18, ev->opened_after, ev->seen_by != CH_SEEN_BY_SAMPLES && ev->opened_after >= 0);
+    bind_code(st, 19, ev->seen_by);
     bind_code(st, 20, p != NULL ? o->owner.source : CH_OWNER_UNKNOWN);
     rc = run_stmt(st);
     return rc == SQLITE_OK ? write_extras(s, ev, k, has_remote) : rc;
@@ -611,10 +600,10 @@ static int write_close(ch_store *s, const ch_event *ev)
     sqlite3_bind_int64(st, 1, ev->lifetime_id);
     bind_int_or_null(st, 2, ev->last_seen, ev->last_seen >= 0);
     sqlite3_bind_int64(st, 3, ev->at);
-    bind_code(st, 4, code_of(close_reasons, N_OF(close_reasons), ev->reason));
+    bind_code(st, 4, ev->reason);
     bind_int_or_null(st, 5, ev->bytes_sent, ev->bytes_sent >= 0);
     bind_int_or_null(st, 6, ev->bytes_received, ev->bytes_received >= 0);
-    bind_code(st, 7, code_of(seen_by_kinds, N_OF(seen_by_kinds), ev->seen_by));
+    bind_code(st, 7, ev->seen_by);
     return run_stmt(st);
 }
 
@@ -622,7 +611,7 @@ static int write_announced(ch_store *s, const ch_event *ev)
 {
     sqlite3_stmt *st = s->st[ST_ANNOUNCED];
     sqlite3_bind_int64(st, 1, ev->lifetime_id);
-    bind_code(st, 2, code_of(seen_by_kinds, N_OF(seen_by_kinds), ev->seen_by));
+    bind_code(st, 2, ev->seen_by);
     bind_int_or_null(st, 3, ev->opened_after, ev->opened_after >= 0);
     bind_int_or_null(st, 4, ev->bytes_sent, ev->bytes_sent >= 0);
     bind_int_or_null(st, 5, ev->bytes_received, ev->bytes_received >= 0);

@@ -134,6 +134,20 @@ struct ch_tracker {
  * items of *cap items (doubling, from first). Returns the array, moved or
  * not, or NULL with the array and *cap unchanged when memory runs out.
  */
+_Static_assert(sizeof(ch_event) <= 56, "a mass close queues one event per socket");
+
+const char *ch_close_reason_name(int reason)
+{
+    static const char *const names[] = {NULL, "gone", "gone_while_stopped", "reboot", "readdressed"};
+    return reason > 0 && reason < (int)(sizeof names / sizeof names[0]) ? names[reason] : NULL;
+}
+
+const char *ch_seen_by_name(int seen_by)
+{
+    static const char *const names[] = {NULL, "destroy_event", "destroy_event_only", "destroy_event_time_wait"};
+    return seen_by > 0 && seen_by < (int)(sizeof names / sizeof names[0]) ? names[seen_by] : NULL;
+}
+
 static void *reserve(void *items, size_t *cap, size_t need, size_t size, size_t first)
 {
     if (need <= *cap)
@@ -486,7 +500,7 @@ static int push_state(ch_events *q, const entry *e, int64_t at)
     return ch_events_push(q, &ev);
 }
 
-static int push_close(ch_events *q, const entry *e, int64_t last_seen, int64_t at, const char *reason)
+static int push_close(ch_events *q, const entry *e, int64_t last_seen, int64_t at, int reason)
 {
     ch_event ev = {.type = CH_EV_CLOSE, .reason = reason, .lifetime_id = e->lifetime_id, .at = at,
                    .last_seen = last_seen, .bytes_sent = e->bytes_sent,
@@ -624,7 +638,7 @@ static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t p
         if (e != NULL && e->gen == t->gen)
             continue; /* the same identity twice in one sample: keep the first */
         if (e != NULL && !entry_has_tuple(e, row)) {
-            if (push_close(q, e, prev, at, "readdressed") != 0)
+            if (push_close(q, e, prev, at, CH_CLOSE_READDRESSED) != 0)
                 return -1;
             remove_at(t, (size_t)(e - t->entries));
             e = NULL;
@@ -734,14 +748,19 @@ static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_even
         /* Not after the sample that found it gone (a wall clock set back
          * since the announcement was read). */
         int64_t closed = e->destroyed_at < at ? e->destroyed_at : at;
-        ch_event ev = {.type = CH_EV_CLOSE, .reason = "gone", .lifetime_id = e->lifetime_id,
-                       .at = closed, .last_seen = prev, .bytes_sent = e->bytes_sent,
-                       .bytes_received = e->bytes_received, .seen_by = "destroy_event"};
+        ch_event ev = {.type = CH_EV_CLOSE,
+                       .reason = CH_CLOSE_GONE,
+                       .lifetime_id = e->lifetime_id,
+                       .at = closed,
+                       .last_seen = prev,
+                       .bytes_sent = e->bytes_sent,
+                       .bytes_received = e->bytes_received,
+                       .seen_by = CH_SEEN_BY_DESTROY_EVENT};
         return ch_events_push(q, &ev);
     }
     if (e->has_ident)
         remember_swept(t, e);
-    return push_close(q, e, prev, at, e->loaded ? "gone_while_stopped" : "gone");
+    return push_close(q, e, prev, at, e->loaded ? CH_CLOSE_GONE_WHILE_STOPPED : CH_CLOSE_GONE);
 }
 
 /* Pass 2: closes every tracked socket the sample no longer has. */
@@ -1226,7 +1245,7 @@ static int continue_as_time_wait(ch_tracker *t, const ch_sock *row, ch_events *q
     e->bytes_sent = close->bytes_sent; /* the entry reports no counters */
     e->bytes_received = close->bytes_received;
     ch_events_opened(q, open)->sock.ident = row->ident;
-    open->seen_by = "destroy_event_time_wait";
+    open->seen_by = CH_SEEN_BY_DESTROY_EVENT_TIME_WAIT;
     *close = (ch_event){.type = CH_EV_STATE, .state = row->state, .lifetime_id = e->lifetime_id, .at = close->at,
                         .bytes_sent = e->bytes_sent, .bytes_received = e->bytes_received};
     return 0;
@@ -1305,8 +1324,11 @@ static int join_recent_entry(ch_tracker *t, const ch_sock *s, ch_events *q)
         return 0;
     r->ident = 0;
     take_bytes(e, s);
-    ch_event ev = {.type = CH_EV_ANNOUNCED, .lifetime_id = e->lifetime_id, .opened_after = t->recent_prev,
-                   .seen_by = "destroy_event_time_wait", .bytes_sent = e->bytes_sent,
+    ch_event ev = {.type = CH_EV_ANNOUNCED,
+                   .lifetime_id = e->lifetime_id,
+                   .opened_after = t->recent_prev,
+                   .seen_by = CH_SEEN_BY_DESTROY_EVENT_TIME_WAIT,
+                   .bytes_sent = e->bytes_sent,
                    .bytes_received = e->bytes_received};
     return ch_events_push(q, &ev) != 0 ? -1 : 1;
 }
@@ -1342,11 +1364,20 @@ static int open_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t p
 {
     int64_t id = t->next_id++;
     /* Existed just before the announcement was read, gone when it was. */
-    ch_event open = {.type = CH_EV_OPEN, .state = s->state, .lifetime_id = id, .at = at - 1,
-                     .opened_after = prev, .seen_by = "destroy_event_only"};
-    ch_event close = {.type = CH_EV_CLOSE, .reason = "gone", .lifetime_id = id, .at = at, .last_seen = at - 1,
-                      .bytes_sent = s->bytes_sent, .bytes_received = s->bytes_received,
-                      .seen_by = "destroy_event_only"};
+    ch_event open = {.type = CH_EV_OPEN,
+                     .state = s->state,
+                     .lifetime_id = id,
+                     .at = at - 1,
+                     .opened_after = prev,
+                     .seen_by = CH_SEEN_BY_DESTROY_EVENT_ONLY};
+    ch_event close = {.type = CH_EV_CLOSE,
+                      .reason = CH_CLOSE_GONE,
+                      .lifetime_id = id,
+                      .at = at,
+                      .last_seen = at - 1,
+                      .bytes_sent = s->bytes_sent,
+                      .bytes_received = s->bytes_received,
+                      .seen_by = CH_SEEN_BY_DESTROY_EVENT_ONLY};
     ch_owner owner = inferred(t, s, with_fact(t, s->ident, (ch_owner){0}));
     if (ch_events_push_open(q, &open, s, owner) != 0 || ch_events_push(q, &close) != 0)
         return -1;
@@ -1451,7 +1482,7 @@ int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q)
     return 0;
 }
 
-int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q)
+int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, int reason, ch_events *q)
 {
     settle(t);
     for (size_t i = t->count; i-- > 0;) {

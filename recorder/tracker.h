@@ -36,19 +36,37 @@ typedef struct {
     ch_owner owner;          /* its process, or none */
 } ch_opened;
 
+/* Why a lifetime closed: the codes 'close_reason' of schema/schema.sql. */
+enum ch_close_reason { CH_CLOSE_GONE = 1, CH_CLOSE_GONE_WHILE_STOPPED, CH_CLOSE_REBOOT, CH_CLOSE_READDRESSED };
+
+/* What saw an event besides the samples: the codes 'seen_by' of
+ * schema/schema.sql; CH_SEEN_BY_SAMPLES (NULL in the row): samples only. */
+enum ch_seen_by {
+    CH_SEEN_BY_SAMPLES = 0,
+    CH_SEEN_BY_DESTROY_EVENT,
+    CH_SEEN_BY_DESTROY_EVENT_ONLY,
+    CH_SEEN_BY_DESTROY_EVENT_TIME_WAIT
+};
+
+/* Their names as the codes table has them ("gone", "destroy_event"); NULL
+ * for CH_SEEN_BY_SAMPLES or a value out of range. */
+const char *ch_close_reason_name(int reason);
+const char *ch_seen_by_name(int seen_by);
+
+/* 56 bytes: a mass close queues one per socket (100,000 at once). */
 typedef struct {
     uint8_t type;            /* enum ch_event_type */
     uint8_t state;           /* OPEN: first state; STATE: the new state */
+    uint8_t reason;          /* CLOSE: enum ch_close_reason */
+    uint8_t seen_by;         /* OPEN, CLOSE: CH_SEEN_BY_DESTROY_EVENT(_ONLY); OPEN, ANNOUNCED:
+                              * CH_SEEN_BY_DESTROY_EVENT_TIME_WAIT; CH_SEEN_BY_SAMPLES: samples */
     uint32_t opened;         /* OPEN, OWNER: its socket and owner (ch_events_opened) */
-    const char *reason;      /* CLOSE: "gone", "gone_while_stopped", "reboot" */
     int64_t lifetime_id;
     int64_t at;              /* the sample that saw it (CLOSE: found gone) */
     int64_t last_seen;       /* CLOSE: last sample that still saw it */
     int64_t bytes_sent;      /* STATE, CLOSE, ANNOUNCED: TCP byte counters then; -1 unknown */
     int64_t bytes_received;
-    int64_t opened_after;    /* OPEN from a destroy event, ANNOUNCED: the sample before; -1 unknown */
-    const char *seen_by;     /* OPEN, CLOSE: "destroy_event_only", "destroy_event"; OPEN,
-                              * ANNOUNCED: "destroy_event_time_wait"; NULL: samples */
+    int64_t opened_after; /* OPEN from a destroy event, ANNOUNCED: the sample before; -1 unknown */
 } ch_event;
 
 /*
@@ -263,6 +281,6 @@ void ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, i
                             ch_events *q);
 
 /* Closes every tracked lifetime (the machine rebooted while we were away). */
-int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, const char *reason, ch_events *q);
+int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, int reason, ch_events *q);
 
 #endif

@@ -99,7 +99,7 @@ static void test_lifecycle(void)
     if (c) {
         CHECK_INT(c->last_seen, 4000);
         CHECK_INT(c->at, 5000);
-        CHECK_STR(c->reason, "gone");
+        CHECK_STR(ch_close_reason_name(c->reason), "gone");
     }
     q.count = 0;
 
@@ -141,16 +141,16 @@ static void test_restart(void)
     if (c) {
         CHECK_INT(c->last_seen, 60000);
         CHECK_INT(c->at, 90000);
-        CHECK_STR(c->reason, "gone_while_stopped");
+        CHECK_STR(ch_close_reason_name(c->reason), "gone_while_stopped");
     }
     CHECK(find(&q, CH_EV_OPEN, 100) != NULL);
     CHECK(find(&q, CH_EV_OPEN, 7) == NULL); /* no duplicate row for a continuing socket */
     q.count = 0;
 
     /* Reboot: everything open is closed at once. */
-    CHECK_INT(ch_tracker_close_all(t, 90000, 120000, "reboot", &q), 0);
+    CHECK_INT(ch_tracker_close_all(t, 90000, 120000, CH_CLOSE_REBOOT, &q), 0);
     CHECK_INT(count(&q, CH_EV_CLOSE), 2);
-    CHECK_STR(q.items[0].reason, "reboot");
+    CHECK_STR(ch_close_reason_name(q.items[0].reason), "reboot");
     CHECK_INT(ch_tracker_count(t), 0);
     ch_events_free(&q);
     ch_sample_free(&s);
@@ -250,7 +250,7 @@ static void test_readdressed(void)
     s.rows[0].state = CH_ST_ESTABLISHED;
     CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
     const ch_event *c = find(&q, CH_EV_CLOSE, 1);
-    CHECK(c != NULL && strcmp(c->reason, "readdressed") == 0);
+    CHECK(c != NULL && strcmp(ch_close_reason_name(c->reason), "readdressed") == 0);
     CHECK(find(&q, CH_EV_OPEN, 2) != NULL);
     /* The same bytes in another family are other addresses (the tracker
      * keeps only a hash of them, which must tell the two apart). */
@@ -258,7 +258,7 @@ static void test_readdressed(void)
     s.rows[0].local.family = s.rows[0].remote.family = 6;
     CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
     c = find(&q, CH_EV_CLOSE, 2);
-    CHECK(c != NULL && strcmp(c->reason, "readdressed") == 0);
+    CHECK(c != NULL && strcmp(ch_close_reason_name(c->reason), "readdressed") == 0);
     CHECK(find(&q, CH_EV_OPEN, 3) != NULL);
     q.count = 0;
     CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0); /* the same again: nothing */
@@ -342,7 +342,7 @@ static void test_destroyed_as_read(void)
     CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
     const ch_event *c = find(&q, CH_EV_CLOSE, 1);
     CHECK(c != NULL && c->at == 1300 && c->bytes_sent == 5);
-    CHECK_STR(c ? c->seen_by : NULL, "destroy_event");
+    CHECK_STR(c ? ch_seen_by_name(c->seen_by) : NULL, "destroy_event");
     CHECK_INT(q.count, 1);
     ch_events_free(&q);
     ch_sample_free(&s);
@@ -403,8 +403,8 @@ static void test_destroyed_known(void)
         CHECK_INT(c->last_seen, 1000);
         CHECK_INT(c->bytes_sent, 5001);
         CHECK_INT(c->bytes_received, 7002);
-        CHECK_STR(c->reason, "gone");
-        CHECK_STR(c->seen_by, "destroy_event");
+        CHECK_STR(ch_close_reason_name(c->reason), "gone");
+        CHECK_STR(ch_seen_by_name(c->seen_by), "destroy_event");
     }
     const ch_event *st = find(&q, CH_EV_STATE, 2);
     CHECK(st != NULL);
@@ -426,7 +426,7 @@ static void test_destroyed_known(void)
         CHECK_INT(c->at, 3000);
         CHECK_INT(c->last_seen, 2000);
         CHECK_INT(c->bytes_sent, 301);
-        CHECK(c->seen_by == NULL);
+        CHECK(ch_seen_by_name(c->seen_by) == NULL);
     }
     ch_events_free(&q);
     ch_sample_free(&s);
@@ -448,13 +448,13 @@ static void test_destroyed_unknown(void)
         CHECK_INT(o->at, 2499);
         CHECK_INT(o->opened_after, 2000);
         CHECK_INT(o->state, CH_ST_CLOSE);
-        CHECK_STR(o->seen_by, "destroy_event_only");
+        CHECK_STR(ch_seen_by_name(o->seen_by), "destroy_event_only");
         CHECK(ch_events_opened(&q, o)->owner.proc == NULL);
         CHECK_INT(c->at, 2500);
         CHECK_INT(c->last_seen, 2499);
         CHECK_INT(c->bytes_sent, 102);
         CHECK_INT(c->bytes_received, 1);
-        CHECK_STR(c->seen_by, "destroy_event_only");
+        CHECK_STR(ch_seen_by_name(c->seen_by), "destroy_event_only");
     }
     /* The next sample has nothing of it: the two events stay as they are. */
     CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
@@ -499,7 +499,7 @@ static void test_time_wait_continues_announced(void)
     const ch_event *o = find(&q, CH_EV_OPEN, 1), *st = find(&q, CH_EV_STATE, 1);
     CHECK(o != NULL && st != NULL && find(&q, CH_EV_CLOSE, 1) == NULL);
     if (o && st) {
-        CHECK_STR(o->seen_by, "destroy_event_time_wait");
+        CHECK_STR(ch_seen_by_name(o->seen_by), "destroy_event_time_wait");
         CHECK_INT(o->at, 1499);
         CHECK_INT(o->opened_after, 1000);
         CHECK_INT(o->state, CH_ST_CLOSE);
@@ -510,7 +510,7 @@ static void test_time_wait_continues_announced(void)
         CHECK_INT(st->bytes_received, 1);
     }
     const ch_event *srv = find(&q, CH_EV_CLOSE, 2);
-    CHECK(srv != NULL && strcmp(srv->seen_by, "destroy_event_only") == 0);
+    CHECK(srv != NULL && strcmp(ch_seen_by_name(srv->seen_by), "destroy_event_only") == 0);
     st = find(&q, CH_EV_STATE, 3);
     CHECK(st != NULL && st->state == CH_ST_FIN_WAIT2 && st->at == 1600);
     CHECK_INT(ch_tracker_count(t), 2);
@@ -530,8 +530,8 @@ static void test_time_wait_continues_announced(void)
         CHECK_INT(c->at, 4000);
         CHECK_INT(c->last_seen, 3000);
         CHECK_INT(c->bytes_sent, 102);
-        CHECK_STR(c->reason, "gone");
-        CHECK(c->seen_by == NULL); /* the row keeps destroy_event_time_wait */
+        CHECK_STR(ch_close_reason_name(c->reason), "gone");
+        CHECK(ch_seen_by_name(c->seen_by) == NULL); /* the row keeps destroy_event_time_wait */
     }
     ch_events_free(&q);
     ch_sample_free(&s);
@@ -565,7 +565,7 @@ static void test_announced_after_time_wait(void)
     CHECK_INT(a->type, CH_EV_ANNOUNCED);
     CHECK_INT(a->lifetime_id, 2);
     CHECK_INT(a->opened_after, 1000);
-    CHECK_STR(a->seen_by, "destroy_event_time_wait");
+    CHECK_STR(ch_seen_by_name(a->seen_by), "destroy_event_time_wait");
     CHECK_INT(a->bytes_sent, 102);
     CHECK_INT(count(&q, CH_EV_OPEN), 2);
     q.count = 0;
@@ -612,7 +612,7 @@ static void test_announced_after_time_wait_same_cookie(void)
     const ch_event *a = find(&q, CH_EV_ANNOUNCED, 2);
     CHECK(a != NULL);
     if (a != NULL) {
-        CHECK_STR(a->seen_by, "destroy_event_time_wait");
+        CHECK_STR(ch_seen_by_name(a->seen_by), "destroy_event_time_wait");
         CHECK_INT(a->opened_after, 1000);
         CHECK_INT(a->bytes_sent, 65537);
         CHECK_INT(a->bytes_received, 12851);
@@ -621,7 +621,8 @@ static void test_announced_after_time_wait_same_cookie(void)
     CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0); /* both entries again */
     CHECK_INT(q.count, 1);
     a = find(&q, CH_EV_ANNOUNCED, 1);
-    CHECK(a != NULL && a->seen_by == NULL && a->opened_after == -1 && a->bytes_sent == 9 && a->bytes_received == 33);
+    CHECK(a != NULL && ch_seen_by_name(a->seen_by) == NULL && a->opened_after == -1 && a->bytes_sent == 9 &&
+          a->bytes_received == 33);
     q.count = 0;
     CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0); /* written once */
     CHECK_INT(q.count, 0);
@@ -667,7 +668,7 @@ static void test_time_wait_reuse_not_merged(void)
     CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0);
     CHECK_INT(q.count, 1);
     CHECK_INT(q.items[0].type, CH_EV_OPEN);
-    CHECK(q.items[0].seen_by == NULL);
+    CHECK(ch_seen_by_name(q.items[0].seen_by) == NULL);
     CHECK_INT(q.items[0].at, 4000);
     q.count = 0;
 
@@ -727,7 +728,7 @@ static void test_destroyed_after_sample(void)
     CHECK_INT(q.items[0].type, CH_EV_ANNOUNCED);
     CHECK_INT(q.items[0].lifetime_id, 1);
     CHECK_INT(q.items[0].bytes_sent, 9);
-    CHECK(q.items[0].seen_by == NULL); /* only the counters */
+    CHECK(ch_seen_by_name(q.items[0].seen_by) == NULL); /* only the counters */
     q.count = 0;
     CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
     CHECK_INT(q.count, 0);
