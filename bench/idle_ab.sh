@@ -4,10 +4,9 @@
 # bench/load.py hold worker of 500 connections (1,000 sockets, no churn),
 # then each recorder given as an argument, one after the other on a fresh
 # database at a 1 s interval, its CPU time over SECONDS_IDLE (default 60)
-# from its 5th second, read from /proc/PID/schedstat (nanoseconds: the
-# clock-tick counters of /proc/PID/stat are too coarse for a tenth of a
-# percent); after each round of recorders, the raw sock_diag dumps
-# (bench/rawdump.c) paced a second apart, as many. Run it as root in a
+# from its 5th second (recorder_cpu.sh: nanoseconds from schedstat);
+# after each round of recorders, the raw sock_diag dumps (bench/rawdump.c)
+# paced a second apart, as many. Run it as root in a
 # network namespace of its own, so no other process's sockets move:
 #   unshare -n sh bench/idle_ab.sh A B A B
 # ROUNDS=N repeats the whole list N times (default 1).
@@ -22,23 +21,12 @@ ip link set lo up
 python3 "$here/load.py" hold 127.10.0.1 45001 500 0 >"$tmp/load" &
 load=$!
 while ! grep -q ready "$tmp/load"; do sleep 0.5; done
-cpu_ns() { cut -d' ' -f1 "/proc/$1/schedstat"; }
+. "$here/recorder_cpu.sh"
 r=0
 while [ "$r" -lt "$rounds" ]; do
     for exe in "$@"; do
-        rm -f "$tmp/db" "$tmp/db-wal" "$tmp/db-shm"
-        "$exe" --db "$tmp/db" --interval 1s 2>/dev/null &
-        rec=$!
-        sleep 5
-        c0=$(cpu_ns $rec)
-        t0=$(date +%s.%N)
-        sleep "$seconds"
-        c1=$(cpu_ns $rec)
-        t1=$(date +%s.%N)
-        kill $rec
-        wait $rec || true
-        awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v exe="$exe" -v load="$(cut -d' ' -f1 /proc/loadavg)" \
-            'BEGIN { printf "%s idle_share=%.3f%% load=%s\n", exe, (c1 - c0) / 1e7 / (t1 - t0), load }'
+        ms=$(recorder_cpu "$exe" 5 "$seconds" "$tmp/db")
+        echo "$exe idle_share=$(awk -v ms="$ms" 'BEGIN { printf "%.3f", ms / 10 }')% load=$(cut -d' ' -f1 /proc/loadavg)"
     done
     "$tmp/rawdump" "$seconds" 1000 | awk '{ printf "rawdump paced idle_share=%.3f%% sockets=%s\n", $6 / 10, $2 }'
     r=$((r + 1))

@@ -3,9 +3,9 @@
 # recorders in the same load: ten bench/load.py hold workers of 5,000
 # connections each (10,000 descriptors a worker), each replacing 50 a
 # second; then each recorder given as an argument, one after the other on
-# a fresh database at a 1 s interval, its CPU time (user + system) over
-# SECONDS (default 20) of steady ticks from its 8th second, in ms per
-# second; after each round of recorders, the raw sock_diag dump
+# a fresh database at a 1 s interval, its CPU time over SECONDS (default
+# 20) of steady ticks from its 8th second, in ms per second
+# (recorder_cpu.sh); after each round of recorders, the raw sock_diag dump
 # (bench/rawdump.c) paced a second apart, the floor the steady tick is
 # measured against (issue 17: at most 1.5x). Run it in a network namespace
 # of its own, so no other process's sockets count:
@@ -27,24 +27,12 @@ done
 for w in 0 1 2 3 4 5 6 7 8 9; do
     while ! grep -q ready "$tmp/load.$w"; do sleep 0.5; done
 done
-hz=$(getconf CLK_TCK)
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+. "$here/recorder_cpu.sh"
 r=0
 while [ "$r" -lt "$rounds" ]; do
     for exe in "$@"; do
-        rm -f "$tmp/db" "$tmp/db-wal" "$tmp/db-shm"
-        "$exe" --db "$tmp/db" --interval 1s 2>/dev/null &
-        rec=$!
-        sleep 8
-        c0=$(cpu $rec)
-        t0=$(date +%s.%N)
-        sleep "$seconds"
-        c1=$(cpu $rec)
-        t1=$(date +%s.%N)
-        kill $rec
-        wait $rec || true
-        awk -v c="$((c1 - c0))" -v hz="$hz" -v t0="$t0" -v t1="$t1" -v exe="$exe" -v load="$(cut -d' ' -f1 /proc/loadavg)" \
-            'BEGIN { printf "%s cpu_ms_per_s=%.1f load=%s\n", exe, c * 1000 / hz / (t1 - t0), load }'
+        ms=$(recorder_cpu "$exe" 8 "$seconds" "$tmp/db")
+        echo "$exe cpu_ms_per_s=$ms load=$(cut -d' ' -f1 /proc/loadavg)"
     done
     "$tmp/rawdump" 20 1000 | awk '{ printf "rawdump paced_cpu_ms=%s sockets=%s\n", $6, $2 }'
     r=$((r + 1))

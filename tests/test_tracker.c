@@ -806,20 +806,31 @@ static void stream_of(ch_sample *s, const ch_sock *rows, size_t n)
     }
 }
 
+/* A sample whose rows are streamed into t as they are read (stream_of). */
+static ch_sample streamed_into(ch_tracker *t)
+{
+    return (ch_sample){.consume = ch_tracker_consume, .consume_ctx = t};
+}
+
+/* An unconnected UDP socket. */
+static ch_sock udp_unconn(uint64_t cookie, int lport)
+{
+    ch_sock u = tcp(cookie, "0.0.0.0", lport, "0.0.0.0", 0, CH_ST_UNCONN);
+    u.proto = CH_UDP;
+    return u;
+}
+
 /* Streaming: rows of known sockets are marked as they are read and never
  * kept; new, readdressed and identless rows are left to apply; a dump
  * redone in the same sample is harmless; gone sockets' inodes are listed. */
 static void test_streaming(void)
 {
     ch_tracker *t = ch_tracker_new(1);
-    ch_sample s = {.consume = ch_tracker_consume};
-    s.consume_ctx = t;
+    ch_sample s = streamed_into(t);
     ch_events q = {0};
     ch_sock a = tcp(41, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_SYN_SENT);
     ch_sock b = tcp(42, "10.0.0.1", 40002, "10.0.0.2", 443, CH_ST_ESTABLISHED);
-    ch_sock u = tcp(43, "0.0.0.0", 5353, "0.0.0.0", 0, CH_ST_UNCONN);
-    u.proto = CH_UDP;
-    ch_sock rows[] = {a, b, u};
+    ch_sock rows[] = {a, b, udp_unconn(43, 5353)};
 
     ch_tracker_begin(t, 1000, &q);
     stream_of(&s, rows, 3);
@@ -887,17 +898,12 @@ static void test_streaming(void)
 static void test_keep_unmoved(void)
 {
     ch_tracker *t = ch_tracker_new(1);
-    ch_sample s = {.consume = ch_tracker_consume};
-    s.consume_ctx = t;
+    ch_sample s = streamed_into(t);
     ch_events q = {0};
     ch_sock a = tcp(61, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_ESTABLISHED);
     ch_sock b = tcp(62, "10.0.0.1", 40002, "10.0.0.2", 443, CH_ST_ESTABLISHED);
-    ch_sock u = tcp(63, "0.0.0.0", 5353, "0.0.0.0", 0, CH_ST_UNCONN);
-    u.proto = CH_UDP;
-    ch_sock v = u;
-    v.ident = 64;
-    v.local_port = 5354;
-    ch_sock rows[] = {a, b, u, v};
+    ch_sock u = udp_unconn(63, 5353);
+    ch_sock rows[] = {a, b, u, udp_unconn(64, 5354)};
     size_t kept = 99;
     CHECK(!ch_tracker_keep_unmoved(t, CH_TCP, &kept)); /* no sample begun */
     CHECK_INT(kept, 0);
@@ -944,8 +950,7 @@ static void test_keep_unmoved(void)
 static void test_sample_dates(void)
 {
     ch_tracker *t = ch_tracker_new(1);
-    ch_sample s = {.consume = ch_tracker_consume};
-    s.consume_ctx = t;
+    ch_sample s = streamed_into(t);
     ch_events q = {0};
     ch_sock a = tcp(51, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_SYN_SENT);
     ch_sock c = tcp(52, "10.0.0.1", 40002, "10.0.0.2", 443, CH_ST_ESTABLISHED);
