@@ -538,8 +538,8 @@ static void tick(recorder *r)
     else if (!r->noted_unmoved) {
         r->noted_unmoved = true;
         names_note(r, "TCP tables dumped only after kernel events counted a move of them (a change of state, a "
-                      "SYN-ACK sent again), when a timer the last dump reported ran out, and at least every 10 s; "
-                      "the samples in between found the TCP sockets of the last dump as it left them");
+                      "SYN-ACK sent again), when a timer the last dump reported ran out, and at least every 10 s, "
+                      "the samples in between finding the TCP sockets of the last dump as it left them");
     }
     /* Again, for the sockets the dump found that opened while it ran (a
      * long dump, of a machine with many sockets): their events were
