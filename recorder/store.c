@@ -316,8 +316,9 @@ static void row_from_stmt(sqlite3_stmt *st, int ident_is_cookie, ch_sock *s)
     s->remote_port = (uint16_t)sqlite3_column_int(st, 6);
     int state = sqlite3_column_int(st, 7);
     s->state = (uint8_t)(state > CH_ST_UNKNOWN && state < CH_ST_COUNT ? state : CH_ST_UNKNOWN);
-    s->inode = (uint64_t)sqlite3_column_int64(st, 8);
-    s->ident = ident_is_cookie ? (uint64_t)sqlite3_column_int64(st, 9) : s->inode;
+    int64_t inode = sqlite3_column_int64(st, 8);
+    s->inode = inode > 0 && inode <= UINT32_MAX ? (uint32_t)inode : 0; /* none other is written */
+    s->ident = ident_is_cookie ? (uint64_t)sqlite3_column_int64(st, 9) : (uint64_t)inode;
     s->local_scope = (uint32_t)sqlite3_column_int64(st, 10);
     s->remote_scope = (uint32_t)sqlite3_column_int64(st, 11);
 #if CH_SOCK_OS_FIELDS
@@ -564,7 +565,7 @@ static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
     sqlite3_bind_int64(st, 10, ev->at);
     bind_int_or_null(st, 11, proc_id, p != NULL);
     bind_int_or_null(st, 12, o->owner.holders, p != NULL);
-    bind_int_or_null(st, 13, k->uid, k->uid >= 0);
+    bind_int_or_null(st, 13, k->uid, k->uid != CH_UID_UNKNOWN);
     bind_int_or_null(st, 14, (int64_t)k->inode, k->inode != 0);
     bind_int_or_null(st, 15, (int64_t)k->ident, s->ident_is_cookie && k->ident != 0);
     bind_bytes(st, 16, k->proto, k->bytes_sent, k->bytes_received);

@@ -19,7 +19,7 @@
 #include "db.h"
 #include "store.h"
 
-enum { N = 12000 }; /* more than a bulk flush needs */
+enum { N = 12000 }; /* more than a bulk flush needs (queue_one_more adds lifetime 12001) */
 
 /* Counts the DROP INDEX and CREATE INDEX statements the connection runs. */
 typedef struct {
@@ -111,7 +111,8 @@ static void queue_one_more(ch_events *q)
     k.local_port = 999;
     k.remote_port = 22;
     k.ident = N + 1;
-    k.uid = 1000;
+    k.uid = 4000000000u; /* uids and inodes are 32-bit unsigned: the top half is kept too */
+    k.inode = 4000000001u;
     k.bytes_sent = k.bytes_received = -1;
     ch_event ev = {.type = CH_EV_OPEN, .state = CH_ST_ESTABLISHED, .lifetime_id = N + 1, .at = 3000};
     CHECK_INT(ch_events_push_open(q, &ev, &k, (ch_owner){NULL, 0, CH_OWNER_UNKNOWN}), 0);
@@ -132,8 +133,8 @@ static void queue_opens(ch_events *q)
         k.local_port = (uint16_t)(1024 + (i * 7919) % 60000);
         k.remote_port = (uint16_t)(i % 3 == 0 ? 443 : 80);
         k.ident = (uint64_t)i + 1;
-        k.inode = (uint64_t)i + 100;
-        k.uid = 1000;
+        k.inode = (uint32_t)i + 100;
+        k.uid = i % 5 == 0 ? CH_UID_UNKNOWN : 1000;
 #if CH_SOCK_OS_FIELDS
         k.offload = -1;
 #endif
@@ -203,6 +204,9 @@ static void test_bulk(const char *dir, int fail_first)
     queue_one_more(&q);
     CHECK_INT(s != NULL ? ch_store_flush(s, &q, 3000, err, sizeof err) : -1, SQLITE_OK);
     CHECK_INT(one_int(db, "SELECT COUNT(*) FROM addrs WHERE addr = '192.0.2.99'"), 1);
+    CHECK_INT(one_int(db, "SELECT COUNT(*) FROM lifetimes WHERE uid IS NULL"), (N + 4) / 5);
+    CHECK_INT(one_int(db, "SELECT uid FROM lifetimes WHERE lifetime_id = 12001"), 4000000000LL);
+    CHECK_INT(one_int(db, "SELECT inode FROM lifetimes WHERE lifetime_id = 12001"), 4000000001LL);
     CHECK_INT(unchained_rows(db), 0);
     sqlite3_free(before);
     sqlite3_free(after);

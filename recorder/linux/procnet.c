@@ -105,8 +105,8 @@ int ch_procnet_parse_line(const char *line, int proto, int family, ch_sock *out)
     uint64_t uid, timeout, inode;
     if (parse_decimal(&p, &uid) != 0 || parse_decimal(&p, &timeout) != 0 || parse_decimal(&p, &inode) != 0)
         return -1;
-    out->uid = (int64_t)uid;
-    out->inode = inode;
+    out->uid = uid < CH_UID_UNKNOWN ? (uint32_t)uid : CH_UID_UNKNOWN;
+    out->inode = inode <= UINT32_MAX ? (uint32_t)inode : 0; /* socket inodes are 32-bit */
     out->ident = inode; /* 0 in TIME_WAIT: the tracker matches those by address */
     return 1;
 }

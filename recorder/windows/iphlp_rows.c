@@ -139,7 +139,7 @@ static int put_row(const raw_row *r, ch_sample *out)
     }
     row->pid = r->pid;
     row->created = ch_iphlp_filetime_ms(r->created);
-    row->uid = -1;
+    row->uid = CH_UID_UNKNOWN;
     row->ident = ch_iphlp_ident(row);
     return 0;
 }
