@@ -998,7 +998,7 @@ static int reserve_entries(ch_tracker *t, size_t n)
  * index are those inserting them one by one in open_fresh would give, a
  * later row of one identity winning the index). With trim (the sample
  * they are in), every PLACE_STEP rows the rows no longer needed are given
- * back, and at the end all of them: a first sample's rows (88 bytes a
+ * back, and at the end all of them: a first sample's rows (80 bytes a
  * socket) and its entries (64) are then never resident together. Cannot
  * fail: reserve_entries made the room.
  */
