@@ -63,7 +63,7 @@ asan_job() {
     if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${ASAN_CTEST_JOBS:-4}") >"$log" 2>&1; then
         tail -3 "$log"
     else
-        tail -80 "$log"
+        sh "$root/scripts/ctest-failures.sh" "$log"
         echo "ASan/UBSan: tests failed (full log: $log)" >&2
         status=1
     fi
@@ -100,7 +100,7 @@ valgrind_job() {
     if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${VALGRIND_CTEST_JOBS:-3}" -R "$tests") >"$log" 2>&1; then
         tail -3 "$log"
     else
-        tail -80 "$log"
+        sh "$root/scripts/ctest-failures.sh" "$log"
         echo "valgrind: tests failed (full log: $log)" >&2
         status=1
     fi

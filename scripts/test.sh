@@ -75,19 +75,9 @@ phase() {
         "$logs/$name.log" | sed "s/^/  $name: /" || true
     echo "[$((end - t0)) s] $name: $status in $((end - start)) s"
     if [ "$status" = FAILED ]; then
-        failure "$logs/$name.log" | sed "s/^/  $name| /"
+        sh scripts/ctest-failures.sh "$logs/$name.log" | sed "s/^/  $name| /"
         return 1
     fi
-}
-
-# What a failed phase's log says: the output of each failed ctest test (up
-# to 150 lines each), then the log's last lines.
-failure() {
-    awk '/\*\*\*(Failed|Timeout|Exception)|\(Failed\)$/ { n = 150 }
-         /^ *Start +[0-9]+:|^ *[0-9]+\/[0-9]+ Test +#/ && !/\*\*\*/ { n = 0 }
-         n > 0 { print; n-- }' "$1"
-    echo "..."
-    tail -40 "$1"
 }
 
 skipped() {
