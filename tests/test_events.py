@@ -136,6 +136,13 @@ class EventsTest(unittest.TestCase):
         """Returns right after a sample, so what follows happens between two."""
         wait_for_samples(self.db, samples_of(self.db, proc) + 1, proc)
 
+    def wait_sample_begun_after(self, proc):
+        """Returns after a sample that began after this call, so found what
+        was open then: the second to be written from now (samples are taken
+        one after another, and each tick writes its own). The next one may
+        have begun before, its write coming late on a loaded machine."""
+        wait_for_samples(self.db, samples_of(self.db, proc) + 2, proc)
+
     def test_burst_between_samples(self):
         l = listener()
         lport = l.getsockname()[1]
@@ -286,7 +293,7 @@ class EventsTest(unittest.TestCase):
             c = socket.create_connection(l.getsockname())
             a, _ = l.accept()
             cport = c.getsockname()[1]
-            self.wait_next_sample(proc)  # both ends seen by a sample
+            self.wait_sample_begun_after(proc)  # both ends seen by a sample
             c.sendall(b"y" * 10000)
             got = 0
             while got < 10000:
