@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer_list.h"
+
 #define LIVE_CAP 16384          /* rows in force remembered (a power of two) */
 #define NAME_CACHE 1024         /* names whose name_id is remembered (a power of two) */
 
@@ -64,8 +66,7 @@ struct ch_answers {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     int64_t interval_ms;
-    ch_dns_answer *pending;
-    size_t npending;
+    ch_answer_list pending; /* grown as facts come (answer_list.h) */
     int64_t dropped;
     live_row live[LIVE_CAP];
     size_t nlive;
@@ -77,7 +78,7 @@ struct ch_answers {
 ch_answers *ch_answers_new(sqlite3 *db, int64_t interval_ms, char *err, size_t errn)
 {
     ch_answers *a = calloc(1, sizeof *a);
-    if (a == NULL || (a->pending = calloc(CH_ANSWERS_PENDING_MAX, sizeof *a->pending)) == NULL) {
+    if (a == NULL) {
         snprintf(err, errn, "out of memory");
         free(a);
         return NULL;
@@ -100,17 +101,16 @@ void ch_answers_free(ch_answers *a)
         return;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(a->st[i]);
-    free(a->pending);
+    ch_answer_list_free(&a->pending);
     free(a);
 }
 
 void ch_answers_add(ch_answers *a, const ch_dns_answer *facts, size_t n)
 {
-    size_t room = CH_ANSWERS_PENDING_MAX - a->npending;
-    size_t take = n < room ? n : room;
+    size_t take = ch_answer_list_room(&a->pending, n, CH_ANSWERS_PENDING_MAX);
     if (take > 0)
-        memcpy(a->pending + a->npending, facts, take * sizeof *facts);
-    a->npending += take;
+        memcpy(a->pending.items + a->pending.count, facts, take * sizeof *facts);
+    a->pending.count += take;
     a->dropped += (int64_t)(n - take);
 }
 
@@ -121,7 +121,7 @@ int64_t ch_answers_dropped(const ch_answers *a)
 
 size_t ch_answers_pending(const ch_answers *a)
 {
-    return a != NULL ? a->npending : 0;
+    return a != NULL ? a->pending.count : 0;
 }
 
 static uint64_t hash_bytes(const void *p, size_t n)
@@ -308,15 +308,15 @@ static int write_fact(ch_answers *a, ch_addr_ids *ids, const ch_dns_answer *f, i
 int ch_answers_write(ch_answers *a, ch_addr_ids *ids, int64_t run_id)
 {
     int rc = SQLITE_OK;
-    for (size_t i = 0; rc == SQLITE_OK && i < a->npending; i++)
-        rc = write_fact(a, ids, &a->pending[i], run_id);
+    for (size_t i = 0; rc == SQLITE_OK && i < a->pending.count; i++)
+        rc = write_fact(a, ids, &a->pending.items[i], run_id);
     return rc;
 }
 
 void ch_answers_done(ch_answers *a, bool committed)
 {
     if (committed) {
-        a->npending = 0;
+        ch_answer_list_empty(&a->pending);
         return;
     }
     memset(a->live, 0, sizeof a->live);

@@ -32,6 +32,15 @@ int64_t ch_host_uid(void);
  * 077; Windows: they inherit the database directory's ACL). */
 void ch_host_private_files(void);
 
+/* Makes large blocks go back to the system when freed, for the whole run,
+ * however large a block was freed before. glibc: a fixed threshold for
+ * mapped blocks (128 KiB, its default), which it otherwise raises to the
+ * size of each mapped block freed, so that a list of answers emptied after
+ * a burst (answer_list.h) made the next ones come from the heap and stay
+ * resident. Elsewhere nothing to do (Windows' heap maps and unmaps large
+ * blocks itself). Call before the first allocation that matters. */
+void ch_host_return_freed_memory(void);
+
 /*
  * Turns the platform's stop requests into a flag the loop polls: SIGINT and
  * SIGTERM on POSIX; Ctrl-C, Ctrl-Break, console close, logoff and shutdown

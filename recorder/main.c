@@ -741,6 +741,7 @@ int main(int argc, char **argv)
     if (rc != 0)
         return rc == 1 ? 0 : 2;
     ch_host_private_files();
+    ch_host_return_freed_memory();
     /* The database is used by this thread alone (the capture thread hands
      * its answers over), so SQLite need not lock the connection around each
      * call, nor count every allocation under a global lock. Before SQLite

@@ -5,6 +5,7 @@
 #include "host.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,6 +94,13 @@ int64_t ch_host_uid(void)
 void ch_host_private_files(void)
 {
     umask(077); /* the database, its -wal and -shm, and new directories */
+}
+
+void ch_host_return_freed_memory(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 }
 
 static void on_signal(int sig)

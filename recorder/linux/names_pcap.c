@@ -31,10 +31,11 @@
 
 #include <ldns/ldns.h>
 
+#include "answer_list.h"
 #include "caps.h"
 #include "names_decode.h"
 
-#define QUEUE_CAP 4096             /* distinct answers kept between two samples */
+#define QUEUE_CAP 4096             /* distinct answers kept between two samples, at most */
 #define SLOTS (QUEUE_CAP * 2)      /* the index of the queue: open addressing, half full at most */
 #define CAPTURE_TIMEOUT_MS 50      /* a block of the ring is handed over at most this late */
 /* The kernel's ring, resident all the time the recorder runs: libpcap
@@ -49,20 +50,15 @@
 #define FILTER "(udp or tcp) and src port 53 and inbound"
 #define CAP_NET_RAW_BIT 13
 
-typedef struct {
-    ch_dns_answer *items;
-    size_t count;
-} answer_buf;
-
 struct ch_names {
     pcap_t *pcap;
     int link;
     pthread_t thread;
     bool running;
     pthread_mutex_t lock;      /* guards everything below */
-    answer_buf filling, taken;
+    ch_answer_list filling, taken; /* grown as a burst fills them (answer_list.h) */
     uint32_t slots[SLOTS];     /* index + 1 into filling; 0: empty */
-    int64_t queue_drops;       /* answers that found the queue full */
+    int64_t queue_drops;       /* answers that found the queue full (or no memory) */
     int64_t kernel_drops;      /* packets the ring had no room for (pcap_stats) */
     char failed[PCAP_ERRBUF_SIZE + 64];
 };
@@ -120,7 +116,7 @@ static void queue_answer(void *ctx, const ch_dns_answer *a)
             return;
         }
     }
-    if (n->filling.count == QUEUE_CAP) {
+    if (ch_answer_list_room(&n->filling, 1, QUEUE_CAP) == 0) {
         n->queue_drops++;
         return;
     }
@@ -200,8 +196,7 @@ ch_names *ch_names_open(char *why, size_t whyn)
         return NULL;
     }
     ch_names *n = calloc(1, sizeof *n);
-    if (n == NULL || (n->filling.items = calloc(QUEUE_CAP, sizeof(ch_dns_answer))) == NULL ||
-        (n->taken.items = calloc(QUEUE_CAP, sizeof(ch_dns_answer))) == NULL) {
+    if (n == NULL) {
         snprintf(why, whyn, "out of memory");
         ch_names_close(n);
         return NULL;
@@ -240,8 +235,8 @@ void ch_names_close(ch_names *n)
     }
     if (n->pcap != NULL)
         pcap_close(n->pcap);
-    free(n->filling.items);
-    free(n->taken.items);
+    ch_answer_list_free(&n->filling);
+    ch_answer_list_free(&n->taken);
     free(n);
 }
 
@@ -258,9 +253,10 @@ void ch_names_settle(ch_names *n)
 const ch_dns_answer *ch_names_take(ch_names *n, size_t *count)
 {
     pthread_mutex_lock(&n->lock);
-    answer_buf full = n->filling;
+    /* The list taken last time is done with: it fills next. */
+    ch_answer_list full = n->filling;
     n->filling = n->taken;
-    n->filling.count = 0;
+    ch_answer_list_empty(&n->filling);
     n->taken = full;
     memset(n->slots, 0, sizeof n->slots);
     pthread_mutex_unlock(&n->lock);

@@ -103,6 +103,10 @@ void ch_host_private_files(void)
 {
 }
 
+void ch_host_return_freed_memory(void)
+{
+}
+
 static BOOL WINAPI on_console_event(DWORD type)
 {
     if (type == CTRL_LOGOFF_EVENT && running_as_system)
