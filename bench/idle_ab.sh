@@ -25,8 +25,10 @@ while ! grep -q ready "$tmp/load"; do sleep 0.5; done
 r=0
 while [ "$r" -lt "$rounds" ]; do
     for exe in "$@"; do
-        ms=$(recorder_cpu "$exe" 5 "$seconds" "$tmp/db")
-        echo "$exe idle_share=$(awk -v ms="$ms" 'BEGIN { printf "%.3f", ms / 10 }')% load=$(cut -d' ' -f1 /proc/loadavg)"
+        out=$(recorder_cpu "$exe" 5 "$seconds" "$tmp/db")
+        ms=${out#cpu_ms_per_s=}
+        ms=${ms%% *}
+        echo "$exe idle_share=$(awk -v ms="$ms" 'BEGIN { printf "%.3f", ms / 10 }')% ${out#* } load=$(cut -d' ' -f1 /proc/loadavg)"
     done
     "$tmp/rawdump" "$seconds" 1000 | awk '{ printf "rawdump paced idle_share=%.3f%% sockets=%s\n", $6 / 10, $2 }'
     r=$((r + 1))

@@ -5,7 +5,8 @@
 # second; then each recorder given as an argument, one after the other on
 # a fresh database at a 1 s interval, its CPU time over SECONDS (default
 # 20) of steady ticks from its 8th second, in ms per second
-# (recorder_cpu.sh); after each round of recorders, the raw sock_diag dump
+# (recorder_cpu.sh), and its resident memory at the end and at its peak;
+# after each round of recorders, the raw sock_diag dump
 # (bench/rawdump.c) paced a second apart, the floor the steady tick is
 # measured against (issue 17: at most 1.5x). Run it in a network namespace
 # of its own, so no other process's sockets count:
@@ -31,8 +32,7 @@ done
 r=0
 while [ "$r" -lt "$rounds" ]; do
     for exe in "$@"; do
-        ms=$(recorder_cpu "$exe" 8 "$seconds" "$tmp/db")
-        echo "$exe cpu_ms_per_s=$ms load=$(cut -d' ' -f1 /proc/loadavg)"
+        echo "$exe $(recorder_cpu "$exe" 8 "$seconds" "$tmp/db") load=$(cut -d' ' -f1 /proc/loadavg)"
     done
     "$tmp/rawdump" 20 1000 | awk '{ printf "rawdump paced_cpu_ms=%s sockets=%s\n", $6, $2 }'
     r=$((r + 1))
