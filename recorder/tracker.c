@@ -21,29 +21,69 @@
 #include "listeners.h"
 
 /*
- * A tracked socket, 64 bytes: only what finds it again and what a change
- * writes. Its addresses are kept as a 64-bit hash (tuple_hash), enough to
- * tell a readdressed socket from the same one and to pair a TIME_WAIT row
- * with a socket that just vanished; the OPEN row has the addresses.
+ * A tracked socket, 48 bytes (a steady recorder holds one per socket of
+ * the machine): only what finds it again and what a change writes. Its
+ * addresses are kept as a 64-bit hash (tuple_hash), enough to tell a
+ * readdressed socket from the same one and to pair a TIME_WAIT row with a
+ * socket that just vanished; the OPEN row has the addresses. The byte
+ * counters are 48-bit (256 TiB; beyond, or not reported: unknown), read
+ * and set through entry_sent, entry_received and entry_set_bytes. When
+ * the OS announced it destroyed is kept beside the entries, for the few
+ * sockets announced since the last sample (destroyed_at).
  */
+#define COUNTER_UNKNOWN ((UINT64_C(1) << 48) - 1)
+
 typedef struct {
     uint64_t key;
     int64_t lifetime_id;
-    uint64_t tuple;      /* tuple_hash of its addresses */
-    uint64_t inode;      /* 0 when the kernel gave none */
-    int64_t destroyed_at; /* when the OS announced it destroyed; 0: not announced */
-    int64_t bytes_sent;  /* as last reported; -1 unknown */
-    int64_t bytes_received;
-    uint32_t gen;        /* the last sample that saw it */
-    uint8_t proto;       /* enum ch_proto */
-    uint8_t state;       /* as last seen */
-    uint8_t has_ident : 1; /* keyed by the sampler's ident, not by its addresses */
-    uint8_t loaded : 1;  /* seeded from the database, not yet confirmed */
-    uint8_t owner : 2;   /* how its lifetime's owner is known (enum ch_owner_source); loaded: unknown */
-    uint8_t bytes_due : 1; /* a TIME_WAIT entry given its connection's final counters, not yet written */
+    uint64_t tuple;     /* tuple_hash of its addresses */
+    uint64_t sent : 48; /* as last reported; COUNTER_UNKNOWN: unknown */
+    uint64_t proto : 8; /* enum ch_proto */
+    uint64_t state : 8; /* as last seen */
+    uint64_t received : 48;
+    uint64_t has_ident : 1; /* keyed by the sampler's ident, not by its addresses */
+    uint64_t loaded : 1;    /* seeded from the database, not yet confirmed */
+    uint64_t owner : 2;     /* how its lifetime's owner is known (enum ch_owner_source); loaded: unknown */
+    uint64_t bytes_due : 1; /* a TIME_WAIT entry given its connection's final counters, not yet written */
+    uint64_t destroyed : 1; /* announced destroyed since the last sample: when, in t->destroyed */
+    uint32_t inode;         /* 0 when the kernel gave none */
+    uint32_t gen;           /* the last sample that saw it */
 } entry;
 
-_Static_assert(sizeof(entry) <= 64, "a tracked socket fits a cache line");
+_Static_assert(sizeof(entry) <= 48, "a tracked socket stays small");
+
+static int64_t counter_of(uint64_t c)
+{
+    return c == COUNTER_UNKNOWN ? -1 : (int64_t)c;
+}
+
+static int64_t entry_sent(const entry *e)
+{
+    return counter_of(e->sent);
+}
+
+static int64_t entry_received(const entry *e)
+{
+    return counter_of(e->received);
+}
+
+static uint64_t counter_kept(int64_t c)
+{
+    return c >= 0 && (uint64_t)c < COUNTER_UNKNOWN ? (uint64_t)c : COUNTER_UNKNOWN;
+}
+
+static void entry_set_bytes(entry *e, int64_t sent, int64_t received)
+{
+    e->sent = counter_kept(sent);
+    e->received = counter_kept(received);
+}
+
+/* When the OS announced a tracked socket destroyed (entry.destroyed). */
+typedef struct {
+    uint64_t key;
+    int64_t at;
+    size_t seq; /* order of announcement: of one key, the latest counts */
+} destroyed_entry;
 
 /* A lifetime opened and closed from an announcement alone (open_destroyed),
  * its two events still queued. */
@@ -105,6 +145,12 @@ struct ch_tracker {
      * them left may yet continue it (see continue_announced) */
     announced *announced;
     size_t nannounced, announced_cap;
+    /* when the entries with .destroyed were announced (destroyed_at):
+     * sorted by key and seq when destroyed_sorted; emptied once no entry
+     * has .destroyed (ndestroyed_live) */
+    destroyed_entry *destroyed;
+    size_t ndestroyed, destroyed_cap, ndestroyed_live;
+    bool destroyed_sorted;
     /* TIME_WAIT entries the last sample opened a lifetime for, sorted by
      * tuple key: the announcement of their connection may come just after
      * (see join_recent_entry); recent_prev is the sample before that one */
@@ -322,8 +368,7 @@ static void entry_take_row(entry *e, const ch_sock *s)
     e->key = sock_key(s);
     e->tuple = tuple_hash(s);
     e->inode = s->inode;
-    e->bytes_sent = s->bytes_sent;
-    e->bytes_received = s->bytes_received;
+    entry_set_bytes(e, s->bytes_sent, s->bytes_received);
     e->proto = s->proto;
     e->state = s->state;
     e->has_ident = s->ident != 0;
@@ -361,6 +406,7 @@ void ch_tracker_free(ch_tracker *t)
     ch_gone_map_free(t->gone_lives);
     free(t->gone);
     free(t->announced);
+    free(t->destroyed);
     free(t->recent);
     free(t->late);
     free(t->retry);
@@ -419,7 +465,7 @@ static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
     e->loaded = false;
     e->owner = CH_OWNER_UNKNOWN;
     e->bytes_due = 0;
-    e->destroyed_at = 0;
+    e->destroyed = 0;
     t->slots[find_slot(t, e->key)] = (uint32_t)(++t->count);
     return e;
 }
@@ -445,9 +491,12 @@ static bool entry_is_listener(const entry *e)
     return e->proto == CH_TCP && e->state == CH_ST_LISTEN;
 }
 
+static void clear_destroyed(ch_tracker *t, entry *e);
+
 /* Removes entries[idx]; the last entry moves into its place. */
 static void remove_at(ch_tracker *t, size_t idx)
 {
+    clear_destroyed(t, &t->entries[idx]);
     if (entry_is_listener(&t->entries[idx]))
         ch_listeners_drop(t->listeners, t->entries[idx].lifetime_id);
     clear_slot(t, find_slot(t, t->entries[idx].key));
@@ -459,6 +508,60 @@ static void remove_at(ch_tracker *t, size_t idx)
     t->count--;
 }
 
+/* Notes when entry e was announced destroyed. Out of memory, it is not
+ * marked: a sample then finds it gone and closes it at its own time. */
+static void set_destroyed(ch_tracker *t, entry *e, int64_t at)
+{
+    if (t->ndestroyed_live == 0)
+        t->ndestroyed = 0; /* none of the times kept is wanted any more */
+    void *grown = reserve(t->destroyed, &t->destroyed_cap, t->ndestroyed + 1, sizeof *t->destroyed, 64);
+    if (grown == NULL)
+        return;
+    t->destroyed = grown;
+    t->destroyed[t->ndestroyed] = (destroyed_entry){.key = e->key, .at = at, .seq = t->ndestroyed};
+    t->ndestroyed++;
+    t->destroyed_sorted = false;
+    t->ndestroyed_live++;
+    e->destroyed = 1;
+}
+
+static void clear_destroyed(ch_tracker *t, entry *e)
+{
+    if (e->destroyed) {
+        e->destroyed = 0;
+        t->ndestroyed_live--;
+    }
+}
+
+static int cmp_destroyed(const void *a, const void *b)
+{
+    const destroyed_entry *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* When entry e was last announced destroyed; otherwise (not marked)
+ * fallback. */
+static int64_t destroyed_at(ch_tracker *t, const entry *e, int64_t fallback)
+{
+    if (!e->destroyed)
+        return fallback;
+    if (!t->destroyed_sorted) {
+        qsort(t->destroyed, t->ndestroyed, sizeof *t->destroyed, cmp_destroyed);
+        t->destroyed_sorted = true;
+    }
+    size_t lo = 0, hi = t->ndestroyed; /* the first with a greater key */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->destroyed[mid].key <= e->key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && t->destroyed[lo - 1].key == e->key ? t->destroyed[lo - 1].at : fallback;
+}
+
 static int remember_gone(ch_tracker *t, uint64_t inode);
 static void settle(ch_tracker *t);
 
@@ -468,13 +571,15 @@ static int rekey(ch_tracker *t, size_t idx, const ch_sock *s)
 {
     entry *e = &t->entries[idx];
     clear_slot(t, find_slot(t, e->key));
-    int64_t sent = e->bytes_sent, received = e->bytes_received;
+    int64_t sent = entry_sent(e), received = entry_received(e);
+    int64_t announced = destroyed_at(t, e, 0);
     uint64_t inode = e->inode;
+    clear_destroyed(t, e);
     entry_take_row(e, s);
-    if (s->bytes_sent < 0 && s->bytes_received < 0) {
-        e->bytes_sent = sent;
-        e->bytes_received = received;
-    }
+    if (s->bytes_sent < 0 && s->bytes_received < 0)
+        entry_set_bytes(e, sent, received);
+    if (announced != 0) /* the time is kept by key */
+        set_destroyed(t, e, announced);
     t->slots[find_slot(t, t->entries[idx].key)] = (uint32_t)(idx + 1);
     /* The socket's file was closed as it left its entry behind. */
     return inode != 0 && inode != s->inode ? remember_gone(t, inode) : 0;
@@ -495,16 +600,24 @@ int ch_tracker_load(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
 
 static int push_state(ch_events *q, const entry *e, int64_t at)
 {
-    ch_event ev = {.type = CH_EV_STATE, .state = e->state, .lifetime_id = e->lifetime_id, .at = at,
-                   .bytes_sent = e->bytes_sent, .bytes_received = e->bytes_received};
+    ch_event ev = {.type = CH_EV_STATE,
+                   .state = e->state,
+                   .lifetime_id = e->lifetime_id,
+                   .at = at,
+                   .bytes_sent = entry_sent(e),
+                   .bytes_received = entry_received(e)};
     return ch_events_push(q, &ev);
 }
 
 static int push_close(ch_events *q, const entry *e, int64_t last_seen, int64_t at, int reason)
 {
-    ch_event ev = {.type = CH_EV_CLOSE, .reason = reason, .lifetime_id = e->lifetime_id, .at = at,
-                   .last_seen = last_seen, .bytes_sent = e->bytes_sent,
-                   .bytes_received = e->bytes_received};
+    ch_event ev = {.type = CH_EV_CLOSE,
+                   .reason = reason,
+                   .lifetime_id = e->lifetime_id,
+                   .at = at,
+                   .last_seen = last_seen,
+                   .bytes_sent = entry_sent(e),
+                   .bytes_received = entry_received(e)};
     return ch_events_push(q, &ev);
 }
 
@@ -512,10 +625,8 @@ static int push_close(ch_events *q, const entry *e, int64_t last_seen, int64_t a
  * leaves the last known ones. */
 static void take_bytes(entry *kept, const ch_sock *row)
 {
-    if (row->bytes_sent >= 0 || row->bytes_received >= 0) {
-        kept->bytes_sent = row->bytes_sent;
-        kept->bytes_received = row->bytes_received;
-    }
+    if (row->bytes_sent >= 0 || row->bytes_received >= 0)
+        entry_set_bytes(kept, row->bytes_sent, row->bytes_received);
 }
 
 /* Notes the inode of a socket found gone or freed
@@ -590,8 +701,11 @@ static int resume_listener(ch_tracker *t, entry *e, const ch_sock *row)
  * sample had opened or moved the entry's lifetime: only the counters. */
 static int push_final_bytes(ch_events *q, const entry *e)
 {
-    ch_event ev = {.type = CH_EV_ANNOUNCED, .lifetime_id = e->lifetime_id, .opened_after = -1,
-                   .bytes_sent = e->bytes_sent, .bytes_received = e->bytes_received};
+    ch_event ev = {.type = CH_EV_ANNOUNCED,
+                   .lifetime_id = e->lifetime_id,
+                   .opened_after = -1,
+                   .bytes_sent = entry_sent(e),
+                   .bytes_received = entry_received(e)};
     return ch_events_push(q, &ev);
 }
 
@@ -605,8 +719,8 @@ static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, c
     e->loaded = false;
     /* Announced, yet here: freed into its TIME_WAIT entry, which kept
      * the cookie; it moved there when announced. */
-    int64_t moved = e->destroyed_at != 0 ? e->destroyed_at : at;
-    e->destroyed_at = 0;
+    int64_t moved = destroyed_at(t, e, at);
+    clear_destroyed(t, e);
     take_bytes(e, row);
     if (take_inode(t, e, row->inode) != 0)
         return -1;
@@ -744,17 +858,18 @@ static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_even
      * queue, so one destroyed while the recorder was stopped may still
      * reach it after it started. Its close lies between the two runs'
      * samples (gone_while_stopped), not at the time the news came. */
-    if (e->destroyed_at != 0 && !e->loaded) {
+    if (e->destroyed && !e->loaded) {
         /* Not after the sample that found it gone (a wall clock set back
          * since the announcement was read). */
-        int64_t closed = e->destroyed_at < at ? e->destroyed_at : at;
+        int64_t announced_at = destroyed_at(t, e, at);
+        int64_t closed = announced_at < at ? announced_at : at;
         ch_event ev = {.type = CH_EV_CLOSE,
                        .reason = CH_CLOSE_GONE,
                        .lifetime_id = e->lifetime_id,
                        .at = closed,
                        .last_seen = prev,
-                       .bytes_sent = e->bytes_sent,
-                       .bytes_received = e->bytes_received,
+                       .bytes_sent = entry_sent(e),
+                       .bytes_received = entry_received(e),
                        .seen_by = CH_SEEN_BY_DESTROY_EVENT};
         return ch_events_push(q, &ev);
     }
@@ -1016,7 +1131,7 @@ static void place_pending(ch_tracker *t, ch_sample *trim)
         e->loaded = false;
         e->owner = t->owners[i].source;
         e->bytes_due = 0;
-        e->destroyed_at = 0;
+        e->destroyed = 0;
         if (trim != NULL && (n - i) % PLACE_STEP == 0) {
             ch_sample_truncate(trim, t->fresh[i]);
             t->pending_rows = trim->rows; /* realloc may have moved them */
@@ -1242,12 +1357,15 @@ static int continue_as_time_wait(ch_tracker *t, const ch_sock *row, ch_events *q
     if (e == NULL)
         return -1;
     e->owner = ch_events_opened(q, open)->owner.source;
-    e->bytes_sent = close->bytes_sent; /* the entry reports no counters */
-    e->bytes_received = close->bytes_received;
+    entry_set_bytes(e, close->bytes_sent, close->bytes_received); /* the entry reports no counters */
     ch_events_opened(q, open)->sock.ident = row->ident;
     open->seen_by = CH_SEEN_BY_DESTROY_EVENT_TIME_WAIT;
-    *close = (ch_event){.type = CH_EV_STATE, .state = row->state, .lifetime_id = e->lifetime_id, .at = close->at,
-                        .bytes_sent = e->bytes_sent, .bytes_received = e->bytes_received};
+    *close = (ch_event){.type = CH_EV_STATE,
+                        .state = row->state,
+                        .lifetime_id = e->lifetime_id,
+                        .at = close->at,
+                        .bytes_sent = entry_sent(e),
+                        .bytes_received = entry_received(e)};
     return 0;
 }
 
@@ -1328,8 +1446,8 @@ static int join_recent_entry(ch_tracker *t, const ch_sock *s, ch_events *q)
                    .lifetime_id = e->lifetime_id,
                    .opened_after = t->recent_prev,
                    .seen_by = CH_SEEN_BY_DESTROY_EVENT_TIME_WAIT,
-                   .bytes_sent = e->bytes_sent,
-                   .bytes_received = e->bytes_received};
+                   .bytes_sent = entry_sent(e),
+                   .bytes_received = entry_received(e)};
     return ch_events_push(q, &ev) != 0 ? -1 : 1;
 }
 
@@ -1405,8 +1523,8 @@ bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at)
         e->bytes_due = s->bytes_sent >= 0 || s->bytes_received >= 0;
         return true;
     }
-    if (e->destroyed_at == 0)
-        e->destroyed_at = at;
+    if (!e->destroyed)
+        set_destroyed(t, e, at); /* out of memory: closed when a sample finds it gone */
     take_bytes(e, s);
     return true;
 }
@@ -1473,9 +1591,9 @@ int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q)
     settle(t);
     for (size_t i = t->count; i-- > 0;) {
         entry *e = &t->entries[i];
-        if (e->destroyed_at == 0)
+        if (!e->destroyed)
             continue;
-        if (close_gone(t, e, e->destroyed_at, last_seen, q) != 0)
+        if (close_gone(t, e, destroyed_at(t, e, last_seen), last_seen, q) != 0)
             return -1;
         remove_at(t, i);
     }
@@ -1542,7 +1660,7 @@ bool ch_tracker_keep_unmoved(ch_tracker *t, int proto, size_t *kept)
         return false;
     for (size_t i = 0; i < t->count; i++) {
         const entry *e = &t->entries[i];
-        if (e->proto == proto && (e->destroyed_at != 0 || e->bytes_due || e->loaded))
+        if (e->proto == proto && (e->destroyed || e->bytes_due || e->loaded))
             return false;
     }
     for (size_t i = 0; i < t->count; i++) {

@@ -1208,6 +1208,87 @@ static void test_owner_asked_again(void)
     ch_tracker_free(t);
 }
 
+/* The tracker keeps byte counters in 48 bits (256 TiB): kept exactly up
+ * to there; beyond, unknown (-1), never a wrong count. */
+static void test_counters_48_bits(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    const int64_t most = ((int64_t)1 << 48) - 2;
+    ch_sock a = tcp(51, "10.0.0.1", 40000, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    ch_sock b = tcp(52, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    a.bytes_sent = most;
+    a.bytes_received = 5;
+    b.bytes_sent = most + 1;
+    b.bytes_received = (int64_t)1 << 50;
+    ch_sock rows[] = {a, b};
+    sample_of(&s, rows, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    q.count = 0;
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
+    const ch_event *ca = find(&q, CH_EV_CLOSE, 1), *cb = find(&q, CH_EV_CLOSE, 2);
+    CHECK(ca != NULL && cb != NULL);
+    if (ca != NULL && cb != NULL) {
+        CHECK_INT(ca->bytes_sent, most);
+        CHECK_INT(ca->bytes_received, 5);
+        CHECK_INT(cb->bytes_sent, -1);
+        CHECK_INT(cb->bytes_received, -1);
+    }
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/* Many sockets announced destroyed, their cookies in no order: each
+ * closes at its own announcement's time (kept beside the entries, by
+ * key), and a later burst finds them kept apart from the first. */
+static void test_destroyed_many(void)
+{
+    enum { N = 500 };
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    static ch_sock rows[N];
+    for (int i = 0; i < N; i++) /* cookies 1..1000 in a scrambled order */
+        rows[i] = tcp((uint64_t)((i * 7919) % 1000 + 1), "10.0.0.1", 20000 + i, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    sample_of(&s, rows, N);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    q.count = 0;
+    for (int round = 0; round < 2; round++) {
+        /* round 0: the even ones, announced last first; round 1: the odd ones */
+        for (int i = N - 1; i >= 0; i--) {
+            if (i % 2 != round)
+                continue;
+            ch_sock gone = announced(rows[i], CH_ST_CLOSE, i, 2 * i);
+            CHECK_INT(ch_tracker_destroyed(t, &gone, 1100 + 1000 * round + i, 1000 + 1000 * round, &q), 0);
+        }
+        ch_sample_clear(&s);
+        for (int i = 0; i < N; i++)
+            if (round == 0 && i % 2 == 1)
+                *ch_sample_add(&s) = rows[i];
+        CHECK_INT(ch_tracker_apply(t, &s, 2000 + 1000 * round, 1000 + 1000 * round, NULL, &q), 0);
+        int closed = 0, wrong = 0;
+        for (int i = 0; i < N; i++) {
+            if (i % 2 != round)
+                continue;
+            const ch_event *c = find(&q, CH_EV_CLOSE, 1 + i);
+            closed += c != NULL;
+            wrong += c != NULL &&
+                     (c->at != 1100 + 1000 * round + i || c->bytes_sent != i || ch_seen_by_name(c->seen_by) == NULL);
+        }
+        CHECK_INT(closed, N / 2);
+        CHECK_INT(wrong, 0);
+        CHECK_INT(q.count, N / 2);
+        CHECK_INT(ch_tracker_count(t), round == 0 ? N / 2 : 0);
+        q.count = 0;
+    }
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
 int main(void)
 {
     test_owner_asked_again();
@@ -1233,5 +1314,7 @@ int main(void)
     test_destroyed_after_sample();
     test_reset_announced_samples_later();
     test_gone_map();
+    test_counters_48_bits();
+    test_destroyed_many();
     return check_report("test_tracker");
 }
