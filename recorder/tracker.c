@@ -1114,7 +1114,7 @@ static int reserve_entries(ch_tracker *t, size_t n)
  * later row of one identity winning the index). With trim (the sample
  * they are in), every PLACE_STEP rows the rows no longer needed are given
  * back, and at the end all of them: a first sample's rows (80 bytes a
- * socket) and its entries (64) are then never resident together. Cannot
+ * socket) and its entries (48) are then never resident together. Cannot
  * fail: reserve_entries made the room.
  */
 static void place_pending(ch_tracker *t, ch_sample *trim)
