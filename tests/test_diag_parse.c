@@ -4,7 +4,8 @@
  * dates the next dump of a recorder that leaves the TCP tables out while
  * nothing moved them. Only TIME_WAIT entries (substate TIME_WAIT or
  * FIN_WAIT2) and half-open requests count: their timers end them with no
- * change of state an event announces.
+ * change of state an event announces. And the scope ids of link-local
+ * addresses: the interface the socket is bound to.
  */
 #include <stdint.h>
 #include <string.h>
@@ -39,6 +40,26 @@ static void add_socket(reply *r, int state, int timer, uint32_t expires, uint32_
                               .idiag_inode = cookie};
     m.id.idiag_cookie[0] = cookie;
     m.id.idiag_sport = htons(40000);
+    char *at = (char *)r->buf + r->len;
+    memcpy(at, &h, sizeof h);
+    memcpy(NLMSG_DATA((struct nlmsghdr *)at), &m, sizeof m);
+    r->len += NLMSG_ALIGN(h.nlmsg_len);
+}
+
+/* Appends one TCP socket message of IPv6 addresses, bound to interface ifindex. */
+static void add_socket6(reply *r, const char *local, const char *remote, uint32_t ifindex, uint32_t cookie)
+{
+    struct nlmsghdr h = {.nlmsg_len = NLMSG_LENGTH(sizeof(struct inet_diag_msg)),
+                         .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                         .nlmsg_flags = NLM_F_MULTI,
+                         .nlmsg_seq = SEQ};
+    struct inet_diag_msg m = {.idiag_family = AF_INET6, .idiag_state = CH_ST_ESTABLISHED, .idiag_inode = cookie};
+    inet_pton(AF_INET6, local, m.id.idiag_src);
+    inet_pton(AF_INET6, remote, m.id.idiag_dst);
+    m.id.idiag_if = ifindex;
+    m.id.idiag_cookie[0] = cookie;
+    m.id.idiag_sport = htons(40000);
+    m.id.idiag_dport = htons(443);
     char *at = (char *)r->buf + r->len;
     memcpy(at, &h, sizeof h);
     memcpy(NLMSG_DATA((struct nlmsghdr *)at), &m, sizeof m);
@@ -89,8 +110,39 @@ static void test_soonest_timer(void)
     CHECK_INT(soonest(&r, 0, 5), UINT32_MAX); /* UDP: no timers */
 }
 
+/* The interface of a link-local address is the row's scope id, as
+ * Windows reports it; other addresses have none, bound or not. */
+static void test_link_local_scope(void)
+{
+    reply r = {0};
+    add_socket6(&r, "fe80::1", "fe80::2", 3, 1);
+    add_socket6(&r, "2001:db8::1", "fe80::2", 4, 2);     /* a global address bound to an interface */
+    add_socket6(&r, "2001:db8::1", "2001:db8::2", 5, 3); /* SO_BINDTODEVICE: no scope */
+    add_socket6(&r, "fe80::1", "ff02::1", 6, 4);         /* link-local multicast */
+    add_socket6(&r, "fe80::1", "fe80::2", 0, 5);         /* bound to none: unknown */
+    add_done(&r);
+    ch_diag_dump d = {.seq = SEQ, .tcp = 1, .soonest_timer_ms = UINT32_MAX};
+    ch_sample s = {0};
+    CHECK_INT(ch_diag_parse(&d, r.buf, r.len, &s), CH_DIAG_DONE);
+    CHECK_INT(s.count, 5);
+    if (s.count == 5) {
+        CHECK_INT(s.rows[0].local_scope, 3);
+        CHECK_INT(s.rows[0].remote_scope, 3);
+        CHECK_INT(s.rows[1].local_scope, 0);
+        CHECK_INT(s.rows[1].remote_scope, 4);
+        CHECK_INT(s.rows[2].local_scope, 0);
+        CHECK_INT(s.rows[2].remote_scope, 0);
+        CHECK_INT(s.rows[3].local_scope, 6);
+        CHECK_INT(s.rows[3].remote_scope, 6);
+        CHECK_INT(s.rows[4].local_scope, 0);
+        CHECK_INT(s.rows[4].remote_scope, 0);
+    }
+    ch_sample_free(&s);
+}
+
 int main(void)
 {
     test_soonest_timer();
+    test_link_local_scope();
     return check_report("test_diag_parse");
 }

@@ -2,6 +2,7 @@
 sockets on loopback (IPv4 and IPv6, TCP and UDP), the real binary, a real
 SQLite file, and the real connhist-query JSON, parsed."""
 
+import json
 import os
 import socket
 import sqlite3
@@ -11,8 +12,8 @@ import sys
 import time
 import unittest
 
-from helpers import (QUERY, now_ms, query, rows, run_record, sample_pace, scratch_dir, start_record, stop_record,
-                     wait_for_samples, own_comm)
+from helpers import (QUERY, RECORD, WRAPPER, now_ms, query, rows, run_record, sample_pace, scratch_dir,
+                     start_record, stop_record, wait_for_samples, own_comm)
 
 INTERVAL_MS = 200
 
@@ -280,6 +281,79 @@ class RecordTest(unittest.TestCase):
 class RecordProcfsTest(RecordTest):
     """The same scenario through the /proc/net fallback."""
     sampler = "procfs"
+
+
+# Runs in a network namespace of its own: a veth pair whose end ch0 has a
+# link-local and a global address (no duplicate detection), a listener and
+# a connection on each address, then the recorder's one sample. Prints the
+# interface's index and the ports, as JSON.
+LINK_LOCAL_DRIVER = r"""
+import json, socket, subprocess, sys
+record, db, wrapper = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+def ip(*args):
+    subprocess.run(["ip"] + list(args), check=True)
+ip("link", "set", "lo", "up")
+ip("link", "add", "ch0", "type", "veth", "peer", "name", "ch1")
+ip("link", "set", "ch0", "up")
+ip("link", "set", "ch1", "up")
+ip("addr", "add", "fe80::1/64", "dev", "ch0", "nodad")
+ip("addr", "add", "2001:db8::1/64", "dev", "ch0", "nodad")
+index = socket.if_nametoindex("ch0")
+held, ports = [], {}
+for name, addr, scope in (("link", "fe80::1", index), ("global", "2001:db8::1", 0)):
+    l = socket.socket(socket.AF_INET6)
+    l.bind((addr, 0, 0, scope))
+    l.listen(4)
+    c = socket.socket(socket.AF_INET6)
+    c.connect((addr, l.getsockname()[1], 0, scope))
+    a, _ = l.accept()
+    held += [l, c, a]
+    ports[name] = l.getsockname()[1]
+p = subprocess.run(wrapper + [record, "--once", "--db", db], capture_output=True, text=True)
+if p.returncode != 0:
+    sys.exit(f"connhist-record --once exited {p.returncode}: {p.stderr}")
+print(json.dumps({"index": index, "ports": ports}))
+"""
+
+
+def why_no_namespace():
+    """Why a network namespace with a veth pair cannot be made here, or None."""
+    p = subprocess.run(["unshare", "-n", "ip", "link", "add", "ch0", "type", "veth", "peer", "name", "ch1"],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        return f"no network namespace with a veth pair here (needs root): {p.stderr.strip()}"
+    return None
+
+
+class LinkLocalTest(unittest.TestCase):
+    """A link-local IPv6 address names a host on one link only: its
+    lifetimes carry the interface as the address's scope id
+    (lifetime_extras.local_scope and remote_scope, as Windows reports
+    them); a global address on the same interface has none."""
+
+    def test_scope_of_link_local_addresses(self):
+        why = why_no_namespace()
+        if why:
+            self.skipTest(why)
+        db = os.path.join(scratch_dir(), "scope.db")
+        p = subprocess.run(["unshare", "-n", sys.executable, "-c", LINK_LOCAL_DRIVER, RECORD, db, json.dumps(WRAPPER)],
+                           capture_output=True, text=True, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        facts = json.loads(p.stdout)
+        index, ports = facts["index"], facts["ports"]
+        got = rows(db, "SELECT local_addr, local_port, remote_addr, remote_port, state, local_scope, remote_scope"
+                       " FROM v_lifetimes WHERE proto = 'tcp' AND local_addr IN ('fe80::1', '2001:db8::1')")
+        link = [r for r in got if r["local_addr"] == "fe80::1"]
+        glob = [r for r in got if r["local_addr"] == "2001:db8::1"]
+        self.assertEqual(sorted(r["state"] for r in link), ["ESTABLISHED", "ESTABLISHED", "LISTEN"], got)
+        self.assertEqual(sorted(r["state"] for r in glob), ["ESTABLISHED", "ESTABLISHED", "LISTEN"], got)
+        for r in link:
+            self.assertEqual(r["local_scope"], index, r)
+            self.assertEqual(r["remote_scope"], None if r["state"] == "LISTEN" else index, r)
+            self.assertIn(ports["link"], (r["local_port"], r["remote_port"]), r)
+        for r in glob:
+            self.assertIsNone(r["local_scope"], r)
+            self.assertIsNone(r["remote_scope"], r)
 
 
 if __name__ == "__main__":

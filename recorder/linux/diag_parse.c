@@ -8,6 +8,7 @@
 #include "diag_parse.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -18,6 +19,13 @@
 #include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <linux/tcp.h>
+
+/* True for an IPv6 address that names a host only on one link: unicast
+ * fe80::/10, or multicast of link-local scope (ffx2::). */
+static bool link_local(const uint8_t *a)
+{
+    return (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || (a[0] == 0xff && (a[1] & 0x0f) == 0x02);
+}
 
 /* Converts one inet_diag_msg into a neutral row. */
 static void diag_to_row(const struct inet_diag_msg *m, int tcp, ch_sock *row)
@@ -30,6 +38,16 @@ static void diag_to_row(const struct inet_diag_msg *m, int tcp, ch_sock *row)
     memcpy(row->remote.bytes, m->id.idiag_dst, alen);
     row->local_port = ntohs(m->id.idiag_sport);
     row->remote_port = ntohs(m->id.idiag_dport);
+    /* A link-local address means something with its interface only: the
+     * one the socket is bound to, which a link-local connect, bind or
+     * accept sets (idiag_if). The scope ids of the row, as Windows reports
+     * them; 0 for other addresses, or when the socket is bound to none. */
+    if (family == 6) {
+        if (link_local(row->local.bytes))
+            row->local_scope = m->id.idiag_if;
+        if (link_local(row->remote.bytes))
+            row->remote_scope = m->id.idiag_if;
+    }
     row->state = m->idiag_state < CH_ST_UNCONN ? m->idiag_state : CH_ST_UNKNOWN;
     /* UDP reuses TCP_CLOSE for a socket with no peer. */
     if (row->proto == CH_UDP && m->idiag_state == CH_ST_CLOSE)
