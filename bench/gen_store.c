@@ -147,8 +147,10 @@ typedef struct {
     int64_t lifetimes_wanted;
     int64_t t0, t_end;         /* first and last sample */
     ch_proc procs[PROCESSES];
-    ch_sample live;            /* the sockets open now: the next sample */
-    sim *sims;                 /* parallel to live.rows */
+    ch_sock *live; /* the sockets open now: the next sample */
+    size_t nlive;
+    ch_sample snap; /* live, as the tracker takes it */
+    sim *sims;      /* parallel to live */
     size_t sims_cap;
     int16_t *owner_of;         /* process index by socket serial; -1: not attributable */
     uint64_t serials, serials_cap;
@@ -405,8 +407,8 @@ static int announce(generator *g, const ch_sock *row, const sim *m, int64_t when
 
 static void remove_live(generator *g, size_t i)
 {
-    size_t last = --g->live.count;
-    g->live.rows[i] = g->live.rows[last];
+    size_t last = --g->nlive;
+    g->live[i] = g->live[last];
     g->sims[i] = g->sims[last];
 }
 
@@ -417,8 +419,8 @@ static void remove_live(generator *g, size_t i)
  */
 static int age_sockets(generator *g, int64_t at, bool listening)
 {
-    for (size_t i = g->live.count; i-- > 0;) {
-        ch_sock *row = &g->live.rows[i];
+    for (size_t i = g->nlive; i-- > 0;) {
+        ch_sock *row = &g->live[i];
         sim *m = &g->sims[i];
         if (row->state == CH_ST_TIME_WAIT) {
             if (m->closes_at + TIME_WAIT_MS <= at)
@@ -459,19 +461,19 @@ static int new_serial(generator *g, int owner, uint64_t *serial)
 /* Adds a socket to the live set: the next sample will have it. */
 static int add_live(generator *g, const ch_sock *row, const sim *m)
 {
-    if (g->live.count == g->sims_cap) {
+    if (g->nlive == g->sims_cap) {
         size_t cap = g->sims_cap ? g->sims_cap * 2 : 4096;
         sim *s = realloc(g->sims, cap * sizeof *s);
-        if (s == NULL)
+        ch_sock *live = s != NULL ? realloc(g->live, cap * sizeof *live) : NULL;
+        if (s != NULL)
+            g->sims = s;
+        if (live == NULL)
             return say(-1, "out of memory");
-        g->sims = s;
+        g->live = live;
         g->sims_cap = cap;
     }
-    ch_sock *slot = ch_sample_add(&g->live);
-    if (slot == NULL)
-        return say(-1, "out of memory");
-    *slot = *row;
-    g->sims[g->live.count - 1] = *m;
+    g->live[g->nlive] = *row;
+    g->sims[g->nlive++] = *m;
     return 0;
 }
 
@@ -561,7 +563,14 @@ static void attribute(generator *g)
 /* One sample at time at: the tracker diffs it, the store writes it. */
 static int sample(generator *g, int64_t at)
 {
-    if (ch_tracker_apply(g->tracker, &g->live, at, g->last_sample, NULL, &g->queue) != 0)
+    ch_sample_clear(&g->snap);
+    for (size_t i = 0; i < g->nlive; i++) {
+        ch_sock *row = ch_sample_add(&g->snap);
+        if (row == NULL)
+            return say(-1, "out of memory");
+        *row = g->live[i];
+    }
+    if (ch_tracker_apply(g->tracker, &g->snap, at, g->last_sample, NULL, &g->queue) != 0)
         return say(-1, "out of memory");
     attribute(g);
     g->last_sample = at;
@@ -693,7 +702,8 @@ static void cleanup(generator *g)
     }
     ch_tracker_free(g->tracker);
     ch_events_free(&g->queue);
-    ch_sample_free(&g->live);
+    ch_sample_free(&g->snap);
+    free(g->live);
     free(g->sims);
     free(g->owner_of);
 }

@@ -56,7 +56,8 @@ static void check_rows(enum ch_iphlp_layout layout, const ch_sample *s, uint32_t
     if (s->count != claimed)
         abort();
     for (size_t i = 0; i < s->count; i++) {
-        const ch_sock *r = &s->rows[i];
+        ch_sock row = ch_sample_row(s, i);
+        const ch_sock *r = &row;
         int family = layout_family(layout);
         if (r->proto != (layout_tcp(layout) ? CH_TCP : CH_UDP) || r->local.family != family ||
             r->remote.family != family || r->state >= CH_ST_COUNT)
@@ -117,9 +118,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ch_iphlp_offload(layout_family(layout), buf, len, &s, 0);
         if (s.count != before)
             abort();
-        for (size_t i = 0; i < s.count; i++)
-            if (s.rows[i].offload < -1 || s.rows[i].offload > CH_OFFLOAD_UPLOADING)
+        for (size_t i = 0; i < s.count; i++) {
+            ch_sock row = ch_sample_row(&s, i);
+            int offload = ch_sock_offload(&row);
+            if (offload < -1 || offload > CH_OFFLOAD_UPLOADING)
                 abort();
+        }
     }
     ch_sample_free(&s);
     free(buf);

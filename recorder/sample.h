@@ -54,9 +54,9 @@ typedef struct {
  * socket (Windows: the owning pid, offload state, creation time and
  * module). The build sets it for every object where they are needed
  * (CMakeLists.txt: Windows, and the fuzz build, which runs the Windows
- * sampler's pure half). Elsewhere they are left out of the row, which is 88
- * bytes instead of 112 (a first sample holds one row per socket of the
- * machine), and read through the ch_sock_ functions below as "not reported".
+ * sampler's pure half). Elsewhere they are left out of the row, which is 80
+ * bytes instead of 104, and of the sample's packed rows, and read through
+ * the ch_sock_ functions below as "not reported".
  */
 #ifndef CH_SOCK_OS_FIELDS
 #define CH_SOCK_OS_FIELDS 0
@@ -96,8 +96,8 @@ typedef struct {
     int64_t bytes_received;
 } ch_sock;
 
-/* A sample holds one row per socket of the machine: 100,000 rows are 8 MB
- * (10.4 MB on Windows). */
+/* The row as the samplers fill it and the tracker reads it (a sample keeps
+ * its rows packed). */
 _Static_assert(sizeof(ch_sock) <= (CH_SOCK_OS_FIELDS ? 104 : 80), "a sample row stays small");
 
 /* The fields only Windows reports, as "not reported" elsewhere. */
@@ -147,11 +147,17 @@ enum ch_offload { CH_OFFLOAD_IN_HOST, CH_OFFLOAD_OFFLOADING, CH_OFFLOAD_OFFLOADE
 /* "in_host", "offloading", "offloaded", "uploading"; NULL when unknown. */
 const char *ch_offload_name(int offload);
 
-/* A growable array of rows: one sample of the machine. */
+/*
+ * One sample of the machine: its rows, kept packed (sample.c), since a
+ * first sample holds one per socket of the machine. A row takes the bytes
+ * its fields need: 32 for an IPv4 socket whose byte counters and scope ids
+ * are not reported (against 80 for a ch_sock), 56 for an IPv6 one; a
+ * ch_sock is what goes in and comes out. The row added last stays a
+ * ch_sock (staged) until the next is added, so that the sampler can fill it
+ * in place and a consumer can drop it.
+ */
 typedef struct {
-    ch_sock *rows;
-    size_t count;
-    size_t cap;
+    size_t count; /* rows; a sampler may lower it (drop the last row, or go back to a mark), never raise it */
     /* Optional, for samplers that can stream (Linux netlink): called with
      * each row as it is read; a row it returns true for was taken care of
      * and is not kept (counted in consumed), so a sample of a machine whose
@@ -163,21 +169,42 @@ typedef struct {
     void (*prefetch)(void *ctx, const uint64_t *idents, size_t n);
     void *consume_ctx;
     size_t consumed;
+    /* sample.c's own: rows [0, npacked) packed, row i from byte at[i] on
+     * (the last up to packed_len); row npacked, when count is above it, in
+     * staged */
+    unsigned char *packed;
+    size_t packed_len, packed_cap;
+    uint32_t *at;
+    size_t at_cap, npacked;
+    ch_sock staged;
 } ch_sample;
 
-/* Appends a zeroed row (offload -1 where rows have one: unknown) and returns it, or NULL when out of memory. */
+/* Appends a zeroed row (offload -1 where rows have one: unknown; byte
+ * counters -1) and returns it to be filled; it stays valid until the
+ * sample is next changed. NULL when out of memory. */
 ch_sock *ch_sample_add(ch_sample *s);
+/* Row i (i < count), as it was filled. */
+ch_sock ch_sample_row(const ch_sample *s, size_t i);
+/* Replaces row i (i < count) with row (Windows finishes rows after adding
+ * them; tests change them between samples). Returns 0, or -1 when out of
+ * memory (row i is then unchanged). */
+int ch_sample_put(ch_sample *s, size_t i, const ch_sock *row);
+/* The packed bytes row i takes (for tests and benchmarks). */
+size_t ch_sample_row_bytes(const ch_sample *s, size_t i);
 void ch_sample_clear(ch_sample *s);
 
 /* Gives back the room an earlier, much larger sample left behind (a first
  * sample holds every socket of the machine; a streamed one after it only
  * the rows not consumed): capacity beyond twice this sample's rows, when it
- * uses under a quarter. Only once nothing points into the rows any more. */
+ * uses under a quarter. */
 void ch_sample_trim(ch_sample *s);
 /* Drops the rows from n on and gives their memory back (what the
  * tracker took in from a first sample: see ch_tracker_settle). */
 void ch_sample_truncate(ch_sample *s, size_t n);
 void ch_sample_free(ch_sample *s);
+
+/* True when the two rows have every field the same. */
+bool ch_sock_same(const ch_sock *a, const ch_sock *b);
 
 /* True when the row has a peer (not a listener, not unconnected UDP). */
 bool ch_sock_has_remote(const ch_sock *s);

@@ -131,10 +131,10 @@ struct ch_tracker {
     ch_owner *owners;    /* of the fresh rows (deferred opens point here), then of the late ones */
     size_t owners_cap;
     /* The fresh rows of the last sample whose OPENs are deferred (see
-     * place_pending): fresh[i] of pending_rows is to be entry count + i,
+     * place_pending): row fresh[i] of pending_sample is to be entry count + i,
      * lifetime pending_first_id + i; npending 0: none. */
     size_t npending;
-    const ch_sock *pending_rows;
+    const ch_sample *pending_sample;
     int64_t pending_first_id;
     /* lifetimes samples closed (found gone) before their socket was
      * announced: a late announcement joins them (gone_map.h); NULL when
@@ -266,10 +266,9 @@ int ch_events_push_owner(ch_events *q, int64_t lifetime_id, int64_t at, ch_owner
 ch_event ch_events_open_at(const ch_events *q, size_t i, ch_opened *out)
 {
     const ch_open_batch *b = &q->opens;
-    const ch_sock *row = &b->rows[b->index[i]];
-    *out = (ch_opened){.sock = *row, .owner = b->owners[i]};
-    return (ch_event){.type = CH_EV_OPEN, .state = row->state, .lifetime_id = b->first_id + (int64_t)i,
-                      .at = b->at};
+    *out = (ch_opened){.sock = ch_sample_row(b->sample, b->index[i]), .owner = b->owners[i]};
+    return (ch_event){
+        .type = CH_EV_OPEN, .state = out->sock.state, .lifetime_id = b->first_id + (int64_t)i, .at = b->at};
 }
 
 int ch_events_keep(ch_events *q)
@@ -747,7 +746,8 @@ static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t p
 {
     t->nfresh = 0;
     for (size_t i = 0; i < s->count; i++) {
-        const ch_sock *row = &s->rows[i];
+        ch_sock kept = ch_sample_row(s, i);
+        const ch_sock *row = &kept;
         entry *e = lookup(t, sock_key(row));
         if (e != NULL && e->gen == t->gen)
             continue; /* the same identity twice in one sample: keep the first */
@@ -804,7 +804,8 @@ static int drop_fresh_repeats(ch_tracker *t, const ch_sample *s)
     memset(seen, 0, nslots * sizeof *seen);
     size_t kept = 0;
     for (size_t i = 0; i < t->nfresh; i++) {
-        uint64_t key = sock_key(&s->rows[t->fresh[i]]);
+        ch_sock row = ch_sample_row(s, t->fresh[i]);
+        uint64_t key = sock_key(&row);
         size_t j = (size_t)(mix64(key) % nslots);
         while (seen[j] != 0 && seen[j] != key)
             j = j + 1 < nslots ? j + 1 : 0;
@@ -911,8 +912,9 @@ static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs)
         return -1;
     bool any_pid = false;
     for (size_t i = 0; i < n; i++) {
-        inodes[i] = s->rows[t->fresh[i]].inode;
-        any_pid |= ch_sock_pid(&s->rows[t->fresh[i]]) > 0;
+        ch_sock row = ch_sample_row(s, t->fresh[i]);
+        inodes[i] = row.inode;
+        any_pid |= ch_sock_pid(&row) > 0;
     }
     for (size_t i = 0; i < m; i++) {
         entry *e = lookup(t, t->late[i]);
@@ -925,8 +927,10 @@ static int resolve_owners(ch_tracker *t, const ch_sample *s, ch_procs *procs)
     int64_t *pids = malloc(n * sizeof *pids);
     if (pids == NULL)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        pids[i] = ch_sock_pid(&s->rows[t->fresh[i]]);
+    for (size_t i = 0; i < n; i++) {
+        ch_sock row = ch_sample_row(s, t->fresh[i]);
+        pids[i] = ch_sock_pid(&row);
+    }
     ch_procs_resolve_pids(procs, pids, n, t->owners);
     free(pids);
     return 0;
@@ -994,9 +998,9 @@ static ch_owner inferred(const ch_tracker *t, const ch_sock *row, ch_owner owner
 static void note_fresh_listeners(ch_tracker *t, const ch_sample *s, int64_t first_id)
 {
     for (size_t i = 0; i < t->nfresh; i++) {
-        const ch_sock *row = &s->rows[t->fresh[i]];
-        if (row->proto == CH_TCP && row->state == CH_ST_LISTEN)
-            ch_listeners_add(t->listeners, row, first_id + (int64_t)i, t->owners[i].proc);
+        ch_sock row = ch_sample_row(s, t->fresh[i]);
+        if (row.proto == CH_TCP && row.state == CH_ST_LISTEN)
+            ch_listeners_add(t->listeners, &row, first_id + (int64_t)i, t->owners[i].proc);
     }
 }
 
@@ -1054,9 +1058,12 @@ static void retry_late(ch_tracker *t, const ch_owner *owners, ch_procs *procs)
  * yet be found. */
 static void retry_fresh(ch_tracker *t, const ch_sample *s, ch_procs *procs)
 {
-    for (size_t i = 0; i < t->nfresh; i++)
-        if (owner_wanted(t->owners[i].source))
-            add_retry(t, sock_key(&s->rows[t->fresh[i]]), s->rows[t->fresh[i]].inode, procs);
+    for (size_t i = 0; i < t->nfresh; i++) {
+        if (!owner_wanted(t->owners[i].source))
+            continue;
+        ch_sock row = ch_sample_row(s, t->fresh[i]);
+        add_retry(t, sock_key(&row), row.inode, procs);
+    }
 }
 
 /*
@@ -1107,25 +1114,47 @@ static int reserve_entries(ch_tracker *t, size_t n)
 /* Rows given back to the sample at a time while the pending entries are placed. */
 #define PLACE_STEP 4096
 
+/* Shrinks the fresh rows' list and their owners to their first n (a
+ * first sample's, once the entries from n on are made). Keeping more is
+ * never wrong, so a failed realloc is not one. */
+static void give_back_fresh(ch_tracker *t, size_t n)
+{
+    if (n == 0)
+        return; /* the caller frees them */
+    ch_owner *owners = n < t->owners_cap ? realloc(t->owners, n * sizeof *owners) : NULL;
+    if (owners != NULL) {
+        t->owners = owners;
+        t->owners_cap = n;
+    }
+    uint32_t *fresh = n < t->fresh_cap ? realloc(t->fresh, n * sizeof *fresh) : NULL;
+    if (fresh != NULL) {
+        t->fresh = fresh;
+        t->fresh_cap = n;
+    }
+}
+
 /*
  * Makes the pending fresh rows entries, last first, each at the place and
  * with the lifetime id it was given, then indexes them (the order, ids and
  * index are those inserting them one by one in open_fresh would give, a
  * later row of one identity winning the index). With trim (the sample
  * they are in), every PLACE_STEP rows the rows no longer needed are given
- * back, and at the end all of them: a first sample's rows (80 bytes a
- * socket) and its entries (48) are then never resident together. Cannot
- * fail: reserve_entries made the room.
+ * back, with their owners and places in the list of fresh rows (the
+ * caller frees the rest), and at the end all of them: a first sample's
+ * rows, owners and list (56 bytes a socket at least) and its entries (48)
+ * are then never resident together. Cannot fail: reserve_entries made the
+ * room.
  */
 static void place_pending(ch_tracker *t, ch_sample *trim)
 {
     size_t n = t->npending, base = t->count;
     t->npending = 0;
-    if (trim != NULL && trim->rows != t->pending_rows)
+    if (trim != t->pending_sample)
         trim = NULL; /* not the sample the rows are in: nothing of it to give back */
     for (size_t i = n; i-- > 0;) {
         entry *e = &t->entries[base + i];
-        entry_take_row(e, &t->pending_rows[t->fresh[i]]);
+        ch_sock row = ch_sample_row(t->pending_sample, t->fresh[i]);
+        entry_take_row(e, &row);
         e->lifetime_id = t->pending_first_id + (int64_t)i;
         e->gen = t->gen;
         e->loaded = false;
@@ -1134,7 +1163,7 @@ static void place_pending(ch_tracker *t, ch_sample *trim)
         e->destroyed = 0;
         if (trim != NULL && (n - i) % PLACE_STEP == 0) {
             ch_sample_truncate(trim, t->fresh[i]);
-            t->pending_rows = trim->rows; /* realloc may have moved them */
+            give_back_fresh(t, i);
         }
     }
     if (trim != NULL) /* nothing needs its rows any more */
@@ -1158,8 +1187,9 @@ void ch_tracker_settle(ch_tracker *t, ch_sample *s, ch_events *q)
         return;
     /* The deferred opens leave the sample first (a flush failed). */
     bool written = q->opens.count == 0 || ch_events_keep(q) == 0;
+    bool large = t->owners_cap > PLACE_STEP; /* a first sample's */
     place_pending(t, written ? s : NULL);
-    if (written && t->owners_cap > PLACE_STEP) { /* a first sample's: give them back too */
+    if (written && large) { /* place_pending gave back most of them */
         free(t->owners);
         free(t->fresh);
         t->owners = NULL;
@@ -1188,21 +1218,23 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
     if (t->nfresh == 0)
         return 0;
     for (size_t i = 0; ch_owner_map_count(t->facts) > 0 && i < t->nfresh; i++)
-        t->owners[i] = with_fact(t, s->rows[t->fresh[i]].ident, t->owners[i]);
+        t->owners[i] = with_fact(t, ch_sample_row(s, t->fresh[i]).ident, t->owners[i]);
     note_fresh_listeners(t, s, t->next_id);
-    for (size_t i = 0; t->facts == NULL && i < t->nfresh; i++)
-        t->owners[i] = inferred(t, &s->rows[t->fresh[i]], t->owners[i]);
+    for (size_t i = 0; t->facts == NULL && i < t->nfresh; i++) {
+        ch_sock row = ch_sample_row(s, t->fresh[i]);
+        t->owners[i] = inferred(t, &row, t->owners[i]);
+    }
     if (procs != NULL)
         retry_fresh(t, s, procs);
     /* Deferred, the OPENs stay in the sample: no copy of every socket of
      * the machine on the first sample; nor are their entries made before
      * the flush (place_pending). */
-    ch_open_batch batch = {.rows = s->rows, .index = t->fresh, .owners = t->owners, .first_id = t->next_id, .at = at};
+    ch_open_batch batch = {.sample = s, .index = t->fresh, .owners = t->owners, .first_id = t->next_id, .at = at};
     if (q->defer_opens) {
         if (reserve_entries(t, t->nfresh) != 0)
             return -1;
         t->npending = batch.count = t->nfresh;
-        t->pending_rows = s->rows;
+        t->pending_sample = s;
         t->pending_first_id = t->next_id;
         t->next_id += (int64_t)t->nfresh;
         q->opens = batch;
@@ -1210,7 +1242,8 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
     }
     int rc = 0;
     for (size_t i = 0; i < t->nfresh && rc == 0; i++) {
-        const ch_sock *row = &s->rows[t->fresh[i]];
+        ch_sock kept = ch_sample_row(s, t->fresh[i]);
+        const ch_sock *row = &kept;
         entry *e = insert(t, row, t->next_id++);
         if (e == NULL) {
             t->next_id--;
@@ -1265,8 +1298,8 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
     size_t kept = 0;
     int err = 0;
     for (size_t i = 0; i < t->nfresh; i++) {
-        const ch_sock *row = &s->rows[t->fresh[i]];
-        if (row->ident != 0 || !adopt_vanished(t, row, at, q, &err))
+        ch_sock row = ch_sample_row(s, t->fresh[i]);
+        if (row.ident != 0 || !adopt_vanished(t, &row, at, q, &err))
             t->fresh[kept++] = t->fresh[i];
     }
     t->nfresh = kept;
@@ -1400,7 +1433,8 @@ static int continue_announced(ch_tracker *t, const ch_sample *s, int64_t prev, c
     if (n > 1)
         qsort(t->announced, n, sizeof *t->announced, cmp_announced);
     for (size_t i = 0; i < t->nfresh; i++) {
-        const ch_sock *row = &s->rows[t->fresh[i]];
+        ch_sock kept_row = ch_sample_row(s, t->fresh[i]);
+        const ch_sock *row = &kept_row;
         bool entry_row = is_time_wait_entry(row) && row->ident != 0;
         const announced *a = entry_row && n > 0 ? latest_announced(t->announced, n, tuple_key(row)) : NULL;
         ch_event *open = a ? queued(q, a->open_ev, CH_EV_OPEN, a->lifetime_id) : NULL;

@@ -76,7 +76,7 @@ typedef struct {
  * tracker and stay valid until the tracker is next called.
  */
 typedef struct {
-    const ch_sock *rows;
+    const ch_sample *sample;
     const uint32_t *index;
     const ch_owner *owners;
     int64_t first_id;

@@ -126,16 +126,16 @@ static void test_link_local_scope(void)
     CHECK_INT(ch_diag_parse(&d, r.buf, r.len, &s), CH_DIAG_DONE);
     CHECK_INT(s.count, 5);
     if (s.count == 5) {
-        CHECK_INT(s.rows[0].local_scope, 3);
-        CHECK_INT(s.rows[0].remote_scope, 3);
-        CHECK_INT(s.rows[1].local_scope, 0);
-        CHECK_INT(s.rows[1].remote_scope, 4);
-        CHECK_INT(s.rows[2].local_scope, 0);
-        CHECK_INT(s.rows[2].remote_scope, 0);
-        CHECK_INT(s.rows[3].local_scope, 6);
-        CHECK_INT(s.rows[3].remote_scope, 6);
-        CHECK_INT(s.rows[4].local_scope, 0);
-        CHECK_INT(s.rows[4].remote_scope, 0);
+        CHECK_INT(ch_sample_row(&s, 0).local_scope, 3);
+        CHECK_INT(ch_sample_row(&s, 0).remote_scope, 3);
+        CHECK_INT(ch_sample_row(&s, 1).local_scope, 0);
+        CHECK_INT(ch_sample_row(&s, 1).remote_scope, 4);
+        CHECK_INT(ch_sample_row(&s, 2).local_scope, 0);
+        CHECK_INT(ch_sample_row(&s, 2).remote_scope, 0);
+        CHECK_INT(ch_sample_row(&s, 3).local_scope, 6);
+        CHECK_INT(ch_sample_row(&s, 3).remote_scope, 6);
+        CHECK_INT(ch_sample_row(&s, 4).local_scope, 0);
+        CHECK_INT(ch_sample_row(&s, 4).remote_scope, 0);
     }
     ch_sample_free(&s);
 }

@@ -13,12 +13,13 @@
 #define DATA_DIR "tests/data/procnet"
 #endif
 
-static const ch_sock *find_row(const ch_sample *s, int proto, int family, int lport, int rport)
+/* The row with these ports in *out (returned), or NULL. */
+static const ch_sock *find_row(const ch_sample *s, int proto, int family, int lport, int rport, ch_sock *out)
 {
     for (size_t i = 0; i < s->count; i++) {
-        const ch_sock *r = &s->rows[i];
-        if (r->proto == proto && r->local.family == family && r->local_port == lport && r->remote_port == rport)
-            return r;
+        *out = ch_sample_row(s, i);
+        if (out->proto == proto && out->local.family == family && out->local_port == lport && out->remote_port == rport)
+            return out;
     }
     return NULL;
 }
@@ -37,7 +38,8 @@ static void test_captured_tables(void)
     CHECK_INT(ch_procnet_read(DATA_DIR, &s, err, sizeof err), 0);
     CHECK_INT(s.count, 11);
 
-    const ch_sock *l = find_row(&s, CH_TCP, 4, 47001, 0);
+    ch_sock l_row;
+    const ch_sock *l = find_row(&s, CH_TCP, 4, 47001, 0, &l_row);
     CHECK(l != NULL);
     if (l) {
         addr_is(&l->local, "127.0.0.1");
@@ -48,7 +50,8 @@ static void test_captured_tables(void)
         CHECK_INT(ch_sock_offload(l), -1); /* unknown, never a made-up "in_host" */
         CHECK_INT(l->bytes_sent, -1);
     }
-    const ch_sock *e = find_row(&s, CH_TCP, 4, 34848, 47001);
+    ch_sock e_row;
+    const ch_sock *e = find_row(&s, CH_TCP, 4, 34848, 47001, &e_row);
     CHECK(e != NULL);
     if (e) {
         addr_is(&e->remote, "127.0.0.1");
@@ -56,24 +59,29 @@ static void test_captured_tables(void)
         CHECK_INT(e->uid, 0);
         CHECK(ch_sock_has_remote(e));
     }
-    const ch_sock *tw = find_row(&s, CH_TCP, 4, 34858, 47001);
+    ch_sock tw_row;
+    const ch_sock *tw = find_row(&s, CH_TCP, 4, 34858, 47001, &tw_row);
     CHECK(tw != NULL);
     if (tw) {
         CHECK_INT(tw->state, CH_ST_TIME_WAIT);
         CHECK_INT(tw->inode, 0);
         CHECK_INT(tw->ident, 0);
     }
-    const ch_sock *e6 = find_row(&s, CH_TCP, 6, 50752, 47002);
+    ch_sock e6_row;
+    const ch_sock *e6 = find_row(&s, CH_TCP, 6, 50752, 47002, &e6_row);
     CHECK(e6 != NULL);
     if (e6) {
         addr_is(&e6->local, "::1");
         addr_is(&e6->remote, "::1");
     }
-    const ch_sock *ub = find_row(&s, CH_UDP, 4, 47003, 0);
+    ch_sock ub_row;
+    const ch_sock *ub = find_row(&s, CH_UDP, 4, 47003, 0, &ub_row);
     CHECK(ub != NULL && ub->state == CH_ST_UNCONN);
-    const ch_sock *uc = find_row(&s, CH_UDP, 4, 57910, 47003);
+    ch_sock uc_row;
+    const ch_sock *uc = find_row(&s, CH_UDP, 4, 57910, 47003, &uc_row);
     CHECK(uc != NULL && uc->state == CH_ST_ESTABLISHED);
-    const ch_sock *u6 = find_row(&s, CH_UDP, 6, 47004, 0);
+    ch_sock u6_row;
+    const ch_sock *u6 = find_row(&s, CH_UDP, 6, 47004, 0, &u6_row);
     CHECK(u6 != NULL && u6->state == CH_ST_UNCONN && u6->inode == 10821);
     ch_sample_free(&s);
 }

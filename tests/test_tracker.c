@@ -35,6 +35,14 @@ static void sample_of(ch_sample *s, const ch_sock *rows, size_t n)
         *ch_sample_add(s) = rows[i];
 }
 
+/* Row i of s moves on to state. */
+static void set_state(ch_sample *s, size_t i, int state)
+{
+    ch_sock row = ch_sample_row(s, i);
+    row.state = (uint8_t)state;
+    CHECK_INT(ch_sample_put(s, i, &row), 0);
+}
+
 /* Counts events of a type in q. */
 static int count(const ch_events *q, int type)
 {
@@ -75,15 +83,17 @@ static void test_lifecycle(void)
     CHECK_INT(q.count, 0);
 
     /* SYN_SENT -> ESTABLISHED -> TIME_WAIT keeps one lifetime (cookie survives). */
-    s.rows[0].state = CH_ST_ESTABLISHED;
+    set_state(&s, 0, CH_ST_ESTABLISHED);
     CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
     CHECK_INT(q.count, 1);
     CHECK_INT(q.items[0].type, CH_EV_STATE);
     CHECK_INT(q.items[0].state, CH_ST_ESTABLISHED);
     CHECK_INT(q.items[0].lifetime_id, 1);
     q.count = 0;
-    s.rows[0].state = CH_ST_TIME_WAIT;
-    s.rows[0].inode = 0; /* the kernel reports no inode in TIME_WAIT */
+    ch_sock r0 = ch_sample_row(&s, 0);
+    r0.state = CH_ST_TIME_WAIT;
+    r0.inode = 0; /* the kernel reports no inode in TIME_WAIT */
+    CHECK_INT(ch_sample_put(&s, 0, &r0), 0);
     CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0);
     CHECK_INT(q.count, 1);
     CHECK_INT(q.items[0].type, CH_EV_STATE);
@@ -245,9 +255,11 @@ static void test_readdressed(void)
     sample_of(&s, &u, 1);
     CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
     q.count = 0;
-    ch_addr_parse("10.1.1.1", &s.rows[0].remote);
-    s.rows[0].remote_port = 53;
-    s.rows[0].state = CH_ST_ESTABLISHED;
+    ch_sock r0 = ch_sample_row(&s, 0);
+    ch_addr_parse("10.1.1.1", &r0.remote);
+    r0.remote_port = 53;
+    r0.state = CH_ST_ESTABLISHED;
+    CHECK_INT(ch_sample_put(&s, 0, &r0), 0);
     CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
     const ch_event *c = find(&q, CH_EV_CLOSE, 1);
     CHECK(c != NULL && strcmp(ch_close_reason_name(c->reason), "readdressed") == 0);
@@ -255,7 +267,8 @@ static void test_readdressed(void)
     /* The same bytes in another family are other addresses (the tracker
      * keeps only a hash of them, which must tell the two apart). */
     q.count = 0;
-    s.rows[0].local.family = s.rows[0].remote.family = 6;
+    r0.local.family = r0.remote.family = 6;
+    CHECK_INT(ch_sample_put(&s, 0, &r0), 0);
     CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
     c = find(&q, CH_EV_CLOSE, 2);
     CHECK(c != NULL && strcmp(ch_close_reason_name(c->reason), "readdressed") == 0);
@@ -355,18 +368,20 @@ static void test_sample_trim(void)
     ch_sample s = {0};
     for (int i = 0; i < 5000; i++)
         CHECK(ch_sample_add(&s) != NULL);
-    CHECK(s.cap >= 5000);
+    CHECK(s.at_cap >= 5000);
     ch_sample_trim(&s);
-    CHECK(s.cap >= 5000); /* all in use */
+    CHECK(s.at_cap >= 5000); /* all in use */
     ch_sample_clear(&s);
     for (int i = 0; i < 10; i++)
         ch_sample_add(&s)->local_port = (uint16_t)(i + 1);
     ch_sample_trim(&s);
-    CHECK_INT(s.cap, 1024);
+    CHECK_INT(s.at_cap, 1025); /* room for 1,024 rows, and where the last one ends */
+    CHECK_INT(s.packed_cap, 64 * 1024);
     CHECK_INT(s.count, 10);
-    CHECK_INT(s.rows[9].local_port, 10);
+    CHECK_INT(ch_sample_row(&s, 9).local_port, 10);
+    CHECK_INT(ch_sample_row(&s, 8).local_port, 9);
     ch_sample_trim(&s);
-    CHECK_INT(s.cap, 1024);
+    CHECK_INT(s.at_cap, 1025);
     ch_sample_free(&s);
 }
 
@@ -517,7 +532,7 @@ static void test_time_wait_continues_announced(void)
     q.count = 0;
 
     /* The entry lives on, moves on to TIME_WAIT, then goes: closed by samples. */
-    s.rows[1].state = CH_ST_TIME_WAIT;
+    set_state(&s, 1, CH_ST_TIME_WAIT);
     CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
     CHECK_INT(q.count, 1);
     CHECK(find(&q, CH_EV_STATE, 3) != NULL);
@@ -1043,7 +1058,7 @@ static void test_deferred_opens(void)
     CHECK_INT(q.count, 3);
     ch_sock other = tcp(103, "10.0.0.9", 50000, "10.0.0.2", 443, CH_ST_SYN_SENT);
     sample_of(&s, rows, 2);
-    s.rows[1] = other;
+    CHECK_INT(ch_sample_put(&s, 1, &other), 0);
     for (size_t i = 0; i < 3; i++)
         CHECK(same_open(&q.items[i], ch_events_opened(&q, &q.items[i]), &copied.items[i],
                         ch_events_opened(&copied, &copied.items[i])));
@@ -1106,7 +1121,7 @@ static void test_settle(void)
     ch_events_clear(&q); /* written */
     ch_tracker_settle(t, &s, &q);
     CHECK_INT(s.count, 0);
-    CHECK_INT(s.cap, 1024);
+    CHECK(s.at_cap <= 1025 && s.packed_cap <= 64 * 1024); /* given back */
     CHECK_INT(ch_tracker_count(t), ch_tracker_count(plain));
     ch_tracker_settle(t, &s, &q); /* nothing pending: nothing happens */
     CHECK_INT(ch_tracker_count(t), N);

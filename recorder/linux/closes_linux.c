@@ -128,7 +128,8 @@ static void note_overrun(ch_closes *w)
 static void keep(ch_closes *w, int64_t at)
 {
     for (size_t i = 0; i < w->scratch.count; i++) {
-        if (w->absorb != NULL && w->absorb(w->absorb_ctx, &w->scratch.rows[i], at))
+        ch_sock row = ch_sample_row(&w->scratch, i);
+        if (w->absorb != NULL && w->absorb(w->absorb_ctx, &row, at))
             continue;
         if (w->count == w->cap) {
             size_t cap = w->cap ? w->cap * 2 : 256;
@@ -140,7 +141,7 @@ static void keep(ch_closes *w, int64_t at)
             w->items = items;
             w->cap = cap;
         }
-        w->items[w->count++] = (ch_closed){.sock = w->scratch.rows[i], .at = at};
+        w->items[w->count++] = (ch_closed){.sock = row, .at = at};
     }
 }
 

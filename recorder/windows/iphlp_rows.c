@@ -282,6 +282,13 @@ static int row_matches(const ch_sock *row, const raw_row *r)
            (r->family != 6 || row->remote_scope == r->remote_scope);
 }
 
+/* Row i of out into *row; whether it is the socket r. */
+static int row_at_matches(const ch_sample *out, size_t i, const raw_row *r, ch_sock *row)
+{
+    *row = ch_sample_row(out, i);
+    return row_matches(row, r);
+}
+
 void ch_iphlp_offload(int family, const void *buf, size_t len, ch_sample *out, size_t from)
 {
     size_t first = family == 6 ? offsetof(MIB_TCP6TABLE2, table) : offsetof(MIB_TCPTABLE2, table);
@@ -311,14 +318,16 @@ void ch_iphlp_offload(int family, const void *buf, size_t len, ch_sample *out, s
             offload = (DWORD)e->dwOffloadState;
         }
         size_t found = out->count;
-        if (hint < out->count && row_matches(&out->rows[hint], &r))
+        ch_sock row;
+        if (hint < out->count && row_at_matches(out, hint, &r, &row))
             found = hint;
         for (size_t j = from; found == out->count && j < out->count; j++)
-            if (row_matches(&out->rows[j], &r))
+            if (row_at_matches(out, j, &r, &row))
                 found = j;
         if (found == out->count)
             continue;
-        out->rows[found].offload = (int8_t)(offload <= CH_OFFLOAD_UPLOADING ? (int)offload : -1);
+        row.offload = (int8_t)(offload <= CH_OFFLOAD_UPLOADING ? (int)offload : -1);
+        ch_sample_put(out, found, &row); /* rows with a pid keep every field: the same room */
         hint = found + 1;
     }
 }

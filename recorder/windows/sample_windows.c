@@ -390,7 +390,7 @@ static void finish_rows(ch_sampler *s, size_t k, ch_sample *out, size_t from)
     default: first = offsetof(MIB_UDP6TABLE_OWNER_MODULE, table), size = sizeof(MIB_UDP6ROW_OWNER_MODULE); break;
     }
     for (size_t i = from; i < out->count; i++) {
-        ch_sock *row = &out->rows[i];
+        ch_sock kept = ch_sample_row(out, i), *row = &kept;
         const row_memo *m = memo_find(s, row->ident);
         if (!s->pid_only[k])
             add_module(s, k, row, m, (char *)s->buf.data + first + (i - from) * size);
@@ -398,6 +398,7 @@ static void finish_rows(ch_sampler *s, size_t k, ch_sample *out, size_t from)
         if (kinds[k].tcp)
             estats = add_bytes(s, kinds[k].af == AF_INET6, row, estats);
         memo_keep(s, row, estats);
+        ch_sample_put(out, i, row); /* rows with a pid keep every field: the same room */
     }
 }
 

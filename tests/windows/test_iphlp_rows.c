@@ -45,6 +45,14 @@ static DWORD ipv4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
     return v;
 }
 
+/* The sample's first n rows (zeroed past its count), as the converter filled them. */
+static void rows_of(const ch_sample *s, ch_sock *out, size_t n)
+{
+    memset(out, 0, n * sizeof *out);
+    for (size_t i = 0; i < n && i < s->count; i++)
+        out[i] = ch_sample_row(s, i);
+}
+
 static void test_tcp4_module(void)
 {
     struct {
@@ -77,29 +85,31 @@ static void test_tcp4_module(void)
     char err[256];
     CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_MODULE, &buf, sizeof buf, &s, err, sizeof err), 0);
     CHECK_INT(s.count, 3);
-    CHECK_INT(s.rows[0].proto, CH_TCP);
-    CHECK_INT(s.rows[0].state, CH_ST_ESTABLISHED);
-    CHECK_STR(addr(&s.rows[0].local), "127.0.0.1");
-    CHECK_INT(s.rows[0].local_port, 8080);
-    CHECK_STR(addr(&s.rows[0].remote), "10.1.2.3");
-    CHECK_INT(s.rows[0].remote_port, 443);
-    CHECK_INT(s.rows[0].pid, 1234);
-    CHECK_INT(s.rows[0].created, 1764000000000LL);
-    CHECK(s.rows[0].ident != 0 && (s.rows[0].ident >> 63) == 0);
-    CHECK_INT(s.rows[0].offload, -1);
-    CHECK_INT(s.rows[1].state, CH_ST_LISTEN);
-    CHECK_INT(s.rows[1].local_port, 445);
-    CHECK_INT(s.rows[1].remote_port, 0);
-    CHECK(!ch_sock_has_remote(&s.rows[1]));
-    CHECK_INT(s.rows[2].state, CH_ST_TIME_WAIT);
-    CHECK_INT(s.rows[2].created, 0);
-    CHECK_INT(s.rows[2].ident, 0); /* keyed by addresses: continues the connection's lifetime */
+    ch_sock got[4];
+    rows_of(&s, got, 4);
+    CHECK_INT(got[0].proto, CH_TCP);
+    CHECK_INT(got[0].state, CH_ST_ESTABLISHED);
+    CHECK_STR(addr(&got[0].local), "127.0.0.1");
+    CHECK_INT(got[0].local_port, 8080);
+    CHECK_STR(addr(&got[0].remote), "10.1.2.3");
+    CHECK_INT(got[0].remote_port, 443);
+    CHECK_INT(got[0].pid, 1234);
+    CHECK_INT(got[0].created, 1764000000000LL);
+    CHECK(got[0].ident != 0 && (got[0].ident >> 63) == 0);
+    CHECK_INT(got[0].offload, -1);
+    CHECK_INT(got[1].state, CH_ST_LISTEN);
+    CHECK_INT(got[1].local_port, 445);
+    CHECK_INT(got[1].remote_port, 0);
+    CHECK(!ch_sock_has_remote(&got[1]));
+    CHECK_INT(got[2].state, CH_ST_TIME_WAIT);
+    CHECK_INT(got[2].created, 0);
+    CHECK_INT(got[2].ident, 0); /* keyed by addresses: continues the connection's lifetime */
 
     /* Same socket, same identity; another creation time, another socket. */
-    ch_sock again = s.rows[0];
-    CHECK(ch_iphlp_ident(&again) == s.rows[0].ident);
+    ch_sock again = got[0];
+    CHECK(ch_iphlp_ident(&again) == got[0].ident);
     again.created += 1;
-    CHECK(ch_iphlp_ident(&again) != s.rows[0].ident);
+    CHECK(ch_iphlp_ident(&again) != got[0].ident);
 
     /* A buffer shorter than its count is refused, not overread. */
     ch_sample_clear(&s);
@@ -128,18 +138,20 @@ static void test_tcp6_module(void)
     char err[256];
     CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP6_MODULE, &buf, sizeof buf, &s, err, sizeof err), 0);
     CHECK_INT(s.count, 1);
-    CHECK_INT(s.rows[0].local.family, 6);
-    CHECK_STR(addr(&s.rows[0].local), "fe80::1");
-    CHECK_STR(addr(&s.rows[0].remote), "fe80::2");
-    CHECK_INT(s.rows[0].local_scope, 7);
-    CHECK_INT(s.rows[0].remote_scope, 7);
-    CHECK_INT(s.rows[0].local_port, 50001);
-    CHECK_INT(s.rows[0].remote_port, 22);
-    CHECK_INT(s.rows[0].state, CH_ST_SYN_SENT);
-    CHECK(s.rows[0].ident != 0); /* pid alone makes an identity */
-    ch_sock other = s.rows[0];
+    ch_sock got[4];
+    rows_of(&s, got, 4);
+    CHECK_INT(got[0].local.family, 6);
+    CHECK_STR(addr(&got[0].local), "fe80::1");
+    CHECK_STR(addr(&got[0].remote), "fe80::2");
+    CHECK_INT(got[0].local_scope, 7);
+    CHECK_INT(got[0].remote_scope, 7);
+    CHECK_INT(got[0].local_port, 50001);
+    CHECK_INT(got[0].remote_port, 22);
+    CHECK_INT(got[0].state, CH_ST_SYN_SENT);
+    CHECK(got[0].ident != 0); /* pid alone makes an identity */
+    ch_sock other = got[0];
     other.local_scope = 8;
-    CHECK(ch_iphlp_ident(&other) != s.rows[0].ident);
+    CHECK(ch_iphlp_ident(&other) != got[0].ident);
     ch_sample_free(&s);
 }
 
@@ -163,14 +175,16 @@ static void test_udp_module(void)
     CHECK_INT(ch_iphlp_rows(CH_IPHLP_UDP4_MODULE, &b4, sizeof b4, &s, err, sizeof err), 0);
     CHECK_INT(ch_iphlp_rows(CH_IPHLP_UDP6_MODULE, &b6, sizeof b6, &s, err, sizeof err), 0);
     CHECK_INT(s.count, 2);
-    CHECK_INT(s.rows[0].proto, CH_UDP);
-    CHECK_INT(s.rows[0].state, CH_ST_UNCONN);
-    CHECK_INT(s.rows[0].local_port, 53);
-    CHECK_INT(s.rows[0].ident, 0);
-    CHECK_STR(addr(&s.rows[1].local), "::1");
-    CHECK_INT(s.rows[1].local_port, 5353);
-    CHECK_INT(s.rows[1].pid, 321);
-    CHECK(!ch_sock_has_remote(&s.rows[1]));
+    ch_sock got[4];
+    rows_of(&s, got, 4);
+    CHECK_INT(got[0].proto, CH_UDP);
+    CHECK_INT(got[0].state, CH_ST_UNCONN);
+    CHECK_INT(got[0].local_port, 53);
+    CHECK_INT(got[0].ident, 0);
+    CHECK_STR(addr(&got[1].local), "::1");
+    CHECK_INT(got[1].local_port, 5353);
+    CHECK_INT(got[1].pid, 321);
+    CHECK(!ch_sock_has_remote(&got[1]));
     ch_sample_free(&s);
 }
 
@@ -188,10 +202,12 @@ static void test_pid_layouts(void)
     ch_sample s = {0};
     char err[256];
     CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_PID, &t, sizeof t, &s, err, sizeof err), 0);
-    CHECK_INT(s.rows[0].state, CH_ST_CLOSE_WAIT);
-    CHECK_INT(s.rows[0].remote_port, 65535);
-    CHECK_INT(s.rows[0].created, 0);
-    CHECK_INT(s.rows[0].pid, 77);
+    ch_sock got[4];
+    rows_of(&s, got, 4);
+    CHECK_INT(got[0].state, CH_ST_CLOSE_WAIT);
+    CHECK_INT(got[0].remote_port, 65535);
+    CHECK_INT(got[0].created, 0);
+    CHECK_INT(got[0].pid, 77);
     ch_sample_free(&s);
 }
 
@@ -222,8 +238,10 @@ static void test_offload(void)
                                   t.table[0].dwRemoteAddr, t.table[0].dwRemotePort, 0,
                                   TcpConnectionOffloadStateInHost};
     ch_iphlp_offload(4, &t2, sizeof t2, &s, 0);
-    CHECK_INT(s.rows[0].offload, CH_OFFLOAD_IN_HOST);
-    CHECK_STR(ch_offload_name(s.rows[0].offload), "in_host");
+    ch_sock got[4];
+    rows_of(&s, got, 4);
+    CHECK_INT(got[0].offload, CH_OFFLOAD_IN_HOST);
+    CHECK_STR(ch_offload_name(got[0].offload), "in_host");
     ch_sample_free(&s);
 }
 
@@ -244,14 +262,17 @@ static void test_hostile_tables(void)
     ch_sample s = {0};
     char err[256];
     CHECK_INT(ch_iphlp_rows(CH_IPHLP_UDP4_MODULE, &t, sizeof t, &s, err, sizeof err), 0);
-    CHECK_INT(s.rows[0].created, 0);
-    CHECK(s.rows[0].ident != 0); /* the pid alone */
+    ch_sock got[4];
+    rows_of(&s, got, 4);
+    CHECK_INT(got[0].created, 0);
+    CHECK(got[0].ident != 0); /* the pid alone */
     /* A table never filled: no rows, nothing matched, no crash. */
     CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_PID, NULL, 0, &s, err, sizeof err), -1);
     ch_iphlp_offload(4, NULL, 0, &s, 0);
     ch_iphlp_offload(6, NULL, 0, &s, 0);
+    rows_of(&s, got, 4);
     CHECK_INT(s.count, 1);
-    CHECK_INT(s.rows[0].offload, -1);
+    CHECK_INT(got[0].offload, -1);
     ch_sample_free(&s);
 }
 
@@ -280,7 +301,9 @@ static void test_estats_tcp_row(void)
     char err[256];
     CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP4_PID, &t, sizeof t, &s, err, sizeof err), 0);
     MIB_TCPROW mib;
-    CHECK_INT(ch_iphlp_tcp_row(&s.rows[0], &mib), 0);
+    ch_sock got[4];
+    rows_of(&s, got, 4);
+    CHECK_INT(ch_iphlp_tcp_row(&got[0], &mib), 0);
     CHECK_INT(mib.dwState, MIB_TCP_STATE_CLOSE_WAIT);
     CHECK(dword_bytes_are(mib.dwLocalPort, 0x12, 0x34, 0, 0));
     CHECK(dword_bytes_are(mib.dwRemotePort, 0x01, 0xbb, 0, 0));
@@ -288,17 +311,17 @@ static void test_estats_tcp_row(void)
     CHECK(dword_bytes_are(mib.dwRemoteAddr, 10, 0, 0, 7));
     CHECK_INT(ntohs((u_short)mib.dwLocalPort), 0x1234); /* how Microsoft's samples read it */
     /* Other states map back too. */
-    s.rows[0].state = CH_ST_ESTABLISHED;
-    CHECK_INT(ch_iphlp_tcp_row(&s.rows[0], &mib), 0);
+    got[0].state = CH_ST_ESTABLISHED;
+    CHECK_INT(ch_iphlp_tcp_row(&got[0], &mib), 0);
     CHECK_INT(mib.dwState, MIB_TCP_STATE_ESTAB);
-    s.rows[0].state = CH_ST_NEW_SYN_RECV;
-    CHECK_INT(ch_iphlp_tcp_row(&s.rows[0], &mib), 0);
+    got[0].state = CH_ST_NEW_SYN_RECV;
+    CHECK_INT(ch_iphlp_tcp_row(&got[0], &mib), 0);
     CHECK_INT(mib.dwState, MIB_TCP_STATE_SYN_RCVD);
     /* Not an IPv6 row, and UDP names no connection. */
     MIB_TCP6ROW mib6;
-    CHECK_INT(ch_iphlp_tcp6_row(&s.rows[0], &mib6), -1);
-    s.rows[0].proto = CH_UDP;
-    CHECK_INT(ch_iphlp_tcp_row(&s.rows[0], &mib), -1);
+    CHECK_INT(ch_iphlp_tcp6_row(&got[0], &mib6), -1);
+    got[0].proto = CH_UDP;
+    CHECK_INT(ch_iphlp_tcp_row(&got[0], &mib), -1);
     ch_sample_free(&s);
 }
 
@@ -320,7 +343,9 @@ static void test_estats_tcp6_row(void)
     char err[256];
     CHECK_INT(ch_iphlp_rows(CH_IPHLP_TCP6_PID, &t, sizeof t, &s, err, sizeof err), 0);
     MIB_TCP6ROW mib;
-    CHECK_INT(ch_iphlp_tcp6_row(&s.rows[0], &mib), 0);
+    ch_sock got[4];
+    rows_of(&s, got, 4);
+    CHECK_INT(ch_iphlp_tcp6_row(&got[0], &mib), 0);
     CHECK_INT(mib.State, MIB_TCP_STATE_ESTAB);
     CHECK(memcmp(&mib.LocalAddr, r->ucLocalAddr, 16) == 0);
     CHECK(memcmp(&mib.RemoteAddr, r->ucRemoteAddr, 16) == 0);
@@ -329,7 +354,7 @@ static void test_estats_tcp6_row(void)
     CHECK(dword_bytes_are(mib.dwLocalPort, 50002 >> 8, 50002 & 0xff, 0, 0));
     CHECK(dword_bytes_are(mib.dwRemotePort, 8443 >> 8, 8443 & 0xff, 0, 0));
     MIB_TCPROW mib4;
-    CHECK_INT(ch_iphlp_tcp_row(&s.rows[0], &mib4), -1);
+    CHECK_INT(ch_iphlp_tcp_row(&got[0], &mib4), -1);
     ch_sample_free(&s);
 }
 
