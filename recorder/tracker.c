@@ -175,13 +175,6 @@ struct ch_tracker {
     size_t nretry, retry_cap;
 };
 
-/*
- * Makes room for at least need items of size bytes in the growable array
- * items of *cap items (doubling, from first). Returns the array, moved or
- * not, or NULL with the array and *cap unchanged when memory runs out.
- */
-_Static_assert(sizeof(ch_event) <= 56, "a mass close queues one event per socket");
-
 const char *ch_close_reason_name(int reason)
 {
     static const char *const names[] = {NULL, "gone", "gone_while_stopped", "reboot", "readdressed"};
@@ -194,6 +187,11 @@ const char *ch_seen_by_name(int seen_by)
     return seen_by > 0 && seen_by < (int)(sizeof names / sizeof names[0]) ? names[seen_by] : NULL;
 }
 
+/*
+ * Makes room for at least need items of size bytes in the growable array
+ * items of *cap items (doubling, from first). Returns the array, moved or
+ * not, or NULL with the array and *cap unchanged when memory runs out.
+ */
 static void *reserve(void *items, size_t *cap, size_t need, size_t size, size_t first)
 {
     if (need <= *cap)

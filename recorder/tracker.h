@@ -53,7 +53,7 @@ enum ch_seen_by {
 const char *ch_close_reason_name(int reason);
 const char *ch_seen_by_name(int seen_by);
 
-/* 56 bytes: a mass close queues one per socket (100,000 at once). */
+/* 48 bytes: a mass close queues one per socket (100,000 at once). */
 typedef struct {
     uint8_t type;            /* enum ch_event_type */
     uint8_t state;           /* OPEN: first state; STATE: the new state */
@@ -63,11 +63,15 @@ typedef struct {
     uint32_t opened;         /* OPEN, OWNER: its socket and owner (ch_events_opened) */
     int64_t lifetime_id;
     int64_t at;              /* the sample that saw it (CLOSE: found gone) */
-    int64_t last_seen;       /* CLOSE: last sample that still saw it */
+    union {                  /* no event has both */
+        int64_t last_seen;   /* CLOSE: last sample that still saw it */
+        int64_t opened_after; /* OPEN from a destroy event, ANNOUNCED: the sample before; -1 unknown */
+    };
     int64_t bytes_sent;      /* STATE, CLOSE, ANNOUNCED: TCP byte counters then; -1 unknown */
     int64_t bytes_received;
-    int64_t opened_after; /* OPEN from a destroy event, ANNOUNCED: the sample before; -1 unknown */
 } ch_event;
+
+_Static_assert(sizeof(ch_event) <= 48, "a queued event stays small");
 
 /*
  * The OPENs of one sample's new sockets, left where they already are: row
