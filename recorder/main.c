@@ -273,7 +273,8 @@ static int resume(recorder *r, const ch_run_info *run, int64_t boot_time)
     r->sample.consume = ch_tracker_consume;
     r->sample.prefetch = ch_tracker_prefetch;
     r->sample.consume_ctx = r->tracker;
-    r->queue.defer_opens = true; /* a sample's new sockets are written from the sample */
+    r->queue.defer_opens = true;  /* a sample's new sockets are written from the sample */
+    r->queue.defer_closes = true; /* and the gone ones' closes from the tracker */
     r->last_sample = h.last_sample;
     r->last_began = r->before_began = h.last_sample;
     if (ch_store_load_open(r->store, r->tracker, run->ident_is_cookie, r->err, sizeof r->err) != 0)

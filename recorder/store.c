@@ -832,7 +832,15 @@ int ch_store_flush(ch_store *s, ch_events *q, int64_t sample_at, char *err, size
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc == SQLITE_OK && bulk)
         rc = drop_lifetime_indexes(s, &dropped);
-    for (size_t i = 0; rc == SQLITE_OK && i < q->count; i++)
+    /* In the order they were queued: the deferred closes came after items[0, at_item). */
+    size_t before_closes = q->closes.count > 0 ? q->closes.at_item : q->count;
+    for (size_t i = 0; rc == SQLITE_OK && i < before_closes; i++)
+        rc = write_event(s, q, &q->items[i]);
+    for (size_t i = 0; rc == SQLITE_OK && i < q->closes.count; i++) {
+        ch_event ev = ch_events_close_at(q, i);
+        rc = write_event(s, q, &ev);
+    }
+    for (size_t i = before_closes; rc == SQLITE_OK && i < q->count; i++)
         rc = write_event(s, q, &q->items[i]);
     for (size_t i = 0; rc == SQLITE_OK && i < q->opens.count; i++) {
         ch_opened o;

@@ -173,6 +173,12 @@ struct ch_tracker {
      * may find: asked again, with the late ones, at the next apply */
     retry_entry *retry;
     size_t nretry, retry_cap;
+    /* Sockets the last sample found gone whose CLOSEs closing_q reads from
+     * here (q->defer_closes): entries[count, count + nclosing), each with
+     * when it closed in .tuple and whether an announcement saw it in
+     * .destroyed (retire_at). Kept until the tracker is next called. */
+    size_t nclosing;
+    ch_events *closing_q;
 };
 
 const char *ch_close_reason_name(int reason)
@@ -251,7 +257,7 @@ void ch_events_free(ch_events *q)
 
 size_t ch_events_pending(const ch_events *q)
 {
-    return q->count + q->opens.count;
+    return q->count + q->closes.count + q->opens.count;
 }
 
 int ch_events_push_owner(ch_events *q, int64_t lifetime_id, int64_t at, ch_owner owner)
@@ -269,8 +275,37 @@ ch_event ch_events_open_at(const ch_events *q, size_t i, ch_opened *out)
         .type = CH_EV_OPEN, .state = out->sock.state, .lifetime_id = b->first_id + (int64_t)i, .at = b->at};
 }
 
+static ch_event close_event(const entry *e, int64_t closed, bool announced, int64_t last_seen);
+
+ch_event ch_events_close_at(const ch_events *q, size_t i)
+{
+    const ch_close_batch *b = &q->closes;
+    const entry *e = &b->tracker->entries[b->first + b->count - 1 - i]; /* the first retired is the last */
+    return close_event(e, (int64_t)e->tuple, e->destroyed, b->last_seen);
+}
+
+/* Copies the deferred closes into items at their place (see ch_events_keep). */
+static int keep_closes(ch_events *q)
+{
+    size_t n = q->closes.count, at = q->closes.at_item;
+    if (n == 0)
+        return 0;
+    void *items = reserve(q->items, &q->cap, q->count + n, sizeof *q->items, 256);
+    if (items == NULL)
+        return -1;
+    q->items = items;
+    memmove(&q->items[at + n], &q->items[at], (q->count - at) * sizeof *q->items);
+    for (size_t i = 0; i < n; i++)
+        q->items[at + i] = ch_events_close_at(q, i);
+    q->count += n;
+    q->closes.count = 0;
+    return 0;
+}
+
 int ch_events_keep(ch_events *q)
 {
+    if (keep_closes(q) != 0)
+        return -1;
     size_t n = q->opens.count;
     if (n == 0)
         return 0;
@@ -299,6 +334,7 @@ void ch_events_clear(ch_events *q)
     q->count = 0;
     q->nopened = 0;
     q->opens.count = 0;
+    q->closes.count = 0;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -490,7 +526,8 @@ static bool entry_is_listener(const entry *e)
 
 static void clear_destroyed(ch_tracker *t, entry *e);
 
-/* Removes entries[idx]; the last entry moves into its place. */
+/* Removes entries[idx]; the last entry moves into its place, and what
+ * was there into the last place, just past the tracked ones (retire_at). */
 static void remove_at(ch_tracker *t, size_t idx)
 {
     clear_destroyed(t, &t->entries[idx]);
@@ -499,10 +536,46 @@ static void remove_at(ch_tracker *t, size_t idx)
     clear_slot(t, find_slot(t, t->entries[idx].key));
     size_t last = t->count - 1;
     if (idx != last) {
+        entry removed = t->entries[idx];
         t->entries[idx] = t->entries[last];
         t->slots[find_slot(t, t->entries[idx].key)] = (uint32_t)(idx + 1);
+        t->entries[last] = removed;
     }
     t->count--;
+}
+
+/* Removes entries[idx], a socket found gone that closed at closed (seen
+ * by an announcement or not), and keeps it among the closing ones, whose
+ * CLOSEs the queue reads from the tracker (ch_events_close_at). Only while
+ * the closing ones are just past the tracked ones: nothing may be added
+ * or removed between the sweep that retires them and release_closing. */
+static void retire_at(ch_tracker *t, size_t idx, int64_t closed, bool announced)
+{
+    remove_at(t, idx);
+    entry *e = &t->entries[t->count];
+    e->tuple = (uint64_t)closed;
+    e->destroyed = announced;
+    t->nclosing++;
+}
+
+/*
+ * Forgets the closing entries, once the queue they were left in wrote
+ * them or copies them into its items (a flush failed), which must happen
+ * before anything takes their place. Returns 0, or -1 when out of memory
+ * for the copy: their CLOSEs are then lost.
+ */
+static int release_closing(ch_tracker *t)
+{
+    if (t->nclosing == 0)
+        return 0;
+    ch_events *q = t->closing_q;
+    int rc = 0;
+    if (q->closes.count > 0 && q->closes.tracker == t && keep_closes(q) != 0) {
+        q->closes.count = 0;
+        rc = -1;
+    }
+    t->nclosing = 0;
+    return rc;
 }
 
 /* Notes when entry e was announced destroyed. Out of memory, it is not
@@ -560,7 +633,7 @@ static int64_t destroyed_at(ch_tracker *t, const entry *e, int64_t fallback)
 }
 
 static int remember_gone(ch_tracker *t, uint64_t inode);
-static void settle(ch_tracker *t);
+static int settle(ch_tracker *t);
 
 /* Re-keys an entry (a socket that moved to an address-keyed TIME_WAIT row,
  * which reports no counters: the connection's last ones are kept). */
@@ -848,49 +921,77 @@ static int cmp_key(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Closes one socket the sample no longer has: at its announced time when
- * the OS announced it, else at this sample. */
-static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_events *q)
+/*
+ * When a socket the sample no longer has closed: at its announced time
+ * when the OS announced it (*announced), else at this sample. One the
+ * announcement did not see is remembered for a late one (remember_swept).
+ */
+static int64_t gone_at(ch_tracker *t, const entry *e, int64_t at, bool *announced)
 {
     /* A socket of the last run that no sample of this one saw: the kernel
      * sends an announcement after an RCU grace period and from a work
      * queue, so one destroyed while the recorder was stopped may still
      * reach it after it started. Its close lies between the two runs'
      * samples (gone_while_stopped), not at the time the news came. */
-    if (e->destroyed && !e->loaded) {
-        /* Not after the sample that found it gone (a wall clock set back
-         * since the announcement was read). */
-        int64_t announced_at = destroyed_at(t, e, at);
-        int64_t closed = announced_at < at ? announced_at : at;
-        ch_event ev = {.type = CH_EV_CLOSE,
-                       .reason = CH_CLOSE_GONE,
-                       .lifetime_id = e->lifetime_id,
-                       .at = closed,
-                       .last_seen = prev,
-                       .bytes_sent = entry_sent(e),
-                       .bytes_received = entry_received(e),
-                       .seen_by = CH_SEEN_BY_DESTROY_EVENT};
-        return ch_events_push(q, &ev);
+    *announced = e->destroyed && !e->loaded;
+    if (!*announced) {
+        if (e->has_ident)
+            remember_swept(t, e);
+        return at;
     }
-    if (e->has_ident)
-        remember_swept(t, e);
-    return push_close(q, e, prev, at, e->loaded ? CH_CLOSE_GONE_WHILE_STOPPED : CH_CLOSE_GONE);
+    /* Not after the sample that found it gone (a wall clock set back
+     * since the announcement was read). */
+    int64_t announced_at = destroyed_at(t, e, at);
+    return announced_at < at ? announced_at : at;
 }
 
-/* Pass 2: closes every tracked socket the sample no longer has. */
+/* The CLOSE of a socket found gone that closed at closed. */
+static ch_event close_event(const entry *e, int64_t closed, bool announced, int64_t last_seen)
+{
+    return (ch_event){.type = CH_EV_CLOSE,
+                      .reason = e->loaded ? CH_CLOSE_GONE_WHILE_STOPPED : CH_CLOSE_GONE,
+                      .seen_by = announced ? CH_SEEN_BY_DESTROY_EVENT : CH_SEEN_BY_SAMPLES,
+                      .lifetime_id = e->lifetime_id,
+                      .at = closed,
+                      .last_seen = last_seen,
+                      .bytes_sent = entry_sent(e),
+                      .bytes_received = entry_received(e)};
+}
+
+/* Closes one socket the sample no longer has (gone_at). */
+static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_events *q)
+{
+    bool announced;
+    int64_t closed = gone_at(t, e, at, &announced);
+    ch_event ev = close_event(e, closed, announced, prev);
+    return ch_events_push(q, &ev);
+}
+
+/* Pass 2: closes every tracked socket the sample no longer has; with
+ * q->defer_closes, leaving their CLOSEs in the tracker (retire_at). */
 static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
 {
-    for (size_t i = t->count; i-- > 0;) {
+    int rc = 0;
+    for (size_t i = t->count; i-- > 0 && rc == 0;) {
         entry *e = &t->entries[i];
         if (e->gen == t->gen)
             continue;
-        if (close_gone(t, e, at, prev, q) != 0)
+        bool announced = false;
+        int64_t closed = q->defer_closes ? gone_at(t, e, at, &announced) : 0;
+        if (!q->defer_closes && close_gone(t, e, at, prev, q) != 0)
             return -1;
-        if (e->inode != 0 && remember_gone(t, e->inode) != 0)
-            return -1;
-        remove_at(t, i);
+        rc = e->inode != 0 ? remember_gone(t, e->inode) : 0;
+        if (q->defer_closes)
+            retire_at(t, i, closed, announced); /* even so: its CLOSE is due */
+        else if (rc == 0)
+            remove_at(t, i);
     }
-    return 0;
+    if (t->nclosing > 0) {
+        q->closes = (ch_close_batch){
+            .tracker = t, .first = t->count, .count = t->nclosing, .at_item = q->count, .last_seen = prev};
+        t->closing_q = q;
+    }
+    return rc;
 }
 
 /*
@@ -1172,15 +1273,20 @@ static void place_pending(ch_tracker *t, ch_sample *trim)
     t->count = base + n;
 }
 
-/* Places the pending entries before anything reads the tracker. */
-static void settle(ch_tracker *t)
+/* Forgets the closing entries and places the pending ones before
+ * anything reads the tracker. Returns 0, or -1 when the CLOSEs of the
+ * closing ones were lost (release_closing). */
+static int settle(ch_tracker *t)
 {
+    int rc = release_closing(t);
     if (t->npending > 0)
         place_pending(t, NULL);
+    return rc;
 }
 
 void ch_tracker_settle(ch_tracker *t, ch_sample *s, ch_events *q)
 {
+    release_closing(t); /* before the pending entries take their place */
     if (t->npending == 0)
         return;
     /* The deferred opens leave the sample first (a flush failed). */
@@ -1238,7 +1344,7 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
         q->opens = batch;
         return 0;
     }
-    int rc = 0;
+    int rc = release_closing(t); /* the entries made take their place */
     for (size_t i = 0; i < t->nfresh && rc == 0; i++) {
         ch_sock kept = ch_sample_row(s, t->fresh[i]);
         const ch_sock *row = &kept;
@@ -1270,7 +1376,8 @@ static void date_consumed(ch_tracker *t, ch_events *q, int64_t at)
 int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev_last_sample,
                      ch_procs *procs, ch_events *q)
 {
-    settle(t);
+    if (settle(t) != 0)
+        return -1;
     /* A socket no sample saw was missing from the last sample's dump when
      * the dump reached it: it opened after that dump began. */
     int64_t opened_after = prev_last_sample;

@@ -88,6 +88,22 @@ typedef struct {
     size_t count;
 } ch_open_batch;
 
+typedef struct ch_tracker ch_tracker;
+
+/*
+ * The CLOSEs of the sockets one sample found gone, left in the tracker
+ * (ch_events_close_at): a mass close queues no event per socket. They come
+ * after items[0, at_item) and before the items queued after them. They
+ * stay valid until the tracker is next called.
+ */
+typedef struct {
+    const ch_tracker *tracker;
+    size_t first; /* where they are in the tracker */
+    size_t count;
+    size_t at_item;
+    int64_t last_seen; /* the last sample that still saw them */
+} ch_close_batch;
+
 typedef struct {
     ch_event *items;
     size_t count;
@@ -99,6 +115,11 @@ typedef struct {
      * opens every socket of the machine). Written after items. */
     bool defer_opens;
     ch_open_batch opens;
+    /* Likewise, set by the owner of the queue: the tracker may leave the
+     * CLOSEs of the sockets a sample found gone in closes, where the owner
+     * must read them before calling the tracker again (ch_tracker_settle). */
+    bool defer_closes;
+    ch_close_batch closes;
 } ch_events;
 
 /* Appends an event other than an OPEN (after any deferred opens, which it
@@ -117,23 +138,25 @@ ch_opened *ch_events_opened(const ch_events *q, const ch_event *ev);
 /* Frees the queue's memory and empties it; defer_opens stays as set. */
 void ch_events_free(ch_events *q);
 
-/* Events waiting to be written: items and deferred opens. */
+/* Events waiting to be written: items, deferred closes and deferred opens. */
 size_t ch_events_pending(const ch_events *q);
+
+/* The i-th deferred close (i < q->closes.count) as a CLOSE event. */
+ch_event ch_events_close_at(const ch_events *q, size_t i);
 
 /* The i-th deferred open as an OPEN event (i < q->opens.count), its
  * socket and owner in *out. */
 ch_event ch_events_open_at(const ch_events *q, size_t i, ch_opened *out);
 
-/* Copies the deferred opens into items, so they outlive the sample (a
- * flush failed: they are written with the next one). The tracker does it
- * by itself when called again. Returns 0, or -1 when out of memory (the
- * deferred opens are then kept as they are). */
+/* Copies the deferred closes and opens into items, where they would have
+ * been, so they outlive the sample and the tracker's next call (a flush
+ * failed: they are written with the next one). The tracker does it by
+ * itself when called again. Returns 0, or -1 when out of memory (the
+ * deferred events are then kept as they are). */
 int ch_events_keep(ch_events *q);
 
 /* Empties the queue (written). */
 void ch_events_clear(ch_events *q);
-
-typedef struct ch_tracker ch_tracker;
 
 /* A tracker that numbers new lifetimes from next_id on. */
 ch_tracker *ch_tracker_new(int64_t next_id);
@@ -171,7 +194,9 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
  * sample the rows and the tracker's entries of every socket of the machine
  * are never held at once; the sample is then empty. Any other call of the
  * tracker does the same without giving anything back, so the sample must
- * stay untouched until one of them.
+ * stay untouched until one of them. With q->defer_closes, it also forgets
+ * the sockets found gone, once their CLOSEs were written (or copied into
+ * items: a flush failed; out of memory then, they are lost).
  */
 void ch_tracker_settle(ch_tracker *t, ch_sample *s, ch_events *q);
 

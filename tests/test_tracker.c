@@ -1304,8 +1304,250 @@ static void test_destroyed_many(void)
     ch_tracker_free(t);
 }
 
+/* The k-th event of q in the order the store writes them: the items
+ * before the deferred closes, the closes, the other items, the deferred
+ * opens. */
+static ch_event written_at(const ch_events *q, size_t k)
+{
+    size_t split = q->closes.count > 0 ? q->closes.at_item : q->count;
+    if (k < split)
+        return q->items[k];
+    k -= split;
+    if (k < q->closes.count)
+        return ch_events_close_at(q, k);
+    k -= q->closes.count;
+    if (k < q->count - split)
+        return q->items[split + k];
+    ch_opened o;
+    return ch_events_open_at(q, k - (q->count - split), &o);
+}
+
+/* How many of q's events, in the order written, are ref's. */
+static size_t same_stream(const ch_events *q, const ch_events *ref)
+{
+    size_t same = 0;
+    for (size_t k = 0; k < ch_events_pending(q) && k < ch_events_pending(ref); k++) {
+        ch_event a = written_at(q, k), b = written_at(ref, k);
+        same += a.type == b.type && a.state == b.state && a.reason == b.reason && a.seen_by == b.seen_by &&
+                a.lifetime_id == b.lifetime_id && a.at == b.at && a.last_seen == b.last_seen &&
+                a.bytes_sent == b.bytes_sent && a.bytes_received == b.bytes_received;
+    }
+    return same;
+}
+
+/* The same sockets in two samples, one for each tracker: a tracker gives
+ * back its sample's rows. The rows of rows[0, n) that keep(i) keeps (row
+ * moved in FIN_WAIT1), then extra new ones. */
+static void samples_of(ch_sample *a, ch_sample *b, const ch_sock *rows, size_t n, bool (*keep)(size_t), size_t moved,
+                       int extra)
+{
+    ch_sample_clear(a);
+    ch_sample_clear(b);
+    for (size_t i = 0; i < n; i++) {
+        if (!keep(i))
+            continue;
+        ch_sock row = rows[i];
+        if (i == moved)
+            row.state = CH_ST_FIN_WAIT1;
+        *ch_sample_add(a) = row;
+        *ch_sample_add(b) = row;
+    }
+    for (int i = 0; i < extra; i++) {
+        ch_sock row = tcp(50000 + (uint64_t)i, "10.0.0.4", 30000 + i, "10.0.0.2", 443, CH_ST_SYN_SENT);
+        *ch_sample_add(a) = row;
+        *ch_sample_add(b) = row;
+    }
+}
+
+static bool keep_all(size_t i)
+{
+    (void)i;
+    return true;
+}
+
+static bool keep_two_thirds(size_t i)
+{
+    return i % 3 != 0 && i % 10 != 0; /* every third gone, and the announced ones */
+}
+
+static bool keep_none(size_t i)
+{
+    (void)i;
+    return false;
+}
+
+/* The CLOSE of a lifetime in q, in the order written; type 0 when none. */
+static ch_event close_of(const ch_events *q, int64_t id)
+{
+    for (size_t k = 0; k < ch_events_pending(q); k++) {
+        ch_event ev = written_at(q, k);
+        if (ev.type == CH_EV_CLOSE && ev.lifetime_id == id)
+            return ev;
+    }
+    return (ch_event){0};
+}
+
+/*
+ * Deferred closes: the CLOSEs of the sockets a sample found gone stay in
+ * the tracker (q.closes) and read, in the order written, as the queued
+ * ones of a tracker that does not defer them; a failed flush, or any call
+ * of the tracker before ch_tracker_settle, copies them into the queue at
+ * their place; after a written flush the tracker goes on as the other.
+ */
+static void test_deferred_closes(void)
+{
+    enum { N = 3000 };
+    ch_tracker *plain = ch_tracker_new(1), *t = ch_tracker_new(1);
+    ch_sample sp = {0}, st = {0};
+    ch_events ref = {.defer_opens = true}, q = {.defer_opens = true, .defer_closes = true};
+    static ch_sock rows[N];
+    for (int i = 0; i < N; i++) {
+        rows[i] = tcp((uint64_t)i + 1, "10.0.0.1", 20000 + i, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+        rows[i].bytes_sent = i;
+        rows[i].bytes_received = 2 * i;
+    }
+    rows[3] = tcp(4, "0.0.0.0", 8080, "0.0.0.0", 0, CH_ST_LISTEN);
+    samples_of(&sp, &st, rows, N, keep_all, SIZE_MAX, 0);
+    CHECK_INT(ch_tracker_apply(plain, &sp, 1000, -1, NULL, &ref), 0);
+    CHECK_INT(ch_tracker_apply(t, &st, 1000, -1, NULL, &q), 0);
+    CHECK_INT(q.closes.count, 0);
+    ch_events_clear(&ref); /* written */
+    ch_events_clear(&q);
+    ch_tracker_settle(plain, &sp, &ref);
+    ch_tracker_settle(t, &st, &q);
+
+    /* A tenth announced destroyed, and a socket no sample saw; then a
+     * sample finds a third of them gone, one moved on, five new. */
+    for (int i = 0; i < N; i += 10) {
+        ch_sock gone = announced(rows[i], CH_ST_CLOSE, i, 2 * i);
+        CHECK_INT(ch_tracker_destroyed(plain, &gone, 1100 + i / 10, 1000, &ref), 0);
+        CHECK_INT(ch_tracker_destroyed(t, &gone, 1100 + i / 10, 1000, &q), 0);
+    }
+    ch_sock unseen = tcp(9999, "10.0.0.3", 40000, "10.0.0.2", 443, CH_ST_CLOSE);
+    CHECK_INT(ch_tracker_destroyed(plain, &unseen, 1900, 1000, &ref), 0);
+    CHECK_INT(ch_tracker_destroyed(t, &unseen, 1900, 1000, &q), 0);
+    samples_of(&sp, &st, rows, N, keep_two_thirds, 1, 5);
+    CHECK_INT(ch_tracker_apply(plain, &sp, 2000, 1000, NULL, &ref), 0);
+    CHECK_INT(ch_tracker_apply(t, &st, 2000, 1000, NULL, &q), 0);
+    size_t gone = 0;
+    for (size_t i = 0; i < N; i++)
+        gone += !keep_two_thirds(i);
+    CHECK_INT(q.closes.count, gone);
+    CHECK_INT(q.count + q.closes.count, ref.count);
+    CHECK_INT(q.closes.at_item, 3); /* after the unseen one's OPEN and CLOSE and the STATE */
+    CHECK_INT(ch_events_pending(&q), ch_events_pending(&ref));
+    CHECK_INT(same_stream(&q, &ref), ch_events_pending(&ref));
+    ch_event c = close_of(&q, 11); /* rows[10], announced at 1101 */
+    CHECK_INT(c.at, 1101);
+    CHECK_INT(c.seen_by, CH_SEEN_BY_DESTROY_EVENT);
+    CHECK_INT(c.bytes_sent, 10);
+    CHECK_INT(c.bytes_received, 20);
+    c = close_of(&q, 4); /* the listener, gone unannounced */
+    CHECK_INT(c.at, 2000);
+    CHECK_INT(c.last_seen, 1000);
+    CHECK_INT(c.seen_by, CH_SEEN_BY_SAMPLES);
+    CHECK_INT(c.reason, CH_CLOSE_GONE);
+
+    /* That flush failed: copied into the queue where they were. */
+    ch_tracker_settle(plain, &sp, &ref);
+    ch_tracker_settle(t, &st, &q);
+    CHECK_INT(q.closes.count, 0);
+    CHECK_INT(q.count, ref.count);
+    CHECK_INT(same_stream(&q, &ref), ref.count);
+    CHECK_INT(ch_tracker_count(t), ch_tracker_count(plain));
+
+    /* The next sample finds all gone but the five new ones: its closes
+     * follow the kept events; a tracker call before the flush (an
+     * announcement) copies them, and the deferred opens, first. */
+    samples_of(&sp, &st, rows, N, keep_none, SIZE_MAX, 5);
+    CHECK_INT(ch_tracker_apply(plain, &sp, 3000, 2000, NULL, &ref), 0);
+    CHECK_INT(ch_tracker_apply(t, &st, 3000, 2000, NULL, &q), 0);
+    CHECK_INT(q.closes.count, N - gone);
+    CHECK_INT(q.closes.at_item, ref.count - (N - gone));
+    CHECK_INT(same_stream(&q, &ref), ch_events_pending(&ref));
+    ch_sock late = tcp(9998, "10.0.0.3", 40001, "10.0.0.2", 443, CH_ST_CLOSE);
+    CHECK_INT(ch_tracker_destroyed(plain, &late, 3500, 3000, &ref), 0);
+    CHECK_INT(ch_tracker_destroyed(t, &late, 3500, 3000, &q), 0);
+    CHECK_INT(q.closes.count, 0);
+    CHECK_INT(q.count, ref.count);
+    CHECK_INT(same_stream(&q, &ref), ref.count);
+
+    /* Written; the five go, three more come: the trackers agree. */
+    ch_events_clear(&ref);
+    ch_events_clear(&q);
+    ch_tracker_settle(plain, &sp, &ref);
+    ch_tracker_settle(t, &st, &q);
+    CHECK_INT(ch_tracker_count(t), 5);
+    ch_sample_clear(&sp);
+    ch_sample_clear(&st);
+    for (int i = 0; i < 3; i++) {
+        *ch_sample_add(&sp) = rows[i];
+        *ch_sample_add(&st) = rows[i];
+    }
+    CHECK_INT(ch_tracker_apply(plain, &sp, 4000, 3000, NULL, &ref), 0);
+    CHECK_INT(ch_tracker_apply(t, &st, 4000, 3000, NULL, &q), 0);
+    CHECK_INT(q.closes.count, 5);
+    CHECK_INT(q.opens.count, 3);
+    CHECK_INT(same_stream(&q, &ref), 8);
+    ch_events_clear(&ref);
+    ch_events_clear(&q);
+    ch_tracker_settle(plain, &sp, &ref);
+    ch_tracker_settle(t, &st, &q);
+    CHECK_INT(ch_tracker_count(t), 3);
+    samples_of(&sp, &st, rows, 2, keep_all, 1, 0); /* the third gone, the second moved on */
+    CHECK_INT(ch_tracker_apply(plain, &sp, 5000, 4000, NULL, &ref), 0);
+    CHECK_INT(ch_tracker_apply(t, &st, 5000, 4000, NULL, &q), 0);
+    CHECK_INT(ch_events_pending(&q), 2);
+    CHECK_INT(same_stream(&q, &ref), 2);
+
+    /* Without deferred opens, the new sockets' entries take the closing
+     * ones' place: the closes are copied into the queue first. */
+    ch_tracker *u = ch_tracker_new(1), *v = ch_tracker_new(1);
+    ch_events uq = {0}, vq = {.defer_closes = true};
+    samples_of(&sp, &st, rows, 100, keep_all, SIZE_MAX, 0);
+    CHECK_INT(ch_tracker_apply(u, &sp, 1000, -1, NULL, &uq), 0);
+    CHECK_INT(ch_tracker_apply(v, &st, 1000, -1, NULL, &vq), 0);
+    ch_events_clear(&uq);
+    ch_events_clear(&vq);
+    samples_of(&sp, &st, rows, 100, keep_two_thirds, 1, 5);
+    CHECK_INT(ch_tracker_apply(u, &sp, 2000, 1000, NULL, &uq), 0);
+    CHECK_INT(ch_tracker_apply(v, &st, 2000, 1000, NULL, &vq), 0);
+    CHECK_INT(vq.closes.count, 0);
+    CHECK_INT(vq.count, uq.count);
+    CHECK_INT(same_stream(&vq, &uq), uq.count);
+    CHECK_INT(count(&vq, CH_EV_CLOSE), 40);
+    CHECK_INT(ch_tracker_count(v), ch_tracker_count(u));
+    /* An event queued after deferred closes stays after them when they are copied. */
+    ch_events_clear(&uq);
+    ch_events_clear(&vq);
+    samples_of(&sp, &st, rows, 100, keep_none, SIZE_MAX, 0);
+    CHECK_INT(ch_tracker_apply(u, &sp, 3000, 2000, NULL, &uq), 0);
+    CHECK_INT(ch_tracker_apply(v, &st, 3000, 2000, NULL, &vq), 0);
+    ch_event after = {.type = CH_EV_STATE, .state = CH_ST_CLOSE, .lifetime_id = 1, .at = 3000};
+    CHECK_INT(ch_events_push(&uq, &after), 0);
+    CHECK_INT(ch_events_push(&vq, &after), 0);
+    CHECK_INT(vq.count, 1);
+    CHECK_INT(vq.closes.count, 65);
+    ch_tracker_settle(v, &st, &vq);
+    CHECK_INT(vq.count, 66);
+    CHECK_INT(same_stream(&vq, &uq), 66);
+    CHECK_INT(vq.items[65].type, CH_EV_STATE);
+    ch_events_free(&uq);
+    ch_events_free(&vq);
+    ch_tracker_free(u);
+    ch_tracker_free(v);
+
+    ch_events_free(&ref);
+    ch_events_free(&q);
+    ch_sample_free(&sp);
+    ch_sample_free(&st);
+    ch_tracker_free(plain);
+    ch_tracker_free(t);
+}
+
 int main(void)
 {
+    test_deferred_closes();
     test_owner_asked_again();
     test_settle();
     test_deferred_opens();
