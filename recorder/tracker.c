@@ -78,12 +78,21 @@ static void entry_set_bytes(entry *e, int64_t sent, int64_t received)
     e->received = counter_kept(received);
 }
 
-/* When the OS announced a tracked socket destroyed (entry.destroyed). */
+/* When the OS announced a tracked socket destroyed (entry.destroyed), 16
+ * bytes: a mass close marks every socket. A marked entry has one record
+ * under its key; unmarked, its record is voided (at VOID_AT), so a key
+ * (reused: the address key of a socket without identity) has at most one
+ * record that counts. */
 typedef struct {
     uint64_t key;
     int64_t at;
-    size_t seq; /* order of announcement: of one key, the latest counts */
 } destroyed_entry;
+
+#define VOID_AT INT64_MIN
+
+/* A list of announced sockets at least this long is freed once no entry
+ * is marked, not kept for the next burst. */
+#define DESTROYED_KEPT 4096
 
 /* A lifetime opened and closed from an announcement alone (open_destroyed),
  * its two events still queued. */
@@ -146,8 +155,8 @@ struct ch_tracker {
     announced *announced;
     size_t nannounced, announced_cap;
     /* when the entries with .destroyed were announced (destroyed_at):
-     * sorted by key and seq when destroyed_sorted; emptied once no entry
-     * has .destroyed (ndestroyed_live) */
+     * sorted by key when destroyed_sorted; emptied once no entry has
+     * .destroyed (ndestroyed_live) */
     destroyed_entry *destroyed;
     size_t ndestroyed, destroyed_cap, ndestroyed_live;
     bool destroyed_sorted;
@@ -588,48 +597,60 @@ static void set_destroyed(ch_tracker *t, entry *e, int64_t at)
     if (grown == NULL)
         return;
     t->destroyed = grown;
-    t->destroyed[t->ndestroyed] = (destroyed_entry){.key = e->key, .at = at, .seq = t->ndestroyed};
-    t->ndestroyed++;
+    t->destroyed[t->ndestroyed++] = (destroyed_entry){.key = e->key, .at = at};
     t->destroyed_sorted = false;
     t->ndestroyed_live++;
     e->destroyed = 1;
 }
 
-static void clear_destroyed(ch_tracker *t, entry *e)
-{
-    if (e->destroyed) {
-        e->destroyed = 0;
-        t->ndestroyed_live--;
-    }
-}
-
 static int cmp_destroyed(const void *a, const void *b)
 {
     const destroyed_entry *x = a, *y = b;
-    if (x->key != y->key)
-        return x->key < y->key ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    return x->key < y->key ? -1 : x->key > y->key;
 }
 
-/* When entry e was last announced destroyed; otherwise (not marked)
- * fallback. */
-static int64_t destroyed_at(ch_tracker *t, const entry *e, int64_t fallback)
+/* The record of marked entry e (sorting the list first when records were
+ * added since the last look-up); NULL when there is none. */
+static destroyed_entry *destroyed_record(ch_tracker *t, const entry *e)
 {
-    if (!e->destroyed)
-        return fallback;
     if (!t->destroyed_sorted) {
         qsort(t->destroyed, t->ndestroyed, sizeof *t->destroyed, cmp_destroyed);
         t->destroyed_sorted = true;
     }
-    size_t lo = 0, hi = t->ndestroyed; /* the first with a greater key */
+    size_t lo = 0, hi = t->ndestroyed; /* the first with its key or a greater one */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (t->destroyed[mid].key <= e->key)
+        if (t->destroyed[mid].key < e->key)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo > 0 && t->destroyed[lo - 1].key == e->key ? t->destroyed[lo - 1].at : fallback;
+    for (; lo < t->ndestroyed && t->destroyed[lo].key == e->key; lo++)
+        if (t->destroyed[lo].at != VOID_AT)
+            return &t->destroyed[lo];
+    return NULL;
+}
+
+static void clear_destroyed(ch_tracker *t, entry *e)
+{
+    if (!e->destroyed)
+        return;
+    destroyed_entry *r = destroyed_record(t, e);
+    if (r != NULL)
+        r->at = VOID_AT;
+    e->destroyed = 0;
+    if (--t->ndestroyed_live == 0 && t->destroyed_cap >= DESTROYED_KEPT) {
+        free(t->destroyed); /* a burst's: its memory back */
+        t->destroyed = NULL;
+        t->ndestroyed = t->destroyed_cap = 0;
+    }
+}
+
+/* When entry e was announced destroyed; otherwise (not marked) fallback. */
+static int64_t destroyed_at(ch_tracker *t, const entry *e, int64_t fallback)
+{
+    const destroyed_entry *r = e->destroyed ? destroyed_record(t, e) : NULL;
+    return r != NULL ? r->at : fallback;
 }
 
 static int remember_gone(ch_tracker *t, uint64_t inode);

@@ -1545,8 +1545,47 @@ static void test_deferred_closes(void)
     ch_tracker_free(t);
 }
 
+/*
+ * A socket announced destroyed, then closed otherwise (readdressed: its
+ * identity found with other addresses), leaves no time behind: when the
+ * new lifetime under that identity is announced and found gone, it closes
+ * at its own announcement's time.
+ */
+static void test_destroyed_key_reused(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock rows[] = {tcp(5, "10.0.0.1", 40000, "10.0.0.2", 443, CH_ST_ESTABLISHED),
+                      tcp(6, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_ESTABLISHED)};
+    sample_of(&s, rows, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    ch_sock gone = announced(rows[0], CH_ST_CLOSE, 1, 2);
+    CHECK(ch_tracker_destroyed_known(t, &gone, 1100));
+    gone = announced(rows[1], CH_ST_CLOSE, 1, 2);
+    CHECK(ch_tracker_destroyed_known(t, &gone, 1200));
+    rows[0] = tcp(5, "10.0.0.1", 40000, "10.0.0.3", 443, CH_ST_ESTABLISHED);
+    sample_of(&s, rows, 1); /* cookie 5 readdressed, cookie 6 gone */
+    q.count = 0;
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
+    CHECK(find(&q, CH_EV_CLOSE, 1) != NULL && find(&q, CH_EV_CLOSE, 1)->reason == CH_CLOSE_READDRESSED);
+    const ch_event *c = find(&q, CH_EV_CLOSE, 2);
+    CHECK(c != NULL && c->at == 1200 && c->seen_by == CH_SEEN_BY_DESTROY_EVENT);
+    gone = announced(rows[0], CH_ST_CLOSE, 3, 4);
+    CHECK(ch_tracker_destroyed_known(t, &gone, 2500));
+    sample_of(&s, rows, 0);
+    q.count = 0;
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
+    c = find(&q, CH_EV_CLOSE, 3);
+    CHECK(c != NULL && c->at == 2500 && c->seen_by == CH_SEEN_BY_DESTROY_EVENT && c->bytes_sent == 3);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
 int main(void)
 {
+    test_destroyed_key_reused();
     test_deferred_closes();
     test_owner_asked_again();
     test_settle();
