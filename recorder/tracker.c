@@ -1001,10 +1001,12 @@ static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
         int64_t closed = q->defer_closes ? gone_at(t, e, at, &announced) : 0;
         if (!q->defer_closes && close_gone(t, e, at, prev, q) != 0)
             return -1;
+        if (q->defer_closes) { /* its inode stays in its entry (forget_gone) */
+            retire_at(t, i, closed, announced);
+            continue;
+        }
         rc = e->inode != 0 ? remember_gone(t, e->inode) : 0;
-        if (q->defer_closes)
-            retire_at(t, i, closed, announced); /* even so: its CLOSE is due */
-        else if (rc == 0)
+        if (rc == 0)
             remove_at(t, i);
     }
     if (t->nclosing > 0) {
@@ -1384,6 +1386,26 @@ static int open_fresh(ch_tracker *t, const ch_sample *s, int64_t at, ch_procs *p
 
 static int continue_announced(ch_tracker *t, const ch_sample *s, int64_t prev, ch_events *q);
 
+/* Has the attribution cache forget the inodes of the sockets this sample
+ * found gone: those listed (ch_tracker_gone_inodes), and those of the
+ * closing entries, read from the entries a few at a time (a mass close
+ * lists no inode). */
+static void forget_gone(ch_tracker *t, ch_procs *procs)
+{
+    ch_procs_forget(procs, t->gone, t->ngone);
+    uint64_t some[256];
+    size_t n = 0;
+    for (size_t i = 0; i < t->nclosing; i++) {
+        uint32_t inode = t->entries[t->count + i].inode;
+        if (inode != 0)
+            some[n++] = inode;
+        if (n == sizeof some / sizeof some[0] || (n > 0 && i + 1 == t->nclosing)) {
+            ch_procs_forget(procs, some, n);
+            n = 0;
+        }
+    }
+}
+
 /* Dates the state changes ch_tracker_consume queued for the sample being
  * taken: a change the dump found happened by the time it was complete. */
 static void date_consumed(ch_tracker *t, ch_events *q, int64_t at)
@@ -1434,7 +1456,7 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
     /* A new socket mostly takes the descriptor number of one just closed:
      * the cache looks there first once it has forgotten the closed one. */
     if (procs != NULL)
-        ch_procs_forget(procs, t->gone, t->ngone);
+        forget_gone(t, procs);
     if (procs != NULL && requeue_retries(t) != 0)
         return -1;
     return open_fresh(t, s, at, procs, q);

@@ -264,7 +264,9 @@ void ch_tracker_prefetch(void *ctx, const uint64_t *idents, size_t n);
  * TIME_WAIT entry (a descriptor closed either way); valid until the next
  * sample. ch_tracker_apply has the attribution cache (procs) forget them
  * before it resolves the new sockets, so a new socket that took the
- * descriptor number of one of them is found there. */
+ * descriptor number of one of them is found there. With q->defer_closes,
+ * the sockets found gone are not listed: their inodes are read from the
+ * tracker's entries, as their CLOSEs are. */
 const uint64_t *ch_tracker_gone_inodes(const ch_tracker *t, size_t *n);
 
 /*

@@ -5,6 +5,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <netinet/in.h>
 
 #include "check.h"
 #include "gone_map.h"
@@ -1583,8 +1586,48 @@ static void test_destroyed_key_reused(void)
     ch_tracker_free(t);
 }
 
+/*
+ * The attribution cache forgets the inodes of the sockets a sample found
+ * gone when their CLOSEs are deferred too (read from the closing entries):
+ * a closed socket's inode is then looked up afresh, not answered from the
+ * cache.
+ */
+static void test_deferred_closes_forget(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_procs *procs = ch_procs_new();
+    ch_sample s = {0};
+    ch_events q = {.defer_opens = true, .defer_closes = true};
+    int fd = loopback_socket(AF_INET, SOCK_DGRAM);
+    CHECK(t != NULL && procs != NULL && fd >= 0);
+    ch_sock row = tcp(77, "127.0.0.1", 5353, "0.0.0.0", 0, CH_ST_UNCONN);
+    row.proto = CH_UDP;
+    uint64_t inode = inode_of(fd);
+    row.inode = inode;
+    sample_of(&s, &row, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, procs, &q), 0);
+    ch_opened o;
+    ch_events_open_at(&q, 0, &o);
+    CHECK(o.owner.proc != NULL && o.owner.proc->pid == (int64_t)getpid());
+    ch_events_clear(&q);
+    ch_tracker_settle(t, &s, &q);
+    ch_owner again;
+    CHECK_INT(ch_procs_resolve(procs, &inode, 1, &again), 0); /* known: no read */
+    close(fd);
+    sample_of(&s, &row, 0);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, procs, &q), 0);
+    CHECK_INT(q.closes.count, 1);
+    CHECK(ch_procs_resolve(procs, &inode, 1, &again) > 0); /* forgotten: read again */
+    CHECK(again.proc == NULL);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_procs_free(procs);
+    ch_tracker_free(t);
+}
+
 int main(void)
 {
+    test_deferred_closes_forget();
     test_destroyed_key_reused();
     test_deferred_closes();
     test_owner_asked_again();
