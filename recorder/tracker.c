@@ -81,8 +81,8 @@ static void entry_set_bytes(entry *e, int64_t sent, int64_t received)
 /* When the OS announced a tracked socket destroyed (entry.destroyed), 16
  * bytes: a mass close marks every socket. A marked entry has one record
  * under its key; unmarked, its record is voided (at VOID_AT), so a key
- * (reused: the address key of a socket without identity) has at most one
- * record that counts. */
+ * used again (an identity readdressed: a new entry under it) has at most
+ * one record that counts. */
 typedef struct {
     uint64_t key;
     int64_t at;
