@@ -1,0 +1,44 @@
+#!/bin/sh
+# Resident memory of a continuous recorder through a mass close, for an
+# A/B of recorders: for each recorder given as an argument, ten
+# bench/load.py hold workers of 5,000 connections each (both ends: 100,000
+# sockets), the recorder on a fresh database at a 1 s interval, then every
+# worker stopped at once (SIGTERM: each closes its connections with RST, so
+# no TIME_WAIT entry is left for the next recorder). It prints, in KiB, the
+# recorder's VmRSS before the close, its peak from then on (VmHWM, reset
+# before the close: Linux 4.0 on) and its VmRSS 10 s later, and the
+# lifetimes written (all, still open). Run it in a network namespace of its
+# own, as root (clear_refs):
+#   unshare -n sh bench/mass_close_rss.sh A B A B
+set -e
+here=$(cd "$(dirname "$0")" && pwd)
+ip link set lo up
+for exe in "$@"; do
+    tmp=$(mktemp -d)
+    pids=""
+    for w in 0 1 2 3 4 5 6 7 8 9; do
+        python3 "$here/load.py" hold 127.10.$w.1 45001 5000 0 >"$tmp/load.$w" &
+        pids="$pids $!"
+    done
+    for w in 0 1 2 3 4 5 6 7 8 9; do
+        while ! grep -q ready "$tmp/load.$w"; do sleep 0.5; done
+    done
+    "$exe" --db "$tmp/db" --interval 1s 2>/dev/null &
+    rec=$!
+    sleep 8
+    echo 5 >/proc/$rec/clear_refs
+    before=$(awk '/^VmRSS:/ { print $2 }' /proc/$rec/status)
+    # shellcheck disable=SC2086 # one word per pid
+    kill $pids
+    sleep 6
+    peak=$(awk '/^VmHWM:/ { print $2 }' /proc/$rec/status)
+    sleep 10
+    after=$(awk '/^VmRSS:/ { print $2 }' /proc/$rec/status)
+    kill $rec
+    wait $rec || true
+    lifetimes=$(sqlite3 "$tmp/db" "SELECT count(*) || ' ' || total(closed_after IS NULL) FROM lifetimes")
+    echo "$exe before_kib=$before peak_kib=$peak after_10s_kib=$after lifetimes(all,open)=$lifetimes"
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+    sleep 3
+done
