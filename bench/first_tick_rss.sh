@@ -16,19 +16,11 @@ set -e
 here=$(dirname "$0")
 workers=${WORKERS:-10}
 ip link set lo up
-pids=""
-w=0
-while [ "$w" -lt "$workers" ]; do
-    python3 "$here/load.py" hold 127.10.$w.1 45001 5000 0 >"/tmp/first_tick_rss.$$.$w" &
-    pids="$pids $!"
-    w=$((w + 1))
-done
-w=0
-while [ "$w" -lt "$workers" ]; do
-    while ! grep -q ready "/tmp/first_tick_rss.$$.$w"; do sleep 0.5; done
-    w=$((w + 1))
-done
-db=/tmp/first_tick_rss.$$.db
+tmp=/tmp/first_tick_rss.$$
+mkdir -p "$tmp"
+. "$here/hold_load.sh"
+hold_load "$tmp" 0 "$workers"
+db=$tmp/db
 for exe in "$@"; do
     if [ "$exe" = ss ]; then
         /usr/bin/time -f "ss -tanp maxrss_kb=%M user_s=%U sys_s=%S wall_s=%e" ss -tanp 2>&1 >/dev/null | tail -1
@@ -43,6 +35,7 @@ for exe in "$@"; do
         ORDER BY cookie, local_addr, local_port" | md5sum | cut -c1-12)
     echo "lifetimes: $(sqlite3 "$db" 'SELECT count(*) FROM lifetimes') (digest $digest)"
 done
-kill $pids
+# shellcheck disable=SC2086 # one word per pid
+kill $hold_pids
 wait
-rm -f "$db" "$db-wal" "$db-shm" /tmp/first_tick_rss.$$.*
+rm -rf "$tmp"

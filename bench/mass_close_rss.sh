@@ -12,24 +12,18 @@
 #   unshare -n sh bench/mass_close_rss.sh A B A B
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/hold_load.sh"
 ip link set lo up
 for exe in "$@"; do
     tmp=$(mktemp -d)
-    pids=""
-    for w in 0 1 2 3 4 5 6 7 8 9; do
-        python3 "$here/load.py" hold 127.10.$w.1 45001 5000 0 >"$tmp/load.$w" &
-        pids="$pids $!"
-    done
-    for w in 0 1 2 3 4 5 6 7 8 9; do
-        while ! grep -q ready "$tmp/load.$w"; do sleep 0.5; done
-    done
+    hold_load "$tmp" 0
     "$exe" --db "$tmp/db" --interval 1s 2>/dev/null &
     rec=$!
     sleep 8
     echo 5 >/proc/$rec/clear_refs
     before=$(awk '/^VmRSS:/ { print $2 }' /proc/$rec/status)
     # shellcheck disable=SC2086 # one word per pid
-    kill $pids
+    kill $hold_pids
     sleep 6
     peak=$(awk '/^VmHWM:/ { print $2 }' /proc/$rec/status)
     sleep 10

@@ -20,14 +20,8 @@ tmp=/tmp/steady_ab.$$
 mkdir -p "$tmp"
 ${CC:-cc} -O2 -Wall -Wextra -o "$tmp/rawdump" "$here/rawdump.c"
 ip link set lo up
-pids=""
-for w in 0 1 2 3 4 5 6 7 8 9; do
-    python3 "$here/load.py" hold 127.10.$w.1 45001 5000 50 >"$tmp/load.$w" &
-    pids="$pids $!"
-done
-for w in 0 1 2 3 4 5 6 7 8 9; do
-    while ! grep -q ready "$tmp/load.$w"; do sleep 0.5; done
-done
+. "$here/hold_load.sh"
+hold_load "$tmp" 50
 . "$here/recorder_cpu.sh"
 r=0
 while [ "$r" -lt "$rounds" ]; do
@@ -37,6 +31,6 @@ while [ "$r" -lt "$rounds" ]; do
     "$tmp/rawdump" 20 1000 | awk '{ printf "rawdump paced_cpu_ms=%s sockets=%s\n", $6, $2 }'
     r=$((r + 1))
 done
-kill $pids
+kill $hold_pids
 wait 2>/dev/null || true
 rm -rf "$tmp"
