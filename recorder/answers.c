@@ -6,9 +6,11 @@
  * resolver, client, asking process), and for each address the name it was
  * last answered for. A repeat extends its row only while the row is in
  * force and no other name was answered for the address since; otherwise a
- * new row starts. Both tables are bounded: when one fills it is emptied,
- * which only costs a new row for the next repeat. A rolled-back write
- * empties them too, since the ids they hold may be void.
+ * new row starts. Both tables grow with use, from nothing (a machine's DNS
+ * traffic is mostly a few hundred answers in force), up to a bound: when
+ * one is half full at its bound it is emptied, which only costs a new row
+ * for the next repeat. A rolled-back write empties them too, since the ids
+ * they hold may be void.
  */
 #include "answers.h"
 
@@ -18,27 +20,40 @@
 
 #include "answer_list.h"
 
-#define LIVE_CAP 16384          /* rows in force remembered (a power of two) */
-#define NAME_CACHE 1024         /* names whose name_id is remembered (a power of two) */
+#define TABLE_FIRST 64  /* slots of a table once it holds one (a power of two) */
+#define TABLE_CAP 16384 /* slots of a table at most (a power of two): 640 KiB of rows in force */
+#define NAME_CACHE 1024 /* names whose name_id is remembered (a power of two) */
 
 typedef struct {
     int64_t qname, rname, target, addr, resolver, client, proc; /* ids; 0: none */
     int64_t type;
 } answer_key;
 
+/* A row in force, by the hash of its answer_key (key_hash): two answers
+ * whose keys hash alike, one chance in 2^64 for a pair, would share a row. */
 typedef struct {
-    answer_key key;
-    bool used;
+    uint64_t key; /* never 0 */
     int64_t answer_id, first_seen, last_seen, expires;
 } live_row;
 
 typedef struct {
-    int64_t addr_id, qname_id; /* addr_id 0: empty */
+    uint64_t addr_id; /* never 0 */
+    int64_t qname_id;
 } addr_last;
 
+/* Open addressing with linear probing over slots that each begin with a
+ * nonzero 64-bit key (0: an empty slot), kept at most half full. */
 typedef struct {
-    char name[CH_DNS_NAME_MAX];
-    int64_t id; /* 0: empty */
+    void *slots;
+    size_t size;  /* bytes a slot */
+    size_t cap;   /* a power of two, or 0 */
+    size_t count; /* slots in use */
+} slot_table;
+
+/* A remembered name_id; name NULL: an empty slot. */
+typedef struct {
+    char *name;
+    int64_t id;
 } name_slot;
 
 enum { ST_NAME_ADD, ST_NAME_ID, ST_ASKER, ST_INSERT, ST_REPEAT, ST_COUNT };
@@ -68,12 +83,12 @@ struct ch_answers {
     int64_t interval_ms;
     ch_answer_list pending; /* grown as facts come (answer_list.h) */
     int64_t dropped;
-    live_row live[LIVE_CAP];
-    size_t nlive;
-    addr_last last[LIVE_CAP];
-    size_t nlast;
+    slot_table live; /* live_row */
+    slot_table last; /* addr_last */
     name_slot names[NAME_CACHE];
 };
+
+static void forget(ch_answers *a);
 
 ch_answers *ch_answers_new(sqlite3 *db, int64_t interval_ms, char *err, size_t errn)
 {
@@ -85,6 +100,8 @@ ch_answers *ch_answers_new(sqlite3 *db, int64_t interval_ms, char *err, size_t e
     }
     a->db = db;
     a->interval_ms = interval_ms;
+    a->live.size = sizeof(live_row);
+    a->last.size = sizeof(addr_last);
     for (int i = 0; i < ST_COUNT; i++) {
         if (sqlite3_prepare_v3(db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &a->st[i], NULL) != SQLITE_OK) {
             snprintf(err, errn, "cannot prepare the DNS answer statements: %s", sqlite3_errmsg(db));
@@ -102,6 +119,7 @@ void ch_answers_free(ch_answers *a)
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(a->st[i]);
     ch_answer_list_free(&a->pending);
+    forget(a);
     free(a);
 }
 
@@ -142,11 +160,24 @@ static int run_stmt(sqlite3_stmt *st)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* Remembers name's id in slot (keeping what it had when out of memory). */
+static void remember_name(name_slot *slot, const char *name, int64_t id)
+{
+    size_t n = strlen(name) + 1;
+    char *copy = malloc(n);
+    if (copy == NULL)
+        return;
+    memcpy(copy, name, n);
+    free(slot->name);
+    slot->name = copy;
+    slot->id = id;
+}
+
 /* The name_id of name, adding it to dns_names when new. */
 static int name_id(ch_answers *a, const char *name, int64_t *id)
 {
     name_slot *slot = &a->names[hash_bytes(name, strlen(name)) & (NAME_CACHE - 1)];
-    if (slot->id != 0 && strcmp(slot->name, name) == 0) {
+    if (slot->name != NULL && strcmp(slot->name, name) == 0) {
         *id = slot->id;
         return SQLITE_OK;
     }
@@ -165,8 +196,7 @@ static int name_id(ch_answers *a, const char *name, int64_t *id)
         if (rc != SQLITE_ROW)
             return rc == SQLITE_DONE ? SQLITE_CORRUPT : rc;
     }
-    snprintf(slot->name, sizeof slot->name, "%s", name);
-    slot->id = *id;
+    remember_name(slot, name, *id);
     return SQLITE_OK;
 }
 
@@ -207,33 +237,95 @@ static int key_of(ch_answers *a, ch_addr_ids *ids, const ch_dns_answer *f, answe
     return rc;
 }
 
-/* The slot of k among the rows in force (an empty one when absent),
- * emptying the table first when it is half full. */
-static live_row *live_slot(ch_answers *a, const answer_key *k)
+/* Fibonacci hashing: addr_ids are small and sequential, the multiply
+ * spreads them over the table. */
+static size_t home_of(const slot_table *t, uint64_t key)
 {
-    if (a->nlive * 2 >= LIVE_CAP) {
-        memset(a->live, 0, sizeof a->live);
-        a->nlive = 0;
-    }
-    size_t j = hash_bytes(k, sizeof *k) & (LIVE_CAP - 1);
-    while (a->live[j].used && memcmp(&a->live[j].key, k, sizeof *k) != 0)
-        j = (j + 1) & (LIVE_CAP - 1);
-    return &a->live[j];
+    return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (t->cap - 1);
 }
 
-/* The slot of an address's last name, likewise. */
-static addr_last *last_slot(ch_answers *a, int64_t addr_id)
+static uint64_t *slot_at(const slot_table *t, size_t i)
 {
-    if (a->nlast * 2 >= LIVE_CAP) {
-        memset(a->last, 0, sizeof a->last);
-        a->nlast = 0;
-    }
-    size_t j = hash_bytes(&addr_id, sizeof addr_id) & (LIVE_CAP - 1);
-    while (a->last[j].addr_id != 0 && a->last[j].addr_id != addr_id)
-        j = (j + 1) & (LIVE_CAP - 1);
-    return &a->last[j];
+    return (uint64_t *)((char *)t->slots + i * t->size);
 }
 
+/* The slot of key in t, or the empty one where it would go. */
+static uint64_t *probe(const slot_table *t, uint64_t key)
+{
+    for (size_t i = home_of(t, key);; i = (i + 1) & (t->cap - 1)) {
+        uint64_t *s = slot_at(t, i);
+        if (*s == 0 || *s == key)
+            return s;
+    }
+}
+
+/* Makes room for one more slot in t: twice the slots (moving what it
+ * holds), or, at TABLE_CAP or out of memory, an emptied table. -1 only
+ * when t has no slots and none can be had. */
+static int make_room(slot_table *t)
+{
+    size_t cap = t->cap == 0 ? TABLE_FIRST : t->cap * 2;
+    void *slots = cap <= TABLE_CAP ? calloc(cap, t->size) : NULL;
+    if (slots == NULL) {
+        if (t->cap == 0)
+            return -1;
+        memset(t->slots, 0, t->cap * t->size);
+        t->count = 0;
+        return 0;
+    }
+    slot_table grown = {slots, t->size, cap, t->count};
+    for (size_t i = 0; i < t->cap; i++) {
+        const uint64_t *s = slot_at(t, i);
+        if (*s != 0)
+            memcpy(probe(&grown, *s), s, t->size);
+    }
+    free(t->slots);
+    *t = grown;
+    return 0;
+}
+
+/* The slot of key (nonzero) in t, or an empty one taken for it (its key
+ * set, the rest zero); *fresh says which. NULL when out of memory. */
+static void *slot_for(slot_table *t, uint64_t key, bool *fresh)
+{
+    if ((t->count + 1) * 2 > t->cap && make_room(t) != 0)
+        return NULL;
+    uint64_t *s = probe(t, key);
+    *fresh = *s == 0;
+    if (*fresh) {
+        *s = key;
+        t->count++;
+    }
+    return s;
+}
+
+static void table_free(slot_table *t)
+{
+    free(t->slots);
+    *t = (slot_table){.size = t->size};
+}
+
+/* Forgets the rows in force, the addresses' last names and the names'
+ * ids, giving their memory back. */
+static void forget(ch_answers *a)
+{
+    table_free(&a->live);
+    table_free(&a->last);
+    for (size_t i = 0; i < NAME_CACHE; i++) {
+        free(a->names[i].name);
+        a->names[i] = (name_slot){0};
+    }
+}
+
+/* The hash a row in force is kept under: never 0. */
+static uint64_t key_hash(const answer_key *k)
+{
+    uint64_t h = hash_bytes(k, sizeof *k);
+    return h != 0 ? h : 1;
+}
+
+/* Inserts a new row for f, remembered in row (NULL: out of memory, not
+ * remembered). */
 static int insert_row(ch_answers *a, const ch_dns_answer *f, const answer_key *k, int64_t run_id, live_row *row)
 {
     sqlite3_stmt *st = a->st[ST_INSERT];
@@ -261,9 +353,8 @@ static int insert_row(ch_answers *a, const ch_dns_answer *f, const answer_key *k
     int rc = run_stmt(st);
     if (rc != SQLITE_OK)
         return rc;
-    if (!row->used)
-        a->nlive++;
-    *row = (live_row){*k, true, sqlite3_last_insert_rowid(a->db), f->at, f->last_at, expires};
+    if (row != NULL)
+        *row = (live_row){row->key, sqlite3_last_insert_rowid(a->db), f->at, f->last_at, expires};
     return SQLITE_OK;
 }
 
@@ -287,15 +378,15 @@ static int write_fact(ch_answers *a, ch_addr_ids *ids, const ch_dns_answer *f, i
     int rc = key_of(a, ids, f, &k);
     if (rc != SQLITE_OK)
         return rc;
-    live_row *row = live_slot(a, &k);
-    addr_last *last = k.addr != 0 ? last_slot(a, k.addr) : NULL;
-    bool other_name = last != NULL && last->addr_id != 0 && last->qname_id != k.qname;
-    if (last != NULL) {
-        if (last->addr_id == 0)
-            a->nlast++;
-        *last = (addr_last){k.addr, k.qname};
-    }
-    if (row->used && f->at <= row->expires && f->at >= row->first_seen && !other_name) {
+    bool fresh_row = true, fresh_last = true;
+    live_row *row = slot_for(&a->live, key_hash(&k), &fresh_row);
+    addr_last *last = k.addr != 0 ? slot_for(&a->last, (uint64_t)k.addr, &fresh_last) : NULL;
+    bool other_name = last != NULL && !fresh_last && last->qname_id != k.qname;
+    if (last != NULL)
+        last->qname_id = k.qname;
+    /* answer_id 0: a row whose insert failed (the write is rolled back) */
+    bool in_force = row != NULL && !fresh_row && row->answer_id != 0;
+    if (in_force && f->at <= row->expires && f->at >= row->first_seen && !other_name) {
         rc = extend_row(a, f, row);
         /* No row changed: --retain deleted it (the wall clock went back past
          * the cutoff), and the response starts a new one. */
@@ -319,8 +410,5 @@ void ch_answers_done(ch_answers *a, bool committed)
         ch_answer_list_empty(&a->pending);
         return;
     }
-    memset(a->live, 0, sizeof a->live);
-    memset(a->last, 0, sizeof a->last);
-    memset(a->names, 0, sizeof a->names);
-    a->nlive = a->nlast = 0;
+    forget(a);
 }

@@ -411,8 +411,8 @@ class FloodTest(NamesCase):
             self.assertLess(after - before, 32 * 1024, f"peak memory grew by {after - before} KiB")
             # Given back: the lists grew as the bursts filled them (answer_list.h) and keep
             # at most 256 answers each once emptied (0.6 MiB for the three). What stays besides
-            # is the store's bounded tables of answers in force and names (2.2 MiB when full)
-            # and SQLite's cache (512 KiB). Before, 11.6 MiB stayed here.
+            # is the store's bounded tables of answers in force, addresses' last names and names
+            # (under 1 MiB when full) and SQLite's cache (512 KiB). Before, 11.6 MiB stayed here.
             self.assertLess(anon_after - anon_before, 5 * 1024,
                             f"anonymous memory {anon_before} KiB before the bursts, {anon_burst} after, "
                             f"{anon_after} after 3 quiet samples")
@@ -424,6 +424,52 @@ class FloodTest(NamesCase):
         # Sockets are still recorded: a connection after the flood is sampled.
         resolve("f1.flood.test")
         self.assertEqual(self.lifetime(self.connect("127.2.0.2"))["remote_names"], ["f1.flood.test"])
+
+
+class RepeatsTest(NamesCase):
+    """Enough distinct answers in force that the store's tables of them
+    grow several times (answers.c starts them small): every repeat still
+    extends its row."""
+    NAMES = 600
+
+    @classmethod
+    def setUpClass(cls):
+        why = why_skip()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.hosts = os.path.join(scratch_dir(), "hosts")
+        with open(cls.hosts, "w") as f:
+            for i in range(cls.NAMES):
+                f.write(f"127.3.{i // 250}.{i % 250 + 1} r{i}.repeat.test\n")
+        cls.records = (f"--addn-hosts={cls.hosts}",)
+        super().setUpClass()
+
+    def ask_all(self, q, seen):
+        """Asks every name once from q; waits until the recorder has written
+        all the answers (seen in all)."""
+        for i in range(self.NAMES):
+            q.send(dns_query(f"r{i}.repeat.test", qid=i))
+            q.recv(512)
+        sql = "SELECT COALESCE(SUM(times_seen), 0) AS n FROM v_dns_answers WHERE qname LIKE '%.repeat.test'"
+        wait_until(lambda: rows(self.db, sql)[0]["n"] >= seen, lambda: run_samples(self.db, self.rec.pid),
+                   f"{seen} answers for the repeat.test names")
+        self.assertEqual(rows(self.db, sql)[0]["n"], seen)
+
+    def test_every_repeat_extends_its_row(self):
+        q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.addCleanup(q.close)
+        q.connect(("127.0.0.1", 53))
+        q.settimeout(30)
+        # The asking socket sampled first, so that every answer has its asker.
+        wait_for_samples(self.db, run_samples(self.db, self.rec.pid) + 3, self.rec)
+        self.ask_all(q, self.NAMES)
+        self.ask_all(q, 2 * self.NAMES)
+        per_name = rows(self.db, "SELECT qname, proc_id, count(*) AS n, SUM(times_seen) AS seen FROM v_dns_answers"
+                                 " WHERE qname LIKE '%.repeat.test' GROUP BY qname, proc_id")
+        self.assertEqual({r["qname"] for r in per_name}, {f"r{i}.repeat.test" for i in range(self.NAMES)})
+        again = [r for r in per_name if r["n"] != 1]
+        self.assertEqual(again, [], "a repeat in force made a new row")
+        self.assertEqual(sum(r["seen"] for r in per_name), 2 * self.NAMES)
 
 
 class JoinTest(unittest.TestCase):
