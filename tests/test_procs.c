@@ -247,6 +247,37 @@ static void test_forked_listener(ch_procs *cache, const ch_proc *me)
     close(lst);
 }
 
+/* A socket held on two descriptors by this process and by a child: each
+ * process counts as one holder, however many descriptors it holds it on. */
+static void test_two_descriptors_one_holder(ch_procs *cache, const ch_proc *me)
+{
+    int a = loopback_socket(AF_INET, SOCK_DGRAM);
+    CHECK(a >= 0);
+    int a2 = dup(a);
+    CHECK(a2 >= 0);
+    uint64_t inode = inode_of(a);
+    ch_owner o;
+    CHECK(ch_procs_resolve(cache, &inode, 1, &o) > 0);
+    CHECK(o.proc == me && o.holders == 1);
+    int b = loopback_socket(AF_INET, SOCK_DGRAM);
+    CHECK(b >= 0);
+    int b2 = dup(b);
+    CHECK(b2 >= 0);
+    usleep(30 * 1000); /* the child strictly younger (see test_forked_listener) */
+    int go;
+    pid_t child = spawn_holder(NULL, &go); /* it holds b on two descriptors too */
+    CHECK(child > 0);
+    inode = inode_of(b);
+    CHECK(ch_procs_resolve(cache, &inode, 1, &o) > 0);
+    CHECK_INT(o.holders, 2);
+    CHECK(o.proc == me);
+    reap(child, go);
+    close(a);
+    close(a2);
+    close(b);
+    close(b2);
+}
+
 /* A socket only a child holds, the child named with ')' and spaces: it is
  * the owner, and the stat parser is not fooled by its name. */
 static void test_child_owner(ch_procs *cache)
@@ -461,6 +492,7 @@ int main(void)
     test_boot_time();
     test_own_sockets(cache, &me);
     test_forked_listener(cache, me);
+    test_two_descriptors_one_holder(cache, me);
     test_child_owner(cache);
     test_holes_and_forget(cache, me);
     CHECK_INT(ch_procs_resolve(cache, NULL, 0, NULL), 0);

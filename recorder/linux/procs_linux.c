@@ -42,28 +42,45 @@
 /* ---- tables ------------------------------------------------------------ */
 
 /*
- * One remembered inode, 20 bytes: the table holds one per socket of the
+ * One remembered inode, 16 bytes: the table holds one per socket of the
  * machine, at the first sample beside every socket's row; its owner is the
  * record's place in the cache's list (proc_table.all), 4 bytes instead of
- * an 8-byte pointer (at 100,000 sockets: 2.5 MiB instead of 3). While a scan
+ * an 8-byte pointer (at 100,000 sockets: 2 MiB instead of 3). While a scan
  * runs, `pending` marks the inodes it is looking for, and last_pid keeps a
  * process that holds the socket on two descriptors from being counted
- * twice. Socket inode numbers are 32-bit on Linux (get_next_ino(), and
- * sock_diag's idiag_inode is a __u32): a larger one is never cached, and
- * its socket gets no owner (cacheable).
+ * twice: 22 bits hold every pid (pid_max is at most 2^22, the kernel's
+ * PID_MAX_LIMIT). A descriptor past 2^24 - 2 (fs.nr_open is 2^20 unless
+ * raised) is kept as unknown, which only costs its process a whole read
+ * after the socket closes (see seen_proc). Socket inode numbers are 32-bit
+ * on Linux (get_next_ino(), and sock_diag's idiag_inode is a __u32): a
+ * larger one is never cached, and its socket gets no owner (cacheable).
  */
+#define PID_BITS 22
+#define FD_BITS 24
+#define FD_UNKNOWN ((UINT32_C(1) << FD_BITS) - 1)
+
 typedef struct {
-    uint32_t inode;   /* 0: empty slot */
-    int32_t last_pid; /* last process credited during a scan; 0: none */
-    uint32_t proc;    /* oldest holder: its place in proc_table.all + 1; 0: unattributable */
-    int32_t fd;       /* its descriptor in the owner, -1 unknown (see seen_proc) */
-    uint16_t holders; /* saturates at UINT16_MAX */
-    bool pending;
+    uint32_t inode;               /* 0: empty slot */
+    uint32_t proc;                /* oldest holder: its place in proc_table.all + 1; 0: unattributable */
+    uint64_t last_pid : PID_BITS; /* last process credited during a scan (pid_bits); 0: none */
+    uint64_t fd : FD_BITS;        /* its descriptor in the owner; FD_UNKNOWN: unknown (set_fd) */
+    uint64_t holders : 16;        /* saturates at UINT16_MAX */
+    uint64_t pending : 1;
     /* found in no process by a lookup that could not read them all: looked up again when asked again */
-    bool unsure;
+    uint64_t unsure : 1;
 } inode_entry;
 
-_Static_assert(sizeof(inode_entry) <= 20, "an inode entry stays small");
+_Static_assert(sizeof(inode_entry) <= 16, "an inode entry stays small");
+
+static uint32_t pid_bits(int64_t pid)
+{
+    return (uint32_t)pid & ((UINT32_C(1) << PID_BITS) - 1);
+}
+
+static void set_fd(inode_entry *e, int32_t fd)
+{
+    e->fd = fd >= 0 && (uint32_t)fd < FD_UNKNOWN ? (uint32_t)fd : FD_UNKNOWN;
+}
 
 /* True when an inode can be cached (see inode_entry). */
 static bool cacheable(uint64_t inode)
@@ -98,7 +115,7 @@ typedef struct {
 /* Open addressing with linear probing, at most 7/8 full: it holds an entry
  * per socket of the machine, and inode numbers are dense, so Fibonacci
  * hashing spreads them evenly and probe runs stay short (at 100,000
- * sockets: 3 MiB instead of 6 at most half full). Deleted from in place
+ * sockets: 2 MiB instead of 4 at most half full). Deleted from in place
  * (inode_remove_slot). */
 #define INODE_LOAD_EIGHTHS 7
 typedef struct {
@@ -224,7 +241,7 @@ static inode_entry *inode_put(inode_table *t, uint32_t inode)
     while (t->slots[i].inode != 0 && t->slots[i].inode != inode)
         i = (i + 1) & (t->cap - 1);
     if (t->slots[i].inode == 0) {
-        t->slots[i] = (inode_entry){.inode = inode, .fd = -1};
+        t->slots[i] = (inode_entry){.inode = inode, .fd = FD_UNKNOWN};
         t->count++;
     }
     return &t->slots[i];
@@ -786,8 +803,8 @@ static void credit_hits(ch_procs *p, const proc_stat *st, const ch_proc *owner)
 {
     for (size_t i = 0; i < p->nhits; i++) {
         inode_entry *e = p->hits[i];
-        if (e->last_pid != (int32_t)st->pid) {
-            e->last_pid = (int32_t)st->pid;
+        if (e->last_pid != pid_bits(st->pid)) {
+            e->last_pid = pid_bits(st->pid);
             if (e->holders == 0 && p->pending_left > 0)
                 p->pending_left--;
             if (e->unsure) {
@@ -799,7 +816,7 @@ static void credit_hits(ch_procs *p, const proc_stat *st, const ch_proc *owner)
         }
         if (owner && older_than(st->pid, st->start_ticks, entry_proc(p, e))) {
             e->proc = proc_ref(owner);
-            e->fd = p->hit_fds[i];
+            set_fd(e, p->hit_fds[i]);
         }
     }
 }
@@ -1422,8 +1439,8 @@ void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone)
         inode_entry *e = gone[i] ? inode_find(&p->inodes, gone[i]) : NULL;
         if (!e)
             continue;
-        if (e->proc && e->fd >= 0)
-            add_hole(p, entry_proc(p, e), e->fd);
+        if (e->proc && e->fd != FD_UNKNOWN)
+            add_hole(p, entry_proc(p, e), (int32_t)e->fd);
         inode_remove_slot(&p->inodes, (size_t)(e - p->inodes.slots));
     }
 }
