@@ -98,6 +98,11 @@ const ch_proc *ch_procs_identified(ch_procs *p, const ch_owner_fact *fact);
  * records are kept (see ch_proc). */
 void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone);
 
+/* Bytes of the room the cache has for sockets (Linux: its table of
+ * inodes, which gives back the room of forgotten ones when they are most
+ * of it); 0 where it keeps none. */
+size_t ch_procs_room(const ch_procs *p);
+
 /*
  * Readies now what the first look-up will read holders with (Linux: loads
  * the BPF iterator, in a child process whose peak memory, the kernel's BTF

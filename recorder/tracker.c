@@ -416,6 +416,11 @@ static void entry_take_row(entry *e, const ch_sock *s)
     e->has_ident = s->ident != 0;
 }
 
+/* The room a tracker keeps however few sockets it tracks: the entries
+ * and index slots it starts with. */
+#define ENTRIES_KEPT 1024
+#define SLOTS_KEPT 1024
+
 ch_tracker *ch_tracker_new(int64_t next_id)
 {
     ch_tracker *t = calloc(1, sizeof *t);
@@ -423,7 +428,7 @@ ch_tracker *ch_tracker_new(int64_t next_id)
         return NULL;
     t->next_id = next_id;
     t->cur_at = -1; /* no sample begun yet */
-    t->nslots = 1024;
+    t->nslots = SLOTS_KEPT;
     t->slots = calloc(t->nslots, sizeof *t->slots);
     t->listeners = ch_listeners_new();
     t->gone_lives = ch_gone_map_new(CH_GONE_MAP_CAP);
@@ -461,6 +466,11 @@ size_t ch_tracker_count(const ch_tracker *t)
     return t->count + t->npending;
 }
 
+size_t ch_tracker_room(const ch_tracker *t)
+{
+    return t->cap * sizeof *t->entries + t->nslots * sizeof *t->slots;
+}
+
 /* Slot holding key, or the empty slot where it would go. */
 static size_t find_slot(const ch_tracker *t, uint64_t key)
 {
@@ -478,9 +488,9 @@ static entry *lookup(ch_tracker *t, uint64_t key)
     return v ? &t->entries[v - 1] : NULL;
 }
 
-static int grow_index(ch_tracker *t)
+/* Makes the index n slots (a power of two, at least twice count). */
+static int rebuild_index(ch_tracker *t, size_t n)
 {
-    size_t n = t->nslots * 2;
     uint32_t *slots = calloc(n, sizeof *slots);
     if (slots == NULL)
         return -1;
@@ -492,11 +502,44 @@ static int grow_index(ch_tracker *t)
     return 0;
 }
 
+static int grow_index(ch_tracker *t)
+{
+    return rebuild_index(t, t->nslots * 2);
+}
+
+/*
+ * Gives back the room of sockets that closed (after a mass close, or once
+ * a first sample's load is gone): an entries array at most a quarter used
+ * shrinks to twice what it holds, an index at most an eighth used to four
+ * times, so that the next growth is as far away as the next shrink. Out of
+ * memory, they stay as they are. Only between samples: nothing is pending
+ * or closing.
+ */
+static void shrink(ch_tracker *t)
+{
+    if (t->npending > 0 || t->nclosing > 0)
+        return;
+    if (t->cap > ENTRIES_KEPT && t->count * 4 <= t->cap) {
+        size_t cap = t->count * 2 > ENTRIES_KEPT ? t->count * 2 : ENTRIES_KEPT;
+        entry *entries = realloc(t->entries, cap * sizeof *entries);
+        if (entries != NULL) {
+            t->entries = entries;
+            t->cap = cap;
+        }
+    }
+    if (t->nslots > SLOTS_KEPT && t->count * 8 <= t->nslots) {
+        size_t n = SLOTS_KEPT;
+        while (n < t->count * 4)
+            n *= 2;
+        rebuild_index(t, n);
+    }
+}
+
 static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
 {
     if ((t->count + 1) * 2 > t->nslots && grow_index(t) != 0)
         return NULL;
-    void *grown = reserve(t->entries, &t->cap, t->count + 1, sizeof *t->entries, 1024);
+    void *grown = reserve(t->entries, &t->cap, t->count + 1, sizeof *t->entries, ENTRIES_KEPT);
     if (grown == NULL)
         return NULL;
     t->entries = grown;
@@ -1226,7 +1269,7 @@ static int reserve_entries(ch_tracker *t, size_t n)
     while ((t->count + n) * 2 > t->nslots)
         if (grow_index(t) != 0)
             return -1;
-    void *grown = reserve(t->entries, &t->cap, t->count + n, sizeof *t->entries, 1024);
+    void *grown = reserve(t->entries, &t->cap, t->count + n, sizeof *t->entries, ENTRIES_KEPT);
     if (grown == NULL)
         return -1;
     t->entries = grown;
@@ -1310,8 +1353,10 @@ static int settle(ch_tracker *t)
 void ch_tracker_settle(ch_tracker *t, ch_sample *s, ch_events *q)
 {
     release_closing(t); /* before the pending entries take their place */
-    if (t->npending == 0)
+    if (t->npending == 0) {
+        shrink(t);
         return;
+    }
     /* The deferred opens leave the sample first (a flush failed). */
     bool written = q->opens.count == 0 || ch_events_keep(q) == 0;
     bool large = t->owners_cap > PLACE_STEP; /* a first sample's */

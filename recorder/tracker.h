@@ -165,6 +165,10 @@ void ch_tracker_free(ch_tracker *t);
 /* Number of sockets tracked (open lifetimes). */
 size_t ch_tracker_count(const ch_tracker *t);
 
+/* Bytes of the room the tracker has for sockets (its entries and their
+ * index): what it keeps, used or not. */
+size_t ch_tracker_room(const ch_tracker *t);
+
 /*
  * Seeds the tracker with a lifetime still open in the database when the
  * recorder starts. If the first sample still has the socket, the lifetime

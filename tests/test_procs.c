@@ -477,8 +477,35 @@ out:
     ch_procs_free(cache);
 }
 
+/* Most of the cache's sockets forgotten (a mass close): its table gives
+ * back their room, and still knows the ones left. */
+static void test_room_given_back(void)
+{
+    enum { N = 20000, LEFT = 100 };
+    ch_procs *cache = ch_procs_new();
+    uint64_t *inodes = malloc(N * sizeof *inodes);
+    ch_owner *owners = malloc(N * sizeof *owners);
+    CHECK(cache != NULL && inodes != NULL && owners != NULL);
+    if (!cache || !inodes || !owners)
+        goto out;
+    for (size_t i = 0; i < N; i++)
+        inodes[i] = 0xf0000000u + i; /* held by nobody */
+    CHECK(ch_procs_resolve(cache, inodes, N, owners) > 0);
+    size_t full = ch_procs_room(cache);
+    CHECK(full >= N * 16);
+    ch_procs_forget(cache, inodes + LEFT, N - LEFT);
+    CHECK(ch_procs_room(cache) <= 1024 * 16);
+    CHECK_INT(ch_procs_resolve(cache, inodes, LEFT, owners), 0);   /* still known */
+    CHECK(ch_procs_resolve(cache, inodes + LEFT, 10, owners) > 0); /* forgotten: looked up */
+out:
+    free(inodes);
+    free(owners);
+    ch_procs_free(cache);
+}
+
 int main(void)
 {
+    test_room_given_back();
     test_full_inode_table(56);  /* 64 slots, 7/8 full */
     test_full_inode_table(896); /* 1024 slots */
     test_descriptor_of_a_closed_file();

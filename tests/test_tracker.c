@@ -1625,8 +1625,76 @@ static void test_deferred_closes_forget(void)
     ch_tracker_free(t);
 }
 
+/* Same events, in the same order, in a and b. */
+static void check_same_events(const ch_events *a, const ch_events *b)
+{
+    CHECK_INT(b->count, a->count);
+    for (size_t i = 0; i < a->count && i < b->count; i++) {
+        CHECK_INT(b->items[i].type, a->items[i].type);
+        CHECK_INT(b->items[i].lifetime_id, a->items[i].lifetime_id);
+        CHECK_INT(b->items[i].state, a->items[i].state);
+    }
+}
+
+/* One sample applied to both trackers, each into an emptied queue; t then
+ * settled (where it gives back room). */
+static void apply_both(ch_tracker *plain, ch_tracker *t, ch_sample *s, int64_t at, ch_events *a, ch_events *b)
+{
+    ch_events_clear(a);
+    ch_events_clear(b);
+    CHECK_INT(ch_tracker_apply(plain, s, at, at - 1000, NULL, a), 0);
+    CHECK_INT(ch_tracker_apply(t, s, at, at - 1000, NULL, b), 0);
+    check_same_events(a, b);
+    ch_events_clear(b); /* written */
+    ch_tracker_settle(t, s, b);
+}
+
+/*
+ * After a mass close the tracker gives back the room of the sockets that
+ * closed (ch_tracker_settle), and tracks what is left, and what comes
+ * after, exactly as a tracker that kept its room.
+ */
+static void test_room_given_back(void)
+{
+    enum { N = 20000, LEFT = 100 };
+    ch_tracker *plain = ch_tracker_new(1), *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events a = {0}, b = {0};
+    many_of(&s, N);
+    apply_both(plain, t, &s, 1000, &a, &b);
+    size_t full = ch_tracker_room(t);
+    CHECK(full >= N * 52);
+    many_of(&s, LEFT); /* all but LEFT (and cookie 7) close */
+    apply_both(plain, t, &s, 2000, &a, &b);
+    CHECK_INT(count(&a, CH_EV_CLOSE), N - LEFT);
+    size_t left = ch_tracker_room(t);
+    CHECK(left < full / 8);
+    CHECK(left <= 64 * 1024); /* back to what a few sockets need */
+    /* The ones left, one of them moving on, and new ones. */
+    many_of(&s, LEFT + 50);
+    set_state(&s, 3, CH_ST_FIN_WAIT1);
+    apply_both(plain, t, &s, 3000, &a, &b);
+    CHECK_INT(count(&a, CH_EV_OPEN), 50);
+    CHECK_INT(count(&a, CH_EV_STATE), 1);
+    CHECK_INT(count(&a, CH_EV_CLOSE), 0);
+    /* Growing again. */
+    many_of(&s, N);
+    apply_both(plain, t, &s, 4000, &a, &b);
+    CHECK_INT(count(&a, CH_EV_OPEN), N - LEFT - 50);
+    CHECK_INT(ch_tracker_count(t), ch_tracker_count(plain));
+    many_of(&s, N); /* all found again */
+    apply_both(plain, t, &s, 5000, &a, &b);
+    CHECK_INT(a.count, 0);
+    ch_events_free(&a);
+    ch_events_free(&b);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+    ch_tracker_free(plain);
+}
+
 int main(void)
 {
+    test_room_given_back();
     test_deferred_closes_forget();
     test_destroyed_key_reused();
     test_deferred_closes();

@@ -247,16 +247,10 @@ static inode_entry *inode_put(inode_table *t, uint32_t inode)
     return &t->slots[i];
 }
 
-/* Makes room for `extra` more entries. Returns 0, or -1 when out of memory
- * (the table is unchanged). */
-static int inode_reserve(inode_table *t, size_t extra)
+/* Moves the table into cap slots (0 or a power of two with room for what
+ * it holds). Returns 0, or -1 when out of memory (the table is unchanged). */
+static int inode_rehash(inode_table *t, size_t cap)
 {
-    if (extra > SIZE_MAX / 4 - t->count)
-        return -1;
-    size_t need = t->count + extra;
-    if (need <= t->cap / 8 * INODE_LOAD_EIGHTHS)
-        return 0;
-    size_t cap = table_cap_for(need, INODE_LOAD_EIGHTHS);
     inode_entry *slots = cap ? calloc(cap, sizeof *slots) : NULL;
     if (!slots)
         return -1;
@@ -267,6 +261,32 @@ static int inode_reserve(inode_table *t, size_t extra)
     free(t->slots);
     *t = grown;
     return 0;
+}
+
+/* Makes room for `extra` more entries. Returns 0, or -1 when out of memory
+ * (the table is unchanged). */
+static int inode_reserve(inode_table *t, size_t extra)
+{
+    if (extra > SIZE_MAX / 4 - t->count)
+        return -1;
+    size_t need = t->count + extra;
+    if (need <= t->cap / 8 * INODE_LOAD_EIGHTHS)
+        return 0;
+    return inode_rehash(t, table_cap_for(need, INODE_LOAD_EIGHTHS));
+}
+
+/* Slots a table keeps however few sockets there are. */
+#define INODE_KEPT 1024
+
+/* Gives back the room of forgotten sockets (after a mass close): a table
+ * at most an eighth full moves into one at most half full, so it grows
+ * again only after its sockets double twice. Out of memory, it stays. */
+static void inode_shrink(inode_table *t)
+{
+    if (t->cap > INODE_KEPT && t->count <= t->cap / 8) {
+        size_t cap = table_cap_for(t->count, 4);
+        inode_rehash(t, cap > INODE_KEPT ? cap : INODE_KEPT);
+    }
 }
 
 static uint64_t proc_key(int64_t pid, uint64_t start_ticks)
@@ -1431,6 +1451,11 @@ static void inode_remove_slot(inode_table *t, size_t i)
 
 /* Drops the gone inodes. The descriptor each one had in its owner becomes
  * a hole there: the next lookup reads it first. */
+size_t ch_procs_room(const ch_procs *p)
+{
+    return p != NULL ? p->inodes.cap * sizeof *p->inodes.slots : 0;
+}
+
 void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone)
 {
     if (!p || p->inodes.cap == 0)
@@ -1443,6 +1468,7 @@ void ch_procs_forget(ch_procs *p, const uint64_t *gone, size_t ngone)
             add_hole(p, entry_proc(p, e), (int32_t)e->fd);
         inode_remove_slot(&p->inodes, (size_t)(e - p->inodes.slots));
     }
+    inode_shrink(&p->inodes);
 }
 
 /* Reads "btime SECONDS" from /proc/stat. The line comes after the per-CPU
