@@ -338,12 +338,26 @@ int ch_events_keep(ch_events *q)
     return 0;
 }
 
+/* Events a queue keeps room for once emptied: a steady tick's, not a
+ * burst's (a mass close's moves to TIME_WAIT, a failed flush's kept OPENs). */
+#define EVENTS_KEPT 4096
+
 void ch_events_clear(ch_events *q)
 {
     q->count = 0;
     q->nopened = 0;
     q->opens.count = 0;
     q->closes.count = 0;
+    if (q->cap > EVENTS_KEPT) {
+        free(q->items);
+        q->items = NULL;
+        q->cap = 0;
+    }
+    if (q->opened_cap > EVENTS_KEPT) {
+        free(q->opened);
+        q->opened = NULL;
+        q->opened_cap = 0;
+    }
 }
 
 static uint64_t mix64(uint64_t x)

@@ -155,7 +155,7 @@ ch_event ch_events_open_at(const ch_events *q, size_t i, ch_opened *out);
  * deferred events are then kept as they are). */
 int ch_events_keep(ch_events *q);
 
-/* Empties the queue (written). */
+/* Empties the queue (written), giving back the room of a burst. */
 void ch_events_clear(ch_events *q);
 
 /* A tracker that numbers new lifetimes from next_id on. */

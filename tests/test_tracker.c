@@ -1667,6 +1667,9 @@ static void test_room_given_back(void)
     many_of(&s, LEFT); /* all but LEFT (and cookie 7) close */
     apply_both(plain, t, &s, 2000, &a, &b);
     CHECK_INT(count(&a, CH_EV_CLOSE), N - LEFT);
+    CHECK(a.cap >= N - LEFT);
+    ch_events_clear(&a); /* the queue's room too */
+    CHECK(a.cap <= 4096);
     size_t left = ch_tracker_room(t);
     CHECK(left < full / 8);
     CHECK(left <= 64 * 1024); /* back to what a few sockets need */
