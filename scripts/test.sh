@@ -15,9 +15,9 @@
 #   valgrind the integration tests with both programs under valgrind memcheck;
 #   fuzz     each libFuzzer target, time-boxed (scripts/ci-fuzz.sh);
 #   lint     cppcheck over the programs' sources (scripts/lint.sh).
-# gcc, asan, clang, lint and windows run one after another. The asan build,
+# gcc, asan, clang and lint run one after another. The asan build,
 # fuzzing and valgrind, which keep cores busy, run one after another beside
-# them (valgrind, the longest phase, is what the run waits for): most
+# them; windows runs in whichever of the two lanes is free first: most
 # tests wait on a recorder and leave the cores idle, and every test
 # tolerates a loaded machine. ctest runs each
 # build's tests in parallel (CTEST_JOBS, default 4). Nothing is niced here:
@@ -113,6 +113,14 @@ clang_smoke() {
         env $short sh ../scripts/isolated.sh ctest --output-on-failure -j"$jobs" -R '^test_(record|query)\.')
 }
 
+# The windows phase, in the lane that comes to it first (the two take
+# about as long; which one is the longer varies from run to run).
+windows_once() {
+    if mkdir "$logs/windows.claimed" 2>/dev/null; then
+        phase windows sh scripts/windows-cross.sh || true
+    fi
+}
+
 # Phases that mostly wait, one after another: gcc's tests, then asan's
 # (built in the other lane meanwhile), then clang's.
 waiting_lane() {
@@ -131,7 +139,7 @@ waiting_lane() {
         skipped clang-tests "the build failed"
     fi
     phase lint sh scripts/lint.sh || true
-    phase windows sh scripts/windows-cross.sh || true
+    windows_once
 }
 
 # Phases that keep the cores busy, beside them, at the same priority (a
@@ -144,6 +152,7 @@ busy_lane() {
     phase fuzz sh scripts/ci-fuzz.sh || true
     phase valgrind env SANITIZE_JOBS=valgrind VALGRIND_TESTS='^test_(query|record|restart|retention)($|\.)' \
         sh scripts/ci-sanitize.sh || true
+    windows_once
 }
 
 if [ "$quick" -eq 1 ]; then
