@@ -521,18 +521,29 @@ static int grow_index(ch_tracker *t)
     return rebuild_index(t, t->nslots * 2);
 }
 
+/* Fresh rows a tracker keeps scratch room for between samples. */
+#define FRESH_KEPT 4096
+
 /*
  * Gives back the room of sockets that closed (after a mass close, or once
  * a first sample's load is gone): an entries array at most a quarter used
  * shrinks to twice what it holds, an index at most an eighth used to four
- * times, so that the next growth is as far away as the next shrink. Out of
- * memory, they stay as they are. Only between samples: nothing is pending
- * or closing.
+ * times, so that the next growth is as far away as the next shrink; and
+ * the scratch of a sample with thousands of new sockets. Out of memory,
+ * they stay as they are. Only between samples: nothing is pending or
+ * closing.
  */
 static void shrink(ch_tracker *t)
 {
     if (t->npending > 0 || t->nclosing > 0)
         return;
+    if (t->owners_cap > FRESH_KEPT || t->fresh_cap > FRESH_KEPT) {
+        free(t->owners);
+        free(t->fresh);
+        t->owners = NULL;
+        t->fresh = NULL;
+        t->owners_cap = t->fresh_cap = t->nfresh = 0;
+    }
     if (t->cap > ENTRIES_KEPT && t->count * 4 <= t->cap) {
         size_t cap = t->count * 2 > ENTRIES_KEPT ? t->count * 2 : ENTRIES_KEPT;
         entry *entries = realloc(t->entries, cap * sizeof *entries);

@@ -1345,6 +1345,21 @@ static void settle_pending(ch_procs *p, const uint64_t *inodes, size_t n)
     }
 }
 
+/* Hits a scan keeps room for once done: a burst's room (a first sample's,
+ * a process that opened thousands of sockets) is given back. */
+#define HITS_KEPT 4096
+
+static void give_back_hits(ch_procs *p)
+{
+    if (p->hits_cap > HITS_KEPT) {
+        free(p->hits);
+        free(p->hit_fds);
+        p->hits = NULL;
+        p->hit_fds = NULL;
+        p->hits_cap = 0;
+    }
+}
+
 size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner *owners)
 {
     if (!p || n == 0 || !inodes || !owners)
@@ -1353,6 +1368,7 @@ size_t ch_procs_resolve(ch_procs *p, const uint64_t *inodes, size_t n, ch_owner 
     if (mark_unknown(p, inodes, n) > 0) {
         scanned = scan_processes(p);
         settle_pending(p, inodes, n);
+        give_back_hits(p);
     }
     for (size_t i = 0; i < n; i++) {
         const inode_entry *e = inodes[i] ? inode_find(&p->inodes, inodes[i]) : NULL;
