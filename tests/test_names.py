@@ -343,12 +343,10 @@ def status_kib(pid, field):
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
 
 
-class FloodTest(NamesCase):
-    """More distinct answers between two samples than the recorder keeps:
-    they are dropped and counted (runs.names_dropped, a note, the coverage
-    header), memory stays bounded and is given back after, and sockets are
-    still sampled."""
-    NAMES = 6000  # distinct answers in a burst; the queue keeps 4,096 (names_pcap.c)
+class ManyNamesCase(NamesCase):
+    """A resolver that knows NAMES names: PREFIX + i + "." + DOMAIN at
+    NET.(i / 250).(i % 250 + 1)."""
+    NAMES, NET, PREFIX, DOMAIN = 0, "127.2", "n", "many.test"
 
     @classmethod
     def setUpClass(cls):
@@ -358,9 +356,18 @@ class FloodTest(NamesCase):
         cls.hosts = os.path.join(scratch_dir(), "hosts")
         with open(cls.hosts, "w") as f:
             for i in range(cls.NAMES):
-                f.write(f"127.2.{i // 250}.{i % 250 + 1} f{i}.flood.test\n")
+                f.write(f"{cls.NET}.{i // 250}.{i % 250 + 1} {cls.PREFIX}{i}.{cls.DOMAIN}\n")
         cls.records = (f"--addn-hosts={cls.hosts}",)
         super().setUpClass()
+
+
+class FloodTest(ManyNamesCase):
+    """More distinct answers between two samples than the recorder keeps:
+    they are dropped and counted (runs.names_dropped, a note, the coverage
+    header), memory stays bounded and is given back after, and sockets are
+    still sampled."""
+    NAMES = 6000  # distinct answers in a burst; the queue keeps 4,096 (names_pcap.c)
+    NET, PREFIX, DOMAIN = "127.2", "f", "flood.test"
 
     def test_drops_are_counted(self):
         anon_before = status_kib(self.rec.pid, "RssAnon")
@@ -426,23 +433,12 @@ class FloodTest(NamesCase):
         self.assertEqual(self.lifetime(self.connect("127.2.0.2"))["remote_names"], ["f1.flood.test"])
 
 
-class RepeatsTest(NamesCase):
+class RepeatsTest(ManyNamesCase):
     """Enough distinct answers in force that the store's tables of them
     grow several times (answers.c starts them small): every repeat still
     extends its row."""
     NAMES = 600
-
-    @classmethod
-    def setUpClass(cls):
-        why = why_skip()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.hosts = os.path.join(scratch_dir(), "hosts")
-        with open(cls.hosts, "w") as f:
-            for i in range(cls.NAMES):
-                f.write(f"127.3.{i // 250}.{i % 250 + 1} r{i}.repeat.test\n")
-        cls.records = (f"--addn-hosts={cls.hosts}",)
-        super().setUpClass()
+    NET, PREFIX, DOMAIN = "127.3", "r", "repeat.test"
 
     def ask_all(self, q, seen):
         """Asks every name once from q; waits until the recorder has written
