@@ -66,6 +66,7 @@ asan_job() {
     if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${ASAN_CTEST_JOBS:-4}" \
         -E '^build_without_libbpf$') >"$log" 2>&1; then
         tail -3 "$log"
+        sh "$root/scripts/ctest-skips.sh" "$dir"
     else
         sh "$root/scripts/ctest-failures.sh" "$log"
         echo "ASan/UBSan: tests failed (full log: $log)" >&2
@@ -103,6 +104,7 @@ valgrind_job() {
     log="$root/$dir/ctest.log"
     if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${VALGRIND_CTEST_JOBS:-3}" -R "$tests") >"$log" 2>&1; then
         tail -3 "$log"
+        sh "$root/scripts/ctest-skips.sh" "$dir"
     else
         sh "$root/scripts/ctest-failures.sh" "$log"
         echo "valgrind: tests failed (full log: $log)" >&2

@@ -71,7 +71,7 @@ phase() {
     if "$@" >"$logs/$name.log" 2>&1; then status=passed; else status=FAILED; fi
     end=$(date +%s)
     echo "$((start - t0)) $name $status $((end - start))" >>"$logs/phases"
-    grep -E "tests passed|Total Test time|runs, peak RSS|^valgrind:|^sanitizers:|^fuzzing:|^built |^Ran |^OK" \
+    grep -E "tests passed|Total Test time|runs, peak RSS|^valgrind:|^sanitizers:|^fuzzing:|^built |^Ran |^OK|^skipped \(" \
         "$logs/$name.log" | sed "s/^/  $name: /" || true
     echo "[$((end - t0)) s] $name: $status in $((end - start)) s"
     if [ "$status" = FAILED ]; then
@@ -85,11 +85,15 @@ skipped() {
     echo "$1: skipped ($2)"
 }
 
-# ctest_in DIR [VAR=VALUE...]: the tests of the build in DIR, in parallel.
+# ctest_in DIR [VAR=VALUE...]: the tests of the build in DIR, in parallel,
+# then why any skipped.
 ctest_in() {
     dir=$1
     shift
-    (cd "$dir" && env "$@" sh ../scripts/isolated.sh ctest --output-on-failure -j"$jobs")
+    rc=0
+    (cd "$dir" && env "$@" sh ../scripts/isolated.sh ctest --output-on-failure -j"$jobs") || rc=$?
+    sh scripts/ctest-skips.sh "$dir"
+    return "$rc"
 }
 
 # build_and_test CC [VAR=VALUE...]: builds into build-CC, then runs its tests.
@@ -110,7 +114,8 @@ build_and_test() {
 clang_smoke() {
     # shellcheck disable=SC2086 # one word per variable
     (cd build-clang && env $short sh ../scripts/isolated.sh ctest --output-on-failure -j"$jobs" -L unit &&
-        env $short sh ../scripts/isolated.sh ctest --output-on-failure -j"$jobs" -R '^test_(record|query)\.')
+        env $short sh ../scripts/isolated.sh ctest --output-on-failure -j"$jobs" -R '^test_(record|query)\.') || return 1
+    sh scripts/ctest-skips.sh build-clang
 }
 
 # The windows phase, in the lane that comes to it first (the two take
