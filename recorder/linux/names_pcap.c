@@ -1,31 +1,46 @@
 /*
- * The DNS answers this machine receives, read with libpcap (names.h): the
- * "any" device (every interface, loopback included), a kernel filter that
- * passes only packets from port 53 that arrive (so a loopback exchange, seen
- * leaving and arriving, is read once), TPACKET_V3 blocks of the kernel's
- * ring. Immediate mode is left off on purpose: libpcap then falls back to
- * TPACKET_V2 and wakes the thread for every packet, where V3 hands over a
- * block per CAPTURE_TIMEOUT_MS; the answers are needed by the next sample,
- * not sooner (a flood costs a wakeup per block, not per packet).
+ * The DNS answers this machine receives (names.h), read from a packet
+ * socket of the kernel's (AF_PACKET, SOCK_DGRAM: the packet from its IP
+ * header on, whatever the link) bound to every interface, loopback
+ * included. The kernel filters it to packets from port 53 with a program
+ * libpcap compiles, and leaves out what the machine sends
+ * (PACKET_IGNORE_OUTGOING, and the packet type checked again here), so a
+ * loopback exchange, seen leaving and arriving, is read once.
  *
- * A thread of connhist-record reads the ring, has names_decode.c turn each
- * packet into facts and adds them to a bounded queue, counting identical
- * facts once; the recorder takes the queue at each sample (a swap of two
- * buffers under a lock) and its store writes them in the sample's
- * transaction. The thread never touches the database. What does not fit
- * is dropped and counted, with what the kernel dropped.
+ * Why not libpcap's capture: on Linux it reads a ring the kernel maps into
+ * the process, 2 MiB resident all the time the recorder runs (a ninth of
+ * it at 100,000 sockets), and its blocks are handed over every 50 ms full
+ * or not, so a thread kept from running for a few blocks' time lost
+ * answers even when they only trickled in. The socket's queue costs memory
+ * only while packets wait in it, and keeps them until the bound of
+ * QUEUE_BYTES, however long the thread waits.
+ *
+ * A thread of connhist-record drains the queue (recvmmsg, BATCH packets a
+ * call), then lets it fill for BATCH_PAUSE_MS before the next wait, so a
+ * flood costs a wakeup per pause, not per packet; names_decode.c turns each
+ * packet into facts, added to a bounded queue that counts identical facts
+ * once; the recorder takes the queue at each sample (a swap of two buffers
+ * under a lock) and its store writes them in the sample's transaction. The
+ * thread never touches the database. What does not fit is dropped and
+ * counted, with what the kernel dropped (PACKET_STATISTICS).
  */
 #define _GNU_SOURCE
 #include "names.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,36 +52,43 @@
 
 #define QUEUE_CAP 4096             /* distinct answers kept between two samples, at most */
 #define SLOTS (QUEUE_CAP * 2)      /* the index of the queue: open addressing, half full at most */
-#define CAPTURE_TIMEOUT_MS 50      /* a block of the ring is handed over at most this late */
-/* The kernel's ring, resident all the time the recorder runs: libpcap
- * cuts it into blocks of 256 KiB (its largest snapshot length, whatever
- * the one asked), each handed over when full or CAPTURE_TIMEOUT_MS after
- * it began filling, so 8 blocks hold about 8,000 answers, or 0.4 s of a
- * thread that does not get to run while answers trickle in, before the
- * kernel drops packets (counted). 4 MiB was a sixth of the recorder's
- * memory at 100,000 sockets. */
-#define RING_BYTES (2 * 1024 * 1024)
-#define SNAPLEN 65535
-#define FILTER "(udp or tcp) and src port 53 and inbound"
+#define BATCH 16                   /* packets read by one recvmmsg */
+#define PACKET_MAX 65535           /* bytes kept of a packet: the largest IP packet */
+#define BATCH_PAUSE_MS 50          /* after a drain, the queue fills this long before the next */
+/* The bound of the socket's queue (the kernel counts each packet at its
+ * buffer's size, about 1 KiB for a small answer, and doubles what is
+ * asked): 8 MiB of packets waiting, about 8,000 answers, 0.4 s of a
+ * 20,000/s flood while the thread does not run. Only root (CAP_NET_ADMIN)
+ * may ask beyond net.core.rmem_max; others get that. */
+#define QUEUE_BYTES (4 * 1024 * 1024)
+#define FILTER "(udp or tcp) and src port 53"
 #define CAP_NET_RAW_BIT 13
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23 /* linux/if_packet.h since Linux 4.20 */
+#endif
 
 struct ch_names {
-    pcap_t *pcap;
-    int link;
+    int fd;      /* the packet socket */
+    int stop[2]; /* a pipe: written to stop the thread */
     pthread_t thread;
     bool running;
+    uint8_t *buffers;          /* BATCH packets of PACKET_MAX bytes: pages touched as packets fill them */
     pthread_mutex_t lock;      /* guards everything below */
     ch_answer_list filling, taken; /* grown as a burst fills them (answer_list.h) */
     uint32_t slots[SLOTS];     /* index + 1 into filling; 0: empty */
     int64_t queue_drops;       /* answers that found the queue full (or no memory) */
-    int64_t kernel_drops;      /* packets the ring had no room for (pcap_stats) */
-    char failed[PCAP_ERRBUF_SIZE + 64];
+    int64_t kernel_drops;      /* packets the socket's queue had no room for */
+    char failed[160];
 };
 
 const char *ch_names_build(void)
 {
     static char line[128];
-    snprintf(line, sizeof line, "DNS names: libpcap capture, ldns %s (%s)", ldns_version(), pcap_lib_version());
+    /* "libpcap version 1.10.3 (with TPACKET_V3)": its capture is not used, only the number says something */
+    const char *v = pcap_lib_version(), *number = strstr(v, "version ");
+    int len = number != NULL ? (int)strcspn(number += 8, " ") : (int)strlen(number = v);
+    snprintf(line, sizeof line, "DNS names: packet socket, filter by libpcap %.*s, ldns %s", len, number,
+             ldns_version());
     return line;
 }
 
@@ -124,68 +146,159 @@ static void queue_answer(void *ctx, const ch_dns_answer *a)
     n->slots[j] = (uint32_t)++n->filling.count;
 }
 
-static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
+/* When the kernel received a packet, ms UTC, from its SCM_TIMESTAMPNS;
+ * the time it is read when the message carries none. */
+static int64_t received_at(struct msghdr *m)
 {
-    ch_names *n = (ch_names *)user;
-    int64_t at = (int64_t)h->ts.tv_sec * 1000 + h->ts.tv_usec / 1000;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof ts);
+            return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        }
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Reads what waits in the socket's queue, a batch at a time, until it is
+ * empty. 0, or -1 when the socket failed (why in n->failed). */
+static int drain(ch_names *n)
+{
+    struct mmsghdr msgs[BATCH];
+    struct iovec iov[BATCH];
+    struct sockaddr_ll from[BATCH];
+    union {
+        char buf[CMSG_SPACE(sizeof(struct timespec))];
+        struct cmsghdr align;
+    } control[BATCH];
+    memset(control, 0, sizeof control); /* only written by the kernel; cleared for cppcheck */
+    for (;;) {
+        for (int i = 0; i < BATCH; i++) {
+            iov[i] = (struct iovec){n->buffers + (size_t)i * PACKET_MAX, PACKET_MAX};
+            msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+                                              .msg_namelen = sizeof from[i],
+                                              .msg_iov = &iov[i],
+                                              .msg_iovlen = 1,
+                                              .msg_control = control[i].buf,
+                                              .msg_controllen = sizeof control[i].buf};
+        }
+        int got = recvmmsg(n->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            pthread_mutex_lock(&n->lock);
+            snprintf(n->failed, sizeof n->failed, "the DNS capture failed: %s", strerror(errno));
+            pthread_mutex_unlock(&n->lock);
+            return -1;
+        }
+        pthread_mutex_lock(&n->lock);
+        for (int i = 0; i < got; i++) {
+            if (from[i].sll_pkttype == PACKET_OUTGOING) /* where the kernel cannot leave them out */
+                continue;
+            int64_t at = received_at(&msgs[i].msg_hdr);
+            ch_dns_decode_packet(iov[i].iov_base, msgs[i].msg_len, CH_LINK_RAW, at, queue_answer, n);
+        }
+        pthread_mutex_unlock(&n->lock);
+        if (got < BATCH)
+            return 0;
+    }
+}
+
+/* Adds the packets the kernel dropped since the last call (reading the
+ * socket's statistics sets them back to 0). */
+static void count_kernel_drops(ch_names *n)
+{
+    struct tpacket_stats st;
+    socklen_t len = sizeof st;
+    if (getsockopt(n->fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) != 0)
+        return;
     pthread_mutex_lock(&n->lock);
-    ch_dns_decode_packet(bytes, h->caplen, n->link, at, queue_answer, n);
+    n->kernel_drops += st.tp_drops;
     pthread_mutex_unlock(&n->lock);
 }
 
-/* The thread: reads blocks until the recorder breaks the loop, or fails. */
+/* True when the recorder asked the thread to stop, waiting at most ms
+ * for it (-1: as long as it takes for that or a packet). */
+static bool stop_asked(ch_names *n, int ms, bool or_packet)
+{
+    struct pollfd p[2] = {{.fd = n->stop[0], .events = POLLIN}, {.fd = n->fd, .events = POLLIN}};
+    int rc;
+    do
+        rc = poll(p, or_packet ? 2 : 1, ms);
+    while (rc < 0 && errno == EINTR);
+    return rc > 0 && (p[0].revents & POLLIN);
+}
+
+/* The thread: waits for packets, drains them, pauses, until stopped or
+ * the socket fails. */
 static void *capture(void *arg)
 {
     ch_names *n = arg;
-    for (;;) {
-        int rc = pcap_dispatch(n->pcap, -1, on_packet, (u_char *)n);
-        struct pcap_stat ps;
-        if (pcap_stats(n->pcap, &ps) == 0) {
-            pthread_mutex_lock(&n->lock);
-            n->kernel_drops = ps.ps_drop;
-            pthread_mutex_unlock(&n->lock);
-        }
-        if (rc == PCAP_ERROR_BREAK)
-            return NULL;
-        if (rc < 0) {
-            pthread_mutex_lock(&n->lock);
-            snprintf(n->failed, sizeof n->failed, "the DNS capture failed: %s", pcap_geterr(n->pcap));
-            pthread_mutex_unlock(&n->lock);
-            return NULL;
-        }
+    while (!stop_asked(n, -1, true)) {
+        int rc = drain(n);
+        count_kernel_drops(n);
+        if (rc != 0 || stop_asked(n, BATCH_PAUSE_MS, false))
+            break;
     }
+    return NULL;
 }
 
-/* Creates, activates and filters the capture. 0, or -1 with why. */
-static int activate(ch_names *n, char *why, size_t whyn)
+/* The kernel's filter: libpcap compiles FILTER for packets that begin with
+ * their IP header (DLT_RAW), as a SOCK_DGRAM packet socket gives them. */
+static int attach_filter(ch_names *n, char *why, size_t whyn)
 {
-    char err[PCAP_ERRBUF_SIZE] = "";
-    n->pcap = pcap_create("any", err);
-    if (n->pcap == NULL) {
-        snprintf(why, whyn, "cannot open the capture: %s", err);
+    pcap_t *dead = pcap_open_dead(DLT_RAW, PACKET_MAX);
+    if (dead == NULL) {
+        snprintf(why, whyn, "out of memory");
         return -1;
     }
-    pcap_set_snaplen(n->pcap, SNAPLEN);
-    pcap_set_promisc(n->pcap, 0);
-    pcap_set_timeout(n->pcap, CAPTURE_TIMEOUT_MS);
-    pcap_set_buffer_size(n->pcap, RING_BYTES);
-    int rc = pcap_activate(n->pcap);
-    if (rc == PCAP_ERROR_PERM_DENIED) {
-        snprintf(why, whyn, "no permission to capture packets (needs root or CAP_NET_RAW): %s", pcap_geterr(n->pcap));
-        return -1;
-    }
-    if (rc < 0) {
-        snprintf(why, whyn, "cannot start the capture: %s (%s)", pcap_statustostr(rc), pcap_geterr(n->pcap));
-        return -1;
-    }
-    pcap_set_datalink(n->pcap, DLT_LINUX_SLL2); /* else it stays SLL: both are read */
-    n->link = pcap_datalink(n->pcap);
     struct bpf_program prog;
-    if (pcap_compile(n->pcap, &prog, FILTER, 1, PCAP_NETMASK_UNKNOWN) != 0 || pcap_setfilter(n->pcap, &prog) != 0) {
-        snprintf(why, whyn, "cannot filter the capture to DNS: %s", pcap_geterr(n->pcap));
+    if (pcap_compile(dead, &prog, FILTER, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        snprintf(why, whyn, "cannot compile the DNS filter \"%s\": %s", FILTER, pcap_geterr(dead));
+        pcap_close(dead);
         return -1;
     }
+    /* struct bpf_insn and struct sock_filter are the same classic BPF instruction */
+    struct sock_fprog fprog = {.len = (unsigned short)prog.bf_len, .filter = (struct sock_filter *)prog.bf_insns};
+    int rc = setsockopt(n->fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog);
+    if (rc != 0)
+        snprintf(why, whyn, "cannot filter the capture to DNS: %s", strerror(errno));
     pcap_freecode(&prog);
+    pcap_close(dead);
+    return rc;
+}
+
+/* Opens the packet socket: filtered before it is bound, so no unfiltered
+ * packet ever waits in it. 0, or -1 with why. */
+static int open_socket(ch_names *n, char *why, size_t whyn)
+{
+    n->fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* protocol 0: nothing arrives yet */
+    if (n->fd < 0) {
+        if (errno == EPERM || errno == EACCES)
+            snprintf(why, whyn, "no permission to capture packets (needs root or CAP_NET_RAW): %s", strerror(errno));
+        else
+            snprintf(why, whyn, "cannot open a packet socket: %s", strerror(errno));
+        return -1;
+    }
+    if (attach_filter(n, why, whyn) != 0)
+        return -1;
+    int one = 1, bytes = QUEUE_BYTES;
+    if (setsockopt(n->fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) != 0)
+        setsockopt(n->fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);      /* up to net.core.rmem_max */
+    setsockopt(n->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one); /* else left out in drain */
+    if (setsockopt(n->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) != 0) {
+        snprintf(why, whyn, "cannot have the capture's packets timed: %s", strerror(errno));
+        return -1;
+    }
+    struct sockaddr_ll all = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = 0};
+    if (bind(n->fd, (struct sockaddr *)&all, sizeof all) != 0) {
+        snprintf(why, whyn, "cannot start the capture: %s", strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -198,11 +311,17 @@ ch_names *ch_names_open(char *why, size_t whyn)
     ch_names *n = calloc(1, sizeof *n);
     if (n == NULL) {
         snprintf(why, whyn, "out of memory");
+        return NULL;
+    }
+    n->fd = n->stop[0] = n->stop[1] = -1;
+    pthread_mutex_init(&n->lock, NULL);
+    n->buffers = malloc((size_t)BATCH * PACKET_MAX);
+    if (n->buffers == NULL || pipe2(n->stop, O_CLOEXEC) != 0) {
+        snprintf(why, whyn, "out of memory");
         ch_names_close(n);
         return NULL;
     }
-    pthread_mutex_init(&n->lock, NULL);
-    if (activate(n, why, whyn) != 0) {
+    if (open_socket(n, why, whyn) != 0) {
         ch_names_close(n);
         return NULL;
     }
@@ -229,12 +348,18 @@ void ch_names_close(ch_names *n)
     if (n == NULL)
         return;
     if (n->running) {
-        pcap_breakloop(n->pcap);
+        char stop = 1;
+        while (write(n->stop[1], &stop, 1) < 0 && errno == EINTR)
+            ;
         pthread_join(n->thread, NULL);
-        pthread_mutex_destroy(&n->lock);
     }
-    if (n->pcap != NULL)
-        pcap_close(n->pcap);
+    pthread_mutex_destroy(&n->lock);
+    for (int i = 0; i < 2; i++)
+        if (n->stop[i] >= 0)
+            close(n->stop[i]);
+    if (n->fd >= 0)
+        close(n->fd);
+    free(n->buffers);
     ch_answer_list_free(&n->filling);
     ch_answer_list_free(&n->taken);
     free(n);
@@ -243,9 +368,9 @@ void ch_names_close(ch_names *n)
 void ch_names_settle(ch_names *n)
 {
     (void)n;
-    /* Two block timeouts: the block in progress is handed over, and the
-     * thread has read it. A signal (the stop itself) does not cut it short. */
-    struct timespec left = {0, 2 * CAPTURE_TIMEOUT_MS * 1000000L};
+    /* Two pauses: what arrived waits at most one pause to be drained, and
+     * the drain has ended. A signal (the stop itself) does not cut it short. */
+    struct timespec left = {0, 2 * BATCH_PAUSE_MS * 1000000L};
     while (nanosleep(&left, &left) != 0 && errno == EINTR)
         ;
 }
