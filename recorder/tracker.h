@@ -90,6 +90,10 @@ typedef struct {
 
 typedef struct ch_tracker ch_tracker;
 
+/* Sockets tracked at once, at most (2^24 - 2): a sample that would track
+ * more fails as out of memory would. Each costs the tracker about 55 bytes. */
+#define CH_TRACKER_MAX_SOCKETS 16777214
+
 /*
  * The CLOSEs of the sockets one sample found gone, left in the tracker
  * (ch_events_close_at): a mass close queues no event per socket. They come
