@@ -678,7 +678,8 @@ class TestReadOnly(Fixture):
 
     def test_sql_injection_matches_nothing_and_changes_nothing(self):
         before = sha256(self.db)
-        for bad in self.INJECTIONS:
+        # Under valgrind (3 s a run) a quote, a LIKE wildcard and a glob take the paths all eight do.
+        for bad in [self.INJECTIONS[i] for i in (0, 5, 7)] if WRAPPER else self.INJECTIONS:
             with self.subTest(value=bad):
                 out = json.loads(run("--db", self.db, "connections", "--process", bad)[1])
                 self.assertEqual(out["lifetimes"], [])
@@ -771,7 +772,8 @@ class TestLongHistory(Fixture):
                 if r[1] <= until and (r[2] is None or r[2] >= since) and keep(r)]
 
     def windows(self):
-        for since, until in LONG_WINDOWS:
+        # Under valgrind (3 s a run) two of the four: an instant and a window of days.
+        for since, until in LONG_WINDOWS[1:3] if WRAPPER else LONG_WINDOWS:
             yield since, until, ["--since", iso(since), "--until", iso(until)]
 
     def test_connections_in_windows(self):
