@@ -28,24 +28,33 @@
  * socket that just vanished; the OPEN row has the addresses. The byte
  * counters are 48-bit (256 TiB; beyond, or not reported: unknown), read
  * and set through entry_sent, entry_received and entry_set_bytes. When
- * the OS announced it destroyed is kept beside the entries, for the few
- * sockets announced since the last sample (destroyed_at).
+ * the OS announced it destroyed (destroyed_at) is kept in the entry's
+ * spare bits when it is at most HERE_MAX ms after the tracker's
+ * destroyed_base, otherwise beside the entries (a mass close announces
+ * every socket: 1.2 MiB more at 100,000 sockets when beside them).
  */
 #define COUNTER_UNKNOWN ((UINT64_C(1) << 48) - 1)
+#define HERE_LO_BITS 9
+#define HERE_HI_BITS 9
+#define HERE_MAX ((INT64_C(1) << (HERE_LO_BITS + HERE_HI_BITS)) - 1) /* 4.4 minutes */
+_Static_assert(CH_ST_COUNT <= 32 && CH_UDP < 4, "states and protocols fit their bits");
 
 typedef struct {
     uint64_t key;
     int64_t lifetime_id;
     uint64_t tuple;     /* tuple_hash of its addresses */
     uint64_t sent : 48; /* as last reported; COUNTER_UNKNOWN: unknown */
-    uint64_t proto : 8; /* enum ch_proto */
-    uint64_t state : 8; /* as last seen */
+    uint64_t proto : 2; /* enum ch_proto */
+    uint64_t state : 5; /* as last seen (enum ch_state) */
+    uint64_t here_lo : HERE_LO_BITS;
     uint64_t received : 48;
     uint64_t has_ident : 1; /* keyed by the sampler's ident, not by its addresses */
     uint64_t loaded : 1;    /* seeded from the database, not yet confirmed */
     uint64_t owner : 2;     /* how its lifetime's owner is known (enum ch_owner_source); loaded: unknown */
     uint64_t bytes_due : 1; /* a TIME_WAIT entry given its connection's final counters, not yet written */
-    uint64_t destroyed : 1; /* announced destroyed since the last sample: when, in t->destroyed */
+    uint64_t destroyed : 1; /* announced destroyed since the last sample: when, in here or t->destroyed */
+    uint64_t here : 1;      /* destroyed: when is here_hi:here_lo ms after t->destroyed_base */
+    uint64_t here_hi : HERE_HI_BITS;
     uint32_t inode;         /* 0 when the kernel gave none */
     uint32_t gen;           /* the last sample that saw it */
 } entry;
@@ -78,10 +87,10 @@ static void entry_set_bytes(entry *e, int64_t sent, int64_t received)
     e->received = counter_kept(received);
 }
 
-/* When the OS announced a tracked socket destroyed (entry.destroyed), 12
- * bytes: a mass close marks every socket (1.2 MiB at 100,000 sockets, 1.6
- * with the time whole). The time is in ms after the list's first
- * (destroyed_base), which spans 24 days either way. A marked entry has one
+/* When the OS announced a tracked socket destroyed (entry.destroyed), for
+ * a time too far from destroyed_base to be kept in the entry, 12 bytes:
+ * the time in ms after destroyed_base (the first time noted since no
+ * entry was marked), which spans 24 days either way. A marked entry has one
  * record under its key; unmarked, its record is voided (at VOID_AT), so a
  * key used again (an identity readdressed: a new entry under it) has at
  * most one record that counts. */
@@ -635,6 +644,7 @@ static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
     e->owner = CH_OWNER_UNKNOWN;
     e->bytes_due = 0;
     e->destroyed = 0;
+    e->here = 0;
     size_t slot = find_slot(t, e->key);
     t->slots[slot] = slot_value(t, t->count++);
     return e;
@@ -719,11 +729,20 @@ static int release_closing(ch_tracker *t)
  * finds it gone and closes it at its own time. */
 static void set_destroyed(ch_tracker *t, entry *e, int64_t at)
 {
-    if (t->ndestroyed_live == 0)
+    if (t->ndestroyed_live == 0) {
         t->ndestroyed = 0; /* none of the times kept is wanted any more */
-    if (t->ndestroyed == 0)
         t->destroyed_base = at;
-    if (at - t->destroyed_base <= VOID_AT || at - t->destroyed_base > INT32_MAX)
+    }
+    int64_t after = at - t->destroyed_base;
+    if (after >= 0 && after <= HERE_MAX) {
+        e->here_lo = (uint64_t)after & ((1u << HERE_LO_BITS) - 1);
+        e->here_hi = (uint64_t)after >> HERE_LO_BITS;
+        e->here = 1;
+        t->ndestroyed_live++;
+        e->destroyed = 1;
+        return;
+    }
+    if (after <= VOID_AT || after > INT32_MAX)
         return;
     void *grown = reserve(t->destroyed, &t->destroyed_cap, t->ndestroyed + 1, sizeof *t->destroyed, 64);
     if (grown == NULL)
@@ -768,10 +787,11 @@ static void clear_destroyed(ch_tracker *t, entry *e)
 {
     if (!e->destroyed)
         return;
-    destroyed_entry *r = destroyed_record(t, e);
+    destroyed_entry *r = e->here ? NULL : destroyed_record(t, e);
     if (r != NULL)
         r->at = VOID_AT;
     e->destroyed = 0;
+    e->here = 0;
     if (--t->ndestroyed_live == 0 && t->destroyed_cap >= DESTROYED_KEPT) {
         free(t->destroyed); /* a burst's: its memory back */
         t->destroyed = NULL;
@@ -782,6 +802,8 @@ static void clear_destroyed(ch_tracker *t, entry *e)
 /* When entry e was announced destroyed; otherwise (not marked) fallback. */
 static int64_t destroyed_at(ch_tracker *t, const entry *e, int64_t fallback)
 {
+    if (e->destroyed && e->here)
+        return t->destroyed_base + (int64_t)(e->here_hi << HERE_LO_BITS | e->here_lo);
     const destroyed_entry *r = e->destroyed ? destroyed_record(t, e) : NULL;
     return r != NULL ? t->destroyed_base + r->at : fallback;
 }
@@ -1417,6 +1439,7 @@ static void place_pending(ch_tracker *t, ch_sample *trim)
         e->owner = t->owners[i].source;
         e->bytes_due = 0;
         e->destroyed = 0;
+        e->here = 0;
         if (trim != NULL && (n - i) % PLACE_STEP == 0) {
             ch_sample_truncate(trim, t->fresh[i]);
             give_back_fresh(t, i);

@@ -451,6 +451,42 @@ static void test_destroyed_known(void)
     ch_tracker_free(t);
 }
 
+/*
+ * An announcement's time is kept in the tracker's entry when it lies at
+ * most 4.4 minutes after the first one noted, beside the entries when not
+ * (a much later one, an earlier one): every CLOSE has its own time.
+ */
+static void test_destroyed_far_apart(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock rows[3];
+    for (int i = 0; i < 3; i++)
+        rows[i] = tcp(51 + (uint64_t)i, "10.0.0.1", 41000 + i, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    sample_of(&s, rows, 3);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    q.count = 0;
+    const int64_t at[3] = {600000, 600000 + 300000, 599000}; /* the first, 5 minutes later, earlier */
+    for (int i = 0; i < 3; i++) {
+        ch_sock gone = announced(rows[i], CH_ST_CLOSE, 10 + i, 20 + i);
+        CHECK_INT(ch_tracker_destroyed(t, &gone, at[i], 1000, &q), 0);
+    }
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000000, 1000, NULL, &q), 0);
+    for (int i = 0; i < 3; i++) {
+        const ch_event *c = find(&q, CH_EV_CLOSE, 1 + i);
+        CHECK(c != NULL);
+        if (c) {
+            CHECK_INT(c->at, at[i]);
+            CHECK_INT(c->bytes_sent, 10 + i);
+        }
+    }
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
 /* A socket no sample saw: a lifetime from the announcement alone, at once. */
 static void test_destroyed_unknown(void)
 {
@@ -1716,6 +1752,7 @@ int main(void)
     test_readdressed();
     test_many();
     test_destroyed_known();
+    test_destroyed_far_apart();
     test_destroyed_unknown();
     test_time_wait_continues_announced();
     test_announced_after_time_wait();
