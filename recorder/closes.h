@@ -62,7 +62,8 @@ void ch_closes_wait_also(ch_closes *w, int handle, void (*ready)(void *ctx), voi
  * Valid until ch_closes_clear or the next wait. */
 const ch_closed *ch_closes_closed(const ch_closes *w, size_t *n);
 
-/* Forgets the collected closes (after the tracker took them). */
+/* Forgets the collected closes (after the tracker took them), and gives
+ * back the room of a burst of them. */
 void ch_closes_clear(ch_closes *w);
 
 /* True once after an overrun was detected: announcements were lost, so the

@@ -595,12 +595,28 @@ static int grow_index(ch_tracker *t, size_t need)
 /* Fresh rows a tracker keeps scratch room for between samples. */
 #define FRESH_KEPT 4096
 
+/* Items an emptied side list keeps room for: a steady tick's, not a
+ * burst's (the announcements of thousands of short connections). */
+#define SIDE_KEPT 4096
+
+/* The list items of n items, its room freed when it is empty and more
+ * than SIDE_KEPT (*cap then 0). */
+static void *give_back(void *items, size_t n, size_t *cap)
+{
+    if (n > 0 || *cap <= SIDE_KEPT)
+        return items;
+    free(items);
+    *cap = 0;
+    return NULL;
+}
+
 /*
  * Gives back the room of sockets that closed (after a mass close, or once
  * a first sample's load is gone): an entries array at most a quarter used
  * shrinks to twice what it holds, an index at most an eighth used to
- * twice, so that the next growth is as far away as the next shrink; and
- * the scratch of a sample with thousands of new sockets. Out of memory,
+ * twice, so that the next growth is as far away as the next shrink; the
+ * scratch of a sample with thousands of new sockets; and the room of the
+ * side lists a burst filled, once they are empty. Out of memory,
  * they stay as they are. Only between samples: nothing is pending or
  * closing.
  */
@@ -626,6 +642,18 @@ static void shrink(ch_tracker *t)
     if (t->nslots > SLOTS_KEPT && t->count * 8 <= t->nslots) {
         rebuild_index(t, t->count * 2 > SLOTS_KEPT ? index_size_for(t->count + t->count / 2) : SLOTS_KEPT);
     }
+    t->announced = give_back(t->announced, t->nannounced, &t->announced_cap);
+    t->recent = give_back(t->recent, t->nrecent, &t->recent_cap);
+    t->retry = give_back(t->retry, t->nretry, &t->retry_cap);
+}
+
+/* Empties the lists of gone inodes and late sockets for the sample being
+ * taken, and gives back a burst's room. */
+static void clear_gone_and_late(ch_tracker *t)
+{
+    t->ngone = t->nlate = 0;
+    t->gone = give_back(t->gone, 0, &t->gone_cap);
+    t->late = give_back(t->late, 0, &t->late_cap);
 }
 
 static entry *insert(ch_tracker *t, const ch_sock *s, int64_t lifetime_id)
@@ -1593,7 +1621,7 @@ int ch_tracker_apply(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev
             return -1;
     }
     if (!t->begun) /* else ch_tracker_begin did */
-        t->ngone = t->nlate = 0;
+        clear_gone_and_late(t);
     t->begun = false;
     if (t->consume_err != 0) {
         t->consume_err = 0;
@@ -1956,7 +1984,7 @@ void ch_tracker_begin(ch_tracker *t, int64_t at, ch_events *q)
 {
     settle(t);
     t->gen++;
-    t->ngone = t->nlate = 0; /* what the rows consumed find goes here */
+    clear_gone_and_late(t); /* what the rows consumed find goes here */
     t->begun = true;
     /* The deferred opens of the last sample (a flush failed) must leave it
      * before the sampler overwrites it; out of memory they are lost. */

@@ -36,6 +36,7 @@
 #define CLOSES_BUF_SIZE (64 * 1024)
 #define CLOSES_RCVBUF (4 * 1024 * 1024)   /* room for a few thousand announcements */
 #define CLOSES_MAX_PENDING (1024 * 1024)  /* closes held while samples fail, at most */
+#define CLOSES_KEPT 4096                  /* room kept once taken: an interval's, not a burst's */
 
 struct ch_closes {
     int fd;
@@ -214,6 +215,11 @@ const ch_closed *ch_closes_closed(const ch_closes *w, size_t *n)
 void ch_closes_clear(ch_closes *w)
 {
     w->count = 0;
+    if (w->cap > CLOSES_KEPT) { /* a burst's room: back */
+        free(w->items);
+        w->items = NULL;
+        w->cap = 0;
+    }
 }
 
 int ch_closes_take_overrun(ch_closes *w)
