@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleared_addrs.h"
 #include "closes.h"
 #include "db.h"
 #include "message.h"
@@ -65,6 +66,7 @@ typedef struct {
     ch_closes *closes;       /* announcements of closed sockets; NULL: not available */
     ch_owner_events *owners; /* kernel events naming sockets' owners; NULL: off */
     ch_owner_map *owner_facts; /* their facts, until the lifetimes take them */
+    ch_cleared_addrs *cleared; /* their addresses of sockets that linger 0 s; NULL: none */
     ch_names_source names;   /* the DNS answers captured (--names) */
     char source_notes[2][CH_ERR_MAX + 120]; /* why a source is off, for the run once it begins */
     int nsource_notes;
@@ -182,6 +184,7 @@ static void on_close_fact(void *ctx, const ch_close_fact *fact)
 {
     recorder *r = ctx;
     ch_tracker_final_bytes(r->tracker, fact->ident, fact->bytes_sent, fact->bytes_received, &r->queue);
+    ch_cleared_addrs_put(r->cleared, fact);
 }
 
 static void read_owner_events(void *ctx)
@@ -221,6 +224,7 @@ static int open_owner_events(recorder *r)
         snprintf(why, sizeof why, "out of memory");
     else if ((r->owners = ch_owner_events_open(on_owner_fact, r, why, sizeof why)) != NULL) {
         ch_tracker_use_owner_facts(r->tracker, r->owner_facts, r->procs);
+        r->cleared = ch_cleared_addrs_new(); /* out of memory: addresses stay cleared */
         ch_owner_events_on_close(r->owners, on_close_fact, r);
         ch_closes_wait_also(r->closes, ch_owner_events_handle(r->owners), read_owner_events, r);
         return 0;
@@ -454,11 +458,14 @@ static void take_closes(recorder *r, int64_t at)
          * (read only after it: mark_closes), and then it opened after the
          * sample before began. */
         int64_t opened_after = i < r->closes_mark ? r->before_began : r->last_began;
-        if (ch_tracker_destroyed(r->tracker, &c[i].sock, when, opened_after, &r->queue) != 0) {
+        ch_sock sock = c[i].sock;
+        ch_cleared_addrs_restore(r->cleared, &sock);
+        if (ch_tracker_destroyed(r->tracker, &sock, when, opened_after, &r->queue) != 0) {
             log_msg("out of memory while tracking closed sockets");
             break;
         }
     }
+    ch_cleared_addrs_age(r->cleared);
     ch_closes_clear(r->closes);
     r->closes_mark = 0;
 }
@@ -722,6 +729,7 @@ static void cleanup(recorder *r)
     ch_ports_free(r->ports);
     ch_owner_events_close(r->owners);
     ch_owner_map_free(r->owner_facts);
+    ch_cleared_addrs_free(r->cleared);
     ch_closes_close(r->closes);
     ch_store_close(r->store);
     if (r->db != NULL)

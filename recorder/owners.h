@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "addr.h"
+
 #define CH_OWNER_NAME_MAX 16 /* a process name as the kernel keeps it, NUL included */
 
 typedef struct {
@@ -39,11 +41,17 @@ typedef struct {
 
 /* A TCP connection's end (Linux: its socket entered CLOSE): its final byte
  * counters, the ones its destroy announcement carries (closes.h), had even
- * when that announcement is lost or late. */
+ * when that announcement is lost or late; and for a socket that lingers
+ * 0 s its addresses, which the kernel clears before it announces it. */
 typedef struct {
     uint64_t ident;         /* the socket: ch_sock.ident of the sampler; never 0 */
     int64_t bytes_sent;     /* sent and acknowledged, as ch_sock.bytes_sent */
     int64_t bytes_received;
+    bool has_addrs; /* false: the four below are not known */
+    uint16_t local_port;
+    uint16_t remote_port;
+    ch_addr local;
+    ch_addr remote;
 } ch_close_fact;
 
 typedef struct ch_owner_events ch_owner_events;

@@ -560,7 +560,9 @@ static int write_open(ch_store *s, const ch_event *ev, const ch_opened *o)
     sqlite3_bind_int64(st, 5, local);
     sqlite3_bind_int(st, 6, k->local_port);
     bind_int_or_null(st, 7, remote, has_remote);
-    bind_int_or_null(st, 8, k->remote_port, has_remote);
+    /* A TCP connection's remote port is never 0: announced with 0, it was
+     * cleared by the kernel and no event gave it back (cleared_addrs.h). */
+    bind_int_or_null(st, 8, k->remote_port, has_remote && (k->proto != CH_TCP || k->remote_port != 0));
     sqlite3_bind_int(st, 9, state_code(ev->state));
     sqlite3_bind_int64(st, 10, ev->at);
     bind_int_or_null(st, 11, proc_id, p != NULL);

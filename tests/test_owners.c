@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "cleared_addrs.h"
 #include "listeners.h"
 #include "owner_map.h"
 #include "owners_decode.h"
@@ -185,6 +186,90 @@ static void test_close_decode(void)
     CHECK_INT(ch_close_decode(&r, sizeof r + 1, &f), -1);
     r.cookie = 0;
     CHECK_INT(ch_close_decode(&r, sizeof r, &f), -1);
+}
+
+static void test_close_addrs_decode(void)
+{
+    struct ch_close_addrs_record r = {.counters = {.cookie = 78, .bytes_acked = 1, .bytes_received = 2},
+                                      .local_port = 40000,
+                                      .remote_port = 443,
+                                      .family = AF_INET};
+    memcpy(r.local, (const uint8_t[]){10, 0, 0, 5}, 4);
+    memcpy(r.remote, (const uint8_t[]){192, 0, 2, 7}, 4);
+    ch_close_fact f;
+    CHECK_INT(ch_close_decode(&r, sizeof r, &f), 0);
+    CHECK_INT(f.ident, 78);
+    CHECK_INT(f.bytes_received, 2);
+    CHECK(f.has_addrs);
+    char text[CH_ADDR_TEXT];
+    ch_addr_format(&f.local, text);
+    CHECK_STR(text, "10.0.0.5");
+    ch_addr_format(&f.remote, text);
+    CHECK_STR(text, "192.0.2.7");
+    CHECK_INT(f.local_port, 40000);
+    CHECK_INT(f.remote_port, 443);
+    r.family = AF_INET6;
+    memset(r.remote, 0, sizeof r.remote);
+    r.remote[0] = 0x20, r.remote[1] = 0x01, r.remote[2] = 0x0d, r.remote[3] = 0xb8, r.remote[15] = 1;
+    CHECK_INT(ch_close_decode(&r, sizeof r, &f), 0);
+    ch_addr_format(&f.remote, text);
+    CHECK_STR(text, "2001:db8::1");
+    r.family = 1; /* AF_UNIX: not an address this record carries */
+    CHECK_INT(ch_close_decode(&r, sizeof r, &f), 0);
+    CHECK(!f.has_addrs);
+    CHECK_INT(f.bytes_sent, 1);
+    ch_owner_fact o;
+    CHECK_INT(ch_owner_decode(&r, sizeof r, 100, &o), -1);
+    r.counters.cookie = 0;
+    CHECK_INT(ch_close_decode(&r, sizeof r, &f), -1);
+}
+
+/* Addresses the kernel cleared, given back to their announcement; kept
+ * until the sample after the one they were put before. */
+static void test_cleared_addrs(void)
+{
+    ch_cleared_addrs *m = ch_cleared_addrs_new();
+    CHECK(m != NULL);
+    ch_close_fact f = {.ident = 5, .has_addrs = true, .local_port = 40001, .remote_port = 8443};
+    ch_addr_parse("10.0.0.5", &f.local);
+    ch_addr_parse("192.0.2.7", &f.remote);
+    ch_cleared_addrs_put(m, &f);
+    ch_close_fact none = {.ident = 6}; /* no addresses: ignored */
+    ch_cleared_addrs_put(m, &none);
+    ch_sock cleared = {.proto = CH_TCP, .ident = 5, .local_port = 40001};
+    ch_addr_parse("0.0.0.0", &cleared.local);
+    ch_addr_parse("192.0.2.7", &cleared.remote);
+    ch_sock s = cleared;
+    s.ident = 6;
+    CHECK(!ch_cleared_addrs_restore(m, &s));
+    s = cleared;
+    s.remote_port = 80; /* not cleared: left as announced */
+    CHECK(!ch_cleared_addrs_restore(m, &s));
+    CHECK_INT(s.remote_port, 80);
+    s = cleared;
+    s.proto = CH_UDP;
+    CHECK(!ch_cleared_addrs_restore(m, &s));
+    ch_cleared_addrs_age(m); /* its announcement may come with the next sample */
+    s = cleared;
+    CHECK(ch_cleared_addrs_restore(m, &s));
+    char text[CH_ADDR_TEXT];
+    ch_addr_format(&s.local, text);
+    CHECK_STR(text, "10.0.0.5");
+    CHECK_INT(s.remote_port, 8443);
+    CHECK_INT(s.local_port, 40001);
+    ch_cleared_addrs_age(m); /* not after that */
+    s = cleared;
+    CHECK(!ch_cleared_addrs_restore(m, &s));
+    for (uint64_t i = 1; i <= 5000; i++) { /* a burst, searched after it was put */
+        f.ident = i * 7919 % 5003 + 100;
+        f.remote_port = (uint16_t)i;
+        ch_cleared_addrs_put(m, &f);
+    }
+    s = cleared;
+    s.ident = 2 * 7919 % 5003 + 100;
+    CHECK(ch_cleared_addrs_restore(m, &s));
+    CHECK_INT(s.remote_port, 2);
+    ch_cleared_addrs_free(m);
 }
 
 static ch_sock tcp(uint64_t cookie, int lport, int rport, int state)
@@ -482,6 +567,8 @@ int main(void)
     test_clock_ticks();
     test_decode();
     test_close_decode();
+    test_close_addrs_decode();
+    test_cleared_addrs();
     test_tracker_facts();
     test_close_facts();
     test_listeners();

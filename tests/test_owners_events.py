@@ -17,6 +17,7 @@ import pwd
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -366,13 +367,82 @@ class ShortConnectionsTest(unittest.TestCase):
         self.assertEqual(server[0]["proc_start"], expected_start(self.db, start_ticks(os.getpid())))
         client, _ = ends(self.db, "127.0.0.1", lport, lost["port"])
         self.assertEqual([r["pid"] for r in client], [lost["pid"]])
-        # Reset as the listener closed, the kernel announces it without its peer's port.
+        # Reset as the listener closed, the kernel announces it without its peer's port:
+        # not known (NULL), never 0.
         server = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND local_port = ?"
-                               " AND remote_addr = '127.0.0.1' AND remote_port IN (0, ?)", (lport, lost["port"]))
+                               " AND remote_addr = '127.0.0.1' AND (remote_port IS NULL OR remote_port = ?)",
+                      (lport, lost["port"]))
         self.assertEqual(len(server), 1, server)
         self.assertEqual(server[0]["seen_by"], "destroy_event_only")
         self.assertIsNone(server[0]["pid"], server[0])  # never a guess (the listener's process)
         self.assertIsNone(server[0]["proc_start"])
+
+    @staticmethod
+    def reset_connection(host, l):
+        """A connection to listener l that both ends close with a reset
+        (SO_LINGER 0 s); the client's port."""
+        c = socket.create_connection(l.getsockname()[:2])
+        a, _ = l.accept()
+        cport = c.getsockname()[1]
+        for end in (c, a):
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            end.close()
+        return cport
+
+    def reset_between_samples(self, host, env=None):
+        """The two ends' lifetimes of a connection reset by its process
+        between two samples, their cookies, and the run's db."""
+        self.db = os.path.join(scratch_dir(), f"reset-{host}.db")
+        l = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        l.bind((host, 0))
+        l.listen(16)
+        self.addCleanup(l.close)
+        lport = l.getsockname()[1]
+        rec = Recorder(self.db, env=env)
+        def unseen(cport):
+            found = rows(self.db, "SELECT seen_by FROM v_lifetimes WHERE proto = 'tcp' AND state != 'LISTEN'"
+                                  " AND (local_port = ? OR local_port = ?)", (lport, cport))
+            return only_events(found)
+        cport = rec.between_samples(lambda: self.reset_connection(host, l), unseen)
+        code, err = rec.stop()
+        self.assertEqual(code, 0, err)
+        return lport, cport, rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND state != 'LISTEN'"
+                                           " AND (local_port = ? OR local_port = ?) ORDER BY local_port = ?",
+                                  (lport, cport, lport))
+
+    def test_reset_by_its_process(self):
+        """Both ends of a connection that opened between two samples and was
+        closed with a reset by its process (SO_LINGER 0 s), which the kernel
+        announces with its remote port and local address cleared: their rows
+        have the addresses the kernel event gave."""
+        for host in ("127.0.0.1", "::1"):
+            with self.subTest(host=host):
+                lport, cport, found = self.reset_between_samples(host)
+                self.assertEqual(len(found), 2, found)
+                client, server = found
+                self.assertEqual([r["seen_by"] for r in found], ["destroy_event_only"] * 2, found)
+                self.assertEqual((client["local_addr"], client["local_port"], client["remote_addr"],
+                                  client["remote_port"]), (host, cport, host, lport), (client, losses(self.db)))
+                self.assertEqual((server["local_addr"], server["local_port"], server["remote_addr"],
+                                  server["remote_port"]), (host, lport, host, cport), (server, losses(self.db)))
+                self.assertEqual(client["pid"], os.getpid(), client)
+
+    def test_reset_by_its_process_events_off(self):
+        """The same connection without the owner events: the client end's
+        remote port, which the kernel cleared, is not known (NULL, not 0);
+        its remote address and local port are the connection's."""
+        lport, cport, found = self.reset_between_samples("127.0.0.1", dict(os.environ, CONNHIST_EVENTS="off"))
+        self.assertEqual(len(found), 2, found)
+        client, server = found
+        self.assertEqual([r["seen_by"] for r in found], ["destroy_event_only"] * 2, found)
+        self.assertEqual((client["local_addr"], client["local_port"], client["remote_addr"], client["remote_port"]),
+                         ("0.0.0.0", cport, "127.0.0.1", None), client)
+        # The client's reset reached the server end first: closed by the kernel, not by its
+        # process, it kept its addresses.
+        self.assertEqual((server["local_addr"], server["local_port"], server["remote_addr"], server["remote_port"]),
+                         ("127.0.0.1", lport, "127.0.0.1", cport), server)
+        self.assertEqual(rows(self.db, "SELECT count(*) AS n FROM lifetimes WHERE proto = 6 AND remote_port = 0"),
+                         [{"n": 0}])
 
     def test_udp_sent_once(self):
         """A UDP socket that sends one datagram and closes names its owner."""

@@ -32,7 +32,9 @@
  * whatever context the kernel moves it): its final byte counters, which
  * the destroy announcement also carries, but which the recorder then has
  * even when that announcement is lost or comes late (a connection reset
- * by its peer is announced only when its process closes it).
+ * by its peer is announced only when its process closes it). A socket
+ * whose process set SO_LINGER to 0 s gets a longer one with its addresses:
+ * the kernel clears its remote port and local address when it is closed.
  *
  * And a count of the moves of the TCP tables (tcp_moves): every change of
  * state of a TCP socket of the namespace, the kernel's own included, and
@@ -51,6 +53,7 @@
 #include <linux/bpf.h>
 
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -69,6 +72,7 @@
 #define CH_TCP_CLOSE_WAIT 8
 #define CH_TCP_LAST_ACK 9
 #define CH_TCP_LISTEN 10
+#define CH_AF_INET6 10
 
 /* Tracing helpers are offered to GPL-compatible programs only. */
 char LICENSE[] SEC("license") = "GPL";
@@ -142,6 +146,51 @@ static __always_inline void report(struct sock *sk)
     bpf_ringbuf_submit(r, waiting >= wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
+static __always_inline void fill_counters(struct ch_close_record *r, struct sock *sk)
+{
+    struct tcp_sock *tp = (struct tcp_sock *)sk;
+    r->cookie = bpf_get_socket_cookie(sk);
+    r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+    r->bytes_received = BPF_CORE_READ(tp, bytes_received);
+}
+
+/* True when sk's process set SO_LINGER to 0 s: its close resets the
+ * connection and clears the addresses (see ch_close_addrs_record). */
+static __always_inline int lingers_0s(struct sock *sk)
+{
+    unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+    return (flags >> bpf_core_enum_value(enum sock_flags, SOCK_LINGER) & 1) != 0 &&
+           BPF_CORE_READ(sk, sk_lingertime) == 0;
+}
+
+/* The close record with the addresses, as submit_close writes it. */
+static __always_inline void submit_close_addrs(struct sock *sk)
+{
+    struct ch_close_addrs_record *r = bpf_ringbuf_reserve(&records, sizeof *r, 0);
+    if (r == 0) {
+        __sync_fetch_and_add(&dropped, 1);
+        return;
+    }
+    fill_counters(&r->counters, sk);
+    __builtin_memset(r->local, 0, sizeof r->local);
+    __builtin_memset(r->remote, 0, sizeof r->remote);
+    r->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+    if (r->family == CH_AF_INET6) {
+        bpf_probe_read_kernel(r->local, sizeof r->local, &sk->__sk_common.skc_v6_rcv_saddr);
+        bpf_probe_read_kernel(r->remote, sizeof r->remote, &sk->__sk_common.skc_v6_daddr);
+    } else {
+        __u32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+        __u32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+        __builtin_memcpy(r->local, &local, sizeof local);
+        __builtin_memcpy(r->remote, &remote, sizeof remote);
+    }
+    r->local_port = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+    r->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+    r->zero = 0;
+    __u64 waiting = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA);
+    bpf_ringbuf_submit(r, waiting >= wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 /* Writes the close record of the TCP socket sk, counted as dropped when
  * the ring is full (woken as report does). The counters are read through
  * bpf_probe_read_kernel: the verifier knows sk only as a struct sock. */
@@ -154,15 +203,16 @@ static __always_inline void submit_close(struct sock *sk)
         __sync_fetch_and_add(&dropped, 1);
         return;
     }
+    if (lingers_0s(sk)) {
+        submit_close_addrs(sk);
+        return;
+    }
     struct ch_close_record *r = bpf_ringbuf_reserve(&records, sizeof *r, 0);
     if (r == 0) {
         __sync_fetch_and_add(&dropped, 1);
         return;
     }
-    struct tcp_sock *tp = (struct tcp_sock *)sk;
-    r->cookie = bpf_get_socket_cookie(sk);
-    r->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
-    r->bytes_received = BPF_CORE_READ(tp, bytes_received);
+    fill_counters(r, sk);
     __u64 waiting = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA);
     bpf_ringbuf_submit(r, waiting >= wake_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }

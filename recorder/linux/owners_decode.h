@@ -23,8 +23,8 @@ uint64_t ch_ns_to_clock_ticks(uint64_t ns, long hz);
  * record of this build (wrong size, no cookie, no process). */
 int ch_owner_decode(const void *data, size_t size, long hz, ch_owner_fact *out);
 
-/* Decodes one close record of size bytes. Returns 0, or -1 when it is not
- * one (wrong size, no cookie). */
+/* Decodes one close record of size bytes, with its addresses or without.
+ * Returns 0, or -1 when it is not one (wrong size, no cookie). */
 int ch_close_decode(const void *data, size_t size, ch_close_fact *out);
 
 #endif

@@ -30,14 +30,38 @@ typedef struct {
     struct net *net;
 } possible_net_t;
 
+enum sock_flags {
+    SOCK_LINGER = 4, /* the kernel's value is relocated (bpf_core_enum_value) */
+};
+
+struct in6_addr {
+    __u8 s6_addr[16];
+};
+
+/* The kernel nests the addresses and ports in unnamed unions and structs:
+ * CO-RE finds a field by its name through them. */
 struct sock_common {
     possible_net_t skc_net;
+    __u32 skc_daddr; /* IPv4, network order */
+    __u32 skc_rcv_saddr;
+    __u16 skc_dport; /* network order */
+    unsigned short skc_family;
+    unsigned long skc_flags; /* enum sock_flags bits */
+    struct in6_addr skc_v6_daddr;
+    struct in6_addr skc_v6_rcv_saddr;
 };
 
 struct sock {
     struct sock_common __sk_common;
     __u16 sk_protocol;
     __u8 sk_kern_sock : 1; /* a socket of the kernel's own (NFS, SMB), not of a process */
+    long sk_lingertime;
+};
+
+/* Read through a cast of a struct sock *. The local port: skc_num is
+ * already 0 when the tracepoint reports a move to CLOSE (inet_put_port). */
+struct inet_sock {
+    __u16 inet_sport; /* network order */
 };
 
 /* Read through a cast of a struct sock * of a TCP socket, as the kernel's

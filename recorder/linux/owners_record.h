@@ -2,8 +2,9 @@
  * The records the kernel half of the owner events (owners.bpf.c) writes into
  * its ring buffer and the user half (owners_decode.c) reads: an owner
  * record per socket a process connected, accepted or bound, and a close
- * record per TCP socket that enters CLOSE, with its final byte counters.
- * The two have different sizes, which is how the reader tells them apart.
+ * record per TCP socket that enters CLOSE, with its final byte counters
+ * (and its addresses when it lingers 0 s). They have different sizes,
+ * which is how the reader tells them apart.
  * Both sides compile this header, so it holds fixed-width kernel types
  * only, and the sizes are checked on both.
  */
@@ -35,5 +36,22 @@ struct ch_close_record {
 
 _Static_assert(sizeof(struct ch_close_record) == 24, "the record has no padding to leak");
 _Static_assert(sizeof(struct ch_close_record) != sizeof(struct ch_owner_record), "told apart by size");
+
+/* The close record of a TCP socket that lingers 0 s (SO_LINGER): closed by
+ * its process, it is reset, and the kernel then clears its remote port and
+ * its local address (tcp_disconnect) before it announces it destroyed. So
+ * this one carries the addresses as they were when it entered CLOSE. */
+struct ch_close_addrs_record {
+    struct ch_close_record counters;
+    __u8 local[16]; /* network order; an IPv4 address in the first 4 bytes */
+    __u8 remote[16];
+    __u16 local_port; /* host order */
+    __u16 remote_port;
+    __u16 family; /* AF_INET or AF_INET6 */
+    __u16 zero;
+};
+
+_Static_assert(sizeof(struct ch_close_addrs_record) == 64, "the record has no padding to leak");
+_Static_assert(sizeof(struct ch_close_addrs_record) != sizeof(struct ch_owner_record), "told apart by size");
 
 #endif
