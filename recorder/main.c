@@ -183,8 +183,10 @@ static void on_owner_fact(void *ctx, const ch_owner_fact *fact)
 static void on_close_fact(void *ctx, const ch_close_fact *fact)
 {
     recorder *r = ctx;
-    ch_tracker_final_bytes(r->tracker, fact->ident, fact->bytes_sent, fact->bytes_received, &r->queue);
-    ch_cleared_addrs_put(r->cleared, fact);
+    /* The addresses matter only to a socket no sample saw (a tracked one
+     * has its own): not kept for the others, a mass close's included. */
+    if (!ch_tracker_final_bytes(r->tracker, fact->ident, fact->bytes_sent, fact->bytes_received, &r->queue))
+        ch_cleared_addrs_put(r->cleared, fact);
 }
 
 static void read_owner_events(void *ctx)

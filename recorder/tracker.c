@@ -1933,8 +1933,7 @@ int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t pr
     return remember_announced(t, s, q);
 }
 
-void ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, int64_t bytes_received,
-                            ch_events *q)
+bool ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, int64_t bytes_received, ch_events *q)
 {
     settle(t);
     ch_sock counters = {.ident = ident, .bytes_sent = bytes_sent, .bytes_received = bytes_received};
@@ -1944,15 +1943,18 @@ void ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, i
         /* An entry's lifetime is written only on a change: these are one. */
         if (entry_is_time_wait(e))
             e->bytes_due = 1;
-        return;
+        return true;
     }
     const ch_gone *g = ch_gone_map_find(t->gone_lives, ident);
-    if (g == NULL || q == NULL)
-        return;
+    if (g == NULL)
+        return false;
+    if (q == NULL)
+        return true;
     /* Kept in the map: its announcement, if it comes, still joins it. */
     ch_event ev = {.type = CH_EV_ANNOUNCED, .lifetime_id = g->lifetime_id, .opened_after = -1,
                    .bytes_sent = bytes_sent, .bytes_received = bytes_received};
     ch_events_push(q, &ev); /* out of memory: the announcement may still bring them */
+    return true;
 }
 
 int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q)

@@ -315,9 +315,9 @@ int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q);
  * TIME_WAIT entry's lifetime has them written with the next sample); a
  * lifetime a sample already closed (gone_map.h) gets them at once (an
  * ANNOUNCED event in q). Any other socket's come with its announcement.
+ * True when the socket was tracked, or its lifetime closed.
  */
-void ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, int64_t bytes_received,
-                            ch_events *q);
+bool ch_tracker_final_bytes(ch_tracker *t, uint64_t ident, int64_t bytes_sent, int64_t bytes_received, ch_events *q);
 
 /* Closes every tracked lifetime (the machine rebooted while we were away). */
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, int reason, ch_events *q);

@@ -342,7 +342,9 @@ static void test_close_facts(void)
     CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, procs, &q), 0);
     ch_events_keep(&q);
     q.count = 0;
-    ch_tracker_final_bytes(t, 601, 9001, 1235, &q); /* reset: no announcement to come */
+    CHECK(ch_tracker_final_bytes(t, 601, 9001, 1235, &q)); /* reset: no announcement to come */
+    CHECK_INT(q.count, 0);
+    CHECK(!ch_tracker_final_bytes(t, 603, 1, 2, &q)); /* no sample saw it */
     CHECK_INT(q.count, 0);
     ch_sample_clear(&s);
     CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, procs, &q), 0);
@@ -351,7 +353,7 @@ static void test_close_facts(void)
     CHECK(c2 != NULL && c2->bytes_sent == -1);
     q.count = 0;
     q.nopened = 0;
-    ch_tracker_final_bytes(t, 602, 50, 60, &q); /* read after the sample closed it */
+    CHECK(ch_tracker_final_bytes(t, 602, 50, 60, &q)); /* read after the sample closed it */
     const ch_event *a2 = event_of(&q, CH_EV_ANNOUNCED, 2);
     CHECK(a2 != NULL && a2->bytes_sent == 50 && a2->bytes_received == 60 && ch_seen_by_name(a2->seen_by) == NULL);
     ch_owner_fact me = {.ident = 602, .pid = getpid(), .start = own_start(), .uid = (int64_t)getuid()};

@@ -367,11 +367,12 @@ class ShortConnectionsTest(unittest.TestCase):
         self.assertEqual(server[0]["proc_start"], expected_start(self.db, start_ticks(os.getpid())))
         client, _ = ends(self.db, "127.0.0.1", lport, lost["port"])
         self.assertEqual([r["pid"] for r in client], [lost["pid"]])
-        # Reset as the listener closed, the kernel announces it without its peer's port:
-        # not known (NULL), never 0.
+        # Reset as the listener closed, the kernel announces it without its peer's port
+        # and its local address: the kernel event gave them.
         server = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND local_port = ?"
-                               " AND remote_addr = '127.0.0.1' AND (remote_port IS NULL OR remote_port = ?)",
+                               " AND remote_addr = '127.0.0.1' AND (remote_port IS NULL OR remote_port IN (0, ?))",
                       (lport, lost["port"]))
+        self.assertEqual([(r["local_addr"], r["remote_port"]) for r in server], [("127.0.0.1", lost["port"])])
         self.assertEqual(len(server), 1, server)
         self.assertEqual(server[0]["seen_by"], "destroy_event_only")
         self.assertIsNone(server[0]["pid"], server[0])  # never a guess (the listener's process)

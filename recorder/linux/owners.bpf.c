@@ -33,8 +33,10 @@
  * the destroy announcement also carries, but which the recorder then has
  * even when that announcement is lost or comes late (a connection reset
  * by its peer is announced only when its process closes it). A socket
- * whose process set SO_LINGER to 0 s gets a longer one with its addresses:
- * the kernel clears its remote port and local address when it is closed.
+ * whose process set SO_LINGER to 0 s, or that no process acted on (left in
+ * a listener's backlog), gets a longer one with its addresses: the kernel
+ * clears its remote port and local address as it closes it (the process's
+ * close, the listener's).
  *
  * And a count of the moves of the TCP tables (tcp_moves): every change of
  * state of a TCP socket of the namespace, the kernel's own included, and
@@ -203,7 +205,10 @@ static __always_inline void submit_close(struct sock *sk)
         __sync_fetch_and_add(&dropped, 1);
         return;
     }
-    if (lingers_0s(sk)) {
+    /* The kernel clears the addresses of a socket that lingers 0 s, and of
+     * one left in a listener's backlog (no process acted on it) when that
+     * listener closes. */
+    if (lingers_0s(sk) || bpf_sk_storage_get(&reported, sk, 0, 0) == 0) {
         submit_close_addrs(sk);
         return;
     }

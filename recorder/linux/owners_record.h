@@ -37,10 +37,12 @@ struct ch_close_record {
 _Static_assert(sizeof(struct ch_close_record) == 24, "the record has no padding to leak");
 _Static_assert(sizeof(struct ch_close_record) != sizeof(struct ch_owner_record), "told apart by size");
 
-/* The close record of a TCP socket that lingers 0 s (SO_LINGER): closed by
- * its process, it is reset, and the kernel then clears its remote port and
- * its local address (tcp_disconnect) before it announces it destroyed. So
- * this one carries the addresses as they were when it entered CLOSE. */
+/* The close record of a TCP socket that lingers 0 s (SO_LINGER), or that
+ * no process acted on: closed by its process (or as its listener closes,
+ * in that one's backlog), it is reset, and the kernel then clears its
+ * remote port and its local address (tcp_disconnect) before it announces
+ * it destroyed. So this one carries the addresses as they were when it
+ * entered CLOSE. */
 struct ch_close_addrs_record {
     struct ch_close_record counters;
     __u8 local[16]; /* network order; an IPv4 address in the first 4 bytes */
