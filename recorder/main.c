@@ -68,7 +68,7 @@ typedef struct {
     ch_owner_map *owner_facts; /* their facts, until the lifetimes take them */
     ch_cleared_addrs *cleared; /* their addresses of sockets that linger 0 s; NULL: none */
     ch_names_source names;   /* the DNS answers captured (--names) */
-    char source_notes[2][CH_ERR_MAX + 120]; /* why a source is off, for the run once it begins */
+    char source_notes[2][CH_ERR_MAX + 200]; /* why a source is off, for the run once it begins */
     int nsource_notes;
     int64_t overruns_stored; /* lost events as last written to the run row (runs.event_overruns) */
     bool noted_overrun, noted_lost, noted_evicted; /* each kind of loss is noted once */
@@ -235,7 +235,10 @@ static int open_owner_events(recorder *r)
     r->owner_facts = NULL;
     if (r->opt.events == CH_EVENTS_BPF)
         return fail("--events bpf: the kernel events of socket owners cannot run: %s", why);
-    source_note(r, "socket owner events off: %s, so sockets that open and close between samples have no owner", why);
+    source_note(r,
+                "socket owner events off: %s, so sockets that open and close between samples have no owner, and "
+                "those their process resets (SO_LINGER 0) no remote port",
+                why);
     return 0;
 }
 
