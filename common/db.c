@@ -3,6 +3,7 @@
  */
 #include "db.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,11 +188,15 @@ static int upgrade_schema(sqlite3 *db, const char *path, int from, char *err)
 }
 
 /* Opens target (path, or a URI naming it) with flags and checks the schema.
- * 0, or -1 with a message naming path. */
-static int open_checked(const char *path, const char *target, int flags, sqlite3 **out, int *version, char *err)
+ * 0, or -1 with a message naming path (and SQLite's code in *code, when
+ * code is not NULL). */
+static int open_checked(const char *path, const char *target, int flags, sqlite3 **out, int *version, char *err,
+                        int *code)
 {
     sqlite3 *db;
     int rc = sqlite3_open_v2(target, &db, flags, NULL);
+    if (code != NULL)
+        *code = rc;
     if (rc != SQLITE_OK) {
         /* SQLite says only "unable to open database file": add the system's reason. */
         int sys = db != NULL ? sqlite3_system_errno(db) : 0;
@@ -206,6 +211,8 @@ static int open_checked(const char *path, const char *target, int flags, sqlite3
     }
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     if (check_schema(db, path, version, err) != 0) {
+        if (code != NULL)
+            *code = sqlite3_errcode(db);
         sqlite3_close(db);
         return -1;
     }
@@ -213,7 +220,26 @@ static int open_checked(const char *path, const char *target, int flags, sqlite3
     return 0;
 }
 
-int ch_db_open_write(const char *path, sqlite3 **out, int *from, char *err)
+/* Attempts of open_write_once a recorder makes, 20 ms apart (see below). */
+#define WAL_OPEN_ATTEMPTS 50
+
+/*
+ * One attempt of ch_db_open_write. Returns 0, -1, or 1 when the first
+ * write in WAL mode failed in a way the next attempt may not: a reader as
+ * root (connhist-query, the sqlite3 shell) that begins at the moment the
+ * database switches to WAL creates its -wal and -shm files as root and
+ * only then gives them to the database's owner; a recorder that is not
+ * root and opens them in between cannot write them (SQLITE_CANTOPEN, or
+ * SQLITE_READONLY: the -shm opened read-only) for as long as its
+ * connection lasts. The same at an existing database's first read, which
+ * opens them when no other connection has.
+ */
+static bool may_pass(int code)
+{
+    return (code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_READONLY;
+}
+
+static int open_write_once(const char *path, sqlite3 **out, int *from, char *err)
 {
     *out = NULL;
     if (ch_path_kind(path) == CH_PATH_DIR) {
@@ -228,8 +254,9 @@ int ch_db_open_write(const char *path, sqlite3 **out, int *from, char *err)
         return -1;
     sqlite3 *db;
     int version;
-    if (open_checked(path, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, &version, err) != 0)
-        return -1;
+    int code;
+    if (open_checked(path, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, &version, err, &code) != 0)
+        return may_pass(code) ? 1 : -1; /* an existing database's first read opens its -wal and -shm */
     char *msg = NULL;
     /* SQLite quietly opens a write-protected file read-only: say so now,
      * not at the first write. */
@@ -253,9 +280,15 @@ int ch_db_open_write(const char *path, sqlite3 **out, int *from, char *err)
     }
     if (from != NULL)
         *from = version;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, CH_ERR_MAX, "cannot set up database %s: %s", path, msg ? msg : "?");
-        goto fail;
+    int rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &msg);
+    if (rc == SQLITE_OK) /* the first write in WAL mode: the -wal and -shm files open */
+        rc = sqlite3_exec(db, "BEGIN IMMEDIATE; COMMIT;", NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        snprintf(err, CH_ERR_MAX, "cannot set up database %s: %s", path, msg ? msg : sqlite3_errmsg(db));
+        rc = may_pass(rc) ? 1 : -1;
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        return rc;
     }
     *out = db;
     return 0;
@@ -263,6 +296,19 @@ fail:
     sqlite3_free(msg);
     sqlite3_close(db);
     return -1;
+}
+
+int ch_db_open_write(const char *path, sqlite3 **out, int *from, char *err)
+{
+    int first = 0, again = 0; /* the version the file had: the first attempt's */
+    int rc = open_write_once(path, out, &first, err);
+    for (int attempt = 1; rc > 0 && attempt < WAL_OPEN_ATTEMPTS; attempt++) {
+        sqlite3_sleep(20);
+        rc = open_write_once(path, out, &again, err);
+    }
+    if (from != NULL)
+        *from = first;
+    return rc == 0 ? 0 : -1;
 }
 
 /* "file:PATH?immutable=1", with the characters a URI gives meaning to escaped. */
@@ -323,8 +369,8 @@ int ch_db_open_read(const char *path, sqlite3 **out, char *err)
                 immutable_uri(path, uri, sizeof uri) == 0;
     sqlite3 *db;
     int version;
-    if (open_checked(path, quiet ? uri : path, SQLITE_OPEN_READONLY | (quiet ? SQLITE_OPEN_URI : 0), &db, &version,
-                     err) != 0)
+    if (open_checked(path, quiet ? uri : path, SQLITE_OPEN_READONLY | (quiet ? SQLITE_OPEN_URI : 0), &db, &version, err,
+                     NULL) != 0)
         return -1;
     if (version == 0) {
         snprintf(err, CH_ERR_MAX,

@@ -226,6 +226,51 @@ class DefaultPathTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertTrue(os.path.exists(os.path.join(home, "xdg", "connhist", "connhist.db")))
 
+    def test_a_root_readers_files_not_yet_given_to_the_owner(self):
+        """A reader as root (the sqlite3 shell) that opens the database just
+        as a recorder that is not root does creates the -shm file as root
+        and only then gives it to the database's owner (SQLite's rule). The
+        recorder that meets the file in between tries again instead of
+        exiting (CI once saw "attempt to write a readonly database" that
+        way). Here the file stays root's until the recorder has begun, then
+        is given to it."""
+        home = scratch_dir()
+        nobody = pwd.getpwnam("nobody")
+        os.chown(home, nobody.pw_uid, nobody.pw_gid)
+        record = os.path.join(home, "connhist-record")
+        shutil.copy(RECORD, record)
+        env = {"HOME": home, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        asnobody = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+        db = os.path.join(home, "connhist.db")
+        p = subprocess.run(asnobody + [record, "--db", db, "--once"], env=env, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        shm = db + "-shm"
+        self.assertFalse(os.path.exists(shm))  # the last connection's close removed it
+        with open(shm, "wb"):
+            pass
+        os.chmod(shm, 0o600)  # root's, as a reader as root creates it
+        rec = subprocess.Popen(asnobody + [record, "--db", db, "--interval", "200ms"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: rec.poll() is not None or rec.kill())
+        # Once the recorder has the database open, it meets the -shm file at its first
+        # read: given to it 0.3 s later, within the second it keeps trying from its
+        # first try (a recorder that does not try again has exited by then).
+        fds = f"/proc/{rec.pid}/fd"
+        seen = False
+        deadline = time.monotonic() + 60
+        while not seen and rec.poll() is None and time.monotonic() < deadline:
+            try:
+                seen = any(os.readlink(os.path.join(fds, fd)) == db for fd in os.listdir(fds))
+            except OSError:
+                pass
+        self.assertTrue(seen, f"the recorder never opened {db}: exit {rec.poll()}")
+        time.sleep(0.3)
+        os.chown(shm, nobody.pw_uid, nobody.pw_gid)
+        wait_for_samples(db, 2, rec)
+        code, _, err = stop_record(rec, timeout=60)
+        self.assertEqual(code, 0, err)
+
     def test_symlink_owned_by_another_user_is_refused(self):
         d = scratch_dir()
         target = os.path.join(d, "elsewhere.db")
