@@ -1039,7 +1039,7 @@ class MemoryBackTest(unittest.TestCase):
             r.kill()
         return got
 
-    def in_namespace(self, measure=None):
+    def in_namespace(self, measure):
         """measure() in a child process in a new network namespace; its
         result, or {"skip": why}."""
         out_r, out_w = os.pipe()
@@ -1053,7 +1053,7 @@ class MemoryBackTest(unittest.TestCase):
                     got = {"skip": f"no network namespace of its own: {os.strerror(ctypes.get_errno())}"}
                 else:
                     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-                    got = (measure or self.measure)()
+                    got = measure()
                 os.write(out_w, json.dumps(got).encode())
                 code = 0
             except BaseException as e:  # reported by the parent
@@ -1068,17 +1068,23 @@ class MemoryBackTest(unittest.TestCase):
         os.waitpid(pid, 0)
         return json.loads(b"".join(chunks) or b'{"error": "the measuring child said nothing"}')
 
-    def test_memory_given_back(self):
-        why = None
+    def measured(self, measure, why=None):
+        """What measure() returned in a network namespace of its own; the
+        test skipped with the reason why where it cannot run."""
         if os.environ.get("CONNHIST_SANITIZER") == "asan":
             why = "AddressSanitizer keeps freed memory in quarantine: resident size says nothing"
-        elif resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2 * self.PAIRS + 64:
-            why = f"{2 * self.PAIRS + 64} descriptors a process not permitted"
-        got = {"skip": why} if why else self.in_namespace()
+        got = {"skip": why} if why else self.in_namespace(measure)
         if "skip" in got:
             print(f"MemoryBackTest skipped: {got['skip']}", file=sys.stderr)
             self.skipTest(got["skip"])
         self.assertNotIn("error", got, got.get("error"))
+        return got
+
+    def test_memory_given_back(self):
+        why = None
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2 * self.PAIRS + 64:
+            why = f"{2 * self.PAIRS + 64} descriptors a process not permitted"
+        got = self.measured(self.measure, why)
         took = got["held"] - got["base"]
         note = (f"anonymous memory {got['base']} KiB with {got['base_sockets']} sockets, {got['held']} with"
                 f" {got['held_sockets']}, {got['after']} with {got['after_sockets']} after the close")
@@ -1093,13 +1099,7 @@ class MemoryBackTest(unittest.TestCase):
     def test_burst_given_back(self):
         """The announcements of a burst of short connections, read before
         the sample that takes them: their room is given back once taken."""
-        why = "AddressSanitizer keeps freed memory in quarantine: resident size says nothing" \
-            if os.environ.get("CONNHIST_SANITIZER") == "asan" else None
-        got = {"skip": why} if why else self.in_namespace(self.measure_burst)
-        if "skip" in got:
-            print(f"MemoryBackTest skipped: {got['skip']}", file=sys.stderr)
-            self.skipTest(got["skip"])
-        self.assertNotIn("error", got, got.get("error"))
+        got = self.measured(self.measure_burst)
         took = got["peak"] - got["base"]
         note = (f"resident {got['base']} KiB before a burst of {self.BURST} connections, {got['peak']} at"
                 f" the peak taking it, {got['after']} after ({got['lifetimes']} lifetimes)")
