@@ -256,7 +256,8 @@ static int open_write_once(const char *path, sqlite3 **out, int *from, char *err
     int version;
     int code;
     if (open_checked(path, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, &version, err, &code) != 0)
-        return may_pass(code) ? 1 : -1; /* an existing database's first read opens its -wal and -shm */
+        /* An existing database's first read opens its -wal and -shm. */
+        return may_pass(code) && ch_path_kind(path) == CH_PATH_FILE ? 1 : -1;
     char *msg = NULL;
     /* SQLite quietly opens a write-protected file read-only: say so now,
      * not at the first write. */
