@@ -223,6 +223,11 @@ static int open_checked(const char *path, const char *target, int flags, sqlite3
 /* Attempts of open_write_once a recorder makes, 20 ms apart (see below). */
 #define WAL_OPEN_ATTEMPTS 50
 
+static bool may_pass(int code)
+{
+    return (code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_READONLY;
+}
+
 /*
  * One attempt of ch_db_open_write. Returns 0, -1, or 1 when the first
  * write in WAL mode failed in a way the next attempt may not: a reader as
@@ -232,13 +237,9 @@ static int open_checked(const char *path, const char *target, int flags, sqlite3
  * root and opens them in between cannot write them (SQLITE_CANTOPEN, or
  * SQLITE_READONLY: the -shm opened read-only) for as long as its
  * connection lasts. The same at an existing database's first read, which
- * opens them when no other connection has.
+ * opens them when no other connection has. *from as ch_db_open_write's,
+ * once the version was read.
  */
-static bool may_pass(int code)
-{
-    return (code & 0xff) == SQLITE_CANTOPEN || (code & 0xff) == SQLITE_READONLY;
-}
-
 static int open_write_once(const char *path, sqlite3 **out, int *from, char *err)
 {
     *out = NULL;
@@ -301,14 +302,18 @@ fail:
 
 int ch_db_open_write(const char *path, sqlite3 **out, int *from, char *err)
 {
-    int first = 0, again = 0; /* the version the file had: the first attempt's */
-    int rc = open_write_once(path, out, &first, err);
-    for (int attempt = 1; rc > 0 && attempt < WAL_OPEN_ATTEMPTS; attempt++) {
-        sqlite3_sleep(20);
-        rc = open_write_once(path, out, &again, err);
+    int first = -1; /* the version the file had, as the first attempt that read it found it */
+    int rc = 1;
+    for (int attempt = 0; rc > 0 && attempt < WAL_OPEN_ATTEMPTS; attempt++) {
+        if (attempt > 0)
+            sqlite3_sleep(20);
+        int version = -1;
+        rc = open_write_once(path, out, &version, err);
+        if (first < 0)
+            first = version;
     }
     if (from != NULL)
-        *from = first;
+        *from = first < 0 ? 0 : first;
     return rc == 0 ? 0 : -1;
 }
 
