@@ -207,6 +207,9 @@ def udp_unseen(db):
                                          (shot["cookie"],)))
 
 
+SO_COOKIE = 57  # <asm-generic/socket.h>: the socket's cookie, as sock_diag gives it
+
+
 def listener():
     l = socket.socket()
     l.bind(("127.0.0.1", 0))
@@ -381,18 +384,21 @@ class ShortConnectionsTest(unittest.TestCase):
     @staticmethod
     def reset_connection(host, l):
         """A connection to listener l that both ends close with a reset
-        (SO_LINGER 0 s); the client's port."""
+        (SO_LINGER 0 s); the client's port and both ends' cookies (the
+        sockets of other tests may have the same ports), client first."""
         c = socket.create_connection(l.getsockname()[:2])
         a, _ = l.accept()
         cport = c.getsockname()[1]
+        cookies = [struct.unpack("Q", end.getsockopt(socket.SOL_SOCKET, SO_COOKIE, 8))[0] for end in (c, a)]
         for end in (c, a):
             end.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             end.close()
-        return cport
+        return cport, cookies
 
     def reset_between_samples(self, host, env=None):
-        """The two ends' lifetimes of a connection reset by its process
-        between two samples, their cookies, and the run's db."""
+        """The listener's and the client's ports of a connection reset by its
+        process between two samples, and the two ends' lifetimes, client
+        first."""
         self.db = os.path.join(scratch_dir(), f"reset-{host}.db")
         l = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         l.bind((host, 0))
@@ -400,16 +406,15 @@ class ShortConnectionsTest(unittest.TestCase):
         self.addCleanup(l.close)
         lport = l.getsockname()[1]
         rec = Recorder(self.db, env=env)
-        def unseen(cport):
-            found = rows(self.db, "SELECT seen_by FROM v_lifetimes WHERE proto = 'tcp' AND state != 'LISTEN'"
-                                  " AND (local_port = ? OR local_port = ?)", (lport, cport))
-            return only_events(found)
-        cport = rec.between_samples(lambda: self.reset_connection(host, l), unseen)
+        def ends(made):
+            _, (client, server) = made
+            return rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND cookie IN (?, ?)"
+                                 " ORDER BY cookie = ?", (client, server, server))
+
+        made = rec.between_samples(lambda: self.reset_connection(host, l), lambda m: only_events(ends(m)))
         code, err = rec.stop()
         self.assertEqual(code, 0, err)
-        return lport, cport, rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND state != 'LISTEN'"
-                                           " AND (local_port = ? OR local_port = ?) ORDER BY local_port = ?",
-                                  (lport, cport, lport))
+        return lport, made[0], ends(made)
 
     def test_reset_by_its_process(self):
         """Both ends of a connection that opened between two samples and was
