@@ -221,7 +221,7 @@ static int open_checked(const char *path, const char *target, int flags, sqlite3
 }
 
 /* Attempts of open_write_once a recorder makes, 20 ms apart (see below). */
-#define WAL_OPEN_ATTEMPTS 50
+#define WAL_OPEN_ATTEMPTS 100
 
 static bool may_pass(int code)
 {

@@ -232,8 +232,8 @@ class DefaultPathTest(unittest.TestCase):
         and only then gives it to the database's owner (SQLite's rule). The
         recorder that meets the file in between tries again instead of
         exiting (CI once saw "attempt to write a readonly database" that
-        way). Here the file stays root's until the recorder has begun, then
-        is given to it."""
+        way). Here the file stays root's until the recorder has tried to
+        read the database, then is given to it."""
         home = scratch_dir()
         nobody = pwd.getpwnam("nobody")
         os.chown(home, nobody.pw_uid, nobody.pw_gid)
@@ -246,26 +246,20 @@ class DefaultPathTest(unittest.TestCase):
                            timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         shm = db + "-shm"
-        self.assertFalse(os.path.exists(shm))  # the last connection's close removed it
+        self.assertFalse(os.path.exists(shm) or os.path.exists(db + "-wal"))  # the last close removed them
         with open(shm, "wb"):
             pass
         os.chmod(shm, 0o600)  # root's, as a reader as root creates it
         rec = subprocess.Popen(asnobody + [record, "--db", db, "--interval", "200ms"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.addCleanup(lambda: rec.poll() is not None or rec.kill())
-        # Once the recorder has the database open, it meets the -shm file at its first
-        # read: given to it 0.3 s later, within the second it keeps trying from its
-        # first try (a recorder that does not try again has exited by then).
-        fds = f"/proc/{rec.pid}/fd"
-        seen = False
+        # Its first read of the database, which fails on the -shm file, creates the -wal
+        # file (its own): the -shm file is given to it then, within the 2 s it keeps
+        # trying from its first try (a recorder that does not try again has exited).
         deadline = time.monotonic() + 60
-        while not seen and rec.poll() is None and time.monotonic() < deadline:
-            try:
-                seen = any(os.readlink(os.path.join(fds, fd)) == db for fd in os.listdir(fds))
-            except OSError:
-                pass
-        self.assertTrue(seen, f"the recorder never opened {db}: exit {rec.poll()}")
-        time.sleep(0.3)
+        while not os.path.exists(db + "-wal") and rec.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
+        self.assertTrue(os.path.exists(db + "-wal"), f"the recorder never read {db}: exit {rec.poll()}")
         os.chown(shm, nobody.pw_uid, nobody.pw_gid)
         wait_for_samples(db, 2, rec)
         code, _, err = stop_record(rec, timeout=60)
