@@ -285,10 +285,10 @@ class RecordProcfsTest(RecordTest):
 
 # Runs in a network namespace of its own: a veth pair whose end ch0 has a
 # link-local and a global address (no duplicate detection), a listener and
-# a connection on each address, then the recorder's one sample. Prints the
-# interface's index and the ports, as JSON.
+# a connection on each address once both have their host routes, then the
+# recorder's one sample. Prints the interface's index and the ports, as JSON.
 LINK_LOCAL_DRIVER = r"""
-import json, socket, subprocess, sys
+import json, socket, subprocess, sys, time
 record, db, wrapper = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 def ip(*args):
     subprocess.run(["ip"] + list(args), check=True)
@@ -298,6 +298,18 @@ ip("link", "set", "ch0", "up")
 ip("link", "set", "ch1", "up")
 ip("addr", "add", "fe80::1/64", "dev", "ch0", "nodad")
 ip("addr", "add", "2001:db8::1/64", "dev", "ch0", "nodad")
+# An address's host route is added by the kernel's address work, after the
+# address: until then a connection to it is sent out of ch0 and fails with
+# "No route to host" once neighbour discovery gives up (CI, a loaded machine).
+deadline = time.monotonic() + 60
+while True:
+    out = subprocess.run(["ip", "-j", "-6", "route", "show", "table", "local", "type", "local", "dev", "ch0"],
+                         check=True, capture_output=True, text=True).stdout
+    if {"fe80::1", "2001:db8::1"} <= {r["dst"] for r in json.loads(out or "[]")}:
+        break
+    if time.monotonic() > deadline:
+        sys.exit(f"the addresses of ch0 got no host routes in 60 s: {out}")
+    time.sleep(0.01)
 index = socket.if_nametoindex("ch0")
 held, ports = [], {}
 for name, addr, scope in (("link", "fe80::1", index), ("global", "2001:db8::1", 0)):
