@@ -20,31 +20,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "dump_clock.h"
 #include "iterdump.skel.h"
 #include "iterdump_record.h"
 
 #define READ_BYTES (64 * 1024)
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double cpu_ms(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-}
 
 /* Prints the n records in buf, one line each. */
 static void print_records(const char *buf, size_t n)
@@ -82,12 +68,6 @@ static long read_pass(struct bpf_link *link, char *buf, int print)
             print_records(buf, (size_t)got / sizeof(struct iterdump_record));
         bytes += got;
     }
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Parses argument i as an integer in [lo, hi], or exits naming it. */
@@ -135,8 +115,8 @@ int main(int argc, char **argv)
     double cpu = (cpu_ms() - cpu0) / repeats;
     if (print)
         return 0;
-    qsort(walls, (size_t)repeats, sizeof *walls, cmp_double);
-    printf("sockets %ld wall_ms %.3f cpu_ms %.3f repeats %d requests 2\n", sockets, walls[repeats / 2], cpu, repeats);
+    printf("sockets %ld wall_ms %.3f cpu_ms %.3f repeats %d requests 2\n", sockets, median_ms(walls, repeats), cpu,
+           repeats);
     free(walls);
     free(buf);
     bpf_link__destroy(udp);

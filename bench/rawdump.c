@@ -28,26 +28,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "dump_clock.h"
+
 #define RECV_BUF (256 * 1024)
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static double cpu_ms(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-}
 
 /* Sends one dump request for (family, protocol); returns 0 or -1. */
 static int request(int fd, int family, int protocol)
@@ -126,12 +113,6 @@ static long dump_all(int fd, char *buf, int tcp_once)
     return total;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
     int repeats = argc > 1 ? atoi(argv[1]) : 5;
@@ -168,9 +149,8 @@ int main(int argc, char **argv)
         }
     }
     double cpu = (cpu_ms() - cpu0) / repeats;
-    qsort(walls, (size_t)repeats, sizeof *walls, cmp_double);
-    printf("sockets %ld wall_ms %.3f cpu_ms %.3f repeats %d requests %d\n", sockets, walls[repeats / 2], cpu, repeats,
-           tcp_once ? 3 : 4);
+    printf("sockets %ld wall_ms %.3f cpu_ms %.3f repeats %d requests %d\n", sockets, median_ms(walls, repeats), cpu,
+           repeats, tcp_once ? 3 : 4);
     free(walls);
     free(buf);
     close(fd);
