@@ -873,8 +873,8 @@ class ProvidersTest(unittest.TestCase):
             c.close()
             a.close()
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(len(rows(db, "SELECT lifetime_id FROM v_lifetimes WHERE local_port = ?1 OR remote_port = ?1",
-                                  (port,))), 3)
+        self.assertEqual(len(rows(db, "SELECT lifetime_id FROM v_lifetimes WHERE local_addr = '127.0.0.1'"
+                                      " AND (local_port = ?1 OR remote_port = ?1)", (port,))), 3)
         shorts, mset, count, links = contract_recompute(db)
         [head] = rows(db, "SELECT rows, mset FROM chain_links ORDER BY seq DESC LIMIT 1")
         self.assertEqual((head["rows"], head["mset"]), (count, mset))

@@ -285,7 +285,7 @@ class ShortConnectionsTest(unittest.TestCase):
                 self.assertEqual(server[0]["seen_by"], "destroy_event_only")
                 self.assertEqual(client[0]["seen_by"], "destroy_event_time_wait")
                 [listener] = rows(self.db, "SELECT * FROM v_lifetimes WHERE proto = 'tcp' AND local_port = ?"
-                                           " AND state = 'LISTEN'", (lport,))
+                                           " AND local_addr = ? AND state = 'LISTEN'", (lport, host))
                 for r in (client[0], server[0], listener):
                     self.assertEqual((r["pid"], r["proc_start"]), (srv.pid, start), (r, losses(self.db)))
                     self.assertEqual(r["holders"], 1)

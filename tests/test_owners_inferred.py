@@ -91,11 +91,12 @@ def once(db, *args):
         raise AssertionError(p.stderr)
 
 
-def lifetime_json(db, lport, remote_port):
-    """The lifetime on local port lport with that remote port, as the query
-    tool prints it (the port report)."""
+def lifetime_json(db, lport, remote_port, host="127.0.0.1"):
+    """The lifetime on host's local port lport with that remote port, as the
+    query tool prints it (the port report). Tests run side by side: another
+    one may have a socket with the same port number on another address."""
     out = query(db, "port", str(lport), "--proto", "tcp")
-    found = [x for x in out["lifetimes"] if x["remote_port"] == remote_port]
+    found = [x for x in out["lifetimes"] if x["local_addr"] == host and x["remote_port"] == remote_port]
     if len(found) != 1:
         raise AssertionError(f"{len(found)} lifetimes on port {lport} from {remote_port}: {out['lifetimes']}")
     return found[0]
@@ -123,11 +124,11 @@ class ListenerInferenceTest(unittest.TestCase):
                 c.close()
                 once(self.db)
                 listener = [x for x in query(self.db, "port", str(lport), "--proto", "tcp")["lifetimes"]
-                            if x["state"] == "LISTEN"]
+                            if x["state"] == "LISTEN" and x["local_addr"] == host]
                 self.assertEqual(len(listener), 1, listener)
                 self.assertEqual(listener[0]["owner_source"], "socket")
                 self.assertEqual(listener[0]["process"]["pid"], srv.p.pid)
-                accepted = lifetime_json(self.db, lport, cport)
+                accepted = lifetime_json(self.db, lport, cport, host)
                 self.assertEqual(accepted["state"], "TIME_WAIT")
                 self.assertEqual(accepted["owner_source"], "listener", accepted)
                 self.assertEqual(accepted["process"], listener[0]["process"])
@@ -149,7 +150,8 @@ class ListenerInferenceTest(unittest.TestCase):
         c.recv(1)
         c.close()
         once(self.db)  # the listener's row goes on; the entry is new
-        [listener] = rows(self.db, "SELECT * FROM v_lifetimes WHERE local_port = ? AND state = 'LISTEN'", (lport,))
+        [listener] = rows(self.db, "SELECT * FROM v_lifetimes WHERE local_addr = '127.0.0.1' AND local_port = ?"
+                                   " AND state = 'LISTEN'", (lport,))
         self.assertEqual(listener["run_id"], 1)
         accepted = lifetime_json(self.db, lport, cport)
         self.assertEqual(accepted["state"], "TIME_WAIT")
@@ -218,11 +220,11 @@ class LateOwnerTest(unittest.TestCase):
                 c = socket.create_connection((host, lport))
                 cport = c.getsockname()[1]
                 once(self.db)
-                first = lifetime_json(self.db, lport, cport)
+                first = lifetime_json(self.db, lport, cport, host)
                 self.assertEqual(first["owner_source"], "listener", first)
                 srv.say("accept")
                 once(self.db)
-                later = lifetime_json(self.db, lport, cport)
+                later = lifetime_json(self.db, lport, cport, host)
                 self.assertEqual(later["id"], first["id"])  # the same lifetime
                 self.assertEqual(later["owner_source"], "socket", later)
                 self.assertEqual(later["process"]["pid"], srv.p.pid)
