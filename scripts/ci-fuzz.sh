@@ -8,13 +8,13 @@
 #
 # Time-boxed: FUZZ_JOBS targets run at once (default 2, one per core), each
 # lane of targets one after another within FUZZ_BUDGET / FUZZ_JOBS seconds
-# (FUZZ_BUDGET default 270: 135 s of wall time), split evenly between the
+# (FUZZ_BUDGET default 180: 90 s of wall time), split evenly between the
 # lane's targets. FUZZ_SECONDS, when set, is the time of each target instead.
 set -eu
 cd "$(dirname "$0")/.."
 dir="${1:-build-fuzz}"
 jobs="${FUZZ_JOBS:-2}"
-budget="${FUZZ_BUDGET:-270}"
+budget="${FUZZ_BUDGET:-180}"
 
 # Debian 12: clang-14 ships libFuzzer's runtime in libclang-rt-14-dev
 # (libclang_rt.fuzzer-x86_64.a); libfuzzer-14-dev is only the standalone

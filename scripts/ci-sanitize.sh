@@ -8,7 +8,8 @@
 #     build-valgrind/: no errors, no definite leaks.
 # SANITIZE_JOBS picks "asan", "valgrind" or both (default), or "asan_build"
 # alone (scripts/test.sh builds it beside other phases); VALGRIND_TESTS is
-# the ctest regex of the tests run under valgrind. The tests run in parallel
+# the ctest regex of the tests run under valgrind, VALGRIND_SKIP (optional)
+# that of the tests among them left out. The tests run in parallel
 # (ASAN_CTEST_JOBS, default 4: most of them wait on a recorder;
 # VALGRIND_CTEST_JOBS, default 3: valgrind keeps a core busy per program).
 set -eu
@@ -102,7 +103,9 @@ valgrind_job() {
     export CONNHIST_PROCS_SOURCE=proc
     tests="${VALGRIND_TESTS:-^test_(query|bad_input|record|restart|retention)(\$|\.)}"
     log="$root/$dir/ctest.log"
-    if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${VALGRIND_CTEST_JOBS:-3}" -R "$tests") >"$log" 2>&1; then
+    skip="${VALGRIND_SKIP:-}"
+    if (cd "$dir" && sh "$root/scripts/isolated.sh" ctest --output-on-failure -j"${VALGRIND_CTEST_JOBS:-3}" -R "$tests" \
+        ${skip:+-E "$skip"}) >"$log" 2>&1; then
         tail -3 "$log"
         sh "$root/scripts/ctest-skips.sh" "$dir"
     else
