@@ -159,7 +159,7 @@ busy_lane() {
     touch "$logs/clang-build.done"
     phase fuzz sh scripts/ci-fuzz.sh || true
     phase valgrind env SANITIZE_JOBS=valgrind VALGRIND_TESTS='^test_(query|record|restart|retention)($|\.)' \
-        VALGRIND_SKIP='^test_query\.TestLongHistory$' sh scripts/ci-sanitize.sh || true
+        VALGRIND_SKIP='^test_query\.Test(LongHistory|ReadOnly)$' sh scripts/ci-sanitize.sh || true
     windows_once
 }
 

@@ -1,9 +1,11 @@
-"""Prints the unittest classes of a test file, one per line: CMake registers
-each as a ctest test of its own (tests/CMakeLists.txt), so the classes of a
-long file run in parallel. Classes come from unittest's own loader, so a new
-class is registered without anyone listing it.
+"""Prints the unittest classes of test files, one "FILE CLASS" line each
+(FILE without its directory and .py): CMake registers each as a ctest test
+of its own (tests/CMakeLists.txt), so the classes of a long file run in
+parallel. Classes come from unittest's own loader, so a new class is
+registered without anyone listing it. CMake lists every file in one run:
+an interpreter and the shared imports once, not once a file.
 
-    python3 tests/cases.py tests/test_faults.py
+    python3 tests/cases.py tests/test_faults.py tests/test_query.py
 """
 
 import importlib.util
@@ -32,4 +34,7 @@ def test_classes(path):
 
 
 if __name__ == "__main__":
-    print("\n".join(test_classes(sys.argv[1])))
+    for path in sys.argv[1:]:
+        name = os.path.splitext(os.path.basename(path))[0]
+        for cls in test_classes(path):
+            print(name, cls)
