@@ -215,7 +215,8 @@ bool ch_sock_has_remote(const ch_sock *s);
  */
 typedef struct ch_sampler ch_sampler;
 
-/* Opens the best sampler available (netlink, else /proc/net on Linux).
+/* Opens the best sampler available (on Linux: netlink, its dumps made
+ * through BPF socket iterators where they load, else /proc/net).
  * force may name one ("netlink", "procfs") or be NULL. */
 ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn);
 const char *ch_sampler_name(const ch_sampler *s);

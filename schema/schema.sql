@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS runs (
     os           TEXT NOT NULL,
     boot_id      TEXT,                -- the kernel's boot id; NULL where unknown
     boot_time    INTEGER,             -- when the machine booted
-    sampler      TEXT NOT NULL,       -- 'netlink' or 'procfs' (Linux)
+    sampler      TEXT NOT NULL,       -- 'netlink', 'bpf_iter' or 'procfs' (Linux)
     version      TEXT NOT NULL,       -- connhist version
     pid          INTEGER NOT NULL,    -- pid of the recorder
     uid          INTEGER,             -- user the recorder ran as

@@ -586,8 +586,9 @@ class DumpStallTest(unittest.TestCase):
     def test_destroyed_while_a_dump_ran(self):
         d = scratch_dir()
         db, faults = os.path.join(d, "stall.db"), os.path.join(d, "faults")
+        # Dumps through sock_diag, which the shim holds (not the BPF socket iterators).
         env = dict(os.environ, LD_PRELOAD=NETLINK_SHIM, CONNHIST_FAULT_NETLINK="stall_tcp=300",
-                   CONNHIST_FAULT_LOG=faults)
+                   CONNHIST_FAULT_LOG=faults, CONNHIST_SOCKS_SOURCE="netlink")
         r = Recorder(db, "--interval", "1s", env=env)
         self.addCleanup(r.kill)
         r.wait_samples(2)
@@ -636,7 +637,7 @@ class NetlinkTroubleTest(unittest.TestCase):
         db, faults = os.path.join(d, "netlink.db"), os.path.join(d, "faults")
         steady = sockets_fixture(self)
         env = dict(os.environ, LD_PRELOAD=NETLINK_SHIM, CONNHIST_FAULT_NETLINK="eintr=5,intr=7,enobufs=11",
-                   CONNHIST_FAULT_LOG=faults)
+                   CONNHIST_FAULT_LOG=faults, CONNHIST_SOCKS_SOURCE="netlink")
         r = Recorder(db, "--interval", "50ms", env=env)
         self.addCleanup(r.kill)
         r.wait_samples(20)
@@ -698,7 +699,7 @@ class NetlinkTroubleTest(unittest.TestCase):
         a6, _ = l6.accept()
         steady += [l6, c6, a6]
         self.addCleanup(lambda: [s.close() for s in (l6, c6, a6)])
-        env = dict(os.environ, LD_PRELOAD=REFUSE_SHIM, CONNHIST_REFUSE_TCPDIAG=refused)
+        env = dict(os.environ, LD_PRELOAD=REFUSE_SHIM, CONNHIST_REFUSE_TCPDIAG=refused, CONNHIST_SOCKS_SOURCE="netlink")
         r = Recorder(db, "--interval", "50ms", env=env)
         self.addCleanup(r.kill)
         r.wait_samples(10)

@@ -27,34 +27,52 @@ static bool link_local(const uint8_t *a)
     return (a[0] == 0xfe && (a[1] & 0xc0) == 0x80) || (a[0] == 0xff && (a[1] & 0x0f) == 0x02);
 }
 
-/* Converts one inet_diag_msg into a neutral row. */
-static void diag_to_row(const struct inet_diag_msg *m, int tcp, ch_sock *row)
+void ch_diag_row(const ch_diag_fields *f, ch_sock *row)
 {
-    int family = m->idiag_family == AF_INET6 ? 6 : 4;
-    size_t alen = family == 6 ? 16 : 4;
-    row->proto = tcp ? CH_TCP : CH_UDP;
+    int family = f->v6 ? 6 : 4;
+    size_t alen = f->v6 ? 16 : 4;
+    row->proto = f->tcp ? CH_TCP : CH_UDP;
     row->local.family = row->remote.family = family;
-    memcpy(row->local.bytes, m->id.idiag_src, alen);
-    memcpy(row->remote.bytes, m->id.idiag_dst, alen);
-    row->local_port = ntohs(m->id.idiag_sport);
-    row->remote_port = ntohs(m->id.idiag_dport);
+    memcpy(row->local.bytes, f->src, alen);
+    memcpy(row->remote.bytes, f->dst, alen);
+    row->local_port = f->sport;
+    row->remote_port = f->dport;
     /* A link-local address means something with its interface only: the
      * one the socket is bound to, which a link-local connect, bind or
      * accept sets (idiag_if). The scope ids of the row, as Windows reports
      * them; 0 for other addresses, or when the socket is bound to none. */
     if (family == 6) {
         if (link_local(row->local.bytes))
-            row->local_scope = m->id.idiag_if;
+            row->local_scope = f->bound_if;
         if (link_local(row->remote.bytes))
-            row->remote_scope = m->id.idiag_if;
+            row->remote_scope = f->bound_if;
     }
-    row->state = m->idiag_state < CH_ST_UNCONN ? m->idiag_state : CH_ST_UNKNOWN;
+    row->state = f->state < CH_ST_UNCONN ? f->state : CH_ST_UNKNOWN;
     /* UDP reuses TCP_CLOSE for a socket with no peer. */
-    if (row->proto == CH_UDP && m->idiag_state == CH_ST_CLOSE)
+    if (row->proto == CH_UDP && f->state == CH_ST_CLOSE)
         row->state = CH_ST_UNCONN;
-    row->ident = (uint64_t)m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32;
-    row->inode = m->idiag_inode;
-    row->uid = m->idiag_uid;
+    row->ident = f->cookie;
+    row->inode = f->inode;
+    row->uid = f->uid;
+}
+
+/* Converts one inet_diag_msg into a neutral row. */
+static void diag_to_row(const struct inet_diag_msg *m, int tcp, ch_sock *row)
+{
+    ch_diag_fields f = {
+        .tcp = tcp != 0,
+        .v6 = m->idiag_family == AF_INET6,
+        .src = (const uint8_t *)m->id.idiag_src,
+        .dst = (const uint8_t *)m->id.idiag_dst,
+        .sport = ntohs(m->id.idiag_sport),
+        .dport = ntohs(m->id.idiag_dport),
+        .bound_if = m->id.idiag_if,
+        .state = m->idiag_state,
+        .cookie = (uint64_t)m->id.idiag_cookie[0] | (uint64_t)m->id.idiag_cookie[1] << 32,
+        .inode = m->idiag_inode,
+        .uid = m->idiag_uid,
+    };
+    ch_diag_row(&f, row);
 }
 
 /* The rows whose timer ends them, or may, with no change of state the

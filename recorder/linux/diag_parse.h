@@ -25,6 +25,24 @@ typedef struct {
     uint32_t soonest_timer_ms;
 } ch_diag_dump;
 
+/* What a row is made of, as sock_diag gives it (addresses in network
+ * order, IPv4 in the first 4 bytes; ports in host order; states as
+ * inet_diag reports them). */
+typedef struct {
+    bool tcp, v6;
+    const uint8_t *src, *dst;
+    uint16_t sport, dport;
+    uint32_t bound_if; /* idiag_if: the interface the socket is bound to */
+    uint8_t state;
+    uint64_t cookie;
+    uint32_t inode, uid;
+} ch_diag_fields;
+
+/* Fills a neutral row from them: the scope ids of link-local addresses, a
+ * UDP socket without a peer as CH_ST_UNCONN. Dumps, destroy events and the
+ * socket iterators (socks_iter.c) make their rows through it. */
+void ch_diag_row(const ch_diag_fields *f, ch_sock *row);
+
 enum { CH_DIAG_ERROR = -1, CH_DIAG_MORE = 0, CH_DIAG_DONE = 1 };
 
 /*

@@ -19,31 +19,23 @@
 #include "procs_iter.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "caps.h"
+#include "bpf_child.h"
 #include "owners_decode.h"
 #include "procs_iter.skel.h"
 #include "procs_iter_record.h"
 
-#define KERNEL_BTF "/sys/kernel/btf/vmlinux"
 #define PROC_PID_INIT_INO 0xEFFFFFFCU /* the initial pid namespace's inode (include/linux/proc_ns.h) */
-#define CAP_SYS_ADMIN_BIT 21
-#define CAP_PERFMON_BIT 38
-#define CAP_BPF_BIT 39
-#define READ_RECORDS 1024 /* records asked for by one read() */
-#define WHY_MAX 300
+#define READ_RECORDS 1024             /* records asked for by one read() */
 
 struct ch_sockfiles {
     int link; /* the iterator's link: every pass starts from it */
@@ -56,96 +48,19 @@ struct ch_sockfiles {
     struct ch_file_record buf[READ_RECORDS];
 };
 
-/* The first warning libbpf gave in the loading child, for the reason. */
-static char libbpf_said[200];
-
-static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va_list ap)
+/* The child's part (ch_bpf_load_in_child): loads the program and attaches
+ * the iterator; its link is all a pass needs. */
+static int load(int *fds, size_t n, char *why, size_t whyn)
 {
-    if (level != LIBBPF_WARN || libbpf_said[0] != '\0')
-        return 0;
-    char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
-    const char *text = strncmp(line, "libbpf: ", 8) == 0 ? line + 8 : line;
-    snprintf(libbpf_said, sizeof libbpf_said, "%.*s", (int)strcspn(text, "\n"), text);
-    return 0;
-}
-
-/* The child: loads the program, attaches the iterator and sends its link
- * (or one line saying why not) over sock, then exits. */
-static void load_and_hand_over(int sock)
-{
-    char why[WHY_MAX] = "";
-    libbpf_set_print(keep_first_warning);
+    (void)n;
     struct procs_iter_bpf *skel = procs_iter_bpf__open_and_load();
     struct bpf_link *link = skel ? bpf_program__attach_iter(skel->progs.socket_files, NULL) : NULL;
-    struct msghdr msg = {0};
-    char control[CMSG_SPACE(sizeof(int))];
     if (link == NULL) {
-        int err = errno;
-        snprintf(why, sizeof why, "the kernel refused the BPF iterator: %s%s%s%s", strerror(err),
-                 libbpf_said[0] ? " (" : "", libbpf_said, libbpf_said[0] ? ")" : "");
-    } else {
-        int fd = bpf_link__fd(link);
-        memset(control, 0, sizeof control);
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof fd);
-        memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    }
-    struct iovec iov = {.iov_base = why, .iov_len = strlen(why) + 1};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
-    _exit(link == NULL);
-}
-
-/* Loads the iterator in a child process. Returns its link, or -1 with the
- * reason in why. */
-static int load_in_child(char *why, size_t whyn)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-        snprintf(why, whyn, "cannot hand the BPF iterator over: %s", strerror(errno));
+        snprintf(why, whyn, "the kernel refused the BPF iterator: %s", strerror(errno));
         return -1;
     }
-    fflush(NULL);
-    pid_t child = fork();
-    if (child == 0) {
-        close(sv[0]);
-        load_and_hand_over(sv[1]);
-    }
-    close(sv[1]);
-    if (child < 0) {
-        snprintf(why, whyn, "cannot start the process that loads the BPF iterator: %s", strerror(errno));
-        close(sv[0]);
-        return -1;
-    }
-    char said[WHY_MAX] = "";
-    char control[CMSG_SPACE(sizeof(int))];
-    struct iovec iov = {.iov_base = said, .iov_len = sizeof said - 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-    ssize_t n;
-    while ((n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-        ;
-    close(sv[0]);
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
-    struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-    if (c != NULL && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
-        int fd;
-        memcpy(&fd, CMSG_DATA(c), sizeof fd);
-        return fd;
-    }
-    if (n > 0 && said[0] != '\0')
-        snprintf(why, whyn, "%s", said);
-    else
-        snprintf(why, whyn, "the process loading the BPF iterator ended without a word (status %d)", status);
-    return -1;
+    fds[0] = bpf_link__fd(link);
+    return 0;
 }
 
 /* Why the pass cannot run here before trying, or NULL. */
@@ -155,11 +70,8 @@ static const char *cannot_run(char *why, size_t whyn)
     struct stat st;
     if (env != NULL && strcmp(env, "proc") == 0)
         snprintf(why, whyn, "CONNHIST_PROCS_SOURCE=proc");
-    else if (access(KERNEL_BTF, R_OK) != 0)
-        snprintf(why, whyn, "the kernel has no BTF type information (%s: %s)", KERNEL_BTF, strerror(errno));
-    else if (geteuid() != 0 && !ch_has_capability(CAP_SYS_ADMIN_BIT) &&
-             !(ch_has_capability(CAP_BPF_BIT) && ch_has_capability(CAP_PERFMON_BIT)))
-        snprintf(why, whyn, "not running as root (loading BPF needs CAP_BPF and CAP_PERFMON)");
+    else if (!ch_bpf_may_load(why, whyn))
+        return why;
     else if (stat("/proc/self/ns/pid", &st) != 0 || st.st_ino != PROC_PID_INIT_INO)
         snprintf(why, whyn, "not in the initial pid namespace (the kernel names processes by their pids there)");
     else
@@ -179,8 +91,7 @@ ch_sockfiles *ch_sockfiles_open(char *why, size_t whyn)
     s->hz = sysconf(_SC_CLK_TCK);
     if (s->hz <= 0)
         s->hz = 100; /* USER_HZ on every Linux architecture */
-    s->link = load_in_child(why, whyn);
-    if (s->link < 0) {
+    if (ch_bpf_load_in_child(load, &s->link, 1, why, whyn) != 0) {
         free(s);
         return NULL;
     }

@@ -25,6 +25,7 @@
 
 #include "diag_parse.h"
 #include "procnet.h"
+#include "socks_iter.h"
 
 #define RECV_BUF_SIZE (256 * 1024)
 #define DUMP_RETRIES 5
@@ -38,9 +39,11 @@ struct ch_sampler {
     bool leave_out_tcp;   /* the next take dumps UDP only (ch_sampler_leave_out_tcp) */
     int64_t tcp_timer_ms; /* of the last TCP dump (ch_sampler_tcp_timer_ms) */
     char *buf;
+    ch_socks_iter *iter; /* the BPF socket iterators, which replace the dumps where they load */
     const char *note; /* pending ch_sampler_next_note */
     char fallback_note[160];
     bool noted_intr, noted_overrun; /* each trouble is noted once per run */
+    char iter_note[400];
 };
 
 /* Hands out a note on a trouble once; a note already pending wins, and
@@ -298,6 +301,10 @@ ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
             ch_sampler_close(s);
             return NULL;
         }
+        if (s->fd >= 0 && force == NULL) {
+            char why[300];
+            s->iter = ch_socks_iter_open(why, sizeof why); /* NULL: dumps, which do the same */
+        }
     } else if (strcmp(force, "procfs") != 0) {
         snprintf(err, errn, "unknown sampler '%s' (expected netlink or procfs)", force);
         ch_sampler_close(s);
@@ -308,6 +315,8 @@ ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn)
 
 const char *ch_sampler_name(const ch_sampler *s)
 {
+    if (s->iter != NULL)
+        return "bpf_iter";
     return s->fd >= 0 ? "netlink" : "procfs";
 }
 
@@ -339,9 +348,37 @@ int64_t ch_sampler_tcp_timer_ms(const ch_sampler *s)
     return s->fd >= 0 ? s->tcp_timer_ms : -1;
 }
 
+/* The tables through the BPF iterators: TCP (unless left out), then UDP.
+ * Returns 0, or -1 with the reason in err. */
+static int iter_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
+{
+    uint32_t soonest = UINT32_MAX;
+    if (!s->leave_out_tcp && ch_socks_iter_take(s->iter, true, out, &soonest, err, errn) != 0)
+        return -1;
+    if (ch_socks_iter_take(s->iter, false, out, &soonest, err, errn) != 0)
+        return -1;
+    if (!s->leave_out_tcp)
+        s->tcp_timer_ms = soonest != UINT32_MAX ? (int64_t)soonest : -1;
+    return 0;
+}
+
 int ch_sampler_take(ch_sampler *s, ch_sample *out, char *err, size_t errn)
 {
     ch_sample_clear(out);
+    if (s->iter != NULL) {
+        int rc = iter_take(s, out, err, errn);
+        if (rc == 0) {
+            s->leave_out_tcp = false;
+            return 0;
+        }
+        /* Dumped through sock_diag from now on, which the iterators only
+         * replaced; said once. */
+        snprintf(s->iter_note, sizeof s->iter_note, "BPF socket iterators failed (%s): dumped through sock_diag", err);
+        s->note = s->iter_note;
+        ch_socks_iter_close(s->iter);
+        s->iter = NULL;
+        ch_sample_clear(out);
+    }
     if (s->fd >= 0) {
         int rc = netlink_take(s, out, err, errn);
         s->leave_out_tcp = false; /* for one take */
@@ -356,6 +393,7 @@ void ch_sampler_close(ch_sampler *s)
         return;
     if (s->fd >= 0)
         close(s->fd);
+    ch_socks_iter_close(s->iter);
     free(s->buf);
     free(s);
 }

@@ -1,0 +1,165 @@
+/*
+ * The socket iterator sampler's reading side (socks_iter.h): the programs
+ * of socks_iter.bpf.c, loaded in a child process (bpf_child.h) that hands
+ * over the two iterators' links; each take creates an iterator from one
+ * and reads its records, turned into rows as a dump's are (diag_parse.h).
+ */
+#define _GNU_SOURCE
+#include "socks_iter.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf_child.h"
+#include "diag_parse.h"
+#include "socks_iter.skel.h"
+#include "socks_iter_record.h"
+
+#define READ_RECORDS 512 /* records asked for by one read(): 32 KiB */
+#define AHEAD 128        /* rows whose identities are prefetched at a time (as diag_parse.c) */
+
+enum { LINK_TCP, LINK_UDP, NLINKS };
+
+struct ch_socks_iter {
+    int links[NLINKS];
+    struct ch_sock_record buf[READ_RECORDS];
+};
+
+/* The child's part: loads both programs and attaches their iterators. */
+static int load(int *fds, size_t n, char *why, size_t whyn)
+{
+    (void)n;
+    struct socks_iter_bpf *skel = socks_iter_bpf__open_and_load();
+    struct bpf_link *tcp = skel ? bpf_program__attach_iter(skel->progs.socks_tcp, NULL) : NULL;
+    struct bpf_link *udp = tcp ? bpf_program__attach_iter(skel->progs.socks_udp, NULL) : NULL;
+    if (udp == NULL) {
+        snprintf(why, whyn, "the kernel refused the BPF socket iterators: %s", strerror(errno));
+        return -1;
+    }
+    fds[LINK_TCP] = bpf_link__fd(tcp);
+    fds[LINK_UDP] = bpf_link__fd(udp);
+    return 0;
+}
+
+ch_socks_iter *ch_socks_iter_open(char *why, size_t whyn)
+{
+    const char *env = getenv("CONNHIST_SOCKS_SOURCE");
+    if (env != NULL && strcmp(env, "netlink") == 0) {
+        snprintf(why, whyn, "CONNHIST_SOCKS_SOURCE=netlink");
+        return NULL;
+    }
+    if (!ch_bpf_may_load(why, whyn))
+        return NULL;
+    ch_socks_iter *it = calloc(1, sizeof *it);
+    if (it == NULL) {
+        snprintf(why, whyn, "out of memory");
+        return NULL;
+    }
+    if (ch_bpf_load_in_child(load, it->links, NLINKS, why, whyn) != 0) {
+        free(it);
+        return NULL;
+    }
+    return it;
+}
+
+void ch_socks_iter_close(ch_socks_iter *it)
+{
+    if (it == NULL)
+        return;
+    for (int i = 0; i < NLINKS; i++)
+        close(it->links[i]);
+    free(it);
+}
+
+/* Adds one record's row to out, and hands it to out's consume hook.
+ * Returns 0, or -1 when out of memory. */
+static int take_record(const struct ch_sock_record *r, ch_sample *out, uint32_t *soonest)
+{
+    ch_sock *row = ch_sample_add(out);
+    if (row == NULL)
+        return -1;
+    ch_diag_fields f = {
+        .tcp = r->proto == 6,
+        .v6 = r->family != 2,
+        .src = r->local,
+        .dst = r->remote,
+        .sport = r->local_port,
+        .dport = r->remote_port,
+        .bound_if = r->bound_if,
+        .state = r->state,
+        .cookie = r->cookie,
+        .inode = r->inode,
+        .uid = r->uid,
+    };
+    ch_diag_row(&f, row);
+    if (f.tcp && r->timer_ms < *soonest)
+        *soonest = r->timer_ms;
+    if (out->consume != NULL && out->consume(out->consume_ctx, row)) {
+        out->count--; /* taken care of: the slot serves the next row */
+        out->consumed++;
+    }
+    return 0;
+}
+
+/* Takes n whole records, their identities prefetched AHEAD at a time. */
+static int take_records(const struct ch_sock_record *r, size_t n, ch_sample *out, uint32_t *soonest)
+{
+    for (size_t at = 0; at < n; at += AHEAD) {
+        size_t k = n - at < AHEAD ? n - at : AHEAD;
+        if (out->prefetch != NULL && out->consume != NULL) {
+            uint64_t ids[AHEAD];
+            for (size_t i = 0; i < k; i++)
+                ids[i] = r[at + i].cookie;
+            out->prefetch(out->consume_ctx, ids, k);
+        }
+        for (size_t i = 0; i < k; i++)
+            if (take_record(&r[at + i], out, soonest) != 0)
+                return -1;
+    }
+    return 0;
+}
+
+int ch_socks_iter_take(ch_socks_iter *it, bool tcp, ch_sample *out, uint32_t *soonest_timer_ms, char *err, size_t errn)
+{
+    int fd = bpf_iter_create(it->links[tcp ? LINK_TCP : LINK_UDP]);
+    if (fd < 0) {
+        snprintf(err, errn, "BPF socket iterator: %s", strerror(errno));
+        return -1;
+    }
+    size_t have = 0; /* bytes of a record cut short by the last read */
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, (char *)it->buf + have, sizeof it->buf - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errn, "BPF socket iterator read: %s", strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (n == 0) {
+            if (have != 0) {
+                snprintf(err, errn, "BPF socket iterator ended inside a record");
+                rc = -1;
+            }
+            break;
+        }
+        have += (size_t)n;
+        size_t whole = have / sizeof it->buf[0];
+        if (take_records(it->buf, whole, out, soonest_timer_ms) != 0) {
+            snprintf(err, errn, "out of memory for socket rows");
+            rc = -1;
+            break;
+        }
+        have -= whole * sizeof it->buf[0];
+        memmove(it->buf, it->buf + whole, have);
+    }
+    close(fd);
+    return rc;
+}
