@@ -117,7 +117,7 @@ static int start(recorder *r)
      * the first one, and the first one's 100,000 inserts go no slower with
      * less (they spill to the WAL before the commit): 512 KiB, not 2 MiB. */
     sqlite3_exec(r->db, "PRAGMA cache_size = -512", NULL, NULL, NULL);
-    r->sampler = ch_sampler_open(r->opt.sampler, r->err, sizeof r->err);
+    r->sampler = ch_sampler_open(r->opt.sampler, r->opt.once, r->err, sizeof r->err);
     if (r->sampler == NULL)
         return fail("%s", r->err);
     r->store = ch_store_open(r->db, r->err, sizeof r->err);

@@ -217,8 +217,10 @@ typedef struct ch_sampler ch_sampler;
 
 /* Opens the best sampler available (on Linux: netlink, its dumps made
  * through BPF socket iterators where they load, else /proc/net).
- * force may name one ("netlink", "procfs") or be NULL. */
-ch_sampler *ch_sampler_open(const char *force, char *err, size_t errn);
+ * force may name one ("netlink", "procfs") or be NULL. one_sample: only
+ * one sample will be taken (--once), which what loading the iterators
+ * costs would outweigh: dumps then. */
+ch_sampler *ch_sampler_open(const char *force, bool one_sample, char *err, size_t errn);
 const char *ch_sampler_name(const ch_sampler *s);
 
 /* True when the sampler's idents identify a socket across runs, so the
