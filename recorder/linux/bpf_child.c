@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "caps.h"
@@ -19,8 +20,8 @@
 #define CAP_SYS_ADMIN_BIT 21
 #define CAP_PERFMON_BIT 38
 #define CAP_BPF_BIT 39
-#define MAX_FDS 4
-#define WHY_MAX 300
+#define MAX_FDS 8
+#define WHY_MAX 512
 
 bool ch_bpf_may_load(char *why, size_t whyn)
 {
@@ -36,6 +37,11 @@ bool ch_bpf_may_load(char *why, size_t whyn)
 
 /* The first warning libbpf gave in the loading child, for the reason. */
 static char libbpf_said[200];
+
+const char *ch_bpf_libbpf_said(void)
+{
+    return libbpf_said;
+}
 
 static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -58,11 +64,7 @@ static void load_and_hand_over(ch_bpf_loader load, size_t n, int sock)
     int rc = load(fds, n, why, sizeof why);
     struct msghdr msg = {0};
     char control[CMSG_SPACE(sizeof fds)];
-    if (rc != 0) {
-        size_t len = strlen(why);
-        if (libbpf_said[0] != '\0')
-            snprintf(why + len, sizeof why - len, " (%s)", libbpf_said);
-    } else {
+    if (rc == 0) {
         memset(control, 0, sizeof control);
         msg.msg_control = control;
         msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
@@ -132,4 +134,39 @@ int ch_bpf_load_in_child(ch_bpf_loader load, int *fds, size_t n, char *why, size
     else
         snprintf(why, whyn, "the process loading the BPF program ended without a word (status %d)", status);
     return -1;
+}
+
+int ch_bpf_iter_read(int link, void *buf, size_t bufsize, size_t record_size, ch_bpf_records_fn fn, void *ctx)
+{
+    int fd = bpf_iter_create(link);
+    if (fd < 0)
+        return -1;
+    size_t have = 0; /* bytes of a record cut short by the last read */
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, (char *)buf + have, bufsize - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -1;
+            break;
+        }
+        if (n == 0) {
+            if (have != 0) {
+                errno = EPROTO;
+                rc = -1;
+            }
+            break;
+        }
+        have += (size_t)n;
+        size_t whole = have / record_size;
+        if ((rc = fn(ctx, buf, whole)) != 0)
+            break;
+        have -= whole * record_size;
+        memmove(buf, (char *)buf + whole * record_size, have);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
 }

@@ -21,18 +21,16 @@
 
 #include <errno.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpf_child.h"
 #include "caps.h"
 #include "owners.skel.h"
 #include "owners_decode.h"
@@ -47,7 +45,6 @@
 /* The descriptors the loading child hands over: they keep the program
  * attached and its maps alive. */
 enum { FD_RING, FD_BSS, FD_LINK_STATE, FD_LINK_SYNACK, FD_LINK_SEND, FD_LINK_RECV, NFDS };
-#define CH_OWNER_WHY_MAX 512
 
 struct ch_owner_events {
     int fds[NFDS];       /* -1: not held */
@@ -66,21 +63,6 @@ const char *ch_owner_events_build(void)
     snprintf(line, sizeof line, "socket owner events: BPF (libbpf %d.%d)", LIBBPF_MAJOR_VERSION,
              LIBBPF_MINOR_VERSION);
     return line;
-}
-
-/* The first warning libbpf gave while loading, one line, for the reason. */
-static char libbpf_said[200];
-
-static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-    if (level != LIBBPF_WARN || libbpf_said[0] != '\0')
-        return 0;
-    char line[512];
-    vsnprintf(line, sizeof line, fmt, ap);
-    const char *text = strncmp(line, "libbpf: ", 8) == 0 ? line + 8 : line;
-    size_t n = strcspn(text, "\n");
-    snprintf(libbpf_said, sizeof libbpf_said, "%.*s", (int)n, text);
-    return 0;
 }
 
 /* True when the kernel is locked down against reading its memory. */
@@ -107,8 +89,8 @@ static void explain(int err, char *why, size_t whyn)
         snprintf(why, whyn, "not running as root (loading BPF needs CAP_BPF and CAP_PERFMON)");
     else if (denied && !capable)
         snprintf(why, whyn, "running without CAP_BPF and CAP_PERFMON, which loading BPF needs");
-    else if (libbpf_said[0] != '\0')
-        snprintf(why, whyn, "the kernel refused the BPF program: %s (%s)", strerror(-err), libbpf_said);
+    else if (ch_bpf_libbpf_said()[0] != '\0')
+        snprintf(why, whyn, "the kernel refused the BPF program: %s (%s)", strerror(-err), ch_bpf_libbpf_said());
     else
         snprintf(why, whyn, "the kernel refused the BPF program: %s", strerror(-err));
 }
@@ -154,92 +136,26 @@ static int load(struct owners_bpf **skel)
 }
 
 /*
- * The child that loads: fits the program to the kernel, attaches it, and
- * hands its descriptors over (or says why not, one line), then exits.
+ * The child's part (ch_bpf_load_in_child): fits the program to the kernel,
+ * attaches it, and names the descriptors of its ring buffer, its counters
+ * and its attachments, all the recorder needs. Fitting the program reads
+ * the kernel's whole BTF (5 MB on 6.18; 13 MB of peak memory): in the
+ * child, the recorder's own peak memory stays what it was.
  */
-static void load_and_hand_over(int sock)
+static int load_fds(int *fds, size_t n, char *why, size_t whyn)
 {
-    char why[CH_OWNER_WHY_MAX] = "";
+    (void)n;
     struct owners_bpf *skel = NULL;
     int err = load(&skel);
-    struct msghdr msg = {0};
-    char control[CMSG_SPACE(sizeof(int) * NFDS)];
     if (err != 0) {
-        explain(err, why, sizeof why);
-    } else {
-        int fds[NFDS] = {bpf_map__fd(skel->maps.records),        bpf_map__fd(skel->maps.bss),
-                         bpf_link__fd(skel->links.on_tcp_state), bpf_link__fd(skel->links.on_synack_again),
-                         bpf_link__fd(skel->links.on_send),      bpf_link__fd(skel->links.on_recv)};
-        memset(control, 0, sizeof control);
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof fds);
-        memcpy(CMSG_DATA(c), fds, sizeof fds);
-    }
-    struct iovec iov = {.iov_base = why, .iov_len = strlen(why) + 1};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    while (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
-        ;
-    _exit(err == 0 ? 0 : 1);
-}
-
-/* Takes what the loading child handed over into e. Returns 0, or -1 with
- * the reason in why. */
-static int take_over(ch_owner_events *e, int sock, pid_t child, char *why, size_t whyn)
-{
-    char said[CH_OWNER_WHY_MAX] = "";
-    char control[CMSG_SPACE(sizeof(int) * NFDS)];
-    struct iovec iov = {.iov_base = said, .iov_len = sizeof said - 1};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-    ssize_t n;
-    while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-        ;
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
-    struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-    if (c != NULL && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof e->fds)) {
-        memcpy(e->fds, CMSG_DATA(c), sizeof e->fds);
-        return 0;
-    }
-    if (n > 0 && said[0] != '\0')
-        snprintf(why, whyn, "%s", said);
-    else
-        snprintf(why, whyn, "the process loading the BPF program ended without a word (status %d)", status);
-    return -1;
-}
-
-/*
- * Loads the program in a child process, which hands the descriptors of its
- * ring buffer, its counters and its attachments over and exits. Fitting the
- * program to the kernel reads the kernel's whole BTF (5 MB on 6.18; 13 MB
- * of peak memory), and the recorder's own peak memory stays what it was.
- */
-static int load_in_child(ch_owner_events *e, char *why, size_t whyn)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-        snprintf(why, whyn, "cannot hand the BPF program over: %s", strerror(errno));
+        explain(err, why, whyn);
         return -1;
     }
-    fflush(NULL);
-    pid_t child = fork();
-    if (child == 0) {
-        close(sv[0]);
-        load_and_hand_over(sv[1]);
-    }
-    close(sv[1]);
-    int rc = -1;
-    if (child < 0)
-        snprintf(why, whyn, "cannot start the process that loads the BPF program: %s", strerror(errno));
-    else
-        rc = take_over(e, sv[0], child, why, whyn);
-    close(sv[0]);
-    return rc;
+    int got[NFDS] = {bpf_map__fd(skel->maps.records),        bpf_map__fd(skel->maps.bss),
+                     bpf_link__fd(skel->links.on_tcp_state), bpf_link__fd(skel->links.on_synack_again),
+                     bpf_link__fd(skel->links.on_send),      bpf_link__fd(skel->links.on_recv)};
+    memcpy(fds, got, sizeof got);
+    return 0;
 }
 
 ch_owner_events *ch_owner_events_open(ch_owner_fact_fn fn, void *ctx, char *why, size_t whyn)
@@ -265,9 +181,7 @@ ch_owner_events *ch_owner_events_open(ch_owner_fact_fn fn, void *ctx, char *why,
     e->hz = sysconf(_SC_CLK_TCK);
     if (e->hz <= 0)
         e->hz = 100; /* USER_HZ on every Linux architecture */
-    libbpf_said[0] = '\0';
-    libbpf_set_print(keep_first_warning);
-    if (load_in_child(e, why, whyn) != 0) {
+    if (ch_bpf_load_in_child(load_fds, e->fds, NFDS, why, whyn) != 0) {
         ch_owner_events_close(e);
         return NULL;
     }

@@ -56,7 +56,9 @@ static int load(int *fds, size_t n, char *why, size_t whyn)
     struct procs_iter_bpf *skel = procs_iter_bpf__open_and_load();
     struct bpf_link *link = skel ? bpf_program__attach_iter(skel->progs.socket_files, NULL) : NULL;
     if (link == NULL) {
-        snprintf(why, whyn, "the kernel refused the BPF iterator: %s", strerror(errno));
+        const char *said = ch_bpf_libbpf_said();
+        snprintf(why, whyn, "the kernel refused the BPF iterator: %s%s%s%s", strerror(errno), said[0] ? " (" : "", said,
+                 said[0] ? ")" : "");
         return -1;
     }
     fds[0] = bpf_link__fd(link);
@@ -154,34 +156,30 @@ static int take(ch_sockfiles *s, const struct ch_file_record *r, ch_task_sockets
     return r->inode != 0 ? add_socket(s, (int32_t)r->fd, r->inode) : 0;
 }
 
+/* A pass's records as they come (ch_bpf_iter_read). */
+typedef struct {
+    ch_sockfiles *s;
+    ch_task_sockets_fn fn;
+    void *ctx;
+} pass;
+
+static int take_records(void *ctx, const void *records, size_t n)
+{
+    pass *p = ctx;
+    const struct ch_file_record *r = records;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = take(p->s, &r[i], p->fn, p->ctx);
+    return rc;
+}
+
 int ch_sockfiles_read(ch_sockfiles *s, ch_task_sockets_fn fn, void *ctx)
 {
     if (s == NULL || fn == NULL)
         return -1;
-    int fd = bpf_iter_create(s->link);
-    if (fd < 0)
-        return -1;
     s->task = (ch_task_sockets){0};
-    size_t have = 0; /* bytes of a record cut short by the last read */
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(fd, (char *)s->buf + have, sizeof s->buf - have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = n < 0 || have != 0 ? -1 : 0;
-            break;
-        }
-        have += (size_t)n;
-        size_t whole = have / sizeof s->buf[0];
-        for (size_t i = 0; rc == 0 && i < whole; i++)
-            rc = take(s, &s->buf[i], fn, ctx);
-        if (rc != 0)
-            break;
-        have -= whole * sizeof s->buf[0];
-        memmove(s->buf, s->buf + whole, have);
-    }
-    close(fd);
+    pass p = {s, fn, ctx};
+    int rc = ch_bpf_iter_read(s->link, s->buf, sizeof s->buf, sizeof s->buf[0], take_records, &p);
     if (rc == 0)
         rc = give(s, fn, ctx) != 0;
     s->task = (ch_task_sockets){0};

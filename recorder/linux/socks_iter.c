@@ -39,7 +39,9 @@ static int load(int *fds, size_t n, char *why, size_t whyn)
     struct bpf_link *tcp = skel ? bpf_program__attach_iter(skel->progs.socks_tcp, NULL) : NULL;
     struct bpf_link *udp = tcp ? bpf_program__attach_iter(skel->progs.socks_udp, NULL) : NULL;
     if (udp == NULL) {
-        snprintf(why, whyn, "the kernel refused the BPF socket iterators: %s", strerror(errno));
+        const char *said = ch_bpf_libbpf_said();
+        snprintf(why, whyn, "the kernel refused the BPF socket iterators: %s%s%s%s", strerror(errno),
+                 said[0] ? " (" : "", said, said[0] ? ")" : "");
         return -1;
     }
     fds[LINK_TCP] = bpf_link__fd(tcp);
@@ -107,59 +109,43 @@ static int take_record(const struct ch_sock_record *r, ch_sample *out, uint32_t 
     return 0;
 }
 
-/* Takes n whole records, their identities prefetched AHEAD at a time. */
-static int take_records(const struct ch_sock_record *r, size_t n, ch_sample *out, uint32_t *soonest)
+/* A take's records as they come (ch_bpf_iter_read). */
+typedef struct {
+    ch_sample *out;
+    uint32_t *soonest;
+} take;
+
+/* Takes n whole records, their identities prefetched AHEAD at a time.
+ * Returns 0, or 1 when out of memory. */
+static int take_records(void *ctx, const void *records, size_t n)
 {
+    take *t = ctx;
+    const struct ch_sock_record *r = records;
     for (size_t at = 0; at < n; at += AHEAD) {
         size_t k = n - at < AHEAD ? n - at : AHEAD;
-        if (out->prefetch != NULL && out->consume != NULL) {
+        if (t->out->prefetch != NULL && t->out->consume != NULL) {
             uint64_t ids[AHEAD];
             for (size_t i = 0; i < k; i++)
                 ids[i] = r[at + i].cookie;
-            out->prefetch(out->consume_ctx, ids, k);
+            t->out->prefetch(t->out->consume_ctx, ids, k);
         }
         for (size_t i = 0; i < k; i++)
-            if (take_record(&r[at + i], out, soonest) != 0)
-                return -1;
+            if (take_record(&r[at + i], t->out, t->soonest) != 0)
+                return 1;
     }
     return 0;
 }
 
 int ch_socks_iter_take(ch_socks_iter *it, bool tcp, ch_sample *out, uint32_t *soonest_timer_ms, char *err, size_t errn)
 {
-    int fd = bpf_iter_create(it->links[tcp ? LINK_TCP : LINK_UDP]);
-    if (fd < 0) {
+    take t = {out, soonest_timer_ms};
+    int rc = ch_bpf_iter_read(it->links[tcp ? LINK_TCP : LINK_UDP], it->buf, sizeof it->buf, sizeof it->buf[0],
+                              take_records, &t);
+    if (rc == 0)
+        return 0;
+    if (rc > 0)
+        snprintf(err, errn, "out of memory for socket rows");
+    else
         snprintf(err, errn, "BPF socket iterator: %s", strerror(errno));
-        return -1;
-    }
-    size_t have = 0; /* bytes of a record cut short by the last read */
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(fd, (char *)it->buf + have, sizeof it->buf - have);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            snprintf(err, errn, "BPF socket iterator read: %s", strerror(errno));
-            rc = -1;
-            break;
-        }
-        if (n == 0) {
-            if (have != 0) {
-                snprintf(err, errn, "BPF socket iterator ended inside a record");
-                rc = -1;
-            }
-            break;
-        }
-        have += (size_t)n;
-        size_t whole = have / sizeof it->buf[0];
-        if (take_records(it->buf, whole, out, soonest_timer_ms) != 0) {
-            snprintf(err, errn, "out of memory for socket rows");
-            rc = -1;
-            break;
-        }
-        have -= whole * sizeof it->buf[0];
-        memmove(it->buf, it->buf + whole, have);
-    }
-    close(fd);
-    return rc;
+    return -1;
 }
