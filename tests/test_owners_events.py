@@ -149,17 +149,26 @@ class Recorder:
     def wait_next(self):
         wait_for_samples(self.db, self.samples() + 1, self.proc)
 
+    def lost(self):
+        """Events this run lost so far (runs.event_overruns, written as it
+        counts them): a burst of another process on this machine can fill
+        the kernel's buffer, and what act() did may be among what was lost."""
+        r = rows(self.db, "SELECT COALESCE(MAX(event_overruns), 0) AS n FROM runs WHERE pid = ?", (self.proc.pid,))
+        return r[0]["n"]
+
     def between_samples(self, act, unseen=None, prepare=None, tries=5):
         """Runs act() right after a sample (act(prepare()) where prepare is
         given, prepared before that sample); again if a sample was taken
         meanwhile. A sample taken while act() ran may commit only after it (a
         loaded machine): where unseen(result) is given, the rows of act()'s
         sockets are read once the samples after it are in, and act() is done
-        again if any of them was seen by a sample."""
+        again if any of them was seen by a sample, or if the run lost events
+        meanwhile (another process's burst: see lost())."""
+        lossy = 0
         for _ in range(tries):
             ready = prepare() if prepare else None
             self.wait_next()
-            before = self.samples()
+            before, lost = self.samples(), self.lost()
             result = act(ready) if prepare else act()
             if self.samples() != before:
                 continue
@@ -168,8 +177,13 @@ class Recorder:
                 self.wait_next()
                 if not unseen(result):
                     continue
+                if self.lost() != lost:
+                    print(f"the run lost {self.lost() - lost} events meanwhile: again", file=sys.stderr)
+                    lossy += 1
+                    continue
             return result
-        raise AssertionError(f"none of {tries} tries fell between two samples")
+        raise AssertionError(f"none of {tries} tries fell between two samples"
+                             f"{f' ({lossy} lost events meanwhile)' if lossy else ''}")
 
     def stop(self):
         self.wait_next()
