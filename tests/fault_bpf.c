@@ -7,12 +7,20 @@
  * fail with EIO (libbpf's bpf_iter_create goes through syscall(2)); each
  * refusal is appended as a line "iter_create" to CONNHIST_FAULT_LOG when
  * set. Every other call goes through.
+ *
+ * CONNHIST_FAULT_PROG_LOAD=NAME makes the kernel refuse to load the BPF
+ * program called NAME (BPF_PROG_LOAD, EPERM), appending "prog_load NAME".
+ *
+ * It also appends a line "kernel_btf" to CONNHIST_FAULT_LOG each time a
+ * process opens the kernel's BTF (libbpf reads it whole with stdio at
+ * every load of an object that needs it), to count the reads.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -36,6 +44,18 @@ static void note(const char *what)
     close(fd);
 }
 
+/* Whether the program attr loads is the one to refuse (noted if so). */
+static int refused_program(const union bpf_attr *attr)
+{
+    const char *name = getenv("CONNHIST_FAULT_PROG_LOAD");
+    if (name == NULL || strncmp(attr->prog_name, name, sizeof attr->prog_name) != 0)
+        return 0;
+    char line[64];
+    snprintf(line, sizeof line, "prog_load %.*s", (int)sizeof attr->prog_name, attr->prog_name);
+    note(line);
+    return 1;
+}
+
 long syscall(long number, ...)
 {
     static long (*real)(long, ...);
@@ -47,6 +67,10 @@ long syscall(long number, ...)
     for (int i = 0; i < 6; i++)
         a[i] = va_arg(ap, long);
     va_end(ap);
+    if (number == SYS_bpf && a[0] == BPF_PROG_LOAD && refused_program((const union bpf_attr *)a[1])) {
+        errno = EPERM;
+        return -1;
+    }
     if (number == SYS_bpf && a[0] == BPF_ITER_CREATE) {
         const char *env = getenv("CONNHIST_FAULT_ITER_CREATE");
         long from = env != NULL ? atol(env) : 0;
@@ -57,4 +81,24 @@ long syscall(long number, ...)
         }
     }
     return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* libbpf opens the kernel's BTF with fopen (fopen64 where built with
+ * 64-bit file offsets, the same function in glibc on 64-bit machines). */
+static FILE *open_noted(const char *fn, const char *path, const char *mode)
+{
+    FILE *(*real)(const char *, const char *) = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, fn);
+    if (path != NULL && strcmp(path, "/sys/kernel/btf/vmlinux") == 0)
+        note("kernel_btf");
+    return real(path, mode);
+}
+
+FILE *fopen(const char *path, const char *mode)
+{
+    return open_noted("fopen", path, mode);
+}
+
+FILE *fopen64(const char *path, const char *mode)
+{
+    return open_noted("fopen64", path, mode);
 }

@@ -7,9 +7,11 @@ the CLOSE_WAIT end across from it, a SYN_RECV request (its listener defers
 accepting until data comes), UDP bound and connected, over IPv4 and IPv6,
 and a link-local IPv6 socket bound to a veth end (its scope). Then a recorder
 for a second twice on the same sockets: through the iterators, and with
-CONNHIST_SOCKS_SOURCE=netlink through sock_diag. (With --once the recorder
-dumps: loading the iterators would cost more than one sample saves.) Real binaries,
-real sockets, the rows read back from the two databases."""
+CONNHIST_SOCKS_SOURCE=netlink through sock_diag. And with --once, which
+takes the iterators only where the socket holders' iterator loads with them
+(one read of the kernel's BTF for both, recorder/linux/iters.h): by default,
+and with CONNHIST_PROCS_SOURCE=proc, which reads the holders from /proc and
+so dumps. Real binaries, real sockets, the rows read back from the databases."""
 
 import json
 import os
@@ -64,9 +66,11 @@ for name, extra in (("iter", {}), ("netlink", {"CONNHIST_SOCKS_SOURCE": "netlink
                        env=dict(os.environ, **extra),
                        capture_output=True, text=True)
     out[name] = {"db": db, "status": p.returncode, "stderr": p.stderr}
-db = os.path.join(d, "once.db")
-p = subprocess.run(wrapper + [record, "--db", db, "--once"], capture_output=True, text=True)
-out["once"] = {"db": db, "status": p.returncode, "stderr": p.stderr}
+for name, extra in (("once", {}), ("once_proc", {"CONNHIST_PROCS_SOURCE": "proc"})):
+    db = os.path.join(d, name + ".db")
+    p = subprocess.run(wrapper + [record, "--db", db, "--once"], env=dict(os.environ, **extra),
+                       capture_output=True, text=True)
+    out[name] = {"db": db, "status": p.returncode, "stderr": p.stderr}
 print(json.dumps(out))
 """
 
@@ -89,14 +93,27 @@ class SameRowsTest(unittest.TestCase):
         self.assertEqual(run["status"], 0, run["stderr"])
         return [tuple(r.values()) for r in rows(run["db"], f"SELECT {COLUMNS} FROM v_lifetimes ORDER BY cookie")]
 
+    def run_of(self, name):
+        return rows(self.facts[name]["db"], "SELECT sampler, notes FROM runs")[0]
+
     def test_samplers(self):
-        self.assertEqual(rows(self.facts["iter"]["db"], "SELECT sampler FROM runs")[0]["sampler"], "bpf_iter")
-        self.assertEqual(rows(self.facts["once"]["db"], "SELECT sampler FROM runs")[0]["sampler"], "netlink")
-        self.assertEqual(rows(self.facts["netlink"]["db"], "SELECT sampler FROM runs")[0]["sampler"], "netlink")
+        self.assertEqual(self.run_of("iter")["sampler"], "bpf_iter")
+        self.assertEqual(self.run_of("netlink")["sampler"], "netlink")
+        # One sample: the iterators came with the holders' (whose link the
+        # holder pass took), not without.
+        once = self.run_of("once")
+        self.assertEqual(once["sampler"], "bpf_iter")
+        self.assertIn("socket holders read by a BPF iterator over the processes' files", once["notes"])
+        once_proc = self.run_of("once_proc")
+        self.assertEqual(once_proc["sampler"], "netlink")
+        self.assertIn("socket holders read from /proc/PID/fd: no BPF iterator (CONNHIST_PROCS_SOURCE=proc)",
+                      once_proc["notes"])
 
     def test_same_rows_as_a_dump(self):
         by_iter, by_dump = self.rows_of("iter"), self.rows_of("netlink")
         self.assertEqual(by_iter, by_dump)
+        self.assertEqual(self.rows_of("once"), by_dump)
+        self.assertEqual(self.rows_of("once_proc"), by_dump)
         kinds = {(r[0], r[1], r[2]) for r in by_iter}
         expected = {("tcp", 4, s) for s in ("LISTEN", "ESTABLISHED", "TIME_WAIT", "FIN_WAIT2", "CLOSE_WAIT")}
         expected |= {("tcp", 6, s) for s in ("LISTEN", "ESTABLISHED", "TIME_WAIT", "FIN_WAIT2", "CLOSE_WAIT")}
@@ -141,12 +158,69 @@ class FallBackTest(unittest.TestCase):
             code, _, err = stop_record(proc)
         self.assertEqual(code, 0, err)
         with open(faults) as f:
-            self.assertEqual(f.read().split(), ["iter_create"], "one refusal, then no iterator asked for again")
+            refusals = [line for line in f.read().split() if line != "kernel_btf"]
+        self.assertEqual(refusals, ["iter_create"], "one refusal, then no iterator asked for again")
         [run] = rows(db, "SELECT sampler, notes FROM runs")
         self.assertEqual(run["sampler"], "bpf_iter")
         self.assertEqual(run["notes"].count("BPF socket iterators failed"), 1, run["notes"])
         self.assertIn("dumped through sock_diag", run["notes"])
         assert_one_open_lifetime_each(self, db, steady + [late])
+
+
+@unittest.skipIf(UNAVAILABLE, UNAVAILABLE or "")
+@unittest.skipUnless(BPF_SHIM, "needs the fault_bpf shim")
+class OneBtfReadTest(unittest.TestCase):
+    """The socket iterators and the holders' are one object, loaded by one
+    child: the kernel's BTF (which libbpf reads whole for every object it
+    loads) is read once for them all. The fault_bpf shim counts the opens
+    of the kernel's BTF by the recorder and its children."""
+
+    def btf_reads(self, *args, env=None):
+        d = scratch_dir()
+        log = os.path.join(d, "opens")
+        env = dict(os.environ, LD_PRELOAD=BPF_SHIM, CONNHIST_FAULT_LOG=log, **(env or {}))
+        p = subprocess.run(WRAPPER + [RECORD, "--db", os.path.join(d, "db")] + list(args), env=env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        [run] = rows(os.path.join(d, "db"), "SELECT sampler, notes FROM runs")
+        lines = open(log).read().splitlines() if os.path.exists(log) else []
+        self.lines = [line for line in lines if line != "kernel_btf"]
+        self.db = os.path.join(d, "db")
+        return len(lines) - len(self.lines), run
+
+    def test_one_read_for_all_iterators(self):
+        sockets_fixture(self)
+        holders = "socket holders read by a BPF iterator over the processes' files"
+        for args in (["--once"], ["--interval", "100ms", "--duration", "500ms", "--events", "off"]):
+            with self.subTest(args=args):
+                reads, run = self.btf_reads(*args)
+                self.assertEqual(run["sampler"], "bpf_iter")
+                self.assertIn(holders, run["notes"])
+                self.assertEqual(reads, 1)
+        # Holders from /proc: one sample dumps (no read at all), samples
+        # over time read it for the socket iterators alone.
+        reads, run = self.btf_reads("--once", env={"CONNHIST_PROCS_SOURCE": "proc"})
+        self.assertEqual((reads, run["sampler"]), (0, "netlink"))
+        reads, run = self.btf_reads("--interval", "100ms", "--duration", "500ms", "--events", "off",
+                                    env={"CONNHIST_PROCS_SOURCE": "proc"})
+        self.assertEqual((reads, run["sampler"]), (1, "bpf_iter"))
+
+    def test_refused_holders_program_leaves_the_socket_iterators(self):
+        """The kernel refuses the holders' program: the object's load fails
+        whole, the socket iterators are loaded again without it, and the
+        holder pass tries its own, fails and says why."""
+        steady = sockets_fixture(self)
+        reads, run = self.btf_reads("--interval", "100ms", "--duration", "500ms", "--events", "off",
+                                    env={"CONNHIST_FAULT_PROG_LOAD": "socket_files"})
+        self.assertIn("prog_load socket_files", self.lines)
+        self.assertEqual(reads, 3)
+        self.assertEqual(run["sampler"], "bpf_iter")
+        self.assertIn("socket holders read from /proc/PID/fd: no BPF iterator (the kernel refused the BPF iterator:",
+                      run["notes"])
+        assert_one_open_lifetime_each(self, self.db, steady)
+        owners = rows(self.db, "SELECT DISTINCT pid FROM v_lifetimes WHERE inode IN (%s)" % ",".join(
+            str(os.fstat(s.fileno()).st_ino) for s in steady))
+        self.assertEqual(owners, [{"pid": os.getpid()}], "the holders, from /proc")
 
 
 if __name__ == "__main__":

@@ -10,15 +10,15 @@
  * As the owner events (owners_bpf.c) do, a short-lived child process loads
  * the program, so the 13 MB the kernel's BTF takes to read are never the
  * recorder's; it hands over the iterator's link, which is all a pass
- * needs (bpf_iter_create, then read). A program of its own rather than a
- * part of owners.bpf.c: it is wanted where the owner events are not (with
- * --once, --events off, the procfs sampler), and either can be refused
- * without the other.
+ * needs (bpf_iter_create, then read). The program is linked with the
+ * socket iterators' (iters.h), which load it with theirs where they run;
+ * not with owners.bpf.c's: it is wanted where the owner events are not
+ * (with --once, --events off, the procfs sampler), and either can be
+ * refused without the other.
  */
 #define _GNU_SOURCE
 #include "procs_iter.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +27,10 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
 #include "bpf_child.h"
+#include "iters.h"
 #include "owners_decode.h"
-#include "procs_iter.skel.h"
 #include "procs_iter_record.h"
 
 #define PROC_PID_INIT_INO 0xEFFFFFFCU /* the initial pid namespace's inode (include/linux/proc_ns.h) */
@@ -48,42 +47,24 @@ struct ch_sockfiles {
     struct ch_file_record buf[READ_RECORDS];
 };
 
-/* The child's part (ch_bpf_load_in_child): loads the program and attaches
- * the iterator; its link is all a pass needs. */
-static int load(int *fds, size_t n, char *why, size_t whyn)
-{
-    (void)n;
-    struct procs_iter_bpf *skel = procs_iter_bpf__open_and_load();
-    struct bpf_link *link = skel ? bpf_program__attach_iter(skel->progs.socket_files, NULL) : NULL;
-    if (link == NULL) {
-        const char *said = ch_bpf_libbpf_said();
-        snprintf(why, whyn, "the kernel refused the BPF iterator: %s%s%s%s", strerror(errno), said[0] ? " (" : "", said,
-                 said[0] ? ")" : "");
-        return -1;
-    }
-    fds[0] = bpf_link__fd(link);
-    return 0;
-}
-
-/* Why the pass cannot run here before trying, or NULL. */
-static const char *cannot_run(char *why, size_t whyn)
+bool ch_sockfiles_can_run(char *why, size_t whyn)
 {
     const char *env = getenv("CONNHIST_PROCS_SOURCE");
     struct stat st;
     if (env != NULL && strcmp(env, "proc") == 0)
         snprintf(why, whyn, "CONNHIST_PROCS_SOURCE=proc");
     else if (!ch_bpf_may_load(why, whyn))
-        return why;
+        return false;
     else if (stat("/proc/self/ns/pid", &st) != 0 || st.st_ino != PROC_PID_INIT_INO)
         snprintf(why, whyn, "not in the initial pid namespace (the kernel names processes by their pids there)");
     else
-        return NULL;
-    return why;
+        return true;
+    return false;
 }
 
 ch_sockfiles *ch_sockfiles_open(char *why, size_t whyn)
 {
-    if (cannot_run(why, whyn) != NULL)
+    if (!ch_sockfiles_can_run(why, whyn))
         return NULL;
     ch_sockfiles *s = calloc(1, sizeof *s);
     if (s == NULL) {
@@ -93,7 +74,10 @@ ch_sockfiles *ch_sockfiles_open(char *why, size_t whyn)
     s->hz = sysconf(_SC_CLK_TCK);
     if (s->hz <= 0)
         s->hz = 100; /* USER_HZ on every Linux architecture */
-    if (ch_bpf_load_in_child(load, &s->link, 1, why, whyn) != 0) {
+    s->link = ch_iters_take(CH_ITER_FILES); /* loaded with the sampler's */
+    if (s->link < 0 && ch_iters_load(CH_ITER_BIT(CH_ITER_FILES), why, whyn) == 0)
+        s->link = ch_iters_take(CH_ITER_FILES);
+    if (s->link < 0) {
         free(s);
         return NULL;
     }

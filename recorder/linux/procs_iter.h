@@ -8,6 +8,7 @@
 #ifndef CH_PROCS_ITER_H
 #define CH_PROCS_ITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,10 @@ typedef struct {
 typedef int (*ch_task_sockets_fn)(void *ctx, const ch_task_sockets *t);
 
 typedef struct ch_sockfiles ch_sockfiles;
+
+/* Whether the pass can run here as far as can be told before loading its
+ * program; else false with the reason in why. */
+bool ch_sockfiles_can_run(char *why, size_t whyn);
 
 /*
  * Prepares the pass: NULL, with the reason in why, when it cannot run

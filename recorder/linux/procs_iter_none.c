@@ -6,6 +6,12 @@
 
 #include <stdio.h>
 
+bool ch_sockfiles_can_run(char *why, size_t whyn)
+{
+    snprintf(why, whyn, "this connhist-record was built without BPF");
+    return false;
+}
+
 ch_sockfiles *ch_sockfiles_open(char *why, size_t whyn)
 {
     snprintf(why, whyn, "this connhist-record was built without BPF");

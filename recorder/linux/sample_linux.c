@@ -302,10 +302,12 @@ ch_sampler *ch_sampler_open(const char *force, bool one_sample, char *err, size_
             return NULL;
         }
         /* Loading them reads the kernel's BTF (in a child): about 60 ms
-         * of CPU, where they save about a quarter of each dump. */
-        if (s->fd >= 0 && force == NULL && !one_sample) {
+         * of CPU, where they save about a quarter of each dump. One
+         * sample saves less, so it uses them only when the holder pass's
+         * load reads the BTF anyway (socks_iter.h). */
+        if (s->fd >= 0 && force == NULL) {
             char why[300];
-            s->iter = ch_socks_iter_open(why, sizeof why); /* NULL: dumps, which do the same */
+            s->iter = ch_socks_iter_open(one_sample, why, sizeof why); /* NULL: dumps, which do the same */
         }
     } else if (strcmp(force, "procfs") != 0) {
         snprintf(err, errn, "unknown sampler '%s' (expected netlink or procfs)", force);

@@ -1,8 +1,9 @@
 /*
  * The socket iterator sampler's reading side (socks_iter.h): the programs
- * of socks_iter.bpf.c, loaded in a child process (bpf_child.h) that hands
- * over the two iterators' links; each take creates an iterator from one
- * and reads its records, turned into rows as a dump's are (diag_parse.h).
+ * of socks_iter.bpf.c, loaded in a child process with the holder pass's
+ * (iters.h), which hands over the iterators' links; each take creates an
+ * iterator from one and reads its records, turned into rows as a dump's
+ * are (diag_parse.h).
  */
 #define _GNU_SOURCE
 #include "socks_iter.h"
@@ -13,12 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-
 #include "bpf_child.h"
 #include "diag_parse.h"
-#include "socks_iter.skel.h"
+#include "iters.h"
+#include "procs_iter.h"
 #include "socks_iter_record.h"
 
 #define READ_RECORDS 512 /* records asked for by one read(): 32 KiB */
@@ -31,25 +30,28 @@ struct ch_socks_iter {
     struct ch_sock_record buf[READ_RECORDS];
 };
 
-/* The child's part: loads both programs and attaches their iterators. */
-static int load(int *fds, size_t n, char *why, size_t whyn)
+/* Loads the iterators, the holders' too where the holder pass can run
+ * (iters.h); with only_with_files, not at all where it cannot. Returns 0,
+ * or -1 with the reason in why. */
+static int load(bool only_with_files, char *why, size_t whyn)
 {
-    (void)n;
-    struct socks_iter_bpf *skel = socks_iter_bpf__open_and_load();
-    struct bpf_link *tcp = skel ? bpf_program__attach_iter(skel->progs.socks_tcp, NULL) : NULL;
-    struct bpf_link *udp = tcp ? bpf_program__attach_iter(skel->progs.socks_udp, NULL) : NULL;
-    if (udp == NULL) {
-        const char *said = ch_bpf_libbpf_said();
-        snprintf(why, whyn, "the kernel refused the BPF socket iterators: %s%s%s%s", strerror(errno),
-                 said[0] ? " (" : "", said, said[0] ? ")" : "");
+    const unsigned socks = CH_ITER_BIT(CH_ITER_TCP) | CH_ITER_BIT(CH_ITER_UDP);
+    char files_why[300];
+    if (!ch_sockfiles_can_run(files_why, sizeof files_why)) {
+        if (!only_with_files)
+            return ch_iters_load(socks, why, whyn);
+        snprintf(why, whyn, "one sample, and no BPF iterator over the processes' files to load them with (%s)",
+                 files_why);
         return -1;
     }
-    fds[LINK_TCP] = bpf_link__fd(tcp);
-    fds[LINK_UDP] = bpf_link__fd(udp);
-    return 0;
+    if (ch_iters_load(socks | CH_ITER_BIT(CH_ITER_FILES), why, whyn) == 0)
+        return 0;
+    /* One refused program sinks the others' load: without it, then (the
+     * holder pass tries it again on its own and says why it failed). */
+    return only_with_files ? -1 : ch_iters_load(socks, why, whyn);
 }
 
-ch_socks_iter *ch_socks_iter_open(char *why, size_t whyn)
+ch_socks_iter *ch_socks_iter_open(bool only_with_files, char *why, size_t whyn)
 {
     const char *env = getenv("CONNHIST_SOCKS_SOURCE");
     if (env != NULL && strcmp(env, "netlink") == 0) {
@@ -63,10 +65,12 @@ ch_socks_iter *ch_socks_iter_open(char *why, size_t whyn)
         snprintf(why, whyn, "out of memory");
         return NULL;
     }
-    if (ch_bpf_load_in_child(load, it->links, NLINKS, why, whyn) != 0) {
+    if (load(only_with_files, why, whyn) != 0) {
         free(it);
         return NULL;
     }
+    it->links[LINK_TCP] = ch_iters_take(CH_ITER_TCP);
+    it->links[LINK_UDP] = ch_iters_take(CH_ITER_UDP);
     return it;
 }
 

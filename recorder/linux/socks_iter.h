@@ -20,8 +20,11 @@
 typedef struct ch_socks_iter ch_socks_iter;
 
 /* Loads the iterators: NULL, with the reason in why, when they cannot run
- * (built without BPF, not root, no BTF, the kernel refused them). */
-ch_socks_iter *ch_socks_iter_open(char *why, size_t whyn);
+ * (built without BPF, not root, no BTF, the kernel refused them). With
+ * only_with_files, only together with the holder pass's (procs_iter.h),
+ * whose load reads the kernel's BTF anyway: for one sample, which does
+ * not make up for a read of its own. */
+ch_socks_iter *ch_socks_iter_open(bool only_with_files, char *why, size_t whyn);
 void ch_socks_iter_close(ch_socks_iter *it);
 
 /*

@@ -6,8 +6,9 @@
 
 #include <stdio.h>
 
-ch_socks_iter *ch_socks_iter_open(char *why, size_t whyn)
+ch_socks_iter *ch_socks_iter_open(bool only_with_files, char *why, size_t whyn)
 {
+    (void)only_with_files;
     snprintf(why, whyn, "this connhist-record was built without BPF");
     return NULL;
 }
