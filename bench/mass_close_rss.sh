@@ -6,8 +6,9 @@
 # worker stopped at once (SIGTERM: each closes its connections with RST, so
 # no TIME_WAIT entry is left for the next recorder). It prints, in KiB, the
 # recorder's VmRSS before the close, its peak from then on (VmHWM, reset
-# before the close: Linux 4.0 on) and its VmRSS 10 s later, and the
-# lifetimes written (all, still open). Run it in a network namespace of its
+# before the close: Linux 4.0 on) and its VmRSS 10 s later, the
+# lifetimes written (all, still open) and how many of them repeat another's
+# cookie (a socket recorded twice). Run it in a network namespace of its
 # own, as root (clear_refs):
 #   unshare -n sh bench/mass_close_rss.sh A B A B
 set -e
@@ -31,7 +32,9 @@ for exe in "$@"; do
     kill $rec
     wait $rec || true
     lifetimes=$(sqlite3 "$tmp/db" "SELECT count(*) || ' ' || total(closed_after IS NULL) FROM lifetimes")
-    echo "$exe before_kib=$before peak_kib=$peak after_10s_kib=$after lifetimes(all,open)=$lifetimes"
+    # A socket recorded twice (two lifetimes with one cookie) is a bug.
+    twice=$(sqlite3 "$tmp/db" "SELECT count(*) - count(DISTINCT cookie) FROM lifetimes WHERE cookie IS NOT NULL")
+    echo "$exe before_kib=$before peak_kib=$peak after_10s_kib=$after lifetimes(all,open)=$lifetimes recorded_twice=$twice"
     wait 2>/dev/null || true
     rm -rf "$tmp"
     sleep 3
