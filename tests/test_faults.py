@@ -154,7 +154,7 @@ class Churn:
         self.target, self.pause = target, pause
         self.rnd = random.Random(seed)
         self.conns = []
-        self.opened = self.closed = 0
+        self.opened = self.closed = self.refused = 0
         self.running = True
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -166,8 +166,27 @@ class Churn:
             a.close()
             self.closed += 1
         else:
-            c = socket.create_connection(("127.0.0.1", self.port))
-            a, _ = self.listener.accept()
+            try:
+                c = socket.create_connection(("127.0.0.1", self.port))
+            except ConnectionError:
+                # Reset while connecting (seen once on a loaded machine):
+                # the server's end, if it was queued, is closed.
+                self.refused += 1
+                self.listener.setblocking(False)
+                try:
+                    while True:
+                        close_hard(self.listener.accept()[0])
+                except BlockingIOError:
+                    pass
+                finally:
+                    self.listener.setblocking(True)
+                return
+            # The accepted end of c: any other queued is such a one.
+            while True:
+                a, peer = self.listener.accept()
+                if peer == c.getsockname():
+                    break
+                close_hard(a)
             self.conns.append((c, a))
             self.opened += 1
 
