@@ -79,6 +79,9 @@ typedef struct {
     int64_t last_began;      /* when that sample began (its dump started) */
     int64_t before_began;    /* when the sample before it began */
     size_t closes_mark;      /* closes read by the first read after the last tick (mark_closes) */
+    bool between;            /* a sample taken, not yet applied (take_sampled) */
+    int64_t between_at;      /* then: its time */
+    int64_t overruns_applied;     /* announcement overruns counted when the last sample was applied */
     int64_t last_wall, last_mono; /* both clocks at the previous tick; 0: none yet */
     int write_failing;       /* a write failed and has not succeeded since */
     int sample_failing;
@@ -141,6 +144,8 @@ static int64_t close_time(const recorder *r, int64_t read_at)
 static bool absorb_close(void *ctx, const ch_sock *s, int64_t read_at)
 {
     recorder *r = ctx;
+    if (r->between)
+        return ch_tracker_destroyed_sampled(r->tracker, s, close_time(r, read_at), r->between_at);
     return ch_tracker_destroyed_known(r->tracker, s, close_time(r, read_at));
 }
 
@@ -491,6 +496,24 @@ static void mark_closes(recorder *r)
     ch_closes_closed(r->closes, &r->closes_mark);
 }
 
+/*
+ * Reads the announcements queued while the sampler dumped, before the
+ * sample taken at at is applied: the recorder reads none during a dump, and
+ * a mass close destroys many of the sockets it tracks meanwhile. Taken
+ * now, they close as announced; read after the sweep, they would be found
+ * gone first, and more than the tracker keeps for their announcements
+ * (gone_map.h) would make lifetimes of their own, the same sockets twice.
+ */
+static void take_sampled(recorder *r, int64_t at)
+{
+    if (r->closes == NULL)
+        return;
+    r->between = true;
+    r->between_at = at;
+    ch_closes_wait(r->closes, 0);
+    r->between = false;
+}
+
 /* One tick: sample, diff, write. Errors are logged once per streak. */
 /* The TCP tables are dumped at least this often, moved or not. */
 #define TCP_DUMP_AT_LEAST_MS 10000
@@ -566,6 +589,12 @@ static void tick(recorder *r)
      * opened while the dump ran, one it missed may have closed meanwhile. */
     int64_t began = at;
     at += t_sampled - t0;
+    take_sampled(r, at);
+    /* While announcements are lost, the sockets the samples miss wait for
+     * theirs, which a mass close delays. */
+    int64_t overruns = r->closes != NULL ? ch_closes_overruns(r->closes) : 0;
+    ch_tracker_hold_missing(r->tracker, r->resync || overruns != r->overruns_applied);
+    r->overruns_applied = overruns;
     if (ch_tracker_apply(r->tracker, &r->sample, at, r->last_sample, r->procs, &r->queue) != 0) {
         log_msg("out of memory while tracking sockets");
         return;

@@ -35,8 +35,8 @@
  */
 #define COUNTER_UNKNOWN ((UINT64_C(1) << 48) - 1)
 #define HERE_LO_BITS 9
-#define HERE_HI_BITS 9
-#define HERE_MAX ((INT64_C(1) << (HERE_LO_BITS + HERE_HI_BITS)) - 1) /* 4.4 minutes */
+#define HERE_HI_BITS 8
+#define HERE_MAX ((INT64_C(1) << (HERE_LO_BITS + HERE_HI_BITS)) - 1) /* 2.2 minutes */
 _Static_assert(CH_ST_COUNT <= 32 && CH_UDP < 4, "states and protocols fit their bits");
 
 typedef struct {
@@ -54,6 +54,7 @@ typedef struct {
     uint64_t bytes_due : 1; /* a TIME_WAIT entry given its connection's final counters, not yet written */
     uint64_t destroyed : 1; /* announced destroyed since the last sample: when, in here or t->destroyed */
     uint64_t here : 1;      /* destroyed: when is here_hi:here_lo ms after t->destroyed_base */
+    uint64_t missing : 1;   /* samples since gen did not find it, yet kept it (ch_tracker_hold_missing) */
     uint64_t here_hi : HERE_HI_BITS;
     uint32_t inode;         /* 0 when the kernel gave none */
     uint32_t gen;           /* the last sample that saw it */
@@ -125,6 +126,16 @@ typedef struct {
     uint64_t key;
     uint64_t inode; /* the socket's when it was left: another one is not looked up */
 } retry_entry;
+
+/* A sample applied (ch_tracker_apply): its gen and time. */
+typedef struct {
+    uint32_t gen;
+    int64_t at;
+} applied_sample;
+
+/* Samples whose times are kept: a socket missed by samples is kept
+ * through this many less two (keeps_missing), closed by the next. */
+#define SAMPLES_KEPT 16
 
 /* A TIME_WAIT entry a sample found under a new cookie. */
 typedef struct {
@@ -205,6 +216,12 @@ struct ch_tracker {
      * .destroyed (retire_at). Kept until the tracker is next called. */
     size_t nclosing;
     ch_events *closing_q;
+    /* The sockets the next sample does not find are kept, .missing
+     * (ch_tracker_hold_missing); the samples applied last tell when each
+     * was last seen (its gen) and first missed. */
+    bool hold_missing;
+    applied_sample applied[SAMPLES_KEPT];
+    size_t napplied;
 };
 
 const char *ch_close_reason_name(int reason)
@@ -303,11 +320,35 @@ ch_event ch_events_open_at(const ch_events *q, size_t i, ch_opened *out)
 
 static ch_event close_event(const entry *e, int64_t closed, bool announced, int64_t last_seen);
 
+/*
+ * For a socket last seen by the sample of gen and missed since: that
+ * sample's time in *seen (the last applied at or before gen: the sampler
+ * may have failed after seeing it) and the next one's in *missed. False
+ * (both untouched) when they are no longer kept.
+ */
+static bool missed_times(const ch_tracker *t, uint32_t gen, int64_t *seen, int64_t *missed)
+{
+    size_t n = t->napplied < SAMPLES_KEPT ? t->napplied : SAMPLES_KEPT;
+    for (size_t k = 1; k < n; k++) { /* from the newest */
+        const applied_sample *after = &t->applied[(t->napplied - k) % SAMPLES_KEPT];
+        const applied_sample *before = &t->applied[(t->napplied - k - 1) % SAMPLES_KEPT];
+        if ((int32_t)(before->gen - gen) <= 0 && (int32_t)(after->gen - gen) > 0) {
+            *seen = before->at;
+            *missed = after->at;
+            return true;
+        }
+    }
+    return false;
+}
+
 ch_event ch_events_close_at(const ch_events *q, size_t i)
 {
     const ch_close_batch *b = &q->closes;
     const entry *e = &b->tracker->entries[b->first + b->count - 1 - i]; /* the first retired is the last */
-    return close_event(e, (int64_t)e->tuple, e->destroyed, b->last_seen);
+    int64_t last_seen = b->last_seen;
+    if (e->missing)
+        missed_times(b->tracker, e->gen, &last_seen, &(int64_t){0});
+    return close_event(e, (int64_t)e->tuple, e->destroyed, last_seen);
 }
 
 /* Copies the deferred closes into items at their place (see ch_events_keep). */
@@ -445,6 +486,7 @@ static void entry_take_row(entry *e, const ch_sock *s)
     e->proto = s->proto;
     e->state = s->state;
     e->has_ident = s->ident != 0;
+    e->missing = 0;
 }
 
 /* The room a tracker keeps however few sockets it tracks: the entries
@@ -991,6 +1033,7 @@ static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, c
         return -1;
     e->gen = t->gen;
     e->loaded = false;
+    e->missing = 0; /* missed by a dump, not gone */
     /* Announced, yet here: freed into its TIME_WAIT entry, which kept
      * the cookie; it moved there when announced. */
     int64_t moved = destroyed_at(t, e, at);
@@ -1027,7 +1070,10 @@ static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t p
         if (e != NULL && e->gen == t->gen)
             continue; /* the same identity twice in one sample: keep the first */
         if (e != NULL && !entry_has_tuple(e, row)) {
-            if (push_close(q, e, prev, at, CH_CLOSE_READDRESSED) != 0)
+            int64_t seen = prev;
+            if (e->missing)
+                missed_times(t, e->gen, &seen, &(int64_t){0});
+            if (push_close(q, e, seen, at, CH_CLOSE_READDRESSED) != 0)
                 return -1;
             remove_at(t, (size_t)(e - t->entries));
             e = NULL;
@@ -1171,18 +1217,41 @@ static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_even
     return ch_events_push(q, &ev);
 }
 
+static bool entry_is_time_wait(const entry *e);
+
+/* Whether the sweep keeps e, a socket the sample does not have, for the
+ * next one (ch_tracker_hold_missing): one the OS will announce, while the
+ * times of the sample that last saw it and of the next stay kept. */
+static bool keeps_missing(const ch_tracker *t, const entry *e)
+{
+    if (!t->hold_missing || e->destroyed)
+        return false;
+    if (e->missing)
+        return t->gen - e->gen < SAMPLES_KEPT - 1;
+    return e->has_ident && !e->loaded && !entry_is_time_wait(e);
+}
+
 /* Pass 2: closes every tracked socket the sample no longer has; with
- * q->defer_closes, leaving their CLOSEs in the tracker (retire_at). */
+ * q->defer_closes, leaving their CLOSEs in the tracker (retire_at). One
+ * the sample before missed closes as found gone by that one. */
 static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
 {
     int rc = 0;
+    t->applied[t->napplied++ % SAMPLES_KEPT] = (applied_sample){.gen = t->gen, .at = at};
     for (size_t i = t->count; i-- > 0 && rc == 0;) {
         entry *e = &t->entries[i];
         if (e->gen == t->gen)
             continue;
+        if (keeps_missing(t, e)) {
+            e->missing = 1;
+            continue;
+        }
+        int64_t gone = at, seen = prev;
+        if (e->missing)
+            missed_times(t, e->gen, &seen, &gone);
         bool announced = false;
-        int64_t closed = q->defer_closes ? gone_at(t, e, at, &announced) : 0;
-        if (!q->defer_closes && close_gone(t, e, at, prev, q) != 0)
+        int64_t closed = q->defer_closes ? gone_at(t, e, gone, &announced) : 0;
+        if (!q->defer_closes && close_gone(t, e, gone, seen, q) != 0)
             return -1;
         if (q->defer_closes) { /* its inode stays in its entry (forget_gone) */
             retire_at(t, i, closed, announced);
@@ -1898,6 +1967,20 @@ bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at)
     return true;
 }
 
+bool ch_tracker_destroyed_sampled(ch_tracker *t, const ch_sock *s, int64_t at, int64_t sampled)
+{
+    if (!t->begun || s->ident == 0)
+        return ch_tracker_destroyed_known(t, s, at);
+    entry *e = lookup(t, s->ident);
+    if (e == NULL || e->loaded || entry_is_time_wait(e) || !entry_has_tuple(e, s))
+        return false;
+    /* Found by the dump (consumed: every row tracked under its identity
+     * and addresses is), then destroyed: not before the sample's time. */
+    if (e->gen == t->gen && at <= sampled)
+        at = sampled + 1;
+    return ch_tracker_destroyed_known(t, s, at);
+}
+
 /*
  * The announcement of a socket whose lifetime a sample already closed
  * (found gone): the same socket, announced late (reset by its peer, or
@@ -1962,13 +2045,21 @@ int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q)
     settle(t);
     for (size_t i = t->count; i-- > 0;) {
         entry *e = &t->entries[i];
-        if (!e->destroyed)
+        if (!e->destroyed && !e->missing)
             continue;
-        if (close_gone(t, e, destroyed_at(t, e, last_seen), last_seen, q) != 0)
+        int64_t seen = last_seen, gone = destroyed_at(t, e, last_seen);
+        if (e->missing)
+            missed_times(t, e->gen, &seen, &gone);
+        if (close_gone(t, e, gone, seen, q) != 0)
             return -1;
         remove_at(t, i);
     }
     return 0;
+}
+
+void ch_tracker_hold_missing(ch_tracker *t, bool hold)
+{
+    t->hold_missing = hold;
 }
 
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, int reason, ch_events *q)
@@ -2031,7 +2122,7 @@ bool ch_tracker_keep_unmoved(ch_tracker *t, int proto, size_t *kept)
         return false;
     for (size_t i = 0; i < t->count; i++) {
         const entry *e = &t->entries[i];
-        if (e->proto == proto && (e->destroyed || e->bytes_due || e->loaded))
+        if (e->proto == proto && (e->destroyed || e->bytes_due || e->loaded || e->missing))
             return false;
     }
     for (size_t i = 0; i < t->count; i++) {

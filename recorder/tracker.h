@@ -236,6 +236,19 @@ int ch_tracker_destroyed(ch_tracker *t, const ch_sock *s, int64_t at, int64_t pr
 bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at);
 
 /*
+ * The same, for an announcement read after the sampler took a sample and
+ * before ch_tracker_apply, sampled being that sample's time: the sockets a
+ * mass close destroyed while the dump ran are announced then, and taken
+ * now they close as announced instead of waiting, as found gone, for
+ * announcements already read (gone_map.h keeps only so many). A socket the
+ * sample found closes after it (at least at sampled + 1). False, leaving
+ * the announcement for ch_tracker_destroyed after that apply, for what the
+ * sweep would not close as announced: a socket unknown, in a TIME_WAIT
+ * entry, left by the last run and not found, or readdressed.
+ */
+bool ch_tracker_destroyed_sampled(ch_tracker *t, const ch_sock *s, int64_t at, int64_t sampled);
+
+/*
  * Streaming a sample into the tracker: ch_tracker_begin(t, at, q) when the
  * sampler starts reading the sample (at: that time), with ch_tracker_consume
  * (ctx: the tracker) as the sample's consume hook, so rows of sockets
@@ -303,9 +316,28 @@ void ch_tracker_owner_fact(ch_tracker *t, const ch_owner_fact *fact, ch_events *
  * ch_tracker_destroyed), at its announced time, with its final counters
  * (seen_by "destroy_event"), last seen at last_seen. A connection that
  * left a TIME_WAIT entry is closed too: the entry, if a later run finds
- * it, is a lifetime of its own. Returns 0, or -1 when out of memory.
+ * it, is a lifetime of its own. Those the last sample missed and kept
+ * (ch_tracker_hold_missing) close too, as found gone by that sample.
+ * Returns 0, or -1 when out of memory.
  */
 int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q);
+
+/*
+ * Whether ch_tracker_apply keeps the tracked sockets its sample does not
+ * find and the OS has not announced (false at first), with those earlier
+ * samples missed and kept: for the samples while announcements are lost
+ * (overruns: a mass close). The kernel then announces sockets well after
+ * they left its tables, and a sweep closing tens of thousands of them as
+ * found gone could keep only so many for their announcements
+ * (gone_map.h); the rest would come back as lifetimes of their own. Kept,
+ * a socket whose announcement comes closes as announced; the first sample
+ * applied without the hold (or the 14th after the one that missed it)
+ * closes the rest, each as found gone by the sample that first missed it,
+ * last seen by the one before: the same record, written later. One found
+ * again goes on (a dump can miss a socket whose hash chain changed under
+ * it).
+ */
+void ch_tracker_hold_missing(ch_tracker *t, bool hold);
 
 /*
  * A TCP connection's final byte counters from a kernel event (owners.h),

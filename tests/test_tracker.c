@@ -1731,8 +1731,263 @@ static void test_room_given_back(void)
     ch_tracker_free(plain);
 }
 
+static bool keep_first_ten(size_t i)
+{
+    return i < 10;
+}
+
+/* Opens rows[0, n) in both trackers at 1000, written and settled. */
+static void open_all(ch_tracker *plain, ch_tracker *t, ch_sample *sp, ch_sample *st, ch_events *ref, ch_events *q,
+                     const ch_sock *rows, size_t n)
+{
+    samples_of(sp, st, rows, n, keep_all, SIZE_MAX, 0);
+    CHECK_INT(ch_tracker_apply(plain, sp, 1000, -1, NULL, ref), 0);
+    CHECK_INT(ch_tracker_apply(t, st, 1000, -1, NULL, q), 0);
+    ch_events_clear(ref);
+    ch_events_clear(q);
+    ch_tracker_settle(plain, sp, ref);
+    ch_tracker_settle(t, st, q);
+}
+
+/*
+ * A mass close after lost announcements: a sample misses more sockets
+ * than the gone map keeps and their announcements come after it. Kept for
+ * one more sample (ch_tracker_hold_missing), each socket has one lifetime,
+ * closed as found gone by the sample that missed it, with its announcement's
+ * counters where one came; one missed and found again goes on. With the
+ * CLOSEs left in the tracker (the recorder's queue) or copied.
+ */
+static void test_missing_held(void)
+{
+    enum { N = CH_GONE_MAP_CAP + 4000 };
+    ch_tracker *plain = ch_tracker_new(1), *t = ch_tracker_new(1);
+    ch_sample sp = {0}, st = {0};
+    ch_events ref = {.defer_opens = true}, q = {.defer_opens = true, .defer_closes = true};
+    static ch_sock rows[N];
+    for (int i = 0; i < N; i++)
+        rows[i] = tcp((uint64_t)i + 1, "10.0.0.1", 1024 + i % 60000, i < 60000 ? "10.0.0.2" : "10.0.0.3", 443,
+                      CH_ST_ESTABLISHED);
+    open_all(plain, t, &sp, &st, &ref, &q, rows, N);
+
+    /* All but ten missed by the sample at 2000, none announced yet. */
+    ch_tracker_hold_missing(plain, true);
+    ch_tracker_hold_missing(t, true);
+    samples_of(&sp, &st, rows, N, keep_first_ten, SIZE_MAX, 0);
+    CHECK_INT(ch_tracker_apply(plain, &sp, 2000, 1000, NULL, &ref), 0);
+    CHECK_INT(ch_tracker_apply(t, &st, 2000, 1000, NULL, &q), 0);
+    CHECK_INT(ch_events_pending(&ref), 0);
+    CHECK_INT(ch_events_pending(&q), 0);
+    CHECK_INT(ch_tracker_count(t), N);
+    ch_tracker_settle(plain, &sp, &ref);
+    ch_tracker_settle(t, &st, &q);
+
+    /* Announced after that sample, all but rows[10, 20): no lifetime of
+     * their own. */
+    for (int i = 20; i < N; i++) {
+        ch_sock gone = announced(rows[i], CH_ST_CLOSE, i, 2 * i);
+        CHECK_INT(ch_tracker_destroyed(plain, &gone, 2100 + i % 500, 2000, &ref), 0);
+        CHECK_INT(ch_tracker_destroyed(t, &gone, 2100 + i % 500, 2000, &q), 0);
+    }
+    CHECK_INT(count(&q, CH_EV_OPEN) + count(&ref, CH_EV_OPEN), 0);
+
+    /* The next sample (no loss since) finds the ten and rows[10] again. */
+    ch_tracker_hold_missing(plain, false);
+    ch_tracker_hold_missing(t, false);
+    samples_of(&sp, &st, rows, 11, keep_all, SIZE_MAX, 0);
+    CHECK_INT(ch_tracker_apply(plain, &sp, 3000, 2000, NULL, &ref), 0);
+    CHECK_INT(ch_tracker_apply(t, &st, 3000, 2000, NULL, &q), 0);
+    CHECK_INT(ch_events_pending(&q), N - 11);
+    CHECK_INT(ch_events_pending(&ref), N - 11);
+    CHECK_INT(same_stream(&q, &ref), N - 11);
+    CHECK_INT(ch_tracker_count(t), 11);
+    CHECK_INT(close_of(&q, 11).type, 0); /* rows[10]: found again, open */
+    ch_event c = close_of(&q, 12);       /* rows[11]: never announced */
+    CHECK_INT(c.at, 2000);
+    CHECK_INT(c.last_seen, 1000);
+    CHECK_INT(c.seen_by, CH_SEEN_BY_SAMPLES);
+    CHECK_INT(c.reason, CH_CLOSE_GONE);
+    for (int i = 20; i < N; i += 997) {
+        c = close_of(&q, i + 1);
+        CHECK_INT(c.at, 2000); /* the sample that missed it: it was gone by then */
+        CHECK_INT(c.last_seen, 1000);
+        CHECK_INT(c.seen_by, CH_SEEN_BY_DESTROY_EVENT);
+        CHECK_INT(c.bytes_sent, i);
+        CHECK_INT(c.bytes_received, 2 * i);
+    }
+    ch_events_clear(&ref);
+    ch_events_clear(&q);
+    ch_tracker_settle(plain, &sp, &ref);
+    ch_tracker_settle(t, &st, &q);
+
+    /* rows[11]'s announcement, later still: joins its lifetime. */
+    ch_sock late = announced(rows[11], CH_ST_CLOSE, 5, 6);
+    CHECK_INT(ch_tracker_destroyed(t, &late, 3500, 3000, &q), 0);
+    CHECK_INT(ch_events_pending(&q), 1);
+    CHECK_INT(q.items[0].type, CH_EV_ANNOUNCED);
+    CHECK_INT(q.items[0].lifetime_id, 12);
+    ch_events_free(&ref);
+    ch_events_free(&q);
+    ch_sample_free(&sp);
+    ch_sample_free(&st);
+    ch_tracker_free(plain);
+    ch_tracker_free(t);
+}
+
+/* Missed sockets still kept when the recorder stops close as found gone by
+ * the sample that missed them; while one waits, a sample must dump the TCP
+ * tables (without them it would be taken as present). */
+static void test_missing_at_stop(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock rows[] = {tcp(1, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_ESTABLISHED),
+                      tcp(2, "10.0.0.1", 40002, "10.0.0.2", 443, CH_ST_ESTABLISHED)};
+    sample_of(&s, rows, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    q.count = 0;
+    ch_tracker_hold_missing(t, true);
+    sample_of(&s, rows, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
+    CHECK_INT(q.count, 0);
+    size_t kept = 0;
+    ch_tracker_begin(t, 3000, &q);
+    CHECK(!ch_tracker_keep_unmoved(t, CH_TCP, &kept));
+    ch_tracker_hold_missing(t, false); /* no loss since */
+    sample_of(&s, rows, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2000, NULL, &q), 0);
+    CHECK_INT(q.count, 1);
+    CHECK_INT(close_of(&q, 2).at, 2000);
+    q.count = 0;
+
+    /* Missed again and kept, then the stop. */
+    ch_tracker_hold_missing(t, true);
+    ch_sample_clear(&s);
+    CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0);
+    CHECK_INT(q.count, 0);
+    CHECK_INT(ch_tracker_close_announced(t, 4000, &q), 0);
+    CHECK_INT(q.count, 1);
+    ch_event c = close_of(&q, 1);
+    CHECK_INT(c.at, 4000);
+    CHECK_INT(c.last_seen, 3000);
+    CHECK_INT(c.seen_by, CH_SEEN_BY_SAMPLES);
+    CHECK_INT(ch_tracker_count(t), 0);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/*
+ * Held through a storm: each socket closes as found gone by the sample that
+ * first missed it, once a sample is applied without the hold, or by the
+ * 14th sample after that one.
+ */
+static void test_missing_storm(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = {0};
+    ch_events q = {0};
+    ch_sock rows[3];
+    for (int i = 0; i < 3; i++)
+        rows[i] = tcp((uint64_t)i + 1, "10.0.0.1", 40001 + i, "10.0.0.2", 443, CH_ST_ESTABLISHED);
+    sample_of(&s, rows, 3);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    ch_tracker_hold_missing(t, true);
+    q.count = 0;
+    for (int n = 2; n >= 0; n--) { /* rows[2] missed at 2000, rows[1] at 2100, rows[0] at 2200 */
+        sample_of(&s, rows, (size_t)n);
+        CHECK_INT(ch_tracker_apply(t, &s, 2000 + 100 * (2 - n), n == 2 ? 1000 : 1900 + 100 * (2 - n), NULL, &q), 0);
+    }
+    CHECK_INT(q.count, 0);
+    ch_sock late = announced(rows[1], CH_ST_CLOSE, 3, 4);
+    CHECK_INT(ch_tracker_destroyed(t, &late, 2250, 2200, &q), 0);
+    CHECK_INT(q.count, 0);
+    ch_tracker_hold_missing(t, false);
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2200, NULL, &q), 0);
+    CHECK_INT(q.count, 3);
+    ch_event c = close_of(&q, 3);
+    CHECK(c.at == 2000 && c.last_seen == 1000 && c.seen_by == CH_SEEN_BY_SAMPLES);
+    c = close_of(&q, 2);
+    CHECK(c.at == 2100 && c.last_seen == 2000 && c.seen_by == CH_SEEN_BY_DESTROY_EVENT && c.bytes_sent == 3);
+    c = close_of(&q, 1);
+    CHECK(c.at == 2200 && c.last_seen == 2100 && c.seen_by == CH_SEEN_BY_SAMPLES);
+
+    /* A storm that goes on: held 14 samples at most, then closed with the
+     * times of its own samples all the same. */
+    sample_of(&s, rows, 1);
+    CHECK_INT(ch_tracker_apply(t, &s, 4000, 3000, NULL, &q), 0);
+    q.count = 0;
+    ch_tracker_hold_missing(t, true);
+    ch_sample_clear(&s);
+    int64_t closed_by = 0;
+    for (int64_t at = 5000; at < 30000 && q.count == 0; at += 1000) {
+        CHECK_INT(ch_tracker_apply(t, &s, at, at - 1000, NULL, &q), 0);
+        closed_by = at;
+    }
+    CHECK_INT(closed_by, 5000 + 14 * 1000);
+    CHECK_INT(q.count, 1);
+    c = close_of(&q, 4);
+    CHECK(c.at == 5000 && c.last_seen == 4000);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
+/*
+ * Announcements read between a sample and its apply
+ * (ch_tracker_destroyed_sampled): a socket the sample did not find closes
+ * as announced by that apply, not later than the sample; one it found (its
+ * row consumed) stays open and closes with the next sample, after this
+ * one; an unknown one is left for ch_tracker_destroyed.
+ */
+static void test_destroyed_sampled(void)
+{
+    ch_tracker *t = ch_tracker_new(1);
+    ch_sample s = streamed_into(t);
+    ch_events q = {0};
+    ch_sock rows[] = {tcp(1, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_ESTABLISHED),
+                      tcp(2, "10.0.0.1", 40002, "10.0.0.2", 443, CH_ST_ESTABLISHED)};
+    ch_tracker_begin(t, 1000, &q);
+    stream_of(&s, rows, 2);
+    CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
+    q.count = 0;
+
+    ch_tracker_begin(t, 2000, &q);
+    stream_of(&s, rows, 1); /* rows[1] gone before the dump reached it */
+    CHECK_INT(s.consumed, 1);
+    ch_sock a = announced(rows[0], CH_ST_CLOSE, 7, 8), b = announced(rows[1], CH_ST_CLOSE, 9, 10);
+    ch_sock unknown = tcp(3, "10.0.0.1", 40003, "10.0.0.2", 443, CH_ST_CLOSE);
+    CHECK(ch_tracker_destroyed_sampled(t, &a, 2050, 2100));
+    CHECK(ch_tracker_destroyed_sampled(t, &b, 2060, 2100));
+    CHECK(!ch_tracker_destroyed_sampled(t, &unknown, 2070, 2100));
+    CHECK_INT(ch_tracker_apply(t, &s, 2100, 1000, NULL, &q), 0);
+    CHECK_INT(count(&q, CH_EV_CLOSE), 1);
+    ch_event c = close_of(&q, 2);
+    CHECK_INT(c.at, 2060);
+    CHECK_INT(c.last_seen, 1000);
+    CHECK_INT(c.seen_by, CH_SEEN_BY_DESTROY_EVENT);
+    CHECK_INT(c.bytes_received, 10);
+    q.count = 0;
+
+    ch_tracker_begin(t, 3000, &q);
+    stream_of(&s, rows, 0);
+    CHECK_INT(ch_tracker_apply(t, &s, 3000, 2100, NULL, &q), 0);
+    c = close_of(&q, 1);
+    CHECK_INT(c.at, 2101); /* after the sample that found it */
+    CHECK_INT(c.last_seen, 2100);
+    CHECK_INT(c.seen_by, CH_SEEN_BY_DESTROY_EVENT);
+    CHECK_INT(c.bytes_sent, 7);
+    ch_events_free(&q);
+    ch_sample_free(&s);
+    ch_tracker_free(t);
+}
+
 int main(void)
 {
+    test_missing_held();
+    test_missing_at_stop();
+    test_missing_storm();
+    test_destroyed_sampled();
     test_room_given_back();
     test_deferred_closes_forget();
     test_destroyed_key_reused();
