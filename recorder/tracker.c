@@ -1224,6 +1224,10 @@ static bool entry_is_time_wait(const entry *e);
  * times of the sample that last saw it and of the next stay kept. */
 static bool keeps_missing(const ch_tracker *t, const entry *e)
 {
+    /* Announced after the dump and kept (ch_tracker_destroyed_sampled):
+     * by the first sample that misses it only, none applied since gen. */
+    if (e->missing && e->destroyed)
+        return t->napplied < 2 || (int32_t)(e->gen - t->applied[(t->napplied - 2) % SAMPLES_KEPT].gen) >= 0;
     if (!t->hold_missing || e->destroyed)
         return false;
     if (e->missing)
@@ -1976,9 +1980,18 @@ bool ch_tracker_destroyed_sampled(ch_tracker *t, const ch_sock *s, int64_t at, i
         return false;
     /* Found by the dump (consumed: every row tracked under its identity
      * and addresses is), then destroyed: not before the sample's time. */
-    if (e->gen == t->gen && at <= sampled)
+    bool found = e->gen == t->gen;
+    if (found && at <= sampled)
         at = sampled + 1;
-    return ch_tracker_destroyed_known(t, s, at);
+    if (!ch_tracker_destroyed_known(t, s, at))
+        return false;
+    /* Not found, yet it may have left a TIME_WAIT entry made after the
+     * dump passed its place: kept for the next sample, which finds the
+     * entry under its cookie (seen_again) or closes it as announced. */
+    e = lookup(t, s->ident);
+    if (!found && e != NULL && e->destroyed && s->proto == CH_TCP && may_leave_time_wait(s->state))
+        e->missing = 1;
+    return true;
 }
 
 /*

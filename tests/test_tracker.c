@@ -1936,47 +1936,59 @@ static void test_missing_storm(void)
 /*
  * Announcements read between a sample and its apply
  * (ch_tracker_destroyed_sampled): a socket the sample did not find closes
- * as announced by that apply, not later than the sample; one it found (its
+ * as announced by that apply, not later than the sample; one announced in
+ * a state that may leave a TIME_WAIT entry waits a sample for it (the dump
+ * may have passed before the entry was made): found under its cookie, its
+ * lifetime goes on, else it closes as announced. One the sample found (its
  * row consumed) stays open and closes with the next sample, after this
- * one; an unknown one is left for ch_tracker_destroyed.
+ * one. An unknown one is left for ch_tracker_destroyed.
  */
 static void test_destroyed_sampled(void)
 {
     ch_tracker *t = ch_tracker_new(1);
     ch_sample s = streamed_into(t);
     ch_events q = {0};
-    ch_sock rows[] = {tcp(1, "10.0.0.1", 40001, "10.0.0.2", 443, CH_ST_ESTABLISHED),
-                      tcp(2, "10.0.0.1", 40002, "10.0.0.2", 443, CH_ST_ESTABLISHED)};
+    ch_sock rows[4];
+    for (int i = 0; i < 4; i++)
+        rows[i] = tcp((uint64_t)i + 1, "10.0.0.1", 40001 + i, "10.0.0.2", 443, CH_ST_ESTABLISHED);
     ch_tracker_begin(t, 1000, &q);
-    stream_of(&s, rows, 2);
+    stream_of(&s, rows, 4);
     CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
     q.count = 0;
 
     ch_tracker_begin(t, 2000, &q);
-    stream_of(&s, rows, 1); /* rows[1] gone before the dump reached it */
+    stream_of(&s, rows, 1); /* the others gone before the dump reached them */
     CHECK_INT(s.consumed, 1);
     ch_sock a = announced(rows[0], CH_ST_CLOSE, 7, 8), b = announced(rows[1], CH_ST_CLOSE, 9, 10);
-    ch_sock unknown = tcp(3, "10.0.0.1", 40003, "10.0.0.2", 443, CH_ST_CLOSE);
+    ch_sock c = announced(rows[2], CH_ST_FIN_WAIT1, 11, 12), d = announced(rows[3], CH_ST_ESTABLISHED, 13, 14);
+    ch_sock unknown = tcp(9, "10.0.0.1", 40009, "10.0.0.2", 443, CH_ST_CLOSE);
     CHECK(ch_tracker_destroyed_sampled(t, &a, 2050, 2100));
     CHECK(ch_tracker_destroyed_sampled(t, &b, 2060, 2100));
+    CHECK(ch_tracker_destroyed_sampled(t, &c, 2065, 2100));
+    CHECK(ch_tracker_destroyed_sampled(t, &d, 2068, 2100));
     CHECK(!ch_tracker_destroyed_sampled(t, &unknown, 2070, 2100));
     CHECK_INT(ch_tracker_apply(t, &s, 2100, 1000, NULL, &q), 0);
-    CHECK_INT(count(&q, CH_EV_CLOSE), 1);
-    ch_event c = close_of(&q, 2);
-    CHECK_INT(c.at, 2060);
-    CHECK_INT(c.last_seen, 1000);
-    CHECK_INT(c.seen_by, CH_SEEN_BY_DESTROY_EVENT);
-    CHECK_INT(c.bytes_received, 10);
+    CHECK_INT(count(&q, CH_EV_CLOSE), 1); /* d: reset, it left no entry */
+    ch_event ev = close_of(&q, 4);
+    CHECK(ev.at == 2068 && ev.last_seen == 1000 && ev.seen_by == CH_SEEN_BY_DESTROY_EVENT && ev.bytes_sent == 13);
     q.count = 0;
 
+    /* The next dump finds c's TIME_WAIT entry (its cookie) and not b's. */
+    ch_sock c_entry = time_wait_entry(rows[2], 3, CH_ST_TIME_WAIT);
     ch_tracker_begin(t, 3000, &q);
-    stream_of(&s, rows, 0);
+    stream_of(&s, &c_entry, 1);
     CHECK_INT(ch_tracker_apply(t, &s, 3000, 2100, NULL, &q), 0);
-    c = close_of(&q, 1);
-    CHECK_INT(c.at, 2101); /* after the sample that found it */
-    CHECK_INT(c.last_seen, 2100);
-    CHECK_INT(c.seen_by, CH_SEEN_BY_DESTROY_EVENT);
-    CHECK_INT(c.bytes_sent, 7);
+    CHECK_INT(count(&q, CH_EV_CLOSE), 2);
+    ev = close_of(&q, 1);
+    CHECK(ev.at == 2101 && ev.last_seen == 2100 &&
+          ev.seen_by == CH_SEEN_BY_DESTROY_EVENT); /* after the sample that found it */
+    CHECK_INT(ev.bytes_sent, 7);
+    ev = close_of(&q, 2);
+    CHECK(ev.at == 2060 && ev.last_seen == 1000 && ev.seen_by == CH_SEEN_BY_DESTROY_EVENT && ev.bytes_received == 10);
+    CHECK(close_of(&q, 3).type == 0); /* goes on in its entry */
+    const ch_event *moved = find(&q, CH_EV_STATE, 3);
+    CHECK(moved != NULL && moved->state == CH_ST_TIME_WAIT && moved->at == 2065);
+    CHECK_INT(ch_tracker_count(t), 1);
     ch_events_free(&q);
     ch_sample_free(&s);
     ch_tracker_free(t);
