@@ -1398,6 +1398,17 @@ static void samples_of(ch_sample *a, ch_sample *b, const ch_sock *rows, size_t n
     }
 }
 
+/* Frees two trackers fed the same samples, their samples and queues. */
+static void free_pair(ch_tracker *plain, ch_tracker *t, ch_sample *sp, ch_sample *st, ch_events *ref, ch_events *q)
+{
+    ch_events_free(ref);
+    ch_events_free(q);
+    ch_sample_free(sp);
+    ch_sample_free(st);
+    ch_tracker_free(plain);
+    ch_tracker_free(t);
+}
+
 static bool keep_all(size_t i)
 {
     (void)i;
@@ -1576,12 +1587,7 @@ static void test_deferred_closes(void)
     ch_tracker_free(u);
     ch_tracker_free(v);
 
-    ch_events_free(&ref);
-    ch_events_free(&q);
-    ch_sample_free(&sp);
-    ch_sample_free(&st);
-    ch_tracker_free(plain);
-    ch_tracker_free(t);
+    free_pair(plain, t, &sp, &st, &ref, &q);
 }
 
 /*
@@ -1825,12 +1831,7 @@ static void test_missing_held(void)
     CHECK_INT(ch_events_pending(&q), 1);
     CHECK_INT(q.items[0].type, CH_EV_ANNOUNCED);
     CHECK_INT(q.items[0].lifetime_id, 12);
-    ch_events_free(&ref);
-    ch_events_free(&q);
-    ch_sample_free(&sp);
-    ch_sample_free(&st);
-    ch_tracker_free(plain);
-    ch_tracker_free(t);
+    free_pair(plain, t, &sp, &st, &ref, &q);
 }
 
 /* Missed sockets still kept when the recorder stops close as found gone by
