@@ -17,10 +17,10 @@
  * comes after its lifetime was evicted makes a lifetime of its own
  * (seen_by "destroy_event_only"), as before. Memory grows with use, up
  * to the capacity (24 bytes an entry and 8 of index), and never beyond.
- * A mass close whose announcements overrun their queue misses far more in
- * one sample: the tracker keeps those sockets themselves until the losses
- * end (ch_tracker_hold_missing), so only the ones still unannounced then
- * come here.
+ * A mass close misses far more in one sample, and its announcements come
+ * late (some lost): the tracker keeps those sockets themselves while the
+ * announcements come (ch_tracker_hold_missing), so only the ones still
+ * unannounced then come here.
  */
 #ifndef CH_GONE_MAP_H
 #define CH_GONE_MAP_H

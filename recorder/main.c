@@ -171,6 +171,7 @@ static void open_closes(recorder *r)
     r->closes = ch_closes_open(why, sizeof why);
     if (r->closes != NULL) {
         ch_closes_set_absorb(r->closes, absorb_close, r);
+        ch_tracker_expect_announcements(r->tracker);
         /* Each connection's final byte counters come with its announcement:
          * samples need not carry them (see schema/README.md). */
         ch_sampler_byte_counters(r->sampler, false);

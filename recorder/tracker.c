@@ -218,8 +218,12 @@ struct ch_tracker {
     ch_events *closing_q;
     /* The sockets the next sample does not find are kept, .missing
      * (ch_tracker_hold_missing); the samples applied last tell when each
-     * was last seen (its gen) and first missed. */
+     * was last seen (its gen) and first missed. held_announced counts the
+     * kept ones announced since the last sweep: while it moves, the OS is
+     * still announcing what the samples miss, and the hold goes on. */
     bool hold_missing;
+    size_t held_announced;
+    bool announcing; /* ch_tracker_expect_announcements */
     applied_sample applied[SAMPLES_KEPT];
     size_t napplied;
 };
@@ -1219,20 +1223,53 @@ static int close_gone(ch_tracker *t, entry *e, int64_t at, int64_t prev, ch_even
 
 static bool entry_is_time_wait(const entry *e);
 
+/* Whether e, missed by a sample and not announced, may be kept for its
+ * announcement: one this run tracked by its identity, not a TIME_WAIT
+ * entry (which no announcement ends). */
+static bool may_hold(const entry *e)
+{
+    return e->has_ident && !e->loaded && !entry_is_time_wait(e);
+}
+
 /* Whether the sweep keeps e, a socket the sample does not have, for the
  * next one (ch_tracker_hold_missing): one the OS will announce, while the
  * times of the sample that last saw it and of the next stay kept. */
-static bool keeps_missing(const ch_tracker *t, const entry *e)
+static bool keeps_missing(const ch_tracker *t, const entry *e, bool hold)
 {
     /* Announced after the dump and kept (ch_tracker_destroyed_sampled):
      * by the first sample that misses it only, none applied since gen. */
     if (e->missing && e->destroyed)
         return t->napplied < 2 || (int32_t)(e->gen - t->applied[(t->napplied - 2) % SAMPLES_KEPT].gen) >= 0;
-    if (!t->hold_missing || e->destroyed)
+    if (!hold || e->destroyed)
         return false;
     if (e->missing)
         return t->gen - e->gen < SAMPLES_KEPT - 1;
-    return e->has_ident && !e->loaded && !entry_is_time_wait(e);
+    return may_hold(e);
+}
+
+/*
+ * Whether the sweep of the sample of gen t->gen keeps the sockets it
+ * misses: while announcements are lost (ch_tracker_hold_missing); while the
+ * OS still announces sockets kept so (a mass close's announcements trail
+ * its sockets by seconds when a loaded machine delays the kernel's work
+ * that sends them, lost or not); and, where the OS announces
+ * (ch_tracker_expect_announcements), when the sample newly misses,
+ * unannounced, more sockets than a quarter of what the gone map keeps: a
+ * mass close whose announcements have not begun, which found gone would
+ * overflow it.
+ */
+static bool holds_missing(const ch_tracker *t)
+{
+    if (t->hold_missing || t->held_announced > 0)
+        return true;
+    if (!t->announcing)
+        return false;
+    size_t n = 0, most = CH_GONE_MAP_CAP / 4;
+    for (size_t i = 0; i < t->count && n <= most && t->count > most; i++) {
+        const entry *e = &t->entries[i];
+        n += e->gen != t->gen && !e->missing && !e->destroyed && may_hold(e);
+    }
+    return n > most;
 }
 
 /* Pass 2: closes every tracked socket the sample no longer has; with
@@ -1242,11 +1279,13 @@ static int sweep_gone(ch_tracker *t, int64_t at, int64_t prev, ch_events *q)
 {
     int rc = 0;
     t->applied[t->napplied++ % SAMPLES_KEPT] = (applied_sample){.gen = t->gen, .at = at};
+    bool hold = holds_missing(t);
+    t->held_announced = 0;
     for (size_t i = t->count; i-- > 0 && rc == 0;) {
         entry *e = &t->entries[i];
         if (e->gen == t->gen)
             continue;
-        if (keeps_missing(t, e)) {
+        if (keeps_missing(t, e, hold)) {
             e->missing = 1;
             continue;
         }
@@ -1965,8 +2004,10 @@ bool ch_tracker_destroyed_known(ch_tracker *t, const ch_sock *s, int64_t at)
         e->bytes_due = s->bytes_sent >= 0 || s->bytes_received >= 0;
         return true;
     }
-    if (!e->destroyed)
+    if (!e->destroyed) {
+        t->held_announced += e->missing;
         set_destroyed(t, e, at); /* out of memory: closed when a sample finds it gone */
+    }
     take_bytes(e, s);
     return true;
 }
@@ -2073,6 +2114,11 @@ int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q)
 void ch_tracker_hold_missing(ch_tracker *t, bool hold)
 {
     t->hold_missing = hold;
+}
+
+void ch_tracker_expect_announcements(ch_tracker *t)
+{
+    t->announcing = true;
 }
 
 int ch_tracker_close_all(ch_tracker *t, int64_t last_seen, int64_t at, int reason, ch_events *q)

@@ -330,14 +330,25 @@ int ch_tracker_close_announced(ch_tracker *t, int64_t last_seen, ch_events *q);
  * they left its tables, and a sweep closing tens of thousands of them as
  * found gone could keep only so many for their announcements
  * (gone_map.h); the rest would come back as lifetimes of their own. Kept,
- * a socket whose announcement comes closes as announced; the first sample
- * applied without the hold (or the 14th after the one that missed it)
+ * a socket whose announcement comes closes as announced. The hold goes on
+ * without it while the OS announces sockets so kept (between the last
+ * sample and this one: the kernel sends its announcements from one queue
+ * of work, which a loaded machine delays by seconds), and begins without
+ * it (ch_tracker_expect_announcements) when a sample misses more sockets,
+ * not yet announced, than a quarter of the gone map. The first sample
+ * applied without a hold (or the 14th after the one that missed it)
  * closes the rest, each as found gone by the sample that first missed it,
  * last seen by the one before: the same record, written later. One found
  * again goes on (a dump can miss a socket whose hash chain changed under
  * it).
  */
 void ch_tracker_hold_missing(ch_tracker *t, bool hold);
+
+/* The OS announces destroyed sockets to t (ch_tracker_destroyed): a sample
+ * missing many at once holds them for their announcements
+ * (ch_tracker_hold_missing). Where none come, a hold would only delay
+ * their CLOSEs. */
+void ch_tracker_expect_announcements(ch_tracker *t);
 
 /*
  * A TCP connection's final byte counters from a kernel event (owners.h),
