@@ -1132,16 +1132,18 @@ class MemoryBackTest(unittest.TestCase):
         # events and of closes waiting for their announcement) and the heap's leftovers;
         # the room of the sockets themselves is given back.
         self.assertLess(got["after"] - got["base"], took / 2, f"not given back: {note}")
-        # A mass close whose announcements overran their queue came back as
-        # sockets recorded twice (the sample found more gone than the
-        # recorder kept for their announcements, which came after it): 4 to
-        # 5% of them. The recorder now keeps such sockets while announcements
-        # are lost; on a loaded CI machine 179 (0.18%) still came after that
-        # (not found yet): bounded here at 1%, zero is the aim.
+        # A mass close came back as sockets recorded twice (the sample
+        # found more gone than the recorder kept for their announcements,
+        # which came after it): 4 to 5% of them when the announcements
+        # overran their queue, up to 35% when a loaded machine delayed them
+        # (three of these tests at once beside two CPU hogs). The recorder
+        # now keeps such sockets while their announcements come (none twice
+        # in 30 such runs); one held past 14 samples may still come back.
+        # Bounded at 0.1%, zero is the aim.
         figures(f"mass close: {got['overruns']} events lost, {got['twice']} sockets recorded twice"
                 f" {got.get('twice_how', '')}")
         sockets = 2 * self.PAIRS * self.CHILDREN
-        self.assertLessEqual(got["twice"], sockets // 100, f"sockets recorded twice after the mass close: {note}")
+        self.assertLessEqual(got["twice"], sockets // 1000, f"sockets recorded twice after the mass close: {note}")
         self.assertEqual(got["still_open"], 0, f"connections left open after the mass close: {note}")
 
     def test_burst_given_back(self):
