@@ -34,7 +34,11 @@
 #include "timeutil.h"
 
 #define CLOSES_BUF_SIZE (64 * 1024)
-#define CLOSES_RCVBUF (4 * 1024 * 1024)   /* room for a few thousand announcements */
+/* Room for the announcements of a mass close of about 50,000 sockets while
+ * the recorder samples and writes (a queued announcement takes about 1.3
+ * KiB of the kernel's memory): charged only while they wait, so a bound
+ * on what a busy or stopped recorder lets the kernel keep, not a cost. */
+#define CLOSES_RCVBUF (64 * 1024 * 1024)
 #define CLOSES_MAX_PENDING (1024 * 1024)  /* closes held while samples fail, at most */
 #define CLOSES_KEPT 4096                  /* room kept once taken: an interval's, not a burst's */
 
