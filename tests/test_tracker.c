@@ -1437,6 +1437,15 @@ static ch_event close_of(const ch_events *q, int64_t id)
     return (ch_event){0};
 }
 
+/* The CLOSE of lifetime id in q: when, last seen when, and how. */
+static void check_close(const ch_events *q, int64_t id, int64_t at, int64_t last_seen, int seen_by)
+{
+    ch_event c = close_of(q, id);
+    CHECK_INT(c.at, at);
+    CHECK_INT(c.last_seen, last_seen);
+    CHECK_INT(c.seen_by, seen_by);
+}
+
 /*
  * Deferred closes: the CLOSEs of the sockets a sample found gone stay in
  * the tracker (q.closes) and read, in the order written, as the queued
@@ -1829,11 +1838,8 @@ static void test_missing_held(void)
     CHECK_INT(ch_events_pending(&q), 9);
     CHECK_INT(same_stream(&q, &ref), 9);
     CHECK_INT(ch_tracker_count(t), 11);
-    ch_event c = close_of(&q, 12); /* rows[11]: never announced */
-    CHECK_INT(c.at, 2000);
-    CHECK_INT(c.last_seen, 1000);
-    CHECK_INT(c.seen_by, CH_SEEN_BY_SAMPLES);
-    CHECK_INT(c.reason, CH_CLOSE_GONE);
+    check_close(&q, 12, 2000, 1000, CH_SEEN_BY_SAMPLES); /* rows[11]: never announced */
+    CHECK_INT(close_of(&q, 12).reason, CH_CLOSE_GONE);
     ch_events_clear(&ref);
     ch_events_clear(&q);
     ch_tracker_settle(plain, &sp, &ref);
@@ -1882,10 +1888,7 @@ static void test_missing_at_stop(void)
     CHECK_INT(q.count, 0);
     CHECK_INT(ch_tracker_close_announced(t, 4000, &q), 0);
     CHECK_INT(q.count, 1);
-    ch_event c = close_of(&q, 1);
-    CHECK_INT(c.at, 4000);
-    CHECK_INT(c.last_seen, 3000);
-    CHECK_INT(c.seen_by, CH_SEEN_BY_SAMPLES);
+    check_close(&q, 1, 4000, 3000, CH_SEEN_BY_SAMPLES);
     CHECK_INT(ch_tracker_count(t), 0);
     ch_events_free(&q);
     ch_sample_free(&s);
@@ -1951,10 +1954,7 @@ static void test_mass_miss_held(void)
     q.count = 0;
     CHECK_INT(ch_tracker_apply(told, &s, 5000, 4000, NULL, &q), 0);
     CHECK_INT(count(&q, CH_EV_CLOSE), 10);
-    c = close_of(&q, 1); /* rows[0] */
-    CHECK_INT(c.at, 3000);
-    CHECK_INT(c.last_seen, 2000);
-    CHECK_INT(c.seen_by, CH_SEEN_BY_SAMPLES);
+    check_close(&q, 1, 3000, 2000, CH_SEEN_BY_SAMPLES); /* rows[0] */
     CHECK_INT(ch_tracker_count(told), 0);
     ch_events_free(&q);
     ch_events_free(&p);
