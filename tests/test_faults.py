@@ -1138,7 +1138,7 @@ class MemoryBackTest(unittest.TestCase):
         # overran their queue, up to 35% when a loaded machine delayed them
         # (three of these tests at once beside two CPU hogs). The recorder
         # now keeps such sockets while their announcements come (none twice
-        # in 30 such runs); one held past 14 samples may still come back.
+        # in 21 such runs); one whose announcement comes later still may come back.
         # Bounded at 0.1%, zero is the aim.
         figures(f"mass close: {got['overruns']} events lost, {got['twice']} sockets recorded twice"
                 f" {got.get('twice_how', '')}")
