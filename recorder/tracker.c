@@ -479,6 +479,27 @@ static bool entry_has_tuple(const entry *e, const ch_sock *row)
     return e->proto == row->proto && e->tuple == tuple_hash(row);
 }
 
+/*
+ * True when a row of a TCP socket has a port the kernel clears while it
+ * closes the socket: the local port once the socket lets it go (a sample
+ * that reads the socket just then has 0 there, and the TIME_WAIT entry
+ * after it has the port again), the remote port when a reset disconnects
+ * it (cleared_addrs.h). No socket in the tables has either at 0 otherwise,
+ * but for a listener's remote port.
+ */
+static bool ports_cleared(const ch_sock *row)
+{
+    return row->proto == CH_TCP && row->ident != 0 && row->state != CH_ST_LISTEN &&
+           (row->local_port == 0 || row->remote_port == 0);
+}
+
+/* True when a row of the entry's identity is the same lifetime's: the
+ * addresses it had, or some of them cleared as it closes. */
+static bool entry_continues(const entry *e, const ch_sock *row)
+{
+    return entry_has_tuple(e, row) || (e->proto == row->proto && ports_cleared(row));
+}
+
 /* Takes a row's identity, addresses, state, inode and byte counters as
  * the entry's. */
 static void entry_take_row(entry *e, const ch_sock *s)
@@ -1062,7 +1083,8 @@ static int seen_again(ch_tracker *t, entry *e, const ch_sock *row, int64_t at, c
  * Pass 1: marks every tracked socket the sample still has, reports state
  * changes, and lists the rows not tracked yet. A known identity whose
  * addresses changed (a UDP socket that connect()ed elsewhere) is closed and
- * its row treated as new: a lifetime has one set of addresses.
+ * its row treated as new: a lifetime has one set of addresses. One with
+ * ports cleared as it closes is not (entry_continues).
  */
 static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t prev, ch_events *q)
 {
@@ -1073,7 +1095,7 @@ static int mark_present(ch_tracker *t, const ch_sample *s, int64_t at, int64_t p
         entry *e = lookup(t, sock_key(row));
         if (e != NULL && e->gen == t->gen)
             continue; /* the same identity twice in one sample: keep the first */
-        if (e != NULL && !entry_has_tuple(e, row)) {
+        if (e != NULL && !entry_continues(e, row)) {
             int64_t seen = prev;
             if (e->missing)
                 missed_times(t, e->gen, &seen, &(int64_t){0});
@@ -2167,7 +2189,7 @@ bool ch_tracker_consume(void *ctx, const ch_sock *row)
         return false;
     if (e->gen == t->gen)
         return true; /* the same identity twice in one sample: keep the first */
-    if (!entry_has_tuple(e, row))
+    if (!entry_continues(e, row))
         return false;
     if (seen_again(t, e, row, AT_SAMPLE_END, t->cur_q) != 0)
         t->consume_err = -1;
