@@ -480,17 +480,21 @@ static bool entry_has_tuple(const entry *e, const ch_sock *row)
 }
 
 /*
- * True when a row of a TCP socket has a port the kernel clears while it
- * closes the socket: the local port once the socket lets it go (a sample
- * that reads the socket just then has 0 there, and the TIME_WAIT entry
- * after it has the port again), the remote port when a reset disconnects
- * it (cleared_addrs.h). No socket in the tables has either at 0 otherwise,
- * but for a listener's remote port.
+ * True when a row has a port the kernel clears while it closes the socket:
+ * the local port once the socket lets it go (TCP or UDP: a sample that
+ * reads the socket just then has 0 there, and a TCP socket's TIME_WAIT
+ * entry after it has the port again), a TCP socket's remote port when a
+ * reset disconnects it (cleared_addrs.h). No socket in the tables has
+ * either at 0 otherwise, but for a TCP listener's remote port and an
+ * unconnected UDP socket's.
  */
 static bool ports_cleared(const ch_sock *row)
 {
-    return row->proto == CH_TCP && row->ident != 0 && row->state != CH_ST_LISTEN &&
-           (row->local_port == 0 || row->remote_port == 0);
+    if (row->ident == 0)
+        return false;
+    if (row->local_port == 0)
+        return true;
+    return row->proto == CH_TCP && row->state != CH_ST_LISTEN && row->remote_port == 0;
 }
 
 /* True when a row of the entry's identity is the same lifetime's: the

@@ -287,8 +287,9 @@ static void test_readdressed(void)
 /*
  * A TCP socket read while the kernel closes it, with a port cleared: the
  * local port once the socket let it go (the TIME_WAIT entry after it has
- * it again), or the remote port after a reset. The same lifetime, not one
- * readdressed; a UDP socket that unconnects is another lifetime still.
+ * it again), or the remote port after a reset; a UDP socket likewise
+ * without its local port. The same lifetime, not one readdressed; a UDP
+ * socket that unconnects is another lifetime still.
  */
 static void test_ports_cleared(void)
 {
@@ -297,12 +298,13 @@ static void test_ports_cleared(void)
     ch_events q = {0};
     ch_sock rows[] = {tcp(41, "127.0.0.1", 41868, "127.10.7.1", 45001, CH_ST_ESTABLISHED),
                       tcp(42, "127.0.0.1", 41870, "127.10.7.1", 45001, CH_ST_ESTABLISHED),
-                      tcp(43, "10.0.0.1", 5353, "10.1.1.1", 53, CH_ST_ESTABLISHED)};
-    rows[2].proto = CH_UDP;
-    sample_of(&s, rows, 3);
+                      tcp(43, "10.0.0.1", 5353, "10.1.1.1", 53, CH_ST_ESTABLISHED),
+                      tcp(44, "10.0.0.1", 5354, "10.1.1.1", 53, CH_ST_ESTABLISHED)};
+    rows[2].proto = rows[3].proto = CH_UDP;
+    sample_of(&s, rows, 4);
     CHECK_INT(ch_tracker_apply(t, &s, 1000, -1, NULL, &q), 0);
     q.count = 0;
-    ch_sock cleared[] = {rows[0], rows[1], rows[2]};
+    ch_sock cleared[] = {rows[0], rows[1], rows[2], rows[3]};
     cleared[0].local_port = 0;
     cleared[0].state = CH_ST_FIN_WAIT2;
     cleared[1].remote_port = 0;
@@ -310,11 +312,12 @@ static void test_ports_cleared(void)
     cleared[2].remote_port = 0;
     ch_addr_parse("0.0.0.0", &cleared[2].remote);
     cleared[2].state = CH_ST_UNCONN;
-    sample_of(&s, cleared, 3);
+    cleared[3].local_port = 0;
+    sample_of(&s, cleared, 4);
     CHECK_INT(ch_tracker_apply(t, &s, 2000, 1000, NULL, &q), 0);
     CHECK(find(&q, CH_EV_STATE, 1) != NULL && find(&q, CH_EV_STATE, 1)->state == CH_ST_FIN_WAIT2);
     CHECK(find(&q, CH_EV_STATE, 2) != NULL && find(&q, CH_EV_STATE, 2)->state == CH_ST_CLOSE);
-    CHECK(find(&q, CH_EV_CLOSE, 1) == NULL && find(&q, CH_EV_CLOSE, 2) == NULL);
+    CHECK(find(&q, CH_EV_CLOSE, 1) == NULL && find(&q, CH_EV_CLOSE, 2) == NULL && find(&q, CH_EV_CLOSE, 4) == NULL);
     const ch_event *c = find(&q, CH_EV_CLOSE, 3);
     CHECK(c != NULL && c->reason == CH_CLOSE_READDRESSED);
     CHECK_INT(count(&q, CH_EV_OPEN), 1); /* the UDP socket's second lifetime */
